@@ -19,7 +19,11 @@ const MAX_DEPTH: usize = 10_000; // Go's encoding/json nesting limit
 
 /// Parses `text` as a JSON array of strings with Go's semantics.
 pub fn parse(text: &[u8]) -> Result<Vec<String>, JsonArrayError> {
-    let mut p = Parser { b: text, pos: 0, overflow: false };
+    let mut p = Parser {
+        b: text,
+        pos: 0,
+        overflow: false,
+    };
     p.skip_ws();
     if p.peek() != Some(b'[') {
         return Err(JsonArrayError::NotJsonArray);
@@ -259,7 +263,10 @@ mod tests {
 
     #[test]
     fn arrays_of_strings() {
-        assert_eq!(parse(br#"[ "a", "b\u00e9" ]"#), Ok(vec!["a".into(), "bé".into()]));
+        assert_eq!(
+            parse(br#"[ "a", "b\u00e9" ]"#),
+            Ok(vec!["a".into(), "bé".into()])
+        );
         assert_eq!(parse(b"[]"), Ok(vec![]));
         assert_eq!(parse(br#"["\ud800"]"#), Ok(vec!["\u{FFFD}".into()]));
         assert_eq!(parse(b"[\"\xff\"]"), Ok(vec!["\u{FFFD}".into()]));
@@ -271,9 +278,15 @@ mod tests {
         assert_eq!(parse(br#"["a""#), Err(JsonArrayError::NotJsonArray));
         assert_eq!(parse(br#"['a']"#), Err(JsonArrayError::NotJsonArray));
         assert_eq!(parse(br#"["a"] x"#), Err(JsonArrayError::NotJsonArray));
-        assert_eq!(parse(br#"["a", ["b"]]"#), Err(JsonArrayError::NotStringArray));
+        assert_eq!(
+            parse(br#"["a", ["b"]]"#),
+            Err(JsonArrayError::NotStringArray)
+        );
         assert_eq!(parse(br#"[1, "a"]"#), Err(JsonArrayError::NotStringArray));
-        assert_eq!(parse(br#"[1e999, ["a"]]"#), Err(JsonArrayError::NotJsonArray));
+        assert_eq!(
+            parse(br#"[1e999, ["a"]]"#),
+            Err(JsonArrayError::NotJsonArray)
+        );
         assert_eq!(parse(br#"[01]"#), Err(JsonArrayError::NotJsonArray));
     }
 }

@@ -27,7 +27,10 @@ impl Env for BTreeMap<String, String> {
 /// `KEY=value` pairs in order; a later pair overrides an earlier one.
 impl Env for [(String, String)] {
     fn lookup(&self, name: &str) -> Option<&str> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -115,7 +118,10 @@ impl Lexer {
                 matched: st.matched,
                 unmatched: st.unmatched,
             }),
-            Err(message) => Err(ShellError { word: word.to_owned(), message }),
+            Err(message) => Err(ShellError {
+                word: word.to_owned(),
+                message,
+            }),
         }
     }
 
@@ -211,7 +217,11 @@ impl State<'_> {
     }
 
     /// Processes until `stop` (consumed) or the end of input.
-    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Res<(String, Vec<String>)> {
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Res<(String, Vec<String>)> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let r = self.stop_on_inner(stop);
         self.raw_escapes = saved;
@@ -232,7 +242,11 @@ impl State<'_> {
                 result.push_str(&tmp);
                 words.add_string(&tmp);
             } else if quotes && (ch == '\'' || ch == '"') {
-                let tmp = if ch == '\'' { self.single_quote()? } else { self.double_quote()? };
+                let tmp = if ch == '\'' {
+                    self.single_quote()?
+                } else {
+                    self.double_quote()?
+                };
                 result.push_str(&tmp);
                 words.add_raw_string(&tmp);
             } else {
@@ -255,7 +269,9 @@ impl State<'_> {
             }
         }
         if let Some(s) = stop {
-            return Err(format!("unexpected end of statement while looking for matching {s}"));
+            return Err(format!(
+                "unexpected end of statement while looking for matching {s}"
+            ));
         }
         Ok((result, words.finish()))
     }
@@ -268,7 +284,12 @@ impl State<'_> {
         }
         loop {
             match self.next() {
-                None => return Err("unexpected end of statement while looking for matching single-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching single-quote"
+                            .into(),
+                    )
+                }
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         out.push('\'');
@@ -288,7 +309,12 @@ impl State<'_> {
         }
         loop {
             match self.peek() {
-                None => return Err("unexpected end of statement while looking for matching double-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching double-quote"
+                            .into(),
+                    )
+                }
                 Some('"') => {
                     self.pos += 1;
                     if self.lex.raw_quotes {
@@ -377,13 +403,20 @@ impl State<'_> {
             }
             Some(c @ ('+' | '-' | '?' | '#' | '%')) => self.modifier(&name, Some(c), false),
             Some('/') => self.replace(&name),
-            other => Err(format!("unsupported modifier ({}) in substitution", rune_str(other))),
+            other => Err(format!(
+                "unsupported modifier ({}) in substitution",
+                rune_str(other)
+            )),
         }
     }
 
     /// `${name[:]OPword}` for OP in `+ - ? # %`.
     fn modifier(&mut self, name: &str, op: Option<char>, colon: bool) -> Res<String> {
-        let chs = if colon { format!(":{}", rune_str(op)) } else { rune_str(op) };
+        let chs = if colon {
+            format!(":{}", rune_str(op))
+        } else {
+            rune_str(op)
+        };
         let raw = matches!(op, Some('#' | '%'));
         let word = match self.process_stop_on(Some('}'), raw) {
             Ok((w, _)) => w,
@@ -401,7 +434,11 @@ impl State<'_> {
             Some('-') => Ok(if empty_is_unset { word } else { value }),
             Some('+') => Ok(if empty_is_unset { String::new() } else { word }),
             Some('?') if empty_is_unset => {
-                let msg = if word.is_empty() { "is not allowed to be empty".to_owned() } else { word };
+                let msg = if word.is_empty() {
+                    "is not allowed to be empty".to_owned()
+                } else {
+                    word
+                };
                 Err(format!("{name}: {msg}"))
             }
             Some('?') => Ok(value),
@@ -416,7 +453,11 @@ impl State<'_> {
             Some('-') => Ok(word),
             Some('+') => Ok(String::new()),
             Some('?') => {
-                let msg = if word.is_empty() { "is not allowed to be unset".to_owned() } else { word };
+                let msg = if word.is_empty() {
+                    "is not allowed to be unset".to_owned()
+                } else {
+                    word
+                };
                 Err(format!("{name}: {msg}"))
             }
             Some(c @ ('#' | '%')) => trim_pattern(c, &word, ""),
@@ -432,7 +473,9 @@ impl State<'_> {
         }
         let pattern = match self.process_stop_on(Some('/'), true) {
             Ok((p, _)) => p,
-            Err(_) if self.peek().is_none() => return Err("syntax error: missing '/' in ${}".into()),
+            Err(_) if self.peek().is_none() => {
+                return Err("syntax error: missing '/' in ${}".into())
+            }
             Err(e) => return Err(e),
         };
         let replacement = match self.process_stop_on(Some('}'), true) {
@@ -442,7 +485,9 @@ impl State<'_> {
         };
         let value = match self.get_env(name) {
             Some(v) => v,
-            None if self.lex.skip_unset_env => return Ok(format!("${{{name}/{pattern}/{replacement}}}")),
+            None if self.lex.skip_unset_env => {
+                return Ok(format!("${{{name}/{pattern}/{replacement}}}"))
+            }
             None => String::new(),
         };
         let pat = Pattern::compile(&pattern, true)
@@ -477,7 +522,11 @@ fn is_letter(c: char) -> bool {
         || (!c.is_ascii()
             && matches!(
                 get_general_category(c),
-                Gc::UppercaseLetter | Gc::LowercaseLetter | Gc::TitlecaseLetter | Gc::ModifierLetter | Gc::OtherLetter
+                Gc::UppercaseLetter
+                    | Gc::LowercaseLetter
+                    | Gc::TitlecaseLetter
+                    | Gc::ModifierLetter
+                    | Gc::OtherLetter
             ))
 }
 
@@ -561,10 +610,18 @@ impl Pattern {
         }
         let r = match self.tokens.get(t) {
             None => Some(i),
-            Some(Tok::Lit(c)) => (v.get(i) == Some(c)).then_some(()).and_then(|_| self.walk(v, t + 1, i + 1, failed)),
-            Some(Tok::Any) => v.get(i).filter(|c| **c != '\n').and_then(|_| self.walk(v, t + 1, i + 1, failed)),
+            Some(Tok::Lit(c)) => (v.get(i) == Some(c))
+                .then_some(())
+                .and_then(|_| self.walk(v, t + 1, i + 1, failed)),
+            Some(Tok::Any) => v
+                .get(i)
+                .filter(|c| **c != '\n')
+                .and_then(|_| self.walk(v, t + 1, i + 1, failed)),
             Some(Tok::Star) => {
-                let max = v[i..].iter().position(|c| *c == '\n').map_or(v.len(), |p| i + p);
+                let max = v[i..]
+                    .iter()
+                    .position(|c| *c == '\n')
+                    .map_or(v.len(), |p| i + p);
                 if self.greedy {
                     (i..=max).rev().find_map(|j| self.walk(v, t + 1, j, failed))
                 } else {
@@ -591,7 +648,8 @@ impl Pattern {
         let mut search = 0;
         let mut last_match_end: Option<usize> = None;
         while search <= v.len() {
-            let Some((s, e)) = (search..=v.len()).find_map(|s| self.match_at(v, s).map(|e| (s, e))) else {
+            let Some((s, e)) = (search..=v.len()).find_map(|s| self.match_at(v, s).map(|e| (s, e)))
+            else {
                 break;
             };
             // Go skips an empty match right after the previous match.
@@ -630,7 +688,10 @@ fn expand_template(out: &mut String, template: &str, whole: &[char]) {
                 None => (String::new(), i + 1),
             }
         } else {
-            let n = t[i + 1..].iter().take_while(|c| c.is_alphanumeric() || **c == '_').count();
+            let n = t[i + 1..]
+                .iter()
+                .take_while(|c| c.is_alphanumeric() || **c == '_')
+                .count();
             (t[i + 1..i + 1 + n].iter().collect(), i + 1 + n)
         };
         let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
@@ -651,10 +712,15 @@ mod tests {
     use super::*;
 
     fn env() -> Vec<(String, String)> {
-        [("A", "hello"), ("E", ""), ("P", "/usr/local/bin/app.tar.gz"), ("S", "a b  c")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        [
+            ("A", "hello"),
+            ("E", ""),
+            ("P", "/usr/local/bin/app.tar.gz"),
+            ("S", "a b  c"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
     }
 
     fn word(s: &str) -> String {
@@ -662,7 +728,10 @@ mod tests {
     }
 
     fn err(s: &str) -> String {
-        Lexer::new('\\').process_word(s, &env()).unwrap_err().to_string()
+        Lexer::new('\\')
+            .process_word(s, &env())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -677,11 +746,26 @@ mod tests {
         assert_eq!(word("${E:-w} ${E-w} ${U-w} ${U:-w}"), "w  w w");
         assert_eq!(word("${E:+w} ${E+w} ${A:+w} ${U+w}"), " w w ");
         assert_eq!(word("${A:?m}"), "hello");
-        assert_eq!(err("${U?}"), "failed to process \"${U?}\": U: is not allowed to be unset");
-        assert_eq!(err("${E:?oops}"), "failed to process \"${E:?oops}\": E: oops");
-        assert_eq!(err("${A:-x"), "failed to process \"${A:-x\": syntax error: missing '}'");
-        assert_eq!(err("${}"), "failed to process \"${}\": syntax error: bad substitution");
-        assert_eq!(err("${A:=x}"), "failed to process \"${A:=x}\": unsupported modifier (:=) in substitution");
+        assert_eq!(
+            err("${U?}"),
+            "failed to process \"${U?}\": U: is not allowed to be unset"
+        );
+        assert_eq!(
+            err("${E:?oops}"),
+            "failed to process \"${E:?oops}\": E: oops"
+        );
+        assert_eq!(
+            err("${A:-x"),
+            "failed to process \"${A:-x\": syntax error: missing '}'"
+        );
+        assert_eq!(
+            err("${}"),
+            "failed to process \"${}\": syntax error: bad substitution"
+        );
+        assert_eq!(
+            err("${A:=x}"),
+            "failed to process \"${A:=x}\": unsupported modifier (:=) in substitution"
+        );
     }
 
     #[test]
@@ -705,7 +789,10 @@ mod tests {
     #[test]
     fn word_splitting() {
         let l = Lexer::new('\\');
-        assert_eq!(l.process_words("a $S 'x y' \"\"", &env()).unwrap(), vec!["a", "a", "b", "c", "x y"]);
+        assert_eq!(
+            l.process_words("a $S 'x y' \"\"", &env()).unwrap(),
+            vec!["a", "a", "b", "c", "x y"]
+        );
         assert_eq!(l.process_words("a\\ b", &env()).unwrap(), vec!["a b"]);
     }
 
@@ -715,9 +802,15 @@ mod tests {
         assert_eq!(l.process_word("a`$A \\x", &env()).unwrap(), "a$A \\x");
         l.raw_quotes = true;
         l.raw_escapes = true;
-        assert_eq!(l.process_word("'a' \"b\" `c", &env()).unwrap(), "'a' \"b\" `c");
+        assert_eq!(
+            l.process_word("'a' \"b\" `c", &env()).unwrap(),
+            "'a' \"b\" `c"
+        );
         let mut s = Lexer::new('\\');
         s.skip_unset_env = true;
-        assert_eq!(s.process_word("$U ${U} ${U:-x} $A", &env()).unwrap(), "$U ${U} ${U:-x} hello");
+        assert_eq!(
+            s.process_word("$U ${U} ${U:-x} $A", &env()).unwrap(),
+            "$U ${U} ${U:-x} hello"
+        );
     }
 }

@@ -1,0 +1,167 @@
+//! The command line, in the shape of docker's.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::ENGINE_ERROR;
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    ", build ",
+    env!("WHARF_GIT_COMMIT")
+);
+
+/// A daemonless, Docker-compatible container engine
+#[derive(Debug, Parser)]
+#[command(
+    name = "wharf",
+    disable_help_subcommand = true,
+    disable_version_flag = true
+)]
+#[command(
+    help_template = "\nUsage:  {usage}\n\n{about}\n\n{all-args}\n\nRun 'wharf COMMAND --help' for more information on a command.\n"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Root of the wharf store
+    #[arg(
+        long,
+        global = true,
+        env = "WHARF_ROOT",
+        default_value = "/var/lib/wharf",
+        value_name = "DIR"
+    )]
+    pub root: PathBuf,
+    /// Enable debug output
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    /// Print version information and quit
+    #[arg(short = 'v', long)]
+    pub version: bool,
+}
+
+/// `wharf --version`, in docker's format.
+pub fn version_line() -> String {
+    format!("wharf version {VERSION}")
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with Dockerfiles
+    #[command(subcommand)]
+    Dockerfile(DockerfileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DockerfileCommand {
+    /// Parse a Dockerfile as BuildKit does and print its syntax tree
+    Parse(ParseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// The Dockerfile to parse ('-' reads standard input)
+    pub file: PathBuf,
+    /// Print BuildKit's AST dump (the default)
+    #[arg(long, conflicts_with = "format")]
+    pub dump: bool,
+    /// Output format
+    #[arg(long, value_enum)]
+    pub format: Option<ParseFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParseFormat {
+    /// BuildKit's AST dump
+    Dump,
+    /// One JSON object per instruction
+    Json,
+}
+
+/// Parses the command line; on failure prints a docker-style message and
+/// returns the exit code (0 for --help/--version, 125 otherwise).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Cli, ExitCode> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    Cli::try_parse_from(&args).map_err(|e| {
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+                let _ = e.print();
+                return ExitCode::from(ENGINE_ERROR);
+            }
+            _ => {}
+        }
+        eprintln!("{}", docker_style(&e, &command_path(&args)));
+        ExitCode::from(ENGINE_ERROR)
+    })
+}
+
+fn context(e: &clap::Error, kind: ContextKind) -> Option<String> {
+    match e.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::Strings(v) => v.first().cloned(),
+        _ => None,
+    }
+}
+
+/// The subcommand path the arguments name (`wharf dockerfile parse`).
+fn command_path(args: &[OsString]) -> String {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut path = vec!["wharf".to_owned()];
+    for a in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if a.starts_with('-') {
+            continue;
+        }
+        match cmd.find_subcommand(a) {
+            Some(sub) => {
+                path.push(sub.get_name().to_owned());
+                cmd = sub.clone();
+            }
+            None => break,
+        }
+    }
+    path.join(" ")
+}
+
+/// Docker's wording for command-line errors.
+fn docker_style(e: &clap::Error, cmd_path: &str) -> String {
+    let rendered = e.render().to_string();
+    match e.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            let missing = context(e, ContextKind::InvalidArg).unwrap_or_default();
+            format!("wharf: \"{cmd_path}\" requires {missing}\nSee '{cmd_path} --help'.")
+        }
+        ErrorKind::InvalidSubcommand => {
+            let sub = context(e, ContextKind::InvalidSubcommand).unwrap_or_default();
+            format!("wharf: '{sub}' is not a wharf command.\nSee 'wharf --help'")
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = context(e, ContextKind::InvalidArg).unwrap_or_default();
+            let arg = arg.split('=').next().unwrap_or_default();
+            format!("unknown flag: {arg}\nSee '{cmd_path} --help'.")
+        }
+        _ => {
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            format!("wharf: {first}\nSee '{cmd_path} --help'.")
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Exit codes and error reporting, as docker's CLI does them.
+
+use std::process::ExitCode;
+
+/// An engine error (docker's 125): bad flags, unknown commands, store
+/// failures — anything that is not the container's or the input's fault.
+pub const ENGINE_ERROR: u8 = 125;
+
+/// A failure that carries its own exit status (e.g. a Dockerfile that does
+/// not parse exits 1, as `docker build` does).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+/// Prints `err` the way docker does and returns its exit code.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    let code = err
+        .downcast_ref::<Failure>()
+        .map_or(ENGINE_ERROR, |f| f.code);
+    let mut msg = err.to_string();
+    for cause in err.chain().skip(1) {
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+    }
+    eprintln!("wharf: {msg}");
+    ExitCode::from(code)
+}
