@@ -80,11 +80,13 @@ impl From<&Instruction> for Record {
         // ONBUILD reports the instruction it wraps in sub_cmd/json/value.
         let inner = ins.sub().unwrap_or(ins);
         let mut original = ins.original.clone();
-        if !inner.heredocs.is_empty() || !ins.heredocs.is_empty() {
-            // As the Python package does: the body lines follow the
-            // instruction line, each heredoc closed by its delimiter.
+        // As the Python package does: the body lines follow the instruction
+        // line, each heredoc closed by its delimiter. For ONBUILD it reads
+        // the wrapped node, to which BuildKit attaches no heredocs, so the
+        // original stays one line; `heredocs` below still lists them all.
+        if !inner.heredocs.is_empty() {
             original.push(b'\n');
-            for h in &ins.heredocs {
+            for h in &inner.heredocs {
                 original.extend_from_slice(&h.content);
                 original.extend_from_slice(h.name.as_bytes());
                 original.push(b'\n');
