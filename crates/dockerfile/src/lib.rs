@@ -10,3 +10,8 @@ mod json_array;
 pub mod shell;
 
 pub use ast::{parse, Arg, Directive, Dockerfile, Heredoc, Instruction, SyntaxError, Warning};
+mod flags;
+pub mod instructions;
+pub mod mounts;
+
+pub use instructions::{stages, Command, InstructionError, Location, Stage, Stages};
