@@ -382,7 +382,7 @@ fn one_arg(args: &[String], cmd: &str) -> Result<(), String> {
 /// their quotes here; they are removed by expansion, as BuildKit does.
 fn key_values(args: &[String], cmd: &str) -> Result<Vec<KeyValue>, String> {
     at_least_one(args, cmd)?;
-    if args.len() % 3 != 0 {
+    if !args.len().is_multiple_of(3) {
         return Err(format!("Bad input to {cmd}, too many arguments"));
     }
     args.chunks(3)
