@@ -10,6 +10,7 @@ mod json_array;
 pub mod shell;
 
 pub use ast::{parse, Arg, Directive, Dockerfile, Heredoc, Instruction, SyntaxError, Warning};
+pub mod dockerignore;
 pub mod expand;
 mod flags;
 pub mod instructions;
