@@ -205,48 +205,69 @@ impl Pattern {
             return path.ends_with(sfx.as_str()) || sfx.strip_prefix('/') == Some(path);
         }
         let chars: Vec<char> = path.chars().collect();
+        if chars.len() > MAX_PATH_CHARS {
+            return false;
+        }
         let mut failed = vec![false; (self.toks.len() + 1) * (chars.len() + 1)];
         walk(&self.toks, &chars, 0, 0, &mut failed)
     }
 }
 
 /// Anchored match of `toks[t..]` against `s[i..]`, memoizing failures.
+/// Single-character tokens are looped over; only `*` and `**` recurse, and
+/// [`compile`] bounds how many a pattern may have.
 fn walk(toks: &[Tok], s: &[char], t: usize, i: usize, failed: &mut [bool]) -> bool {
-    let key = t * (s.len() + 1) + i;
-    if failed[key] {
-        return false;
-    }
-    let ok = match toks.get(t) {
-        None => i == s.len(),
-        Some(Tok::Lit(c)) => s.get(i) == Some(c) && walk(toks, s, t + 1, i + 1, failed),
-        Some(Tok::One) => {
-            s.get(i).is_some_and(|c| *c != '/') && walk(toks, s, t + 1, i + 1, failed)
+    let (mut t, mut i) = (t, i);
+    loop {
+        let key = t * (s.len() + 1) + i;
+        if failed[key] {
+            return false;
         }
-        Some(Tok::Class { negated, ranges }) => {
-            s.get(i).is_some_and(|c| {
+        let c = s.get(i);
+        let ok = match toks.get(t) {
+            None => return i == s.len(),
+            Some(Tok::AnyTail) => return true,
+            Some(Tok::Star | Tok::AnyDirs) => break,
+            Some(Tok::Lit(l)) => c == Some(l),
+            Some(Tok::One) => c.is_some_and(|c| *c != '/'),
+            Some(Tok::Class { negated, ranges }) => c.is_some_and(|c| {
                 *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
-            }) && walk(toks, s, t + 1, i + 1, failed)
+            }),
+        };
+        if !ok {
+            failed[key] = true;
+            return false;
         }
-        Some(Tok::Star) => {
-            let end = s[i..]
-                .iter()
-                .position(|c| *c == '/')
-                .map_or(s.len(), |p| i + p);
-            (i..=end).any(|j| walk(toks, s, t + 1, j, failed))
-        }
-        Some(Tok::AnyTail) => true,
-        Some(Tok::AnyDirs) => {
-            walk(toks, s, t + 1, i, failed)
-                || (i..s.len())
-                    .filter(|j| s[*j] == '/')
-                    .any(|j| walk(toks, s, t + 1, j + 1, failed))
-        }
+        t += 1;
+        i += 1;
+    }
+    let key = t * (s.len() + 1) + i;
+    let ok = if toks[t] == Tok::Star {
+        let end = s[i..]
+            .iter()
+            .position(|c| *c == '/')
+            .map_or(s.len(), |p| i + p);
+        (i..=end).any(|j| walk(toks, s, t + 1, j, failed))
+    } else {
+        walk(toks, s, t + 1, i, failed)
+            || (i..s.len())
+                .filter(|j| s[*j] == '/')
+                .any(|j| walk(toks, s, t + 1, j + 1, failed))
     };
     if !ok {
         failed[key] = true;
     }
     ok
 }
+
+/// Patterns with more wildcards than this are refused: matching recurses
+/// once per wildcard.
+const MAX_WILDCARDS: usize = 256;
+
+/// Longest pattern (in tokens) and path (in characters) matched: they bound
+/// the failure table at 2^24 cells. Real paths stop at PATH_MAX (4096).
+const MAX_TOKENS: usize = 4096;
+const MAX_PATH_CHARS: usize = 4096;
 
 /// Translates a cleaned pattern into tokens (patternmatcher's `compile`).
 fn compile(pattern: &str) -> Result<Vec<Tok>, IgnoreError> {
@@ -286,6 +307,15 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, IgnoreError> {
             ']' => return Err(bad()),
             c => toks.push(Tok::Lit(c)),
         }
+    }
+    if toks.len() > MAX_TOKENS
+        || toks
+            .iter()
+            .filter(|t| matches!(t, Tok::Star | Tok::AnyDirs))
+            .count()
+            > MAX_WILDCARDS
+    {
+        return Err(bad());
     }
     Ok(toks)
 }

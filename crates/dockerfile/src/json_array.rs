@@ -94,51 +94,66 @@ impl Parser<'_> {
         }
     }
 
-    /// Validates any JSON value, discarding it.
+    /// Validates any JSON value, discarding it. Iterative (an explicit
+    /// stack of open containers) so deep nesting cannot exhaust the stack.
     fn value(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.skip_ws();
-        match self.peek()? {
-            b'"' => self.string().map(drop),
-            b'[' => self.container(depth, b']', false),
-            b'{' => self.container(depth, b'}', true),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
+        let mut open: Vec<u8> = Vec::new();
+        loop {
+            // A value is expected here.
+            self.skip_ws();
+            match self.peek()? {
+                b'"' => drop(self.string()?),
+                c @ (b'[' | b'{') => {
+                    if depth + open.len() >= MAX_DEPTH {
+                        return None;
+                    }
+                    self.pos += 1;
+                    let close = if c == b'[' { b']' } else { b'}' };
+                    self.skip_ws();
+                    if !self.eat(close) {
+                        open.push(close);
+                        if close == b'}' {
+                            self.object_key()?;
+                        }
+                        continue;
+                    }
+                }
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                _ => return None,
+            }
+            // After a value: close containers or move to the next element.
+            loop {
+                let Some(&close) = open.last() else {
+                    return Some(());
+                };
+                self.skip_ws();
+                if self.eat(close) {
+                    open.pop();
+                    continue;
+                }
+                if !self.eat(b',') {
+                    return None;
+                }
+                if close == b'}' {
+                    self.object_key()?;
+                }
+                break;
+            }
         }
     }
 
-    fn container(&mut self, depth: usize, close: u8, object: bool) -> Option<()> {
-        self.pos += 1;
+    /// `"key" :` inside an object.
+    fn object_key(&mut self) -> Option<()> {
         self.skip_ws();
-        if self.eat(close) {
-            return Some(());
+        if self.peek() != Some(b'"') {
+            return None;
         }
-        loop {
-            self.skip_ws();
-            if object {
-                if self.peek() != Some(b'"') {
-                    return None;
-                }
-                self.string()?;
-                self.skip_ws();
-                if !self.eat(b':') {
-                    return None;
-                }
-            }
-            self.value(depth + 1)?;
-            self.skip_ws();
-            if self.eat(close) {
-                return Some(());
-            }
-            if !self.eat(b',') {
-                return None;
-            }
-        }
+        self.string()?;
+        self.skip_ws();
+        self.eat(b':').then_some(())
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -288,5 +303,27 @@ mod tests {
             Err(JsonArrayError::NotJsonArray)
         );
         assert_eq!(parse(br#"[01]"#), Err(JsonArrayError::NotJsonArray));
+        assert_eq!(
+            parse(br#"[{"a": [1, {"b": null}]}, "x"]"#),
+            Err(JsonArrayError::NotStringArray)
+        );
+        assert_eq!(parse(br#"[{"a" 1}]"#), Err(JsonArrayError::NotJsonArray));
+    }
+
+    #[test]
+    fn nesting_limit_is_gos() {
+        let deep = |n: usize| format!("[{}{}]", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert_eq!(
+            parse(deep(10_000).as_bytes()),
+            Err(JsonArrayError::NotStringArray)
+        );
+        assert_eq!(
+            parse(deep(10_001).as_bytes()),
+            Err(JsonArrayError::NotJsonArray)
+        );
+        assert_eq!(
+            parse(deep(1_000_000).as_bytes()),
+            Err(JsonArrayError::NotJsonArray)
+        );
     }
 }

@@ -108,6 +108,7 @@ impl Lexer {
             pos: 0,
             env,
             raw_escapes: self.raw_escapes,
+            depth: 0,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         };
@@ -186,9 +187,22 @@ struct State<'a> {
     pos: usize,
     env: &'a dyn Env,
     raw_escapes: bool,
+    /// `${` nesting depth: bounded so hostile input cannot exhaust the
+    /// stack (BuildKit's Go stacks grow; ours do not).
+    depth: usize,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
+
+/// How deeply `${...}` may nest.
+const MAX_NESTING: usize = 128;
+
+/// The largest pattern-by-value table a `${v/p/r}` may need (see
+/// [`Pattern`]): beyond it the substitution is refused, not slowed.
+const MAX_MATCH_CELLS: usize = 1 << 26;
+
+/// Matching recurses once per `*`; more than this many are refused.
+const MAX_STARS: usize = 512;
 
 impl State<'_> {
     fn peek(&self) -> Option<char> {
@@ -384,6 +398,17 @@ impl State<'_> {
             });
         }
         self.pos += 1; // '{'
+        if self.depth >= MAX_NESTING {
+            return Err("syntax error: substitutions nested too deeply".into());
+        }
+        self.depth += 1;
+        let r = self.braced();
+        self.depth -= 1;
+        r
+    }
+
+    /// `${...}` after the `{`.
+    fn braced(&mut self) -> Res<String> {
         match self.peek() {
             None => return Err("syntax error: missing '}'".into()),
             Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
@@ -494,9 +519,10 @@ impl State<'_> {
             .map_err(|e| format!("invalid pattern ({pattern}) in substitution: {e}"))?;
         let v: Vec<char> = value.chars().collect();
         if all {
-            Ok(pat.replace_all(&v, &replacement))
+            pat.replace_all(&v, &replacement)
         } else {
-            Ok(match pat.find(&v) {
+            let mut failed = pat.memo(v.len())?;
+            Ok(match pat.find(&v, 0, &mut failed) {
                 Some((s, e)) => {
                     let mut out: String = v[..s].iter().collect();
                     out.push_str(&replacement);
@@ -540,7 +566,8 @@ fn trim_pattern(op: char, word: &str, value: &str) -> Res<String> {
     let v: Vec<char> = value.chars().collect();
     if op == '#' {
         let pat = Pattern::compile(word, greedy).map_err(err)?;
-        return Ok(match pat.match_at(&v, 0) {
+        let mut failed = pat.memo(v.len())?;
+        return Ok(match pat.match_at(&v, 0, &mut failed) {
             Some(end) => v[end..].iter().collect(),
             None => value.to_owned(),
         });
@@ -550,7 +577,8 @@ fn trim_pattern(op: char, word: &str, value: &str) -> Res<String> {
     let mut pat = Pattern::compile(word, greedy).map_err(err)?;
     pat.tokens.reverse();
     let rv: Vec<char> = v.iter().rev().copied().collect();
-    Ok(match pat.match_at(&rv, 0) {
+    let mut failed = pat.memo(rv.len())?;
+    Ok(match pat.match_at(&rv, 0, &mut failed) {
         Some(end) => rv[end..].iter().rev().collect(),
         None => value.to_owned(),
     })
@@ -597,37 +625,55 @@ impl Pattern {
         Ok(Pattern { tokens, greedy })
     }
 
+    /// The table of failed (token, position) pairs for a value of `len`
+    /// characters; shared by every start position, since whether the
+    /// pattern's tail matches from a position does not depend on where the
+    /// match began.
+    fn memo(&self, len: usize) -> Res<Vec<bool>> {
+        let cells = (self.tokens.len() + 1).saturating_mul(len + 1);
+        let stars = self.tokens.iter().filter(|t| **t == Tok::Star).count();
+        if cells > MAX_MATCH_CELLS || stars > MAX_STARS {
+            return Err("pattern and value too large to match".into());
+        }
+        Ok(vec![false; cells])
+    }
+
     /// The end of the preferred match starting at `start`, if any.
-    fn match_at(&self, v: &[char], start: usize) -> Option<usize> {
-        let mut failed = vec![false; (self.tokens.len() + 1) * (v.len() + 1)];
-        self.walk(v, 0, start, &mut failed)
+    fn match_at(&self, v: &[char], start: usize, failed: &mut [bool]) -> Option<usize> {
+        self.walk(v, 0, start, failed)
     }
 
     fn walk(&self, v: &[char], t: usize, i: usize, failed: &mut [bool]) -> Option<usize> {
-        let key = t * (v.len() + 1) + i;
-        if failed[key] {
-            return None;
-        }
-        let r = match self.tokens.get(t) {
-            None => Some(i),
-            Some(Tok::Lit(c)) => (v.get(i) == Some(c))
-                .then_some(())
-                .and_then(|_| self.walk(v, t + 1, i + 1, failed)),
-            Some(Tok::Any) => v
-                .get(i)
-                .filter(|c| **c != '\n')
-                .and_then(|_| self.walk(v, t + 1, i + 1, failed)),
-            Some(Tok::Star) => {
-                let max = v[i..]
-                    .iter()
-                    .position(|c| *c == '\n')
-                    .map_or(v.len(), |p| i + p);
-                if self.greedy {
-                    (i..=max).rev().find_map(|j| self.walk(v, t + 1, j, failed))
-                } else {
-                    (i..=max).find_map(|j| self.walk(v, t + 1, j, failed))
-                }
+        // Iterate over the literal and `?` tokens instead of recursing, so
+        // recursion depth is bounded by the number of stars.
+        let (mut t, mut i) = (t, i);
+        loop {
+            let key = t * (v.len() + 1) + i;
+            if failed[key] {
+                return None;
             }
+            let ok = match self.tokens.get(t) {
+                None => return Some(i),
+                Some(Tok::Lit(c)) => v.get(i) == Some(c),
+                Some(Tok::Any) => v.get(i).is_some_and(|c| *c != '\n'),
+                Some(Tok::Star) => break,
+            };
+            if !ok {
+                failed[key] = true;
+                return None;
+            }
+            t += 1;
+            i += 1;
+        }
+        let key = t * (v.len() + 1) + i;
+        let max = v[i..]
+            .iter()
+            .position(|c| *c == '\n')
+            .map_or(v.len(), |p| i + p);
+        let r = if self.greedy {
+            (i..=max).rev().find_map(|j| self.walk(v, t + 1, j, failed))
+        } else {
+            (i..=max).find_map(|j| self.walk(v, t + 1, j, failed))
         };
         if r.is_none() {
             failed[key] = true;
@@ -635,21 +681,21 @@ impl Pattern {
         r
     }
 
-    /// The leftmost preferred match.
-    fn find(&self, v: &[char]) -> Option<(usize, usize)> {
-        (0..=v.len()).find_map(|s| self.match_at(v, s).map(|e| (s, e)))
+    /// The leftmost preferred match at or after `from`.
+    fn find(&self, v: &[char], from: usize, failed: &mut [bool]) -> Option<(usize, usize)> {
+        (from..=v.len()).find_map(|s| self.match_at(v, s, failed).map(|e| (s, e)))
     }
 
     /// Go's `Regexp.ReplaceAllString`, including its `$` template expansion
     /// (the pattern has no groups, so only `$0`/`${0}` and `$$` give text).
-    fn replace_all(&self, v: &[char], template: &str) -> String {
+    fn replace_all(&self, v: &[char], template: &str) -> Res<String> {
+        let mut failed = self.memo(v.len())?;
         let mut out = String::new();
         let mut pos = 0;
         let mut search = 0;
         let mut last_match_end: Option<usize> = None;
         while search <= v.len() {
-            let Some((s, e)) = (search..=v.len()).find_map(|s| self.match_at(v, s).map(|e| (s, e)))
-            else {
+            let Some((s, e)) = self.find(v, search, &mut failed) else {
                 break;
             };
             // Go skips an empty match right after the previous match.
@@ -664,7 +710,7 @@ impl Pattern {
             search = if e > s { e } else { e + 1 };
         }
         out.extend(&v[pos.min(v.len())..]);
-        out
+        Ok(out)
     }
 }
 
@@ -794,6 +840,22 @@ mod tests {
             vec!["a", "a", "b", "c", "x y"]
         );
         assert_eq!(l.process_words("a\\ b", &env()).unwrap(), vec!["a b"]);
+    }
+
+    #[test]
+    fn hostile_input_is_bounded() {
+        let deep = "${a:-".repeat(10_000);
+        assert!(Lexer::new('\\').process_word(&deep, &env()).is_err());
+        let big: Vec<(String, String)> = vec![("V".into(), "x".repeat(20_000))];
+        let pat = format!("${{V//{}/y}}", "*x".repeat(5_000));
+        assert!(
+            Lexer::new('\\').process_word(&pat, &big).is_err(),
+            "refused, not quadratic"
+        );
+        let ok = Lexer::new('\\').process_word("${V//x/yy}", &big).unwrap();
+        assert_eq!(ok.len(), 40_000);
+        let stars = format!("${{A//{}/y}}", "*".repeat(50_000));
+        assert!(Lexer::new('\\').process_word(&stars, &env()).is_err());
     }
 
     #[test]
