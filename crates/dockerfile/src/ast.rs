@@ -426,6 +426,7 @@ impl<'a> Parser<'a> {
             self.read_heredocs(&mut ins, &line, start)?;
             ins.start_line = start;
             ins.end_line = self.line_no;
+            ins.original = line;
             instructions.push(ins);
         }
         if instructions.is_empty() {
@@ -497,8 +498,24 @@ fn can_contain_heredoc(ins: &Instruction) -> bool {
     } else {
         ins
     };
-    let name = gostr::to_lower(&target.cmd);
-    matches!(name.as_slice(), b"run" | b"copy" | b"add") && !target.json
+    let c = &target.cmd;
+    (c.eq_ignore_ascii_case(b"run")
+        || c.eq_ignore_ascii_case(b"copy")
+        || c.eq_ignore_ascii_case(b"add"))
+        && !target.json
+}
+
+/// The instruction word lower-cased into a small buffer (no allocation on
+/// the hot path); words that are not short ASCII match no instruction.
+fn lower_keyword(cmd: &[u8]) -> ([u8; 12], usize) {
+    let mut buf = [0u8; 12];
+    if cmd.len() > buf.len() || !cmd.is_ascii() {
+        return (buf, 0);
+    }
+    for (d, s) in buf.iter_mut().zip(cmd) {
+        *d = s.to_ascii_lowercase();
+    }
+    (buf, cmd.len())
 }
 
 /// Finds the heredoc delimiters (`<<EOF`, `<<-"EOT"`, `3<<X`) on a line.
@@ -561,13 +578,14 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, String> {
 /// and dispatches the rest to the instruction's argument parser.
 fn node_from_line(line: &[u8], escape: u8, depth: usize) -> Result<Instruction, String> {
     let (cmd, flags, rest) = split_command(line);
-    let lower = gostr::to_lower(cmd);
+    let (buf, len) = lower_keyword(cmd);
+    let lower = &buf[..len];
     let mut json = false;
-    let args: Vec<Arg> = match lower.as_slice() {
+    let args: Vec<Arg> = match lower {
         b"add" | b"copy" | b"volume" => maybe_json_to_list(rest, &mut json)?,
         b"arg" => words(rest, escape).into_iter().map(Arg::Word).collect(),
         b"cmd" | b"entrypoint" | b"run" | b"shell" => maybe_json(rest, &mut json)?,
-        b"env" | b"label" => name_val(rest, &lower, escape)?,
+        b"env" | b"label" => name_val(rest, lower, escape)?,
         b"expose" | b"from" => whitespace_delimited(rest),
         b"healthcheck" => health_config(rest, &mut json)?,
         b"maintainer" | b"stopsignal" | b"user" | b"workdir" => string_arg(rest),
@@ -589,7 +607,9 @@ fn node_from_line(line: &[u8], escape: u8, depth: usize) -> Result<Instruction, 
         flags,
         args,
         json,
-        original: line.to_vec(),
+        // The top-level caller moves the joined line in; only ONBUILD's
+        // inner instruction keeps a copy of its own text.
+        original: if depth > 0 { line.to_vec() } else { Vec::new() },
         start_line: 0,
         end_line: 0,
         heredocs: Vec::new(),
@@ -598,14 +618,21 @@ fn node_from_line(line: &[u8], escape: u8, depth: usize) -> Result<Instruction, 
 
 /// Splits `line` into the instruction word, its `--flags`, and the rest.
 fn split_command(line: &[u8]) -> (&[u8], Vec<String>, &[u8]) {
-    let parts = split_ws(trim_space(line), Some(2));
-    let cmd = parts[0];
-    match parts.get(1) {
-        Some(rest) => {
+    let line = trim_space(line);
+    let is_ws = |c: &u8| matches!(c, b'\t' | 0x0B | 0x0C | b'\r' | b' ');
+    let split = line.iter().position(is_ws).map(|at| {
+        let rest = line[at..]
+            .iter()
+            .position(|c| !is_ws(c))
+            .map_or(line.len(), |p| at + p);
+        (&line[..at], &line[rest..])
+    });
+    match split {
+        None => (line, Vec::new(), &[]),
+        Some((cmd, rest)) => {
             let (rest, flags) = extract_flags(rest);
             (cmd, flags, trim_space(rest))
         }
-        None => (cmd, Vec::new(), &[]),
     }
 }
 

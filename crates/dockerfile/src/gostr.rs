@@ -55,12 +55,24 @@ pub fn is_space_byte(b: u8) -> bool {
     matches!(b, b'\t'..=b'\r' | b' ' | 0x85 | 0xA0)
 }
 
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
 /// Go's `bytes.TrimLeftFunc(s, unicode.IsSpace)`.
 pub fn trim_left_space(b: &[u8]) -> &[u8] {
     let mut pos = 0;
     while pos < b.len() {
+        let c = b[pos];
+        if c < 0x80 {
+            if !is_ascii_space(c) {
+                break;
+            }
+            pos += 1;
+            continue;
+        }
         let (ch, w) = decode_rune(&b[pos..]);
-        if !is_space(ch) || (ch == '\u{FFFD}' && w == 1) {
+        if !is_space(ch) {
             break;
         }
         pos += w;
@@ -68,15 +80,29 @@ pub fn trim_left_space(b: &[u8]) -> &[u8] {
     &b[pos..]
 }
 
-/// Go's `bytes.TrimRightFunc(s, unicode.IsSpace)`. Decoding forwards finds
-/// the same runes as Go's backwards decoding, since an invalid byte is never
-/// a space either way.
+/// Go's `bytes.TrimRightFunc(s, unicode.IsSpace)`: decodes the last rune
+/// backwards, as Go's `utf8.DecodeLastRune` does (an invalid sequence is
+/// never a space).
 pub fn trim_right_space(b: &[u8]) -> &[u8] {
-    let mut end = 0;
-    for (at, ch, w) in runes(b) {
-        if !is_space(ch) || (ch == '\u{FFFD}' && w == 1) {
-            end = at + w;
+    let mut end = b.len();
+    while end > 0 {
+        let c = b[end - 1];
+        if c < 0x80 {
+            if !is_ascii_space(c) {
+                break;
+            }
+            end -= 1;
+            continue;
         }
+        let mut start = end - 1;
+        while start > 0 && end - start < 4 && (b[start] & 0xC0) == 0x80 {
+            start -= 1;
+        }
+        let (ch, w) = decode_rune(&b[start..end]);
+        if start + w != end || !is_space(ch) {
+            break;
+        }
+        end = start;
     }
     &b[..end]
 }
