@@ -411,12 +411,24 @@ fn arg_decl(word: &str) -> ArgDecl {
     }
 }
 
+/// A heredoc body with `<<-` leading tabs already removed.
+fn body(content: &[u8], chomp: bool) -> String {
+    let data = gostr::to_string_lossy(content);
+    if chomp {
+        data.split_inclusive('\n')
+            .map(|l| l.trim_start_matches('\t'))
+            .collect()
+    } else {
+        data
+    }
+}
+
 fn inline_files(ins: &Instruction) -> Vec<InlineFile> {
     ins.heredocs
         .iter()
         .map(|h| InlineFile {
             name: h.name.clone(),
-            data: gostr::to_string_lossy(&h.content),
+            data: body(&h.content, h.chomp),
             chomp: h.chomp,
             expand: h.expand,
         })
@@ -491,19 +503,12 @@ fn sources_and_dest(
     for src in srcs {
         match ast::parse_heredoc(src)? {
             Some(h) => {
-                let body = ins
+                let content = ins
                     .heredocs
                     .iter()
                     .find(|d| d.name == h.name)
-                    .map(|d| d.content.as_slice())
-                    .unwrap_or(&[]);
-                let mut data = gostr::to_string_lossy(body);
-                if h.chomp {
-                    data = data
-                        .split_inclusive('\n')
-                        .map(|l| l.trim_start_matches('\t'))
-                        .collect();
-                }
+                    .map(|d| d.content.as_slice());
+                let data = body(content.unwrap_or(&[]), h.chomp);
                 contents.push(InlineFile {
                     name: h.name,
                     data,

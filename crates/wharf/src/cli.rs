@@ -68,6 +68,17 @@ pub enum Command {
 pub enum DockerfileCommand {
     /// Parse a Dockerfile as BuildKit does and print its syntax tree
     Parse(ParseArgs),
+    /// Check every instruction, flag and variable reference of a Dockerfile
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The Dockerfile to check ('-' reads standard input)
+    pub file: PathBuf,
+    /// Set a build-time variable, as `wharf build --build-arg` would
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -89,3 +89,60 @@ fn parse_reads_stdin() {
         "(from \"a\")\n(run \"echo hi\")\n"
     );
 }
+
+fn check_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["dockerfile", "check"])
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn check_reports_instruction_errors_with_line() {
+    let o = check_stdin(&[], "FROM a\n\nCOPY --form=x a b\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("<stdin>:3: unknown flag: form (did you mean from?)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = check_stdin(&[], "FROM a\nRUN --mount=type=nfs,target=/x true\n");
+    assert!(
+        stderr(&o).contains("<stdin>:2: unsupported mount type \"nfs\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = check_stdin(&[], "FROM a\nWORKDIR ${X:?X must be set}\n");
+    assert!(
+        stderr(&o).contains("<stdin>:2:") && stderr(&o).contains("X must be set"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn check_accepts_valid_files_and_warns_about_unused_build_args() {
+    let o = check_stdin(
+        &["--build-arg", "V=1", "--build-arg", "UNUSED=2"],
+        "ARG V\nFROM a:$V\nARG V\nRUN echo $V\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 stage(s), 4 instruction(s): OK"));
+    assert!(
+        stderr(&o).contains("build-args [UNUSED] were not consumed"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,23 +1,30 @@
-//! `wharf dockerfile parse`.
+//! `wharf dockerfile parse` and `wharf dockerfile check`.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use dockerfile::{Arg, Instruction};
+use dockerfile::expand::{expand_command, platform_args, unconsumed, Platform, Scope};
+use dockerfile::shell::{Lexer, ShellError};
+use dockerfile::{Arg, Command, Instruction};
 use serde::Serialize;
 
-use crate::cli::{DockerfileCommand, ParseArgs, ParseFormat};
+use crate::cli::{CheckArgs, DockerfileCommand, ParseArgs, ParseFormat};
 use crate::exit::Failure;
 
 pub fn run(cmd: DockerfileCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DockerfileCommand::Parse(args) => parse(args),
+        DockerfileCommand::Check(args) => check(args),
     }
 }
 
-fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
-    let name = args.file.display().to_string();
+/// Reads and parses a Dockerfile (`-` = stdin); returns it and the name to
+/// show in messages. Syntax errors exit 1 naming the file and line.
+fn load(path: &Path) -> anyhow::Result<(dockerfile::Dockerfile, String)> {
+    let name = path.display().to_string();
     let src = if name == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -25,9 +32,13 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
             .context("reading standard input")?;
         buf
     } else {
-        std::fs::read(&args.file).with_context(|| format!("reading {name}"))?
+        std::fs::read(path).with_context(|| format!("reading {name}"))?
     };
-    let shown = if name == "-" { "<stdin>" } else { &name };
+    let shown = if name == "-" {
+        "<stdin>".to_owned()
+    } else {
+        name
+    };
     let df = dockerfile::parse(&src).map_err(|e| {
         Failure::new(
             1,
@@ -40,6 +51,11 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
     if !df.warnings.is_empty() {
         eprintln!("[WARNING]: Empty continuation lines will become errors in a future release.");
     }
+    Ok((df, shown))
+}
+
+fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
+    let (df, _) = load(&args.file)?;
     let mut out = std::io::stdout().lock();
     match args.format.unwrap_or(ParseFormat::Dump) {
         ParseFormat::Dump => out.write_all(df.dump().as_bytes())?,
@@ -50,6 +66,89 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `KEY=VALUE` build-args; a bare `KEY` takes the value from the
+/// environment, as docker does.
+fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+    raw.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (kv.clone(), std::env::var(kv).unwrap_or_default()),
+        })
+        .collect()
+}
+
+/// The platform wharf builds for: the host's.
+fn host_platform() -> Platform {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    Platform {
+        os: "linux".into(),
+        arch: arch.into(),
+        variant: String::new(),
+    }
+}
+
+/// Everything `wharf build` checks before running anything: instructions,
+/// flags, stage names, and variable expansion with the given build-args.
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let (df, shown) = load(&args.file)?;
+    let fail = |line: usize, msg: String| Failure::new(1, format!("{shown}:{line}: {msg}"));
+    let st = dockerfile::stages(&df).map_err(|e| fail(e.location.start_line, e.message))?;
+    let build_args = build_args(&args.build_args);
+    let lex = Lexer::new(st.escape);
+    let host = host_platform();
+    let first = st.stages.first().map_or(0, |s| s.location.start_line);
+    let meta = Scope::meta(
+        &lex,
+        &st.meta_args,
+        &build_args,
+        platform_args(&host, &host),
+    )
+    .map_err(|e| fail(first, e.to_string()))?;
+    let mut scopes = Vec::new();
+    for stage in &st.stages {
+        let line = stage.location.start_line;
+        lex.process_word(&stage.base, &meta)
+            .map_err(|e| fail(line, e.to_string()))?;
+        let mut scope = meta.stage(Vec::new());
+        for c in &stage.commands {
+            check_command(&lex, &mut scope, &c.command)
+                .map_err(|e| fail(c.location.start_line, e.to_string()))?;
+        }
+        scopes.push(scope);
+    }
+    let all: Vec<&Scope> = std::iter::once(&meta).chain(scopes.iter()).collect();
+    let unused = unconsumed(&build_args, &all);
+    if !unused.is_empty() {
+        eprintln!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            unused.join(" ")
+        );
+    }
+    println!(
+        "{shown}: {} stage(s), {} instruction(s): OK",
+        st.stages.len(),
+        df.instructions.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Expands one command in `scope` and applies what it declares.
+fn check_command(lex: &Lexer, scope: &mut Scope, cmd: &Command) -> Result<(), ShellError> {
+    if let Command::Arg(decls) = cmd {
+        return decls.iter().try_for_each(|d| scope.declare(lex, d));
+    }
+    if let Command::Env(kv) = expand_command(lex, scope, cmd)? {
+        for p in kv {
+            scope.set_env(p.key, p.value);
+        }
+    }
+    Ok(())
 }
 
 /// One instruction in `--format json`: the fields of the `dockerfile`
