@@ -1,0 +1,197 @@
+//! Content digests (`sha256:<64 hex>`) and a hashing writer.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use sha2::{Digest as _, Sha256};
+
+/// A sha256 content digest. Other algorithms are rejected: every blob
+/// wharf stores or verifies is sha256 (as docker and podman do).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+/// A string that is not a valid sha256 digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid digest {0:?}: want sha256:<64 lower-case hex digits>")]
+pub struct BadDigest(pub String);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    /// The 64 hex digits.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The raw 32 bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses 64 hex digits without the `sha256:` prefix.
+    pub fn from_hex(h: &str) -> Result<Self, BadDigest> {
+        if h.len() != 64
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(BadDigest(h.to_owned()));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(h, &mut out).map_err(|_| BadDigest(h.to_owned()))?;
+        Ok(Digest(out))
+    }
+
+    /// The OCI chain ID of a layer stack, from its diff IDs in order.
+    pub fn chain_id(diff_ids: &[Digest]) -> Option<Digest> {
+        let mut it = diff_ids.iter();
+        let mut chain = it.next()?.clone();
+        for d in it {
+            chain = Digest::of(format!("{chain} {d}").as_bytes());
+        }
+        Some(chain)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = BadDigest;
+    fn from_str(s: &str) -> Result<Self, BadDigest> {
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| BadDigest(s.to_owned()))?;
+        Digest::from_hex(hex).map_err(|_| BadDigest(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Passes writes through to `inner` while hashing them (sha2 uses the CPU's
+/// SHA extensions when present) and counting bytes.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The digest and size of everything written, and the inner writer.
+    pub fn finish(self) -> (Digest, u64, W) {
+        (
+            Digest(self.hasher.finalize().into()),
+            self.written,
+            self.inner,
+        )
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hashes what is read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+        }
+    }
+
+    /// The digest and size of everything read so far.
+    pub fn finish(self) -> (Digest, u64) {
+        (Digest(self.hasher.finalize().into()), self.read)
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_print() {
+        let d = Digest::of(b"");
+        assert_eq!(
+            d.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(d.to_string().parse::<Digest>(), Ok(d.clone()));
+        assert!("sha256:E3B0".parse::<Digest>().is_err());
+        assert!("md5:abc".parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn chain_ids() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        assert_eq!(Digest::chain_id(&[a.clone()]), Some(a.clone()));
+        assert_eq!(
+            Digest::chain_id(&[a.clone(), b.clone()]),
+            Some(Digest::of(format!("{a} {b}").as_bytes()))
+        );
+        assert_eq!(Digest::chain_id(&[]), None);
+    }
+}
