@@ -184,11 +184,7 @@ pub struct SyntaxError {
 
 impl SyntaxError {
     fn new(message: impl Into<String>, line: usize, end_line: usize) -> Self {
-        SyntaxError {
-            message: message.into(),
-            line,
-            end_line: end_line.max(line),
-        }
+        SyntaxError { message: message.into(), line, end_line: end_line.max(line) }
     }
 }
 
@@ -234,10 +230,7 @@ impl Directives {
         if self.done {
             return Ok(());
         }
-        let Some((key, value)) = token
-            .strip_prefix(b"#")
-            .and_then(|r| match_directive(trim_left_space(r)))
-        else {
+        let Some((key, value)) = token.strip_prefix(b"#").and_then(|r| match_directive(trim_left_space(r))) else {
             self.done = true;
             return Ok(());
         };
@@ -252,18 +245,10 @@ impl Directives {
         if key == "escape" {
             match value.as_str() {
                 "\\" | "`" => self.escape = value.as_bytes()[0],
-                _ => {
-                    return Err(format!(
-                        "invalid escape token '{value}' does not match ` or \\"
-                    ))
-                }
+                _ => return Err(format!("invalid escape token '{value}' does not match ` or \\")),
             }
         }
-        self.found.push(Directive {
-            name: key,
-            value,
-            line,
-        });
+        self.found.push(Directive { name: key, value, line });
         Ok(())
     }
 }
@@ -301,10 +286,7 @@ fn match_directive(s: &[u8]) -> Option<(String, String)> {
         }
         &s[i..end]
     };
-    Some((
-        String::from_utf8_lossy(&s[..key_len]).into_owned(),
-        gostr::to_string_lossy(value),
-    ))
+    Some((String::from_utf8_lossy(&s[..key_len]).into_owned(), gostr::to_string_lossy(value)))
 }
 
 fn trim_newline(b: &[u8]) -> &[u8] {
@@ -353,35 +335,21 @@ impl<'a> Parser<'a> {
     fn new(src: &'a [u8]) -> Self {
         let src = src.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(src);
         Parser {
-            lines: Lines {
-                src,
-                pos: 0,
-                too_long: false,
-            },
+            lines: Lines { src, pos: 0, too_long: false },
             line_no: 0,
-            d: Directives {
-                escape: b'\\',
-                done: false,
-                found: Vec::new(),
-            },
+            d: Directives { escape: b'\\', done: false, found: Vec::new() },
             warnings: Vec::new(),
         }
     }
 
     /// Trims a physical line and checks it for a directive.
-    fn process_line<'b>(
-        &mut self,
-        raw: &'b [u8],
-        strip_left: bool,
-    ) -> Result<&'b [u8], SyntaxError> {
+    fn process_line<'b>(&mut self, raw: &'b [u8], strip_left: bool) -> Result<&'b [u8], SyntaxError> {
         let mut token = trim_newline(raw);
         if strip_left {
             token = trim_left_space(token);
         }
         let line = self.line_no + 1;
-        self.d
-            .check(token, line)
-            .map_err(|m| SyntaxError::new(m, line, line))?;
+        self.d.check(token, line).map_err(|m| SyntaxError::new(m, line, line))?;
         Ok(if is_comment(token) { &[] } else { token })
     }
 
@@ -414,15 +382,12 @@ impl<'a> Parser<'a> {
             }
             if empty_continuation {
                 self.warnings.push(Warning {
-                    message: format!(
-                        "Empty continuation line found in: {}",
-                        gostr::to_string_lossy(&line)
-                    ),
+                    message: format!("Empty continuation line found in: {}", gostr::to_string_lossy(&line)),
                     line: self.line_no,
                 });
             }
-            let mut ins = node_from_line(&line, self.d.escape, 0)
-                .map_err(|m| SyntaxError::new(m, start, self.line_no))?;
+            let mut ins =
+                node_from_line(&line, self.d.escape, 0).map_err(|m| SyntaxError::new(m, start, self.line_no))?;
             self.read_heredocs(&mut ins, &line, start)?;
             ins.start_line = start;
             ins.end_line = self.line_no;
@@ -430,40 +395,21 @@ impl<'a> Parser<'a> {
             instructions.push(ins);
         }
         if instructions.is_empty() {
-            return Err(SyntaxError::new(
-                "file with no instructions",
-                self.line_no,
-                self.line_no,
-            ));
+            return Err(SyntaxError::new("file with no instructions", self.line_no, self.line_no));
         }
         if self.lines.too_long {
             let l = self.line_no + 1;
-            return Err(SyntaxError::new(
-                format!("dockerfile line greater than max allowed size of {MAX_LINE}"),
-                l,
-                l,
-            ));
+            return Err(SyntaxError::new(format!("dockerfile line greater than max allowed size of {MAX_LINE}"), l, l));
         }
-        Ok(Dockerfile {
-            instructions,
-            directives: self.d.found,
-            escape: self.d.escape,
-            warnings: self.warnings,
-        })
+        Ok(Dockerfile { instructions, directives: self.d.found, escape: self.d.escape, warnings: self.warnings })
     }
 
     /// Reads the bodies of the heredocs the instruction line names.
-    fn read_heredocs(
-        &mut self,
-        ins: &mut Instruction,
-        line: &[u8],
-        start: usize,
-    ) -> Result<(), SyntaxError> {
+    fn read_heredocs(&mut self, ins: &mut Instruction, line: &[u8], start: usize) -> Result<(), SyntaxError> {
         if !can_contain_heredoc(ins) || !line.windows(2).any(|w| w == b"<<") {
             return Ok(());
         }
-        let docs =
-            heredocs_from_line(line).map_err(|m| SyntaxError::new(m, start, self.line_no))?;
+        let docs = heredocs_from_line(line).map_err(|m| SyntaxError::new(m, start, self.line_no))?;
         for mut doc in docs {
             let mut terminated = false;
             for raw in self.lines.by_ref() {
@@ -480,11 +426,7 @@ impl<'a> Parser<'a> {
                 doc.content.extend_from_slice(raw);
             }
             if !terminated {
-                return Err(SyntaxError::new(
-                    "unterminated heredoc",
-                    start,
-                    self.line_no,
-                ));
+                return Err(SyntaxError::new("unterminated heredoc", start, self.line_no));
             }
             ins.heredocs.push(doc);
         }
@@ -493,15 +435,9 @@ impl<'a> Parser<'a> {
 }
 
 fn can_contain_heredoc(ins: &Instruction) -> bool {
-    let target = if ins.cmd.eq_ignore_ascii_case(b"onbuild") {
-        ins.sub().unwrap_or(ins)
-    } else {
-        ins
-    };
+    let target = if ins.cmd.eq_ignore_ascii_case(b"onbuild") { ins.sub().unwrap_or(ins) } else { ins };
     let c = &target.cmd;
-    (c.eq_ignore_ascii_case(b"run")
-        || c.eq_ignore_ascii_case(b"copy")
-        || c.eq_ignore_ascii_case(b"add"))
+    (c.eq_ignore_ascii_case(b"run") || c.eq_ignore_ascii_case(b"copy") || c.eq_ignore_ascii_case(b"add"))
         && !target.json
 }
 
@@ -559,19 +495,11 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, String> {
     lex.raw_quotes = true;
     let raw = lex.process_words(rest, &NoEnv).map_err(|e| e.to_string())?;
     if raw.len() != words.len() {
-        return Err(format!(
-            "internal lexing of heredoc produced inconsistent results: {rest}"
-        ));
+        return Err(format!("internal lexing of heredoc produced inconsistent results: {rest}"));
     }
     let quotes = |s: &str| s.chars().filter(|c| *c == '\'' || *c == '"').count();
     let expand = quotes(&words[0]) == quotes(&raw[0]);
-    Ok(Some(Heredoc {
-        name: words[0].clone(),
-        file_descriptor,
-        expand,
-        chomp,
-        content: Vec::new(),
-    }))
+    Ok(Some(Heredoc { name: words[0].clone(), file_descriptor, expand, chomp, content: Vec::new() }))
 }
 
 /// BuildKit's `newNodeFromLine`: splits off the instruction word and flags
@@ -621,10 +549,7 @@ fn split_command(line: &[u8]) -> (&[u8], Vec<String>, &[u8]) {
     let line = trim_space(line);
     let is_ws = |c: &u8| matches!(c, b'\t' | 0x0B | 0x0C | b'\r' | b' ');
     let split = line.iter().position(is_ws).map(|at| {
-        let rest = line[at..]
-            .iter()
-            .position(|c| !is_ws(c))
-            .map_or(line.len(), |p| at + p);
+        let rest = line[at..].iter().position(|c| !is_ws(c)).map_or(line.len(), |p| at + p);
         (&line[..at], &line[rest..])
     });
     match split {
@@ -815,11 +740,7 @@ fn name_val(rest: &[u8], lower_cmd: &[u8], escape: u8) -> Result<Vec<Arg>, Strin
         if parts.len() < 2 {
             return Err(format!("{key_word} must have two arguments"));
         }
-        return Ok(vec![
-            Arg::Word(parts[0].to_vec()),
-            Arg::Word(parts[1].to_vec()),
-            Arg::Word(Vec::new()),
-        ]);
+        return Ok(vec![Arg::Word(parts[0].to_vec()), Arg::Word(parts[1].to_vec()), Arg::Word(Vec::new())]);
     }
     let mut out = Vec::with_capacity(ws.len() * 3);
     for w in ws {
@@ -840,10 +761,7 @@ fn whitespace_delimited(rest: &[u8]) -> Vec<Arg> {
     if rest.is_empty() {
         return Vec::new();
     }
-    split_ws(rest, None)
-        .into_iter()
-        .map(|p| Arg::Word(p.to_vec()))
-        .collect()
+    split_ws(rest, None).into_iter().map(|p| Arg::Word(p.to_vec())).collect()
 }
 
 fn string_arg(rest: &[u8]) -> Vec<Arg> {
@@ -854,19 +772,13 @@ fn string_arg(rest: &[u8]) -> Vec<Arg> {
     }
 }
 
-const NOT_STRING_ARRAY: &str =
-    "when using JSON array syntax, arrays must be comprised of strings only";
+const NOT_STRING_ARRAY: &str = "when using JSON array syntax, arrays must be comprised of strings only";
 
 fn json_args(rest: &[u8], json: &mut bool) -> Result<Option<Vec<Arg>>, String> {
     match json_array::parse(trim_left_space(rest)) {
         Ok(items) => {
             *json = true;
-            Ok(Some(
-                items
-                    .into_iter()
-                    .map(|s| Arg::Word(s.into_bytes()))
-                    .collect(),
-            ))
+            Ok(Some(items.into_iter().map(|s| Arg::Word(s.into_bytes())).collect()))
         }
         Err(JsonArrayError::NotStringArray) => Err(NOT_STRING_ARRAY.into()),
         Err(JsonArrayError::NotJsonArray) => Ok(None),
@@ -886,17 +798,11 @@ fn maybe_json_to_list(rest: &[u8], json: &mut bool) -> Result<Vec<Arg>, String> 
 
 /// HEALTHCHECK: the first word (`CMD`, `NONE`, ...) then CMD-style args.
 fn health_config(rest: &[u8], json: &mut bool) -> Result<Vec<Arg>, String> {
-    let sep = rest
-        .iter()
-        .position(|b| is_space_byte(*b))
-        .unwrap_or(rest.len());
+    let sep = rest.iter().position(|b| is_space_byte(*b)).unwrap_or(rest.len());
     if sep == 0 {
         return Ok(Vec::new());
     }
-    let next = rest[sep..]
-        .iter()
-        .position(|b| !is_space_byte(*b))
-        .map_or(rest.len(), |p| sep + p);
+    let next = rest[sep..].iter().position(|b| !is_space_byte(*b)).map_or(rest.len(), |p| sep + p);
     let mut args = vec![Arg::Word(rest[..sep].to_vec())];
     args.extend(maybe_json(&rest[next..], json)?);
     Ok(args)
@@ -913,30 +819,18 @@ mod tests {
     #[test]
     fn basic_forms() {
         assert_eq!(dump("FROM a AS b\n"), "(from \"a\" \"AS\" \"b\")\n");
-        assert_eq!(
-            dump("CMD [\"a\",\"b\"]\nCMD a b\nCMD []"),
-            "(cmd \"a\" \"b\")\n(cmd \"a b\")\n(cmd)\n"
-        );
+        assert_eq!(dump("CMD [\"a\",\"b\"]\nCMD a b\nCMD []"), "(cmd \"a\" \"b\")\n(cmd \"a b\")\n(cmd)\n");
         assert_eq!(
             dump("ENV a=1 b=\"x y\"\nENV c 1 2"),
             "(env \"a\" \"1\" \"=\" \"b\" \"\\\"x y\\\"\" \"=\")\n(env \"c\" \"1 2\" \"\")\n"
         );
-        assert_eq!(
-            dump("ONBUILD RUN --x=1 echo"),
-            "(onbuild (run [\"--x=1\"] \"echo\"))\n"
-        );
-        assert_eq!(
-            dump("FOO bar\nHEALTHCHECK\nONBUILD"),
-            "(foo \"\")\n(healthcheck)\n(onbuild)\n"
-        );
+        assert_eq!(dump("ONBUILD RUN --x=1 echo"), "(onbuild (run [\"--x=1\"] \"echo\"))\n");
+        assert_eq!(dump("FOO bar\nHEALTHCHECK\nONBUILD"), "(foo \"\")\n(healthcheck)\n(onbuild)\n");
     }
 
     #[test]
     fn flags_are_byte_wise() {
-        assert_eq!(
-            dump("COPY --from=\"a b\" x y"),
-            "(copy [\"--from=a b\"] \"x\" \"y\")\n"
-        );
+        assert_eq!(dump("COPY --from=\"a b\" x y"), "(copy [\"--from=a b\"] \"x\" \"y\")\n");
         assert_eq!(dump("COPY --x=é a b"), "(copy [\"--x=Ã©\"] \"a\" \"b\")\n");
     }
 
@@ -951,10 +845,7 @@ mod tests {
         assert_eq!(run.heredocs[1].name, "EOT");
         assert!(!run.heredocs[1].expand && run.heredocs[1].chomp);
         assert_eq!(df.instructions[2].start_line, 7);
-        assert_eq!(
-            parse(b"RUN <<EOF\nx\n").unwrap_err().message,
-            "unterminated heredoc"
-        );
+        assert_eq!(parse(b"RUN <<EOF\nx\n").unwrap_err().message, "unterminated heredoc");
     }
 
     #[test]
@@ -973,10 +864,7 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(parse(b"").unwrap_err().message, "file with no instructions");
-        assert_eq!(
-            parse(b"ENV PATH").unwrap_err().message,
-            "ENV must have two arguments"
-        );
+        assert_eq!(parse(b"ENV PATH").unwrap_err().message, "ENV must have two arguments");
         assert!(parse(b"CMD [\"a\", [\"b\"]]").is_err());
         let long = format!("RUN a\nRUN {}\n", "x".repeat(70_000));
         let e = parse(long.as_bytes()).unwrap_err();

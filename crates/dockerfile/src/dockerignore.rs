@@ -62,10 +62,7 @@ pub struct Dockerignore {
 /// Dockerfile at `dockerfile` (relative to the context): the
 /// Dockerfile-specific one wins over the context's `.dockerignore`.
 pub fn ignore_file_names(dockerfile: &str) -> Vec<String> {
-    vec![
-        format!("{dockerfile}.dockerignore"),
-        ".dockerignore".to_owned(),
-    ]
+    vec![format!("{dockerfile}.dockerignore"), ".dockerignore".to_owned()]
 }
 
 impl Dockerignore {
@@ -85,19 +82,11 @@ impl Dockerignore {
             if invert {
                 p = p[1..].trim();
             }
-            let mut cleaned = if p.is_empty() {
-                String::new()
-            } else {
-                clean(p)
-            };
+            let mut cleaned = if p.is_empty() { String::new() } else { clean(p) };
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
-            lines.push(if invert {
-                format!("!{cleaned}")
-            } else {
-                cleaned
-            });
+            lines.push(if invert { format!("!{cleaned}") } else { cleaned });
         }
         Self::from_patterns(&lines)
     }
@@ -118,12 +107,7 @@ impl Dockerignore {
             };
             let toks = compile(&body)?;
             let suffix = suffix_form(&body);
-            out.push(Pattern {
-                text: body,
-                exclusion,
-                toks,
-                suffix,
-            });
+            out.push(Pattern { text: body, exclusion, toks, suffix });
         }
         Ok(Dockerignore { patterns: out })
     }
@@ -135,12 +119,7 @@ impl Dockerignore {
             if self.excludes(f) {
                 let body = clean(f);
                 if let Ok(toks) = compile(&body) {
-                    self.patterns.push(Pattern {
-                        text: body,
-                        exclusion: true,
-                        toks,
-                        suffix: None,
-                    });
+                    self.patterns.push(Pattern { text: body, exclusion: true, toks, suffix: None });
                 }
             }
         }
@@ -154,16 +133,7 @@ impl Dockerignore {
 
     /// The patterns as cleaned, `!` kept.
     pub fn patterns(&self) -> Vec<String> {
-        self.patterns
-            .iter()
-            .map(|p| {
-                if p.exclusion {
-                    format!("!{}", p.text)
-                } else {
-                    p.text.clone()
-                }
-            })
-            .collect()
+        self.patterns.iter().map(|p| if p.exclusion { format!("!{}", p.text) } else { p.text.clone() }).collect()
     }
 
     /// Whether `path` (slash-separated, relative to the context) is
@@ -230,9 +200,9 @@ fn walk(toks: &[Tok], s: &[char], t: usize, i: usize, failed: &mut [bool]) -> bo
             Some(Tok::Star | Tok::AnyDirs) => break,
             Some(Tok::Lit(l)) => c == Some(l),
             Some(Tok::One) => c.is_some_and(|c| *c != '/'),
-            Some(Tok::Class { negated, ranges }) => c.is_some_and(|c| {
-                *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated
-            }),
+            Some(Tok::Class { negated, ranges }) => {
+                c.is_some_and(|c| *c != '/' && ranges.iter().any(|(lo, hi)| lo <= c && c <= hi) != *negated)
+            }
         };
         if !ok {
             failed[key] = true;
@@ -243,16 +213,11 @@ fn walk(toks: &[Tok], s: &[char], t: usize, i: usize, failed: &mut [bool]) -> bo
     }
     let key = t * (s.len() + 1) + i;
     let ok = if toks[t] == Tok::Star {
-        let end = s[i..]
-            .iter()
-            .position(|c| *c == '/')
-            .map_or(s.len(), |p| i + p);
+        let end = s[i..].iter().position(|c| *c == '/').map_or(s.len(), |p| i + p);
         (i..=end).any(|j| walk(toks, s, t + 1, j, failed))
     } else {
         walk(toks, s, t + 1, i, failed)
-            || (i..s.len())
-                .filter(|j| s[*j] == '/')
-                .any(|j| walk(toks, s, t + 1, j + 1, failed))
+            || (i..s.len()).filter(|j| s[*j] == '/').any(|j| walk(toks, s, t + 1, j + 1, failed))
     };
     if !ok {
         failed[key] = true;
@@ -284,11 +249,7 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, IgnoreError> {
                 if chars.get(i) == Some(&'/') {
                     i += 1;
                 }
-                toks.push(if i == chars.len() {
-                    Tok::AnyTail
-                } else {
-                    Tok::AnyDirs
-                });
+                toks.push(if i == chars.len() { Tok::AnyTail } else { Tok::AnyDirs });
             }
             '*' => toks.push(Tok::Star),
             '?' => toks.push(Tok::One),
@@ -308,12 +269,7 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, IgnoreError> {
             c => toks.push(Tok::Lit(c)),
         }
     }
-    if toks.len() > MAX_TOKENS
-        || toks
-            .iter()
-            .filter(|t| matches!(t, Tok::Star | Tok::AnyDirs))
-            .count()
-            > MAX_WILDCARDS
+    if toks.len() > MAX_TOKENS || toks.iter().filter(|t| matches!(t, Tok::Star | Tok::AnyDirs)).count() > MAX_WILDCARDS
     {
         return Err(bad());
     }
@@ -399,16 +355,10 @@ mod tests {
     fn basics() {
         let d = ig("# comment\nnode_modules\n*.log\n/build/\ntemp?\n");
         assert!(d.excludes("node_modules"));
-        assert!(
-            d.excludes("node_modules/x/y.js"),
-            "a parent directory matches"
-        );
+        assert!(d.excludes("node_modules/x/y.js"), "a parent directory matches");
         assert!(d.excludes("a.log"));
         assert!(!d.excludes("dir/a.log"), "* does not cross /");
-        assert!(
-            d.excludes("build/out"),
-            "leading and trailing / are cleaned away"
-        );
+        assert!(d.excludes("build/out"), "leading and trailing / are cleaned away");
         assert!(d.excludes("temp1"));
         assert!(!d.excludes("temp12"));
         assert!(!d.excludes("src/main.rs"));
@@ -423,10 +373,7 @@ mod tests {
         assert!(d.excludes("cache"));
         assert!(d.excludes("deep/down/cache/file"));
         assert!(!d.excludes("docsx"));
-        assert!(
-            ig("**foo\n").excludes("barfoo"),
-            "literal ** suffix is a string suffix"
-        );
+        assert!(ig("**foo\n").excludes("barfoo"), "literal ** suffix is a string suffix");
     }
 
     #[test]
@@ -438,10 +385,7 @@ mod tests {
         assert!(!d.excludes("src/lib.rs"));
         assert!(d.excludes("target/x"));
         assert!(d.has_exceptions());
-        assert_eq!(
-            Dockerignore::parse("!\n").unwrap_err(),
-            IgnoreError::BareExclusion
-        );
+        assert_eq!(Dockerignore::parse("!\n").unwrap_err(), IgnoreError::BareExclusion);
     }
 
     #[test]
@@ -463,10 +407,7 @@ mod tests {
         assert!(!d.excludes("Dockerfile"));
         assert!(!d.excludes(".dockerignore"));
         assert!(d.excludes("other"));
-        assert_eq!(
-            ignore_file_names("sub/app.Dockerfile")[0],
-            "sub/app.Dockerfile.dockerignore"
-        );
+        assert_eq!(ignore_file_names("sub/app.Dockerfile")[0], "sub/app.Dockerfile.dockerignore");
     }
 
     #[test]

@@ -84,11 +84,7 @@ impl Env for Scope {
         if let Some((_, v)) = self.env.iter().rev().find(|(k, _)| k == name) {
             return Some(v);
         }
-        self.args
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.as_deref())
+        self.args.iter().rev().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -102,21 +98,14 @@ impl Scope {
     ) -> Result<Scope, ShellError> {
         let mut s = Scope {
             build_args: build_args.clone(),
-            args: platform
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone())))
-                .collect(),
+            args: platform.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
             globals: platform,
             ..Scope::default()
         };
         for decl in meta_args {
             s.declare(lex, decl)?;
         }
-        s.globals = s
-            .args
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
+        s.globals = s.args.iter().filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect();
         Ok(s)
     }
 
@@ -140,11 +129,7 @@ impl Scope {
         } else if let Some(d) = &decl.default {
             Some(lex.process_word(d, self)?)
         } else {
-            self.globals
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == decl.name)
-                .map(|(_, v)| v.clone())
+            self.globals.iter().rev().find(|(k, _)| *k == decl.name).map(|(_, v)| v.clone())
         };
         self.args.push((decl.name.clone(), value));
         Ok(())
@@ -201,12 +186,7 @@ pub fn unconsumed(build_args: &BTreeMap<String, String>, scopes: &[&Scope]) -> V
 
 fn kvs(lex: &Lexer, env: &dyn Env, kv: &[KeyValue]) -> Result<Vec<KeyValue>, ShellError> {
     kv.iter()
-        .map(|p| {
-            Ok(KeyValue {
-                key: lex.process_word(&p.key, env)?,
-                value: lex.process_word(&p.value, env)?,
-            })
-        })
+        .map(|p| Ok(KeyValue { key: lex.process_word(&p.key, env)?, value: lex.process_word(&p.value, env)? }))
         .collect()
 }
 
@@ -275,59 +255,26 @@ mod tests {
     use crate::instructions::stages;
 
     fn linux() -> Platform {
-        Platform {
-            os: "linux".into(),
-            arch: "amd64".into(),
-            variant: String::new(),
-        }
+        Platform { os: "linux".into(), arch: "amd64".into(), variant: String::new() }
     }
 
     fn build_args(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn meta_args_scope_to_from_lines() {
-        let df = crate::parse(b"ARG BASE=alpine\nARG TAG=${BASE}-3\nFROM ${BASE}:${TAG}\nRUN x\n")
-            .unwrap();
+        let df = crate::parse(b"ARG BASE=alpine\nARG TAG=${BASE}-3\nFROM ${BASE}:${TAG}\nRUN x\n").unwrap();
         let s = stages(&df).unwrap();
         let lex = Lexer::new('\\');
-        let meta = Scope::meta(
-            &lex,
-            &s.meta_args,
-            &BTreeMap::new(),
-            platform_args(&linux(), &linux()),
-        )
-        .unwrap();
-        assert_eq!(
-            lex.process_word(&s.stages[0].base, &meta).unwrap(),
-            "alpine:alpine-3"
-        );
+        let meta = Scope::meta(&lex, &s.meta_args, &BTreeMap::new(), platform_args(&linux(), &linux())).unwrap();
+        assert_eq!(lex.process_word(&s.stages[0].base, &meta).unwrap(), "alpine:alpine-3");
         // Not visible in the stage until re-declared.
         let mut stage = meta.stage(vec![]);
         assert_eq!(stage.lookup("BASE"), None);
-        stage
-            .declare(
-                &lex,
-                &ArgDecl {
-                    name: "BASE".into(),
-                    default: None,
-                },
-            )
-            .unwrap();
+        stage.declare(&lex, &ArgDecl { name: "BASE".into(), default: None }).unwrap();
         assert_eq!(stage.lookup("BASE"), Some("alpine"));
-        stage
-            .declare(
-                &lex,
-                &ArgDecl {
-                    name: "TARGETARCH".into(),
-                    default: None,
-                },
-            )
-            .unwrap();
+        stage.declare(&lex, &ArgDecl { name: "TARGETARCH".into(), default: None }).unwrap();
         assert_eq!(stage.lookup("TARGETARCH"), Some("amd64"));
     }
 
@@ -337,14 +284,7 @@ mod tests {
         let ba = build_args(&[("V", "cli"), ("UNUSED", "x"), ("HTTP_PROXY", "http://p")]);
         let meta = Scope::meta(&lex, &[], &ba, vec![]).unwrap();
         let mut st = meta.stage(vec![("PATH".into(), "/bin".into())]);
-        st.declare(
-            &lex,
-            &ArgDecl {
-                name: "V".into(),
-                default: Some("dflt".into()),
-            },
-        )
-        .unwrap();
+        st.declare(&lex, &ArgDecl { name: "V".into(), default: Some("dflt".into()) }).unwrap();
         assert_eq!(st.lookup("V"), Some("cli"));
         st.set_env("V".into(), "env".into());
         assert_eq!(st.lookup("V"), Some("env"));
@@ -355,41 +295,24 @@ mod tests {
 
     #[test]
     fn which_instructions_expand() {
-        let df = crate::parse(b"FROM a\nENV A=1 B=\"$A x\"\nRUN echo $A\nCOPY --chown=$A $A /d/$A\nWORKDIR /w/${A:-z}\n").unwrap();
+        let df =
+            crate::parse(b"FROM a\nENV A=1 B=\"$A x\"\nRUN echo $A\nCOPY --chown=$A $A /d/$A\nWORKDIR /w/${A:-z}\n")
+                .unwrap();
         let s = stages(&df).unwrap();
         let lex = Lexer::new('\\');
         let env: Vec<(String, String)> = vec![("A".into(), "1".into())];
-        let out: Vec<Command> = s.stages[0]
-            .commands
-            .iter()
-            .map(|c| expand_command(&lex, &env, &c.command).unwrap())
-            .collect();
+        let out: Vec<Command> =
+            s.stages[0].commands.iter().map(|c| expand_command(&lex, &env, &c.command).unwrap()).collect();
         assert_eq!(
             out[0],
             Command::Env(vec![
-                KeyValue {
-                    key: "A".into(),
-                    value: "1".into()
-                },
-                KeyValue {
-                    key: "B".into(),
-                    value: "1 x".into()
-                }
+                KeyValue { key: "A".into(), value: "1".into() },
+                KeyValue { key: "B".into(), value: "1 x".into() }
             ])
         );
-        assert_eq!(
-            out[1], s.stages[0].commands[1].command,
-            "RUN is left to the shell"
-        );
+        assert_eq!(out[1], s.stages[0].commands[1].command, "RUN is left to the shell");
         let Command::Copy(c) = &out[2] else { panic!() };
-        assert_eq!(
-            (
-                c.chown.as_deref(),
-                c.paths.sources[0].as_str(),
-                c.paths.dest.as_str()
-            ),
-            (Some("1"), "1", "/d/1")
-        );
+        assert_eq!((c.chown.as_deref(), c.paths.sources[0].as_str(), c.paths.dest.as_str()), (Some("1"), "1", "/d/1"));
         assert_eq!(out[3], Command::Workdir("/w/1".into()));
     }
 }

@@ -17,10 +17,7 @@ pub(crate) struct Flags {
 
 impl Flags {
     pub(crate) fn new(known: &[(&'static str, Kind)]) -> Self {
-        Flags {
-            known: known.to_vec(),
-            values: BTreeMap::new(),
-        }
+        Flags { known: known.to_vec(), values: BTreeMap::new() }
     }
 
     /// Reads `--name=value` words, with BuildKit's error messages.
@@ -75,14 +72,10 @@ impl Flags {
 }
 
 fn unknown_flag(name: &str, known: &[(&'static str, Kind)]) -> String {
-    let close = known
-        .iter()
-        .map(|(k, _)| *k)
-        .min_by_key(|k| edit_distance(k, name))
-        .filter(|k| {
-            let d = edit_distance(k, name);
-            d > 0 && d <= 2.max(name.len() / 3)
-        });
+    let close = known.iter().map(|(k, _)| *k).min_by_key(|k| edit_distance(k, name)).filter(|k| {
+        let d = edit_distance(k, name);
+        d > 0 && d <= 2.max(name.len() / 3)
+    });
     match close {
         Some(k) => format!("unknown flag: {name} (did you mean {k}?)"),
         None => format!("unknown flag: {name}"),
@@ -109,11 +102,7 @@ mod tests {
     use super::*;
 
     fn flags() -> Flags {
-        Flags::new(&[
-            ("from", Kind::String),
-            ("link", Kind::Bool),
-            ("exclude", Kind::Strings),
-        ])
+        Flags::new(&[("from", Kind::String), ("link", Kind::Bool), ("exclude", Kind::Strings)])
     }
 
     fn words(w: &[&str]) -> Vec<String> {
@@ -122,21 +111,11 @@ mod tests {
 
     #[test]
     fn values() {
-        let f = flags()
-            .parse(&words(&[
-                "--from=a",
-                "--link",
-                "--exclude=x",
-                "--exclude=y",
-            ]))
-            .unwrap();
+        let f = flags().parse(&words(&["--from=a", "--link", "--exclude=x", "--exclude=y"])).unwrap();
         assert_eq!(f.string("from").as_deref(), Some("a"));
         assert!(f.bool("link"));
         assert_eq!(f.strings("exclude"), vec!["x", "y"]);
-        assert!(!flags()
-            .parse(&words(&["--link=FALSE"]))
-            .unwrap()
-            .bool("link"));
+        assert!(!flags().parse(&words(&["--link=FALSE"])).unwrap().bool("link"));
     }
 
     #[test]
@@ -144,14 +123,8 @@ mod tests {
         let e = |w: &[&str]| flags().parse(&words(w)).err().unwrap();
         assert_eq!(e(&["--frm=a"]), "unknown flag: frm (did you mean from?)");
         assert_eq!(e(&["--from"]), "missing a value on flag: from");
-        assert_eq!(
-            e(&["--from=a", "--from=b"]),
-            "duplicate flag specified: from"
-        );
-        assert_eq!(
-            e(&["--link=yes"]),
-            "expecting boolean value for flag link, not: yes"
-        );
+        assert_eq!(e(&["--from=a", "--from=b"]), "duplicate flag specified: from");
+        assert_eq!(e(&["--link=yes"]), "expecting boolean value for flag link, not: yes");
         assert_eq!(e(&["--link="]), "missing a value on flag: link");
     }
 }

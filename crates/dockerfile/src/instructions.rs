@@ -203,16 +203,9 @@ const INSTRUCTIONS: &[&str] = &[
 
 /// Builds the typed model from a parsed Dockerfile.
 pub fn stages(df: &Dockerfile) -> Result<Stages, InstructionError> {
-    let mut out = Stages {
-        meta_args: Vec::new(),
-        stages: Vec::new(),
-        escape: df.escape as char,
-    };
+    let mut out = Stages { meta_args: Vec::new(), stages: Vec::new(), escape: df.escape as char };
     for ins in &df.instructions {
-        let location = Location {
-            start_line: ins.start_line,
-            end_line: ins.end_line,
-        };
+        let location = Location { start_line: ins.start_line, end_line: ins.end_line };
         let err = |message: String| InstructionError { message, location };
         if ins.name() == "from" {
             out.stages.push(parse_from(ins).map_err(err)?);
@@ -241,9 +234,7 @@ fn parse_from(ins: &Instruction) -> Result<Stage, String> {
         [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
             let lower = name.to_lowercase();
             let valid = lower.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                && lower
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+                && lower.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
             if !valid {
                 return Err(format!(
                     "invalid name for build stage: {}, name can't start with a number or contain symbols",
@@ -260,10 +251,7 @@ fn parse_from(ins: &Instruction) -> Result<Stage, String> {
         name,
         platform: flags.string("platform"),
         commands: Vec::new(),
-        location: Location {
-            start_line: ins.start_line,
-            end_line: ins.end_line,
-        },
+        location: Location { start_line: ins.start_line, end_line: ins.end_line },
     })
 }
 
@@ -350,15 +338,10 @@ pub fn parse_command(ins: &Instruction) -> Result<Command, String> {
 
 fn unknown_instruction(upper: &str) -> String {
     let lower = upper.to_lowercase();
-    let close = INSTRUCTIONS
-        .iter()
-        .min_by_key(|k| crate::flags::edit_distance(k, &lower));
+    let close = INSTRUCTIONS.iter().min_by_key(|k| crate::flags::edit_distance(k, &lower));
     match close {
         Some(k) if crate::flags::edit_distance(k, &lower) <= 2.max(lower.len() / 3) => {
-            format!(
-                "unknown instruction: {upper} (did you mean {}?)",
-                k.to_uppercase()
-            )
+            format!("unknown instruction: {upper} (did you mean {}?)", k.to_uppercase())
         }
         _ => format!("unknown instruction: {upper}"),
     }
@@ -390,24 +373,15 @@ fn key_values(args: &[String], cmd: &str) -> Result<Vec<KeyValue>, String> {
             if c[0].is_empty() {
                 return Err(format!("{cmd} names can not be blank"));
             }
-            Ok(KeyValue {
-                key: c[0].clone(),
-                value: c[1].clone(),
-            })
+            Ok(KeyValue { key: c[0].clone(), value: c[1].clone() })
         })
         .collect()
 }
 
 fn arg_decl(word: &str) -> ArgDecl {
     match word.split_once('=') {
-        Some((k, v)) => ArgDecl {
-            name: k.to_owned(),
-            default: Some(v.to_owned()),
-        },
-        None => ArgDecl {
-            name: word.to_owned(),
-            default: None,
-        },
+        Some((k, v)) => ArgDecl { name: k.to_owned(), default: Some(v.to_owned()) },
+        None => ArgDecl { name: word.to_owned(), default: None },
     }
 }
 
@@ -415,9 +389,7 @@ fn arg_decl(word: &str) -> ArgDecl {
 fn body(content: &[u8], chomp: bool) -> String {
     let data = gostr::to_string_lossy(content);
     if chomp {
-        data.split_inclusive('\n')
-            .map(|l| l.trim_start_matches('\t'))
-            .collect()
+        data.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
     } else {
         data
     }
@@ -426,69 +398,33 @@ fn body(content: &[u8], chomp: bool) -> String {
 fn inline_files(ins: &Instruction) -> Vec<InlineFile> {
     ins.heredocs
         .iter()
-        .map(|h| InlineFile {
-            name: h.name.clone(),
-            data: body(&h.content, h.chomp),
-            chomp: h.chomp,
-            expand: h.expand,
-        })
+        .map(|h| InlineFile { name: h.name.clone(), data: body(&h.content, h.chomp), chomp: h.chomp, expand: h.expand })
         .collect()
 }
 
 fn command_line(ins: &Instruction, args: Vec<String>) -> CommandLine {
-    CommandLine {
-        args,
-        prepend_shell: !ins.json,
-        files: inline_files(ins),
-    }
+    CommandLine { args, prepend_shell: !ins.json, files: inline_files(ins) }
 }
 
 fn parse_run(ins: &Instruction, args: Vec<String>) -> Result<Run, String> {
-    let flags = Flags::new(&[
-        ("mount", Kind::Strings),
-        ("network", Kind::String),
-        ("security", Kind::String),
-    ])
-    .parse(&ins.flags)?;
-    let mounts = flags
-        .strings("mount")
-        .iter()
-        .map(|m| parse_mount(m))
-        .collect::<Result<Vec<_>, _>>()?;
+    let flags = Flags::new(&[("mount", Kind::Strings), ("network", Kind::String), ("security", Kind::String)])
+        .parse(&ins.flags)?;
+    let mounts = flags.strings("mount").iter().map(|m| parse_mount(m)).collect::<Result<Vec<_>, _>>()?;
     let network = match flags.string("network").as_deref() {
         None | Some("default") => NetworkMode::Default,
         Some("none") => NetworkMode::None,
         Some("host") => NetworkMode::Host,
-        Some(other) => {
-            return Err(format!(
-                "unsupported network mode {}",
-                gostr::quote(other.as_bytes())
-            ))
-        }
+        Some(other) => return Err(format!("unsupported network mode {}", gostr::quote(other.as_bytes()))),
     };
     let security = match flags.string("security").as_deref() {
         None | Some("sandbox") => Security::Sandbox,
         Some("insecure") => Security::Insecure,
-        Some(other) => {
-            return Err(format!(
-                "unsupported security mode {}",
-                gostr::quote(other.as_bytes())
-            ))
-        }
+        Some(other) => return Err(format!("unsupported security mode {}", gostr::quote(other.as_bytes()))),
     };
-    Ok(Run {
-        command: command_line(ins, args),
-        mounts,
-        network,
-        security,
-    })
+    Ok(Run { command: command_line(ins, args), mounts, network, security })
 }
 
-fn sources_and_dest(
-    ins: &Instruction,
-    args: &[String],
-    cmd: &str,
-) -> Result<SourcesAndDest, String> {
+fn sources_and_dest(ins: &Instruction, args: &[String], cmd: &str) -> Result<SourcesAndDest, String> {
     if args.len() < 2 {
         return Err(format!(
             "{cmd} requires at least two arguments, but only one was provided. Destination could not be determined"
@@ -503,27 +439,14 @@ fn sources_and_dest(
     for src in srcs {
         match ast::parse_heredoc(src)? {
             Some(h) => {
-                let content = ins
-                    .heredocs
-                    .iter()
-                    .find(|d| d.name == h.name)
-                    .map(|d| d.content.as_slice());
+                let content = ins.heredocs.iter().find(|d| d.name == h.name).map(|d| d.content.as_slice());
                 let data = body(content.unwrap_or(&[]), h.chomp);
-                contents.push(InlineFile {
-                    name: h.name,
-                    data,
-                    chomp: h.chomp,
-                    expand: h.expand,
-                });
+                contents.push(InlineFile { name: h.name, data, chomp: h.chomp, expand: h.expand });
             }
             None => sources.push(src.clone()),
         }
     }
-    Ok(SourcesAndDest {
-        sources,
-        contents,
-        dest: dest[0].clone(),
-    })
+    Ok(SourcesAndDest { sources, contents, dest: dest[0].clone() })
 }
 
 fn parse_copy(ins: &Instruction, args: &[String]) -> Result<Copy, String> {
@@ -579,10 +502,7 @@ fn parse_healthcheck(ins: &Instruction, args: &[String]) -> Result<Healthcheck, 
         if !rest.is_empty() {
             return Err("HEALTHCHECK NONE takes no arguments".into());
         }
-        return Ok(Healthcheck {
-            test: vec![typ],
-            ..Default::default()
-        });
+        return Ok(Healthcheck { test: vec![typ], ..Default::default() });
     }
     let flags = Flags::new(&[
         ("interval", Kind::String),
@@ -593,10 +513,7 @@ fn parse_healthcheck(ins: &Instruction, args: &[String]) -> Result<Healthcheck, 
     ])
     .parse(&ins.flags)?;
     if typ != "CMD" {
-        return Err(format!(
-            "Unknown type {} in HEALTHCHECK (try CMD)",
-            gostr::quote(typ.as_bytes())
-        ));
+        return Err(format!("Unknown type {} in HEALTHCHECK (try CMD)", gostr::quote(typ.as_bytes())));
     }
     if rest.is_empty() {
         return Err("Missing command after HEALTHCHECK CMD".into());
@@ -610,22 +527,16 @@ fn parse_healthcheck(ins: &Instruction, args: &[String]) -> Result<Healthcheck, 
         };
         let d = parse_duration(&v)?;
         if d < MIN_DURATION_NS {
-            return Err(format!(
-                "Interval {} cannot be less than 1ms",
-                gostr::quote(name.as_bytes())
-            ));
+            return Err(format!("Interval {} cannot be less than 1ms", gostr::quote(name.as_bytes())));
         }
         Ok(d)
     };
     let retries = match flags.string("retries") {
         None => 0,
         Some(r) => {
-            let n: i64 = r.parse().map_err(|_| {
-                format!(
-                    "strconv.ParseInt: parsing {}: invalid syntax",
-                    gostr::quote(r.as_bytes())
-                )
-            })?;
+            let n: i64 = r
+                .parse()
+                .map_err(|_| format!("strconv.ParseInt: parsing {}: invalid syntax", gostr::quote(r.as_bytes())))?;
             if n < 1 {
                 return Err(format!("--retries must be at least 1 (not {n})"));
             }
@@ -654,17 +565,13 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
     }
     let mut total: f64 = 0.0;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
         if num.is_empty() || num == "." {
             return Err(bad());
         }
         let value: f64 = num.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let scale = match unit {
             "ns" => 1.0,
@@ -673,12 +580,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            "" => {
-                return Err(format!(
-                    "time: missing unit in duration {}",
-                    gostr::quote(s.as_bytes())
-                ))
-            }
+            "" => return Err(format!("time: missing unit in duration {}", gostr::quote(s.as_bytes()))),
             _ => {
                 return Err(format!(
                     "time: unknown unit {} in duration {}",
@@ -703,9 +605,7 @@ fn parse_onbuild(ins: &Instruction) -> Result<String, String> {
     let trigger = sub.name().to_uppercase();
     match trigger.as_str() {
         "ONBUILD" => return Err("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into()),
-        "MAINTAINER" | "FROM" => {
-            return Err(format!("{trigger} isn't allowed as an ONBUILD trigger"))
-        }
+        "MAINTAINER" | "FROM" => return Err(format!("{trigger} isn't allowed as an ONBUILD trigger")),
         _ => {}
     }
     // The trigger's text: the original line without the ONBUILD word, with
@@ -730,14 +630,7 @@ mod tests {
     }
 
     fn cmds(src: &str) -> Vec<Command> {
-        model(src)
-            .unwrap()
-            .stages
-            .remove(0)
-            .commands
-            .into_iter()
-            .map(|c| c.command)
-            .collect()
+        model(src).unwrap().stages.remove(0).commands.into_iter().map(|c| c.command).collect()
     }
 
     fn err(src: &str) -> String {
@@ -750,10 +643,7 @@ mod tests {
         assert_eq!(s.meta_args.len(), 2);
         assert_eq!(s.stages[0].name.as_deref(), Some("build"));
         assert_eq!(s.stages[1].base, "build");
-        assert_eq!(
-            err("RUN x"),
-            "dockerfile parse error on line 1: no build stage in current context"
-        );
+        assert_eq!(err("RUN x"), "dockerfile parse error on line 1: no build stage in current context");
         assert!(err("FROM a AS 1x").contains("invalid name for build stage"));
         assert!(err("FROM a b").contains("FROM requires either one or three arguments"));
     }
@@ -762,10 +652,7 @@ mod tests {
     fn flags_are_checked() {
         let c = cmds("FROM a\nCOPY --from=b --chmod=755 --link --parents --exclude=*.md x y /d/\n");
         let Command::Copy(c) = &c[0] else { panic!() };
-        assert_eq!(
-            (c.from.as_deref(), c.link, c.parents),
-            (Some("b"), true, true)
-        );
+        assert_eq!((c.from.as_deref(), c.link, c.parents), (Some("b"), true, true));
         assert_eq!(c.paths.sources, vec!["x", "y"]);
         assert_eq!(c.excludes, vec!["*.md"]);
         assert_eq!(
@@ -774,47 +661,33 @@ mod tests {
         );
         assert!(err("FROM a\nADD --from=b x y").contains("unknown flag: from"));
         assert!(err("FROM a\nCOPY x").contains("COPY requires at least two arguments"));
-        assert!(
-            err("FROM a\nRUN --network=bridge x").contains("unsupported network mode \"bridge\"")
-        );
+        assert!(err("FROM a\nRUN --network=bridge x").contains("unsupported network mode \"bridge\""));
         assert!(err("FROM a\nFORM b").contains("unknown instruction: FORM (did you mean FROM?)"));
     }
 
     #[test]
     fn run_cmd_shell_forms() {
-        let c = cmds("FROM a\nRUN --mount=type=cache,target=/c --network=none echo hi\nCMD [\"a\"]\nSHELL [\"sh\",\"-c\"]\n");
+        let c = cmds(
+            "FROM a\nRUN --mount=type=cache,target=/c --network=none echo hi\nCMD [\"a\"]\nSHELL [\"sh\",\"-c\"]\n",
+        );
         let Command::Run(r) = &c[0] else { panic!() };
         assert_eq!(r.command.args, vec!["echo hi"]);
         assert!(r.command.prepend_shell);
         assert_eq!(r.network, NetworkMode::None);
         assert_eq!(r.mounts.len(), 1);
-        assert_eq!(
-            c[1],
-            Command::Cmd(CommandLine {
-                args: vec!["a".into()],
-                prepend_shell: false,
-                files: vec![]
-            })
-        );
-        assert!(
-            err("FROM a\nSHELL sh -c").contains("SHELL requires the arguments to be in JSON form")
-        );
+        assert_eq!(c[1], Command::Cmd(CommandLine { args: vec!["a".into()], prepend_shell: false, files: vec![] }));
+        assert!(err("FROM a\nSHELL sh -c").contains("SHELL requires the arguments to be in JSON form"));
     }
 
     #[test]
     fn healthcheck() {
-        let c =
-            cmds("FROM a\nHEALTHCHECK --interval=5s --retries=3 CMD curl -f x\nHEALTHCHECK NONE\n");
-        let Command::Healthcheck(h) = &c[0] else {
-            panic!()
-        };
+        let c = cmds("FROM a\nHEALTHCHECK --interval=5s --retries=3 CMD curl -f x\nHEALTHCHECK NONE\n");
+        let Command::Healthcheck(h) = &c[0] else { panic!() };
         assert_eq!(h.test, vec!["CMD-SHELL", "curl -f x"]);
         assert_eq!((h.interval, h.retries), (5_000_000_000, 3));
         assert!(matches!(&c[1], Command::Healthcheck(h) if h.test == vec!["NONE"]));
         assert!(err("FROM a\nHEALTHCHECK --interval=0s CMD x").contains("cannot be less than 1ms"));
-        assert!(
-            err("FROM a\nHEALTHCHECK --retries=0 CMD x").contains("--retries must be at least 1")
-        );
+        assert!(err("FROM a\nHEALTHCHECK --retries=0 CMD x").contains("--retries must be at least 1"));
         assert!(err("FROM a\nHEALTHCHECK FOO x").contains("Unknown type \"FOO\""));
     }
 
@@ -828,40 +701,20 @@ mod tests {
 
     #[test]
     fn env_label_arg_onbuild() {
-        let c = cmds(
-            "FROM a\nENV A=1 B=\"x y\"\nENV C d e\nLABEL k=v\nARG X Y=2\nONBUILD RUN echo hi\n",
-        );
+        let c = cmds("FROM a\nENV A=1 B=\"x y\"\nENV C d e\nLABEL k=v\nARG X Y=2\nONBUILD RUN echo hi\n");
         assert_eq!(
             c[0],
             Command::Env(vec![
-                KeyValue {
-                    key: "A".into(),
-                    value: "1".into()
-                },
-                KeyValue {
-                    key: "B".into(),
-                    value: "\"x y\"".into()
-                }
+                KeyValue { key: "A".into(), value: "1".into() },
+                KeyValue { key: "B".into(), value: "\"x y\"".into() }
             ])
         );
-        assert_eq!(
-            c[1],
-            Command::Env(vec![KeyValue {
-                key: "C".into(),
-                value: "d e".into()
-            }])
-        );
+        assert_eq!(c[1], Command::Env(vec![KeyValue { key: "C".into(), value: "d e".into() }]));
         assert_eq!(
             c[3],
             Command::Arg(vec![
-                ArgDecl {
-                    name: "X".into(),
-                    default: None
-                },
-                ArgDecl {
-                    name: "Y".into(),
-                    default: Some("2".into())
-                }
+                ArgDecl { name: "X".into(), default: None },
+                ArgDecl { name: "Y".into(), default: Some("2".into()) }
             ])
         );
         assert_eq!(c[4], Command::Onbuild("RUN echo hi".into()));
@@ -875,8 +728,6 @@ mod tests {
         let Command::Copy(c) = &c[0] else { panic!() };
         assert_eq!(c.paths.contents[0].data, "hello\n");
         assert!(c.paths.sources.is_empty());
-        assert!(
-            err("FROM a\nCOPY x <<EOF\nEOF\n").contains("cannot accept a heredoc as a destination")
-        );
+        assert!(err("FROM a\nCOPY x <<EOF\nEOF\n").contains("cannot accept a heredoc as a destination"));
     }
 }

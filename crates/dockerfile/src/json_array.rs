@@ -19,11 +19,7 @@ const MAX_DEPTH: usize = 10_000; // Go's encoding/json nesting limit
 
 /// Parses `text` as a JSON array of strings with Go's semantics.
 pub fn parse(text: &[u8]) -> Result<Vec<String>, JsonArrayError> {
-    let mut p = Parser {
-        b: text,
-        pos: 0,
-        overflow: false,
-    };
+    let mut p = Parser { b: text, pos: 0, overflow: false };
     p.skip_ws();
     if p.peek() != Some(b'[') {
         return Err(JsonArrayError::NotJsonArray);
@@ -35,10 +31,7 @@ pub fn parse(text: &[u8]) -> Result<Vec<String>, JsonArrayError> {
         // is an unmarshal error: both mean "not a JSON array" to BuildKit.
         return Err(JsonArrayError::NotJsonArray);
     }
-    items
-        .into_iter()
-        .map(|v| v.ok_or(JsonArrayError::NotStringArray))
-        .collect()
+    items.into_iter().map(|v| v.ok_or(JsonArrayError::NotStringArray)).collect()
 }
 
 struct Parser<'a> {
@@ -278,10 +271,7 @@ mod tests {
 
     #[test]
     fn arrays_of_strings() {
-        assert_eq!(
-            parse(br#"[ "a", "b\u00e9" ]"#),
-            Ok(vec!["a".into(), "bé".into()])
-        );
+        assert_eq!(parse(br#"[ "a", "b\u00e9" ]"#), Ok(vec!["a".into(), "bé".into()]));
         assert_eq!(parse(b"[]"), Ok(vec![]));
         assert_eq!(parse(br#"["\ud800"]"#), Ok(vec!["\u{FFFD}".into()]));
         assert_eq!(parse(b"[\"\xff\"]"), Ok(vec!["\u{FFFD}".into()]));
@@ -293,37 +283,19 @@ mod tests {
         assert_eq!(parse(br#"["a""#), Err(JsonArrayError::NotJsonArray));
         assert_eq!(parse(br#"['a']"#), Err(JsonArrayError::NotJsonArray));
         assert_eq!(parse(br#"["a"] x"#), Err(JsonArrayError::NotJsonArray));
-        assert_eq!(
-            parse(br#"["a", ["b"]]"#),
-            Err(JsonArrayError::NotStringArray)
-        );
+        assert_eq!(parse(br#"["a", ["b"]]"#), Err(JsonArrayError::NotStringArray));
         assert_eq!(parse(br#"[1, "a"]"#), Err(JsonArrayError::NotStringArray));
-        assert_eq!(
-            parse(br#"[1e999, ["a"]]"#),
-            Err(JsonArrayError::NotJsonArray)
-        );
+        assert_eq!(parse(br#"[1e999, ["a"]]"#), Err(JsonArrayError::NotJsonArray));
         assert_eq!(parse(br#"[01]"#), Err(JsonArrayError::NotJsonArray));
-        assert_eq!(
-            parse(br#"[{"a": [1, {"b": null}]}, "x"]"#),
-            Err(JsonArrayError::NotStringArray)
-        );
+        assert_eq!(parse(br#"[{"a": [1, {"b": null}]}, "x"]"#), Err(JsonArrayError::NotStringArray));
         assert_eq!(parse(br#"[{"a" 1}]"#), Err(JsonArrayError::NotJsonArray));
     }
 
     #[test]
     fn nesting_limit_is_gos() {
         let deep = |n: usize| format!("[{}{}]", "[".repeat(n - 1), "]".repeat(n - 1));
-        assert_eq!(
-            parse(deep(10_000).as_bytes()),
-            Err(JsonArrayError::NotStringArray)
-        );
-        assert_eq!(
-            parse(deep(10_001).as_bytes()),
-            Err(JsonArrayError::NotJsonArray)
-        );
-        assert_eq!(
-            parse(deep(1_000_000).as_bytes()),
-            Err(JsonArrayError::NotJsonArray)
-        );
+        assert_eq!(parse(deep(10_000).as_bytes()), Err(JsonArrayError::NotStringArray));
+        assert_eq!(parse(deep(10_001).as_bytes()), Err(JsonArrayError::NotJsonArray));
+        assert_eq!(parse(deep(1_000_000).as_bytes()), Err(JsonArrayError::NotJsonArray));
     }
 }

@@ -25,8 +25,7 @@ pub use instructions::{stages, Command, InstructionError, Location, Stage, Stage
 pub fn fuzz_one(data: &[u8]) -> usize {
     use shell::Lexer;
     let text = String::from_utf8_lossy(data);
-    let env: Vec<(String, String)> =
-        vec![("A".into(), "value".into()), ("E".into(), String::new())];
+    let env: Vec<(String, String)> = vec![("A".into(), "value".into()), ("E".into(), String::new())];
     let _ = Lexer::new('\\').process(&text, &env);
     let _ = dockerignore::Dockerignore::parse(&text).map(|d| d.excludes("a/b/c.txt"));
     let Ok(df) = parse(data) else { return 0 };

@@ -69,9 +69,7 @@ fn csv_fields(s: &str) -> Result<Vec<String>, String> {
         field_start = false;
     }
     if in_quotes {
-        return Err(format!(
-            "failed to parse csv mounts: extraneous or missing \" in quoted-field: {s}"
-        ));
+        return Err(format!("failed to parse csv mounts: extraneous or missing \" in quoted-field: {s}"));
     }
     out.push(cur);
     Ok(out)
@@ -101,12 +99,7 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
                 "tmpfs" => MountType::Tmpfs,
                 "secret" => MountType::Secret,
                 "ssh" => MountType::Ssh,
-                _ => {
-                    return Err(format!(
-                        "unsupported mount type {}",
-                        gostr::quote(t.as_bytes())
-                    ))
-                }
+                _ => return Err(format!("unsupported mount type {}", gostr::quote(t.as_bytes()))),
             };
         }
     }
@@ -130,10 +123,7 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
             None => (f.trim().to_ascii_lowercase(), None),
         };
-        let need = || {
-            val.map(str::to_owned)
-                .ok_or_else(|| format!("invalid field '{f}' must be a key=value pair"))
-        };
+        let need = || val.map(str::to_owned).ok_or_else(|| format!("invalid field '{f}' must be a key=value pair"));
         match key.as_str() {
             "type" => {}
             "target" | "dst" | "destination" => m.target = Some(need()?),
@@ -147,12 +137,7 @@ pub fn parse_mount(value: &str) -> Result<Mount, String> {
                     "shared" => Sharing::Shared,
                     "private" => Sharing::Private,
                     "locked" => Sharing::Locked,
-                    other => {
-                        return Err(format!(
-                            "unsupported sharing value {}",
-                            gostr::quote(other.as_bytes())
-                        ))
-                    }
+                    other => return Err(format!("unsupported sharing value {}", gostr::quote(other.as_bytes()))),
                 }
             }
             "size" if kind == MountType::Tmpfs => m.size = Some(parse_size(&need()?)?),
@@ -193,10 +178,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
         Some('t') => (&trimmed[..trimmed.len() - 1], 1 << 40),
         _ => (trimmed, 1),
     };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid size: '{s}'"))?;
+    let n: f64 = num.trim().parse().map_err(|_| format!("invalid size: '{s}'"))?;
     if n < 0.0 {
         return Err(format!("invalid size: '{s}'"));
     }
@@ -209,17 +191,12 @@ mod tests {
 
     #[test]
     fn kinds_and_options() {
-        let m =
-            parse_mount("type=cache,target=/root/.cache,id=pip,sharing=locked,mode=0755,uid=1000")
-                .unwrap();
+        let m = parse_mount("type=cache,target=/root/.cache,id=pip,sharing=locked,mode=0755,uid=1000").unwrap();
         assert_eq!(
             (m.kind, m.target.as_deref(), m.id.as_deref()),
             (MountType::Cache, Some("/root/.cache"), Some("pip"))
         );
-        assert_eq!(
-            (m.sharing, m.mode, m.uid),
-            (Sharing::Locked, Some(0o755), Some(1000))
-        );
+        assert_eq!((m.sharing, m.mode, m.uid), (Sharing::Locked, Some(0o755), Some(1000)));
         let b = parse_mount("target=/src,source=.,rw").unwrap();
         assert_eq!((b.kind, b.read_only), (MountType::Bind, false));
         let t = parse_mount("type=tmpfs,target=/t,size=64m").unwrap();
@@ -231,18 +208,9 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(
-            parse_mount("type=nfs,target=/x").unwrap_err(),
-            "unsupported mount type \"nfs\""
-        );
-        assert_eq!(
-            parse_mount("type=cache").unwrap_err(),
-            "mount destination not set"
-        );
-        assert_eq!(
-            parse_mount("target=/x,colour=red").unwrap_err(),
-            "unexpected key 'colour' in 'colour=red'"
-        );
+        assert_eq!(parse_mount("type=nfs,target=/x").unwrap_err(), "unsupported mount type \"nfs\"");
+        assert_eq!(parse_mount("type=cache").unwrap_err(), "mount destination not set");
+        assert_eq!(parse_mount("target=/x,colour=red").unwrap_err(), "unexpected key 'colour' in 'colour=red'");
         assert!(parse_mount("type=cache,target=/x,sharing=maybe").is_err());
     }
 }

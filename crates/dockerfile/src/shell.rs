@@ -27,10 +27,7 @@ impl Env for BTreeMap<String, String> {
 /// `KEY=value` pairs in order; a later pair overrides an earlier one.
 impl Env for [(String, String)] {
     fn lookup(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -90,13 +87,7 @@ pub struct Lexer {
 impl Lexer {
     /// A lexer with the given escape character and default options.
     pub fn new(escape: char) -> Self {
-        Lexer {
-            escape,
-            raw_quotes: false,
-            raw_escapes: false,
-            skip_process_quotes: false,
-            skip_unset_env: false,
-        }
+        Lexer { escape, raw_quotes: false, raw_escapes: false, skip_process_quotes: false, skip_unset_env: false }
     }
 
     /// Processes `word` against `env`.
@@ -113,16 +104,8 @@ impl Lexer {
             unmatched: BTreeSet::new(),
         };
         match st.process_stop_on(None, self.raw_escapes) {
-            Ok((result, words)) => Ok(Expansion {
-                result,
-                words,
-                matched: st.matched,
-                unmatched: st.unmatched,
-            }),
-            Err(message) => Err(ShellError {
-                word: word.to_owned(),
-                message,
-            }),
+            Ok((result, words)) => Ok(Expansion { result, words, matched: st.matched, unmatched: st.unmatched }),
+            Err(message) => Err(ShellError { word: word.to_owned(), message }),
         }
     }
 
@@ -231,11 +214,7 @@ impl State<'_> {
     }
 
     /// Processes until `stop` (consumed) or the end of input.
-    fn process_stop_on(
-        &mut self,
-        stop: Option<char>,
-        raw_escapes: bool,
-    ) -> Res<(String, Vec<String>)> {
+    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Res<(String, Vec<String>)> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let r = self.stop_on_inner(stop);
         self.raw_escapes = saved;
@@ -256,11 +235,7 @@ impl State<'_> {
                 result.push_str(&tmp);
                 words.add_string(&tmp);
             } else if quotes && (ch == '\'' || ch == '"') {
-                let tmp = if ch == '\'' {
-                    self.single_quote()?
-                } else {
-                    self.double_quote()?
-                };
+                let tmp = if ch == '\'' { self.single_quote()? } else { self.double_quote()? };
                 result.push_str(&tmp);
                 words.add_raw_string(&tmp);
             } else {
@@ -283,9 +258,7 @@ impl State<'_> {
             }
         }
         if let Some(s) = stop {
-            return Err(format!(
-                "unexpected end of statement while looking for matching {s}"
-            ));
+            return Err(format!("unexpected end of statement while looking for matching {s}"));
         }
         Ok((result, words.finish()))
     }
@@ -298,12 +271,7 @@ impl State<'_> {
         }
         loop {
             match self.next() {
-                None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    )
-                }
+                None => return Err("unexpected end of statement while looking for matching single-quote".into()),
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         out.push('\'');
@@ -323,12 +291,7 @@ impl State<'_> {
         }
         loop {
             match self.peek() {
-                None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    )
-                }
+                None => return Err("unexpected end of statement while looking for matching double-quote".into()),
                 Some('"') => {
                     self.pos += 1;
                     if self.lex.raw_quotes {
@@ -428,20 +391,13 @@ impl State<'_> {
             }
             Some(c @ ('+' | '-' | '?' | '#' | '%')) => self.modifier(&name, Some(c), false),
             Some('/') => self.replace(&name),
-            other => Err(format!(
-                "unsupported modifier ({}) in substitution",
-                rune_str(other)
-            )),
+            other => Err(format!("unsupported modifier ({}) in substitution", rune_str(other))),
         }
     }
 
     /// `${name[:]OPword}` for OP in `+ - ? # %`.
     fn modifier(&mut self, name: &str, op: Option<char>, colon: bool) -> Res<String> {
-        let chs = if colon {
-            format!(":{}", rune_str(op))
-        } else {
-            rune_str(op)
-        };
+        let chs = if colon { format!(":{}", rune_str(op)) } else { rune_str(op) };
         let raw = matches!(op, Some('#' | '%'));
         let word = match self.process_stop_on(Some('}'), raw) {
             Ok((w, _)) => w,
@@ -459,11 +415,7 @@ impl State<'_> {
             Some('-') => Ok(if empty_is_unset { word } else { value }),
             Some('+') => Ok(if empty_is_unset { String::new() } else { word }),
             Some('?') if empty_is_unset => {
-                let msg = if word.is_empty() {
-                    "is not allowed to be empty".to_owned()
-                } else {
-                    word
-                };
+                let msg = if word.is_empty() { "is not allowed to be empty".to_owned() } else { word };
                 Err(format!("{name}: {msg}"))
             }
             Some('?') => Ok(value),
@@ -478,11 +430,7 @@ impl State<'_> {
             Some('-') => Ok(word),
             Some('+') => Ok(String::new()),
             Some('?') => {
-                let msg = if word.is_empty() {
-                    "is not allowed to be unset".to_owned()
-                } else {
-                    word
-                };
+                let msg = if word.is_empty() { "is not allowed to be unset".to_owned() } else { word };
                 Err(format!("{name}: {msg}"))
             }
             Some(c @ ('#' | '%')) => trim_pattern(c, &word, ""),
@@ -498,9 +446,7 @@ impl State<'_> {
         }
         let pattern = match self.process_stop_on(Some('/'), true) {
             Ok((p, _)) => p,
-            Err(_) if self.peek().is_none() => {
-                return Err("syntax error: missing '/' in ${}".into())
-            }
+            Err(_) if self.peek().is_none() => return Err("syntax error: missing '/' in ${}".into()),
             Err(e) => return Err(e),
         };
         let replacement = match self.process_stop_on(Some('}'), true) {
@@ -510,9 +456,7 @@ impl State<'_> {
         };
         let value = match self.get_env(name) {
             Some(v) => v,
-            None if self.lex.skip_unset_env => {
-                return Ok(format!("${{{name}/{pattern}/{replacement}}}"))
-            }
+            None if self.lex.skip_unset_env => return Ok(format!("${{{name}/{pattern}/{replacement}}}")),
             None => String::new(),
         };
         let pat = Pattern::compile(&pattern, true)
@@ -548,11 +492,7 @@ fn is_letter(c: char) -> bool {
         || (!c.is_ascii()
             && matches!(
                 get_general_category(c),
-                Gc::UppercaseLetter
-                    | Gc::LowercaseLetter
-                    | Gc::TitlecaseLetter
-                    | Gc::ModifierLetter
-                    | Gc::OtherLetter
+                Gc::UppercaseLetter | Gc::LowercaseLetter | Gc::TitlecaseLetter | Gc::ModifierLetter | Gc::OtherLetter
             ))
 }
 
@@ -666,10 +606,7 @@ impl Pattern {
             i += 1;
         }
         let key = t * (v.len() + 1) + i;
-        let max = v[i..]
-            .iter()
-            .position(|c| *c == '\n')
-            .map_or(v.len(), |p| i + p);
+        let max = v[i..].iter().position(|c| *c == '\n').map_or(v.len(), |p| i + p);
         let r = if self.greedy {
             (i..=max).rev().find_map(|j| self.walk(v, t + 1, j, failed))
         } else {
@@ -734,10 +671,7 @@ fn expand_template(out: &mut String, template: &str, whole: &[char]) {
                 None => (String::new(), i + 1),
             }
         } else {
-            let n = t[i + 1..]
-                .iter()
-                .take_while(|c| c.is_alphanumeric() || **c == '_')
-                .count();
+            let n = t[i + 1..].iter().take_while(|c| c.is_alphanumeric() || **c == '_').count();
             (t[i + 1..i + 1 + n].iter().collect(), i + 1 + n)
         };
         let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
@@ -758,15 +692,10 @@ mod tests {
     use super::*;
 
     fn env() -> Vec<(String, String)> {
-        [
-            ("A", "hello"),
-            ("E", ""),
-            ("P", "/usr/local/bin/app.tar.gz"),
-            ("S", "a b  c"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        [("A", "hello"), ("E", ""), ("P", "/usr/local/bin/app.tar.gz"), ("S", "a b  c")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn word(s: &str) -> String {
@@ -774,10 +703,7 @@ mod tests {
     }
 
     fn err(s: &str) -> String {
-        Lexer::new('\\')
-            .process_word(s, &env())
-            .unwrap_err()
-            .to_string()
+        Lexer::new('\\').process_word(s, &env()).unwrap_err().to_string()
     }
 
     #[test]
@@ -792,26 +718,11 @@ mod tests {
         assert_eq!(word("${E:-w} ${E-w} ${U-w} ${U:-w}"), "w  w w");
         assert_eq!(word("${E:+w} ${E+w} ${A:+w} ${U+w}"), " w w ");
         assert_eq!(word("${A:?m}"), "hello");
-        assert_eq!(
-            err("${U?}"),
-            "failed to process \"${U?}\": U: is not allowed to be unset"
-        );
-        assert_eq!(
-            err("${E:?oops}"),
-            "failed to process \"${E:?oops}\": E: oops"
-        );
-        assert_eq!(
-            err("${A:-x"),
-            "failed to process \"${A:-x\": syntax error: missing '}'"
-        );
-        assert_eq!(
-            err("${}"),
-            "failed to process \"${}\": syntax error: bad substitution"
-        );
-        assert_eq!(
-            err("${A:=x}"),
-            "failed to process \"${A:=x}\": unsupported modifier (:=) in substitution"
-        );
+        assert_eq!(err("${U?}"), "failed to process \"${U?}\": U: is not allowed to be unset");
+        assert_eq!(err("${E:?oops}"), "failed to process \"${E:?oops}\": E: oops");
+        assert_eq!(err("${A:-x"), "failed to process \"${A:-x\": syntax error: missing '}'");
+        assert_eq!(err("${}"), "failed to process \"${}\": syntax error: bad substitution");
+        assert_eq!(err("${A:=x}"), "failed to process \"${A:=x}\": unsupported modifier (:=) in substitution");
     }
 
     #[test]
@@ -835,10 +746,7 @@ mod tests {
     #[test]
     fn word_splitting() {
         let l = Lexer::new('\\');
-        assert_eq!(
-            l.process_words("a $S 'x y' \"\"", &env()).unwrap(),
-            vec!["a", "a", "b", "c", "x y"]
-        );
+        assert_eq!(l.process_words("a $S 'x y' \"\"", &env()).unwrap(), vec!["a", "a", "b", "c", "x y"]);
         assert_eq!(l.process_words("a\\ b", &env()).unwrap(), vec!["a b"]);
     }
 
@@ -848,10 +756,7 @@ mod tests {
         assert!(Lexer::new('\\').process_word(&deep, &env()).is_err());
         let big: Vec<(String, String)> = vec![("V".into(), "x".repeat(20_000))];
         let pat = format!("${{V//{}/y}}", "*x".repeat(5_000));
-        assert!(
-            Lexer::new('\\').process_word(&pat, &big).is_err(),
-            "refused, not quadratic"
-        );
+        assert!(Lexer::new('\\').process_word(&pat, &big).is_err(), "refused, not quadratic");
         let ok = Lexer::new('\\').process_word("${V//x/yy}", &big).unwrap();
         assert_eq!(ok.len(), 40_000);
         let stars = format!("${{A//{}/y}}", "*".repeat(50_000));
@@ -864,15 +769,9 @@ mod tests {
         assert_eq!(l.process_word("a`$A \\x", &env()).unwrap(), "a$A \\x");
         l.raw_quotes = true;
         l.raw_escapes = true;
-        assert_eq!(
-            l.process_word("'a' \"b\" `c", &env()).unwrap(),
-            "'a' \"b\" `c"
-        );
+        assert_eq!(l.process_word("'a' \"b\" `c", &env()).unwrap(), "'a' \"b\" `c");
         let mut s = Lexer::new('\\');
         s.skip_unset_env = true;
-        assert_eq!(
-            s.process_word("$U ${U} ${U:-x} $A", &env()).unwrap(),
-            "$U ${U} ${U:-x} hello"
-        );
+        assert_eq!(s.process_word("$U ${U} ${U:-x} $A", &env()).unwrap(), "$U ${U} ${U:-x} hello");
     }
 }

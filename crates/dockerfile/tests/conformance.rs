@@ -9,11 +9,7 @@ fn corpus() -> PathBuf {
     let dir = std::env::var_os("WHARF_CONFORMANCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../../shared/conformance/buildkit-parser"));
-    assert!(
-        dir.is_dir(),
-        "conformance corpus not found at {} (set WHARF_CONFORMANCE_DIR)",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "conformance corpus not found at {} (set WHARF_CONFORMANCE_DIR)", dir.display());
     dir
 }
 
@@ -30,36 +26,18 @@ fn cases(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn positive_cases_dump_identically() {
     let all = cases(&corpus().join("testfiles"));
-    assert!(
-        all.len() >= 30,
-        "expected the whole corpus, found {} cases",
-        all.len()
-    );
+    assert!(all.len() >= 30, "expected the whole corpus, found {} cases", all.len());
     let mut mismatches = Vec::new();
     for case in &all {
         let src = std::fs::read(case.join("Dockerfile")).expect("Dockerfile");
         let want = std::fs::read_to_string(case.join("result")).expect("result");
         match dockerfile::parse(&src) {
             Ok(df) if df.dump() == want => {}
-            Ok(df) => mismatches.push(format!(
-                "{}:\n--- want\n{want}--- got\n{}",
-                case.display(),
-                df.dump()
-            )),
-            Err(e) => mismatches.push(format!(
-                "{}: unexpected error at line {}: {e}",
-                case.display(),
-                e.line
-            )),
+            Ok(df) => mismatches.push(format!("{}:\n--- want\n{want}--- got\n{}", case.display(), df.dump())),
+            Err(e) => mismatches.push(format!("{}: unexpected error at line {}: {e}", case.display(), e.line)),
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} cases differ:\n{}",
-        mismatches.len(),
-        all.len(),
-        mismatches.join("\n")
-    );
+    assert!(mismatches.is_empty(), "{} of {} cases differ:\n{}", mismatches.len(), all.len(), mismatches.join("\n"));
 }
 
 #[test]
@@ -74,10 +52,7 @@ fn negative_cases_fail_with_a_line() {
             Err(e) => assert!(!e.message.is_empty()),
         }
     }
-    assert!(
-        accepted.is_empty(),
-        "these negative cases parsed without error: {accepted:?}"
-    );
+    assert!(accepted.is_empty(), "these negative cases parsed without error: {accepted:?}");
 }
 
 #[test]
@@ -85,10 +60,6 @@ fn line_numbers_match_buildkit() {
     let src = std::fs::read(corpus().join("testfile-line/Dockerfile")).expect("Dockerfile");
     let df = dockerfile::parse(&src).expect("parses");
     assert_eq!(df.lines(), (5, 31));
-    let spans: Vec<(usize, usize)> = df
-        .instructions
-        .iter()
-        .map(|i| (i.start_line, i.end_line))
-        .collect();
+    let spans: Vec<(usize, usize)> = df.instructions.iter().map(|i| (i.start_line, i.end_line)).collect();
     assert_eq!(spans, vec![(5, 5), (11, 12), (17, 31)]);
 }

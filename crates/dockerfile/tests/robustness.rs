@@ -68,8 +68,7 @@ const TOKENS: &[&str] = &[
 ];
 
 fn corpus() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/buildkit-parser/testfiles");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/buildkit-parser/testfiles");
     let mut v = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -103,9 +102,7 @@ fn mutated(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
                 let end = (at + rng.below(16)).min(b.len());
                 b.drain(at.min(end)..end);
             }
-            1 => b
-                .splice(at..at, TOKENS[rng.below(TOKENS.len())].bytes())
-                .for_each(drop),
+            1 => b.splice(at..at, TOKENS[rng.below(TOKENS.len())].bytes()).for_each(drop),
             2 if at < b.len() => b[at] = rng.next() as u8,
             _ => b.insert(at, rng.next() as u8),
         }
@@ -115,28 +112,18 @@ fn mutated(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 
 #[test]
 fn random_and_mutated_inputs_never_panic() {
-    let cases: usize = std::env::var("WHARF_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let cases: usize = std::env::var("WHARF_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let seeds = corpus();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut parsed = 0;
     for i in 0..cases {
-        let input = if i % 2 == 0 {
-            generated(&mut rng)
-        } else {
-            mutated(&mut rng, &seeds)
-        };
+        let input = if i % 2 == 0 { generated(&mut rng) } else { mutated(&mut rng, &seeds) };
         if dockerfile::fuzz_one(&input) > 0 {
             parsed += 1;
         }
     }
     // The generator must reach the parser's success paths, not only errors.
-    assert!(
-        parsed > cases / 10,
-        "only {parsed} of {cases} inputs parsed"
-    );
+    assert!(parsed > cases / 10, "only {parsed} of {cases} inputs parsed");
 }
 
 #[test]
@@ -146,23 +133,11 @@ fn pathological_inputs_are_refused_or_handled() {
     // One line may hold 65535 bytes (as BuildKit's scanner); continuations
     // make an instruction of any length: 200,000 nested brackets.
     let deep_json = format!("CMD {}", format!("{}\\\n", "[".repeat(1000)).repeat(200));
-    assert_eq!(
-        dockerfile::parse(deep_json.as_bytes())
-            .unwrap()
-            .instructions
-            .len(),
-        1
-    );
+    assert_eq!(dockerfile::parse(deep_json.as_bytes()).unwrap().instructions.len(), 1);
     let too_long = format!("RUN {}", "a".repeat(70_000));
     assert!(dockerfile::parse(too_long.as_bytes()).is_err());
     let long_continued = format!("RUN {}", "a \\\n".repeat(100_000));
-    assert_eq!(
-        dockerfile::parse(long_continued.as_bytes())
-            .unwrap()
-            .instructions
-            .len(),
-        1
-    );
+    assert_eq!(dockerfile::parse(long_continued.as_bytes()).unwrap().instructions.len(), 1);
     let nested = format!("FROM a\nWORKDIR {}", "${A:-".repeat(10_000));
     assert_eq!(dockerfile::fuzz_one(nested.as_bytes()), 2);
 }

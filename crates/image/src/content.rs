@@ -17,20 +17,13 @@ pub enum ContentError {
     #[error("blob {0} not found in the content store")]
     NotFound(Digest),
     #[error("blob digest mismatch: expected {expected}, got {actual} ({size} bytes)")]
-    Mismatch {
-        expected: Digest,
-        actual: Digest,
-        size: u64,
-    },
+    Mismatch { expected: Digest, actual: Digest, size: u64 },
     #[error("content store I/O at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ContentError + '_ {
-    move |source| ContentError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| ContentError::Io { path: path.to_owned(), source }
 }
 
 /// The blob directory and its staging directory (on the same filesystem,
@@ -71,19 +64,14 @@ impl ContentStore {
     pub fn open_blob(&self, digest: &Digest) -> Result<File, ContentError> {
         File::open(self.path(digest)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ContentError::NotFound(digest.clone()),
-            _ => ContentError::Io {
-                path: self.path(digest),
-                source: e,
-            },
+            _ => ContentError::Io { path: self.path(digest), source: e },
         })
     }
 
     /// Reads a whole (small) blob.
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, ContentError> {
         let mut buf = Vec::new();
-        self.open_blob(digest)?
-            .read_to_end(&mut buf)
-            .map_err(io_at(&self.path(digest)))?;
+        self.open_blob(digest)?.read_to_end(&mut buf).map_err(io_at(&self.path(digest)))?;
         Ok(buf)
     }
 
@@ -101,11 +89,7 @@ impl ContentStore {
     /// A writer for a new blob; nothing is visible until `commit`.
     pub fn writer(&self) -> Result<BlobWriter, ContentError> {
         let file = tempfile_in(&self.tmp, "blob-")?;
-        Ok(BlobWriter {
-            inner: Some(HashingWriter::new(file.1)),
-            tmp_path: file.0,
-            store: self.clone(),
-        })
+        Ok(BlobWriter { inner: Some(HashingWriter::new(file.1)), tmp_path: file.0, store: self.clone() })
     }
 
     /// Every blob digest present (names that are not digests are skipped).
@@ -114,11 +98,7 @@ impl ContentStore {
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_at(&dir))? {
             let e = e.map_err(io_at(&dir))?;
-            if let Some(d) = e
-                .file_name()
-                .to_str()
-                .and_then(|n| Digest::from_hex(n).ok())
-            {
+            if let Some(d) = e.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
                 out.push(d);
             }
         }
@@ -129,10 +109,9 @@ impl ContentStore {
     /// Removes a blob (absent is fine).
     pub fn delete(&self, digest: &Digest) -> Result<(), ContentError> {
         match fs::remove_file(self.path(digest)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ContentError::Io {
-                path: self.path(digest),
-                source: e,
-            }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(ContentError::Io { path: self.path(digest), source: e })
+            }
             _ => Ok(()),
         }
     }
@@ -152,15 +131,9 @@ pub fn tempfile_in(dir: &Path, prefix: &str) -> Result<(PathBuf, File), ContentE
     static SEQ: AtomicU64 = AtomicU64::new(0);
     loop {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let path = dir.join(format!("{prefix}{}-{n}-{nanos:x}", std::process::id()));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => return Ok((path, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(ContentError::Io { path, source: e }),
@@ -192,11 +165,7 @@ impl BlobWriter {
         if let Some(exp) = expected {
             if *exp != digest {
                 let _ = fs::remove_file(&self.tmp_path);
-                return Err(ContentError::Mismatch {
-                    expected: exp.clone(),
-                    actual: digest,
-                    size,
-                });
+                return Err(ContentError::Mismatch { expected: exp.clone(), actual: digest, size });
             }
         }
         let dest = self.store.path(&digest);
@@ -258,16 +227,9 @@ mod tests {
         let expected = Digest::of(b"right");
         let mut w = s.writer().unwrap();
         w.write_all(b"wrong").unwrap();
-        assert!(matches!(
-            w.commit(Some(&expected)),
-            Err(ContentError::Mismatch { .. })
-        ));
+        assert!(matches!(w.commit(Some(&expected)), Err(ContentError::Mismatch { .. })));
         assert!(!s.contains(&expected));
-        assert_eq!(
-            fs::read_dir(t.path().join("tmp")).unwrap().count(),
-            0,
-            "staging file removed"
-        );
+        assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0, "staging file removed");
     }
 
     #[test]

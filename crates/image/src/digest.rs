@@ -34,11 +34,7 @@ impl Digest {
 
     /// Parses 64 hex digits without the `sha256:` prefix.
     pub fn from_hex(h: &str) -> Result<Self, BadDigest> {
-        if h.len() != 64
-            || !h
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(BadDigest(h.to_owned()));
         }
         let mut out = [0u8; 32];
@@ -60,9 +56,7 @@ impl Digest {
 impl FromStr for Digest {
     type Err = BadDigest;
     fn from_str(s: &str) -> Result<Self, BadDigest> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| BadDigest(s.to_owned()))?;
+        let hex = s.strip_prefix("sha256:").ok_or_else(|| BadDigest(s.to_owned()))?;
         Digest::from_hex(hex).map_err(|_| BadDigest(s.to_owned()))
     }
 }
@@ -102,11 +96,7 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
+        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
     }
 
     /// Bytes written so far.
@@ -116,11 +106,7 @@ impl<W: Write> HashingWriter<W> {
 
     /// The digest and size of everything written, and the inner writer.
     pub fn finish(self) -> (Digest, u64, W) {
-        (
-            Digest(self.hasher.finalize().into()),
-            self.written,
-            self.inner,
-        )
+        (Digest(self.hasher.finalize().into()), self.written, self.inner)
     }
 }
 
@@ -145,11 +131,7 @@ pub struct HashingReader<R> {
 
 impl<R: io::Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            read: 0,
-        }
+        HashingReader { inner, hasher: Sha256::new(), read: 0 }
     }
 
     /// The digest and size of everything read so far.
@@ -174,10 +156,7 @@ mod tests {
     #[test]
     fn parse_and_print() {
         let d = Digest::of(b"");
-        assert_eq!(
-            d.to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(d.to_string().parse::<Digest>(), Ok(d.clone()));
         assert!("sha256:E3B0".parse::<Digest>().is_err());
         assert!("md5:abc".parse::<Digest>().is_err());
@@ -188,10 +167,7 @@ mod tests {
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
         assert_eq!(Digest::chain_id(&[a.clone()]), Some(a.clone()));
-        assert_eq!(
-            Digest::chain_id(&[a.clone(), b.clone()]),
-            Some(Digest::of(format!("{a} {b}").as_bytes()))
-        );
+        assert_eq!(Digest::chain_id(&[a.clone(), b.clone()]), Some(Digest::of(format!("{a} {b}").as_bytes())));
         assert_eq!(Digest::chain_id(&[]), None);
     }
 }

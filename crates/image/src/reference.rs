@@ -44,10 +44,7 @@ impl Reference {
     /// Parses and normalises `s` without adding a default tag.
     pub fn parse_named(s: &str) -> Result<Self, BadReference> {
         let (rest, digest) = match s.split_once('@') {
-            Some((n, d)) => (
-                n,
-                Some(d.parse::<Digest>().map_err(|_| BadReference::Format)?),
-            ),
+            Some((n, d)) => (n, Some(d.parse::<Digest>().map_err(|_| BadReference::Format)?)),
             None => (s, None),
         };
         // A tag is after the last ':' that follows the last '/'.
@@ -74,12 +71,7 @@ impl Reference {
         if path.is_empty() || !path.split('/').all(valid_component) {
             return Err(BadReference::Format);
         }
-        Ok(Reference {
-            domain,
-            path,
-            tag: tag.map(str::to_owned),
-            digest,
-        })
+        Ok(Reference { domain, path, tag: tag.map(str::to_owned), digest })
     }
 
     pub fn domain(&self) -> &str {
@@ -107,10 +99,7 @@ impl Reference {
     /// The repository as docker shows it (`busybox`, `localhost/x`).
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix("library/")
-                .unwrap_or(&self.path)
-                .to_owned()
+            self.path.strip_prefix("library/").unwrap_or(&self.path).to_owned()
         } else {
             self.repository()
         }
@@ -132,22 +121,12 @@ impl Reference {
 
     /// The same repository with another tag (and no digest).
     pub fn with_tag(&self, tag: &str) -> Reference {
-        Reference {
-            domain: self.domain.clone(),
-            path: self.path.clone(),
-            tag: Some(tag.to_owned()),
-            digest: None,
-        }
+        Reference { domain: self.domain.clone(), path: self.path.clone(), tag: Some(tag.to_owned()), digest: None }
     }
 
     /// The same repository with a digest (and no tag).
     pub fn with_digest(&self, digest: Digest) -> Reference {
-        Reference {
-            domain: self.domain.clone(),
-            path: self.path.clone(),
-            tag: None,
-            digest: Some(digest),
-        }
+        Reference { domain: self.domain.clone(), path: self.path.clone(), tag: None, digest: Some(digest) }
     }
 }
 
@@ -175,24 +154,14 @@ impl FromStr for Reference {
 fn split_domain(name: &str) -> (String, String) {
     let (domain, rest) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first.to_owned(), rest.to_owned())
         }
         _ => (DEFAULT_DOMAIN.to_owned(), name.to_owned()),
     };
-    let domain = if domain == "index.docker.io" {
-        DEFAULT_DOMAIN.to_owned()
-    } else {
-        domain
-    };
-    let rest = if domain == DEFAULT_DOMAIN && !rest.contains('/') {
-        format!("library/{rest}")
-    } else {
-        rest
-    };
+    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_owned() } else { domain };
+    let rest = if domain == DEFAULT_DOMAIN && !rest.contains('/') { format!("library/{rest}") } else { rest };
     (domain, rest)
 }
 
@@ -224,10 +193,7 @@ fn valid_component(c: &str) -> bool {
 /// `[\w][\w.-]{0,127}`
 fn valid_tag(t: &str) -> bool {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    !t.is_empty()
-        && t.len() <= 128
-        && t.starts_with(word)
-        && t.chars().all(|c| word(c) || c == '.' || c == '-')
+    !t.is_empty() && t.len() <= 128 && t.starts_with(word) && t.chars().all(|c| word(c) || c == '.' || c == '-')
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -264,33 +230,16 @@ mod tests {
         assert_eq!(norm("user/app:1.0"), "docker.io/user/app:1.0");
         assert_eq!(norm("localhost/x"), "localhost/x:latest");
         assert_eq!(norm("localhost:5000/a/b:t"), "localhost:5000/a/b:t");
-        assert_eq!(
-            norm("index.docker.io/library/alpine:3"),
-            "docker.io/library/alpine:3"
-        );
+        assert_eq!(norm("index.docker.io/library/alpine:3"), "docker.io/library/alpine:3");
         let d = Digest::of(b"x");
-        assert_eq!(
-            norm(&format!("alpine@{d}")),
-            format!("docker.io/library/alpine@{d}")
-        );
-        assert_eq!(
-            Reference::parse("busybox").unwrap().familiar(),
-            "busybox:latest"
-        );
-        assert_eq!(
-            Reference::parse("localhost/x")
-                .unwrap()
-                .familiar_repository(),
-            "localhost/x"
-        );
+        assert_eq!(norm(&format!("alpine@{d}")), format!("docker.io/library/alpine@{d}"));
+        assert_eq!(Reference::parse("busybox").unwrap().familiar(), "busybox:latest");
+        assert_eq!(Reference::parse("localhost/x").unwrap().familiar_repository(), "localhost/x");
     }
 
     #[test]
     fn rejects_bad_names() {
-        assert_eq!(
-            Reference::parse("Busybox"),
-            Err(BadReference::Uppercase("library/Busybox".into()))
-        );
+        assert_eq!(Reference::parse("Busybox"), Err(BadReference::Uppercase("library/Busybox".into())));
         assert!(Reference::parse("a b").is_err());
         assert!(Reference::parse("a:").is_err());
         assert!(Reference::parse("a//b").is_err());

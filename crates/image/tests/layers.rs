@@ -22,11 +22,7 @@ fn scratch() -> Scratch {
     let outside = dir.path().join("outside");
     fs::create_dir_all(&root).unwrap();
     fs::create_dir_all(&outside).unwrap();
-    Scratch {
-        _dir: dir,
-        root,
-        outside,
-    }
+    Scratch { _dir: dir, root, outside }
 }
 
 fn is_root() -> bool {
@@ -89,13 +85,8 @@ impl RawTar {
     }
 
     fn xattr_file(mut self, name: &str, xattrs: &[(&str, &[u8])]) -> Self {
-        let recs: Vec<(String, &[u8])> = xattrs
-            .iter()
-            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
-            .collect();
-        self.0
-            .append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
-            .unwrap();
+        let recs: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
+        self.0.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
         self.file(name, b"x", 0o644)
     }
 
@@ -109,29 +100,15 @@ fn extract(s: &Scratch, tar: Vec<u8>) -> Result<ApplyStats, LayerError> {
 }
 
 fn outside_untouched(s: &Scratch) {
-    assert_eq!(
-        fs::read_dir(&s.outside).unwrap().count(),
-        0,
-        "something was written outside the root"
-    );
+    assert_eq!(fs::read_dir(&s.outside).unwrap().count(), 0, "something was written outside the root");
 }
 
 #[test]
 fn dotdot_entries_are_rejected() {
     let s = scratch();
-    let err = extract(
-        &s,
-        RawTar::new().file("../outside/evil", b"x", 0o644).bytes(),
-    )
-    .unwrap_err();
+    let err = extract(&s, RawTar::new().file("../outside/evil", b"x", 0o644).bytes()).unwrap_err();
     assert!(matches!(err, LayerError::Breakout(_)), "{err}");
-    let err = extract(
-        &s,
-        RawTar::new()
-            .file("a/../../outside/evil", b"x", 0o644)
-            .bytes(),
-    )
-    .unwrap_err();
+    let err = extract(&s, RawTar::new().file("a/../../outside/evil", b"x", 0o644).bytes()).unwrap_err();
     assert!(matches!(err, LayerError::Breakout(_)), "{err}");
     outside_untouched(&s);
 }
@@ -161,10 +138,7 @@ fn writes_through_escaping_symlinks_stay_inside() {
         .bytes();
     let _ = extract(&s, tar);
     outside_untouched(&s);
-    assert!(fs::symlink_metadata(s.root.join("abs"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    assert!(fs::symlink_metadata(s.root.join("abs")).unwrap().file_type().is_symlink());
 }
 
 #[test]
@@ -185,58 +159,20 @@ fn hardlinks_must_stay_in_the_layer() {
     let s = scratch();
     fs::write(s.outside.join("secret"), b"host data").unwrap();
     let secret = s.outside.join("secret").display().to_string();
-    let err = extract(
-        &s,
-        RawTar::new()
-            .link(tar::EntryType::Link, "h1", "../outside/secret")
-            .bytes(),
-    )
-    .unwrap_err();
+    let err = extract(&s, RawTar::new().link(tar::EntryType::Link, "h1", "../outside/secret").bytes()).unwrap_err();
     assert!(matches!(err, LayerError::Breakout(_)), "{err}");
-    let err = extract(
-        &s,
-        RawTar::new()
-            .link(tar::EntryType::Link, "h2", &secret)
-            .bytes(),
-    )
-    .unwrap_err();
+    let err = extract(&s, RawTar::new().link(tar::EntryType::Link, "h2", &secret).bytes()).unwrap_err();
     assert!(matches!(err, LayerError::HardlinkTarget(..)), "{err}");
-    let err = extract(
-        &s,
-        RawTar::new()
-            .link(tar::EntryType::Link, "h3", "not-yet")
-            .bytes(),
-    )
-    .unwrap_err();
+    let err = extract(&s, RawTar::new().link(tar::EntryType::Link, "h3", "not-yet").bytes()).unwrap_err();
     assert!(matches!(err, LayerError::HardlinkTarget(..)), "{err}");
     // A hardlink to a symlink links the symlink, not what it points at.
-    let tar = RawTar::new()
-        .link(tar::EntryType::Symlink, "s", &secret)
-        .link(tar::EntryType::Link, "h4", "s")
-        .bytes();
+    let tar = RawTar::new().link(tar::EntryType::Symlink, "s", &secret).link(tar::EntryType::Link, "h4", "s").bytes();
     extract(&s, tar).unwrap();
-    assert!(fs::symlink_metadata(s.root.join("h4"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
-    assert_eq!(
-        fs::metadata(s.outside.join("secret")).unwrap().nlink(),
-        1,
-        "host file gained no link"
-    );
+    assert!(fs::symlink_metadata(s.root.join("h4")).unwrap().file_type().is_symlink());
+    assert_eq!(fs::metadata(s.outside.join("secret")).unwrap().nlink(), 1, "host file gained no link");
     // A good hardlink works.
-    extract(
-        &s,
-        RawTar::new()
-            .file("a", b"data", 0o644)
-            .link(tar::EntryType::Link, "b", "a")
-            .bytes(),
-    )
-    .unwrap();
-    assert_eq!(
-        fs::metadata(s.root.join("b")).unwrap().ino(),
-        fs::metadata(s.root.join("a")).unwrap().ino()
-    );
+    extract(&s, RawTar::new().file("a", b"data", 0o644).link(tar::EntryType::Link, "b", "a").bytes()).unwrap();
+    assert_eq!(fs::metadata(s.root.join("b")).unwrap().ino(), fs::metadata(s.root.join("a")).unwrap().ino());
 }
 
 #[test]
@@ -251,11 +187,7 @@ fn devices_are_not_created_but_setuid_and_xattrs_are_kept() {
         .file("usr/bin/su", b"#!", 0o4755)
         .xattr_file(
             "cap",
-            &[
-                ("user.note", b"kept"),
-                ("trusted.overlay.redirect", b"/etc"),
-                ("trusted.overlay.opaque", b"y"),
-            ],
+            &[("user.note", b"kept"), ("trusted.overlay.redirect", b"/etc"), ("trusted.overlay.opaque", b"y")],
         )
         .bytes();
     let stats = extract(&s, tar).unwrap();
@@ -266,15 +198,8 @@ fn devices_are_not_created_but_setuid_and_xattrs_are_kept() {
     let mut buf = [0u8; 64];
     let n = rustix::fs::getxattr(&s.root.join("cap"), "user.note", &mut buf[..]).unwrap();
     assert_eq!(&buf[..n], b"kept");
-    assert!(rustix::fs::getxattr(
-        &s.root.join("cap"),
-        "trusted.overlay.redirect",
-        &mut buf[..]
-    )
-    .is_err());
-    assert!(
-        rustix::fs::getxattr(&s.root.join("cap"), "trusted.overlay.opaque", &mut buf[..]).is_err()
-    );
+    assert!(rustix::fs::getxattr(&s.root.join("cap"), "trusted.overlay.redirect", &mut buf[..]).is_err());
+    assert!(rustix::fs::getxattr(&s.root.join("cap"), "trusted.overlay.opaque", &mut buf[..]).is_err());
 }
 
 #[test]
@@ -283,17 +208,12 @@ fn whiteouts_become_overlay_markers_or_deletions() {
         return;
     }
     let s = scratch();
-    let tar = RawTar::new()
-        .dir("d")
-        .file("d/.wh..wh..opq", b"", 0)
-        .file(".wh.gone", b"", 0)
-        .bytes();
+    let tar = RawTar::new().dir("d").file("d/.wh..wh..opq", b"", 0).file(".wh.gone", b"", 0).bytes();
     extract(&s, tar).unwrap();
     let m = fs::symlink_metadata(s.root.join("gone")).unwrap();
     assert!(m.file_type().is_char_device() && m.rdev() == 0);
     let mut buf = [0u8; 4];
-    let n =
-        rustix::fs::getxattr(&s.root.join("d"), "trusted.overlay.opaque", &mut buf[..]).unwrap();
+    let n = rustix::fs::getxattr(&s.root.join("d"), "trusted.overlay.opaque", &mut buf[..]).unwrap();
     assert_eq!(&buf[..n], b"y");
 
     let t = scratch();
@@ -310,21 +230,13 @@ fn whiteouts_become_overlay_markers_or_deletions() {
     assert!(!t.root.join("keep/old").exists());
     assert!(t.root.join("keep/new").exists());
     let err = extract(&s, RawTar::new().file(".wh...", b"", 0).bytes()).unwrap_err();
-    assert!(
-        matches!(err, LayerError::Breakout(_) | LayerError::Invalid(_)),
-        "{err}"
-    );
+    assert!(matches!(err, LayerError::Breakout(_) | LayerError::Invalid(_)), "{err}");
 }
 
 #[test]
 fn type_changes_replace_entries() {
     let s = scratch();
-    let tar = RawTar::new()
-        .dir("x")
-        .file("x/inner", b"1", 0o644)
-        .file("x", b"now a file", 0o644)
-        .dir("y")
-        .bytes();
+    let tar = RawTar::new().dir("x").file("x/inner", b"1", 0o644).file("x", b"now a file", 0o644).dir("y").bytes();
     extract(&s, tar).unwrap();
     assert_eq!(fs::read(s.root.join("x")).unwrap(), b"now a file");
     let tar = RawTar::new().file("y", b"file", 0o644).bytes();
@@ -365,20 +277,9 @@ fn sample_tree(dir: &Path) {
             0,
         )
         .unwrap();
-        rustix::fs::setxattr(
-            &dir.join("etc/conf.d"),
-            "trusted.overlay.opaque",
-            b"y",
-            rustix::fs::XattrFlags::empty(),
-        )
-        .unwrap();
-        rustix::fs::setxattr(
-            &dir.join("suid"),
-            "user.k",
-            b"v",
-            rustix::fs::XattrFlags::empty(),
-        )
-        .unwrap();
+        rustix::fs::setxattr(&dir.join("etc/conf.d"), "trusted.overlay.opaque", b"y", rustix::fs::XattrFlags::empty())
+            .unwrap();
+        rustix::fs::setxattr(&dir.join("suid"), "user.k", b"v", rustix::fs::XattrFlags::empty()).unwrap();
     }
 }
 
@@ -403,9 +304,7 @@ fn layer_tars_are_deterministic_and_round_trip() {
     // the files were made.
     let c = scratch();
     sample_tree(&c.root);
-    let opts = LayerOptions {
-        source_date_epoch: Some(0),
-    };
+    let opts = LayerOptions { source_date_epoch: Some(0) };
     let (e1, _) = write_layer(&a.root, std::io::sink(), &opts).unwrap();
     let (e2, _) = write_layer(&c.root, std::io::sink(), &opts).unwrap();
     if is_root() {
@@ -418,10 +317,7 @@ fn layer_tars_are_deterministic_and_round_trip() {
         .collect();
     if is_root() {
         assert!(names.contains(&".wh.removed".to_owned()), "{names:?}");
-        assert!(
-            names.contains(&"etc/conf.d/.wh..wh..opq".to_owned()),
-            "{names:?}"
-        );
+        assert!(names.contains(&"etc/conf.d/.wh..wh..opq".to_owned()), "{names:?}");
     }
     assert!(names.iter().any(|n| n.len() == 150));
 }

@@ -1,1 +1,384 @@
-//! placeholder
+//! wharf's store: the content store of blobs, one snapshot directory per
+//! layer chain, and the SQLite index that ties them into images and tags.
+//!
+//! Layout under the root (DESIGN.md, "Storage"):
+//!
+//! ```text
+//! wharf.db                  the index (WAL)
+//! lock                      flock: shared for writers, exclusive for GC
+//! content/blobs/sha256/HEX  configs, manifests, compressed layers
+//! snapshots/HEX/fs          one extracted layer per chain ID (overlay lowerdir)
+//! tmp/                      staging; renamed into place when complete
+//! ```
+//!
+//! Crash rule: every file is staged in `tmp/` and renamed into place only
+//! when complete; the index row is written after the rename. A crash leaves
+//! staging files and possibly an unindexed snapshot, both of which
+//! [`Store::check`] finds and `repair` removes.
+
+mod db;
+mod lock;
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub use db::ImageRecord;
+use image::layer::{self, LayerOptions, Whiteouts};
+use image::{ContentError, ContentStore, Digest, Reference};
+pub use lock::Lock;
+use rusqlite::Connection;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error(transparent)]
+    Layer(#[from] layer::LayerError),
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("{0}")]
+    Ambiguous(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("store is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Reference(#[from] image::BadReference),
+    #[error("image config: {0}")]
+    Config(String),
+}
+
+fn io_at(p: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |e| StoreError::Io(p.display().to_string(), e)
+}
+
+/// A layer as stored: its diffID, its chain ID, and its tar's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    pub diff_id: Digest,
+    pub chain_id: Digest,
+    pub size: u64,
+}
+
+/// What garbage collection removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub snapshots: usize,
+    pub blobs: usize,
+    pub bytes: u64,
+}
+
+/// The current time as RFC 3339 (UTC, nanoseconds), as docker writes it.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// An opened store.
+pub struct Store {
+    root: PathBuf,
+    content: ContentStore,
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for d in ["snapshots", "tmp", "containers", "volumes"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(io_at(&p))?;
+        }
+        let content = ContentStore::open(root.join("content/blobs"), root.join("tmp"))?;
+        let conn = db::open(&root.join("wharf.db"))?;
+        Ok(Store { root: root.to_owned(), content, conn })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// Takes the store lock: shared for anything that adds, exclusive for
+    /// anything that deletes (so GC never removes what a writer is adding).
+    pub fn lock(&self, exclusive: bool) -> Result<Lock, StoreError> {
+        Lock::acquire(&self.root.join("lock"), exclusive).map_err(io_at(&self.root))
+    }
+
+    /// The extracted directory of a layer chain.
+    pub fn snapshot_dir(&self, chain: &Digest) -> PathBuf {
+        self.root.join("snapshots").join(chain.hex()).join("fs")
+    }
+
+    /// Extracts a layer tar (plain, gzip or zstd) as the layer above
+    /// `parent`, and records it. The diffID is that of the layer's
+    /// canonical tar (see `image::layer::write_layer`), so that saving or
+    /// pushing it later streams exactly the bytes the ID names.
+    pub fn import_layer(&mut self, r: impl Read, parent: Option<&Digest>) -> Result<LayerInfo, StoreError> {
+        let staging = self.staging_dir("snap-")?;
+        let fs_dir = staging.join("fs");
+        fs::create_dir(&fs_dir).map_err(io_at(&fs_dir))?;
+        let result = layer::apply(r, &fs_dir, Whiteouts::Overlay)
+            .map_err(StoreError::from)
+            .and_then(|_| self.adopt_snapshot(&staging, parent));
+        if result.is_err() {
+            let _ = layer::remove_tree(&staging);
+        }
+        result
+    }
+
+    /// Commits a directory already laid out as a snapshot (e.g. an overlay
+    /// upperdir moved into staging) as the layer above `parent`.
+    pub fn adopt_snapshot(&mut self, staging: &Path, parent: Option<&Digest>) -> Result<LayerInfo, StoreError> {
+        let fs_dir = staging.join("fs");
+        let (diff_id, size) = layer::write_layer(&fs_dir, io::sink(), &LayerOptions::default())?;
+        let chain_id = match parent {
+            Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
+            None => diff_id.clone(),
+        };
+        let dest = self.root.join("snapshots").join(chain_id.hex());
+        if dest.exists() {
+            layer::remove_tree(staging).map_err(io_at(staging))?;
+        } else {
+            sync_filesystem(staging)?;
+            fs::rename(staging, &dest).map_err(io_at(&dest))?;
+        }
+        let tx = self.conn.transaction()?;
+        db::insert_snapshot(&tx, &chain_id, parent, &diff_id, size, &now_rfc3339())?;
+        tx.commit()?;
+        Ok(LayerInfo { diff_id, chain_id, size })
+    }
+
+    /// A fresh directory under `tmp/`.
+    pub fn staging_dir(&self, prefix: &str) -> Result<PathBuf, StoreError> {
+        let tmp = self.root.join("tmp");
+        let (path, file) = image::content::tempfile_in(&tmp, prefix)?;
+        drop(file);
+        fs::remove_file(&path).map_err(io_at(&path))?;
+        fs::create_dir(&path).map_err(io_at(&path))?;
+        Ok(path)
+    }
+
+    /// Writes a layer's canonical tar.
+    pub fn write_layer_tar(&self, chain: &Digest, out: impl Write) -> Result<(Digest, u64), StoreError> {
+        Ok(layer::write_layer(&self.snapshot_dir(chain), out, &LayerOptions::default())?)
+    }
+
+    /// Stores an image: its config blob (whose digest is the image ID) and
+    /// its layers, which must already be stored.
+    pub fn add_image(&mut self, config: &[u8], layers: &[LayerInfo]) -> Result<Digest, StoreError> {
+        let cfg: serde_json::Value = serde_json::from_slice(config).map_err(|e| StoreError::Config(e.to_string()))?;
+        let created = cfg.get("created").and_then(|c| c.as_str()).unwrap_or("").to_owned();
+        let id = self.content.put(config)?;
+        let size = layers.iter().map(|l| l.size).sum();
+        let pairs: Vec<(Digest, Digest)> = layers.iter().map(|l| (l.chain_id.clone(), l.diff_id.clone())).collect();
+        let tx = self.conn.transaction()?;
+        db::insert_image(&tx, &id, &created, size, &pairs, &now_rfc3339())?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Records a blob (e.g. a manifest) as belonging to an image.
+    pub fn add_image_blob(&mut self, id: &Digest, blob: &Digest) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::add_image_blob(&tx, id, blob)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records `repo@digest` as a name of the image.
+    pub fn add_repo_digest(&mut self, r: &Reference, id: &Digest) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::add_repo_digest(&tx, r, id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Points a tag at an image; returns the image it pointed at before.
+    pub fn tag(&mut self, id: &Digest, name: &Reference) -> Result<Option<Digest>, StoreError> {
+        if name.digest().is_some() {
+            return Err(StoreError::Conflict(format!(
+                "refusing to create a tag with a digest reference: {}",
+                name.familiar()
+            )));
+        }
+        let tx = self.conn.transaction()?;
+        let old = db::set_tag(&tx, name, id)?;
+        tx.commit()?;
+        Ok(old)
+    }
+
+    /// Removes a tag; false if it did not exist.
+    pub fn untag(&mut self, name: &Reference) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let removed = db::remove_tag(&tx, name)?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Finds an image by docker's rules: full ID, tag or digest reference,
+    /// then unique ID prefix.
+    pub fn resolve(&self, name: &str) -> Result<Digest, StoreError> {
+        let hexish = |s: &str| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if let Some(h) = name.strip_prefix("sha256:") {
+            if hexish(h) {
+                return self.by_prefix(name, h);
+            }
+        }
+        if name.len() == 64 && hexish(name) {
+            if let Ok(d) = Digest::from_hex(name) {
+                if db::image(&self.conn, &d)?.is_some() {
+                    return Ok(d);
+                }
+            }
+        }
+        if let Ok(r) = Reference::parse(name) {
+            let hit =
+                if r.digest().is_some() { db::digest_target(&self.conn, &r)? } else { db::tag_target(&self.conn, &r)? };
+            if let Some(id) = hit {
+                return Ok(id);
+            }
+        }
+        if hexish(name) {
+            return self.by_prefix(name, name);
+        }
+        Err(StoreError::NoSuchImage(name.to_owned()))
+    }
+
+    fn by_prefix(&self, name: &str, prefix: &str) -> Result<Digest, StoreError> {
+        let ids = db::ids_with_prefix(&self.conn, prefix)?;
+        match ids.len() {
+            0 => Err(StoreError::NoSuchImage(name.to_owned())),
+            1 => Ok(ids[0].clone()),
+            _ => Err(StoreError::Ambiguous(format!("multiple IDs found with provided prefix: {prefix}"))),
+        }
+    }
+
+    /// One image's record.
+    pub fn image(&self, id: &Digest) -> Result<ImageRecord, StoreError> {
+        db::image(&self.conn, id)?.ok_or_else(|| StoreError::NoSuchImage(id.to_string()))
+    }
+
+    /// Every image, newest first.
+    pub fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
+        db::all_image_ids(&self.conn)?.iter().map(|id| self.image(id)).collect()
+    }
+
+    /// The image's config as stored (its bytes hash to the image ID).
+    pub fn config_bytes(&self, id: &Digest) -> Result<Vec<u8>, StoreError> {
+        Ok(self.content.read(id)?)
+    }
+
+    /// The diffIDs of an image's layers, base first.
+    pub fn diff_ids(&self, id: &Digest) -> Result<Vec<Digest>, StoreError> {
+        let cfg: serde_json::Value =
+            serde_json::from_slice(&self.config_bytes(id)?).map_err(|e| StoreError::Config(e.to_string()))?;
+        let ids = cfg.pointer("/rootfs/diff_ids").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+        ids.iter()
+            .map(|v| v.as_str().unwrap_or_default().parse::<Digest>().map_err(|e| StoreError::Config(e.to_string())))
+            .collect()
+    }
+
+    /// The size recorded for a layer chain.
+    pub fn snapshot_size(&self, chain: &Digest) -> Result<u64, StoreError> {
+        db::snapshot_size(&self.conn, chain)
+    }
+
+    /// Whether a snapshot for `chain` is recorded.
+    pub fn has_snapshot(&self, chain: &Digest) -> Result<bool, StoreError> {
+        db::snapshot_exists(&self.conn, chain)
+    }
+
+    /// Containers using the image: `(id, state)`.
+    pub fn containers_using(&self, id: &Digest) -> Result<Vec<(String, String)>, StoreError> {
+        db::containers_using(&self.conn, id)
+    }
+
+    /// Deletes an image record (its tags go with it). Call [`Store::gc`]
+    /// afterwards, under the exclusive lock, to free its layers.
+    pub fn delete_image(&mut self, id: &Digest) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::delete_image(&tx, id)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A compressed blob already made for a layer.
+    pub fn layer_blob(&self, diff: &Digest, media_type: &str) -> Result<Option<(Digest, u64)>, StoreError> {
+        db::layer_blob(&self.conn, diff, media_type)
+    }
+
+    /// Records a compressed blob made for a layer, so it is reused.
+    pub fn add_layer_blob(
+        &mut self,
+        diff: &Digest,
+        media_type: &str,
+        blob: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::add_layer_blob(&tx, diff, media_type, blob, size)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes snapshots and blobs no image refers to. Needs the exclusive
+    /// lock (pass it in as proof).
+    pub fn gc(&mut self, _exclusive: &Lock) -> Result<GcReport, StoreError> {
+        let mut report = GcReport::default();
+        for chain in db::unreferenced_snapshots(&self.conn)? {
+            let dir = self.root.join("snapshots").join(chain.hex());
+            report.bytes += self.snapshot_size(&chain).unwrap_or(0);
+            let tx = self.conn.transaction()?;
+            db::delete_snapshot(&tx, &chain)?;
+            tx.commit()?;
+            layer::remove_tree(&dir).map_err(io_at(&dir))?;
+            report.snapshots += 1;
+        }
+        let keep: std::collections::HashSet<Digest> = db::referenced_blobs(&self.conn)?.into_iter().collect();
+        for blob in self.content.list()? {
+            if !keep.contains(&blob) {
+                report.bytes += self.content.size(&blob).unwrap_or(0);
+                self.content.delete(&blob)?;
+                report.blobs += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Disk use: (images, layer bytes, blob bytes).
+    pub fn disk_usage(&self) -> Result<(usize, u64, u64), StoreError> {
+        let images = db::all_image_ids(&self.conn)?.len();
+        let layers = db::all_snapshots(&self.conn)?.iter().map(|(_, s)| s).sum();
+        let blobs = self.content.list()?.iter().filter_map(|d| self.content.size(d)).sum();
+        Ok((images, layers, blobs))
+    }
+
+    /// Walks the store for inconsistencies; with `repair`, fixes what can
+    /// be fixed. Needs the exclusive lock.
+    pub fn check(&mut self, lock: &Lock, repair: bool) -> Result<Vec<String>, StoreError> {
+        check::run(self, lock, repair)
+    }
+}
+
+/// Flushes the filesystem holding `path` (one `syncfs`, not one fsync per
+/// file), so a completed snapshot survives power loss before it is renamed
+/// into place.
+fn sync_filesystem(path: &Path) -> Result<(), StoreError> {
+    let fd =
+        rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+            .map_err(|e| StoreError::Io(path.display().to_string(), io::Error::from_raw_os_error(e.raw_os_error())))?;
+    rustix::fs::syncfs(&fd)
+        .map_err(|e| StoreError::Io(path.display().to_string(), io::Error::from_raw_os_error(e.raw_os_error())))
+}
+
+mod check;

@@ -9,19 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::ENGINE_ERROR;
 
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    ", build ",
-    env!("WHARF_GIT_COMMIT")
-);
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
 
 /// A daemonless, Docker-compatible container engine
 #[derive(Debug, Parser)]
-#[command(
-    name = "wharf",
-    disable_help_subcommand = true,
-    disable_version_flag = true
-)]
+#[command(name = "wharf", disable_help_subcommand = true, disable_version_flag = true)]
 #[command(
     help_template = "\nUsage:  {usage}\n\n{about}\n\n{all-args}\n\nRun 'wharf COMMAND --help' for more information on a command.\n"
 )]
@@ -36,13 +28,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalOptions {
     /// Root of the wharf store
-    #[arg(
-        long,
-        global = true,
-        env = "WHARF_ROOT",
-        default_value = "/var/lib/wharf",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, env = "WHARF_ROOT", default_value = "/var/lib/wharf", value_name = "DIR")]
     pub root: PathBuf,
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
@@ -167,11 +153,7 @@ fn docker_style(e: &clap::Error, cmd_path: &str) -> String {
             format!("unknown flag: {arg}\nSee '{cmd_path} --help'.")
         }
         _ => {
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("error: ");
+            let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
             format!("wharf: {first}\nSee '{cmd_path} --help'.")
         }
     }

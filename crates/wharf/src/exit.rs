@@ -17,18 +17,13 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            code,
-        }
+        Failure { message: message.into(), code }
     }
 }
 
 /// Prints `err` the way docker does and returns its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    let code = err
-        .downcast_ref::<Failure>()
-        .map_or(ENGINE_ERROR, |f| f.code);
+    let code = err.downcast_ref::<Failure>().map_or(ENGINE_ERROR, |f| f.code);
     let mut msg = err.to_string();
     for cause in err.chain().skip(1) {
         msg.push_str(": ");

@@ -4,10 +4,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 fn wharf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .output()
-        .expect("run wharf")
+    Command::new(env!("CARGO_BIN_EXE_wharf")).args(args).output().expect("run wharf")
 }
 
 fn stderr(o: &Output) -> String {
@@ -31,23 +28,11 @@ fn version_and_help() {
 fn unknown_command_and_flag_exit_125() {
     let o = wharf(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(
-        stderr(&o).contains("'frobnicate' is not a wharf command"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("'frobnicate' is not a wharf command"), "{}", stderr(&o));
     let o = wharf(&["dockerfile", "parse", "--nope", "x"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(
-        stderr(&o).contains("unknown flag: --nope"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("See 'wharf dockerfile parse --help'."),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("unknown flag: --nope"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("See 'wharf dockerfile parse --help'."), "{}", stderr(&o));
 }
 
 #[test]
@@ -60,11 +45,7 @@ fn parse_error_names_file_and_line() {
     assert_eq!(o.status.code(), Some(1));
     let want = format!("{}:3:", f.display());
     assert!(stderr(&o).contains(&want), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("ENV must have two arguments"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("ENV must have two arguments"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -76,18 +57,10 @@ fn parse_reads_stdin() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"FROM a\nRUN echo hi\n")
-        .expect("write");
+    child.stdin.take().expect("stdin").write_all(b"FROM a\nRUN echo hi\n").expect("write");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "(from \"a\")\n(run \"echo hi\")\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "(from \"a\")\n(run \"echo hi\")\n");
 }
 
 fn check_stdin(args: &[&str], input: &str) -> Output {
@@ -100,12 +73,7 @@ fn check_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
     child.wait_with_output().expect("wait")
 }
 
@@ -113,36 +81,17 @@ fn check_stdin(args: &[&str], input: &str) -> Output {
 fn check_reports_instruction_errors_with_line() {
     let o = check_stdin(&[], "FROM a\n\nCOPY --form=x a b\n");
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("<stdin>:3: unknown flag: form (did you mean from?)"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("<stdin>:3: unknown flag: form (did you mean from?)"), "{}", stderr(&o));
     let o = check_stdin(&[], "FROM a\nRUN --mount=type=nfs,target=/x true\n");
-    assert!(
-        stderr(&o).contains("<stdin>:2: unsupported mount type \"nfs\""),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("<stdin>:2: unsupported mount type \"nfs\""), "{}", stderr(&o));
     let o = check_stdin(&[], "FROM a\nWORKDIR ${X:?X must be set}\n");
-    assert!(
-        stderr(&o).contains("<stdin>:2:") && stderr(&o).contains("X must be set"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("<stdin>:2:") && stderr(&o).contains("X must be set"), "{}", stderr(&o));
 }
 
 #[test]
 fn check_accepts_valid_files_and_warns_about_unused_build_args() {
-    let o = check_stdin(
-        &["--build-arg", "V=1", "--build-arg", "UNUSED=2"],
-        "ARG V\nFROM a:$V\nARG V\nRUN echo $V\n",
-    );
+    let o = check_stdin(&["--build-arg", "V=1", "--build-arg", "UNUSED=2"], "ARG V\nFROM a:$V\nARG V\nRUN echo $V\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("1 stage(s), 4 instruction(s): OK"));
-    assert!(
-        stderr(&o).contains("build-args [UNUSED] were not consumed"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("build-args [UNUSED] were not consumed"), "{}", stderr(&o));
 }

@@ -12,10 +12,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn oracle_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import dockerfile"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = Command::new("python3").args(["-c", "import dockerfile"]).status().is_ok_and(|s| s.success());
     if !ok && std::env::var_os("WHARF_REQUIRE_ORACLE").is_some() {
         panic!("python3 package `dockerfile` is required (scripts/test.sh installs it)");
     }
@@ -27,12 +24,9 @@ fn data() -> PathBuf {
 }
 
 fn inputs() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data().join("dockerfiles"))
-        .expect("test data")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/buildkit-parser/testfiles");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(data().join("dockerfiles")).expect("test data").map(|e| e.expect("entry").path()).collect();
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/buildkit-parser/testfiles");
     if let Ok(rd) = std::fs::read_dir(corpus) {
         files.extend(rd.map(|e| e.expect("entry").path().join("Dockerfile")));
     }
@@ -52,11 +46,7 @@ fn wharf_json(file: &Path) -> Value {
     }
     let mut v: Value = serde_json::from_slice(&out.stdout).expect("wharf prints JSON");
     for rec in v.as_array_mut().expect("array") {
-        let cmd = rec["sub_cmd"]
-            .as_str()
-            .or(rec["cmd"].as_str())
-            .unwrap_or_default()
-            .to_owned();
+        let cmd = rec["sub_cmd"].as_str().or(rec["cmd"].as_str()).unwrap_or_default().to_owned();
         if rec["cmd"] == "onbuild" {
             rec["heredocs"] = Value::Array(Vec::new());
         }
@@ -69,10 +59,7 @@ fn wharf_json(file: &Path) -> Value {
         }
         if cmd == "env" || cmd == "label" {
             let vals = rec["value"].as_array().expect("value").clone();
-            let kept: Vec<Value> = vals
-                .chunks(3)
-                .flat_map(|c| c.iter().take(2).cloned())
-                .collect();
+            let kept: Vec<Value> = vals.chunks(3).flat_map(|c| c.iter().take(2).cloned()).collect();
             rec["value"] = Value::Array(kept);
         }
     }
@@ -80,17 +67,8 @@ fn wharf_json(file: &Path) -> Value {
 }
 
 fn oracle_json(file: &Path) -> Value {
-    let out = Command::new("python3")
-        .arg(data().join("oracle.py"))
-        .arg(file)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "oracle failed on {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("python3").arg(data().join("oracle.py")).arg(file).output().expect("run python3");
+    assert!(out.status.success(), "oracle failed on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("oracle prints JSON")
 }
 
@@ -106,17 +84,8 @@ fn json_output_agrees_with_buildkit_via_python_package() {
         let (ours, theirs) = (wharf_json(f), oracle_json(f));
         let both_failed = ours.get("error").is_some() && theirs.get("error").is_some();
         if !both_failed && ours != theirs {
-            differ.push(format!(
-                "{}\n  wharf:  {ours}\n  oracle: {theirs}",
-                f.display()
-            ));
+            differ.push(format!("{}\n  wharf:  {ours}\n  oracle: {theirs}", f.display()));
         }
     }
-    assert!(
-        differ.is_empty(),
-        "{} of {} files differ:\n{}",
-        differ.len(),
-        files.len(),
-        differ.join("\n")
-    );
+    assert!(differ.is_empty(), "{} of {} files differ:\n{}", differ.len(), files.len(), differ.join("\n"));
 }

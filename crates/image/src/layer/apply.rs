@@ -14,8 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{
-    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid,
-    XattrFlags,
+    self as rfs, AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
 };
 use rustix::io::Errno;
 
@@ -73,19 +72,10 @@ pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<(Compression, Box<dyn Re
 /// Extracts the layer tar (plain, gzip or zstd) read from `r` into `root`.
 pub fn apply(r: impl Read, root: &Path, whiteouts: Whiteouts) -> Result<ApplyStats, LayerError> {
     let (_, plain) = decompress(r).map_err(LayerError::Read)?;
-    let root_fd = rfs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LayerError::io(root.display().to_string(), e))?;
-    let mut ex = Extractor {
-        root: root_fd,
-        whiteouts,
-        stats: ApplyStats::default(),
-        dir_times: Vec::new(),
-        parent: None,
-    };
+    let root_fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| LayerError::io(root.display().to_string(), e))?;
+    let mut ex =
+        Extractor { root: root_fd, whiteouts, stats: ApplyStats::default(), dir_times: Vec::new(), parent: None };
     let mut archive = tar::Archive::new(plain);
     for entry in archive.entries().map_err(LayerError::Read)? {
         let mut entry = entry.map_err(LayerError::Read)?;
@@ -112,11 +102,7 @@ fn components(name: &[u8]) -> Result<Vec<Vec<u8>>, LayerError> {
     for c in name.split(|b| *b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => {
-                return Err(LayerError::Breakout(
-                    String::from_utf8_lossy(name).into_owned(),
-                ))
-            }
+            b".." => return Err(LayerError::Breakout(String::from_utf8_lossy(name).into_owned())),
             c => out.push(c.to_vec()),
         }
     }
@@ -155,10 +141,7 @@ impl Extractor {
             self.stats.skipped_devices += 1;
             return Ok(());
         }
-        if kind.is_pax_global_extensions()
-            || kind.is_pax_local_extensions()
-            || kind.is_gnu_longname()
-        {
+        if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() {
             return Ok(());
         }
         let dir = self.parent_dir(parent)?;
@@ -182,8 +165,7 @@ impl Extractor {
                 Mode::empty(),
             )
             .map_err(|e| LayerError::io(at(), e))?;
-            set_owner_mode_xattrs(&fd, uid, gid, mode, &xattrs)
-                .map_err(|e| LayerError::io(at(), e))?;
+            set_owner_mode_xattrs(&fd, uid, gid, mode, &xattrs).map_err(|e| LayerError::io(at(), e))?;
             self.dir_times.push((comps.clone(), mtime));
         } else if kind.is_file() || kind.is_contiguous() {
             let fd = rfs::openat(
@@ -195,62 +177,28 @@ impl Extractor {
             .map_err(|e| LayerError::io(at(), e))?;
             let mut file = File::from(fd);
             self.stats.bytes += io::copy(entry, &mut file).map_err(LayerError::Read)?;
-            set_owner_mode_xattrs(&file, uid, gid, mode, &xattrs)
-                .map_err(|e| LayerError::io(at(), e))?;
+            set_owner_mode_xattrs(&file, uid, gid, mode, &xattrs).map_err(|e| LayerError::io(at(), e))?;
             rfs::futimens(&file, &times(mtime)).map_err(|e| LayerError::io(at(), e))?;
         } else if kind.is_symlink() {
             let target = entry
                 .link_name_bytes()
                 .ok_or_else(|| LayerError::Invalid(format!("symlink {} has no target", at())))?;
-            rfs::symlinkat(target.as_ref(), &dir, base.as_slice())
+            rfs::symlinkat(target.as_ref(), &dir, base.as_slice()).map_err(|e| LayerError::io(at(), e))?;
+            rfs::chownat(&dir, base.as_slice(), Some(uid_of(uid)), Some(gid_of(gid)), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| LayerError::io(at(), e))?;
-            rfs::chownat(
-                &dir,
-                base.as_slice(),
-                Some(uid_of(uid)),
-                Some(gid_of(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| LayerError::io(at(), e))?;
-            rfs::utimensat(
-                &dir,
-                base.as_slice(),
-                &times(mtime),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| LayerError::io(at(), e))?;
+            rfs::utimensat(&dir, base.as_slice(), &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| LayerError::io(at(), e))?;
         } else if kind.is_hard_link() {
             self.hardlink(entry, &dir, base, &comps)?;
         } else if kind.is_fifo() {
-            rfs::mknodat(
-                &dir,
-                base.as_slice(),
-                FileType::Fifo,
-                Mode::from_raw_mode(mode),
-                0,
-            )
-            .map_err(|e| LayerError::io(at(), e))?;
-            rfs::chownat(
-                &dir,
-                base.as_slice(),
-                Some(uid_of(uid)),
-                Some(gid_of(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| LayerError::io(at(), e))?;
-            rfs::chmodat(
-                &dir,
-                base.as_slice(),
-                Mode::from_raw_mode(mode),
-                AtFlags::empty(),
-            )
-            .map_err(|e| LayerError::io(at(), e))?;
+            rfs::mknodat(&dir, base.as_slice(), FileType::Fifo, Mode::from_raw_mode(mode), 0)
+                .map_err(|e| LayerError::io(at(), e))?;
+            rfs::chownat(&dir, base.as_slice(), Some(uid_of(uid)), Some(gid_of(gid)), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| LayerError::io(at(), e))?;
+            rfs::chmodat(&dir, base.as_slice(), Mode::from_raw_mode(mode), AtFlags::empty())
+                .map_err(|e| LayerError::io(at(), e))?;
         } else {
-            return Err(LayerError::Invalid(format!(
-                "unsupported tar entry type {:?} for {}",
-                kind,
-                at()
-            )));
+            return Err(LayerError::Invalid(format!("unsupported tar entry type {:?} for {}", kind, at())));
         }
         Ok(())
     }
@@ -262,15 +210,12 @@ impl Extractor {
         base: &[u8],
         comps: &[Vec<u8>],
     ) -> Result<(), LayerError> {
-        let target = entry.link_name_bytes().ok_or_else(|| {
-            LayerError::Invalid(format!("hardlink {} has no target", show(comps)))
-        })?;
+        let target = entry
+            .link_name_bytes()
+            .ok_or_else(|| LayerError::Invalid(format!("hardlink {} has no target", show(comps))))?;
         let tcomps = components(&target)?;
         let Some((tbase, tparent)) = tcomps.split_last() else {
-            return Err(LayerError::Invalid(format!(
-                "hardlink {} points at the root",
-                show(comps)
-            )));
+            return Err(LayerError::Invalid(format!("hardlink {} points at the root", show(comps))));
         };
         let tdir = self.resolve(tparent).map_err(|e| match e {
             Errno::NOENT | Errno::NOTDIR => LayerError::HardlinkTarget(show(comps), show(&tcomps)),
@@ -285,11 +230,7 @@ impl Extractor {
     /// Opens a directory inside the root, following symlinks as if the root
     /// were `/`.
     fn resolve(&self, comps: &[Vec<u8>]) -> Result<OwnedFd, Errno> {
-        let path = if comps.is_empty() {
-            b".".to_vec()
-        } else {
-            join(comps)
-        };
+        let path = if comps.is_empty() { b".".to_vec() } else { join(comps) };
         rfs::openat2(
             &self.root,
             path.as_slice(),
@@ -312,9 +253,7 @@ impl Extractor {
             Err(Errno::NOENT) => self.create_parents(parent)?,
             Err(e) => return Err(LayerError::io(show(parent), e)),
         };
-        let copy = fd
-            .try_clone()
-            .map_err(|e| LayerError::Io(show(parent), e))?;
+        let copy = fd.try_clone().map_err(|e| LayerError::Io(show(parent), e))?;
         self.parent = Some((parent.to_vec(), copy));
         Ok(fd)
     }
@@ -330,16 +269,11 @@ impl Extractor {
                         // A dangling symlink is in the way: refuse rather
                         // than guess where it should lead.
                         Err(Errno::EXIST) => {
-                            return Err(LayerError::Invalid(format!(
-                                "{} is not a directory",
-                                show(&parent[..=i])
-                            )))
+                            return Err(LayerError::Invalid(format!("{} is not a directory", show(&parent[..=i]))))
                         }
                         Err(e) => return Err(LayerError::io(show(&parent[..=i]), e)),
                     }
-                    fd = self
-                        .resolve(&parent[..=i])
-                        .map_err(|e| LayerError::io(show(&parent[..=i]), e))?;
+                    fd = self.resolve(&parent[..=i]).map_err(|e| LayerError::io(show(&parent[..=i]), e))?;
                 }
                 Err(e) => return Err(LayerError::io(show(&parent[..=i]), e)),
             }
@@ -349,13 +283,7 @@ impl Extractor {
 
     /// Removes what is at `dir/base` unless both it and the new entry are
     /// directories (a directory entry then only updates metadata).
-    fn clear(
-        &mut self,
-        dir: &OwnedFd,
-        base: &[u8],
-        new_is_dir: bool,
-        comps: &[Vec<u8>],
-    ) -> Result<(), LayerError> {
+    fn clear(&mut self, dir: &OwnedFd, base: &[u8], new_is_dir: bool, comps: &[Vec<u8>]) -> Result<(), LayerError> {
         let st = match rfs::statat(dir, base, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::NOENT) => return Ok(()),
@@ -366,11 +294,7 @@ impl Extractor {
             return Ok(());
         }
         // Anything cached below this path may now be stale.
-        if self
-            .parent
-            .as_ref()
-            .is_some_and(|(p, _)| p.starts_with(comps))
-        {
+        if self.parent.as_ref().is_some_and(|(p, _)| p.starts_with(comps)) {
             self.parent = None;
         }
         remove_at(dir, base, is_dir).map_err(|e| LayerError::io(show(comps), e))
@@ -378,13 +302,8 @@ impl Extractor {
 
     fn opaque(&mut self, parent: &[Vec<u8>]) -> Result<(), LayerError> {
         let dir = self.parent_dir(parent)?;
-        let dir = rfs::openat(
-            &dir,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| LayerError::io(show(parent), e))?;
+        let dir = rfs::openat(&dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| LayerError::io(show(parent), e))?;
         match self.whiteouts {
             Whiteouts::Overlay => rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", XattrFlags::empty())
                 .map_err(|e| LayerError::io(show(parent), e)),
@@ -403,24 +322,15 @@ impl Extractor {
 
     fn whiteout(&mut self, parent: &[Vec<u8>], hidden: &[u8]) -> Result<(), LayerError> {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
-            return Err(LayerError::Invalid(format!(
-                "invalid whiteout in {}",
-                show(parent)
-            )));
+            return Err(LayerError::Invalid(format!("invalid whiteout in {}", show(parent))));
         }
         let dir = self.parent_dir(parent)?;
         let mut comps = parent.to_vec();
         comps.push(hidden.to_vec());
         self.clear(&dir, hidden, false, &comps)?;
         if self.whiteouts == Whiteouts::Overlay {
-            rfs::mknodat(
-                &dir,
-                hidden,
-                FileType::CharacterDevice,
-                Mode::empty(),
-                rfs::makedev(0, 0),
-            )
-            .map_err(|e| LayerError::io(show(&comps), e))?;
+            rfs::mknodat(&dir, hidden, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
+                .map_err(|e| LayerError::io(show(&comps), e))?;
         }
         Ok(())
     }
@@ -433,13 +343,8 @@ impl Extractor {
             let Ok(dir) = self.resolve(parent) else {
                 continue;
             };
-            rfs::utimensat(
-                &dir,
-                base.as_slice(),
-                &times(*mtime),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| LayerError::io(show(comps), e))?;
+            rfs::utimensat(&dir, base.as_slice(), &times(*mtime), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| LayerError::io(show(comps), e))?;
         }
         Ok(())
     }
@@ -454,14 +359,8 @@ fn gid_of(g: u32) -> Gid {
 }
 
 fn times(mtime: i64) -> Timestamps {
-    let t = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
+    let t = Timespec { tv_sec: mtime, tv_nsec: 0 };
+    Timestamps { last_access: t, last_modification: t }
 }
 
 /// chown before chmod: chown clears setuid/setgid bits.
@@ -503,12 +402,7 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)>, 
 
 /// Names in a directory (not `.`/`..`).
 fn list_dir(dir: &OwnedFd) -> Result<Vec<Vec<u8>>, Errno> {
-    let fd = rfs::openat(
-        dir,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let fd = rfs::openat(dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let mut names = Vec::new();
     let mut d = rfs::Dir::read_from(&fd)?;
     while let Some(e) = d.read() {
@@ -527,19 +421,11 @@ pub(crate) fn remove_at(dir: &OwnedFd, name: &[u8], is_dir: bool) -> Result<(), 
     if !is_dir {
         return rfs::unlinkat(dir, name, AtFlags::empty());
     }
-    let sub = rfs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let sub =
+        rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
     for child in list_dir(&sub)? {
         let st = rfs::statat(&sub, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
-        remove_at(
-            &sub,
-            &child,
-            FileType::from_raw_mode(st.st_mode) == FileType::Directory,
-        )?;
+        remove_at(&sub, &child, FileType::from_raw_mode(st.st_mode) == FileType::Directory)?;
     }
     rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
 }
@@ -547,15 +433,8 @@ pub(crate) fn remove_at(dir: &OwnedFd, name: &[u8], is_dir: bool) -> Result<(), 
 /// Removes a directory tree at `path` without following symlinks.
 pub fn remove_tree(path: &Path) -> io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("no file name"))?;
-    let pfd = rfs::open(
-        parent,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(errno_io)?;
+    let name = path.file_name().ok_or_else(|| io::Error::other("no file name"))?;
+    let pfd = rfs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(errno_io)?;
     let st = match rfs::statat(&pfd, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => return Ok(()),

@@ -30,24 +30,13 @@ pub struct LayerOptions {
 
 /// Writes the layer tar of `dir` to `out`; returns its digest (the diffID)
 /// and size.
-pub fn write_layer(
-    dir: &Path,
-    out: impl Write,
-    opts: &LayerOptions,
-) -> Result<(Digest, u64), LayerError> {
-    let mut w = Walker {
-        b: tar::Builder::new(HashingWriter::new(out)),
-        opts: *opts,
-        links: HashMap::new(),
-    };
+pub fn write_layer(dir: &Path, out: impl Write, opts: &LayerOptions) -> Result<(Digest, u64), LayerError> {
+    let mut w = Walker { b: tar::Builder::new(HashingWriter::new(out)), opts: *opts, links: HashMap::new() };
     w.b.follow_symlinks(false);
     w.dir(dir, "")?;
-    let hw =
-        w.b.into_inner()
-            .map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
+    let hw = w.b.into_inner().map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
     let (digest, size, mut out) = hw.finish();
-    out.flush()
-        .map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
+    out.flush().map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
     Ok((digest, size))
 }
 
@@ -108,16 +97,12 @@ impl<W: Write> Walker<W> {
         self.pax_xattrs(path)?;
         if ft.is_dir() {
             let mut h = self.header(&m, tar::EntryType::Directory);
-            self.b
-                .append_data(&mut h, format!("{rel}/"), io::empty())
-                .map_err(io_err(path))?;
+            self.b.append_data(&mut h, format!("{rel}/"), io::empty()).map_err(io_err(path))?;
             if is_opaque(path) {
                 let mut o = self.header(&m, tar::EntryType::Regular);
                 o.set_mode(0o644);
                 let opq = format!("{rel}/{}", String::from_utf8_lossy(WHITEOUT_OPAQUE));
-                self.b
-                    .append_data(&mut o, opq, io::empty())
-                    .map_err(io_err(path))?;
+                self.b.append_data(&mut o, opq, io::empty()).map_err(io_err(path))?;
             }
             return self.dir(path, &format!("{rel}/"));
         }
@@ -132,18 +117,12 @@ impl<W: Write> Walker<W> {
             let mut h = self.header(&m, tar::EntryType::Regular);
             h.set_size(m.len());
             let f = File::open(path).map_err(io_err(path))?;
-            return self
-                .b
-                .append_data(&mut h, rel, io::Read::take(f, m.len()))
-                .map_err(io_err(path));
+            return self.b.append_data(&mut h, rel, io::Read::take(f, m.len())).map_err(io_err(path));
         }
         if ft.is_symlink() {
             let target = fs::read_link(path).map_err(io_err(path))?;
             let mut h = self.header(&m, tar::EntryType::Symlink);
-            return self
-                .b
-                .append_link(&mut h, rel, target)
-                .map_err(io_err(path));
+            return self.b.append_link(&mut h, rel, target).map_err(io_err(path));
         }
         let kind = if ft.is_fifo() {
             tar::EntryType::Fifo
@@ -158,23 +137,15 @@ impl<W: Write> Walker<W> {
         let rdev = m.rdev();
         h.set_device_major(rfs::major(rdev)).map_err(io_err(path))?;
         h.set_device_minor(rfs::minor(rdev)).map_err(io_err(path))?;
-        self.b
-            .append_data(&mut h, rel, io::empty())
-            .map_err(io_err(path))
+        self.b.append_data(&mut h, rel, io::empty()).map_err(io_err(path))
     }
 
     fn whiteout(&mut self, m: &fs::Metadata, rel: &str, name: &[u8]) -> Result<(), LayerError> {
         let mut h = self.header(m, tar::EntryType::Regular);
         h.set_mode(0);
         let parent = &rel[..rel.len() - name.len()];
-        let wh = format!(
-            "{parent}{}{}",
-            String::from_utf8_lossy(WHITEOUT_PREFIX),
-            String::from_utf8_lossy(name)
-        );
-        self.b
-            .append_data(&mut h, wh, io::empty())
-            .map_err(|e| LayerError::Io(rel.to_owned(), e))
+        let wh = format!("{parent}{}{}", String::from_utf8_lossy(WHITEOUT_PREFIX), String::from_utf8_lossy(name));
+        self.b.append_data(&mut h, wh, io::empty()).map_err(|e| LayerError::Io(rel.to_owned(), e))
     }
 
     /// Emits the file's xattrs (sorted) as a PAX header for the next entry.
@@ -193,9 +164,7 @@ impl<W: Write> Walker<W> {
             return Ok(());
         }
         recs.sort();
-        self.b
-            .append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
-            .map_err(io_err(path))
+        self.b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).map_err(io_err(path))
     }
 }
 

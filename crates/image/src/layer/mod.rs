@@ -31,9 +31,6 @@ pub enum LayerError {
 
 impl LayerError {
     fn io(at: impl Into<String>, e: rustix::io::Errno) -> Self {
-        LayerError::Io(
-            at.into(),
-            std::io::Error::from_raw_os_error(e.raw_os_error()),
-        )
+        LayerError::Io(at.into(), std::io::Error::from_raw_os_error(e.raw_os_error()))
     }
 }

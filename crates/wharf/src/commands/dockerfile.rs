@@ -27,24 +27,14 @@ fn load(path: &Path) -> anyhow::Result<(dockerfile::Dockerfile, String)> {
     let name = path.display().to_string();
     let src = if name == "-" {
         let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading standard input")?;
+        std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
         buf
     } else {
         std::fs::read(path).with_context(|| format!("reading {name}"))?
     };
-    let shown = if name == "-" {
-        "<stdin>".to_owned()
-    } else {
-        name
-    };
-    let df = dockerfile::parse(&src).map_err(|e| {
-        Failure::new(
-            1,
-            format!("{shown}:{}: dockerfile parse error: {}", e.line, e.message),
-        )
-    })?;
+    let shown = if name == "-" { "<stdin>".to_owned() } else { name };
+    let df = dockerfile::parse(&src)
+        .map_err(|e| Failure::new(1, format!("{shown}:{}: dockerfile parse error: {}", e.line, e.message)))?;
     for w in &df.warnings {
         eprintln!("[WARNING]: {shown}:{}: {}", w.line, w.message);
     }
@@ -86,11 +76,7 @@ fn host_platform() -> Platform {
         "aarch64" => "arm64",
         other => other,
     };
-    Platform {
-        os: "linux".into(),
-        arch: arch.into(),
-        variant: String::new(),
-    }
+    Platform { os: "linux".into(), arch: arch.into(), variant: String::new() }
 }
 
 /// Everything `wharf build` checks before running anything: instructions,
@@ -103,38 +89,24 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let lex = Lexer::new(st.escape);
     let host = host_platform();
     let first = st.stages.first().map_or(0, |s| s.location.start_line);
-    let meta = Scope::meta(
-        &lex,
-        &st.meta_args,
-        &build_args,
-        platform_args(&host, &host),
-    )
-    .map_err(|e| fail(first, e.to_string()))?;
+    let meta = Scope::meta(&lex, &st.meta_args, &build_args, platform_args(&host, &host))
+        .map_err(|e| fail(first, e.to_string()))?;
     let mut scopes = Vec::new();
     for stage in &st.stages {
         let line = stage.location.start_line;
-        lex.process_word(&stage.base, &meta)
-            .map_err(|e| fail(line, e.to_string()))?;
+        lex.process_word(&stage.base, &meta).map_err(|e| fail(line, e.to_string()))?;
         let mut scope = meta.stage(Vec::new());
         for c in &stage.commands {
-            check_command(&lex, &mut scope, &c.command)
-                .map_err(|e| fail(c.location.start_line, e.to_string()))?;
+            check_command(&lex, &mut scope, &c.command).map_err(|e| fail(c.location.start_line, e.to_string()))?;
         }
         scopes.push(scope);
     }
     let all: Vec<&Scope> = std::iter::once(&meta).chain(scopes.iter()).collect();
     let unused = unconsumed(&build_args, &all);
     if !unused.is_empty() {
-        eprintln!(
-            "[Warning] One or more build-args [{}] were not consumed",
-            unused.join(" ")
-        );
+        eprintln!("[Warning] One or more build-args [{}] were not consumed", unused.join(" "));
     }
-    println!(
-        "{shown}: {} stage(s), {} instruction(s): OK",
-        st.stages.len(),
-        df.instructions.len()
-    );
+    println!("{shown}: {} stage(s), {} instruction(s): OK", st.stages.len(), df.instructions.len());
     Ok(ExitCode::SUCCESS)
 }
 

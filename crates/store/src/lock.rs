@@ -1,0 +1,29 @@
+//! The store lock: `flock` on `<root>/lock`. Writers that add take it
+//! shared; anything that deletes (rmi, prune, GC, check --repair) takes it
+//! exclusive, so nothing is collected while another process is adding it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+
+use rustix::fs::{flock, FlockOperation};
+
+/// Held until dropped (closing the file releases the lock).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    exclusive: bool,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path, exclusive: bool) -> io::Result<Lock> {
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        let op = if exclusive { FlockOperation::LockExclusive } else { FlockOperation::LockShared };
+        flock(&file, op).map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
+        Ok(Lock { _file: file, exclusive })
+    }
+
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+}
