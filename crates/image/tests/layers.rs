@@ -196,10 +196,10 @@ fn devices_are_not_created_but_setuid_and_xattrs_are_kept() {
     let m = fs::metadata(s.root.join("usr/bin/su")).unwrap();
     assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
     let mut buf = [0u8; 64];
-    let n = rustix::fs::getxattr(&s.root.join("cap"), "user.note", &mut buf[..]).unwrap();
+    let n = rustix::fs::getxattr(s.root.join("cap"), "user.note", &mut buf[..]).unwrap();
     assert_eq!(&buf[..n], b"kept");
-    assert!(rustix::fs::getxattr(&s.root.join("cap"), "trusted.overlay.redirect", &mut buf[..]).is_err());
-    assert!(rustix::fs::getxattr(&s.root.join("cap"), "trusted.overlay.opaque", &mut buf[..]).is_err());
+    assert!(rustix::fs::getxattr(s.root.join("cap"), "trusted.overlay.redirect", &mut buf[..]).is_err());
+    assert!(rustix::fs::getxattr(s.root.join("cap"), "trusted.overlay.opaque", &mut buf[..]).is_err());
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn whiteouts_become_overlay_markers_or_deletions() {
     let m = fs::symlink_metadata(s.root.join("gone")).unwrap();
     assert!(m.file_type().is_char_device() && m.rdev() == 0);
     let mut buf = [0u8; 4];
-    let n = rustix::fs::getxattr(&s.root.join("d"), "trusted.overlay.opaque", &mut buf[..]).unwrap();
+    let n = rustix::fs::getxattr(s.root.join("d"), "trusted.overlay.opaque", &mut buf[..]).unwrap();
     assert_eq!(&buf[..n], b"y");
 
     let t = scratch();
@@ -271,15 +271,15 @@ fn sample_tree(dir: &Path) {
     if is_root() {
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &dir.join("removed"),
+            dir.join("removed"),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::empty(),
             0,
         )
         .unwrap();
-        rustix::fs::setxattr(&dir.join("etc/conf.d"), "trusted.overlay.opaque", b"y", rustix::fs::XattrFlags::empty())
+        rustix::fs::setxattr(dir.join("etc/conf.d"), "trusted.overlay.opaque", b"y", rustix::fs::XattrFlags::empty())
             .unwrap();
-        rustix::fs::setxattr(&dir.join("suid"), "user.k", b"v", rustix::fs::XattrFlags::empty()).unwrap();
+        rustix::fs::setxattr(dir.join("suid"), "user.k", b"v", rustix::fs::XattrFlags::empty()).unwrap();
     }
 }
 

@@ -134,6 +134,56 @@ impl Store {
         result
     }
 
+    /// Extracts a layer whose diffID is already known (a loaded or pulled
+    /// layer: the image config names it). The uncompressed stream is hashed
+    /// while it is extracted and must match `diff_id`; the layer's original
+    /// blob is kept by the caller, so no canonical re-tar is needed.
+    pub fn import_layer_declared(
+        &mut self,
+        r: impl Read,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<LayerInfo, StoreError> {
+        let chain_id = match parent {
+            Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
+            None => diff_id.clone(),
+        };
+        let dest = self.root.join("snapshots").join(chain_id.hex());
+        if dest.is_dir() && self.has_snapshot(&chain_id)? {
+            return Ok(LayerInfo { diff_id: diff_id.clone(), size: self.snapshot_size(&chain_id)?, chain_id });
+        }
+        let staging = self.staging_dir("snap-")?;
+        let fs_dir = staging.join("fs");
+        fs::create_dir(&fs_dir).map_err(io_at(&fs_dir))?;
+        let result = (|| {
+            let (_, plain) = layer::decompress(r).map_err(|e| StoreError::Io("layer".into(), e))?;
+            let mut hashed = image::digest::HashingReader::new(plain);
+            layer::apply(&mut hashed, &fs_dir, Whiteouts::Overlay)?;
+            // Read what the tar reader left (end-of-archive padding) so the
+            // digest covers the whole stream.
+            io::copy(&mut hashed, &mut io::sink()).map_err(|e| StoreError::Io("layer".into(), e))?;
+            let (actual, size) = hashed.finish();
+            if actual != *diff_id {
+                return Err(StoreError::Corrupt(format!(
+                    "layer content has digest {actual}, but the image config says {diff_id}"
+                )));
+            }
+            if dest.exists() {
+                layer::remove_tree(&dest).map_err(io_at(&dest))?;
+            }
+            sync_filesystem(&staging)?;
+            fs::rename(&staging, &dest).map_err(io_at(&dest))?;
+            let tx = self.conn.transaction()?;
+            db::insert_snapshot(&tx, &chain_id, parent, diff_id, size, &now_rfc3339())?;
+            tx.commit()?;
+            Ok(LayerInfo { diff_id: diff_id.clone(), chain_id: chain_id.clone(), size })
+        })();
+        if result.is_err() {
+            let _ = layer::remove_tree(&staging);
+        }
+        result
+    }
+
     /// Commits a directory already laid out as a snapshot (e.g. an overlay
     /// upperdir moved into staging) as the layer above `parent`.
     pub fn adopt_snapshot(&mut self, staging: &Path, parent: Option<&Digest>) -> Result<LayerInfo, StoreError> {

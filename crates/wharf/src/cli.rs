@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::{archive, image, system};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -48,6 +49,62 @@ pub enum Command {
     /// Work with Dockerfiles
     #[command(subcommand)]
     Dockerfile(DockerfileCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// List images
+    Images(image::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Return low-level information on images
+    Inspect(image::InspectArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Remove one or more images
+    Rmi(image::RmiArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(archive::LoadArgs),
+    /// Manage wharf's store
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(image::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Display detailed information on one or more images
+    Inspect(image::InspectArgs),
+    /// Remove one or more images
+    #[command(alias = "remove")]
+    Rm(image::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Remove unused images
+    Prune(image::PruneArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(archive::LoadArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show wharf disk usage
+    Df(system::DfArgs),
+    /// Remove unused data
+    Prune(system::PruneArgs),
+    /// Check the store for inconsistencies (and repair them)
+    Check(system::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,9 +2,13 @@
 
 use std::process::ExitCode;
 
-/// An engine error (docker's 125): bad flags, unknown commands, store
-/// failures — anything that is not the container's or the input's fault.
+/// docker's 125: bad flags, unknown commands, and (for `run`) any failure
+/// of the engine rather than of the container.
 pub const ENGINE_ERROR: u8 = 125;
+
+/// What docker exits with when a command fails (no such image, conflict,
+/// I/O): the daemon reported an error.
+pub const COMMAND_ERROR: u8 = 1;
 
 /// A failure that carries its own exit status (e.g. a Dockerfile that does
 /// not parse exits 1, as `docker build` does).
@@ -23,12 +27,12 @@ impl Failure {
 
 /// Prints `err` the way docker does and returns its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    let code = err.downcast_ref::<Failure>().map_or(ENGINE_ERROR, |f| f.code);
+    let code = err.downcast_ref::<Failure>().map_or(COMMAND_ERROR, |f| f.code);
     let mut msg = err.to_string();
     for cause in err.chain().skip(1) {
         msg.push_str(": ");
         msg.push_str(&cause.to_string());
     }
-    eprintln!("wharf: {msg}");
+    eprintln!("Error: {msg}");
     ExitCode::from(code)
 }

@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod config;
 mod exit;
+mod format;
 
 use std::process::ExitCode;
 

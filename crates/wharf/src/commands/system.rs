@@ -1,0 +1,103 @@
+//! `wharf system df|prune|check`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use store::Store;
+
+use crate::format::{human_size, table};
+
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Fix what can be fixed: remove orphaned temporary files, unreferenced
+    /// snapshots and blobs, and blobs whose digest is wrong
+    #[arg(long)]
+    pub repair: bool,
+}
+
+pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(root)?;
+    let images = store.images()?;
+    let active =
+        images.iter().filter(|i| store.containers_using(&i.id).map(|c| !c.is_empty()).unwrap_or(false)).count();
+    let (_, layer_bytes, blob_bytes) = store.disk_usage()?;
+    let size = layer_bytes + blob_bytes;
+    let unused: u64 = images
+        .iter()
+        .filter(|i| store.containers_using(&i.id).map(|c| c.is_empty()).unwrap_or(true))
+        .map(|i| i.size)
+        .sum::<u64>()
+        .min(size);
+    let pct = |part: u64, whole: u64| if whole == 0 { 0 } else { part * 100 / whole };
+    let rows = vec![
+        vec![
+            "Images".into(),
+            images.len().to_string(),
+            active.to_string(),
+            human_size(size),
+            format!("{} ({}%)", human_size(unused), pct(unused, size)),
+        ],
+        vec!["Containers".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
+        vec!["Local Volumes".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
+        vec!["Build Cache".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
+    ];
+    print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
+    if args.verbose {
+        println!("\nImages space usage:\n");
+        let body: Vec<Vec<String>> = images
+            .iter()
+            .map(|i| {
+                let name = i.tags.first().map(|t| t.familiar()).unwrap_or_else(|| "<none>:<none>".into());
+                vec![name, crate::commands::image::short_id(&i.id), human_size(i.size)]
+            })
+            .collect();
+        print!("{}", table(&["REPOSITORY:TAG", "IMAGE ID", "SIZE"], &body));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
+    let image_args = crate::commands::image::PruneArgs { all: args.all, force: args.force, filters: Vec::new() };
+    crate::commands::image::prune(root, image_args)
+}
+
+pub fn check(root: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let lock = store.lock(true)?;
+    let problems = store.check(&lock, args.repair)?;
+    if problems.is_empty() {
+        println!("The store at {} is consistent.", root.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    if args.repair {
+        println!("{} problem(s) found and repaired.", problems.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} problem(s) found; run 'wharf system check --repair' to fix them.", problems.len());
+        Ok(ExitCode::from(1))
+    }
+}
