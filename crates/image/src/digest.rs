@@ -166,7 +166,7 @@ mod tests {
     fn chain_ids() {
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
-        assert_eq!(Digest::chain_id(&[a.clone()]), Some(a.clone()));
+        assert_eq!(Digest::chain_id(std::slice::from_ref(&a)), Some(a.clone()));
         assert_eq!(Digest::chain_id(&[a.clone(), b.clone()]), Some(Digest::of(format!("{a} {b}").as_bytes())));
         assert_eq!(Digest::chain_id(&[]), None);
     }

@@ -136,10 +136,12 @@ pub fn render(format: &str, rows: &[BTreeMap<String, serde_json::Value>]) -> Str
 
 fn upper_header(field: &str) -> String {
     let mut s = String::new();
-    for (i, c) in field.chars().enumerate() {
-        if c.is_uppercase() && i > 0 && !field[..i].ends_with(|p: char| p.is_uppercase()) {
+    let mut prev_upper = true;
+    for c in field.chars() {
+        if c.is_uppercase() && !prev_upper {
             s.push(' ');
         }
+        prev_upper = c.is_uppercase();
         s.extend(c.to_uppercase());
     }
     s

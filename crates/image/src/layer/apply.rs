@@ -337,7 +337,7 @@ impl Extractor {
 
     fn finish(&mut self) -> Result<(), LayerError> {
         // Deepest first, so setting a child's time never disturbs a parent's.
-        self.dir_times.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.dir_times.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (comps, mtime) in &self.dir_times {
             let (base, parent) = comps.split_last().expect("directory entries have a name");
             let Ok(dir) = self.resolve(parent) else {

@@ -149,7 +149,7 @@ pub fn import(root: &std::path::Path, args: ImportArgs) -> anyhow::Result<ExitCo
         Box::new(std::fs::File::open(&args.file).with_context(|| format!("open {}", args.file))?)
     };
     let layer = store.import_layer(input, None)?;
-    cfg.set_layers(&[layer.diff_id.clone()]);
+    cfg.set_layers(std::slice::from_ref(&layer.diff_id));
     let id = store.add_image(&cfg.to_bytes(), &[layer])?;
     if let Some(t) = &target {
         store.tag(&id, t)?;
