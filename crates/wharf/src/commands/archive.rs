@@ -12,9 +12,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use image::{Digest, Reference};
-use oci_spec::image::{
-    DescriptorBuilder, ImageIndex, ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType,
-};
+use oci_spec::image::{DescriptorBuilder, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType};
 use serde_json::{json, Value};
 use store::Store;
 
@@ -22,6 +20,7 @@ use crate::exit::Failure;
 
 /// The media type of an uncompressed layer tar.
 pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
@@ -141,24 +140,20 @@ fn write_archive<W: Write>(store: &Store, saved: &[Saved], out: W) -> anyhow::Re
         if written.insert(mdigest.clone()) {
             append_bytes(&mut b, &blob_path(&mdigest), &mbytes)?;
         }
+        // The index is written as plain JSON: oci-spec keeps annotations in
+        // a HashMap, whose order would make two saves differ.
         let names: Vec<Option<&Reference>> =
             if s.names.is_empty() { vec![None] } else { s.names.iter().map(Some).collect() };
         for n in names {
-            let mut d = DescriptorBuilder::default()
-                .media_type(MediaType::ImageManifest)
-                .digest(oci_digest(&mdigest)?)
-                .size(mbytes.len() as u64);
+            let mut d = json!({"mediaType": MANIFEST, "digest": mdigest.to_string(), "size": mbytes.len()});
             if let Some(r) = n {
-                d = d.annotations(HashMap::from([
-                    ("io.containerd.image.name".to_owned(), r.to_string()),
-                    ("org.opencontainers.image.ref.name".to_owned(), r.tag().unwrap_or("latest").to_owned()),
-                ]));
-                repositories.entry(r.familiar_repository()).or_default().insert(
-                    r.tag().unwrap_or("latest").to_owned(),
-                    s.diff_ids.last().map(|d| d.hex()).unwrap_or_default(),
-                );
+                let tag = r.tag().unwrap_or("latest").to_owned();
+                d["annotations"] =
+                    json!({"io.containerd.image.name": r.to_string(), "org.opencontainers.image.ref.name": tag});
+                let top = s.diff_ids.last().map(|d| d.hex()).unwrap_or_default();
+                repositories.entry(r.familiar_repository()).or_default().insert(tag, top);
             }
-            index_entries.push(d.build()?);
+            index_entries.push(d);
         }
         manifest_json.push(json!({
             "Config": blob_path(&s.id),
@@ -166,12 +161,9 @@ fn write_archive<W: Write>(store: &Store, saved: &[Saved], out: W) -> anyhow::Re
             "Layers": s.diff_ids.iter().map(blob_path).collect::<Vec<_>>(),
         }));
     }
-    let index = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(index_entries)
-        .build()?;
-    append_bytes(&mut b, "index.json", index.to_string()?.as_bytes())?;
+    let index =
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
+    append_bytes(&mut b, "index.json", serde_json::to_string(&index)?.as_bytes())?;
     append_bytes(&mut b, "manifest.json", serde_json::to_string(&manifest_json)?.as_bytes())?;
     append_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     if !repositories.is_empty() {
