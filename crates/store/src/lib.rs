@@ -188,7 +188,16 @@ impl Store {
     /// upperdir moved into staging) as the layer above `parent`.
     pub fn adopt_snapshot(&mut self, staging: &Path, parent: Option<&Digest>) -> Result<LayerInfo, StoreError> {
         let fs_dir = staging.join("fs");
-        let (diff_id, size) = layer::write_layer(&fs_dir, io::sink(), &LayerOptions::default())?;
+        // Flush the extracted files to disk while hashing them: one thread
+        // waits on the disk, the other reads the page cache.
+        let to_sync = staging.to_owned();
+        let syncer = std::thread::spawn(move || sync_filesystem(&to_sync));
+        let hashed = layer::write_layer(&fs_dir, io::sink(), &LayerOptions::default());
+        let synced = syncer
+            .join()
+            .map_err(|_| StoreError::Io(staging.display().to_string(), io::Error::other("sync thread panicked")))?;
+        let (diff_id, size) = hashed?;
+        synced?;
         let chain_id = match parent {
             Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
             None => diff_id.clone(),
@@ -197,7 +206,6 @@ impl Store {
         if dest.exists() {
             layer::remove_tree(staging).map_err(io_at(staging))?;
         } else {
-            sync_filesystem(staging)?;
             fs::rename(staging, &dest).map_err(io_at(&dest))?;
         }
         let tx = self.conn.transaction()?;
