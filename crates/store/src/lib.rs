@@ -440,3 +440,5 @@ fn sync_filesystem(path: &Path) -> Result<(), StoreError> {
 }
 
 mod check;
+mod compress;
+pub use compress::{Codec, LAYER_TAR};

@@ -372,3 +372,36 @@ fn kill_9_during_import_leaves_a_usable_store() {
     env.ok(&["system", "check", "--repair"]);
     assert!(env.ok(&["system", "check"]).contains("consistent"));
 }
+
+#[test]
+fn oci_formats_compress_once_and_round_trip() {
+    let env = Env::new();
+    let tar = rootfs_tar(&env, "bb", &[]);
+    let id = import(&env, &tar, "localhost/oci:1");
+    let blobs = || std::fs::read_dir(env.root().join("content/blobs/sha256")).unwrap().count();
+    let before = blobs();
+    let out = env.path("o.tar");
+    env.ok(&["save", "--format", "oci-archive", "-o", out.to_str().unwrap(), "localhost/oci:1"]);
+    assert_eq!(blobs(), before + 1, "the gzip layer is kept in the store");
+    let first = std::fs::read(&out).unwrap();
+    env.ok(&["save", "--format", "oci-archive", "-o", out.to_str().unwrap(), "localhost/oci:1"]);
+    assert_eq!(blobs(), before + 1, "and reused, not made again");
+    assert_eq!(image::Digest::of(&first), image::Digest::of(&std::fs::read(&out).unwrap()));
+    let dir = env.path("odir");
+    env.ok(&["save", "--format", "oci-dir", "--compression", "zstd", "-o", dir.to_str().unwrap(), "localhost/oci:1"]);
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let m = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(m)).unwrap()).unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    let other = Env::new();
+    other.ok(&["load", "-i", out.to_str().unwrap()]);
+    assert_eq!(other.ok(&["images", "-q", "--no-trunc"]).trim(), id);
+    assert!(env.ok(&["system", "check"]).contains("consistent"));
+    if require_peers() {
+        let st = Command::new("skopeo").args(["inspect", &format!("oci-archive:{}", out.display())]).output().unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        let st = Command::new("skopeo").args(["inspect", &format!("oci:{}", dir.display())]).output().unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    }
+}

@@ -18,8 +18,7 @@ use store::Store;
 
 use crate::exit::Failure;
 
-/// The media type of an uncompressed layer tar.
-pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+use store::LAYER_TAR;
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 #[derive(Debug, Args)]
@@ -27,9 +26,31 @@ pub struct SaveArgs {
     /// Images to save
     #[arg(required = true)]
     pub images: Vec<String>,
-    /// Write to a file, instead of STDOUT
+    /// Write to a file (or, for oci-dir, a directory), instead of STDOUT
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
+    pub format: SaveFormat,
+    /// Layer compression for the OCI formats
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SaveFormat {
+    /// docker 25+ layout: OCI layout plus manifest.json, uncompressed layers
+    DockerArchive,
+    /// OCI image layout in a tar, compressed layers
+    OciArchive,
+    /// OCI image layout in a directory, compressed layers
+    OciDir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +72,7 @@ struct Saved {
 }
 
 pub fn save(root: &Path, args: SaveArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(root)?;
+    let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;
     let mut saved: Vec<Saved> = Vec::new();
     for name in &args.images {
@@ -66,6 +87,29 @@ pub fn save(root: &Path, args: SaveArgs) -> anyhow::Result<ExitCode> {
             Some(s) => s.names.extend(names),
             None => saved.push(Saved { diff_ids: store.diff_ids(&id)?, chain: rec.chain.clone(), id, names }),
         }
+    }
+    let codec = match args.compression {
+        Compression::Gzip => store::Codec::Gzip,
+        Compression::Zstd => store::Codec::Zstd,
+    };
+    if args.format == SaveFormat::OciDir {
+        let dir = args.output.as_ref().ok_or_else(|| Failure::new(1, "oci-dir needs -o DIRECTORY"))?;
+        std::fs::create_dir_all(dir.join("blobs/sha256")).with_context(|| format!("create {}", dir.display()))?;
+        write_oci(&mut store, &saved, codec, &mut DirSink(dir.clone()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == SaveFormat::OciArchive {
+        let path = args.output.as_ref().ok_or_else(|| Failure::new(1, "oci-archive needs -o FILE"))?;
+        let tmp = path.with_extension("wharf-partial");
+        let file = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        let mut sink = TarSink(tar::Builder::new(io::BufWriter::with_capacity(1 << 20, file)));
+        let result = write_oci(&mut store, &saved, codec, &mut sink).and_then(|_| Ok(sink.0.into_inner()?.flush()?));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+        return Ok(ExitCode::SUCCESS);
     }
     match &args.output {
         Some(path) => {
@@ -86,6 +130,83 @@ pub fn save(root: &Path, args: SaveArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where OCI layout files go: a tar or a directory.
+trait Sink {
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()>;
+}
+
+struct TarSink<W: Write>(tar::Builder<W>);
+
+impl<W: Write> Sink for TarSink<W> {
+    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.0.append_data(&mut h, path, data)
+    }
+}
+
+struct DirSink(PathBuf);
+
+impl Sink for DirSink {
+    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
+        let dest = self.0.join(path);
+        let mut f = File::create(&dest)?;
+        io::copy(data, &mut f)?;
+        f.sync_all()
+    }
+}
+
+/// An OCI image layout: config, compressed layers (made once and kept in
+/// the store), manifests and `index.json`.
+fn write_oci(store: &mut Store, saved: &[Saved], codec: store::Codec, sink: &mut dyn Sink) -> anyhow::Result<()> {
+    let mut written = std::collections::HashSet::new();
+    let mut index_entries = Vec::new();
+    for s in saved {
+        let config = store.config_bytes(&s.id)?;
+        if written.insert(s.id.clone()) {
+            sink.file(&blob_path(&s.id), config.len() as u64, &mut &config[..])?;
+        }
+        let mut layers = Vec::new();
+        for (diff, chain) in s.diff_ids.iter().zip(&s.chain) {
+            let (blob, size) = store.compressed_layer(chain, diff, codec)?;
+            if written.insert(blob.clone()) {
+                sink.file(&blob_path(&blob), size, &mut store.content().open_blob(&blob)?)?;
+            }
+            layers.push(json!({"mediaType": codec.media_type(), "digest": blob.to_string(), "size": size}));
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": s.id.to_string(), "size": config.len()},
+            "layers": layers,
+        });
+        let mbytes = serde_json::to_vec(&manifest)?;
+        let mdigest = Digest::of(&mbytes);
+        if written.insert(mdigest.clone()) {
+            sink.file(&blob_path(&mdigest), mbytes.len() as u64, &mut &mbytes[..])?;
+        }
+        let names: Vec<Option<&Reference>> =
+            if s.names.is_empty() { vec![None] } else { s.names.iter().map(Some).collect() };
+        for n in names {
+            let mut d = json!({"mediaType": MANIFEST, "digest": mdigest.to_string(), "size": mbytes.len()});
+            if let Some(r) = n {
+                d["annotations"] = json!({"io.containerd.image.name": r.to_string(), "org.opencontainers.image.ref.name": r.familiar()});
+            }
+            index_entries.push(d);
+        }
+    }
+    let index =
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
+    let ib = serde_json::to_vec(&index)?;
+    sink.file("index.json", ib.len() as u64, &mut &ib[..])?;
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    sink.file("oci-layout", layout.len() as u64, &mut &layout[..])?;
+    Ok(())
 }
 
 fn blob_path(d: &Digest) -> String {
