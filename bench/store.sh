@@ -23,6 +23,15 @@ mkdir -p "$WORK"
 [[ $(id -u) -eq 0 ]] || { echo "run as root" >&2; exit 1; }
 
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf
+cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p store --example commit_dir
+COMMIT=$HERE/target/release/examples/commit_dir
+
+# A busybox rootfs for docker's commit case.
+BB=$WORK/../wharf-bench-busybox.tar
+if [[ ! -f $BB ]]; then
+  d=$(mktemp -d); mkdir -p "$d/bin"; cp /bin/busybox "$d/bin/"; ln -s busybox "$d/bin/sh"
+  tar -C "$d" -cf "$BB" .; rm -rf "$d"
+fi
 
 TAR=$WORK/rootfs-1g.tar
 if [[ ! -f $TAR ]]; then
@@ -102,9 +111,26 @@ fi
 T[load_wharf]=$(time_median "rm -rf $WORK/load-root" "$WHARF --root $WORK/load-root load -i $WORK/s-wharf.tar")
 rm -f "$WORK"/s-*.tar
 
+# Committing 1 GiB of new files as a layer: wharf's commit path (what a
+# build step's upperdir goes through) against `docker commit`.
+mkdir -p "$WORK/commit-src"
+[[ -f $WORK/commit-src/big ]] || head -c $((1024 * 1024 * 1024)) /dev/urandom >"$WORK/commit-src/big"
+T[commit_wharf]=$(time_median "rm -rf $WORK/commit-root $WORK/commit-dir; cp -a $WORK/commit-src $WORK/commit-dir" \
+  "$COMMIT $WORK/commit-root $WORK/commit-dir")
+if ((have_docker)); then
+  docker import "$WORK/../wharf-bench-busybox.tar" bench-bb:1 >/dev/null 2>&1 || true
+  if docker image inspect bench-bb:1 >/dev/null 2>&1; then
+    docker rm -f bench-commit >/dev/null 2>&1 || true
+    docker create --name bench-commit bench-bb:1 /bin/sh >/dev/null
+    docker cp "$WORK/commit-src/big" bench-commit:/big
+    T[commit_docker]=$(time_median "docker rmi -f bench-commit-img" "docker commit bench-commit bench-commit-img")
+    docker rm -f bench-commit >/dev/null 2>&1 || true
+  fi
+fi
+
 echo
 printf '%-8s %10s %10s %10s %12s\n' case wharf podman docker "wharf/best"
-for c in import save; do
+for c in import save commit; do
   best=""
   for p in podman docker; do
     v=${T[${c}_$p]:-}
@@ -116,4 +142,4 @@ for c in import save; do
   printf '%-8s %10s %10s %10s %12s\n' "$c" "${T[${c}_wharf]}" "${T[${c}_podman]:--}" "${T[${c}_docker]:--}" "$ratio"
 done
 printf '%-8s %10s\n' load "${T[load_wharf]}"
-echo "(seconds, median of $RUNS; target: wharf/best <= 0.5 for import and save)"
+echo "(seconds, median of $RUNS; targets: wharf/best <= 0.5 for import and save, <= 0.33 for commit)"
