@@ -74,8 +74,15 @@ pub fn apply(r: impl Read, root: &Path, whiteouts: Whiteouts) -> Result<ApplySta
     let (_, plain) = decompress(r).map_err(LayerError::Read)?;
     let root_fd = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| LayerError::io(root.display().to_string(), e))?;
-    let mut ex =
-        Extractor { root: root_fd, whiteouts, stats: ApplyStats::default(), dir_times: Vec::new(), parent: None };
+    let mut ex = Extractor {
+        creds: (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()),
+        parent_setgid: false,
+        root: root_fd,
+        whiteouts,
+        stats: ApplyStats::default(),
+        dir_times: Vec::new(),
+        parent: None,
+    };
     let mut archive = tar::Archive::new(plain);
     for entry in archive.entries().map_err(LayerError::Read)? {
         let mut entry = entry.map_err(LayerError::Read)?;
@@ -86,6 +93,10 @@ pub fn apply(r: impl Read, root: &Path, whiteouts: Whiteouts) -> Result<ApplySta
 }
 
 struct Extractor {
+    /// The effective uid and gid new files get.
+    creds: (u32, u32),
+    /// The cached parent directory is setgid (new files take its group).
+    parent_setgid: bool,
     root: OwnedFd,
     whiteouts: Whiteouts,
     stats: ApplyStats,
@@ -146,7 +157,12 @@ impl Extractor {
         }
         let dir = self.parent_dir(parent)?;
         let is_dir = kind.is_dir();
-        self.clear(&dir, base, is_dir, &comps)?;
+        let is_file = kind.is_file() || kind.is_contiguous();
+        // A regular file is created with O_EXCL first and only cleared out
+        // of the way if something is there: one path lookup, not two.
+        if !is_file {
+            self.clear(&dir, base, is_dir, &comps)?;
+        }
         let uid = header.uid().map_err(LayerError::Read)? as u32;
         let gid = header.gid().map_err(LayerError::Read)? as u32;
         let mode = header.mode().map_err(LayerError::Read)? & 0o7777;
@@ -167,17 +183,30 @@ impl Extractor {
             .map_err(|e| LayerError::io(at(), e))?;
             set_owner_mode_xattrs(&fd, uid, gid, mode, &xattrs).map_err(|e| LayerError::io(at(), e))?;
             self.dir_times.push((comps.clone(), mtime));
-        } else if kind.is_file() || kind.is_contiguous() {
-            let fd = rfs::openat(
-                &dir,
-                base.as_slice(),
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
+        } else if is_file {
+            let create = |dir: &OwnedFd| {
+                rfs::openat(
+                    dir,
+                    base.as_slice(),
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+            };
+            let fd = match create(&dir) {
+                Err(Errno::EXIST) => {
+                    self.clear(&dir, base, false, &comps)?;
+                    create(&dir)
+                }
+                other => other,
+            }
             .map_err(|e| LayerError::io(at(), e))?;
             let mut file = File::from(fd);
             self.stats.bytes += io::copy(entry, &mut file).map_err(LayerError::Read)?;
-            set_owner_mode_xattrs(&file, uid, gid, mode, &xattrs).map_err(|e| LayerError::io(at(), e))?;
+            // A new file already belongs to us (unless its directory is
+            // setgid): skip the chown then.
+            let owned = (uid, gid) == self.creds && !self.parent_setgid;
+            let (u, g) = if owned { (None, None) } else { (Some(uid), Some(gid)) };
+            set_owner_mode_xattrs_opt(&file, u, g, mode, &xattrs).map_err(|e| LayerError::io(at(), e))?;
             rfs::futimens(&file, &times(mtime)).map_err(|e| LayerError::io(at(), e))?;
         } else if kind.is_symlink() {
             let target = entry
@@ -254,6 +283,7 @@ impl Extractor {
             Err(e) => return Err(LayerError::io(show(parent), e)),
         };
         let copy = fd.try_clone().map_err(|e| LayerError::Io(show(parent), e))?;
+        self.parent_setgid = rfs::fstat(&fd).map(|st| st.st_mode & 0o2000 != 0).unwrap_or(true);
         self.parent = Some((parent.to_vec(), copy));
         Ok(fd)
     }
@@ -371,7 +401,21 @@ fn set_owner_mode_xattrs(
     mode: u32,
     xattrs: &[(String, Vec<u8>)],
 ) -> Result<(), Errno> {
-    rfs::fchown(fd.as_fd(), Some(uid_of(uid)), Some(gid_of(gid)))?;
+    set_owner_mode_xattrs_opt(fd, Some(uid), Some(gid), mode, xattrs)
+}
+
+/// As `set_owner_mode_xattrs`, skipping the chown when there is no owner
+/// to set.
+fn set_owner_mode_xattrs_opt(
+    fd: impl AsFd,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: u32,
+    xattrs: &[(String, Vec<u8>)],
+) -> Result<(), Errno> {
+    if uid.is_some() || gid.is_some() {
+        rfs::fchown(fd.as_fd(), uid.map(uid_of), gid.map(gid_of))?;
+    }
     rfs::fchmod(fd.as_fd(), Mode::from_raw_mode(mode))?;
     for (k, v) in xattrs {
         rfs::fsetxattr(fd.as_fd(), k.as_str(), v, XattrFlags::empty())?;
