@@ -11,11 +11,32 @@ command -v podman >/dev/null || need+=(podman)
 command -v skopeo >/dev/null || need+=(skopeo)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tar >/dev/null || need+=(tar)
+command -v dockerd >/dev/null || need+=(docker.io containerd)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 export WHARF_REQUIRE_PEERS=1
+
+# A docker daemon for the docker interop tests (save/load both ways),
+# started by hand with its own data root and stopped on exit.
+started=()
+cleanup() { for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+if ! docker info >/dev/null 2>&1; then
+    work=$(mktemp -d /tmp/wharf-test-docker.XXXXXX)
+    if [ ! -S /run/containerd/containerd.sock ]; then
+        containerd >"$work/containerd.log" 2>&1 & started+=($!)
+        for _ in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.2; done
+    fi
+    dockerd --containerd=/run/containerd/containerd.sock --data-root "$work/data" >"$work/dockerd.log" 2>&1 & started+=($!)
+    for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.3; done
+fi
+if docker info >/dev/null 2>&1; then
+    export WHARF_REQUIRE_DOCKER=1
+else
+    echo "warning: dockerd did not start; the docker interop test will be skipped" >&2
+fi
 
 # The Python package `dockerfile` wraps BuildKit's own Go parser: the JSON
 # output of `wharf dockerfile parse` is checked against it.

@@ -405,3 +405,45 @@ fn oci_formats_compress_once_and_round_trip() {
         assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     }
 }
+
+fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("WHARF_REQUIRE_DOCKER").is_some() {
+        panic!("dockerd is required (scripts/test.sh starts it)");
+    }
+    ok
+}
+
+#[test]
+fn interop_with_docker() {
+    if !docker_available() {
+        eprintln!("skipping: no docker daemon");
+        return;
+    }
+    let env = Env::new();
+    let tar = rootfs_tar(&env, "bb", &[("etc/motd", b"docker interop\n")]);
+    let name = format!("localhost/wharf-docker-interop:{}", std::process::id());
+    let id = import(&env, &tar, &name);
+    let saved = env.path("wharf.tar");
+    env.ok(&["save", "-o", saved.to_str().unwrap(), &name]);
+    let docker = |args: &[&str]| {
+        let o = Command::new("docker").args(args).output().expect("docker");
+        assert!(o.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    docker(&["load", "-i", saved.to_str().unwrap()]);
+    assert_eq!(docker(&["image", "inspect", "--format", "{{.Id}}", &name]).trim(), id, "docker sees the same image ID");
+    let dsaved = env.path("docker.tar");
+    docker(&["save", "-o", dsaved.to_str().unwrap(), &name]);
+    docker(&["rmi", &name]);
+    let other = Env::new();
+    let out = other.ok(&["load", "-i", dsaved.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: localhost/wharf-docker-interop"), "{out}");
+    assert_eq!(other.ok(&["images", "-q", "--no-trunc"]).trim(), id);
+    assert!(other.ok(&["system", "check"]).contains("consistent"));
+}
