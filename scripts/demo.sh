@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# The main job, as far as the story goes today: build wharf and show how it
-# reads the example's Dockerfile exactly as BuildKit does.
+# The main job, as far as the story goes today: build wharf, make the local
+# base images (no registry is reachable here), list them, and read the
+# example's Dockerfile exactly as BuildKit does, checked against the base it
+# will be built on. (The builder issue turns this into build → run → curl.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --quiet
-wharf=target/release/wharf
-"$wharf" --version
+cargo build --release --locked --quiet -p wharf
+export WHARF=$PWD/target/release/wharf
+"$WHARF" --version
+echo "== local base images (cached rootfs tarballs; the first run debootstraps Python)"
+scripts/base-images.sh busybox python
+"$WHARF" images
 echo "== examples/hello-flask/Dockerfile, as BuildKit's AST dump"
-"$wharf" dockerfile parse examples/hello-flask/Dockerfile
-echo "== the same, as JSON"
-"$wharf" dockerfile parse --format json examples/hello-flask/Dockerfile
+"$WHARF" dockerfile parse examples/hello-flask/Dockerfile
+echo "== checked as 'wharf build --build-arg BASE=localhost/python' will read it"
+"$WHARF" dockerfile check --build-arg BASE=localhost/python examples/hello-flask/Dockerfile
+echo "== the Python base image"
+"$WHARF" image inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} Cmd={{.Config.Cmd}}' localhost/python
+"$WHARF" history localhost/python
