@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v podman >/dev/null || need+=(podman)
 command -v skopeo >/dev/null || need+=(skopeo)
+command -v runc >/dev/null || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tar >/dev/null || need+=(tar)
 command -v dockerd >/dev/null || need+=(docker.io containerd)

@@ -1,0 +1,10 @@
+//! wharf's container runtime. So far: the OCI runtime spec a container
+//! runs with (docker's defaults: namespaces, capabilities, mounts, masked
+//! and read-only paths, device cgroup rules) and `--user` resolution
+//! against the image's /etc/passwd and /etc/group.
+
+pub mod spec;
+pub mod user;
+
+pub use spec::{container_spec, RunOptions, SpecError, DEFAULT_CAPABILITIES};
+pub use user::{resolve_user, ExecUser, UserError};

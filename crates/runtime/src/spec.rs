@@ -1,0 +1,468 @@
+//! The OCI runtime spec (`config.json`) of a container, with docker's
+//! defaults: mount, pid, uts, ipc, net and cgroup namespaces; docker's
+//! capability set; /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, read-only
+//! /sys; docker's masked and read-only /proc paths; docker's device cgroup
+//! rules. No rlimits are set by default: a host that withholds
+//! CAP_SYS_RESOURCE would make raising them fail.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+
+use crate::user::ExecUser;
+
+/// docker's default capability set (moby `oci/caps/defaults.go`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Paths docker hides from containers (bind-mounted over with /dev/null or
+/// an empty read-only tmpfs).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths docker makes read-only.
+pub const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// The default PATH docker gives a container whose image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What `run` decided about one container.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub id: String,
+    /// The container's root filesystem (the mounted overlay).
+    pub rootfs: PathBuf,
+    /// The full argv (ENTRYPOINT + CMD after overrides).
+    pub args: Vec<String>,
+    /// `KEY=value`, image ENV then `-e` (later wins).
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: ExecUser,
+    pub hostname: String,
+    pub tty: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    /// Bytes.
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+    /// Size of /dev/shm in bytes (docker: 64 MiB).
+    pub shm_size: u64,
+    pub sysctls: BTreeMap<String, String>,
+    /// Join this network namespace (None: a new one).
+    pub netns: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// Options with docker's defaults for everything but what must be given.
+    pub fn new(id: &str, rootfs: PathBuf, args: Vec<String>, user: ExecUser) -> Self {
+        RunOptions {
+            hostname: id.chars().take(12).collect(),
+            id: id.to_owned(),
+            rootfs,
+            args,
+            env: Vec::new(),
+            cwd: "/".into(),
+            user,
+            tty: false,
+            read_only: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privileges: false,
+            memory: None,
+            memory_swap: None,
+            cpus: None,
+            cpu_shares: None,
+            pids_limit: None,
+            shm_size: 64 << 20,
+            sysctls: BTreeMap::new(),
+            netns: None,
+        }
+    }
+}
+
+/// A spec that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("unknown capability: {0:?}")]
+    Capability(String),
+    #[error("invalid spec: {0}")]
+    Build(#[from] oci_spec::OciSpecError),
+}
+
+/// Every capability the kernel knows, for `--privileged` and `ALL`.
+fn all_capabilities() -> Vec<String> {
+    let names = [
+        "AUDIT_CONTROL",
+        "AUDIT_READ",
+        "AUDIT_WRITE",
+        "BLOCK_SUSPEND",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "KILL",
+        "LEASE",
+        "LINUX_IMMUTABLE",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "MKNOD",
+        "NET_ADMIN",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_RAW",
+        "PERFMON",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYSLOG",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_CHROOT",
+        "SYS_MODULE",
+        "SYS_NICE",
+        "SYS_PACCT",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "WAKE_ALARM",
+    ];
+    names.iter().map(|n| format!("CAP_{n}")).collect()
+}
+
+fn normalize_cap(c: &str) -> String {
+    let up = c.to_uppercase();
+    if up == "ALL" || up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// docker's capability arithmetic: defaults (or all, if privileged), then
+/// `--cap-drop` (ALL drops everything), then `--cap-add` (ALL adds all).
+pub fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<Capability>, SpecError> {
+    let mut caps: Vec<String> =
+        if privileged { all_capabilities() } else { DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect() };
+    let drop: Vec<String> = drop.iter().map(|c| normalize_cap(c)).collect();
+    let add: Vec<String> = add.iter().map(|c| normalize_cap(c)).collect();
+    if drop.iter().any(|c| c == "ALL") {
+        caps.clear();
+    }
+    caps.retain(|c| !drop.contains(c));
+    for a in &add {
+        if a == "ALL" {
+            caps = all_capabilities();
+        } else if !caps.contains(a) {
+            caps.push(a.clone());
+        }
+    }
+    caps.iter()
+        .map(|c| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(c.clone()))
+                .map_err(|_| SpecError::Capability(c.clone()))
+        })
+        .collect()
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, SpecError> {
+    Ok(MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()?)
+}
+
+/// docker's default mounts.
+fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
+    let sys = if opts.privileged { "rw" } else { "ro" };
+    let shm = format!("size={}k", opts.shm_size / 1024);
+    Ok(vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys])?,
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm])?,
+    ])
+}
+
+/// Environment with docker's additions: PATH if the image has none,
+/// HOSTNAME, TERM for a tty, HOME from the user.
+fn environment(opts: &RunOptions) -> Vec<String> {
+    let has = |k: &str| opts.env.iter().any(|e| e.split('=').next() == Some(k));
+    let mut env = Vec::new();
+    if !has("PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    env.push(format!("HOSTNAME={}", opts.hostname));
+    if opts.tty && !has("TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env.extend(opts.env.iter().cloned());
+    if !has("HOME") {
+        env.push(format!("HOME={}", opts.user.home));
+    }
+    env
+}
+
+fn device_rules() -> Result<Vec<oci_spec::runtime::LinuxDeviceCgroup>, SpecError> {
+    let rule = |allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(typ).access(access);
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build()
+    };
+    let c = LinuxDeviceType::C;
+    let mut rules = vec![
+        rule(false, LinuxDeviceType::A, None, None, "rwm")?,
+        rule(true, c, None, None, "m")?,
+        rule(true, LinuxDeviceType::B, None, None, "m")?,
+    ];
+    // null, zero, full, random, urandom, tty, console, ptmx, pts, tun.
+    for (major, minor) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+        (10, Some(200)),
+    ] {
+        rules.push(rule(true, c, Some(major), minor, "rwm")?);
+    }
+    Ok(rules)
+}
+
+/// The spec for one container.
+pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
+    let caps = capabilities(opts.privileged, &opts.cap_add, &opts.cap_drop)?;
+    let capset = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.iter().copied().collect::<std::collections::HashSet<_>>())
+        .effective(caps.iter().copied().collect::<std::collections::HashSet<_>>())
+        .permitted(caps.iter().copied().collect::<std::collections::HashSet<_>>())
+        // docker gives no inheritable or ambient capabilities (oci-spec's
+        // builder would otherwise fill in its own defaults).
+        .inheritable(std::collections::HashSet::new())
+        .ambient(std::collections::HashSet::new())
+        .build()?;
+    let user = UserBuilder::default()
+        .uid(opts.user.uid)
+        .gid(opts.user.gid)
+        .additional_gids(opts.user.additional_gids.clone())
+        .build()?;
+    let process = ProcessBuilder::default()
+        .terminal(opts.tty)
+        .user(user)
+        .args(opts.args.clone())
+        .env(environment(opts))
+        .cwd(opts.cwd.clone())
+        .capabilities(capset)
+        .no_new_privileges(opts.no_new_privileges)
+        .rlimits(Vec::new())
+        .build()?;
+    let mut namespaces = Vec::new();
+    for t in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+    ] {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
+    }
+    let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
+    if let Some(p) = &opts.netns {
+        net = net.path(p.clone());
+    }
+    namespaces.push(net.build()?);
+    let mut resources = LinuxResourcesBuilder::default().devices(device_rules()?);
+    if opts.memory.is_some() || opts.memory_swap.is_some() {
+        let mut m = LinuxMemoryBuilder::default();
+        if let Some(l) = opts.memory {
+            m = m.limit(l);
+        }
+        if let Some(s) = opts.memory_swap {
+            m = m.swap(s);
+        }
+        resources = resources.memory(m.build()?);
+    }
+    if opts.cpus.is_some() || opts.cpu_shares.is_some() {
+        let mut c = LinuxCpuBuilder::default();
+        if let Some(n) = opts.cpus {
+            c = c.period(100_000u64).quota((n * 100_000.0) as i64);
+        }
+        if let Some(s) = opts.cpu_shares {
+            c = c.shares(s);
+        }
+        resources = resources.cpu(c.build()?);
+    }
+    if let Some(p) = opts.pids_limit {
+        resources = resources.pids(LinuxPidsBuilder::default().limit(p).build()?);
+    }
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources.build()?)
+        .cgroups_path(PathBuf::from(format!("/wharf/{}", opts.id)))
+        .sysctl(opts.sysctls.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+    let (masked, readonly): (&[&str], &[&str]) =
+        if opts.privileged { (&[], &[]) } else { (MASKED_PATHS, READONLY_PATHS) };
+    linux = linux
+        .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    Ok(SpecBuilder::default()
+        .version("1.0.2")
+        .root(RootBuilder::default().path(opts.rootfs.clone()).readonly(opts.read_only).build()?)
+        .hostname(opts.hostname.clone())
+        .mounts(default_mounts(opts)?)
+        .process(process)
+        .linux(linux.build()?)
+        .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> RunOptions {
+        let user = ExecUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() };
+        RunOptions::new("0123456789abcdef0123", "/rootfs".into(), vec!["sh".into()], user)
+    }
+
+    fn caps(spec: &Spec) -> Vec<String> {
+        let c = spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        let mut v: Vec<String> = c
+            .effective()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn docker_defaults() {
+        let s = container_spec(&opts()).unwrap();
+        let mut want: Vec<String> = DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(caps(&s), want);
+        let c = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        assert!(
+            c.inheritable().as_ref().is_none_or(|i| i.is_empty()) && c.ambient().as_ref().is_none_or(|a| a.is_empty())
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["hostname"], "0123456789ab");
+        assert_eq!(v["linux"]["cgroupsPath"], "/wharf/0123456789abcdef0123");
+        let ns: Vec<&str> =
+            v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        for t in ["pid", "ipc", "uts", "mount", "cgroup", "network"] {
+            assert!(ns.contains(&t), "{t} namespace");
+        }
+        assert!(v["linux"]["maskedPaths"].as_array().unwrap().iter().any(|p| p == "/proc/kcore"));
+        assert!(v["linux"]["readonlyPaths"].as_array().unwrap().iter().any(|p| p == "/proc/sys"));
+        let env: Vec<&str> = v["process"]["env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+        assert!(env.contains(&"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+        assert!(env.contains(&"HOME=/root"));
+        assert!(
+            v["process"].get("rlimits").is_none_or(|r| r.as_array().is_none_or(|a| a.is_empty())),
+            "no default rlimits"
+        );
+        let sys = v["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sys").unwrap();
+        assert!(sys["options"].as_array().unwrap().iter().any(|o| o == "ro"));
+    }
+
+    #[test]
+    fn capability_arithmetic() {
+        let c = |add: &[&str], drop: &[&str]| {
+            let mut o = opts();
+            o.cap_add = add.iter().map(|s| s.to_string()).collect();
+            o.cap_drop = drop.iter().map(|s| s.to_string()).collect();
+            caps(&container_spec(&o).unwrap())
+        };
+        assert!(c(&["NET_ADMIN"], &[]).contains(&"CAP_NET_ADMIN".to_owned()));
+        assert!(!c(&[], &["chown"]).contains(&"CAP_CHOWN".to_owned()));
+        assert_eq!(c(&["KILL"], &["ALL"]), vec!["CAP_KILL"]);
+        assert!(c(&["ALL"], &[]).contains(&"CAP_SYS_ADMIN".to_owned()));
+        let mut o = opts();
+        o.cap_add = vec!["NOT_A_CAP".into()];
+        assert!(matches!(container_spec(&o), Err(SpecError::Capability(_))));
+    }
+
+    #[test]
+    fn limits_and_privileged() {
+        let mut o = opts();
+        o.memory = Some(64 << 20);
+        o.cpus = Some(1.5);
+        o.pids_limit = Some(100);
+        o.privileged = true;
+        o.tty = true;
+        let v = serde_json::to_value(container_spec(&o).unwrap()).unwrap();
+        assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 150_000);
+        assert_eq!(v["linux"]["resources"]["pids"]["limit"], 100);
+        assert!(v["linux"]["maskedPaths"].as_array().is_none_or(|a| a.is_empty()), "privileged: nothing masked");
+        assert!(v["process"]["env"].as_array().unwrap().iter().any(|e| e == "TERM=xterm"));
+        assert!(v["process"]["terminal"].as_bool().unwrap());
+    }
+}
