@@ -3,8 +3,10 @@
 //! and read-only paths, device cgroup rules) and `--user` resolution
 //! against the image's /etc/passwd and /etc/group.
 
+pub mod rootfs;
 pub mod spec;
 pub mod user;
 
+pub use rootfs::Overlay;
 pub use spec::{container_spec, RunOptions, SpecError, DEFAULT_CAPABILITIES};
 pub use user::{resolve_user, ExecUser, UserError};

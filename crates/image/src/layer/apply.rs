@@ -163,10 +163,11 @@ impl Extractor {
         if !is_file {
             self.clear(&dir, base, is_dir, &comps)?;
         }
-        let uid = header.uid().map_err(LayerError::Read)? as u32;
-        let gid = header.gid().map_err(LayerError::Read)? as u32;
+        let old = header.as_old();
+        let uid = numeric(header.uid(), &old.uid)? as u32;
+        let gid = numeric(header.gid(), &old.gid)? as u32;
         let mode = header.mode().map_err(LayerError::Read)? & 0o7777;
-        let mtime = header.mtime().map_err(LayerError::Read)? as i64;
+        let mtime = numeric(header.mtime(), &old.mtime)? as i64;
         let xattrs = xattrs(entry)?;
         let at = || show(&comps);
         if is_dir {
@@ -377,6 +378,16 @@ impl Extractor {
                 .map_err(|e| LayerError::io(show(comps), e))?;
         }
         Ok(())
+    }
+}
+
+/// A numeric header field; an empty one (all NUL or spaces) reads as 0,
+/// as Go's archive/tar (which docker uses) reads it.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> Result<u64, LayerError> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(LayerError::Read(e)),
     }
 }
 

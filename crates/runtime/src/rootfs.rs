@@ -1,0 +1,71 @@
+//! A container's root filesystem: an overlay of the image's snapshot
+//! directories (lowerdirs, top layer first) under a per-container upperdir.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
+
+/// Where a container's overlay lives.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Snapshot `fs` directories, base layer first (as image configs list
+    /// layers); overlayfs wants them top first, which `mount` handles.
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Overlay {
+    /// The overlay mount options. With no lower layer (`FROM scratch`) an
+    /// empty directory stands in, since overlayfs needs one.
+    fn options(&self) -> io::Result<String> {
+        let lowers: Vec<String> = self.lowers.iter().rev().map(|p| escape(p)).collect();
+        if lowers.is_empty() {
+            return Err(io::Error::other("an overlay needs at least one lower directory"));
+        }
+        Ok(format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), escape(&self.upper), escape(&self.work)))
+    }
+
+    /// Creates upper, work and target directories and mounts the overlay.
+    pub fn mount(&self) -> io::Result<()> {
+        for d in [&self.upper, &self.work, &self.target] {
+            std::fs::create_dir_all(d)?;
+        }
+        let opts = self.options()?;
+        // The kernel takes at most a page of options; many deep layers need
+        // shorter paths (docker links them as l/XXXX) — not handled yet.
+        if opts.len() >= 4096 {
+            return Err(io::Error::other(format!(
+                "overlay options too long ({} bytes, {} layers)",
+                opts.len(),
+                self.lowers.len()
+            )));
+        }
+        let data = std::ffi::CString::new(opts).map_err(io::Error::other)?;
+        mount("overlay", &self.target, "overlay", MountFlags::empty(), Some(data.as_c_str()))
+            .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+    }
+
+    /// Unmounts (lazily if busy).
+    pub fn unmount(&self) -> io::Result<()> {
+        unmount(&self.target, UnmountFlags::empty())
+            .or_else(|_| unmount(&self.target, UnmountFlags::DETACH))
+            .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))
+    }
+}
+
+/// overlayfs separates options with `,` and layers with `:`; both, and
+/// `\`, are escaped with a backslash.
+fn escape(p: &Path) -> String {
+    let s = p.display().to_string();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
