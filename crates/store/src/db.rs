@@ -305,3 +305,36 @@ pub fn add_layer_blob(
     )?;
     Ok(())
 }
+
+pub fn insert_container(tx: &Transaction, id: &str, name: &str, image: &Digest, now: &str) -> Result<(), StoreError> {
+    match tx.execute(
+        "INSERT INTO containers(id, name, image_id, created, state) VALUES (?1, ?2, ?3, ?4, 'created')",
+        params![id, name, image.to_string(), now],
+    ) {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(StoreError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by another container"
+            )))
+        }
+        other => other.map(drop).map_err(StoreError::from),
+    }
+}
+
+pub fn set_container_state(tx: &Transaction, id: &str, state: &str) -> Result<(), StoreError> {
+    tx.execute("UPDATE containers SET state = ?2 WHERE id = ?1", params![id, state])?;
+    Ok(())
+}
+
+pub fn delete_container(tx: &Transaction, id: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Containers whose name is `key`, or whose ID starts with it.
+pub fn find_containers(conn: &Connection, key: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT id, name, state FROM containers WHERE name = ?1 OR id LIKE ?2 || '%' ORDER BY (name = ?1) DESC",
+    )?;
+    let rows = st.query_map(params![key, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -42,6 +42,8 @@ pub enum StoreError {
     Io(String, io::Error),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
     #[error("{0}")]
     Ambiguous(String),
     #[error("{0}")]
@@ -359,6 +361,42 @@ impl Store {
     /// Containers using the image: `(id, state)`.
     pub fn containers_using(&self, id: &Digest) -> Result<Vec<(String, String)>, StoreError> {
         db::containers_using(&self.conn, id)
+    }
+
+    /// Records a new container (state `created`); a taken name is docker's
+    /// conflict error.
+    pub fn add_container(&mut self, id: &str, name: &str, image: &Digest) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::insert_container(&tx, id, name, image, &now_rfc3339())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets a container's state (`running`, `exited`, ...).
+    pub fn set_container_state(&mut self, id: &str, state: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::set_container_state(&tx, id, state)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Finds a container by name or unique ID prefix: `(id, name, state)`.
+    pub fn find_container(&self, key: &str) -> Result<(String, String, String), StoreError> {
+        let hits = db::find_containers(&self.conn, key)?;
+        match hits.as_slice() {
+            [] => Err(StoreError::NoSuchContainer(key.to_owned())),
+            [one, ..] if one.1 == key => Ok(one.clone()),
+            [one] => Ok(one.clone()),
+            _ => Err(StoreError::Ambiguous(format!("multiple IDs found with provided prefix: {key}"))),
+        }
+    }
+
+    /// Forgets a container.
+    pub fn remove_container(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        db::delete_container(&tx, id)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Deletes an image record (its tags go with it). Call [`Store::gc`]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, image, system};
+use crate::commands::{archive, image, run, system};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -71,6 +71,10 @@ pub enum Command {
     /// Manage wharf's store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Create and run a new container from an image (foreground)
+    Run(run::RunArgs),
+    /// Remove one or more containers
+    Rm(run::RmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,5 +217,13 @@ fn docker_style(e: &clap::Error, cmd_path: &str) -> String {
             let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
             format!("wharf: {first}\nSee '{cmd_path} --help'.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

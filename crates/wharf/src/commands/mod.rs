@@ -3,6 +3,7 @@
 pub mod archive;
 mod dockerfile;
 pub mod image;
+pub mod run;
 pub mod system;
 
 use std::process::ExitCode;
@@ -36,5 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Df(a)) => system::df(root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(root, a),
         Command::System(SystemCommand::Check(a)) => system::check(root, a),
+        Command::Run(a) => run::run(root, a),
+        Command::Rm(a) => run::rm(root, a),
     }
 }

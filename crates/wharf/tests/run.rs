@@ -1,0 +1,118 @@
+//! `wharf run` in the foreground over an OCI runtime binary (runc until
+//! the embedded runtime lands): output, exit codes, docker's 127, flags,
+//! isolation seen from inside, cleanup, `rm`. Runs as root.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Option<Self> {
+        let have_runc = ["/usr/sbin/runc", "/usr/bin/runc"].iter().any(|p| std::path::Path::new(p).exists());
+        if !have_runc {
+            assert!(
+                std::env::var_os("WHARF_REQUIRE_PEERS").is_none(),
+                "runc is required (scripts/test.sh installs it)"
+            );
+            return None;
+        }
+        let env = Env { dir: tempfile::tempdir().unwrap() };
+        let rootfs = env.dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
+        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+        }
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        let tar = env.dir.path().join("bb.tar");
+        assert!(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
+        let o = env.wharf(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            "-c",
+            "ENV GREETING=hi",
+            tar.to_str().unwrap(),
+            "localhost/bb",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Some(env)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn wharf(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_wharf")).arg("--root").arg(self.root()).args(args).output().unwrap()
+    }
+
+    fn out(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.wharf(args);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn runs_in_the_foreground_with_docker_semantics() {
+    let Some(env) = Env::new() else { return };
+    assert_eq!(env.out(&["run", "--rm", "localhost/bb", "echo", "hello"]), (0, "hello\n".into(), String::new()));
+    assert_eq!(env.out(&["run", "--rm", "localhost/bb", "sh", "-c", "exit 3"]).0, 3);
+    let (code, _, err) = env.out(&["run", "--rm", "localhost/bb", "nosuchcmd"]);
+    assert_eq!(code, 127);
+    assert!(err.contains("executable file not found"), "{err}");
+    let (code, out, _) = env.out(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "-h",
+        "box",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "echo $A $GREETING $(pwd) $(id -u) $$ $(hostname)",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "1 hi /tmp 65534 1 box\n"));
+    let (_, out, _) = env.out(&["run", "--rm", "localhost/bb", "grep", "CapEff", "/proc/self/status"]);
+    assert!(out.contains("00000000a80425fb"), "docker's default capabilities: {out}");
+    let (code, _, err) = env.out(&["run", "--rm", "nosuchimage"]);
+    assert_eq!(code, 125, "{err}");
+    // --rm leaves nothing behind: no mount, no directory, no record.
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "a mount was left behind");
+    assert_eq!(std::fs::read_dir(env.root().join("containers")).unwrap().count(), 0);
+}
+
+#[test]
+fn kept_containers_block_rmi_until_removed() {
+    let Some(env) = Env::new() else { return };
+    assert_eq!(env.out(&["run", "--name", "keep", "localhost/bb", "true"]).0, 0);
+    let (code, _, err) = env.out(&["run", "--name", "keep", "localhost/bb", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("is already in use"), "{err}");
+    let (code, _, err) = env.out(&["rmi", "localhost/bb"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("being used by stopped container"), "{err}");
+    assert_eq!(env.out(&["rm", "keep"]), (0, "keep\n".into(), String::new()));
+    assert_eq!(env.out(&["rm", "keep"]).0, 1);
+    assert_eq!(env.out(&["rmi", "localhost/bb"]).0, 0);
+    assert!(env.out(&["system", "check"]).1.contains("consistent"));
+}
