@@ -117,7 +117,17 @@ impl<W: Write> Walker<W> {
             let mut h = self.header(&m, tar::EntryType::Regular);
             h.set_size(m.len());
             let f = File::open(path).map_err(io_err(path))?;
-            return self.b.append_data(&mut h, rel, io::Read::take(f, m.len())).map_err(io_err(path));
+            return self
+                .b
+                .append_data(
+                    &mut h,
+                    rel,
+                    io::Read::take(
+                        io::BufReader::with_capacity((m.len() as usize).clamp(8 << 10, 1 << 20), f),
+                        m.len(),
+                    ),
+                )
+                .map_err(io_err(path));
         }
         if ft.is_symlink() {
             let target = fs::read_link(path).map_err(io_err(path))?;

@@ -117,6 +117,11 @@ fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &str) -> any
     Err(Failure::new(127, format!("exec: \"{prog}\": executable file not found in $PATH")).into())
 }
 
+/// A container's overlay under its directory `dir`.
+fn container_overlay(dir: &Path, lowers: Vec<PathBuf>) -> runtime::Overlay {
+    runtime::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target: dir.join("merged") }
+}
+
 fn find_runtime(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.clone());
@@ -148,16 +153,9 @@ pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let name = args.name.clone().unwrap_or_else(|| format!("wharf_{}", &id[..12]));
     store.add_container(&id, &name, &image).map_err(|e| engine(e.to_string()))?;
     let result = run_container(&mut store, &id, &image, config, argv, &args, &runtime_bin);
-    let keep = !args.rm;
     let dir = root.join("containers").join(&id);
-    let _ = runtime::Overlay {
-        lowers: vec![],
-        upper: dir.join("upper"),
-        work: dir.join("work"),
-        target: dir.join("merged"),
-    }
-    .unmount();
-    if keep && result.is_ok() {
+    let _ = container_overlay(&dir, Vec::new()).unmount();
+    if !args.rm && result.is_ok() {
         store.set_container_state(&id, "exited")?;
     } else {
         store.remove_container(&id)?;
@@ -178,12 +176,7 @@ fn run_container(
 ) -> anyhow::Result<u8> {
     let rec = store.image(image)?;
     let dir = store.root().join("containers").join(id);
-    let overlay = runtime::Overlay {
-        lowers: rec.chain.iter().map(|c| store.snapshot_dir(c)).collect(),
-        upper: dir.join("upper"),
-        work: dir.join("work"),
-        target: dir.join("merged"),
-    };
+    let overlay = container_overlay(&dir, rec.chain.iter().map(|c| store.snapshot_dir(c)).collect());
     overlay.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
     let mut env = strings(config.and_then(|c| c.get("Env")));
     for e in &args.env {
@@ -269,13 +262,7 @@ pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<ExitCode> {
             let _ = Command::new(rt).arg("--root").arg(root.join("runtime")).args(["delete", "-f", &id]).output();
         }
         let dir = root.join("containers").join(&id);
-        let _ = runtime::Overlay {
-            lowers: vec![],
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            target: dir.join("merged"),
-        }
-        .unmount();
+        let _ = container_overlay(&dir, Vec::new()).unmount();
         image::layer::remove_tree(&dir).with_context(|| format!("removing {}", dir.display()))?;
         store.remove_container(&id)?;
         println!("{key}");
