@@ -238,6 +238,20 @@ fn interop_with_podman_and_skopeo() {
         serde_json::from_str::<serde_json::Value>(&env.ok(&["image", "inspect", &id])).unwrap()[0]["RootFS"]["Layers"]
             [0]
     );
+    // skopeo's own docker-archive → wharf load.
+    let sk = env.path("skopeo-docker.tar");
+    let st = Command::new("skopeo")
+        .args([
+            "copy",
+            &format!("docker-archive:{}", saved.display()),
+            &format!("docker-archive:{}:localhost/sk-docker:3", sk.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "skopeo: {}", String::from_utf8_lossy(&st.stderr));
+    let fourth = Env::new();
+    assert_eq!(fourth.ok(&["load", "-i", sk.to_str().unwrap()]).trim(), "Loaded image: localhost/sk-docker:3");
+    assert_eq!(fourth.ok(&["images", "-q", "--no-trunc"]).trim(), id, "skopeo's docker-archive keeps the config");
     // And skopeo reads wharf's docker-archive as a docker-archive.
     let st = Command::new("skopeo").args(["inspect", &format!("docker-archive:{}", saved.display())]).output().unwrap();
     assert!(st.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&st.stderr));
@@ -446,4 +460,36 @@ fn interop_with_docker() {
     assert!(out.contains("Loaded image: localhost/wharf-docker-interop"), "{out}");
     assert_eq!(other.ok(&["images", "-q", "--no-trunc"]).trim(), id);
     assert!(other.ok(&["system", "check"]).contains("consistent"));
+}
+
+#[test]
+fn short_ids_resolve_and_ambiguity_is_an_error() {
+    let env = Env::new();
+    let tar = rootfs_tar(&env, "bb", &[]);
+    // Pigeonhole: among 17 images two share a first hex digit.
+    let mut by_first: std::collections::HashMap<char, Vec<String>> = std::collections::HashMap::new();
+    for i in 0..17 {
+        let id = env.ok(&["import", "-c", &format!("LABEL n={i}"), tar.to_str().unwrap()]).trim().to_owned();
+        let first = id.chars().nth(7).unwrap();
+        by_first.entry(first).or_default().push(id);
+        if by_first[&first].len() == 2 {
+            break;
+        }
+    }
+    let (first, ids) = by_first.iter().find(|(_, v)| v.len() == 2).expect("two IDs share a first digit");
+    let err = env.err(&["image", "inspect", &first.to_string()]);
+    assert!(err.contains("No such image") || err.contains("multiple IDs"), "{err}");
+    let o = env.wharf(&["rmi", &first.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("multiple IDs found with provided prefix"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A longer, unique prefix resolves; so do sha256:-prefixed forms.
+    let id = &ids[0];
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", &id[7..19]])).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", &id[..19]])).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
 }
