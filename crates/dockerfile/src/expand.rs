@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::instructions::{ArgDecl, Command, KeyValue};
+use crate::instructions::{ArgDecl, Command, KeyValue, SourcesAndDest};
 use crate::shell::{Env, Lexer, ShellError};
 
 /// ARGs that BuildKit accepts as build-args without an ARG instruction.
@@ -198,6 +198,24 @@ fn all(lex: &Lexer, env: &dyn Env, v: &[String]) -> Result<Vec<String>, ShellErr
     v.iter().map(|s| lex.process_word(s, env)).collect()
 }
 
+type CopyFields = (SourcesAndDest, Option<String>, Option<String>, Vec<String>);
+
+/// The words COPY and ADD share: sources, destination, --chown, --chmod,
+/// --exclude.
+fn copy_fields(
+    lex: &Lexer,
+    env: &dyn Env,
+    paths: &SourcesAndDest,
+    chown: &Option<String>,
+    chmod: &Option<String>,
+    excludes: &[String],
+) -> Result<CopyFields, ShellError> {
+    let mut p = paths.clone();
+    p.sources = all(lex, env, &p.sources)?;
+    p.dest = lex.process_word(&p.dest, env)?;
+    Ok((p, opt(lex, env, chown)?, opt(lex, env, chmod)?, all(lex, env, excludes)?))
+}
+
 /// Expands the words of `cmd` that BuildKit expands, against `env`.
 /// ARG is left alone: [`Scope::declare`] expands its default.
 pub fn expand_command(lex: &Lexer, env: &dyn Env, cmd: &Command) -> Result<Command, ShellError> {
@@ -217,22 +235,14 @@ pub fn expand_command(lex: &Lexer, env: &dyn Env, cmd: &Command) -> Result<Comma
         Command::StopSignal(s) => Command::StopSignal(lex.process_word(s, env)?),
         Command::Copy(c) => {
             let mut c = c.clone();
-            c.paths.sources = all(lex, env, &c.paths.sources)?;
-            c.paths.dest = lex.process_word(&c.paths.dest, env)?;
+            (c.paths, c.chown, c.chmod, c.excludes) = copy_fields(lex, env, &c.paths, &c.chown, &c.chmod, &c.excludes)?;
             c.from = opt(lex, env, &c.from)?;
-            c.chown = opt(lex, env, &c.chown)?;
-            c.chmod = opt(lex, env, &c.chmod)?;
-            c.excludes = all(lex, env, &c.excludes)?;
             Command::Copy(c)
         }
         Command::Add(a) => {
             let mut a = a.clone();
-            a.paths.sources = all(lex, env, &a.paths.sources)?;
-            a.paths.dest = lex.process_word(&a.paths.dest, env)?;
-            a.chown = opt(lex, env, &a.chown)?;
-            a.chmod = opt(lex, env, &a.chmod)?;
+            (a.paths, a.chown, a.chmod, a.excludes) = copy_fields(lex, env, &a.paths, &a.chown, &a.chmod, &a.excludes)?;
             a.checksum = opt(lex, env, &a.checksum)?;
-            a.excludes = all(lex, env, &a.excludes)?;
             Command::Add(a)
         }
         Command::Run(r) => {

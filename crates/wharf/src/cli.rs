@@ -106,7 +106,7 @@ pub enum SystemCommand {
     /// Show wharf disk usage
     Df(system::DfArgs),
     /// Remove unused data
-    Prune(system::PruneArgs),
+    Prune(system::SystemPruneArgs),
     /// Check the store for inconsistencies (and repair them)
     Check(system::CheckArgs),
 }

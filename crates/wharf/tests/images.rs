@@ -493,3 +493,19 @@ fn short_ids_resolve_and_ambiguity_is_an_error() {
     let v: serde_json::Value = serde_json::from_str(&env.ok(&["image", "inspect", &id[..19]])).unwrap();
     assert_eq!(v[0]["Id"], id.as_str());
 }
+
+#[test]
+fn prune_removes_dangling_images_and_honours_until() {
+    let env = Env::new();
+    let tar = rootfs_tar(&env, "bb", &[]);
+    let kept = import(&env, &tar, "keep:1");
+    let dangling = env.ok(&["import", "-c", "LABEL x=1", tar.to_str().unwrap()]).trim().to_owned();
+    // Nothing is older than a day: until=24h keeps everything.
+    env.ok(&["image", "prune", "-f", "--filter", "until=24h"]);
+    assert!(env.ok(&["images", "-q", "--no-trunc"]).contains(&dangling));
+    assert!(env.err(&["image", "prune", "-f", "--filter", "label=x"]).contains("invalid filter"));
+    let out = env.ok(&["system", "prune", "-f"]);
+    assert!(out.contains(&format!("deleted: {dangling}")) && out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(env.ok(&["images", "-q", "--no-trunc"]).trim(), kept, "tagged images stay");
+    assert!(env.ok(&["system", "check"]).contains("consistent"));
+}

@@ -112,9 +112,29 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
-    /// Provide filter values (e.g. 'until=24h')
+    /// Provide filter values: until=DURATION|TIMESTAMP (only images created before)
     #[arg(long = "filter")]
     pub filters: Vec<String>,
+}
+
+/// `until=` of prune: a Go duration (`24h`, `90m`) before now, or an
+/// RFC 3339 timestamp.
+fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
+    let mut cutoff = None;
+    for f in filters {
+        match f.split_once('=') {
+            Some(("until", v)) => {
+                let t = match dockerfile::instructions::parse_duration(v) {
+                    Ok(ns) => std::time::SystemTime::now() - std::time::Duration::from_nanos(ns),
+                    Err(_) => parse_time(v)
+                        .ok_or_else(|| fail(format!("invalid filter 'until={v}': not a duration or timestamp")))?,
+                };
+                cutoff = Some(t);
+            }
+            _ => return Err(fail(format!("invalid filter '{f}' (supported: until)"))),
+        }
+    }
+    Ok(cutoff)
 }
 
 fn fail(msg: impl Into<String>) -> anyhow::Error {
@@ -499,11 +519,15 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::SUCCESS);
         }
     }
+    let cutoff = prune_cutoff(&args.filters)?;
     let mut store = Store::open(root)?;
     let lock = store.lock(true)?;
     let mut lines = Vec::new();
     for img in store.images()? {
         if !args.all && !img.tags.is_empty() {
+            continue;
+        }
+        if cutoff.is_some_and(|c| parse_time(&img.created).is_none_or(|t| t >= c)) {
             continue;
         }
         if !store.containers_using(&img.id)?.is_empty() {

@@ -16,14 +16,10 @@ pub struct DfArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Remove all unused images not just dangling ones
-    #[arg(short, long)]
-    pub all: bool,
-    /// Do not prompt for confirmation
-    #[arg(short, long)]
-    pub force: bool,
-    /// Prune anonymous volumes
+pub struct SystemPruneArgs {
+    #[command(flatten)]
+    pub images: crate::commands::image::PruneArgs,
+    /// Prune anonymous volumes (wharf has no volumes yet: nothing to prune)
     #[arg(long)]
     pub volumes: bool,
 }
@@ -77,9 +73,8 @@ pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
-    let image_args = crate::commands::image::PruneArgs { all: args.all, force: args.force, filters: Vec::new() };
-    crate::commands::image::prune(root, image_args)
+pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
+    crate::commands::image::prune(root, args.images)
 }
 
 pub fn check(root: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
