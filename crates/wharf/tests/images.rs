@@ -139,6 +139,13 @@ fn tag_and_rmi_follow_docker() {
     env.ok(&["tag", &id[7..19], "localhost/three"]);
     assert_eq!(env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().count(), 3);
     assert!(env.ok(&["images", "--filter", "reference=tw*"]).contains("two"));
+    let labelled = env.ok(&["import", "-c", "LABEL tier=web", tar.to_str().unwrap(), "lab:1"]).trim().to_owned();
+    assert_eq!(env.ok(&["images", "-q", "--no-trunc", "--filter", "label=tier=web"]).trim(), labelled);
+    assert_eq!(env.ok(&["images", "-q", "--filter", "label=tier=db"]), "");
+    assert_eq!(env.ok(&["images", "-q", "--no-trunc", "--filter", "since=one"]).trim(), labelled);
+    assert!(env.ok(&["images", "-q", "--filter", "before=lab:1"]).contains(&id[7..19]));
+    assert!(env.err(&["images", "--filter", "colour=red"]).contains("invalid filter"));
+    env.ok(&["rmi", "lab:1"]);
     // By ID with several names: refused without -f.
     assert!(env.err(&["rmi", &id[7..19]]).contains("referenced in multiple repositories"));
     // By name: untags only.

@@ -241,17 +241,49 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
     let all = store.images()?;
     let mut dangling: Option<bool> = None;
     let mut patterns: Vec<String> = args.reference.iter().cloned().collect();
+    let mut labels: Vec<(String, Option<String>)> = Vec::new();
+    let (mut before, mut since) = (None, None);
+    let created_of = |name: &str| -> anyhow::Result<std::time::SystemTime> {
+        let id = store.resolve(name).map_err(|e| fail(e.to_string()))?;
+        parse_time(&store.image(&id)?.created).ok_or_else(|| fail(format!("image {name} has no creation time")))
+    };
     for f in &args.filters {
         match f.split_once('=') {
             Some(("dangling", v)) => dangling = Some(matches!(v, "true" | "1")),
             Some(("reference", v)) => patterns.push(v.to_owned()),
-            Some(("before" | "since" | "label" | "until", _)) => {}
+            Some(("label", v)) => labels.push(match v.split_once('=') {
+                Some((k, val)) => (k.to_owned(), Some(val.to_owned())),
+                None => (v.to_owned(), None),
+            }),
+            Some(("before", v)) => before = Some(created_of(v)?),
+            Some(("since", v)) => since = Some(created_of(v)?),
+            Some(("until", _)) => {
+                before = prune_cutoff(std::slice::from_ref(f))?;
+            }
             _ => return Err(fail(format!("invalid filter '{f}'"))),
         }
     }
+    let label_ok = |img: &ImageRecord| -> bool {
+        if labels.is_empty() {
+            return true;
+        }
+        let cfg: Value =
+            store.config_bytes(&img.id).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+        let have = cfg.pointer("/config/Labels");
+        labels.iter().all(|(k, v)| match (have.and_then(|l| l.get(k)).and_then(Value::as_str), v) {
+            (Some(_), None) => true,
+            (Some(x), Some(want)) => x == want,
+            (None, _) => false,
+        })
+    };
+    let time_ok = |img: &ImageRecord| -> bool {
+        let t = parse_time(&img.created);
+        before.is_none_or(|b| t.is_some_and(|t| t < b)) && since.is_none_or(|s| t.is_some_and(|t| t > s))
+    };
     let rows: Vec<Row> = rows(&all)
         .into_iter()
         .filter(|r| dangling.is_none_or(|d| d == r.image.tags.is_empty()))
+        .filter(|r| label_ok(r.image) && time_ok(r.image))
         .filter(|r| patterns.is_empty() || patterns.iter().any(|p| reference_matches(p, &r.repo, &r.tag)))
         .collect();
     let id_text = |id: &Digest| if args.no_trunc { id.to_string() } else { short_id(id) };
