@@ -3,10 +3,14 @@
 //! and read-only paths, device cgroup rules) and `--user` resolution
 //! against the image's /etc/passwd and /etc/group.
 
+pub mod logs;
+pub mod oci;
 pub mod rootfs;
+pub mod supervise;
 pub mod spec;
 pub mod user;
 
+pub use oci::{OciError, OciRuntime};
 pub use rootfs::Overlay;
-pub use spec::{container_spec, RunOptions, SpecError, DEFAULT_CAPABILITIES};
+pub use spec::{bind_mount, container_spec, tmpfs_mount, RunOptions, SpecError, DEFAULT_CAPABILITIES};
 pub use user::{resolve_user, ExecUser, UserError};

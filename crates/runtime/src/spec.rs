@@ -87,6 +87,10 @@ pub struct RunOptions {
     pub sysctls: BTreeMap<String, String>,
     /// Join this network namespace (None: a new one).
     pub netns: Option<PathBuf>,
+    /// Share the host's network namespace (`--network host`).
+    pub host_network: bool,
+    /// Bind mounts, volumes and tmpfs mounts, after the defaults.
+    pub extra_mounts: Vec<Mount>,
 }
 
 impl RunOptions {
@@ -114,6 +118,8 @@ impl RunOptions {
             shm_size: 64 << 20,
             sysctls: BTreeMap::new(),
             netns: None,
+            host_network: false,
+            extra_mounts: Vec::new(),
         }
     }
 }
@@ -223,7 +229,7 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
 fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
     let sys = if opts.privileged { "rw" } else { "ro" };
     let shm = format!("size={}k", opts.shm_size / 1024);
-    Ok(vec![
+    let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
         mount(
@@ -236,7 +242,32 @@ fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
         mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm])?,
-    ])
+    ];
+    mounts.extend(opts.extra_mounts.iter().cloned());
+    Ok(mounts)
+}
+
+/// A bind mount of host `source` at `destination` (`rbind`, as docker's
+/// `-v`), read-only if asked.
+pub fn bind_mount(source: &std::path::Path, destination: &str, read_only: bool) -> Result<Mount, SpecError> {
+    let mut options = vec!["rbind".to_owned(), "rprivate".to_owned()];
+    if read_only {
+        options.push("ro".into());
+    }
+    Ok(MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options)
+        .build()?)
+}
+
+/// A tmpfs at `destination` with docker's `--tmpfs` defaults
+/// (noexec,nosuid,nodev) plus the given options.
+pub fn tmpfs_mount(destination: &str, extra: &str) -> Result<Mount, SpecError> {
+    let mut options: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+    options.extend(extra.split(',').filter(|o| !o.is_empty()).map(str::to_owned));
+    Ok(MountBuilder::default().destination(destination).typ("tmpfs").source("tmpfs").options(options).build()?)
 }
 
 /// Environment with docker's additions: PATH if the image has none,
@@ -330,11 +361,13 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
     ] {
         namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
     }
-    let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
-    if let Some(p) = &opts.netns {
-        net = net.path(p.clone());
+    if !opts.host_network {
+        let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
+        if let Some(p) = &opts.netns {
+            net = net.path(p.clone());
+        }
+        namespaces.push(net.build()?);
     }
-    namespaces.push(net.build()?);
     let mut resources = LinuxResourcesBuilder::default().devices(device_rules()?);
     if opts.memory.is_some() || opts.memory_swap.is_some() {
         let mut m = LinuxMemoryBuilder::default();

@@ -16,6 +16,7 @@
 //! staging files and possibly an unindexed snapshot, both of which
 //! [`Store::check`] finds and `repair` removes.
 
+mod containers;
 mod db;
 mod lock;
 
@@ -23,6 +24,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+pub use containers::ContainerRecord;
 pub use db::ImageRecord;
 use image::layer::{self, LayerOptions, Whiteouts};
 use image::{ContentError, ContentStore, Digest, Reference};
@@ -389,6 +391,48 @@ impl Store {
             [one] => Ok(one.clone()),
             _ => Err(StoreError::Ambiguous(format!("multiple IDs found with provided prefix: {key}"))),
         }
+    }
+
+    /// A container by full ID.
+    pub fn container(&self, id: &str) -> Result<ContainerRecord, StoreError> {
+        containers::get(&self.conn, id)?.ok_or_else(|| StoreError::NoSuchContainer(id.to_owned()))
+    }
+
+    /// Every container, newest first.
+    pub fn containers(&self) -> Result<Vec<ContainerRecord>, StoreError> {
+        containers::all(&self.conn)
+    }
+
+    /// Stores a container's create-time configuration (JSON).
+    pub fn set_container_config(&mut self, id: &str, config: &str) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::set_config(tx, id, config))
+    }
+
+    /// Records that a container's process runs as `pid` under `monitor_pid`.
+    pub fn set_container_running(&mut self, id: &str, pid: i32, monitor_pid: i32) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::set_running(tx, id, pid, monitor_pid, &now_rfc3339()))
+    }
+
+    /// Records a container's exit.
+    pub fn set_container_exited(&mut self, id: &str, code: i32, oom: bool) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::set_exited(tx, id, code, oom, &now_rfc3339()))
+    }
+
+    /// Records the monitor of a container (and how often it restarted it).
+    pub fn set_container_monitor(&mut self, id: &str, monitor_pid: i32, restarts: i64) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::set_monitor(tx, id, monitor_pid, restarts))
+    }
+
+    /// Renames a container; a taken name is docker's conflict error.
+    pub fn rename_container(&mut self, id: &str, name: &str) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::rename(tx, id, name))
+    }
+
+    fn in_tx(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        f(&tx)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Forgets a container.

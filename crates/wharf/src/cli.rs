@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, image, run, system};
+use crate::commands::{archive, image, lifecycle, ps, run, system};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -71,10 +71,79 @@ pub enum Command {
     /// Manage wharf's store
     #[command(subcommand)]
     System(SystemCommand),
-    /// Create and run a new container from an image (foreground)
+    /// Create and run a new container from an image
     Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateCmdArgs),
     /// Remove one or more containers
-    Rm(run::RmArgs),
+    Rm(lifecycle::RmArgs),
+    /// List containers
+    #[command(alias = "container-ls")]
+    Ps(ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(lifecycle::LogsArgs),
+    /// Stop one or more running containers
+    Stop(lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(lifecycle::KillArgs),
+    /// Start one or more stopped containers
+    Start(lifecycle::StartArgs),
+    /// Restart one or more containers
+    Restart(lifecycle::RestartArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(lifecycle::WaitArgs),
+    /// Rename a container
+    Rename(lifecycle::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(lifecycle::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(lifecycle::PauseArgs),
+    /// Display the running processes of a container
+    Top(lifecycle::TopArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// The per-container monitor (internal)
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(alias = "list", alias = "ps")]
+    Ls(ps::PsArgs),
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateCmdArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(lifecycle::RmArgs),
+    /// Fetch the logs of a container
+    Logs(lifecycle::LogsArgs),
+    /// Stop one or more running containers
+    Stop(lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(lifecycle::KillArgs),
+    /// Start one or more stopped containers
+    Start(lifecycle::StartArgs),
+    /// Restart one or more containers
+    Restart(lifecycle::RestartArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(lifecycle::WaitArgs),
+    /// Rename a container
+    Rename(lifecycle::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(lifecycle::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(lifecycle::PauseArgs),
+    /// Display the running processes of a container
+    Top(lifecycle::TopArgs),
+    /// Display detailed information on one or more containers
+    Inspect(ps::ContainerInspectArgs),
+    /// Remove all stopped containers
+    Prune(ps::ContainerPruneArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,7 +34,7 @@ pub fn ago(t: SystemTime) -> String {
     format!("{} ago", human_duration(d))
 }
 
-fn human_duration(d: Duration) -> String {
+pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     let (m, h) = (s / 60, s / 3600);
     match s {

@@ -64,6 +64,9 @@ pub struct InspectArgs {
     /// Format output using a Go-style template or 'json'
     #[arg(short, long)]
     pub format: Option<String>,
+    /// Also look for containers of that name (top-level `inspect`)
+    #[arg(skip)]
+    pub containers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,7 +122,7 @@ pub struct PruneArgs {
 
 /// `until=` of prune: a Go duration (`24h`, `90m`) before now, or an
 /// RFC 3339 timestamp.
-fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
+pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
     let mut cutoff = None;
     for f in filters {
         match f.split_once('=') {
@@ -370,10 +373,17 @@ pub fn inspect_value(store: &Store, id: &Digest) -> anyhow::Result<Value> {
 }
 
 pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(root)?;
+    let mut store = Store::open(root)?;
     let mut values = Vec::new();
     let mut missing = Vec::new();
     for name in &args.images {
+        // `docker inspect` looks for a container first, then an image.
+        if args.containers {
+            if let Ok(rec) = super::lifecycle::lookup(&mut store, name) {
+                values.push(super::ps::inspect_value(&store, &rec));
+                continue;
+            }
+        }
         match store.resolve(name) {
             Ok(id) => values.push(inspect_value(&store, &id)?),
             Err(store::StoreError::NoSuchImage(_)) => missing.push(name.clone()),
@@ -394,7 +404,11 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
     }
     if !missing.is_empty() {
         for m in &missing {
-            eprintln!("Error: No such image: {m}");
+            if args.containers {
+                eprintln!("Error: No such object: {m}");
+            } else {
+                eprintln!("Error: No such image: {m}");
+            }
         }
         return Ok(ExitCode::from(1));
     }

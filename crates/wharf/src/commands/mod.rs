@@ -1,6 +1,9 @@
 //! One module per command group.
 
 pub mod archive;
+pub mod container;
+pub mod lifecycle;
+pub mod ps;
 mod dockerfile;
 pub mod image;
 pub mod run;
@@ -10,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use crate::cli::{version_line, Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{version_line, Cli, Command, ContainerCommand as C, ImageCommand, SystemCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -27,7 +30,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dockerfile(cmd) => dockerfile::run(cmd),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(root, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(root, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => image::inspect(root, a),
+        Command::Inspect(mut a) => {
+            a.containers = true;
+            image::inspect(root, a)
+        }
+        Command::Image(ImageCommand::Inspect(a)) => image::inspect(root, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(root, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(root, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => image::history(root, a),
@@ -37,7 +44,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Df(a)) => system::df(root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(root, a),
         Command::System(SystemCommand::Check(a)) => system::check(root, a),
-        Command::Run(a) => run::run(root, a),
-        Command::Rm(a) => run::rm(root, a),
+        Command::Run(a) | Command::Container(C::Run(a)) => run::run(root, a),
+        Command::Create(a) | Command::Container(C::Create(a)) => run::create_cmd(root, a),
+        Command::Rm(a) | Command::Container(C::Rm(a)) => lifecycle::rm(root, a),
+        Command::Ps(a) | Command::Container(C::Ls(a)) => ps::ps(root, a),
+        Command::Logs(a) | Command::Container(C::Logs(a)) => lifecycle::logs(root, a),
+        Command::Stop(a) | Command::Container(C::Stop(a)) => lifecycle::stop(root, a),
+        Command::Kill(a) | Command::Container(C::Kill(a)) => lifecycle::kill(root, a),
+        Command::Start(a) | Command::Container(C::Start(a)) => lifecycle::start(root, a),
+        Command::Restart(a) | Command::Container(C::Restart(a)) => lifecycle::restart(root, a),
+        Command::Wait(a) | Command::Container(C::Wait(a)) => lifecycle::wait(root, a),
+        Command::Rename(a) | Command::Container(C::Rename(a)) => lifecycle::rename(root, a),
+        Command::Pause(a) | Command::Container(C::Pause(a)) => lifecycle::pause(root, a, false),
+        Command::Unpause(a) | Command::Container(C::Unpause(a)) => lifecycle::pause(root, a, true),
+        Command::Top(a) | Command::Container(C::Top(a)) => lifecycle::top(root, a),
+        Command::Container(C::Inspect(a)) => ps::inspect(root, a),
+        Command::Container(C::Prune(a)) => ps::prune(root, a),
+        Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }
 }

@@ -1,23 +1,20 @@
-//! `wharf run` in the foreground: image config + flags → an overlay rootfs
-//! over the image's snapshots and an OCI bundle (runtime::container_spec),
-//! run by an OCI runtime binary with the terminal's stdio; wharf exits with
-//! the container's code.
-//!
-//! Not yet here (issue 4): the embedded runtime (youki's libcontainer), the
-//! per-container monitor (so `-d`, logs, ps/stop/exec), networking, limits
-//! flags. Until the embedded runtime lands, the runtime binary defaults to
-//! `runc` (or `crun`) found on PATH; `--runtime PATH` picks another.
+//! `wharf run` and `wharf create`: image config + flags → a container
+//! record, an overlay rootfs over the image's snapshots and an OCI bundle
+//! (runtime::container_spec); then, for `run`, the monitor: in this process
+//! for a foreground run (wharf exits with the container's code), or a
+//! detached one for `-d` (wharf prints the ID and returns).
 
-use std::io::Read;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 use store::Store;
 
-use crate::exit::{Failure, ENGINE_ERROR};
+use super::container::{self, engine, Attach, ContainerConfig, RestartPolicy};
+use crate::exit::Failure;
 
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true, disable_help_flag = true)]
@@ -25,6 +22,22 @@ pub struct RunArgs {
     /// Print help (docker uses -h for --hostname here)
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// The flags `create` and `run` share.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -34,6 +47,9 @@ pub struct RunArgs {
     /// Set environment variables
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
@@ -46,9 +62,66 @@ pub struct RunArgs {
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// Set meta data on a container
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Bind mount a volume (host-dir:ctr-path[:ro] or name:ctr-path)
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs directory (path[:options])
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     pub read_only: bool,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// Connect a container to a network
+    #[arg(long, alias = "net", default_value = "bridge")]
+    pub network: String,
+    /// Restart policy to apply when a container exits
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Signal to stop the container
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long)]
+    pub stop_timeout: Option<i64>,
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short, long)]
+    pub cpu_shares: Option<u64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options (no-new-privileges)
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Size of /dev/shm
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Sysctl options
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// Path to an OCI runtime binary (runc, crun, youki, runsc)
     #[arg(long)]
     pub runtime: Option<PathBuf>,
@@ -58,25 +131,42 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-fn engine(msg: impl Into<String>) -> anyhow::Error {
-    Failure::new(ENGINE_ERROR, msg).into()
-}
-
-fn random_hex(bytes: usize) -> anyhow::Result<String> {
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
-/// docker's rule: `--entrypoint` replaces the image's ENTRYPOINT and drops
-/// its CMD; a command after the image replaces CMD.
-fn argv(config: Option<&Value>, args: &RunArgs) -> Vec<String> {
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// docker's `RAMInBytes`: a number with an optional b/k/m/g/t suffix
+/// (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').filter(|r| r.ends_with(|c: char| "kmgt".contains(c))).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    if n < 0.0 {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// The argv: docker's rule is that `--entrypoint` replaces the image's
+/// ENTRYPOINT and drops its CMD; a command after the image replaces CMD.
+fn entry_and_cmd(config: Option<&Value>, args: &CreateArgs) -> (Vec<String>, Vec<String>) {
     let mut entry = strings(config.and_then(|c| c.get("Entrypoint")));
     let mut cmd = strings(config.and_then(|c| c.get("Cmd")));
     if let Some(e) = &args.entrypoint {
@@ -86,7 +176,32 @@ fn argv(config: Option<&Value>, args: &RunArgs) -> Vec<String> {
     if !args.command.is_empty() {
         cmd = args.command.clone();
     }
-    entry.into_iter().chain(cmd).collect()
+    (entry, cmd)
+}
+
+/// Image ENV, then `--env-file`s, then `-e` (later wins). `-e NAME` takes
+/// NAME from wharf's environment, and is dropped when it is unset.
+fn environment(config: Option<&Value>, args: &CreateArgs) -> anyhow::Result<Vec<String>> {
+    let mut env = strings(config.and_then(|c| c.get("Env")));
+    let mut given = Vec::new();
+    for f in &args.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| engine(format!("open {}: {e}", f.display())))?;
+        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
+    }
+    given.extend(args.env.iter().cloned());
+    for e in given {
+        let e = match e.split_once('=') {
+            Some(_) => e,
+            None => match std::env::var(&e) {
+                Ok(v) => format!("{e}={v}"),
+                Err(_) => continue,
+            },
+        };
+        let key = e.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(e);
+    }
+    Ok(env)
 }
 
 /// Finds `prog` in the container's PATH, as the runtime's exec will; gives
@@ -100,10 +215,9 @@ fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &str) -> any
         path.split(':').map(|d| format!("{d}/{prog}")).collect()
     };
     for c in &candidates {
-        // Resolve inside the rootfs only (symlinks like /bin/sh -> busybox
-        // are followed relative to it by the kernel at exec time; a
-        // metadata lookup through the host path is good enough to tell
-        // "missing" from "present").
+        // A metadata lookup through the host path tells "missing" from
+        // "present"; symlinks (/bin/sh -> busybox) are resolved by the
+        // kernel inside the container at exec time.
         let p = rootfs.join(c.trim_start_matches('/'));
         if let Ok(m) = std::fs::symlink_metadata(&p) {
             if m.file_type().is_symlink() || (m.is_file() && m.permissions().mode() & 0o111 != 0) {
@@ -117,155 +231,280 @@ fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &str) -> any
     Err(Failure::new(127, format!("exec: \"{prog}\": executable file not found in $PATH")).into())
 }
 
-/// A container's overlay under its directory `dir`.
-fn container_overlay(dir: &Path, lowers: Vec<PathBuf>) -> runtime::Overlay {
-    runtime::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target: dir.join("merged") }
+/// `-v` and `--tmpfs` as OCI mounts; named volumes are created under
+/// `volumes/NAME/_data` and, when new, get the image's content at that
+/// path (as docker does).
+fn mounts(root: &Path, rootfs: &Path, args: &CreateArgs) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+    let mut out = Vec::new();
+    for v in &args.volume {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => (None, *dst, ""),
+            [src, dst] => (Some(*src), *dst, ""),
+            [src, dst, o] => (Some(*src), *dst, *o),
+            _ => return Err(engine(format!("invalid volume specification: '{v}'"))),
+        };
+        if !dst.starts_with('/') {
+            return Err(engine(format!("invalid volume specification: '{v}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
+        }
+        let ro = opts.split(',').any(|o| o == "ro");
+        let source = match src {
+            Some(s) if s.starts_with('/') => {
+                std::fs::create_dir_all(s).ok();
+                PathBuf::from(s)
+            }
+            named => {
+                let name = match named {
+                    Some(n) => n.to_owned(),
+                    None => random_hex(32)?,
+                };
+                named_volume(root, rootfs, &name, dst)?
+            }
+        };
+        out.push(runtime::bind_mount(&source, dst, ro)?);
+    }
+    for t in &args.tmpfs {
+        let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+        out.push(runtime::tmpfs_mount(dst, opts)?);
+    }
+    Ok(out)
 }
 
-fn find_runtime(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = given {
-        return Ok(p.clone());
+fn named_volume(root: &Path, rootfs: &Path, name: &str, dst: &str) -> anyhow::Result<PathBuf> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(engine(format!("create {name}: \"{name}\" includes invalid characters for a local volume name")));
     }
-    for name in ["runc", "crun"] {
-        for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin"]) {
-            let p = Path::new(dir).join(name);
-            if p.is_file() {
-                return Ok(p);
+    let data = root.join("volumes").join(name).join("_data");
+    if !data.exists() {
+        let staging = root.join("volumes").join(format!(".new-{name}"));
+        let _ = image::layer::remove_tree(&staging);
+        std::fs::create_dir_all(&staging)?;
+        let from = rootfs.join(dst.trim_start_matches('/'));
+        if from.is_dir() {
+            // `cp -a` keeps owners, modes, xattrs and hardlinks: the copy
+            // docker makes of an image path into a new volume.
+            let st = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(&staging).status()?;
+            if !st.success() {
+                return Err(engine(format!("copying {dst} from the image into volume {name} failed")));
             }
         }
+        std::fs::create_dir_all(data.parent().unwrap_or(root))?;
+        std::fs::rename(&staging, &data)?;
     }
-    Err(engine("no OCI runtime found: install runc or crun, or pass --runtime PATH"))
+    Ok(data)
 }
 
-pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+fn security(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
+    for s in &args.security_opt {
+        match s.as_str() {
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => opts.no_new_privileges = true,
+            "no-new-privileges:false" | "no-new-privileges=false" => opts.no_new_privileges = false,
+            _ => return Err(engine(format!("invalid --security-opt: {s:?}"))),
+        }
+    }
+    Ok(())
+}
+
+fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
+    opts.memory = args.memory.as_deref().map(parse_bytes).transpose().map_err(engine)?;
+    opts.memory_swap = match args.memory_swap.as_deref() {
+        Some("-1") => Some(-1),
+        Some(s) => Some(parse_bytes(s).map_err(engine)?),
+        None => None,
+    };
+    if let (Some(m), Some(s)) = (opts.memory, opts.memory_swap) {
+        if s >= 0 && s < m {
+            return Err(engine("Minimum memoryswap limit should be larger than memory limit, see usage"));
+        }
+    }
+    opts.cpus = args.cpus;
+    opts.cpu_shares = args.cpu_shares;
+    opts.pids_limit = args.pids_limit.filter(|&p| p != 0);
+    if let Some(s) = &args.shm_size {
+        opts.shm_size = parse_bytes(s).map_err(engine)? as u64;
+    }
+    for s in &args.sysctl {
+        let (k, v) = s.split_once('=').ok_or_else(|| engine(format!("invalid sysctl: {s:?}")))?;
+        opts.sysctls.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(())
+}
+
+/// Creates a container: its record, rootfs and bundle. Returns its ID.
+pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> anyhow::Result<String> {
+    if tty {
+        return Err(engine("-t (a pseudo-TTY) is not supported yet; run without -t"));
+    }
+    let restart = RestartPolicy::parse(&args.restart).map_err(engine)?;
+    if args.rm && restart.name != "no" {
+        return Err(engine("Conflicting options: --restart and --rm"));
+    }
     let mut store = Store::open(root).map_err(|e| engine(e.to_string()))?;
     let image = store
         .resolve(&args.image)
         .map_err(|e| engine(format!("Unable to find image '{}' locally: {e}", args.image)))?;
     let cfg: Value = serde_json::from_slice(&store.config_bytes(&image)?).context("image config")?;
     let config = cfg.get("config");
-    let argv = argv(config, &args);
-    if argv.is_empty() {
+    let (entrypoint, cmd) = entry_and_cmd(config, args);
+    if entrypoint.is_empty() && cmd.is_empty() {
         return Err(engine("No command specified"));
     }
-    let runtime_bin = find_runtime(args.runtime.as_ref())?;
     let id = random_hex(32)?;
-    let name = args.name.clone().unwrap_or_else(|| format!("wharf_{}", &id[..12]));
+    let name = match &args.name {
+        Some(n) => {
+            if !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            {
+                return Err(engine(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+            }
+            n.clone()
+        }
+        None => format!("wharf_{}", &id[..12]),
+    };
     store.add_container(&id, &name, &image).map_err(|e| engine(e.to_string()))?;
-    let result = run_container(&mut store, &id, &image, config, argv, &args, &runtime_bin);
-    let dir = root.join("containers").join(&id);
-    let _ = container_overlay(&dir, Vec::new()).unmount();
-    if !args.rm && result.is_ok() {
-        store.set_container_state(&id, "exited")?;
-    } else {
-        store.remove_container(&id)?;
-        let _ = image::layer::remove_tree(&dir);
+    let result = prepare(&mut store, &id, &image, config, args, entrypoint, cmd, tty, interactive, restart);
+    if let Err(e) = result {
+        let _ = container::remove_files(&mut store, &id);
+        return Err(e);
     }
-    let code = result?;
-    Ok(ExitCode::from(code))
+    Ok(id)
 }
 
-fn run_container(
+#[allow(clippy::too_many_arguments)]
+fn prepare(
     store: &mut Store,
     id: &str,
     image: &image::Digest,
     config: Option<&Value>,
-    argv: Vec<String>,
-    args: &RunArgs,
-    runtime_bin: &Path,
-) -> anyhow::Result<u8> {
-    let rec = store.image(image)?;
-    let dir = store.root().join("containers").join(id);
-    let overlay = container_overlay(&dir, rec.chain.iter().map(|c| store.snapshot_dir(c)).collect());
-    overlay.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
-    let mut env = strings(config.and_then(|c| c.get("Env")));
-    for e in &args.env {
-        let e = if e.contains('=') { e.clone() } else { format!("{e}={}", std::env::var(e).unwrap_or_default()) };
-        let key = e.split('=').next().unwrap_or_default().to_owned();
-        env.retain(|x| x.split('=').next() != Some(key.as_str()));
-        env.push(e);
-    }
-    let cwd = args
-        .workdir
-        .clone()
-        .or_else(|| config.and_then(|c| c.get("WorkingDir")).and_then(Value::as_str).map(str::to_owned))
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".into());
-    std::fs::create_dir_all(overlay.target.join(cwd.trim_start_matches('/'))).ok();
-    let user_spec = args
-        .user
-        .clone()
-        .or_else(|| config.and_then(|c| c.get("User")).and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default();
-    let user = runtime::resolve_user(&overlay.target, &user_spec).map_err(|e| engine(e.to_string()))?;
-    check_executable(&overlay.target, &argv[0], &env, &cwd)?;
-    let mut opts = runtime::RunOptions::new(id, overlay.target.clone(), argv, user);
-    opts.env = env;
-    opts.cwd = cwd;
+    args: &CreateArgs,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    tty: bool,
+    interactive: bool,
+    restart: RestartPolicy,
+) -> anyhow::Result<()> {
+    let root = store.root().to_owned();
+    let dir = container::container_dir(&root, id);
+    let ov = container::overlay(store, id, &image.to_string())?;
+    ov.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
+    let get = |k: &str| config.and_then(|c| c.get(k)).and_then(Value::as_str).map(str::to_owned);
+    let env = environment(config, args)?;
+    let cwd = args.workdir.clone().or_else(|| get("WorkingDir")).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    std::fs::create_dir_all(ov.target.join(cwd.trim_start_matches('/'))).ok();
+    let user_spec = args.user.clone().or_else(|| get("User")).unwrap_or_default();
+    let user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;
+    let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+    check_executable(&ov.target, &argv[0], &env, &cwd)?;
+    let mut opts = runtime::RunOptions::new(id, ov.target.clone(), argv, user);
+    opts.env = env.clone();
+    opts.cwd = cwd.clone();
     opts.read_only = args.read_only;
+    opts.tty = tty;
+    opts.privileged = args.privileged;
+    opts.cap_add = args.cap_add.clone();
+    opts.cap_drop = args.cap_drop.clone();
     if let Some(h) = &args.hostname {
         opts.hostname = h.clone();
     }
+    match args.network.as_str() {
+        "host" => opts.host_network = true,
+        "none" | "bridge" | "default" => {}
+        other => return Err(engine(format!("network {other} not found"))),
+    }
+    security(&mut opts, args)?;
+    limits(&mut opts, args)?;
+    opts.extra_mounts = mounts(&root, &ov.target, args)?;
     let spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
-    store.set_container_state(id, "running")?;
-    let status = Command::new(runtime_bin)
-        .args(["--root"])
-        .arg(store.root().join("runtime"))
-        .arg("run")
-        .arg("--bundle")
-        .arg(&dir)
-        .arg(id)
-        .status()
-        .map_err(|e| engine(format!("starting {}: {e}", runtime_bin.display())))?;
-    let _ =
-        Command::new(runtime_bin).arg("--root").arg(store.root().join("runtime")).args(["delete", "-f", id]).output();
-    Ok(match status.code() {
-        Some(c) => c as u8,
-        None => 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0) as u8,
-    })
+    let labels: BTreeMap<String, String> = config
+        .and_then(|c| c.get("Labels"))
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default();
+    let mut labels = labels;
+    for l in &args.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    let record = ContainerConfig {
+        image: args.image.clone(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir: cwd,
+        user: user_spec,
+        hostname: opts.hostname.clone(),
+        labels,
+        tty,
+        open_stdin: interactive,
+        auto_remove: args.rm,
+        restart,
+        stop_signal: args.stop_signal.clone().or_else(|| get("StopSignal")).unwrap_or_else(|| "SIGTERM".into()),
+        stop_timeout: args.stop_timeout,
+        runtime: args.runtime.clone(),
+        network: args.network.clone(),
+        ports: args.publish.clone(),
+        binds: args.volume.clone(),
+        tmpfs: args.tmpfs.clone(),
+        exposed: config
+            .and_then(|c| c.get("ExposedPorts"))
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+    };
+    store.set_container_config(id, &serde_json::to_string(&record)?)?;
+    Ok(())
+}
+
+pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let id = create(root, &args.create, args.tty, args.interactive)?;
+    if args.detach {
+        container::spawn_monitor(root, &id)?;
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let code = container::monitor(root, &id, Attach::Terminal { stdin: args.interactive })?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 #[derive(Debug, Args)]
-pub struct RmArgs {
-    /// Containers to remove (name or ID prefix)
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-    /// Force the removal of a running container
+#[command(trailing_var_arg = true, disable_help_flag = true)]
+pub struct CreateCmdArgs {
+    /// Print help
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Keep STDIN open
     #[arg(short, long)]
-    pub force: bool,
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
 }
 
-/// `wharf rm`: removes containers (a running one only with -f, after
-/// killing it through the runtime), their rootfs mount and directory.
-pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
-    let mut failed = false;
-    for key in &args.containers {
-        let found = store.find_container(key);
-        let (id, _name, state) = match found {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        if state == "running" && !args.force {
-            eprintln!(
-                "Error response from daemon: cannot remove container \"{key}\": container is running: stop the container before removing or force remove"
-            );
-            failed = true;
-            continue;
-        }
-        if let Ok(rt) = find_runtime(None) {
-            let _ = Command::new(rt).arg("--root").arg(root.join("runtime")).args(["delete", "-f", &id]).output();
-        }
-        let dir = root.join("containers").join(&id);
-        let _ = container_overlay(&dir, Vec::new()).unmount();
-        image::layer::remove_tree(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        store.remove_container(&id)?;
-        println!("{key}");
+/// `wharf create`: prints the new container's ID.
+pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> {
+    let id = create(root, &args.create, args.tty, args.interactive)?;
+    let store = Store::open(root)?;
+    let rec = store.container(&id)?;
+    let ov = container::overlay(&store, &id, &rec.image_id)?;
+    let _ = ov.unmount();
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_docker() {
+        assert_eq!(parse_bytes("512m"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        assert_eq!(parse_bytes("1GB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert_eq!(parse_bytes("64k"), Ok(64 << 10));
+        assert!(parse_bytes("lots").is_err());
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -1,0 +1,131 @@
+//! Driving an OCI runtime binary (runc, crun, youki, runsc) over a bundle:
+//! `create` with the container's stdio, then `start`, `kill`, `pause`,
+//! `resume`, `delete`. The runtime's own error messages go to a log file
+//! in the bundle so they can be reported (the container's stderr is the
+//! caller's pipe).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// An OCI runtime failure, with the runtime's message.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("cannot run the OCI runtime {0}: {1}")]
+    Spawn(String, std::io::Error),
+    #[error("OCI runtime {op} failed: {msg}")]
+    Failed { op: &'static str, msg: String },
+    #[error("OCI runtime wrote no usable pid file: {0}")]
+    PidFile(String),
+}
+
+/// An OCI runtime binary with its state directory.
+#[derive(Debug, Clone)]
+pub struct OciRuntime {
+    pub bin: PathBuf,
+    pub state_root: PathBuf,
+}
+
+impl OciRuntime {
+    /// The first of runc and crun found on PATH (or in /usr/sbin,
+    /// /usr/bin).
+    pub fn find(state_root: PathBuf) -> Option<OciRuntime> {
+        let path = std::env::var("PATH").unwrap_or_default();
+        for name in ["runc", "crun"] {
+            for dir in path.split(':').chain(["/usr/sbin", "/usr/bin"]) {
+                let p = Path::new(dir).join(name);
+                if p.is_file() {
+                    return Some(OciRuntime { bin: p, state_root });
+                }
+            }
+        }
+        None
+    }
+
+    fn cmd(&self, log: Option<&Path>) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root").arg(&self.state_root);
+        if let Some(l) = log {
+            c.arg("--log").arg(l).args(["--log-format", "json"]);
+        }
+        c
+    }
+
+    /// Creates the container of `bundle` with the given stdio and returns
+    /// its init's pid. The init is not a child of the caller; set the
+    /// caller as child subreaper first to be able to reap it.
+    pub fn create(&self, id: &str, bundle: &Path, stdio: [Stdio; 3]) -> Result<i32, OciError> {
+        let log = bundle.join("runtime.log");
+        let pid_file = bundle.join("init.pid");
+        let _ = fs::remove_file(&pid_file);
+        let [stdin, stdout, stderr] = stdio;
+        let status = self
+            .cmd(Some(&log))
+            .arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .status()
+            .map_err(|e| OciError::Spawn(self.bin.display().to_string(), e))?;
+        if !status.success() {
+            return Err(OciError::Failed { op: "create", msg: last_error(&log) });
+        }
+        let text = fs::read_to_string(&pid_file).map_err(|e| OciError::PidFile(e.to_string()))?;
+        text.trim().parse().map_err(|_| OciError::PidFile(text))
+    }
+
+    /// Starts a created container (runs its process).
+    pub fn start(&self, id: &str) -> Result<(), OciError> {
+        self.simple("start", &[id])
+    }
+
+    /// Sends `signal` (a number or name) to the container's init.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<(), OciError> {
+        self.simple("kill", &[id, signal])
+    }
+
+    pub fn pause(&self, id: &str) -> Result<(), OciError> {
+        self.simple("pause", &[id])
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), OciError> {
+        self.simple("resume", &[id])
+    }
+
+    /// Deletes the runtime's state (and cgroup) of the container, killing
+    /// what is left of it.
+    pub fn delete(&self, id: &str) -> Result<(), OciError> {
+        self.simple("delete", &["--force", id])
+    }
+
+    fn simple(&self, op: &'static str, args: &[&str]) -> Result<(), OciError> {
+        let out = self
+            .cmd(None)
+            .arg(op)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| OciError::Spawn(self.bin.display().to_string(), e))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(OciError::Failed { op, msg: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+        }
+    }
+}
+
+/// The last error message in a runtime's JSON log.
+fn last_error(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["level"] == "error")
+        .and_then(|v| v["msg"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "no message (see the runtime's log)".into())
+}

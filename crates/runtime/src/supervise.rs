@@ -1,0 +1,172 @@
+//! The monitor's loop: copy a container's output to a sink (the json-file
+//! log, and the terminal for a foreground run), forward signals, reap, and
+//! return the container's exit status. One thread, driven by poll(2):
+//! container creation forks, and a monitor must stay single-threaded
+//! (youki#3011).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::process::{Pid, WaitOptions};
+
+use crate::logs::Stream;
+
+/// Signals a monitor catches: SIGCHLD to reap, the others to forward.
+pub struct SignalPipes {
+    chld: UnixStream,
+    forwarded: Vec<(i32, UnixStream)>,
+}
+
+impl SignalPipes {
+    /// Registers the handlers. Call before the container is created, so
+    /// that an early exit is not missed.
+    pub fn install(forward: &[i32]) -> io::Result<SignalPipes> {
+        let chld = pipe_for(libc::SIGCHLD)?;
+        let mut forwarded = Vec::new();
+        for &s in forward {
+            forwarded.push((s, pipe_for(s)?));
+        }
+        Ok(SignalPipes { chld, forwarded })
+    }
+}
+
+fn pipe_for(signal: i32) -> io::Result<UnixStream> {
+    let (read, write) = UnixStream::pair()?;
+    read.set_nonblocking(true)?;
+    write.set_nonblocking(true)?;
+    signal_hook::low_level::pipe::register(signal, write)?;
+    Ok(read)
+}
+
+fn drain(s: &mut UnixStream) -> bool {
+    let mut buf = [0u8; 64];
+    let mut any = false;
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        any = true;
+    }
+    any
+}
+
+/// How the container's init ended: docker's exit code (128+N for a
+/// signal).
+pub fn exit_code(status: rustix::process::WaitStatus) -> i32 {
+    if let Some(c) = status.exit_status() {
+        c
+    } else if let Some(s) = status.terminating_signal() {
+        128 + s
+    } else {
+        255
+    }
+}
+
+/// Runs until `pid` (a child or, as subreaper, an adopted orphan) exits;
+/// copies `outputs` to `sink` meanwhile and passes forwarded signals to
+/// `forward`. Other children that exit are reaped too. Returns the exit
+/// code.
+pub fn supervise(
+    pid: i32,
+    outputs: Vec<(Stream, OwnedFd)>,
+    signals: &mut SignalPipes,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+    forward: &mut dyn FnMut(i32),
+) -> io::Result<i32> {
+    let mut outs: Vec<(Stream, Option<File>)> = Vec::new();
+    for (s, fd) in outputs {
+        rustix::io::ioctl_fionbio(&fd, true)?;
+        outs.push((s, Some(File::from(fd))));
+    }
+    let mut status = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        status = status.or(reap(pid)?);
+        if status.is_some() {
+            // The init is gone: take what is left in the pipes (a
+            // daemonised grandchild may still hold them open, so do not
+            // wait for EOF).
+            for (s, f) in outs.iter_mut() {
+                read_available(*s, f, &mut buf, sink);
+            }
+            return Ok(status.unwrap_or(255));
+        }
+        let mut fds: Vec<PollFd> = Vec::new();
+        for (_, f) in outs.iter().filter_map(|(s, f)| f.as_ref().map(|f| (s, f))) {
+            fds.push(PollFd::new(f, PollFlags::IN));
+        }
+        let n_out = fds.len();
+        fds.push(PollFd::new(&signals.chld, PollFlags::IN));
+        for (_, p) in &signals.forwarded {
+            fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        let mut i = 0;
+        for (s, f) in outs.iter_mut() {
+            if f.is_some() {
+                if ready[i] {
+                    read_available(*s, f, &mut buf, sink);
+                }
+                i += 1;
+            }
+        }
+        drain(&mut signals.chld);
+        for (k, (sig, p)) in signals.forwarded.iter_mut().enumerate() {
+            if ready[n_out + 1 + k] && drain(p) {
+                forward(*sig);
+            }
+        }
+    }
+}
+
+/// Reads what `f` has now; closes it at EOF or on error.
+fn read_available(stream: Stream, f: &mut Option<File>, buf: &mut [u8], sink: &mut dyn FnMut(Stream, &[u8])) {
+    while let Some(file) = f.as_mut() {
+        match file.read(buf) {
+            Ok(0) => *f = None,
+            Ok(n) => sink(stream, &buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => *f = None,
+        }
+    }
+}
+
+/// Reaps every exited child; returns `pid`'s exit code if it was one.
+fn reap(pid: i32) -> io::Result<Option<i32>> {
+    let mut found = None;
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some((p, st))) => {
+                if p.as_raw_nonzero().get() == pid {
+                    found = Some(exit_code(st));
+                }
+            }
+            Ok(None) => return Ok(found),
+            Err(rustix::io::Errno::CHILD) => return Ok(found),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether a process exists (it may be a zombie).
+pub fn alive(pid: i32) -> bool {
+    pid > 0 && Pid::from_raw(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// Makes the caller the reaper of orphans below it: a container's init,
+/// created by a runtime that exits, becomes its child.
+pub fn become_subreaper() -> io::Result<()> {
+    Ok(rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?)
+}
+

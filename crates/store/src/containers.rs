@@ -1,0 +1,120 @@
+//! Container records: identity (id, name, image, creation config) and the
+//! state the monitor keeps true (pid, exit code, times).
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use crate::StoreError;
+
+/// Columns added after the first schema; added to older databases on open.
+const STATE_COLUMNS: &[(&str, &str)] = &[
+    ("config", "TEXT NOT NULL DEFAULT '{}'"),
+    ("pid", "INTEGER NOT NULL DEFAULT 0"),
+    ("monitor_pid", "INTEGER NOT NULL DEFAULT 0"),
+    ("exit_code", "INTEGER NOT NULL DEFAULT 0"),
+    ("oom_killed", "INTEGER NOT NULL DEFAULT 0"),
+    ("started", "TEXT NOT NULL DEFAULT ''"),
+    ("finished", "TEXT NOT NULL DEFAULT ''"),
+    ("restarts", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('containers')")?;
+    let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for (col, decl) in STATE_COLUMNS {
+        if !have.iter().any(|h| h == col) {
+            conn.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// One container as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub created: String,
+    /// docker's status words: created, running, paused, restarting,
+    /// exited, dead (and removing).
+    pub state: String,
+    /// The create-time configuration (JSON, wharf's own shape).
+    pub config: String,
+    /// The container's init as the host sees it (0 when not running).
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub started: String,
+    pub finished: String,
+    pub restarts: i64,
+}
+
+const SELECT: &str = "SELECT id, name, image_id, created, state, config, pid, monitor_pid, exit_code, oom_killed, \
+                      started, finished, restarts FROM containers";
+
+fn record(r: &Row) -> rusqlite::Result<ContainerRecord> {
+    Ok(ContainerRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        image_id: r.get(2)?,
+        created: r.get(3)?,
+        state: r.get(4)?,
+        config: r.get(5)?,
+        pid: r.get(6)?,
+        monitor_pid: r.get(7)?,
+        exit_code: r.get(8)?,
+        oom_killed: r.get::<_, i64>(9)? != 0,
+        started: r.get(10)?,
+        finished: r.get(11)?,
+        restarts: r.get(12)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<ContainerRecord>, StoreError> {
+    Ok(conn.query_row(&format!("{SELECT} WHERE id = ?1"), [id], record).optional()?)
+}
+
+/// Every container, newest first.
+pub fn all(conn: &Connection) -> Result<Vec<ContainerRecord>, StoreError> {
+    let mut st = conn.prepare(&format!("{SELECT} ORDER BY created DESC, rowid DESC"))?;
+    let rows = st.query_map([], record)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn set_config(tx: &Transaction, id: &str, config: &str) -> Result<(), StoreError> {
+    tx.execute("UPDATE containers SET config = ?2 WHERE id = ?1", params![id, config])?;
+    Ok(())
+}
+
+pub fn set_running(tx: &Transaction, id: &str, pid: i32, monitor_pid: i32, now: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started = ?4, exit_code = 0, \
+         oom_killed = 0, finished = '' WHERE id = ?1",
+        params![id, pid, monitor_pid, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_exited(tx: &Transaction, id: &str, code: i32, oom: bool, now: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE containers SET state = 'exited', pid = 0, monitor_pid = 0, exit_code = ?2, oom_killed = ?3, \
+         finished = ?4 WHERE id = ?1",
+        params![id, code, oom as i64, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_monitor(tx: &Transaction, id: &str, monitor_pid: i32, restarts: i64) -> Result<(), StoreError> {
+    tx.execute("UPDATE containers SET monitor_pid = ?2, restarts = ?3 WHERE id = ?1", params![id, monitor_pid, restarts])?;
+    Ok(())
+}
+
+pub fn rename(tx: &Transaction, id: &str, name: &str) -> Result<(), StoreError> {
+    match tx.execute("UPDATE containers SET name = ?2 WHERE id = ?1", params![id, name]) {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => Err(
+            StoreError::Conflict(format!("Conflict. The container name \"/{name}\" is already in use by another container")),
+        ),
+        other => other.map(drop).map_err(StoreError::from),
+    }
+}

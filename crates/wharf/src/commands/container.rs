@@ -1,0 +1,331 @@
+//! A container's life below the CLI: its stored configuration, its bundle
+//! (overlay rootfs + OCI config.json), and the monitor that runs it, logs
+//! its output, reaps it, records its exit and applies the restart policy
+//! and `--rm`.
+//!
+//! The monitor is a re-exec of wharf (`wharf container-monitor ID`, like
+//! podman's conmon) for detached containers, and the CLI process itself for
+//! foreground ones. It stays single-threaded: container creation forks.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use runtime::logs::{LogWriter, Stream};
+use runtime::supervise::{self, SignalPipes};
+use runtime::OciRuntime;
+use serde::{Deserialize, Serialize};
+use store::Store;
+
+use crate::exit::{Failure, ENGINE_ERROR};
+
+/// What a container was created with (stored as JSON in its record; the
+/// docker-shaped parts of `inspect` come from here).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerConfig {
+    /// The image as the user named it.
+    pub image: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub auto_remove: bool,
+    pub restart: RestartPolicy,
+    pub stop_signal: String,
+    pub stop_timeout: Option<i64>,
+    /// An OCI runtime binary; None: the default.
+    pub runtime: Option<PathBuf>,
+    pub network: String,
+    pub ports: Vec<String>,
+    pub binds: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub exposed: Vec<String>,
+}
+
+/// docker's `--restart`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// `no`, `always`, `unless-stopped`, `on-failure`.
+    pub name: String,
+    pub max_retries: i64,
+}
+
+impl RestartPolicy {
+    pub fn parse(s: &str) -> Result<RestartPolicy, String> {
+        let (name, max) = s.split_once(':').map_or((s, None), |(n, m)| (n, Some(m)));
+        let max_retries = match max {
+            None => 0,
+            Some(m) => m.parse().map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {m:?}"))?,
+        };
+        match name {
+            "" | "no" if max.is_none() => Ok(RestartPolicy { name: "no".into(), max_retries }),
+            "always" | "unless-stopped" if max.is_none() => Ok(RestartPolicy { name: name.into(), max_retries }),
+            "on-failure" => Ok(RestartPolicy { name: name.into(), max_retries }),
+            "no" | "always" | "unless-stopped" => {
+                Err(format!("invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"))
+            }
+            _ => Err(format!("invalid restart policy format: unknown policy '{name}'")),
+        }
+    }
+
+    /// Whether the monitor starts the container again after it exited
+    /// with `code` for the `attempt`-th time (a stop by the user ends it).
+    fn restarts(&self, code: i32, attempt: i64) -> bool {
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max_retries == 0 || attempt < self.max_retries),
+            _ => false,
+        }
+    }
+}
+
+pub fn engine(msg: impl Into<String>) -> anyhow::Error {
+    Failure::new(ENGINE_ERROR, msg).into()
+}
+
+/// The directory of a container: bundle (config.json), upper/work/merged,
+/// its log.
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+pub fn log_path(root: &Path, id: &str) -> PathBuf {
+    container_dir(root, id).join(format!("{id}-json.log"))
+}
+
+/// Marker that the user stopped the container (no restart).
+fn stop_marker(root: &Path, id: &str) -> PathBuf {
+    container_dir(root, id).join("stopped-by-user")
+}
+
+pub fn mark_stopped(root: &Path, id: &str) {
+    let _ = std::fs::write(stop_marker(root, id), b"");
+}
+
+/// The container's overlay (lowers: the image's snapshots, top first).
+pub fn overlay(store: &Store, id: &str, image_id: &str) -> anyhow::Result<runtime::Overlay> {
+    let dir = container_dir(store.root(), id);
+    let mut lowers = Vec::new();
+    if let Ok(d) = image_id.parse::<image::Digest>() {
+        lowers = store.image(&d)?.chain.iter().map(|c| store.snapshot_dir(c)).collect();
+    }
+    Ok(runtime::Overlay { lowers, upper: dir.join("upper"), work: dir.join("work"), target: dir.join("merged") })
+}
+
+/// Whether something is mounted on `dir` (its device differs from its
+/// parent's).
+pub fn is_mounted(dir: &Path) -> bool {
+    match (std::fs::metadata(dir), dir.parent().map(std::fs::metadata)) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// The runtime a container runs with.
+pub fn oci_runtime(root: &Path, cfg: &ContainerConfig) -> anyhow::Result<OciRuntime> {
+    let state_root = root.join("runtime");
+    match &cfg.runtime {
+        Some(bin) => Ok(OciRuntime { bin: bin.clone(), state_root }),
+        None => OciRuntime::find(state_root).ok_or_else(|| engine("no OCI runtime found: install runc or crun, or pass --runtime PATH")),
+    }
+}
+
+pub fn load_config(rec: &store::ContainerRecord) -> ContainerConfig {
+    serde_json::from_str(&rec.config).unwrap_or_default()
+}
+
+/// How a started container's stdio is wired.
+pub enum Attach {
+    /// Foreground: stdin passed through if `-i`; output to the log and the
+    /// terminal.
+    Terminal { stdin: bool },
+    /// Detached: stdin is /dev/null; output to the log only. The first
+    /// line written to `ready` says whether the start worked.
+    Detached { ready: File },
+}
+
+/// Runs the monitor for container `id` until the container is finished
+/// for good (no restart); returns the last exit code.
+pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
+    let mut store = Store::open(root)?;
+    let rec = store.container(id)?;
+    let cfg = load_config(&rec);
+    let rt = oci_runtime(root, &cfg)?;
+    supervise::become_subreaper()?;
+    let forward: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+    let mut signals = SignalPipes::install(forward)?;
+    let (tee, stdin_passthrough, mut ready) = match attach {
+        Attach::Terminal { stdin } => (true, stdin, None),
+        Attach::Detached { ready } => (false, false, Some(ready)),
+    };
+    let _ = std::fs::remove_file(stop_marker(root, id));
+    let mut attempt = 0i64;
+    let code = loop {
+        let started = start_once(&mut store, &rt, &rec.id, &rec.image_id, stdin_passthrough);
+        let (pid, outputs) = match started {
+            Ok(x) => x,
+            Err(e) => {
+                if let Some(r) = ready.as_mut() {
+                    let _ = writeln!(r, "error: {e:#}");
+                }
+                finish(&mut store, &rt, &rec.id, &rec.image_id, 125, false)?;
+                return Err(e);
+            }
+        };
+        if let Some(r) = ready.take() {
+            let mut r = r;
+            let _ = writeln!(r, "ok {pid}");
+        }
+        let mut log = LogWriter::open(&log_path(root, id))?;
+        let mut sink = |s: Stream, b: &[u8]| {
+            let _ = log.write(s, b);
+            if tee {
+                let _ = match s {
+                    Stream::Stdout => std::io::stdout().write_all(b).and_then(|_| std::io::stdout().flush()),
+                    Stream::Stderr => std::io::stderr().write_all(b),
+                };
+            }
+        };
+        let mut fwd = |sig: i32| {
+            let _ = rustix::process::Pid::from_raw(pid)
+                .map(|p| rustix::process::kill_process(p, rustix::process::Signal::from_named_raw(sig).unwrap_or(rustix::process::Signal::TERM)));
+        };
+        let code = supervise::supervise(pid, outputs, &mut signals, &mut sink, &mut fwd)?;
+        log.flush()?;
+        let oom = oom_killed(id);
+        finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
+        attempt += 1;
+        let by_user = stop_marker(root, id).exists();
+        if by_user || !cfg.restart.restarts(code, attempt) {
+            break code;
+        }
+        store.set_container_monitor(id, std::process::id() as i32, attempt)?;
+        std::thread::sleep(Duration::from_millis(100 << attempt.min(8)));
+    };
+    if cfg.auto_remove {
+        remove_files(&mut store, id)?;
+    }
+    Ok(code)
+}
+
+/// Mounts the rootfs if needed, creates and starts the container with its
+/// output on pipes; records it running.
+fn start_once(
+    store: &mut Store,
+    rt: &OciRuntime,
+    id: &str,
+    image_id: &str,
+    stdin: bool,
+) -> anyhow::Result<(i32, Vec<(Stream, std::os::fd::OwnedFd)>)> {
+    let dir = container_dir(store.root(), id);
+    let ov = overlay(store, id, image_id)?;
+    if !is_mounted(&ov.target) {
+        ov.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
+    }
+    let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let stdin = if stdin { Stdio::inherit() } else { Stdio::null() };
+    let _ = rt.delete(id);
+    let pid = rt.create(id, &dir, [stdin, Stdio::from(out_w), Stdio::from(err_w)]).map_err(|e| engine(e.to_string()))?;
+    store.set_container_running(id, pid, std::process::id() as i32)?;
+    if let Err(e) = rt.start(id) {
+        let _ = rt.delete(id);
+        return Err(engine(e.to_string()));
+    }
+    Ok((pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)]))
+}
+
+/// Whether the kernel OOM-killed something in the container's cgroup
+/// (cgroup v1 memory.oom_control or v2 memory.events).
+fn oom_killed(id: &str) -> bool {
+    for f in [format!("/sys/fs/cgroup/memory/wharf/{id}/memory.oom_control"), format!("/sys/fs/cgroup/wharf/{id}/memory.events")]
+    {
+        if let Ok(text) = std::fs::read_to_string(f) {
+            return text.lines().any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"));
+        }
+    }
+    false
+}
+
+/// After the container's init exited: delete the runtime's state, unmount
+/// the rootfs, record the exit.
+fn finish(store: &mut Store, rt: &OciRuntime, id: &str, image_id: &str, code: i32, oom: bool) -> anyhow::Result<()> {
+    let _ = rt.delete(id);
+    let ov = overlay(store, id, image_id)?;
+    if is_mounted(&ov.target) {
+        let _ = ov.unmount();
+    }
+    store.set_container_exited(id, code, oom)?;
+    Ok(())
+}
+
+/// Removes a stopped container's directory and record.
+pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
+    let dir = container_dir(store.root(), id);
+    let target = dir.join("merged");
+    if is_mounted(&target) {
+        rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)
+            .with_context(|| format!("unmounting {}", target.display()))?;
+    }
+    image::layer::remove_tree(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    store.remove_container(id)?;
+    Ok(())
+}
+
+/// Starts a detached monitor for `id` (a re-exec of this binary in its own
+/// session) and waits until it says the container runs.
+pub fn spawn_monitor(root: &Path, id: &str) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the wharf binary")?;
+    let (mut ready_r, ready_w) = std::io::pipe().context("pipe")?;
+    let monitor_log = File::options()
+        .create(true)
+        .append(true)
+        .open(container_dir(root, id).join("monitor.log"))
+        .context("opening the monitor's log")?;
+    let mut child = Command::new(exe)
+        .arg("--root")
+        .arg(root)
+        .arg("container-monitor")
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(ready_w)
+        .stderr(monitor_log)
+        .process_group(0)
+        .spawn()
+        .context("starting the container monitor")?;
+    let mut answer = String::new();
+    ready_r.read_to_string(&mut answer).ok();
+    let first = answer.lines().next().unwrap_or_default().to_owned();
+    if first.starts_with("ok") {
+        // The monitor lives on; reaping it is init's job once this CLI exits.
+        std::mem::drop(child);
+        return Ok(());
+    }
+    let _ = child.wait();
+    Err(engine(first.strip_prefix("error: ").unwrap_or("the container monitor failed to start").to_owned()))
+}
+
+use std::os::unix::process::CommandExt;
+
+/// `wharf container-monitor ID` (hidden): the detached monitor's body.
+pub fn monitor_main(root: &Path, id: &str) -> anyhow::Result<std::process::ExitCode> {
+    let _ = rustix::process::setsid();
+    // Our stdout is the CLI's readiness pipe: keep it as `ready`, and point
+    // fd 1 at /dev/null so nothing else writes into the pipe.
+    let ready = File::from(rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdout(), 3)?);
+    let null = File::options().write(true).open("/dev/null")?;
+    rustix::stdio::dup2_stdout(&null)?;
+    let code = monitor(root, id, Attach::Detached { ready })?;
+    Ok(std::process::ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -1,0 +1,502 @@
+//! Container commands after `run`: ps, logs, stop, kill, start, restart,
+//! wait, rm, rename, pause/unpause, top, inspect, container prune.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::Args;
+use store::{ContainerRecord, Store};
+
+use super::container::{self, load_config, Attach};
+use crate::format;
+
+/// Signal names as docker accepts them (`TERM`, `SIGTERM`, `15`).
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let table = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("WINCH", libc::SIGWINCH),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+    ];
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+fn send(pid: i32, sig: i32) -> std::io::Result<()> {
+    let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("no pid"))?;
+    // SIGRTMIN+n and others rustix does not name are refused rather than
+    // sent through an unchecked conversion.
+    let s = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| std::io::Error::other("unsupported signal"))?;
+    Ok(rustix::process::kill_process(p, s)?)
+}
+
+/// Makes a record true: a container recorded running whose monitor is
+/// gone and whose process has exited is marked exited (255: the exit code
+/// died with the monitor, as docker reports a lost shim) and cleaned up.
+pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<ContainerRecord> {
+    let live = matches!(rec.state.as_str(), "running" | "paused");
+    if !live || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
+        return Ok(rec);
+    }
+    let cfg = load_config(&rec);
+    if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
+        let _ = rt.delete(&rec.id);
+    }
+    let target = container::container_dir(store.root(), &rec.id).join("merged");
+    if container::is_mounted(&target) {
+        let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
+    }
+    store.set_container_exited(&rec.id, 255, false)?;
+    Ok(store.container(&rec.id)?)
+}
+
+fn rustix_alive(pid: i32) -> bool {
+    runtime::supervise::alive(pid)
+}
+
+/// Finds a container by name or ID prefix, with its state made true.
+pub fn lookup(store: &mut Store, key: &str) -> anyhow::Result<ContainerRecord> {
+    let (id, _, _) = store.find_container(key)?;
+    let rec = store.container(&id)?;
+    refresh(store, rec)
+}
+
+/// Waits until the container is no longer running (as recorded by its
+/// monitor), or `limit` passes.
+fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Result<Option<ContainerRecord>> {
+    let start = Instant::now();
+    loop {
+        let rec = refresh(store, store.container(id)?)?;
+        if !matches!(rec.state.as_str(), "running" | "paused") {
+            return Ok(Some(rec));
+        }
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops a running container: its stop signal, then SIGKILL after
+/// `timeout` seconds (docker's default 10, or the container's
+/// --stop-timeout; negative waits forever).
+fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) -> anyhow::Result<()> {
+    if !matches!(rec.state.as_str(), "running" | "paused") {
+        return Ok(());
+    }
+    let cfg = load_config(rec);
+    container::mark_stopped(store.root(), &rec.id);
+    let sig = parse_signal(&cfg.stop_signal).unwrap_or(libc::SIGTERM);
+    if rec.state == "paused" {
+        if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
+            let _ = rt.resume(&rec.id);
+        }
+    }
+    let _ = send(rec.pid, sig);
+    let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
+    let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
+    if wait_exit(store, &rec.id, limit)?.is_none() {
+        let _ = send(rec.pid, libc::SIGKILL);
+        wait_exit(store, &rec.id, None)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
+    pub time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+fn each(keys: &[String], mut f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>, root: &Path) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let mut failed = false;
+    for key in keys {
+        if let Err(e) = f(&mut store, key) {
+            eprintln!("Error response from daemon: {e:#}");
+            failed = true;
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn stop(root: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
+    each(
+        &args.containers,
+        |store, key| {
+            let mut rec = lookup(store, key)?;
+            if let Some(s) = &args.signal {
+                let mut cfg = load_config(&rec);
+                parse_signal(s).ok_or_else(|| anyhow::anyhow!("invalid signal: {s}"))?;
+                cfg.stop_signal = s.clone();
+                rec.config = serde_json::to_string(&cfg)?;
+            }
+            stop_one(store, &rec, args.time)?;
+            println!("{key}");
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<ExitCode> {
+    let sig = parse_signal(&args.signal).ok_or_else(|| anyhow::anyhow!("invalid signal: {}", args.signal))?;
+    each(
+        &args.containers,
+        |store, key| {
+            let rec = lookup(store, key)?;
+            if rec.state != "running" {
+                anyhow::bail!("cannot kill container: {key}: container {} is not running", rec.id);
+            }
+            if sig == libc::SIGKILL || sig == libc::SIGTERM || sig == libc::SIGINT {
+                container::mark_stopped(store.root(), &rec.id);
+            }
+            send(rec.pid, sig)?;
+            println!("{key}");
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
+    if args.attach {
+        let [key] = args.containers.as_slice() else {
+            anyhow::bail!("you cannot start and attach multiple containers at once");
+        };
+        let mut store = Store::open(root)?;
+        let rec = lookup(&mut store, key)?;
+        if rec.state == "running" {
+            return Ok(ExitCode::SUCCESS);
+        }
+        drop(store);
+        let code = container::monitor(root, &rec.id, Attach::Terminal { stdin: args.interactive })?;
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    each(
+        &args.containers,
+        |store, key| {
+            let rec = lookup(store, key)?;
+            if rec.state != "running" {
+                container::spawn_monitor(store.root(), &rec.id)?;
+            }
+            println!("{key}");
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
+    pub time: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn restart(root: &Path, args: RestartArgs) -> anyhow::Result<ExitCode> {
+    each(
+        &args.containers,
+        |store, key| {
+            let rec = lookup(store, key)?;
+            stop_one(store, &rec, args.time)?;
+            container::spawn_monitor(store.root(), &rec.id)?;
+            println!("{key}");
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn wait(root: &Path, args: WaitArgs) -> anyhow::Result<ExitCode> {
+    each(
+        &args.containers,
+        |store, key| {
+            let rec = lookup(store, key)?;
+            let done = wait_exit(store, &rec.id, None)?;
+            println!("{}", done.map_or(rec.exit_code, |r| r.exit_code));
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Removes a container; a running one only with `force` (killed first,
+/// its monitor then cleans up its mount and runtime state).
+pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::Result<()> {
+    if matches!(rec.state.as_str(), "running" | "paused") {
+        if !force {
+            anyhow::bail!(
+                "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                rec.name
+            );
+        }
+        container::mark_stopped(store.root(), &rec.id);
+        let cfg = load_config(rec);
+        if rec.state == "paused" {
+            if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
+                let _ = rt.resume(&rec.id);
+            }
+        }
+        let _ = send(rec.pid, libc::SIGKILL);
+        wait_exit(store, &rec.id, None)?;
+        // The monitor may still be finishing (auto-remove included).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rustix_alive(rec.monitor_pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if store.container(&rec.id).is_err() {
+            return Ok(());
+        }
+    }
+    let cfg = load_config(rec);
+    if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
+        let _ = rt.delete(&rec.id);
+    }
+    container::remove_files(store, &rec.id)
+}
+
+pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<ExitCode> {
+    each(
+        &args.containers,
+        |store, key| {
+            let rec = lookup(store, key)?;
+            remove(store, &rec, args.force)?;
+            println!("{key}");
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+pub fn rename(root: &Path, args: RenameArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let rec = lookup(&mut store, &args.container)?;
+    store.rename_container(&rec.id, &args.new_name)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn pause(root: &Path, args: PauseArgs, resume: bool) -> anyhow::Result<ExitCode> {
+    each(
+        &args.containers,
+        |store, key| {
+            let rec = lookup(store, key)?;
+            let rt = container::oci_runtime(store.root(), &load_config(&rec))?;
+            match (resume, rec.state.as_str()) {
+                (false, "running") => {
+                    rt.pause(&rec.id)?;
+                    store.set_container_state(&rec.id, "paused")?;
+                }
+                (true, "paused") => {
+                    rt.resume(&rec.id)?;
+                    store.set_container_state(&rec.id, "running")?;
+                }
+                (false, _) => anyhow::bail!("container {} is not running", rec.id),
+                (true, _) => anyhow::bail!("container {} is not paused", rec.id),
+            }
+            println!("{key}");
+            Ok(())
+        },
+        root,
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub container: String,
+    /// ps options
+    pub ps_args: Vec<String>,
+}
+
+/// The container's processes: the pids in its cgroup, shown by ps(1).
+pub fn top(root: &Path, args: TopArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let rec = lookup(&mut store, &args.container)?;
+    if rec.state != "running" {
+        anyhow::bail!("container {} is not running", rec.id);
+    }
+    let pids = cgroup_pids(&rec.id);
+    let list: Vec<String> = if pids.is_empty() { vec![rec.pid.to_string()] } else { pids };
+    let out = std::process::Command::new("ps").args(["-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p"]).arg(list.join(",")).output()?;
+    std::io::stdout().write_all(&out.stdout)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cgroup_pids(id: &str) -> Vec<String> {
+    for dir in [format!("/sys/fs/cgroup/pids/wharf/{id}"), format!("/sys/fs/cgroup/memory/wharf/{id}"), format!("/sys/fs/cgroup/wharf/{id}")] {
+        if let Ok(t) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) {
+            return t.lines().map(str::to_owned).collect();
+        }
+    }
+    Vec::new()
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+/// `--since`/`--until`: an RFC 3339 time, a Unix time, or a duration
+/// before now.
+fn parse_when(s: &str) -> anyhow::Result<SystemTime> {
+    if let Some(t) = format::parse_time(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    let d = humantime::parse_duration(s).map_err(|_| anyhow::anyhow!("invalid time: {s:?}"))?;
+    Ok(SystemTime::now() - d)
+}
+
+pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let rec = lookup(&mut store, &args.container)?;
+    let path = container::log_path(root, &rec.id);
+    let since = args.since.as_deref().map(parse_when).transpose()?;
+    let until = args.until.as_deref().map(parse_when).transpose()?;
+    let (mut entries, mut offset) = runtime::logs::read_from(&path, 0)?;
+    if args.tail != "all" {
+        let n: usize = args.tail.parse().map_err(|_| anyhow::anyhow!("invalid tail value: {:?}", args.tail))?;
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let show = |entries: &[runtime::logs::Entry]| -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        for e in entries {
+            let t = format::parse_time(&e.time);
+            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+                continue;
+            }
+            let w: &mut dyn Write = match e.stream {
+                runtime::logs::Stream::Stdout => &mut out,
+                runtime::logs::Stream::Stderr => &mut err,
+            };
+            if args.timestamps {
+                write!(w, "{} ", e.time)?;
+            }
+            w.write_all(e.log.as_bytes())?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    show(&entries)?;
+    while args.follow {
+        std::thread::sleep(Duration::from_millis(50));
+        let (more, next) = runtime::logs::read_from(&path, offset)?;
+        offset = next;
+        show(&more)?;
+        let now = match store.container(&rec.id) {
+            Ok(r) => refresh(&mut store, r)?,
+            Err(_) => break,
+        };
+        if more.is_empty() && !matches!(now.state.as_str(), "running" | "paused" | "restarting") {
+            let (rest, _) = runtime::logs::read_from(&path, offset)?;
+            show(&rest)?;
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,334 @@
+//! `wharf ps`, `wharf container inspect` and `wharf container prune`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{json, Value};
+use store::{ContainerRecord, Store};
+
+use super::container::{self, load_config, ContainerConfig};
+use super::lifecycle::{lookup, refresh, remove};
+use crate::format;
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long, default_value_t = -1, allow_negative_numbers = true)]
+    pub last: i64,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter output based on conditions provided
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Format output using a Go-style template or 'json'
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Display total file sizes
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+/// docker's `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
+fn status(rec: &ContainerRecord) -> String {
+    let since = |t: &str| format::parse_time(t).map(|t| std::time::SystemTime::now().duration_since(t).unwrap_or_default());
+    match rec.state.as_str() {
+        "running" | "paused" => {
+            let up = since(&rec.started).map(format::human_duration).unwrap_or_default();
+            if rec.state == "paused" {
+                format!("Up {up} (Paused)")
+            } else {
+                format!("Up {up}")
+            }
+        }
+        "exited" => {
+            let ago = since(&rec.finished).map(format::human_duration).unwrap_or_default();
+            format!("Exited ({}) {ago} ago", rec.exit_code)
+        }
+        "created" => "Created".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// `0.0.0.0:5001->5000/tcp` for each published port.
+fn ports(cfg: &ContainerConfig) -> String {
+    cfg.ports
+        .iter()
+        .map(|p| {
+            let parts: Vec<&str> = p.rsplitn(3, ':').collect();
+            let (ctr, host, ip) = match parts.as_slice() {
+                [c] => (*c, "", "0.0.0.0"),
+                [c, h] => (*c, *h, "0.0.0.0"),
+                [c, h, ip] => (*c, *h, *ip),
+                _ => (p.as_str(), "", ""),
+            };
+            let ctr = if ctr.contains('/') { ctr.to_owned() } else { format!("{ctr}/tcp") };
+            format!("{ip}:{host}->{ctr}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn command_line(cfg: &ContainerConfig) -> String {
+    cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect::<Vec<_>>().join(" ")
+}
+
+/// docker's `stringutils.Ellipsis`.
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &Store) -> anyhow::Result<bool> {
+    let (k, v) = filter.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
+    Ok(match k {
+        "status" => rec.state == v,
+        "name" => rec.name.contains(v),
+        "id" => rec.id.starts_with(v),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => cfg.labels.get(lk).is_some_and(|x| x == lv),
+            None => cfg.labels.contains_key(v),
+        },
+        "ancestor" => {
+            cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false)
+        }
+        "exited" => rec.state == "exited" && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
+        _ => anyhow::bail!("invalid filter '{k}'"),
+    })
+}
+
+pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let mut recs = Vec::new();
+    for rec in store.containers()? {
+        recs.push(refresh(&mut store, rec)?);
+    }
+    let mut limit = if args.latest { 1 } else { args.last };
+    let all = args.all || limit > 0;
+    if limit <= 0 {
+        limit = i64::MAX;
+    }
+    let mut rows = Vec::new();
+    for rec in recs.iter().take(limit as usize) {
+        let cfg = load_config(rec);
+        if !all && !args.filter.iter().any(|f| f.starts_with("status=")) && rec.state != "running" && rec.state != "paused" {
+            continue;
+        }
+        let mut keep = true;
+        for f in &args.filter {
+            keep &= matches(rec, &cfg, f, &store)?;
+        }
+        if keep {
+            rows.push((rec, cfg));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for (rec, _) in &rows {
+            writeln!(out, "{}", if args.no_trunc { rec.id.clone() } else { rec.id[..12].to_owned() })?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let maps: Vec<BTreeMap<String, Value>> = rows.iter().map(|(rec, cfg)| row(rec, cfg, args.no_trunc)).collect();
+    match args.format.as_deref() {
+        Some(f) if f != "table" => write!(out, "{}", format::render(f, &maps))?,
+        _ => {
+            let header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
+            let keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"];
+            let body: Vec<Vec<String>> = maps
+                .iter()
+                .map(|m| keys.iter().map(|k| m.get(*k).and_then(Value::as_str).unwrap_or_default().to_owned()).collect())
+                .collect();
+            write!(out, "{}", format::table(&header, &body))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap<String, Value> {
+    let cmd = command_line(cfg);
+    let command = if no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(&cmd, 20)) };
+    let created = format::parse_time(&rec.created);
+    let labels = cfg.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let mut m = BTreeMap::new();
+    m.insert("ID".into(), json!(if no_trunc { rec.id.clone() } else { rec.id[..12].to_owned() }));
+    m.insert("Image".into(), json!(cfg.image));
+    m.insert("Command".into(), json!(command));
+    m.insert("CreatedAt".into(), json!(created.map(format::docker_time).unwrap_or_default()));
+    m.insert("RunningFor".into(), json!(created.map(format::ago).unwrap_or_default()));
+    m.insert("Status".into(), json!(status(rec)));
+    m.insert("State".into(), json!(rec.state));
+    m.insert("Ports".into(), json!(ports(cfg)));
+    m.insert("Names".into(), json!(rec.name));
+    m.insert("Labels".into(), json!(labels));
+    m.insert("Mounts".into(), json!(cfg.binds.join(",")));
+    m.insert("Networks".into(), json!(cfg.network));
+    m.insert("LocalVolumes".into(), json!("0"));
+    m.insert("Size".into(), json!("0B"));
+    m
+}
+
+/// `inspect` of a container, in docker's shape.
+pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
+    let cfg = load_config(rec);
+    let dir = container::container_dir(store.root(), &rec.id);
+    let (path, args) = {
+        let argv: Vec<String> = cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect();
+        (argv.first().cloned().unwrap_or_default(), argv.iter().skip(1).cloned().collect::<Vec<_>>())
+    };
+    let running = rec.state == "running" || rec.state == "paused";
+    let zero = "0001-01-01T00:00:00Z";
+    json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": rec.state,
+            "Running": running,
+            "Paused": rec.state == "paused",
+            "Restarting": false,
+            "OOMKilled": rec.oom_killed,
+            "Dead": false,
+            "Pid": if running { rec.pid } else { 0 },
+            "ExitCode": rec.exit_code,
+            "Error": "",
+            "StartedAt": if rec.started.is_empty() { zero } else { rec.started.as_str() },
+            "FinishedAt": if rec.finished.is_empty() { zero } else { rec.finished.as_str() },
+        },
+        "Image": rec.image_id,
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": container::log_path(store.root(), &rec.id).display().to_string(),
+        "Name": format!("/{}", rec.name),
+        "RestartCount": rec.restarts,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": cfg.binds,
+            "NetworkMode": cfg.network,
+            "PortBindings": cfg.ports,
+            "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
+            "AutoRemove": cfg.auto_remove,
+            "Tmpfs": cfg.tmpfs,
+            "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "wharf".into()),
+        },
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": dir.join("upper").display().to_string(),
+            "WorkDir": dir.join("work").display().to_string(),
+            "MergedDir": dir.join("merged").display().to_string(),
+        }},
+        "Mounts": [],
+        "Config": {
+            "Hostname": cfg.hostname,
+            "User": cfg.user,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Image": cfg.image,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+            "ExposedPorts": cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+        },
+        "NetworkSettings": {"Ports": {}, "Networks": {cfg.network.clone(): {}}},
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerInspectArgs {
+    /// Format output using a Go-style template or 'json'
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn inspect(root: &Path, args: ContainerInspectArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let mut values = Vec::new();
+    let mut failed = false;
+    for key in &args.containers {
+        match lookup(&mut store, key) {
+            Ok(rec) => values.push(inspect_value(&store, &rec)),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    print_values(&values, args.format.as_deref())?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn print_values(values: &[Value], format: Option<&str>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        None => {
+            serde_json::to_writer_pretty(&mut out, values)?;
+            writeln!(out)?;
+        }
+        Some(f) => {
+            for v in values {
+                writeln!(out, "{}", format::template_value(f, v))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. 'until=<timestamp>')
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let until = super::image::prune_cutoff(&args.filter)?;
+    let mut deleted = Vec::new();
+    for rec in store.containers()? {
+        let rec = refresh(&mut store, rec)?;
+        if matches!(rec.state.as_str(), "running" | "paused") {
+            continue;
+        }
+        if until.is_some_and(|u| format::parse_time(&rec.created).is_some_and(|c| c > u)) {
+            continue;
+        }
+        remove(&mut store, &rec, false)?;
+        deleted.push(rec.id);
+    }
+    let mut out = std::io::stdout().lock();
+    if !deleted.is_empty() {
+        writeln!(out, "Deleted Containers:")?;
+        for d in &deleted {
+            writeln!(out, "{d}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: 0B")?;
+    Ok(ExitCode::SUCCESS)
+}
