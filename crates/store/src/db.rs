@@ -71,6 +71,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(SCHEMA)?;
     crate::containers::migrate(&conn)?;
+    conn.execute_batch(crate::buildcache::SCHEMA)?;
     Ok(conn)
 }
 
@@ -241,7 +242,8 @@ pub fn containers_using(conn: &Connection, id: &Digest) -> Result<Vec<(String, S
 /// Snapshots no image layer refers to.
 pub fn unreferenced_snapshots(conn: &Connection) -> Result<Vec<Digest>, StoreError> {
     let mut st = conn.prepare(
-        "SELECT chain_id FROM snapshots s WHERE NOT EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = s.chain_id)",
+        "SELECT chain_id FROM snapshots s WHERE NOT EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = s.chain_id) \
+         AND NOT EXISTS (SELECT 1 FROM build_cache b WHERE b.chain_id = s.chain_id)",
     )?;
     let rows = st.query_map([], |r| r.get::<_, String>(0))?;
     rows.map(|r| digest(r?)).collect()

@@ -16,6 +16,7 @@
 //! staging files and possibly an unindexed snapshot, both of which
 //! [`Store::check`] finds and `repair` removes.
 
+mod buildcache;
 mod containers;
 mod db;
 mod lock;
@@ -24,6 +25,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+pub use buildcache::CachedStep;
 pub use containers::ContainerRecord;
 pub use db::ImageRecord;
 use image::layer::{self, LayerOptions, Whiteouts};
@@ -433,6 +435,42 @@ impl Store {
         f(&tx)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The layer a build step with this cache key made, if cached and its
+    /// snapshots are all still there.
+    pub fn cached_step(&self, key: &str) -> Result<Option<CachedStep>, StoreError> {
+        let hit = buildcache::get(&self.conn, key)?;
+        if let Some(CachedStep { layer: Some((chain, _, _)), .. }) = &hit {
+            if !self.has_snapshot(chain)? {
+                return Ok(None);
+            }
+        }
+        if hit.is_some() {
+            buildcache::touch(&self.conn, key, &now_rfc3339())?;
+        }
+        Ok(hit)
+    }
+
+    /// Records what a build step made.
+    pub fn put_cached_step(&mut self, key: &str, step: &CachedStep) -> Result<(), StoreError> {
+        buildcache::put(&self.conn, key, step, &now_rfc3339())
+    }
+
+    /// Forgets build cache entries last used before `before` (RFC 3339;
+    /// all when None). Run [`Store::gc`] afterwards to free their layers.
+    pub fn prune_build_cache(&mut self, before: Option<&str>) -> Result<usize, StoreError> {
+        buildcache::prune(&self.conn, before)
+    }
+
+    /// The content digest recorded for a context file with this stat
+    /// stamp.
+    pub fn stat_cached(&self, path: &str, stamp: &str) -> Result<Option<Digest>, StoreError> {
+        buildcache::stat_get(&self.conn, path, stamp)
+    }
+
+    pub fn put_stat_cache(&mut self, entries: &[(String, String, Digest)]) -> Result<(), StoreError> {
+        buildcache::stat_put(&self.conn, entries)
     }
 
     /// Forgets a container.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, image, lifecycle, ps, run, system};
+use crate::commands::{archive, build, image, lifecycle, ps, run, system};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -71,6 +71,11 @@ pub enum Command {
     /// Manage wharf's store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Create and run a new container from an image
     Run(run::RunArgs),
     /// Create a new container
@@ -147,7 +152,15 @@ pub enum ContainerCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(build::PruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// List images
     #[command(alias = "list")]
     Ls(image::ImagesArgs),

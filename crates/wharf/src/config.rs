@@ -31,6 +31,7 @@ pub fn check_platform(p: &str) -> Result<(), String> {
 }
 
 /// An image config being made or changed.
+#[derive(Clone)]
 pub struct ImageConfig(pub Value);
 
 impl ImageConfig {

@@ -60,7 +60,7 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
 
 /// `KEY=VALUE` build-args; a bare `KEY` takes the value from the
 /// environment, as docker does.
-fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+pub(crate) fn build_args(raw: &[String]) -> BTreeMap<String, String> {
     raw.iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => (k.to_owned(), v.to_owned()),
@@ -70,7 +70,7 @@ fn build_args(raw: &[String]) -> BTreeMap<String, String> {
 }
 
 /// The platform wharf builds for: the host's.
-fn host_platform() -> Platform {
+pub(crate) fn host_platform() -> Platform {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod archive;
+pub mod build;
 pub mod container;
 pub mod lifecycle;
 pub mod ps;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use crate::cli::{version_line, Cli, Command, ContainerCommand as C, ImageCommand, SystemCommand};
+use crate::cli::{version_line, BuilderCommand, Cli, Command, ContainerCommand as C, ImageCommand, SystemCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -44,6 +45,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Df(a)) => system::df(root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(root, a),
         Command::System(SystemCommand::Check(a)) => system::check(root, a),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(root, a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::prune(root, a),
         Command::Run(a) | Command::Container(C::Run(a)) => run::run(root, a),
         Command::Create(a) | Command::Container(C::Create(a)) => run::create_cmd(root, a),
         Command::Rm(a) | Command::Container(C::Rm(a)) => lifecycle::rm(root, a),

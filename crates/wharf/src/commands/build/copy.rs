@@ -1,0 +1,165 @@
+//! COPY/ADD into a mounted rootfs: docker's destination rules (a trailing
+//! slash, several sources or an existing directory make DEST a directory;
+//! a directory source copies its contents), owners from `--chown` (default
+//! root), modes kept unless `--chmod`, modification times kept. The
+//! destination is resolved inside the rootfs, so a symlink in the image
+//! never leads the copy out of it.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
+
+use super::context::{clean_rel, resolve_in};
+
+/// Owner and mode overrides.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attrs {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: Option<u32>,
+}
+
+/// Where DEST lands in `rootfs` (resolved inside it); `cwd` is the
+/// WORKDIR for a relative DEST.
+pub fn dest_path(rootfs: &Path, cwd: &str, dest: &str) -> io::Result<PathBuf> {
+    let full = if dest.starts_with('/') { dest.to_owned() } else { format!("{}/{dest}", cwd.trim_end_matches('/')) };
+    resolve_in(rootfs, &clean_rel(&full), true)
+}
+
+/// Copies the sources (host paths) to `dest` as docker does.
+pub fn copy_sources(sources: &[PathBuf], dest: &Path, dest_is_dir_hint: bool, attrs: Attrs) -> io::Result<()> {
+    let dir_dest = dest_is_dir_hint || sources.len() > 1 || dest.is_dir();
+    for src in sources {
+        let m = fs::metadata(src)?;
+        if m.is_dir() {
+            make_dirs(dest, attrs)?;
+            copy_tree(src, dest, attrs)?;
+        } else {
+            let target = if dir_dest {
+                make_dirs(dest, attrs)?;
+                dest.join(src.file_name().unwrap_or_default())
+            } else {
+                if let Some(p) = dest.parent() {
+                    make_dirs(p, attrs)?;
+                }
+                dest.to_owned()
+            };
+            copy_entry(src, &target, attrs)?;
+        }
+    }
+    Ok(())
+}
+
+/// `mkdir -p` with the copy's owner for directories it creates.
+fn make_dirs(dir: &Path, attrs: Attrs) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(p) = dir.parent() {
+        make_dirs(p, attrs)?;
+    }
+    fs::create_dir(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+    std::os::unix::fs::lchown(dir, Some(attrs.uid), Some(attrs.gid))
+}
+
+fn copy_tree(src: &Path, dst: &Path, attrs: Attrs) -> io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        copy_entry(&e.path(), &dst.join(e.file_name()), attrs)?;
+    }
+    Ok(())
+}
+
+/// Copies one file, symlink or directory (recursively), replacing what is
+/// at `dst` unless both are directories (then they merge).
+fn copy_entry(src: &Path, dst: &Path, attrs: Attrs) -> io::Result<()> {
+    let m = fs::symlink_metadata(src)?;
+    let existing = fs::symlink_metadata(dst).ok();
+    let ft = m.file_type();
+    if let Some(e) = &existing {
+        if !(e.is_dir() && ft.is_dir()) {
+            if e.is_dir() {
+                fs::remove_dir_all(dst)?;
+            } else {
+                fs::remove_file(dst)?;
+            }
+        }
+    }
+    if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
+    } else if ft.is_dir() {
+        if existing.as_ref().is_none_or(|e| !e.is_dir()) {
+            fs::create_dir(dst)?;
+        }
+        copy_tree(src, dst, attrs)?;
+    } else if ft.is_file() {
+        fs::copy(src, dst)?;
+    } else {
+        // Sockets, fifos and devices in a context are not copied (BuildKit
+        // skips them too).
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(dst, Some(attrs.uid), Some(attrs.gid))?;
+    if !ft.is_symlink() {
+        let mode = attrs.mode.unwrap_or(m.mode() & 0o7777);
+        fs::set_permissions(dst, fs::Permissions::from_mode(mode))?;
+    }
+    let t = |s: i64, ns: i64| Timespec { tv_sec: s, tv_nsec: ns as _ };
+    let times = Timestamps { last_access: t(m.atime(), m.atime_nsec()), last_modification: t(m.mtime(), m.mtime_nsec()) };
+    rustix::fs::utimensat(CWD, dst, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(())
+}
+
+/// Parses `--chmod` (octal only, as BuildKit's Dockerfile frontend).
+pub fn parse_chmod(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| format!("invalid chmod parameter: {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_destination_rules() -> io::Result<()> {
+        let d = tempfile::tempdir()?;
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("dir/sub"))?;
+        fs::write(src.join("a.txt"), "a")?;
+        fs::write(src.join("dir/sub/b.txt"), "b")?;
+        let root = d.path().join("root");
+        fs::create_dir_all(&root)?;
+        let attrs = Attrs::default();
+        // file to a name: the file is renamed
+        copy_sources(&[src.join("a.txt")], &dest_path(&root, "/", "/x")?, false, attrs)?;
+        assert_eq!(fs::read_to_string(root.join("x"))?, "a");
+        // file to a dir/ (trailing slash): kept name, dir created
+        copy_sources(&[src.join("a.txt")], &dest_path(&root, "/", "/app/")?, true, attrs)?;
+        assert_eq!(fs::read_to_string(root.join("app/a.txt"))?, "a");
+        // a directory source copies its contents
+        copy_sources(&[src.join("dir")], &dest_path(&root, "/app", "out")?, false, attrs)?;
+        assert_eq!(fs::read_to_string(root.join("app/out/sub/b.txt"))?, "b");
+        Ok(())
+    }
+
+    #[test]
+    fn a_symlinked_destination_stays_inside_the_rootfs() -> io::Result<()> {
+        let d = tempfile::tempdir()?;
+        let root = d.path().join("root");
+        fs::create_dir_all(&root)?;
+        std::os::unix::fs::symlink("/", root.join("escape"))?;
+        let p = dest_path(&root, "/", "/escape/tmp/x")?;
+        assert!(p.starts_with(&root), "{}", p.display());
+        Ok(())
+    }
+
+    #[test]
+    fn chmod_is_octal() {
+        assert_eq!(parse_chmod("755"), Ok(0o755));
+        assert!(parse_chmod("u+x").is_err());
+    }
+}

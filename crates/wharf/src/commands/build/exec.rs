@@ -1,0 +1,104 @@
+//! Running a RUN step: an overlay of the parent layers with a fresh upper
+//! directory (which becomes the step's layer), an OCI bundle, the runtime,
+//! and the output streamed to the progress printer.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use runtime::logs::Stream;
+use runtime::supervise::{self, SignalPipes};
+use runtime::OciRuntime;
+
+/// Paths the runtime creates as mount points when the image lacks them;
+/// when they appear empty in the upper directory only because of that,
+/// they are removed so they do not end up in the layer.
+const MOUNT_POINTS: &[&str] = &["proc", "sys", "dev", "etc/resolv.conf", "etc/hosts", "etc/hostname", "run/secrets"];
+
+/// A prepared step rootfs: `dir/fs` (upper, the future layer), `dir/work`,
+/// `dir/merged`.
+pub struct StepRootfs {
+    pub dir: PathBuf,
+    pub overlay: runtime::Overlay,
+    absent: Vec<&'static str>,
+}
+
+impl StepRootfs {
+    pub fn mount(dir: PathBuf, lowers: Vec<PathBuf>) -> anyhow::Result<StepRootfs> {
+        let overlay =
+            runtime::Overlay { lowers, upper: dir.join("fs"), work: dir.join("work"), target: dir.join("merged") };
+        overlay.mount().map_err(|e| anyhow::anyhow!("mounting the step's rootfs: {e}"))?;
+        let absent = MOUNT_POINTS.iter().copied().filter(|p| fs::symlink_metadata(overlay.target.join(p)).is_err()).collect();
+        Ok(StepRootfs { dir, overlay, absent })
+    }
+
+    pub fn merged(&self) -> &Path {
+        &self.overlay.target
+    }
+
+    /// Unmounts and leaves only `fs` in the directory; returns whether the
+    /// layer is empty.
+    pub fn finish(self) -> anyhow::Result<bool> {
+        self.overlay.unmount().map_err(|e| anyhow::anyhow!("unmounting the step's rootfs: {e}"))?;
+        let upper = &self.overlay.upper;
+        for p in self.absent.iter().rev() {
+            let path = upper.join(p);
+            if let Ok(m) = fs::symlink_metadata(&path) {
+                if m.is_dir() {
+                    let _ = remove_empty_dirs(&path);
+                } else if m.len() == 0 {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        for d in ["work", "merged"] {
+            let _ = image::layer::remove_tree(&self.dir.join(d));
+        }
+        let _ = fs::remove_file(self.dir.join("config.json"));
+        let _ = fs::remove_file(self.dir.join("runtime.log"));
+        let _ = fs::remove_file(self.dir.join("init.pid"));
+        Ok(fs::read_dir(upper)?.next().is_none())
+    }
+}
+
+/// Removes `dir` if it holds only empty directories (mount points).
+fn remove_empty_dirs(dir: &Path) -> std::io::Result<bool> {
+    let mut empty = true;
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() && remove_empty_dirs(&e.path())? {
+            continue;
+        }
+        empty = false;
+    }
+    if empty {
+        fs::remove_dir(dir)?;
+    }
+    Ok(empty)
+}
+
+/// Runs the bundle in `step.dir` (config.json written by the caller)
+/// and streams its output to `out`; returns the exit code.
+pub fn run_bundle(
+    rt: &OciRuntime,
+    id: &str,
+    bundle: &Path,
+    signals: &mut SignalPipes,
+    out: &mut dyn FnMut(Stream, &[u8]),
+) -> anyhow::Result<i32> {
+    let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let pid = rt.create(id, bundle, [Stdio::null(), Stdio::from(out_w), Stdio::from(err_w)])?;
+    if let Err(e) = rt.start(id) {
+        let _ = rt.delete(id);
+        return Err(e.into());
+    }
+    let mut forward = |sig: i32| {
+        if let (Some(p), Some(s)) = (rustix::process::Pid::from_raw(pid), rustix::process::Signal::from_named_raw(sig)) {
+            let _ = rustix::process::kill_process(p, s);
+        }
+    };
+    let code = supervise::supervise(pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], signals, out, &mut forward);
+    let _ = rt.delete(id);
+    Ok(code?)
+}

@@ -1,0 +1,327 @@
+//! `wharf build`: Dockerfile + context → an image, one cached layer per
+//! RUN/COPY/ADD. Each RUN runs in a real container over an overlay of the
+//! parent layers; its upper directory *is* the new layer (committed with
+//! one hashing pass). Cache keys are content-based for COPY/ADD.
+
+mod context;
+mod copy;
+mod exec;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use dockerfile::expand::{platform_args, Scope};
+use dockerfile::shell::Lexer;
+use image::Reference;
+use store::{LayerInfo, Store};
+
+use crate::exit::Failure;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (format: "name:tag")
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads stdin)
+    #[arg(short, long)]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull all referenced images
+    #[arg(long)]
+    pub pull: bool,
+    /// Set metadata for an image
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Networking mode for the RUN instructions during build
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Set target platform for build (only the host's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set type of progress output (auto, plain, tty, quiet)
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Secret to expose to the build (format: "id=mysecret,src=/local/secret")
+    #[arg(long)]
+    pub secret: Vec<String>,
+    /// Additional build contexts (e.g., name=path)
+    #[arg(long = "build-context")]
+    pub build_context: Vec<String>,
+    /// OCI runtime binary for RUN steps
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
+    /// Build context: a directory, or '-' for a tar (or a Dockerfile) on stdin
+    pub context: String,
+}
+
+fn fail(msg: impl Into<String>) -> anyhow::Error {
+    Failure::new(1, msg).into()
+}
+
+/// The Dockerfile bytes, its display name, and the context directory.
+fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String, PathBuf, Option<PathBuf>)> {
+    let mut temp = None;
+    let context_dir = if args.context == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data)?;
+        let dir = store.staging_dir("context-")?;
+        temp = Some(dir.clone());
+        let is_tar = data.len() > 262 && &data[257..262] == b"ustar";
+        let is_compressed = data.starts_with(&[0x1f, 0x8b]) || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        if is_tar || is_compressed {
+            image::layer::apply(&data[..], &dir, image::layer::Whiteouts::Delete)
+                .map_err(|e| fail(format!("reading the context from stdin: {e}")))?;
+        } else {
+            std::fs::write(dir.join("Dockerfile"), &data)?;
+        }
+        dir
+    } else {
+        let p = PathBuf::from(&args.context);
+        if !p.is_dir() {
+            return Err(fail(format!("unable to prepare context: path {:?} not found", args.context)));
+        }
+        p.canonicalize()?
+    };
+    let (bytes, name) = match args.file.as_deref() {
+        Some("-") => {
+            let mut d = Vec::new();
+            std::io::stdin().read_to_end(&mut d)?;
+            (d, "Dockerfile".to_owned())
+        }
+        Some(f) => {
+            let p = if Path::new(f).exists() { PathBuf::from(f) } else { context_dir.join(f) };
+            let d = std::fs::read(&p).map_err(|e| fail(format!("failed to read dockerfile {f}: {e}")))?;
+            (d, p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Dockerfile".into()))
+        }
+        None => {
+            let p = context_dir.join("Dockerfile");
+            let d = std::fs::read(&p).map_err(|_| {
+                fail("failed to solve: failed to read dockerfile: open Dockerfile: no such file or directory")
+            })?;
+            (d, "Dockerfile".to_owned())
+        }
+    };
+    Ok((bytes, name, context_dir, temp))
+}
+
+pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    if let Some(p) = &args.platform {
+        crate::config::check_platform(p).map_err(fail)?;
+    }
+    let mut tags = Vec::new();
+    for t in &args.tag {
+        tags.push(Reference::parse(t).map_err(|e| {
+            Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}"))
+        })?);
+    }
+    match args.network.as_str() {
+        "default" | "host" | "none" => {}
+        other => return Err(fail(format!("network mode {other:?} not supported by buildkit"))),
+    }
+    let mut store = Store::open(root)?;
+    let _lock = store.lock(false)?;
+    let (bytes, df_name, context_dir, temp) = inputs(&store, &args)?;
+    let result = build_in(&mut store, &args, &bytes, &df_name, context_dir);
+    if let Some(t) = temp {
+        let _ = image::layer::remove_tree(&t);
+    }
+    let (id, progress) = result?;
+    for t in &tags {
+        store.tag(&id, t)?;
+    }
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, id.to_string())?;
+    }
+    let quiet = args.quiet || args.progress == "quiet";
+    if quiet {
+        println!("{id}");
+    } else {
+        let mut p = progress;
+        let n = p.begin("exporting to image");
+        p.note(n, &format!("writing image {id} done"));
+        for t in &tags {
+            p.note(n, &format!("naming to {} done", t));
+        }
+        p.done(n, std::time::Duration::ZERO);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build_in(
+    store: &mut Store,
+    args: &BuildArgs,
+    bytes: &[u8],
+    df_name: &str,
+    context_dir: PathBuf,
+) -> anyhow::Result<(image::Digest, Progress)> {
+    let quiet = args.quiet || args.progress == "quiet";
+    let mut progress = Progress::new(quiet);
+    let df = dockerfile::parse(bytes).map_err(|e| fail(format!("{df_name}:{}: {}", e.line, e.message)))?;
+    for w in &df.warnings {
+        progress.warn(&w.message);
+    }
+    let st = dockerfile::stages(&df).map_err(|e| fail(format!("{df_name}:{}: {}", e.location.start_line, e.message)))?;
+    let build_args = super::dockerfile::build_args(&args.build_arg);
+    let lex = Lexer::new(st.escape);
+    let host = super::dockerfile::host_platform();
+    let meta = Scope::meta(&lex, &st.meta_args, &build_args, platform_args(&host, &host)).map_err(|e| fail(e.to_string()))?;
+    let target = match &args.target {
+        Some(t) => st
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
+            .ok_or_else(|| fail(format!("failed to solve: target stage \"{t}\" could not be found")))?,
+        None => st.stages.len().checked_sub(1).ok_or_else(|| fail("the Dockerfile has no FROM"))?,
+    };
+    let ctx = context::Context::open(context_dir, df_name)?;
+    let mut builder = steps::Builder::new(store, &st, &lex, meta, ctx, args, &mut progress)?;
+    let needed = builder.needed(target)?;
+    for idx in needed {
+        builder.build_stage(idx)?;
+    }
+    let unused = builder.unused_args(&build_args);
+    let id = builder.finish(target, &args.label)?;
+    if !unused.is_empty() {
+        progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
+    }
+    Ok((id, progress))
+}
+
+/// BuildKit's plain progress: `#N NAME`, output lines `#N 0.123 text`,
+/// then `#N DONE 1.2s` or `#N CACHED`.
+pub struct Progress {
+    quiet: bool,
+    next: usize,
+    started: Instant,
+    step_start: BTreeMap<usize, Instant>,
+    partial: BTreeMap<usize, Vec<u8>>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        Progress { quiet, next: 1, started: Instant::now(), step_start: BTreeMap::new(), partial: BTreeMap::new() }
+    }
+
+    fn emit(&self, line: &str) {
+        if !self.quiet {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+        }
+    }
+
+    pub fn begin(&mut self, name: &str) -> usize {
+        let n = self.next;
+        self.next += 1;
+        self.step_start.insert(n, Instant::now());
+        self.emit(&format!("#{n} {name}"));
+        n
+    }
+
+    pub fn note(&mut self, n: usize, text: &str) {
+        self.emit(&format!("#{n} {text}"));
+    }
+
+    /// Output of a running step, split into lines with elapsed time.
+    pub fn output(&mut self, n: usize, bytes: &[u8]) {
+        let buf = self.partial.entry(n).or_default();
+        buf.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
+        }
+        let t = self.step_start.get(&n).map_or(0.0, |s| s.elapsed().as_secs_f64());
+        for l in lines {
+            self.emit(&format!("#{n} {t:.3} {l}"));
+        }
+    }
+
+    fn flush(&mut self, n: usize) {
+        if let Some(rest) = self.partial.remove(&n).filter(|r| !r.is_empty()) {
+            let t = self.step_start.get(&n).map_or(0.0, |s| s.elapsed().as_secs_f64());
+            self.emit(&format!("#{n} {t:.3} {}", String::from_utf8_lossy(&rest)));
+        }
+    }
+
+    pub fn done(&mut self, n: usize, _d: std::time::Duration) {
+        self.flush(n);
+        let t = self.step_start.get(&n).map_or(0.0, |s| s.elapsed().as_secs_f64());
+        self.emit(&format!("#{n} DONE {t:.1}s\n"));
+    }
+
+    pub fn cached(&mut self, n: usize) {
+        self.emit(&format!("#{n} CACHED\n"));
+    }
+
+    pub fn error(&mut self, n: usize, msg: &str) {
+        self.flush(n);
+        self.emit(&format!("#{n} ERROR: {msg}\n"));
+    }
+
+    pub fn warn(&mut self, msg: &str) {
+        self.emit(&format!("WARNING: {msg}"));
+    }
+
+    #[allow(dead_code)]
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}
+
+/// A stored image's layers as LayerInfo.
+fn image_layers(store: &Store, id: &image::Digest) -> anyhow::Result<Vec<LayerInfo>> {
+    let rec = store.image(id)?;
+    let diffs = store.diff_ids(id)?;
+    let mut out = Vec::new();
+    for (chain, diff) in rec.chain.iter().zip(diffs) {
+        out.push(LayerInfo { diff_id: diff, chain_id: chain.clone(), size: store.snapshot_size(chain)? });
+    }
+    Ok(out)
+}
+
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. 'until=24h')
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+/// `wharf builder prune`: forgets cache entries (older than `until=`) and
+/// frees the layers only they kept.
+pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let cutoff = super::image::prune_cutoff(&args.filter)?;
+    let before = cutoff.map(|t| humantime::format_rfc3339_nanos(t).to_string());
+    let n = store.prune_build_cache(before.as_deref())?;
+    let lock = store.lock(true)?;
+    let report = store.gc(&lock)?;
+    println!("Deleted build cache objects: {n}");
+    println!("Total:\t{}", crate::format::human_size(report.bytes));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,711 @@
+//! The stage graph and the steps of each stage.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use dockerfile::expand::{expand_command, Scope};
+use dockerfile::instructions::{Command, CommandLine, NetworkMode, Run};
+use dockerfile::mounts::MountType;
+use dockerfile::shell::Lexer;
+use dockerfile::{Stage, Stages};
+use runtime::supervise::SignalPipes;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use store::{CachedStep, LayerInfo, Store};
+
+use super::context::{self, Context};
+use super::copy::{self, Attrs};
+use super::exec::{self, StepRootfs};
+use super::{fail, image_layers, BuildArgs, Progress};
+use crate::config::ImageConfig;
+
+/// A built stage: its image config, layers, history and cache key.
+#[derive(Clone)]
+pub struct Built {
+    config: ImageConfig,
+    layers: Vec<LayerInfo>,
+    history: Vec<Value>,
+    key: String,
+    /// The newest step time: the image's `created`.
+    created: String,
+    scope: Scope,
+}
+
+pub struct Builder<'a> {
+    store: &'a mut Store,
+    stages: &'a Stages,
+    lex: &'a Lexer,
+    meta: Scope,
+    ctx: Context,
+    args: &'a BuildArgs,
+    progress: &'a mut Progress,
+    built: BTreeMap<usize, Built>,
+    signals: SignalPipes,
+    rt: runtime::OciRuntime,
+    secrets: BTreeMap<String, PathBuf>,
+    epoch: Option<i64>,
+}
+
+fn hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(
+        store: &'a mut Store,
+        stages: &'a Stages,
+        lex: &'a Lexer,
+        meta: Scope,
+        ctx: Context,
+        args: &'a BuildArgs,
+        progress: &'a mut Progress,
+    ) -> anyhow::Result<Builder<'a>> {
+        runtime::supervise::become_subreaper()?;
+        let signals = SignalPipes::install(&[libc::SIGINT, libc::SIGTERM])?;
+        let state_root = store.root().join("runtime");
+        let rt = match &args.runtime {
+            Some(b) => runtime::OciRuntime { bin: b.clone(), state_root },
+            None => runtime::OciRuntime::find(state_root)
+                .ok_or_else(|| fail("no OCI runtime found: install runc or crun, or pass --runtime PATH"))?,
+        };
+        let mut secrets = BTreeMap::new();
+        for s in &args.secret {
+            let fields: BTreeMap<&str, &str> = s.split(',').filter_map(|f| f.split_once('=')).collect();
+            let id = fields.get("id").ok_or_else(|| fail(format!("invalid secret {s:?}: no id")))?;
+            let src = fields.get("src").or(fields.get("source")).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(id));
+            secrets.insert((*id).to_owned(), src);
+        }
+        let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok());
+        Ok(Builder { store, stages, lex, meta, ctx, args, progress, built: BTreeMap::new(), signals, rt, secrets, epoch })
+    }
+
+    fn stage_index(&self, name: &str, before: usize) -> Option<usize> {
+        if let Ok(i) = name.parse::<usize>() {
+            return (i < before).then_some(i);
+        }
+        self.stages.stages[..before].iter().position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    }
+
+    fn base_name(&self, stage: &Stage) -> anyhow::Result<String> {
+        self.lex.process_word(&stage.base, &self.meta).map_err(|e| fail(e.to_string()))
+    }
+
+    /// The stages `target` needs, in build order.
+    pub fn needed(&self, target: usize) -> anyhow::Result<Vec<usize>> {
+        let mut need = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if !need.insert(i) {
+                continue;
+            }
+            let stage = &self.stages.stages[i];
+            if let Some(j) = self.stage_index(&self.base_name(stage)?, i) {
+                todo.push(j);
+            }
+            for c in &stage.commands {
+                let froms: Vec<String> = match &c.command {
+                    Command::Copy(cp) => cp.from.iter().cloned().collect(),
+                    Command::Run(r) => r.mounts.iter().filter_map(|m| m.from.clone()).collect(),
+                    _ => Vec::new(),
+                };
+                for f in froms {
+                    if let Some(j) = self.stage_index(&f, i) {
+                        todo.push(j);
+                    }
+                }
+            }
+        }
+        Ok(need.into_iter().collect())
+    }
+
+    fn now(&self) -> String {
+        match self.epoch {
+            Some(e) => humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(e as u64)).to_string(),
+            None => store::now_rfc3339(),
+        }
+    }
+
+    /// The starting point of a stage: scratch, an earlier stage, or a
+    /// stored image.
+    fn base(&mut self, idx: usize) -> anyhow::Result<Built> {
+        let stage = &self.stages.stages[idx];
+        let name = self.base_name(stage)?;
+        if name == "scratch" {
+            let mut config = ImageConfig::new_imported(None, "");
+            config.0["history"] = json!([]);
+            config.0["created"] = json!("");
+            return Ok(Built { config, layers: vec![], history: vec![], key: hash(&["scratch"]), created: String::new(), scope: self.meta.stage(vec![]) });
+        }
+        if let Some(j) = self.stage_index(&name, idx) {
+            let mut b = self.built.get(&j).cloned().ok_or_else(|| fail(format!("stage {name} was not built")))?;
+            b.scope = self.meta.stage(b.config.env());
+            return Ok(b);
+        }
+        let id = self.store.resolve(&name).map_err(|_| {
+            fail(format!(
+                "failed to solve: {name}: image not found locally (pulling from registries is not available yet; make or load the base image first, e.g. scripts/base-images.sh)"
+            ))
+        })?;
+        let bytes = self.store.config_bytes(&id)?;
+        let v: Value = serde_json::from_slice(&bytes)?;
+        let config = ImageConfig(v.clone());
+        let history = v.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
+        let created = v.get("created").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let layers = image_layers(self.store, &id)?;
+        let scope = self.meta.stage(config.env());
+        Ok(Built { config, layers, history, key: hash(&["image", &id.to_string()]), created, scope })
+    }
+
+    pub fn build_stage(&mut self, idx: usize) -> anyhow::Result<()> {
+        let stage = &self.stages.stages[idx];
+        // BuildKit counts FROM and the filesystem steps.
+        let is_step = |c: &Command| matches!(c, Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir(_));
+        let total = stage.commands.iter().filter(|c| is_step(&c.command)).count() + 1;
+        let label = match (&stage.name, self.stages.stages.len()) {
+            (Some(n), _) => format!("{n} "),
+            (None, 1) => String::new(),
+            (None, _) => format!("stage-{idx} "),
+        };
+        let n = self.progress.begin(&format!("[{label}1/{total}] FROM {}", self.base_name(stage)?));
+        let mut b = self.base(idx)?;
+        self.progress.done(n, std::time::Duration::ZERO);
+        // ONBUILD triggers of the base run first, and are not inherited.
+        let triggers: Vec<String> = b.config.0.pointer("/config/OnBuild").and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        if let Some(c) = b.config.0.get_mut("config").and_then(Value::as_object_mut) {
+            c.remove("OnBuild");
+        }
+        for t in triggers {
+            let df = dockerfile::parse(t.as_bytes()).map_err(|e| fail(format!("ONBUILD {t}: {}", e.message)))?;
+            for ins in &df.instructions {
+                let cmd = dockerfile::instructions::parse_command(ins).map_err(|e| fail(format!("ONBUILD {t}: {e}")))?;
+                self.step(&mut b, &cmd, &format!("[{}] ONBUILD {t}", label.trim_end()), idx)?;
+            }
+        }
+        let mut cmd_set = false;
+        let mut step_no = 1;
+        for c in stage.commands.iter() {
+            if is_step(&c.command) {
+                step_no += 1;
+            }
+            let title = format!("[{label}{step_no}/{total}] {}", describe(&c.command));
+            if matches!(c.command, Command::Cmd(_)) {
+                cmd_set = true;
+            }
+            if matches!(c.command, Command::Entrypoint(_)) && !cmd_set {
+                // ENTRYPOINT resets a CMD inherited from the base.
+                if let Some(cfg) = b.config.0.get_mut("config").and_then(Value::as_object_mut) {
+                    cfg.insert("Cmd".into(), Value::Null);
+                }
+            }
+            self.step(&mut b, &c.command, &title, idx)
+                .map_err(|e| fail(format!("{e:#}\n{}:{}: {}", "Dockerfile", c.location.start_line, describe(&c.command))))?;
+        }
+        self.built.insert(idx, b);
+        self.ctx.save(self.store)?;
+        Ok(())
+    }
+
+    fn step(&mut self, b: &mut Built, cmd: &Command, title: &str, idx: usize) -> anyhow::Result<()> {
+        if let Command::Arg(decls) = cmd {
+            for d in decls {
+                b.scope.declare(self.lex, d).map_err(|e| fail(e.to_string()))?;
+            }
+            return Ok(());
+        }
+        let cmd = expand_command(self.lex, &b.scope, cmd).map_err(|e| fail(e.to_string()))?;
+        match &cmd {
+            Command::Run(r) => self.run(b, r, title, idx),
+            Command::Copy(c) => {
+                let attrs = (c.chown.clone(), c.chmod.clone());
+                if !c.excludes.is_empty() || c.parents {
+                    return Err(fail("COPY --exclude and --parents are not supported yet"));
+                }
+                self.copy(b, &c.paths, c.from.as_deref(), attrs, false, title, idx)
+            }
+            Command::Add(a) => {
+                if !a.excludes.is_empty() {
+                    return Err(fail("ADD --exclude is not supported yet"));
+                }
+                self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
+            }
+            other => {
+                if let Command::Workdir(_) = other {
+                    let n = self.progress.begin(title);
+                    self.progress.done(n, std::time::Duration::ZERO);
+                }
+                self.config_step(b, other)?;
+                let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
+                b.history.push(json!({"created": created, "created_by": describe(other), "comment": "buildkit.dockerfile.v0", "empty_layer": true}));
+                Ok(())
+            }
+        }
+    }
+
+    fn config_step(&mut self, b: &mut Built, cmd: &Command) -> anyhow::Result<()> {
+        match cmd {
+            Command::Env(kv) => {
+                for p in kv {
+                    b.scope.set_env(p.key.clone(), p.value.clone());
+                }
+                let _ = b.config.apply(cmd);
+            }
+            Command::Shell(sh) => {
+                b.config.0["config"]["Shell"] = json!(sh);
+            }
+            Command::Maintainer(m) => {
+                b.config.0["author"] = json!(m);
+            }
+            Command::Healthcheck(h) => {
+                let mut v = json!({"Test": h.test});
+                for (k, val) in [("Interval", h.interval), ("Timeout", h.timeout), ("StartPeriod", h.start_period), ("StartInterval", h.start_interval)] {
+                    if val > 0 {
+                        v[k] = json!(val);
+                    }
+                }
+                if h.retries > 0 {
+                    v["Retries"] = json!(h.retries);
+                }
+                b.config.0["config"]["Healthcheck"] = v;
+            }
+            other => {
+                b.config.apply(other).map_err(|_| fail(format!("unsupported instruction {}", describe(other))))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks a step up in the cache; on a hit adds its layer.
+    fn try_cache(&mut self, b: &mut Built, key: &str, created_by: &str, n: usize) -> anyhow::Result<bool> {
+        if self.args.no_cache {
+            return Ok(false);
+        }
+        let Some(hit) = self.store.cached_step(key)? else { return Ok(false) };
+        self.add_layer(b, key, hit, created_by);
+        self.progress.cached(n);
+        Ok(true)
+    }
+
+    fn add_layer(&mut self, b: &mut Built, key: &str, step: CachedStep, created_by: &str) {
+        let empty = step.layer.is_none();
+        if let Some((chain_id, diff_id, size)) = step.layer {
+            b.layers.push(LayerInfo { diff_id, chain_id, size });
+        }
+        b.key = key.to_owned();
+        b.created = step.created.clone();
+        let mut h = json!({"created": step.created, "created_by": created_by, "comment": "buildkit.dockerfile.v0"});
+        if empty {
+            h["empty_layer"] = json!(true);
+        }
+        b.history.push(h);
+    }
+
+    /// Commits a step's upper directory (or records an empty layer).
+    fn commit(&mut self, b: &mut Built, key: &str, rootfs: StepRootfs, created_by: &str) -> anyhow::Result<()> {
+        let dir = rootfs.dir.clone();
+        let empty = rootfs.finish()?;
+        let layer = if empty {
+            let _ = image::layer::remove_tree(&dir);
+            None
+        } else {
+            if let Some(e) = self.epoch {
+                clamp_mtimes(&dir.join("fs"), e)?;
+            }
+            let parent = b.layers.last().map(|l| l.chain_id.clone());
+            let info = self.store.adopt_snapshot(&dir, parent.as_ref())?;
+            Some((info.chain_id, info.diff_id, info.size))
+        };
+        let step = CachedStep { layer, created: self.now() };
+        self.store.put_cached_step(key, &step)?;
+        self.add_layer(b, key, step, created_by);
+        Ok(())
+    }
+
+    fn mount_step(&mut self, b: &Built) -> anyhow::Result<StepRootfs> {
+        let dir = self.store.staging_dir("step-")?;
+        let lowers = b.layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
+        StepRootfs::mount(dir, lowers)
+    }
+
+    fn workdir(b: &Built) -> String {
+        b.config.0.pointer("/config/WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()).unwrap_or("/").to_owned()
+    }
+
+    fn run(&mut self, b: &mut Built, r: &Run, title: &str, _idx: usize) -> anyhow::Result<()> {
+        let n = self.progress.begin(title);
+        let argv = self.argv(b, &r.command);
+        let mut env: Vec<String> = b.config.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for (k, v) in b.scope.run_args() {
+            env.push(format!("{k}={v}"));
+        }
+        let user = b.config.0.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_owned();
+        let cwd = Self::workdir(b);
+        let network = match (r.network, self.args.network.as_str()) {
+            (NetworkMode::None, _) | (_, "none") => "none",
+            _ => "host",
+        };
+        let created_by = format!("RUN {} # buildkit", argv.join(" "));
+        let mounts_key = format!("{:?}", r.mounts);
+        let key = hash(&["run", &b.key, &argv.join("\0"), &env.join("\0"), &user, &cwd, network, &mounts_key]);
+        if self.try_cache(b, &key, &created_by, n)? {
+            return Ok(());
+        }
+        let rootfs = self.mount_step(b)?;
+        let result = self.run_in(b, r, &rootfs, argv.clone(), env, &user, &cwd, network, n);
+        match result {
+            Ok(0) => {
+                self.progress.done(n, std::time::Duration::ZERO);
+                self.commit(b, &key, rootfs, &created_by)
+            }
+            Ok(code) => {
+                let dir = rootfs.dir.clone();
+                let _ = rootfs.finish();
+                let _ = image::layer::remove_tree(&dir);
+                let msg = format!("process \"{}\" did not complete successfully: exit code: {code}", argv.join(" "));
+                self.progress.error(n, &msg);
+                Err(fail(msg))
+            }
+            Err(e) => {
+                let dir = rootfs.dir.clone();
+                let _ = rootfs.finish();
+                let _ = image::layer::remove_tree(&dir);
+                self.progress.error(n, &format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// argv of a RUN: exec form as is; shell form through SHELL. A
+    /// heredoc becomes a shell heredoc (or the script itself when the
+    /// command is only the heredoc).
+    fn argv(&self, b: &Built, c: &CommandLine) -> Vec<String> {
+        if !c.prepend_shell {
+            return c.args.clone();
+        }
+        let mut argv = b.config.shell();
+        let mut text = c.args.join(" ");
+        if let Some(f) = c.files.first() {
+            if text.trim_start().starts_with("<<") && c.files.len() == 1 && !text.contains('|') && text.split_whitespace().count() == 1 {
+                text = f.data.clone();
+            } else {
+                for f in &c.files {
+                    text.push('\n');
+                    text.push_str(&f.data);
+                    if !f.data.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(&f.name);
+                }
+                // The shell sees the heredoc text verbatim; the delimiter
+                // stays quoted or not as written, so expansion matches.
+            }
+        }
+        argv.push(text);
+        argv
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_in(
+        &mut self,
+        b: &Built,
+        r: &Run,
+        rootfs: &StepRootfs,
+        argv: Vec<String>,
+        env: Vec<String>,
+        user: &str,
+        cwd: &str,
+        network: &str,
+        n: usize,
+    ) -> anyhow::Result<i32> {
+        let merged = rootfs.merged().to_owned();
+        std::fs::create_dir_all(merged.join(cwd.trim_start_matches('/'))).ok();
+        let exec_user = runtime::resolve_user(&merged, user).map_err(|e| fail(e.to_string()))?;
+        let id = format!("wharf-build-{}", &hash(&[&rootfs.dir.display().to_string()])[..16]);
+        let mut opts = runtime::RunOptions::new(&id, merged.clone(), argv, exec_user);
+        opts.env = env;
+        opts.cwd = cwd.to_owned();
+        opts.hostname = "buildkitsandbox".into();
+        if network == "host" {
+            // RUN shares the host's network (so package managers reach
+            // their registries without the bridge); the host's resolver
+            // config is mounted in, as BuildKit does.
+            opts.host_network = true;
+            for f in ["/etc/resolv.conf", "/etc/hosts"] {
+                if Path::new(f).exists() {
+                    opts.extra_mounts.push(runtime::bind_mount(Path::new(f), f, true)?);
+                }
+            }
+        }
+        for m in &r.mounts {
+            opts.extra_mounts.push(self.run_mount(b, m, cwd)?);
+        }
+        let spec = runtime::container_spec(&opts).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(rootfs.dir.join("config.json"), serde_json::to_vec(&spec)?)?;
+        let progress = &mut *self.progress;
+        let mut out = |_: runtime::logs::Stream, bytes: &[u8]| progress.output(n, bytes);
+        exec::run_bundle(&self.rt, &id, &rootfs.dir, &mut self.signals, &mut out)
+    }
+
+    /// `RUN --mount`: cache (a persistent directory per id), tmpfs, secret
+    /// (a file read-only at /run/secrets/ID), bind (read-only from the
+    /// context or a stage).
+    fn run_mount(&mut self, _b: &Built, m: &dockerfile::mounts::Mount, cwd: &str) -> anyhow::Result<oci_spec::runtime::Mount> {
+        let abs = |t: &str| if t.starts_with('/') { t.to_owned() } else { format!("{}/{t}", cwd.trim_end_matches('/')) };
+        Ok(match m.kind {
+            MountType::Cache => {
+                let target = abs(m.target.as_deref().ok_or_else(|| fail("cache mount needs a target"))?);
+                let id = m.id.clone().unwrap_or_else(|| target.clone());
+                let dir = self.store.root().join("build-mounts").join(hash(&["cache", &id]));
+                std::fs::create_dir_all(&dir)?;
+                runtime::bind_mount(&dir, &target, false)?
+            }
+            MountType::Tmpfs => {
+                let target = abs(m.target.as_deref().ok_or_else(|| fail("tmpfs mount needs a target"))?);
+                let size = m.size.map(|s| format!("size={s}")).unwrap_or_default();
+                runtime::tmpfs_mount(&target, &size)?
+            }
+            MountType::Secret => {
+                let id = m.id.clone().or_else(|| m.target.as_deref().and_then(|t| t.rsplit('/').next()).map(str::to_owned))
+                    .ok_or_else(|| fail("secret mount needs an id"))?;
+                let target = m.target.clone().map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}"));
+                match self.secrets.get(&id) {
+                    Some(src) => runtime::bind_mount(src, &target, true)?,
+                    None if m.required => return Err(fail(format!("secret {id} not found"))),
+                    None => runtime::tmpfs_mount(&target, "size=0")?,
+                }
+            }
+            MountType::Bind => {
+                if m.from.is_some() {
+                    return Err(fail("RUN --mount=type=bind,from= is not supported yet"));
+                }
+                let target = abs(m.target.as_deref().ok_or_else(|| fail("bind mount needs a target"))?);
+                let src = context::resolve_in(&self.ctx.root, &context::clean_rel(m.source.as_deref().unwrap_or(".")), true)?;
+                runtime::bind_mount(&src, &target, true)?
+            }
+            MountType::Ssh => return Err(fail("RUN --mount=type=ssh is not supported yet")),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        b: &mut Built,
+        paths: &dockerfile::instructions::SourcesAndDest,
+        from: Option<&str>,
+        (chown, chmod): (Option<String>, Option<String>),
+        is_add: bool,
+        title: &str,
+        idx: usize,
+    ) -> anyhow::Result<()> {
+        let n = self.progress.begin(title);
+        let word = if is_add { "ADD" } else { "COPY" };
+        let created_by = format!("{word} {} {} # buildkit", paths.sources.join(" "), paths.dest);
+        // The source tree: the context, an earlier stage, or an image.
+        let mut source_root = self.ctx.root.clone();
+        let mut source_mount: Option<StepRootfs> = None;
+        let mut key_parts = vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
+        if let Some(f) = from {
+            let layers = match self.stage_index(f, idx) {
+                Some(j) => {
+                    let s = self.built.get(&j).ok_or_else(|| fail(format!("stage {f} not built")))?;
+                    key_parts.push(s.key.clone());
+                    s.layers.clone()
+                }
+                None => {
+                    let id = self.store.resolve(f).map_err(|_| fail(format!("COPY --from={f}: no such stage or image")))?;
+                    key_parts.push(id.to_string());
+                    image_layers(self.store, &id)?
+                }
+            };
+            let dir = self.store.staging_dir("from-")?;
+            let lowers = layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
+            let m = StepRootfs::mount(dir, lowers)?;
+            source_root = m.merged().to_owned();
+            source_mount = Some(m);
+        }
+        let result = self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
+        if let Some(m) = source_mount {
+            let dir = m.dir.clone();
+            let _ = m.finish();
+            let _ = image::layer::remove_tree(&dir);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy_with(
+        &mut self,
+        b: &mut Built,
+        paths: &dockerfile::instructions::SourcesAndDest,
+        source_root: &Path,
+        from_stage: bool,
+        chown: Option<String>,
+        chmod: Option<String>,
+        is_add: bool,
+        mut key_parts: Vec<String>,
+        created_by: &str,
+        n: usize,
+    ) -> anyhow::Result<()> {
+        let mut sources = Vec::new();
+        for s in &paths.sources {
+            if is_add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
+                return Err(fail(format!("ADD {s}: fetching URLs is not supported yet")));
+            }
+            let found = if from_stage {
+                context::sources_in(source_root, s, &|_| false)?
+            } else {
+                self.ctx.sources(s)?
+            };
+            for (rel, host) in found {
+                key_parts.push(rel.display().to_string());
+                if !from_stage {
+                    let d = self.ctx.tree_digest(self.store, &host, &rel)?;
+                    key_parts.push(d.to_string());
+                }
+                sources.push(host);
+            }
+        }
+        for f in &paths.contents {
+            key_parts.push(format!("{}\0{}", f.name, f.data));
+        }
+        let refs: Vec<&str> = key_parts.iter().map(String::as_str).collect();
+        let key = hash(&refs);
+        if self.try_cache(b, &key, created_by, n)? {
+            return Ok(());
+        }
+        let rootfs = self.mount_step(b)?;
+        let r = (|| -> anyhow::Result<()> {
+            let merged = rootfs.merged();
+            let mut attrs = Attrs::default();
+            if let Some(c) = &chown {
+                let u = runtime::resolve_user(merged, c).map_err(|e| fail(e.to_string()))?;
+                attrs.uid = u.uid;
+                attrs.gid = u.gid;
+            }
+            if let Some(m) = &chmod {
+                attrs.mode = Some(copy::parse_chmod(m).map_err(fail)?);
+            }
+            let dest = copy::dest_path(merged, &Self::workdir(b), &paths.dest)?;
+            let dir_hint = paths.dest.ends_with('/') || paths.dest.ends_with("/.");
+            let mut plain = Vec::new();
+            for s in &sources {
+                if is_add && s.is_file() && is_archive(s) {
+                    std::fs::create_dir_all(&dest)?;
+                    let f = std::fs::File::open(s)?;
+                    image::layer::apply(std::io::BufReader::new(f), &dest, image::layer::Whiteouts::Delete)
+                        .map_err(|e| fail(format!("extracting {}: {e}", s.display())))?;
+                } else {
+                    plain.push(s.clone());
+                }
+            }
+            copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs)?;
+            for f in &paths.contents {
+                let target = if dir_hint || dest.is_dir() { dest.join(&f.name) } else { dest.clone() };
+                if let Some(p) = target.parent() {
+                    std::fs::create_dir_all(p)?;
+                }
+                std::fs::write(&target, &f.data)?;
+                std::os::unix::fs::lchown(&target, Some(attrs.uid), Some(attrs.gid))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o644)))?;
+            }
+            Ok(())
+        })();
+        match r {
+            Ok(()) => {
+                self.progress.done(n, std::time::Duration::ZERO);
+                self.commit(b, &key, rootfs, created_by)
+            }
+            Err(e) => {
+                let dir = rootfs.dir.clone();
+                let _ = rootfs.finish();
+                let _ = image::layer::remove_tree(&dir);
+                self.progress.error(n, &format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Build-args no ARG of a built stage consumed.
+    pub fn unused_args(&self, build_args: &BTreeMap<String, String>) -> Vec<String> {
+        let scopes: Vec<&Scope> = std::iter::once(&self.meta).chain(self.built.values().map(|b| &b.scope)).collect();
+        dockerfile::expand::unconsumed(build_args, &scopes)
+    }
+
+    /// Writes the target stage's image.
+    pub fn finish(self, target: usize, labels: &[String]) -> anyhow::Result<image::Digest> {
+        let b = self.built.get(&target).cloned().ok_or_else(|| fail("target stage not built"))?;
+        let mut config = b.config;
+        for l in labels {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            config.0["config"]["Labels"][k] = json!(v);
+        }
+        let diffs: Vec<image::Digest> = b.layers.iter().map(|l| l.diff_id.clone()).collect();
+        config.set_layers(&diffs);
+        config.0["history"] = json!(b.history);
+        let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
+        config.0["created"] = json!(created);
+        let id = self.store.add_image(&config.to_bytes(), &b.layers)?;
+        Ok(id)
+    }
+}
+
+/// A local file ADD extracts: tar, gzip, bzip2, xz or zstd by magic bytes.
+fn is_archive(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 262];
+    let n = std::fs::File::open(p).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(&[0x1f, 0x8b]) || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || (n >= 262 && &h[257..262] == b"ustar")
+}
+
+/// Clamps every mtime under `dir` to SOURCE_DATE_EPOCH.
+fn clamp_mtimes(dir: &Path, epoch: i64) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let m = e.metadata()?;
+        if m.is_dir() {
+            clamp_mtimes(&e.path(), epoch)?;
+        }
+        if m.mtime() > epoch {
+            let t = rustix::fs::Timespec { tv_sec: epoch, tv_nsec: 0 };
+            let ts = rustix::fs::Timestamps { last_access: t, last_modification: t };
+            rustix::fs::utimensat(rustix::fs::CWD, &e.path(), &ts, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+    }
+    Ok(())
+}
+
+/// An instruction as the progress and history show it.
+pub fn describe(cmd: &Command) -> String {
+    let q = |v: &[String]| format!("[{}]", v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" "));
+    let line = |c: &CommandLine| if c.prepend_shell { c.args.join(" ") } else { q(&c.args) };
+    let kv = |v: &[dockerfile::instructions::KeyValue]| v.iter().map(|p| format!("{}={}", p.key, p.value)).collect::<Vec<_>>().join(" ");
+    match cmd {
+        Command::Run(r) => format!("RUN {}", line(&r.command)),
+        Command::Cmd(c) => format!("CMD {}", line(c)),
+        Command::Entrypoint(c) => format!("ENTRYPOINT {}", line(c)),
+        Command::Shell(s) => format!("SHELL {}", q(s)),
+        Command::Env(v) => format!("ENV {}", kv(v)),
+        Command::Label(v) => format!("LABEL {}", kv(v)),
+        Command::Arg(a) => format!("ARG {}", a.iter().map(|d| d.name.clone()).collect::<Vec<_>>().join(" ")),
+        Command::Expose(p) => format!("EXPOSE {}", p.join(" ")),
+        Command::Copy(c) => format!("COPY {} {}", c.paths.sources.join(" "), c.paths.dest),
+        Command::Add(a) => format!("ADD {} {}", a.paths.sources.join(" "), a.paths.dest),
+        Command::Workdir(w) => format!("WORKDIR {w}"),
+        Command::User(u) => format!("USER {u}"),
+        Command::Volume(v) => format!("VOLUME {}", q(v)),
+        Command::StopSignal(s) => format!("STOPSIGNAL {s}"),
+        Command::Healthcheck(h) => format!("HEALTHCHECK {}", q(&h.test)),
+        Command::Onbuild(t) => format!("ONBUILD {t}"),
+        Command::Maintainer(m) => format!("MAINTAINER {m}"),
+        #[allow(unreachable_patterns)]
+        _ => "?".into(),
+    }
+}
