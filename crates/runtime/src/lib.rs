@@ -6,8 +6,8 @@
 pub mod logs;
 pub mod oci;
 pub mod rootfs;
-pub mod supervise;
 pub mod spec;
+pub mod supervise;
 pub mod user;
 
 pub use oci::{OciError, OciRuntime};

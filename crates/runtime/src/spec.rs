@@ -254,12 +254,7 @@ pub fn bind_mount(source: &std::path::Path, destination: &str, read_only: bool) 
     if read_only {
         options.push("ro".into());
     }
-    Ok(MountBuilder::default()
-        .destination(destination)
-        .typ("bind")
-        .source(source)
-        .options(options)
-        .build()?)
+    Ok(MountBuilder::default().destination(destination).typ("bind").source(source).options(options).build()?)
 }
 
 /// A tmpfs at `destination` with docker's `--tmpfs` defaults

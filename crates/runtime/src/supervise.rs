@@ -169,4 +169,3 @@ pub fn alive(pid: i32) -> bool {
 pub fn become_subreaper() -> io::Result<()> {
     Ok(rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?)
 }
-

@@ -106,15 +106,20 @@ pub fn set_exited(tx: &Transaction, id: &str, code: i32, oom: bool, now: &str) -
 }
 
 pub fn set_monitor(tx: &Transaction, id: &str, monitor_pid: i32, restarts: i64) -> Result<(), StoreError> {
-    tx.execute("UPDATE containers SET monitor_pid = ?2, restarts = ?3 WHERE id = ?1", params![id, monitor_pid, restarts])?;
+    tx.execute(
+        "UPDATE containers SET monitor_pid = ?2, restarts = ?3 WHERE id = ?1",
+        params![id, monitor_pid, restarts],
+    )?;
     Ok(())
 }
 
 pub fn rename(tx: &Transaction, id: &str, name: &str) -> Result<(), StoreError> {
     match tx.execute("UPDATE containers SET name = ?2 WHERE id = ?1", params![id, name]) {
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => Err(
-            StoreError::Conflict(format!("Conflict. The container name \"/{name}\" is already in use by another container")),
-        ),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(StoreError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by another container"
+            )))
+        }
         other => other.map(drop).map_err(StoreError::from),
     }
 }

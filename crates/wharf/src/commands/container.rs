@@ -66,15 +66,17 @@ impl RestartPolicy {
         let (name, max) = s.split_once(':').map_or((s, None), |(n, m)| (n, Some(m)));
         let max_retries = match max {
             None => 0,
-            Some(m) => m.parse().map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {m:?}"))?,
+            Some(m) => m
+                .parse()
+                .map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {m:?}"))?,
         };
         match name {
             "" | "no" if max.is_none() => Ok(RestartPolicy { name: "no".into(), max_retries }),
             "always" | "unless-stopped" if max.is_none() => Ok(RestartPolicy { name: name.into(), max_retries }),
             "on-failure" => Ok(RestartPolicy { name: name.into(), max_retries }),
-            "no" | "always" | "unless-stopped" => {
-                Err(format!("invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"))
-            }
+            "no" | "always" | "unless-stopped" => Err(format!(
+                "invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"
+            )),
             _ => Err(format!("invalid restart policy format: unknown policy '{name}'")),
         }
     }
@@ -137,7 +139,8 @@ pub fn oci_runtime(root: &Path, cfg: &ContainerConfig) -> anyhow::Result<OciRunt
     let state_root = root.join("runtime");
     match &cfg.runtime {
         Some(bin) => Ok(OciRuntime { bin: bin.clone(), state_root }),
-        None => OciRuntime::find(state_root).ok_or_else(|| engine("no OCI runtime found: install runc or crun, or pass --runtime PATH")),
+        None => OciRuntime::find(state_root)
+            .ok_or_else(|| engine("no OCI runtime found: install runc or crun, or pass --runtime PATH")),
     }
 }
 
@@ -198,8 +201,12 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
             }
         };
         let mut fwd = |sig: i32| {
-            let _ = rustix::process::Pid::from_raw(pid)
-                .map(|p| rustix::process::kill_process(p, rustix::process::Signal::from_named_raw(sig).unwrap_or(rustix::process::Signal::TERM)));
+            let _ = rustix::process::Pid::from_raw(pid).map(|p| {
+                rustix::process::kill_process(
+                    p,
+                    rustix::process::Signal::from_named_raw(sig).unwrap_or(rustix::process::Signal::TERM),
+                )
+            });
         };
         let code = supervise::supervise(pid, outputs, &mut signals, &mut sink, &mut fwd)?;
         log.flush()?;
@@ -237,7 +244,8 @@ fn start_once(
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let stdin = if stdin { Stdio::inherit() } else { Stdio::null() };
     let _ = rt.delete(id);
-    let pid = rt.create(id, &dir, [stdin, Stdio::from(out_w), Stdio::from(err_w)]).map_err(|e| engine(e.to_string()))?;
+    let pid =
+        rt.create(id, &dir, [stdin, Stdio::from(out_w), Stdio::from(err_w)]).map_err(|e| engine(e.to_string()))?;
     store.set_container_running(id, pid, std::process::id() as i32)?;
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id);
@@ -249,8 +257,10 @@ fn start_once(
 /// Whether the kernel OOM-killed something in the container's cgroup
 /// (cgroup v1 memory.oom_control or v2 memory.events).
 fn oom_killed(id: &str) -> bool {
-    for f in [format!("/sys/fs/cgroup/memory/wharf/{id}/memory.oom_control"), format!("/sys/fs/cgroup/wharf/{id}/memory.events")]
-    {
+    for f in [
+        format!("/sys/fs/cgroup/memory/wharf/{id}/memory.oom_control"),
+        format!("/sys/fs/cgroup/wharf/{id}/memory.events"),
+    ] {
         if let Ok(text) = std::fs::read_to_string(f) {
             return text.lines().any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"));
         }

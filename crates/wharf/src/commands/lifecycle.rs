@@ -141,7 +141,11 @@ pub struct StopArgs {
     pub containers: Vec<String>,
 }
 
-fn each(keys: &[String], mut f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>, root: &Path) -> anyhow::Result<ExitCode> {
+fn each(
+    keys: &[String],
+    mut f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>,
+    root: &Path,
+) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let mut failed = false;
     for key in keys {
@@ -403,13 +407,20 @@ pub fn top(root: &Path, args: TopArgs) -> anyhow::Result<ExitCode> {
     }
     let pids = cgroup_pids(&rec.id);
     let list: Vec<String> = if pids.is_empty() { vec![rec.pid.to_string()] } else { pids };
-    let out = std::process::Command::new("ps").args(["-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p"]).arg(list.join(",")).output()?;
+    let out = std::process::Command::new("ps")
+        .args(["-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p"])
+        .arg(list.join(","))
+        .output()?;
     std::io::stdout().write_all(&out.stdout)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn cgroup_pids(id: &str) -> Vec<String> {
-    for dir in [format!("/sys/fs/cgroup/pids/wharf/{id}"), format!("/sys/fs/cgroup/memory/wharf/{id}"), format!("/sys/fs/cgroup/wharf/{id}")] {
+    for dir in [
+        format!("/sys/fs/cgroup/pids/wharf/{id}"),
+        format!("/sys/fs/cgroup/memory/wharf/{id}"),
+        format!("/sys/fs/cgroup/wharf/{id}"),
+    ] {
         if let Ok(t) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) {
             return t.lines().map(str::to_owned).collect();
         }
@@ -483,7 +494,10 @@ pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     };
     show(&entries)?;
-    while args.follow {
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
         std::thread::sleep(Duration::from_millis(50));
         let (more, next) = runtime::logs::read_from(&path, offset)?;
         offset = next;

@@ -3,10 +3,10 @@
 pub mod archive;
 pub mod build;
 pub mod container;
-pub mod lifecycle;
-pub mod ps;
 mod dockerfile;
 pub mod image;
+pub mod lifecycle;
+pub mod ps;
 pub mod run;
 pub mod system;
 

@@ -43,7 +43,8 @@ pub struct PsArgs {
 
 /// docker's `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
 fn status(rec: &ContainerRecord) -> String {
-    let since = |t: &str| format::parse_time(t).map(|t| std::time::SystemTime::now().duration_since(t).unwrap_or_default());
+    let since =
+        |t: &str| format::parse_time(t).map(|t| std::time::SystemTime::now().duration_since(t).unwrap_or_default());
     match rec.state.as_str() {
         "running" | "paused" => {
             let up = since(&rec.started).map(format::human_duration).unwrap_or_default();
@@ -104,9 +105,7 @@ fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &S
             Some((lk, lv)) => cfg.labels.get(lk).is_some_and(|x| x == lv),
             None => cfg.labels.contains_key(v),
         },
-        "ancestor" => {
-            cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false)
-        }
+        "ancestor" => cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false),
         "exited" => rec.state == "exited" && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
         _ => anyhow::bail!("invalid filter '{k}'"),
     })
@@ -126,7 +125,11 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for rec in recs.iter().take(limit as usize) {
         let cfg = load_config(rec);
-        if !all && !args.filter.iter().any(|f| f.starts_with("status=")) && rec.state != "running" && rec.state != "paused" {
+        if !all
+            && !args.filter.iter().any(|f| f.starts_with("status="))
+            && rec.state != "running"
+            && rec.state != "paused"
+        {
             continue;
         }
         let mut keep = true;
@@ -152,7 +155,9 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
             let keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"];
             let body: Vec<Vec<String>> = maps
                 .iter()
-                .map(|m| keys.iter().map(|k| m.get(*k).and_then(Value::as_str).unwrap_or_default().to_owned()).collect())
+                .map(|m| {
+                    keys.iter().map(|k| m.get(*k).and_then(Value::as_str).unwrap_or_default().to_owned()).collect()
+                })
                 .collect();
             write!(out, "{}", format::table(&header, &body))?;
         }

@@ -283,7 +283,11 @@ fn named_volume(root: &Path, rootfs: &Path, name: &str, dst: &str) -> anyhow::Re
         if from.is_dir() {
             // `cp -a` keeps owners, modes, xattrs and hardlinks: the copy
             // docker makes of an image path into a new volume.
-            let st = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(&staging).status()?;
+            let st = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(format!("{}/.", from.display()))
+                .arg(&staging)
+                .status()?;
             if !st.success() {
                 return Err(engine(format!("copying {dst} from the image into volume {name} failed")));
             }
@@ -355,7 +359,9 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
             if !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
             {
-                return Err(engine(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+                return Err(engine(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
             }
             n.clone()
         }
@@ -389,7 +395,8 @@ fn prepare(
     ov.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
     let get = |k: &str| config.and_then(|c| c.get(k)).and_then(Value::as_str).map(str::to_owned);
     let env = environment(config, args)?;
-    let cwd = args.workdir.clone().or_else(|| get("WorkingDir")).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+    let cwd =
+        args.workdir.clone().or_else(|| get("WorkingDir")).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
     std::fs::create_dir_all(ov.target.join(cwd.trim_start_matches('/'))).ok();
     let user_spec = args.user.clone().or_else(|| get("User")).unwrap_or_default();
     let user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;

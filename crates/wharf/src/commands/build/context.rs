@@ -45,8 +45,19 @@ pub fn clean_rel(p: &str) -> PathBuf {
 /// the result is always inside `root` (the CVE-2018-15664 class). The
 /// last component is followed too when `follow_last`.
 pub fn resolve_in(root: &Path, rel: &Path, follow_last: bool) -> io::Result<PathBuf> {
-    let mut todo: Vec<std::ffi::OsString> =
-        rel.components().rev().filter_map(|c| if let Component::Normal(n) = c { Some(n.to_owned()) } else if c == Component::ParentDir { Some("..".into()) } else { None }).collect();
+    let mut todo: Vec<std::ffi::OsString> = rel
+        .components()
+        .rev()
+        .filter_map(|c| {
+            if let Component::Normal(n) = c {
+                Some(n.to_owned())
+            } else if c == Component::ParentDir {
+                Some("..".into())
+            } else {
+                None
+            }
+        })
+        .collect();
     let mut cur = PathBuf::new();
     let mut hops = 0;
     while let Some(name) = todo.pop() {
@@ -111,7 +122,7 @@ impl Context {
     pub fn tree_digest(&mut self, store: &Store, path: &Path, rel: &Path) -> anyhow::Result<Digest> {
         let mut h = Sha256::new();
         self.hash_into(store, &mut h, path, rel, Path::new(""))?;
-        Ok(Digest::from_hex(&hex::encode(h.finalize())).map_err(|e| anyhow::anyhow!("{}", e.0))?)
+        Digest::from_hex(&hex::encode(h.finalize())).map_err(|e| anyhow::anyhow!("{}", e.0))
     }
 
     fn hash_into(&mut self, store: &Store, h: &mut Sha256, path: &Path, rel: &Path, name: &Path) -> anyhow::Result<()> {
@@ -142,7 +153,8 @@ impl Context {
             return Ok(d.clone());
         }
         let key = path.to_string_lossy().into_owned();
-        let stamp = format!("{}:{}.{}:{}.{}:{}", m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino());
+        let stamp =
+            format!("{}:{}.{}:{}.{}:{}", m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino());
         let d = match store.stat_cached(&key, &stamp)? {
             Some(d) => d,
             None => {
@@ -178,7 +190,10 @@ pub fn sources_in(root: &Path, src: &str, excluded: &dyn Fn(&Path) -> bool) -> a
     if !has_glob(src) {
         let host = resolve_in(root, &rel, true)?;
         if fs::symlink_metadata(&host).is_err() || (!rel.as_os_str().is_empty() && excluded(&rel)) {
-            anyhow::bail!("failed to compute cache key: failed to calculate checksum of ref: \"/{}\": not found", rel.display());
+            anyhow::bail!(
+                "failed to compute cache key: failed to calculate checksum of ref: \"/{}\": not found",
+                rel.display()
+            );
         }
         return Ok(vec![(rel, host)]);
     }
@@ -198,7 +213,8 @@ pub fn sources_in(root: &Path, src: &str, excluded: &dyn Fn(&Path) -> bool) -> a
             let pattern = glob::Pattern::new(part).map_err(|e| anyhow::anyhow!("bad pattern {src:?}: {e}"))?;
             let host = resolve_in(root, dir, true)?;
             let Ok(rd) = fs::read_dir(&host) else { continue };
-            let mut names: Vec<String> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            let mut names: Vec<String> =
+                rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
             names.sort();
             for n in names {
                 if pattern.matches(&n) {
@@ -214,7 +230,10 @@ pub fn sources_in(root: &Path, src: &str, excluded: &dyn Fn(&Path) -> bool) -> a
         .map(|p| resolve_in(root, &p, true).map(|h| (p, h)))
         .collect::<io::Result<_>>()?;
     if out.is_empty() {
-        anyhow::bail!("failed to compute cache key: failed to calculate checksum of ref: \"/{}\": not found", rel.display());
+        anyhow::bail!(
+            "failed to compute cache key: failed to calculate checksum of ref: \"/{}\": not found",
+            rel.display()
+        );
     }
     Ok(out)
 }
@@ -250,7 +269,8 @@ mod tests {
         let got: Vec<PathBuf> = sources_in(d.path(), "*/*.txt", &|_| false)?.into_iter().map(|(r, _)| r).collect();
         assert_eq!(got, vec![PathBuf::from("dir/d.txt")]);
         assert!(sources_in(d.path(), "nope*", &|_| false).is_err());
-        let ex: Vec<PathBuf> = sources_in(d.path(), "*.txt", &|p| p == Path::new("a.txt"))?.into_iter().map(|(r, _)| r).collect();
+        let ex: Vec<PathBuf> =
+            sources_in(d.path(), "*.txt", &|p| p == Path::new("a.txt"))?.into_iter().map(|(r, _)| r).collect();
         assert_eq!(ex, vec![PathBuf::from("b.txt")]);
         Ok(())
     }

@@ -110,7 +110,8 @@ fn copy_entry(src: &Path, dst: &Path, attrs: Attrs) -> io::Result<()> {
         fs::set_permissions(dst, fs::Permissions::from_mode(mode))?;
     }
     let t = |s: i64, ns: i64| Timespec { tv_sec: s, tv_nsec: ns as _ };
-    let times = Timestamps { last_access: t(m.atime(), m.atime_nsec()), last_modification: t(m.mtime(), m.mtime_nsec()) };
+    let times =
+        Timestamps { last_access: t(m.atime(), m.atime_nsec()), last_modification: t(m.mtime(), m.mtime_nsec()) };
     rustix::fs::utimensat(CWD, dst, &times, AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(())
 }

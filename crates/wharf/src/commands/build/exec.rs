@@ -28,7 +28,8 @@ impl StepRootfs {
         let overlay =
             runtime::Overlay { lowers, upper: dir.join("fs"), work: dir.join("work"), target: dir.join("merged") };
         overlay.mount().map_err(|e| anyhow::anyhow!("mounting the step's rootfs: {e}"))?;
-        let absent = MOUNT_POINTS.iter().copied().filter(|p| fs::symlink_metadata(overlay.target.join(p)).is_err()).collect();
+        let absent =
+            MOUNT_POINTS.iter().copied().filter(|p| fs::symlink_metadata(overlay.target.join(p)).is_err()).collect();
         Ok(StepRootfs { dir, overlay, absent })
     }
 
@@ -94,11 +95,13 @@ pub fn run_bundle(
         return Err(e.into());
     }
     let mut forward = |sig: i32| {
-        if let (Some(p), Some(s)) = (rustix::process::Pid::from_raw(pid), rustix::process::Signal::from_named_raw(sig)) {
+        if let (Some(p), Some(s)) = (rustix::process::Pid::from_raw(pid), rustix::process::Signal::from_named_raw(sig))
+        {
             let _ = rustix::process::kill_process(p, s);
         }
     };
-    let code = supervise::supervise(pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], signals, out, &mut forward);
+    let code =
+        supervise::supervise(pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], signals, out, &mut forward);
     let _ = rt.delete(id);
     Ok(code?)
 }

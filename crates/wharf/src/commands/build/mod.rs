@@ -129,9 +129,10 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let mut tags = Vec::new();
     for t in &args.tag {
-        tags.push(Reference::parse(t).map_err(|e| {
-            Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}"))
-        })?);
+        tags.push(
+            Reference::parse(t)
+                .map_err(|e| Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}")))?,
+        );
     }
     match args.network.as_str() {
         "default" | "host" | "none" => {}
@@ -179,11 +180,13 @@ fn build_in(
     for w in &df.warnings {
         progress.warn(&w.message);
     }
-    let st = dockerfile::stages(&df).map_err(|e| fail(format!("{df_name}:{}: {}", e.location.start_line, e.message)))?;
+    let st =
+        dockerfile::stages(&df).map_err(|e| fail(format!("{df_name}:{}: {}", e.location.start_line, e.message)))?;
     let build_args = super::dockerfile::build_args(&args.build_arg);
     let lex = Lexer::new(st.escape);
     let host = super::dockerfile::host_platform();
-    let meta = Scope::meta(&lex, &st.meta_args, &build_args, platform_args(&host, &host)).map_err(|e| fail(e.to_string()))?;
+    let meta =
+        Scope::meta(&lex, &st.meta_args, &build_args, platform_args(&host, &host)).map_err(|e| fail(e.to_string()))?;
     let target = match &args.target {
         Some(t) => st
             .stages
@@ -297,7 +300,6 @@ fn image_layers(store: &Store, id: &image::Digest) -> anyhow::Result<Vec<LayerIn
     }
     Ok(out)
 }
-
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {

@@ -77,18 +77,34 @@ impl<'a> Builder<'a> {
         for s in &args.secret {
             let fields: BTreeMap<&str, &str> = s.split(',').filter_map(|f| f.split_once('=')).collect();
             let id = fields.get("id").ok_or_else(|| fail(format!("invalid secret {s:?}: no id")))?;
-            let src = fields.get("src").or(fields.get("source")).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(id));
+            let src =
+                fields.get("src").or(fields.get("source")).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(id));
             secrets.insert((*id).to_owned(), src);
         }
         let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok());
-        Ok(Builder { store, stages, lex, meta, ctx, args, progress, built: BTreeMap::new(), signals, rt, secrets, epoch })
+        Ok(Builder {
+            store,
+            stages,
+            lex,
+            meta,
+            ctx,
+            args,
+            progress,
+            built: BTreeMap::new(),
+            signals,
+            rt,
+            secrets,
+            epoch,
+        })
     }
 
     fn stage_index(&self, name: &str, before: usize) -> Option<usize> {
         if let Ok(i) = name.parse::<usize>() {
             return (i < before).then_some(i);
         }
-        self.stages.stages[..before].iter().position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        self.stages.stages[..before]
+            .iter()
+            .position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
     }
 
     fn base_name(&self, stage: &Stage) -> anyhow::Result<String> {
@@ -125,7 +141,10 @@ impl<'a> Builder<'a> {
 
     fn now(&self) -> String {
         match self.epoch {
-            Some(e) => humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(e as u64)).to_string(),
+            Some(e) => {
+                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(e as u64))
+                    .to_string()
+            }
             None => store::now_rfc3339(),
         }
     }
@@ -139,7 +158,14 @@ impl<'a> Builder<'a> {
             let mut config = ImageConfig::new_imported(None, "");
             config.0["history"] = json!([]);
             config.0["created"] = json!("");
-            return Ok(Built { config, layers: vec![], history: vec![], key: hash(&["scratch"]), created: String::new(), scope: self.meta.stage(vec![]) });
+            return Ok(Built {
+                config,
+                layers: vec![],
+                history: vec![],
+                key: hash(&["scratch"]),
+                created: String::new(),
+                scope: self.meta.stage(vec![]),
+            });
         }
         if let Some(j) = self.stage_index(&name, idx) {
             let mut b = self.built.get(&j).cloned().ok_or_else(|| fail(format!("stage {name} was not built")))?;
@@ -164,7 +190,8 @@ impl<'a> Builder<'a> {
     pub fn build_stage(&mut self, idx: usize) -> anyhow::Result<()> {
         let stage = &self.stages.stages[idx];
         // BuildKit counts FROM and the filesystem steps.
-        let is_step = |c: &Command| matches!(c, Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir(_));
+        let is_step =
+            |c: &Command| matches!(c, Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir(_));
         let total = stage.commands.iter().filter(|c| is_step(&c.command)).count() + 1;
         let label = match (&stage.name, self.stages.stages.len()) {
             (Some(n), _) => format!("{n} "),
@@ -175,15 +202,21 @@ impl<'a> Builder<'a> {
         let mut b = self.base(idx)?;
         self.progress.done(n, std::time::Duration::ZERO);
         // ONBUILD triggers of the base run first, and are not inherited.
-        let triggers: Vec<String> = b.config.0.pointer("/config/OnBuild").and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        let triggers: Vec<String> = b
+            .config
+            .0
+            .pointer("/config/OnBuild")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
         if let Some(c) = b.config.0.get_mut("config").and_then(Value::as_object_mut) {
             c.remove("OnBuild");
         }
         for t in triggers {
             let df = dockerfile::parse(t.as_bytes()).map_err(|e| fail(format!("ONBUILD {t}: {}", e.message)))?;
             for ins in &df.instructions {
-                let cmd = dockerfile::instructions::parse_command(ins).map_err(|e| fail(format!("ONBUILD {t}: {e}")))?;
+                let cmd =
+                    dockerfile::instructions::parse_command(ins).map_err(|e| fail(format!("ONBUILD {t}: {e}")))?;
                 self.step(&mut b, &cmd, &format!("[{}] ONBUILD {t}", label.trim_end()), idx)?;
             }
         }
@@ -203,8 +236,9 @@ impl<'a> Builder<'a> {
                     cfg.insert("Cmd".into(), Value::Null);
                 }
             }
-            self.step(&mut b, &c.command, &title, idx)
-                .map_err(|e| fail(format!("{e:#}\n{}:{}: {}", "Dockerfile", c.location.start_line, describe(&c.command))))?;
+            self.step(&mut b, &c.command, &title, idx).map_err(|e| {
+                fail(format!("{e:#}\n{}:{}: {}", "Dockerfile", c.location.start_line, describe(&c.command)))
+            })?;
         }
         self.built.insert(idx, b);
         self.ctx.save(self.store)?;
@@ -263,7 +297,12 @@ impl<'a> Builder<'a> {
             }
             Command::Healthcheck(h) => {
                 let mut v = json!({"Test": h.test});
-                for (k, val) in [("Interval", h.interval), ("Timeout", h.timeout), ("StartPeriod", h.start_period), ("StartInterval", h.start_interval)] {
+                for (k, val) in [
+                    ("Interval", h.interval),
+                    ("Timeout", h.timeout),
+                    ("StartPeriod", h.start_period),
+                    ("StartInterval", h.start_interval),
+                ] {
                     if val > 0 {
                         v[k] = json!(val);
                     }
@@ -333,7 +372,13 @@ impl<'a> Builder<'a> {
     }
 
     fn workdir(b: &Built) -> String {
-        b.config.0.pointer("/config/WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()).unwrap_or("/").to_owned()
+        b.config
+            .0
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+            .unwrap_or("/")
+            .to_owned()
     }
 
     fn run(&mut self, b: &mut Built, r: &Run, title: &str, _idx: usize) -> anyhow::Result<()> {
@@ -390,7 +435,11 @@ impl<'a> Builder<'a> {
         let mut argv = b.config.shell();
         let mut text = c.args.join(" ");
         if let Some(f) = c.files.first() {
-            if text.trim_start().starts_with("<<") && c.files.len() == 1 && !text.contains('|') && text.split_whitespace().count() == 1 {
+            if text.trim_start().starts_with("<<")
+                && c.files.len() == 1
+                && !text.contains('|')
+                && text.split_whitespace().count() == 1
+            {
                 text = f.data.clone();
             } else {
                 for f in &c.files {
@@ -454,8 +503,14 @@ impl<'a> Builder<'a> {
     /// `RUN --mount`: cache (a persistent directory per id), tmpfs, secret
     /// (a file read-only at /run/secrets/ID), bind (read-only from the
     /// context or a stage).
-    fn run_mount(&mut self, _b: &Built, m: &dockerfile::mounts::Mount, cwd: &str) -> anyhow::Result<oci_spec::runtime::Mount> {
-        let abs = |t: &str| if t.starts_with('/') { t.to_owned() } else { format!("{}/{t}", cwd.trim_end_matches('/')) };
+    fn run_mount(
+        &mut self,
+        _b: &Built,
+        m: &dockerfile::mounts::Mount,
+        cwd: &str,
+    ) -> anyhow::Result<oci_spec::runtime::Mount> {
+        let abs =
+            |t: &str| if t.starts_with('/') { t.to_owned() } else { format!("{}/{t}", cwd.trim_end_matches('/')) };
         Ok(match m.kind {
             MountType::Cache => {
                 let target = abs(m.target.as_deref().ok_or_else(|| fail("cache mount needs a target"))?);
@@ -470,8 +525,10 @@ impl<'a> Builder<'a> {
                 runtime::tmpfs_mount(&target, &size)?
             }
             MountType::Secret => {
-                let id = m.id.clone().or_else(|| m.target.as_deref().and_then(|t| t.rsplit('/').next()).map(str::to_owned))
-                    .ok_or_else(|| fail("secret mount needs an id"))?;
+                let id =
+                    m.id.clone()
+                        .or_else(|| m.target.as_deref().and_then(|t| t.rsplit('/').next()).map(str::to_owned))
+                        .ok_or_else(|| fail("secret mount needs an id"))?;
                 let target = m.target.clone().map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}"));
                 match self.secrets.get(&id) {
                     Some(src) => runtime::bind_mount(src, &target, true)?,
@@ -484,7 +541,8 @@ impl<'a> Builder<'a> {
                     return Err(fail("RUN --mount=type=bind,from= is not supported yet"));
                 }
                 let target = abs(m.target.as_deref().ok_or_else(|| fail("bind mount needs a target"))?);
-                let src = context::resolve_in(&self.ctx.root, &context::clean_rel(m.source.as_deref().unwrap_or(".")), true)?;
+                let src =
+                    context::resolve_in(&self.ctx.root, &context::clean_rel(m.source.as_deref().unwrap_or(".")), true)?;
                 runtime::bind_mount(&src, &target, true)?
             }
             MountType::Ssh => return Err(fail("RUN --mount=type=ssh is not supported yet")),
@@ -508,7 +566,8 @@ impl<'a> Builder<'a> {
         // The source tree: the context, an earlier stage, or an image.
         let mut source_root = self.ctx.root.clone();
         let mut source_mount: Option<StepRootfs> = None;
-        let mut key_parts = vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
+        let mut key_parts =
+            vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
         if let Some(f) = from {
             let layers = match self.stage_index(f, idx) {
                 Some(j) => {
@@ -517,7 +576,8 @@ impl<'a> Builder<'a> {
                     s.layers.clone()
                 }
                 None => {
-                    let id = self.store.resolve(f).map_err(|_| fail(format!("COPY --from={f}: no such stage or image")))?;
+                    let id =
+                        self.store.resolve(f).map_err(|_| fail(format!("COPY --from={f}: no such stage or image")))?;
                     key_parts.push(id.to_string());
                     image_layers(self.store, &id)?
                 }
@@ -528,7 +588,8 @@ impl<'a> Builder<'a> {
             source_root = m.merged().to_owned();
             source_mount = Some(m);
         }
-        let result = self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
+        let result =
+            self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
         if let Some(m) = source_mount {
             let dir = m.dir.clone();
             let _ = m.finish();
@@ -556,11 +617,8 @@ impl<'a> Builder<'a> {
             if is_add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
                 return Err(fail(format!("ADD {s}: fetching URLs is not supported yet")));
             }
-            let found = if from_stage {
-                context::sources_in(source_root, s, &|_| false)?
-            } else {
-                self.ctx.sources(s)?
-            };
+            let found =
+                if from_stage { context::sources_in(source_root, s, &|_| false)? } else { self.ctx.sources(s)? };
             for (rel, host) in found {
                 key_parts.push(rel.display().to_string());
                 if !from_stage {
@@ -676,7 +734,7 @@ fn clamp_mtimes(dir: &Path, epoch: i64) -> anyhow::Result<()> {
         if m.mtime() > epoch {
             let t = rustix::fs::Timespec { tv_sec: epoch, tv_nsec: 0 };
             let ts = rustix::fs::Timestamps { last_access: t, last_modification: t };
-            rustix::fs::utimensat(rustix::fs::CWD, &e.path(), &ts, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+            rustix::fs::utimensat(rustix::fs::CWD, e.path(), &ts, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
         }
     }
     Ok(())
@@ -686,7 +744,9 @@ fn clamp_mtimes(dir: &Path, epoch: i64) -> anyhow::Result<()> {
 pub fn describe(cmd: &Command) -> String {
     let q = |v: &[String]| format!("[{}]", v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" "));
     let line = |c: &CommandLine| if c.prepend_shell { c.args.join(" ") } else { q(&c.args) };
-    let kv = |v: &[dockerfile::instructions::KeyValue]| v.iter().map(|p| format!("{}={}", p.key, p.value)).collect::<Vec<_>>().join(" ");
+    let kv = |v: &[dockerfile::instructions::KeyValue]| {
+        v.iter().map(|p| format!("{}={}", p.key, p.value)).collect::<Vec<_>>().join(" ")
+    };
     match cmd {
         Command::Run(r) => format!("RUN {}", line(&r.command)),
         Command::Cmd(c) => format!("CMD {}", line(c)),
