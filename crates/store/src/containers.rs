@@ -15,6 +15,7 @@ const STATE_COLUMNS: &[(&str, &str)] = &[
     ("started", "TEXT NOT NULL DEFAULT ''"),
     ("finished", "TEXT NOT NULL DEFAULT ''"),
     ("restarts", "INTEGER NOT NULL DEFAULT 0"),
+    ("ip", "TEXT NOT NULL DEFAULT ''"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -48,10 +49,12 @@ pub struct ContainerRecord {
     pub started: String,
     pub finished: String,
     pub restarts: i64,
+    /// Address on the bridge network ('' when none).
+    pub ip: String,
 }
 
 const SELECT: &str = "SELECT id, name, image_id, created, state, config, pid, monitor_pid, exit_code, oom_killed, \
-                      started, finished, restarts FROM containers";
+                      started, finished, restarts, ip FROM containers";
 
 fn record(r: &Row) -> rusqlite::Result<ContainerRecord> {
     Ok(ContainerRecord {
@@ -68,6 +71,7 @@ fn record(r: &Row) -> rusqlite::Result<ContainerRecord> {
         started: r.get(10)?,
         finished: r.get(11)?,
         restarts: r.get(12)?,
+        ip: r.get(13)?,
     })
 }
 
@@ -122,4 +126,9 @@ pub fn rename(tx: &Transaction, id: &str, name: &str) -> Result<(), StoreError> 
         }
         other => other.map(drop).map_err(StoreError::from),
     }
+}
+
+pub fn set_ip(tx: &Transaction, id: &str, ip: &str) -> Result<(), StoreError> {
+    tx.execute("UPDATE containers SET ip = ?2 WHERE id = ?1", params![id, ip])?;
+    Ok(())
 }

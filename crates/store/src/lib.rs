@@ -425,6 +425,11 @@ impl Store {
         self.in_tx(|tx| containers::set_monitor(tx, id, monitor_pid, restarts))
     }
 
+    /// Records a container's bridge address ('' to release it).
+    pub fn set_container_ip(&mut self, id: &str, ip: &str) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::set_ip(tx, id, ip))
+    }
+
     /// Renames a container; a taken name is docker's conflict error.
     pub fn rename_container(&mut self, id: &str, name: &str) -> Result<(), StoreError> {
         self.in_tx(|tx| containers::rename(tx, id, name))

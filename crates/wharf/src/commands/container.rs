@@ -106,6 +106,51 @@ pub fn log_path(root: &Path, id: &str) -> PathBuf {
     container_dir(root, id).join(format!("{id}-json.log"))
 }
 
+/// docker's /etc/hosts for a container.
+pub fn hosts_file(hostname: &str, ip: Option<&str>) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    if let Some(ip) = ip {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    s
+}
+
+/// Sets up the container's network before its runtime creates it:
+/// `none` gets a namespace with `lo`; `bridge` also a veth on wharf0 with
+/// an address, and DNAT rules for its published ports.
+fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Result<()> {
+    if cfg.network == "host" {
+        return Ok(());
+    }
+    network::create_netns(id).map_err(|e| engine(e.to_string()))?;
+    if cfg.network == "none" {
+        return Ok(());
+    }
+    // One allocation at a time, across wharf processes.
+    let _lock = store::Lock::acquire(&store.root().join("network.lock"), true)?;
+    let used: Vec<std::net::Ipv4Addr> =
+        store.containers()?.iter().filter(|c| c.id != id).filter_map(|c| c.ip.parse().ok()).collect();
+    let ip = network::allocate(&used).map_err(|e| engine(e.to_string()))?;
+    store.set_container_ip(id, &ip.to_string())?;
+    network::attach_bridge(id, ip).map_err(|e| engine(e.to_string()))?;
+    let mut ports = Vec::new();
+    for p in &cfg.ports {
+        ports.extend(network::parse_ports(p).map_err(|e| engine(e.to_string()))?);
+    }
+    network::publish(id, ip, &ports).map_err(|e| engine(e.to_string()))?;
+    let hosts = container_dir(store.root(), id).join("hosts");
+    std::fs::write(hosts, hosts_file(&cfg.hostname, Some(&ip.to_string())))?;
+    Ok(())
+}
+
+/// Removes the container's network (rules, veth, namespace, address).
+pub fn network_down(store: &mut Store, id: &str) {
+    network::teardown(id);
+    let _ = store.set_container_ip(id, "");
+}
+
 /// Marker that the user stopped the container (no restart).
 fn stop_marker(root: &Path, id: &str) -> PathBuf {
     container_dir(root, id).join("stopped-by-user")
@@ -244,6 +289,11 @@ fn start_once(
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let stdin = if stdin { Stdio::inherit() } else { Stdio::null() };
     let _ = rt.delete(id);
+    let cfg = load_config(&store.container(id)?);
+    if let Err(e) = network_up(store, id, &cfg) {
+        network_down(store, id);
+        return Err(e);
+    }
     let pid =
         rt.create(id, &dir, [stdin, Stdio::from(out_w), Stdio::from(err_w)]).map_err(|e| engine(e.to_string()))?;
     store.set_container_running(id, pid, std::process::id() as i32)?;
@@ -272,6 +322,7 @@ fn oom_killed(id: &str) -> bool {
 /// the rootfs, record the exit.
 fn finish(store: &mut Store, rt: &OciRuntime, id: &str, image_id: &str, code: i32, oom: bool) -> anyhow::Result<()> {
     let _ = rt.delete(id);
+    network_down(store, id);
     let ov = overlay(store, id, image_id)?;
     if is_mounted(&ov.target) {
         let _ = ov.unmount();
@@ -282,6 +333,7 @@ fn finish(store: &mut Store, rt: &OciRuntime, id: &str, image_id: &str, code: i3
 
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
+    network::teardown(id);
     let dir = container_dir(store.root(), id);
     let target = dir.join("merged");
     if is_mounted(&target) {

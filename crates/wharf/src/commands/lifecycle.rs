@@ -73,6 +73,7 @@ pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<Contai
     if container::is_mounted(&target) {
         let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
     }
+    container::network_down(store, &rec.id);
     store.set_container_exited(&rec.id, 255, false)?;
     Ok(store.container(&rec.id)?)
 }

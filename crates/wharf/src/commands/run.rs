@@ -298,6 +298,68 @@ fn named_volume(root: &Path, rootfs: &Path, name: &str, dst: &str) -> anyhow::Re
     Ok(data)
 }
 
+/// `IP:HOST:CTR/PROTO` as stored and shown.
+fn port_string(p: &network::PortMap) -> String {
+    format!("{}:{}:{}/{}", p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED), p.host_port, p.container_port, p.proto)
+}
+
+/// The `-p` flags, with free host ports picked for `-p CONTAINERPORT`; a
+/// host port that something else holds is docker's "port is already
+/// allocated" error.
+fn published_ports(store: &Store, args: &CreateArgs) -> anyhow::Result<Vec<network::PortMap>> {
+    let mut taken: Vec<String> = Vec::new();
+    for rec in store.containers()? {
+        if matches!(rec.state.as_str(), "running" | "paused" | "created") {
+            taken.extend(container::load_config(&rec).ports);
+        }
+    }
+    let mut out = Vec::new();
+    for spec in &args.publish {
+        for mut p in network::parse_ports(spec).map_err(|e| engine(e.to_string()))? {
+            if p.host_port == 0 {
+                p.host_port = network::free_port().map_err(|e| engine(e.to_string()))?;
+            }
+            let same_port = |t: &String| {
+                t.split(':').nth(1) == Some(&p.host_port.to_string()) && t.ends_with(&format!("/{}", p.proto))
+            };
+            if taken.iter().any(same_port) || !network::port_free(&p) {
+                let ip = p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                return Err(engine(format!(
+                    "driver failed programming external connectivity: Bind for {ip}:{} failed: port is already allocated",
+                    p.host_port
+                )));
+            }
+            taken.push(port_string(&p));
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them,
+/// bind-mounted from the container's directory (the host's own with
+/// `--network host`). The monitor adds the container's address to hosts.
+fn etc_files(dir: &Path, hostname: &str, host_net: bool) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+    let mut out = Vec::new();
+    let resolv = if host_net {
+        PathBuf::from("/etc/resolv.conf")
+    } else {
+        let p = dir.join("resolv.conf");
+        std::fs::write(&p, std::fs::read("/etc/resolv.conf").unwrap_or_default())?;
+        p
+    };
+    out.push(runtime::bind_mount(&resolv, "/etc/resolv.conf", false)?);
+    if !host_net {
+        let hosts = dir.join("hosts");
+        std::fs::write(&hosts, container::hosts_file(hostname, None))?;
+        out.push(runtime::bind_mount(&hosts, "/etc/hosts", false)?);
+        let hn = dir.join("hostname");
+        std::fs::write(&hn, format!("{hostname}\n"))?;
+        out.push(runtime::bind_mount(&hn, "/etc/hostname", false)?);
+    }
+    Ok(out)
+}
+
 fn security(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
     for s in &args.security_opt {
         match s.as_str() {
@@ -413,14 +475,19 @@ fn prepare(
     if let Some(h) = &args.hostname {
         opts.hostname = h.clone();
     }
+    let ports = published_ports(store, args)?;
     match args.network.as_str() {
         "host" => opts.host_network = true,
-        "none" | "bridge" | "default" => {}
+        "none" | "bridge" | "default" => opts.netns = Some(network::netns_path(id)),
         other => return Err(engine(format!("network {other} not found"))),
+    }
+    if args.network == "none" && !ports.is_empty() {
+        // docker ignores -p with --network none; so does wharf.
     }
     security(&mut opts, args)?;
     limits(&mut opts, args)?;
     opts.extra_mounts = mounts(&root, &ov.target, args)?;
+    opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host")?);
     let spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
     let labels: BTreeMap<String, String> = config
@@ -450,7 +517,7 @@ fn prepare(
         stop_timeout: args.stop_timeout,
         runtime: args.runtime.clone(),
         network: args.network.clone(),
-        ports: args.publish.clone(),
+        ports: ports.iter().map(port_string).collect(),
         binds: args.volume.clone(),
         tmpfs: args.tmpfs.clone(),
         exposed: config

@@ -1,0 +1,300 @@
+//! Container networking for the default `bridge` network: a Linux bridge
+//! `wharf0` (10.89.0.1/16), one veth pair per container with the peer as
+//! `eth0` in the container's network namespace, outbound NAT (masquerade),
+//! and published ports as DNAT rules that answer on 127.0.0.1 and on the
+//! host's own addresses (as docker without its userland proxy).
+//!
+//! Links, addresses and routes are set with iproute2's `ip` and NAT with
+//! `iptables` (nft-backed on Debian 12): both are on every host that runs
+//! containers, they speak the kernel's current interfaces, and their rules
+//! show up in the tools an administrator already uses. Every rule carries
+//! the comment `wharf:ID`, so the rules of one container can be found and
+//! removed, also after a crash. (A netlink-crate implementation of the
+//! link part is the planned replacement; see the issue notes.)
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub const BRIDGE: &str = "wharf0";
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
+pub const PREFIX: u8 = 16;
+pub const SUBNET: &str = "10.89.0.0/16";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{cmd}: {msg}")]
+    Command { cmd: String, msg: String },
+    #[error("invalid port specification: {0:?}")]
+    BadPort(String),
+    #[error("Bind for {0} failed: port is already allocated")]
+    PortTaken(String),
+    #[error("no free address left in {SUBNET}")]
+    Exhausted,
+}
+
+fn run(prog: &str, args: &[&str]) -> Result<String, NetError> {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| NetError::Command { cmd: format!("{prog} {}", args.join(" ")), msg: e.to_string() })?;
+    if !out.status.success() {
+        return Err(NetError::Command {
+            cmd: format!("{prog} {}", args.join(" ")),
+            msg: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ok(prog: &str, args: &[&str]) -> bool {
+    Command::new(prog).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// One published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMap {
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: String,
+}
+
+/// Parses `-p [IP:]HOSTPORT:CONTAINERPORT[/PROTO]` (also ranges
+/// `8000-8001:80-81` and `CONTAINERPORT` alone, which picks a free host
+/// port).
+pub fn parse_ports(spec: &str) -> Result<Vec<PortMap>, NetError> {
+    let bad = || NetError::BadPort(spec.to_owned());
+    let (rest, proto) = spec.split_once('/').map_or((spec, "tcp"), |(r, p)| (r, p));
+    if proto != "tcp" && proto != "udp" {
+        return Err(bad());
+    }
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (ip, host, ctr) = match parts.as_slice() {
+        [c] => (None, "", *c),
+        [h, c] => (None, *h, *c),
+        [ip, h, c] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| bad())?), *h, *c),
+        _ => return Err(bad()),
+    };
+    let range = |s: &str| -> Result<(u16, u16), NetError> {
+        match s.split_once('-') {
+            Some((a, b)) => Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)),
+            None => {
+                let p = s.parse().map_err(|_| bad())?;
+                Ok((p, p))
+            }
+        }
+    };
+    let (c0, c1) = range(ctr)?;
+    let hosts: Vec<u16> = if host.is_empty() {
+        vec![0; (c1 - c0 + 1) as usize]
+    } else {
+        let (h0, h1) = range(host)?;
+        if h1 - h0 != c1 - c0 {
+            return Err(bad());
+        }
+        (h0..=h1).collect()
+    };
+    Ok((c0..=c1)
+        .zip(hosts)
+        .map(|(c, h)| PortMap { host_ip: ip, host_port: h, container_port: c, proto: proto.to_owned() })
+        .collect())
+}
+
+/// The network namespace file of a container.
+pub fn netns_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("/run/netns/{}", netns_name(id)))
+}
+
+fn netns_name(id: &str) -> String {
+    format!("wharf-{}", &id[..12.min(id.len())])
+}
+
+fn veth_name(id: &str) -> String {
+    format!("vw{}", &id[..10.min(id.len())])
+}
+
+/// Makes the container's network namespace with only `lo` up
+/// (`--network none`, and the start of `bridge`).
+pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
+    let name = netns_name(id);
+    if !netns_path(id).exists() {
+        run("ip", &["netns", "add", &name])?;
+    }
+    run("ip", &["-n", &name, "link", "set", "lo", "up"])?;
+    Ok(netns_path(id))
+}
+
+/// Creates the bridge and the NAT and forwarding rules once per host.
+fn ensure_bridge() -> Result<(), NetError> {
+    if !ok("ip", &["link", "show", BRIDGE]) {
+        let _ = run("ip", &["link", "add", BRIDGE, "type", "bridge"]);
+        run("ip", &["addr", "add", &format!("{GATEWAY}/{PREFIX}"), "dev", BRIDGE])?;
+    }
+    run("ip", &["link", "set", BRIDGE, "up"])?;
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        .map_err(|e| NetError::Command { cmd: "enable ip_forward".into(), msg: e.to_string() })?;
+    // 127.0.0.1:PORT → container needs routing of loopback-sourced
+    // packets out of the bridge.
+    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"), "1");
+    let rules: [&[&str]; 4] = [
+        &["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-o", BRIDGE, "-j", "MASQUERADE"],
+        &["-t", "nat", "POSTROUTING", "-s", "127.0.0.0/8", "-o", BRIDGE, "-j", "MASQUERADE"],
+        &["-t", "filter", "FORWARD", "-o", BRIDGE, "-j", "ACCEPT"],
+        &["-t", "filter", "FORWARD", "-i", BRIDGE, "-j", "ACCEPT"],
+    ];
+    for r in rules {
+        let (table, chain, rest) = (r[1], r[2], &r[3..]);
+        let mut check = vec!["-t", table, "-C", chain];
+        check.extend_from_slice(rest);
+        check.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
+        if !ok("iptables", &check) {
+            let mut add = vec!["-t", table, "-I", chain];
+            add.extend_from_slice(rest);
+            add.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
+            run("iptables", &add)?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects a container's namespace to the bridge with address `ip`.
+pub fn attach_bridge(id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
+    ensure_bridge()?;
+    let ns = netns_name(id);
+    let host = veth_name(id);
+    let _ = run("ip", &["link", "del", &host]);
+    run("ip", &["link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
+    run("ip", &["link", "set", &host, "master", BRIDGE, "up"])?;
+    run("ip", &["-n", &ns, "addr", "add", &format!("{ip}/{PREFIX}"), "dev", "eth0"])?;
+    run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
+    run("ip", &["-n", &ns, "route", "add", "default", "via", &GATEWAY.to_string()])?;
+    Ok(())
+}
+
+/// DNAT rules for the published ports of container `id` at `ip`, for
+/// traffic from outside (PREROUTING) and from the host itself (OUTPUT).
+pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
+    let tag = format!("wharf:{id}");
+    for p in ports {
+        let dport = p.host_port.to_string();
+        let to = format!("{ip}:{}", p.container_port);
+        for chain in ["PREROUTING", "OUTPUT"] {
+            let mut args = vec!["-t", "nat", "-A", chain, "-p", &p.proto, "--dport", &dport];
+            let dst;
+            match p.host_ip.filter(|h| !h.is_unspecified()) {
+                Some(h) => {
+                    dst = h.to_string();
+                    args.extend_from_slice(&["-d", &dst]);
+                }
+                None => args.extend_from_slice(&["-m", "addrtype", "--dst-type", "LOCAL"]),
+            }
+            args.extend_from_slice(&["-j", "DNAT", "--to-destination", &to, "-m", "comment", "--comment", &tag]);
+            run("iptables", &args)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything of container `id`: its DNAT rules, its veth and its
+/// namespace. Safe to call when some or all of it is already gone.
+pub fn teardown(id: &str) {
+    let tag = format!("wharf:{id}");
+    if let Ok(rules) = run("iptables", &["-t", "nat", "-S"]) {
+        for line in rules.lines().filter(|l| l.contains(&tag) && l.starts_with("-A ")) {
+            let args: Vec<String> = shell_words(&line[3..]);
+            let mut del = vec!["-t".to_owned(), "nat".into(), "-D".into()];
+            del.extend(args);
+            let refs: Vec<&str> = del.iter().map(String::as_str).collect();
+            let _ = run("iptables", &refs);
+        }
+    }
+    let _ = run("ip", &["link", "del", &veth_name(id)]);
+    if netns_path(id).exists() {
+        let _ = run("ip", &["netns", "del", &netns_name(id)]);
+    }
+}
+
+/// Splits an `iptables -S` line (quotes only around comments).
+fn shell_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Picks the lowest free address in the subnet, given those in use.
+pub fn allocate(used: &[Ipv4Addr]) -> Result<Ipv4Addr, NetError> {
+    let base = u32::from(GATEWAY) & !((1u32 << (32 - PREFIX)) - 1);
+    for host in 2..(1u32 << (32 - PREFIX)) - 1 {
+        let ip = Ipv4Addr::from(base + host);
+        if !used.contains(&ip) {
+            return Ok(ip);
+        }
+    }
+    Err(NetError::Exhausted)
+}
+
+/// A free TCP port on the host, for `-p CONTAINERPORT` without a host port.
+pub fn free_port() -> Result<u16, NetError> {
+    let l = std::net::TcpListener::bind("0.0.0.0:0")
+        .map_err(|e| NetError::Command { cmd: "bind".into(), msg: e.to_string() })?;
+    Ok(l.local_addr().map_err(|e| NetError::Command { cmd: "bind".into(), msg: e.to_string() })?.port())
+}
+
+/// Whether a host port is free to publish (nothing listens on it).
+pub fn port_free(p: &PortMap) -> bool {
+    let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    match p.proto.as_str() {
+        "udp" => std::net::UdpSocket::bind((ip, p.host_port)).is_ok(),
+        _ => std::net::TcpListener::bind((ip, p.host_port)).is_ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_parse_as_docker() -> Result<(), NetError> {
+        let p = parse_ports("5001:5000")?;
+        assert_eq!(p, vec![PortMap { host_ip: None, host_port: 5001, container_port: 5000, proto: "tcp".into() }]);
+        let p = parse_ports("127.0.0.1:8080:80/udp")?;
+        assert_eq!(p[0].host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(p[0].proto, "udp");
+        assert_eq!(parse_ports("8000-8001:80-81")?.len(), 2);
+        assert_eq!(parse_ports("80")?[0].host_port, 0);
+        assert!(parse_ports("a:b").is_err());
+        assert!(parse_ports("8000-8002:80-81").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn addresses_are_allocated_lowest_first() -> Result<(), NetError> {
+        assert_eq!(allocate(&[])?, Ipv4Addr::new(10, 89, 0, 2));
+        assert_eq!(allocate(&[Ipv4Addr::new(10, 89, 0, 2)])?, Ipv4Addr::new(10, 89, 0, 3));
+        Ok(())
+    }
+
+    #[test]
+    fn iptables_lines_split() {
+        assert_eq!(
+            shell_words("PREROUTING -p tcp -m comment --comment \"wharf:ab\" -j DNAT"),
+            vec!["PREROUTING", "-p", "tcp", "-m", "comment", "--comment", "wharf:ab", "-j", "DNAT"]
+        );
+    }
+}
