@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The main job, as far as the story goes today: build wharf, make the local
-# base images (no registry is reachable here), list them, run a container
-# from the Python base, and read the example's Dockerfile exactly as
-# BuildKit does, checked against the base it will be built on. (The builder
-# issue turns this into build → run -p -d → curl.)
+# The main job, the user's whole story: build wharf, make the local base
+# images (no registry is reachable here), build examples/hello-flask on the
+# Python base, list it, run it detached with a published port, wait for
+# `curl http://localhost:5001/` to answer "hello world!", show ps and logs,
+# then stop and remove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet -p wharf
@@ -11,13 +11,34 @@ export WHARF=$PWD/target/release/wharf
 "$WHARF" --version
 echo "== local base images (cached rootfs tarballs; the first run debootstraps Python)"
 scripts/base-images.sh busybox python
-"$WHARF" images
-echo "== examples/hello-flask/Dockerfile, as BuildKit's AST dump"
-"$WHARF" dockerfile parse examples/hello-flask/Dockerfile
-echo "== checked as 'wharf build --build-arg BASE=localhost/python' will read it"
-"$WHARF" dockerfile check --build-arg BASE=localhost/python examples/hello-flask/Dockerfile
-echo "== a container from it (foreground, removed on exit)"
-"$WHARF" run --rm localhost/python python -c 'import platform; print("hello world! from Python", platform.python_version())'
-echo "== the Python base image"
-"$WHARF" image inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} Cmd={{.Config.Cmd}}' localhost/python
-"$WHARF" history localhost/python
+echo "== wharf build -t python-hello-world --build-arg BASE=localhost/python examples/hello-flask"
+"$WHARF" build --progress plain -t python-hello-world --build-arg BASE=localhost/python examples/hello-flask
+echo "== wharf image ls"
+"$WHARF" image ls
+"$WHARF" rm -f hello-demo >/dev/null 2>&1 || true
+echo "== wharf run -p 5001:5000 -d python-hello-world"
+"$WHARF" run --name hello-demo -p 5001:5000 -d python-hello-world
+cleanup() { "$WHARF" rm -f hello-demo >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+answer=""
+for _ in $(seq 1 100); do
+    if answer=$(curl -fsS --max-time 2 http://localhost:5001/ 2>/dev/null); then
+        break
+    fi
+    sleep 0.1
+done
+echo "== curl http://localhost:5001/"
+echo "$answer"
+echo "== wharf ps"
+"$WHARF" ps
+echo "== wharf logs hello-demo"
+"$WHARF" logs hello-demo
+echo "== wharf stop hello-demo && wharf rm hello-demo"
+"$WHARF" stop hello-demo
+"$WHARF" rm hello-demo
+trap - EXIT
+if [ "$answer" != "hello world!" ]; then
+    echo "demo FAILED: expected 'hello world!', got '$answer'" >&2
+    exit 1
+fi
+echo "demo OK"
