@@ -128,7 +128,12 @@ pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
 /// Creates the bridge and the NAT and forwarding rules once per host.
 fn ensure_bridge() -> Result<(), NetError> {
     if !ok("ip", &["link", "show", BRIDGE]) {
+        // Two wharf processes may get here at once: the loser's errors
+        // are fine as long as the bridge ends up with its address.
         let _ = run("ip", &["link", "add", BRIDGE, "type", "bridge"]);
+        let _ = run("ip", &["addr", "add", &format!("{GATEWAY}/{PREFIX}"), "dev", BRIDGE]);
+    }
+    if !run("ip", &["-4", "addr", "show", "dev", BRIDGE])?.contains(&format!("{GATEWAY}/{PREFIX}")) {
         run("ip", &["addr", "add", &format!("{GATEWAY}/{PREFIX}"), "dev", BRIDGE])?;
     }
     run("ip", &["link", "set", BRIDGE, "up"])?;
@@ -210,6 +215,7 @@ pub fn teardown(id: &str) {
         }
     }
     let _ = run("ip", &["link", "del", &veth_name(id)]);
+    release(id);
     if netns_path(id).exists() {
         let _ = run("ip", &["netns", "del", &netns_name(id)]);
     }
@@ -235,6 +241,51 @@ fn shell_words(s: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// Host-wide address leases: one file per address naming the container.
+/// The bridge is shared by every wharf store on the host, so the leases
+/// live in /run, not in a store.
+const LEASES: &str = "/run/wharf/ipam";
+
+/// Leases the lowest free address for container `id` (whose namespace
+/// must already exist). A lease whose container's namespace is gone was
+/// left by a crash and is taken over.
+pub fn lease(id: &str) -> Result<Ipv4Addr, NetError> {
+    let io = |e: std::io::Error| NetError::Command { cmd: format!("lease an address in {LEASES}"), msg: e.to_string() };
+    std::fs::create_dir_all(LEASES).map_err(io)?;
+    let mut skip = Vec::new();
+    loop {
+        let ip = allocate(&skip)?;
+        let path = std::path::Path::new(LEASES).join(ip.to_string());
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(id.as_bytes()).map_err(io)?;
+                return Ok(ip);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                if owner.len() >= 12 && !netns_path(&owner).exists() {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                skip.push(ip);
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+}
+
+/// Releases the addresses leased to `id`.
+pub fn release(id: &str) {
+    if let Ok(rd) = std::fs::read_dir(LEASES) {
+        for e in rd.flatten() {
+            if std::fs::read_to_string(e.path()).is_ok_and(|o| o == id) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Picks the lowest free address in the subnet, given those in use.

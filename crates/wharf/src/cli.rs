@@ -105,6 +105,8 @@ pub enum Command {
     Unpause(lifecycle::PauseArgs),
     /// Display the running processes of a container
     Top(lifecycle::TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(ps::PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -147,6 +149,8 @@ pub enum ContainerCommand {
     Top(lifecycle::TopArgs),
     /// Display detailed information on one or more containers
     Inspect(ps::ContainerInspectArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(ps::PortArgs),
     /// Remove all stopped containers
     Prune(ps::ContainerPruneArgs),
 }

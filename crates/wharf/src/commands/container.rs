@@ -86,7 +86,7 @@ impl RestartPolicy {
     fn restarts(&self, code: i32, attempt: i64) -> bool {
         match self.name.as_str() {
             "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (self.max_retries == 0 || attempt < self.max_retries),
+            "on-failure" => code != 0 && (self.max_retries == 0 || attempt <= self.max_retries),
             _ => false,
         }
     }
@@ -128,11 +128,7 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
     if cfg.network == "none" {
         return Ok(());
     }
-    // One allocation at a time, across wharf processes.
-    let _lock = store::Lock::acquire(&store.root().join("network.lock"), true)?;
-    let used: Vec<std::net::Ipv4Addr> =
-        store.containers()?.iter().filter(|c| c.id != id).filter_map(|c| c.ip.parse().ok()).collect();
-    let ip = network::allocate(&used).map_err(|e| engine(e.to_string()))?;
+    let ip = network::lease(id).map_err(|e| engine(e.to_string()))?;
     store.set_container_ip(id, &ip.to_string())?;
     network::attach_bridge(id, ip).map_err(|e| engine(e.to_string()))?;
     let mut ports = Vec::new();

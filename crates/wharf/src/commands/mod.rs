@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unpause(a) | Command::Container(C::Unpause(a)) => lifecycle::pause(root, a, true),
         Command::Top(a) | Command::Container(C::Top(a)) => lifecycle::top(root, a),
         Command::Container(C::Inspect(a)) => ps::inspect(root, a),
+        Command::Port(a) | Command::Container(C::Port(a)) => ps::port(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }

@@ -255,8 +255,70 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "StopTimeout": cfg.stop_timeout,
             "ExposedPorts": cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
         },
-        "NetworkSettings": {"Ports": {}, "Networks": {cfg.network.clone(): {}}},
+        "NetworkSettings": network_settings(rec, &cfg),
     })
+}
+
+/// docker's `NetworkSettings`: address on the bridge and the port map
+/// (`"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5001"}]`).
+fn network_settings(rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
+    let mut ports = serde_json::Map::new();
+    for p in &cfg.ports {
+        for m in network::parse_ports(p).unwrap_or_default() {
+            let key = format!("{}/{}", m.container_port, m.proto);
+            let ip = m.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED).to_string();
+            let entry = ports.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({"HostIp": ip, "HostPort": m.host_port.to_string()}));
+            }
+        }
+    }
+    let (gw, prefix) =
+        if rec.ip.is_empty() { (String::new(), 0) } else { (network::GATEWAY.to_string(), network::PREFIX) };
+    json!({
+        "Ports": ports,
+        "IPAddress": rec.ip,
+        "IPPrefixLen": prefix,
+        "Gateway": gw,
+        "SandboxKey": if cfg.network == "host" { String::new() } else { network::netns_path(&rec.id).display().to_string() },
+        "Networks": {cfg.network.clone(): {"IPAddress": rec.ip, "Gateway": gw, "IPPrefixLen": prefix}},
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    pub port: Option<String>,
+}
+
+/// `wharf port`: `5000/tcp -> 0.0.0.0:5001` per mapping.
+pub fn port(root: &Path, args: PortArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let rec = lookup(&mut store, &args.container)?;
+    let cfg = load_config(&rec);
+    let mut out = std::io::stdout().lock();
+    let mut found = false;
+    for p in &cfg.ports {
+        for m in network::parse_ports(p).unwrap_or_default() {
+            let key = format!("{}/{}", m.container_port, m.proto);
+            let want = args.port.as_deref().map(|w| if w.contains('/') { w.to_owned() } else { format!("{w}/tcp") });
+            if want.as_ref().is_some_and(|w| *w != key) {
+                continue;
+            }
+            found = true;
+            let ip = m.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+            if args.port.is_some() {
+                writeln!(out, "{ip}:{}", m.host_port)?;
+            } else {
+                writeln!(out, "{key} -> {ip}:{}", m.host_port)?;
+            }
+        }
+    }
+    if !found && args.port.is_some() {
+        anyhow::bail!("No public port '{}' published for {}", args.port.as_deref().unwrap_or_default(), args.container);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Args)]

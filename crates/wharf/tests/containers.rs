@@ -1,0 +1,186 @@
+//! Detached containers and their lifecycle, driven through the real
+//! binary as root: the monitor, logs, ps, stop/kill/wait/start/restart,
+//! restart policies, state kept true when the monitor dies, and cleanup
+//! that leaves no mount, cgroup or network namespace behind.
+
+mod common;
+use common::{eventually, mounts_under, Env};
+
+fn state(env: &Env, name: &str) -> String {
+    env.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name]).trim().to_owned()
+}
+
+#[test]
+fn detached_run_logs_ps_stop_rm() {
+    let Some(env) = Env::new() else { return };
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exec sleep 1000",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "run -d prints the full ID: {id}");
+    let ps = env.ok(&["ps"]);
+    assert!(ps.lines().next().unwrap_or_default().starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    assert!(ps.contains(&id[..12]) && ps.contains("ticker") && ps.contains("Up "), "{ps}");
+    assert_eq!(env.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(env.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+    let logs = eventually(|| {
+        let (_, out, err) = env.out(&["logs", "ticker"]);
+        (out == "out\n" && err == "err\n").then_some(())
+    });
+    assert!(logs.is_some(), "logs split stdout and stderr");
+    let json_log = std::fs::read_to_string(env.root().join("containers").join(id).join(format!("{id}-json.log")))
+        .expect("json-file log");
+    assert!(json_log.contains(r#""log":"out\n","stream":"stdout","time":""#), "{json_log}");
+    let (code, _, err) = env.out(&["rm", "ticker"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("container is running"), "{err}");
+    // sleep as pid 1 ignores SIGTERM: stop -t 1 ends with SIGKILL → 137.
+    env.ok(&["stop", "-t", "1", "ticker"]);
+    assert_eq!(state(&env, "ticker"), "exited 137");
+    assert!(env.ok(&["ps", "-a"]).contains("Exited (137)"));
+    assert_eq!(env.ok(&["ps", "-q"]).trim(), "");
+    env.ok(&["rm", "ticker"]);
+    assert!(mounts_under(&env.root()).is_empty(), "{:?}", mounts_under(&env.root()));
+    assert!(!env.root().join("containers").join(id).exists());
+}
+
+#[test]
+fn exit_codes_wait_start_and_restart_policy() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["run", "-d", "--name", "three", "localhost/bb", "sh", "-c", "exit 3"]);
+    assert_eq!(env.ok(&["wait", "three"]).trim(), "3");
+    assert_eq!(state(&env, "three"), "exited 3");
+    env.ok(&["start", "three"]);
+    assert_eq!(env.ok(&["wait", "three"]).trim(), "3");
+    // on-failure:2 → runs three times in all.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    let runs = eventually(|| {
+        let out = env.ok(&["logs", "flaky"]);
+        let st = state(&env, "flaky");
+        (out.lines().count() == 3 && st == "exited 1").then_some(())
+    });
+    assert!(runs.is_some(), "logs: {}", env.ok(&["logs", "flaky"]));
+    assert_eq!(env.ok(&["inspect", "--format", "{{.RestartCount}}", "flaky"]).trim(), "2");
+    let (code, _, err) = env.out(&["run", "--rm", "--restart", "always", "localhost/bb", "true"]);
+    assert_eq!(code, 125, "{err}");
+}
+
+#[test]
+fn kill_signals_and_rename_and_inspect() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "trap",
+        "-l",
+        "team=a",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.05; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.ok(&["kill", "-s", "USR1", "trap"]);
+    assert_eq!(env.ok(&["wait", "trap"]).trim(), "42");
+    env.ok(&["rename", "trap", "renamed"]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["container", "inspect", "renamed"])).expect("json");
+    assert_eq!(v[0]["Name"], "/renamed");
+    assert_eq!(v[0]["State"]["Status"], "exited");
+    assert_eq!(v[0]["State"]["ExitCode"], 42);
+    assert_eq!(v[0]["Config"]["Labels"]["team"], "a");
+    assert_eq!(v[0]["Path"], "sh");
+    assert_eq!(env.ok(&["ps", "-a", "--filter", "label=team=a", "--format", "{{.Names}}"]).trim(), "renamed");
+    assert_eq!(env.ok(&["ps", "-a", "--filter", "status=running", "-q"]).trim(), "");
+    let (code, _, err) = env.out(&["kill", "renamed"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not running"), "{err}");
+    let pruned = env.ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:"), "{pruned}");
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn a_killed_monitor_is_detected_and_cleaned_up() {
+    let Some(env) = Env::new() else { return };
+    let id = env.ok(&["run", "-d", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &id])).expect("json");
+    let pid = v[0]["State"]["Pid"].as_i64().expect("pid");
+    assert!(pid > 0);
+    // The monitor is the container's parent.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let ppid: i32 =
+        stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()).expect("ppid");
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &ppid.to_string(), &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let exited = eventually(|| (state(&env, &id) == "exited 255").then_some(()));
+    assert!(exited.is_some(), "state: {}", state(&env, &id));
+    assert!(mounts_under(&env.root()).is_empty(), "{:?}", mounts_under(&env.root()));
+    assert!(!network_namespace_exists(&id));
+    env.ok(&["rm", &id]);
+}
+
+fn network_namespace_exists(id: &str) -> bool {
+    std::path::Path::new(&format!("/run/netns/wharf-{}", &id[..12])).exists()
+}
+
+#[test]
+fn rm_force_leaves_no_mount_cgroup_process_or_netns() {
+    let Some(env) = Env::new() else { return };
+    let id = env.ok(&["run", "-d", "-p", "18090:80", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", &id])).expect("json");
+    let pid = v[0]["State"]["Pid"].as_i64().expect("pid");
+    assert!(network_namespace_exists(&id));
+    env.ok(&["rm", "-f", &id]);
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container's process is gone");
+    assert!(mounts_under(&env.root()).is_empty());
+    assert!(!network_namespace_exists(&id));
+    let cgroups = ["/sys/fs/cgroup/memory/wharf", "/sys/fs/cgroup/pids/wharf", "/sys/fs/cgroup/wharf"];
+    assert!(cgroups.iter().all(|c| !std::path::Path::new(c).join(&id).exists()), "cgroup left behind");
+    let rules = std::process::Command::new("iptables").args(["-t", "nat", "-S"]).output().expect("iptables");
+    assert!(!String::from_utf8_lossy(&rules.stdout).contains(&id), "DNAT rules left behind");
+}
+
+#[test]
+fn many_detached_containers_at_once() {
+    let Some(env) = Env::new() else { return };
+    let n = 20;
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            env.cmd(&["run", "-d", "--network", "none", "--name", &format!("c{i}"), "localhost/bb", "sleep", "1000"])
+                .output()
+        })
+        .collect();
+    for c in children {
+        let o = c.expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(env.ok(&["ps", "-q"]).lines().count(), n);
+    let ids: Vec<String> = env.ok(&["ps", "-q"]).lines().map(str::to_owned).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    env.ok(&args);
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
+    assert!(mounts_under(&env.root()).is_empty());
+}
