@@ -13,6 +13,13 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tar >/dev/null || need+=(tar)
 command -v dockerd >/dev/null || need+=(docker.io containerd)
+# Container networking (ip, iptables) and the demo test's Python base
+# (debootstrap; curl for the README demo).
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v curl >/dev/null || need+=(curl)
+command -v ps >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

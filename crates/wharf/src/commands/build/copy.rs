@@ -29,14 +29,25 @@ pub fn dest_path(rootfs: &Path, cwd: &str, dest: &str) -> io::Result<PathBuf> {
     resolve_in(rootfs, &clean_rel(&full), true)
 }
 
-/// Copies the sources (host paths) to `dest` as docker does.
-pub fn copy_sources(sources: &[PathBuf], dest: &Path, dest_is_dir_hint: bool, attrs: Attrs) -> io::Result<()> {
+/// Skips entries by their path relative to the source tree's root (the
+/// context's `.dockerignore`).
+pub type Excluded<'a> = &'a dyn Fn(&Path) -> bool;
+
+/// Copies the sources (`(path relative to the source root, host path)`)
+/// to `dest` as docker does.
+pub fn copy_sources(
+    sources: &[(PathBuf, PathBuf)],
+    dest: &Path,
+    dest_is_dir_hint: bool,
+    attrs: Attrs,
+    excluded: Excluded,
+) -> io::Result<()> {
     let dir_dest = dest_is_dir_hint || sources.len() > 1 || dest.is_dir();
-    for src in sources {
+    for (rel, src) in sources {
         let m = fs::metadata(src)?;
         if m.is_dir() {
             make_dirs(dest, attrs)?;
-            copy_tree(src, dest, attrs)?;
+            copy_tree(src, dest, attrs, rel, excluded)?;
         } else {
             let target = if dir_dest {
                 make_dirs(dest, attrs)?;
@@ -47,7 +58,7 @@ pub fn copy_sources(sources: &[PathBuf], dest: &Path, dest_is_dir_hint: bool, at
                 }
                 dest.to_owned()
             };
-            copy_entry(src, &target, attrs)?;
+            copy_entry(src, &target, attrs, rel, excluded)?;
         }
     }
     Ok(())
@@ -66,18 +77,22 @@ fn make_dirs(dir: &Path, attrs: Attrs) -> io::Result<()> {
     std::os::unix::fs::lchown(dir, Some(attrs.uid), Some(attrs.gid))
 }
 
-fn copy_tree(src: &Path, dst: &Path, attrs: Attrs) -> io::Result<()> {
+fn copy_tree(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Excluded) -> io::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
-        copy_entry(&e.path(), &dst.join(e.file_name()), attrs)?;
+        let r = rel.join(e.file_name());
+        if excluded(&r) {
+            continue;
+        }
+        copy_entry(&e.path(), &dst.join(e.file_name()), attrs, &r, excluded)?;
     }
     Ok(())
 }
 
 /// Copies one file, symlink or directory (recursively), replacing what is
 /// at `dst` unless both are directories (then they merge).
-fn copy_entry(src: &Path, dst: &Path, attrs: Attrs) -> io::Result<()> {
+fn copy_entry(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Excluded) -> io::Result<()> {
     let m = fs::symlink_metadata(src)?;
     let existing = fs::symlink_metadata(dst).ok();
     let ft = m.file_type();
@@ -96,7 +111,7 @@ fn copy_entry(src: &Path, dst: &Path, attrs: Attrs) -> io::Result<()> {
         if existing.as_ref().is_none_or(|e| !e.is_dir()) {
             fs::create_dir(dst)?;
         }
-        copy_tree(src, dst, attrs)?;
+        copy_tree(src, dst, attrs, rel, excluded)?;
     } else if ft.is_file() {
         fs::copy(src, dst)?;
     } else {
@@ -136,13 +151,18 @@ mod tests {
         fs::create_dir_all(&root)?;
         let attrs = Attrs::default();
         // file to a name: the file is renamed
-        copy_sources(&[src.join("a.txt")], &dest_path(&root, "/", "/x")?, false, attrs)?;
+        let none = |_: &Path| false;
+        let one = |p: &str| [(PathBuf::from(p), src.join(p))];
+        copy_sources(&one("a.txt"), &dest_path(&root, "/", "/x")?, false, attrs, &none)?;
         assert_eq!(fs::read_to_string(root.join("x"))?, "a");
         // file to a dir/ (trailing slash): kept name, dir created
-        copy_sources(&[src.join("a.txt")], &dest_path(&root, "/", "/app/")?, true, attrs)?;
+        copy_sources(&one("a.txt"), &dest_path(&root, "/", "/app/")?, true, attrs, &none)?;
         assert_eq!(fs::read_to_string(root.join("app/a.txt"))?, "a");
         // a directory source copies its contents
-        copy_sources(&[src.join("dir")], &dest_path(&root, "/app", "out")?, false, attrs)?;
+        copy_sources(&one("dir"), &dest_path(&root, "/app", "out")?, false, attrs, &none)?;
+        // excluded entries are skipped
+        copy_sources(&one("dir"), &dest_path(&root, "/", "/ex")?, false, attrs, &|p: &Path| p.ends_with("b.txt"))?;
+        assert!(root.join("ex/sub").is_dir() && !root.join("ex/sub/b.txt").exists());
         assert_eq!(fs::read_to_string(root.join("app/out/sub/b.txt"))?, "b");
         Ok(())
     }

@@ -20,7 +20,7 @@ const MOUNT_POINTS: &[&str] = &["proc", "sys", "dev", "etc/resolv.conf", "etc/ho
 pub struct StepRootfs {
     pub dir: PathBuf,
     pub overlay: runtime::Overlay,
-    absent: Vec<&'static str>,
+    absent: Vec<String>,
 }
 
 impl StepRootfs {
@@ -28,9 +28,29 @@ impl StepRootfs {
         let overlay =
             runtime::Overlay { lowers, upper: dir.join("fs"), work: dir.join("work"), target: dir.join("merged") };
         overlay.mount().map_err(|e| anyhow::anyhow!("mounting the step's rootfs: {e}"))?;
-        let absent =
-            MOUNT_POINTS.iter().copied().filter(|p| fs::symlink_metadata(overlay.target.join(p)).is_err()).collect();
-        Ok(StepRootfs { dir, overlay, absent })
+        let mut step = StepRootfs { dir, overlay, absent: Vec::new() };
+        step.will_mount(MOUNT_POINTS.iter().map(|p| format!("/{p}")));
+        Ok(step)
+    }
+
+    /// Notes mount targets of the step: the topmost missing ancestor of
+    /// each, which the runtime will create and `finish` removes again
+    /// when it holds nothing but empty mount points.
+    pub fn will_mount(&mut self, targets: impl IntoIterator<Item = String>) {
+        for t in targets {
+            let rel = t.trim_start_matches('/').to_owned();
+            let mut cur = PathBuf::new();
+            for c in Path::new(&rel).components() {
+                cur.push(c);
+                if fs::symlink_metadata(self.overlay.target.join(&cur)).is_err() {
+                    let m = cur.display().to_string();
+                    if !self.absent.contains(&m) {
+                        self.absent.push(m);
+                    }
+                    break;
+                }
+            }
+        }
     }
 
     pub fn merged(&self) -> &Path {
@@ -43,14 +63,7 @@ impl StepRootfs {
         self.overlay.unmount().map_err(|e| anyhow::anyhow!("unmounting the step's rootfs: {e}"))?;
         let upper = &self.overlay.upper;
         for p in self.absent.iter().rev() {
-            let path = upper.join(p);
-            if let Ok(m) = fs::symlink_metadata(&path) {
-                if m.is_dir() {
-                    let _ = remove_empty_dirs(&path);
-                } else if m.len() == 0 {
-                    let _ = fs::remove_file(&path);
-                }
-            }
+            let _ = remove_empty_tree(&upper.join(p));
         }
         for d in ["work", "merged"] {
             let _ = image::layer::remove_tree(&self.dir.join(d));
@@ -62,18 +75,23 @@ impl StepRootfs {
     }
 }
 
-/// Removes `dir` if it holds only empty directories (mount points).
-fn remove_empty_dirs(dir: &Path) -> std::io::Result<bool> {
+/// Removes `path` if it is an empty file, or a directory holding only
+/// such (mount points the runtime made); returns whether it went.
+fn remove_empty_tree(path: &Path) -> std::io::Result<bool> {
+    let m = fs::symlink_metadata(path)?;
+    if m.is_file() && m.len() == 0 {
+        fs::remove_file(path)?;
+        return Ok(true);
+    }
+    if !m.is_dir() {
+        return Ok(false);
+    }
     let mut empty = true;
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        if e.file_type()?.is_dir() && remove_empty_dirs(&e.path())? {
-            continue;
-        }
-        empty = false;
+    for e in fs::read_dir(path)? {
+        empty &= remove_empty_tree(&e?.path())?;
     }
     if empty {
-        fs::remove_dir(dir)?;
+        fs::remove_dir(path)?;
     }
     Ok(empty)
 }

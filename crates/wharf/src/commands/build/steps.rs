@@ -400,8 +400,8 @@ impl<'a> Builder<'a> {
         if self.try_cache(b, &key, &created_by, n)? {
             return Ok(());
         }
-        let rootfs = self.mount_step(b)?;
-        let result = self.run_in(b, r, &rootfs, argv.clone(), env, &user, &cwd, network, n);
+        let mut rootfs = self.mount_step(b)?;
+        let result = self.run_in(b, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n);
         match result {
             Ok(0) => {
                 self.progress.done(n, std::time::Duration::ZERO);
@@ -463,7 +463,7 @@ impl<'a> Builder<'a> {
         &mut self,
         b: &Built,
         r: &Run,
-        rootfs: &StepRootfs,
+        rootfs: &mut StepRootfs,
         argv: Vec<String>,
         env: Vec<String>,
         user: &str,
@@ -493,6 +493,7 @@ impl<'a> Builder<'a> {
         for m in &r.mounts {
             opts.extra_mounts.push(self.run_mount(b, m, cwd)?);
         }
+        rootfs.will_mount(opts.extra_mounts.iter().map(|m| m.destination().display().to_string()));
         let spec = runtime::container_spec(&opts).map_err(|e| fail(e.to_string()))?;
         std::fs::write(rootfs.dir.join("config.json"), serde_json::to_vec(&spec)?)?;
         let progress = &mut *self.progress;
@@ -625,7 +626,7 @@ impl<'a> Builder<'a> {
                     let d = self.ctx.tree_digest(self.store, &host, &rel)?;
                     key_parts.push(d.to_string());
                 }
-                sources.push(host);
+                sources.push((rel, host));
             }
         }
         for f in &paths.contents {
@@ -651,17 +652,19 @@ impl<'a> Builder<'a> {
             let dest = copy::dest_path(merged, &Self::workdir(b), &paths.dest)?;
             let dir_hint = paths.dest.ends_with('/') || paths.dest.ends_with("/.");
             let mut plain = Vec::new();
-            for s in &sources {
+            for (rel, s) in &sources {
                 if is_add && s.is_file() && is_archive(s) {
                     std::fs::create_dir_all(&dest)?;
                     let f = std::fs::File::open(s)?;
                     image::layer::apply(std::io::BufReader::new(f), &dest, image::layer::Whiteouts::Delete)
                         .map_err(|e| fail(format!("extracting {}: {e}", s.display())))?;
                 } else {
-                    plain.push(s.clone());
+                    plain.push((rel.clone(), s.clone()));
                 }
             }
-            copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs)?;
+            let ctx = &self.ctx;
+            let excluded = |p: &Path| !from_stage && ctx.excluded(p);
+            copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &excluded)?;
             for f in &paths.contents {
                 let target = if dir_hint || dest.is_dir() { dest.join(&f.name) } else { dest.clone() };
                 if let Some(p) = target.parent() {

@@ -1,0 +1,259 @@
+//! `wharf build` through the real binary as root, on a local busybox
+//! base: instructions and the image config they make, the layer cache
+//! (hits, touched files, changed files, --no-cache), failures, context
+//! escapes, .dockerignore, multi-stage, secrets, reproducible builds.
+
+mod common;
+use std::path::Path;
+
+use common::Env;
+use serde_json::Value;
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap_or(dir)).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+}
+
+fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> String {
+    let dir = env.path().join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    write(&dir, files);
+    dir.display().to_string()
+}
+
+/// Builds; returns (exit code, image ID printed by -q or "", stderr).
+fn build(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let mut a = vec!["build", "--progress", "plain"];
+    a.extend_from_slice(args);
+    env.out(&a)
+}
+
+fn config(env: &Env, image: &str) -> Value {
+    let v: Value = serde_json::from_str(&env.ok(&["image", "inspect", image])).expect("json");
+    v[0].clone()
+}
+
+#[test]
+fn instructions_make_docker_config() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(
+        &env,
+        "cfg",
+        &[(
+            "Dockerfile",
+            "FROM localhost/bb\nARG V=1\nENV A=x B=\"y z\"\nLABEL org.example.v=$V\nWORKDIR /app\nWORKDIR sub\nUSER app\nEXPOSE 5000 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s CMD true\nENTRYPOINT [\"/bin/echo\"]\nONBUILD RUN echo child\n",
+        )],
+    );
+    let (code, _, err) = build(&env, &["-t", "cfg", "--build-arg", "V=2", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let c = config(&env, "cfg");
+    let cfg = &c["Config"];
+    assert_eq!(cfg["Env"], serde_json::json!(["PATH=/bin", "A=x", "B=y z"]));
+    assert_eq!(cfg["Labels"]["org.example.v"], "2");
+    assert_eq!(cfg["WorkingDir"], "/app/sub");
+    assert_eq!(cfg["User"], "app");
+    assert_eq!(cfg["ExposedPorts"], serde_json::json!({"5000/tcp": {}, "53/udp": {}}));
+    assert_eq!(cfg["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(cfg["StopSignal"], "SIGINT");
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/echo"]));
+    // ENTRYPOINT resets the CMD inherited from the base.
+    assert_eq!(cfg["Cmd"], Value::Null);
+    assert_eq!(cfg["OnBuild"], serde_json::json!(["RUN echo child"]));
+    // The child build runs the trigger and does not inherit it.
+    let child = context(&env, "child", &[("Dockerfile", "FROM cfg\nUSER root\n")]);
+    let (code, _, err) = build(&env, &["-t", "child", &child]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("child"), "ONBUILD trigger output: {err}");
+    assert_eq!(config(&env, "child")["Config"]["OnBuild"], Value::Null);
+    assert!(err.contains("One or more build-args") == false, "V was consumed");
+}
+
+#[test]
+fn run_copy_and_the_layer_cache() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(
+        &env,
+        "app",
+        &[
+            ("Dockerfile", "FROM localhost/bb\nRUN echo one > /one\nCOPY a.txt /app/\nCOPY dir /app/dir\nRUN cat /app/a.txt /app/dir/b.txt > /both\nCMD [\"cat\", \"/both\"]\n"),
+            ("a.txt", "A\n"),
+            ("dir/b.txt", "B\n"),
+        ],
+    );
+    let (code, _, err) = build(&env, &["-t", "app", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "app"]), "A\nB\n");
+    let first = config(&env, "app")["Id"].clone();
+    assert_eq!(config(&env, "app")["RootFS"]["Layers"].as_array().map(Vec::len), Some(5), "base + 4 layers");
+    // Fully cached: every step CACHED, same image.
+    let (code, _, err) = build(&env, &["-t", "app", &ctx]);
+    assert_eq!(code, 0);
+    assert_eq!(err.matches("CACHED").count(), 4, "{err}");
+    assert_eq!(config(&env, "app")["Id"], first);
+    // Touched but unchanged: still cached.
+    let a = Path::new(&ctx).join("a.txt");
+    std::fs::write(&a, "A\n").expect("rewrite");
+    let (_, _, err) = build(&env, &["-t", "app", &ctx]);
+    assert_eq!(err.matches("CACHED").count(), 4, "{err}");
+    // A changed byte rebuilds from that COPY on.
+    std::fs::write(&a, "a\n").expect("change");
+    let (code, _, err) = build(&env, &["-t", "app", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("CACHED").count(), 1, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "app"]), "a\nB\n");
+    // --no-cache runs everything.
+    let (_, _, err) = build(&env, &["--no-cache", "-t", "app", &ctx]);
+    assert_eq!(err.matches("CACHED").count(), 0, "{err}");
+    assert!(err.contains("naming to docker.io/library/app:latest done"), "{err}");
+}
+
+#[test]
+fn a_failing_step_reports_and_tags_nothing() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(&env, "bad", &[("Dockerfile", "FROM localhost/bb\nRUN echo about to fail; exit 7\n")]);
+    let (code, _, err) = build(&env, &["-t", "bad", &ctx]);
+    assert_eq!(code, 1);
+    assert!(err.contains("about to fail"), "{err}");
+    assert!(err.contains("did not complete successfully: exit code: 7"), "{err}");
+    assert!(env.out(&["image", "inspect", "bad"]).0 != 0, "nothing tagged");
+    let check = env.ok(&["system", "check"]);
+    assert!(!check.contains("orphan"), "{check}");
+    assert!(common::mounts_under(&env.root()).is_empty());
+    let (code, _, err) =
+        build(&env, &["-t", "x", &context(&env, "syntax", &[("Dockerfile", "FROM localhost/bb\nENV\n")])]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Dockerfile:2"), "{err}");
+}
+
+#[test]
+fn copy_never_reads_outside_the_context() {
+    let Some(env) = Env::new() else { return };
+    std::fs::write(env.path().join("secret.txt"), "outside\n").expect("write");
+    let ctx = context(&env, "esc", &[("inside.txt", "inside\n")]);
+    std::os::unix::fs::symlink(env.path().join("secret.txt"), Path::new(&ctx).join("link")).expect("symlink");
+    // ../secret.txt is the context's own /secret.txt (absent): an error.
+    write(Path::new(&ctx), &[("Dockerfile", "FROM localhost/bb\nCOPY ../secret.txt /x\n")]);
+    let (code, _, err) = build(&env, &["-t", "esc", &ctx]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not found"), "{err}");
+    // A symlink to an absolute host path resolves inside the context.
+    write(Path::new(&ctx), &[("Dockerfile", "FROM localhost/bb\nCOPY link /x\n")]);
+    let (code, _, err) = build(&env, &["-t", "esc", &ctx]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("outside"), "{err}");
+}
+
+#[test]
+fn dockerignore_multistage_target_and_heredocs() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(
+        &env,
+        "ms",
+        &[
+            (".dockerignore", "*.log\n"),
+            ("keep.txt", "keep\n"),
+            ("drop.log", "drop\n"),
+            (
+                "Dockerfile",
+                "FROM localhost/bb AS builder\nCOPY . /src\nRUN ls /src > /listing\nRUN <<EOF\necho made > /artifact\nEOF\n\nFROM localhost/bb AS unused\nRUN exit 1\n\nFROM localhost/bb\nCOPY --from=builder /listing /artifact /out/\nCOPY <<EOF /greeting\nhello\nEOF\n",
+            ),
+        ],
+    );
+    let (code, _, err) = build(&env, &["-t", "ms", &ctx]);
+    assert_eq!(code, 0, "unused stage skipped: {err}");
+    let out = env.ok(&["run", "--rm", "ms", "cat", "/out/listing", "/out/artifact", "/greeting"]);
+    assert!(out.contains("keep.txt") && !out.contains("drop.log"), "{out}");
+    assert!(out.contains("Dockerfile"), "{out}");
+    assert!(out.contains("made\n") && out.ends_with("hello\n"), "{out}");
+    let (code, _, err) = build(&env, &["--target", "builder", "-t", "b", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "b", "cat", "/artifact"]), "made\n");
+}
+
+#[test]
+fn secrets_stay_out_of_layers_and_epoch_builds_reproduce() {
+    let Some(env) = Env::new() else { return };
+    let secret = env.path().join("token");
+    std::fs::write(&secret, "s3cr3t").expect("write");
+    let ctx = context(
+        &env,
+        "sec",
+        &[(
+            "Dockerfile",
+            "FROM localhost/bb\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen; echo done > /done\n",
+        )],
+    );
+    let sec = format!("id=tok,src={}", secret.display());
+    let (code, _, err) = build(&env, &["--secret", &sec, "-t", "sec", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "sec", "cat", "/seen"]), "s3cr3t", "the RUN saw the secret");
+    let (code, _, _) = env.out(&["run", "--rm", "sec", "ls", "/run/secrets/tok"]);
+    assert_ne!(code, 0, "the secret file is not in the image");
+    let tar = env.path().join("sec.tar");
+    env.ok(&["save", "-o", tar.to_str().unwrap_or_default(), "sec"]);
+    let ctx2 = context(&env, "repro", &[("Dockerfile", "FROM localhost/bb\nRUN echo hi > /f\nCOPY Dockerfile /\n")]);
+    let id = |env: &Env| {
+        let o = env
+            .cmd(&["build", "-q", "--no-cache", &ctx2])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .expect("build");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    let a = id(&env);
+    let b = id(&env);
+    assert!(a.starts_with("sha256:"), "{a}");
+    assert_eq!(a, b, "same input and SOURCE_DATE_EPOCH: same image");
+}
+
+#[test]
+fn stdin_dockerfile_and_tar_context_and_add_archive() {
+    let Some(env) = Env::new() else { return };
+    use std::io::Write;
+    let ctx = context(&env, "st", &[("f.txt", "from ctx\n")]);
+    let mut child = env
+        .cmd(&["build", "-q", "-t", "st", "-f", "-", &ctx])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(b"FROM localhost/bb\nCOPY f.txt /\n").expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(env.ok(&["run", "--rm", "st", "cat", "/f.txt"]), "from ctx\n");
+    // ADD extracts a local tarball.
+    let payload = env.path().join("payload");
+    write(&payload, &[("x/y.txt", "unpacked\n")]);
+    let tgz = Path::new(&ctx).join("p.tar.gz");
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&payload)
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("x")
+        .status()
+        .expect("tar")
+        .success());
+    write(Path::new(&ctx), &[("Dockerfile", "FROM localhost/bb\nADD p.tar.gz /opt/\n")]);
+    let (code, _, err) = build(&env, &["-t", "add", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "add", "cat", "/opt/x/y.txt"]), "unpacked\n");
+    // A tar context on stdin.
+    let tar = env.path().join("ctx.tar");
+    assert!(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&ctx)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar")
+        .success());
+    let o = env.cmd(&["build", "-q", "-"]).stdin(std::fs::File::open(&tar).expect("open")).output().expect("build");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
