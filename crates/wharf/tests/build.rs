@@ -68,7 +68,7 @@ fn instructions_make_docker_config() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("child"), "ONBUILD trigger output: {err}");
     assert_eq!(config(&env, "child")["Config"]["OnBuild"], Value::Null);
-    assert!(err.contains("One or more build-args") == false, "V was consumed");
+    assert!(!err.contains("One or more build-args"), "V was consumed");
 }
 
 #[test]
