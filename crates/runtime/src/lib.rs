@@ -6,11 +6,12 @@
 pub mod logs;
 pub mod oci;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod supervise;
 pub mod user;
 
-pub use oci::{OciError, OciRuntime};
+pub use oci::{ExecOptions, OciError, OciRuntime};
 pub use rootfs::Overlay;
-pub use spec::{bind_mount, container_spec, tmpfs_mount, RunOptions, SpecError, DEFAULT_CAPABILITIES};
+pub use spec::{bind_mount, container_spec, tmpfs_mount, RunOptions, Seccomp, SpecError, DEFAULT_CAPABILITIES};
 pub use user::{resolve_user, ExecUser, UserError};

@@ -19,6 +19,18 @@ pub enum OciError {
     PidFile(String),
 }
 
+/// What `exec` runs a process with besides the container's own settings.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub detach: bool,
+    pub stdin: bool,
+    /// `KEY=value` added to the container's environment.
+    pub env: Vec<String>,
+    /// `uid:gid`.
+    pub user: Option<String>,
+    pub cwd: Option<String>,
+}
+
 /// An OCI runtime binary with its state directory.
 #[derive(Debug, Clone)]
 pub struct OciRuntime {
@@ -82,6 +94,34 @@ impl OciRuntime {
     /// Starts a created container (runs its process).
     pub fn start(&self, id: &str) -> Result<(), OciError> {
         self.simple("start", &[id])
+    }
+
+    /// Runs a process in the running container (`runc exec`) with the
+    /// caller's stdio; returns its exit code (128+N for a signal).
+    pub fn exec(&self, id: &str, opts: &ExecOptions, argv: &[String]) -> Result<i32, OciError> {
+        let mut c = self.cmd(None);
+        c.arg("exec");
+        if opts.detach {
+            c.arg("--detach");
+        }
+        for e in &opts.env {
+            c.arg("--env").arg(e);
+        }
+        if let Some(u) = &opts.user {
+            c.arg("--user").arg(u);
+        }
+        if let Some(w) = &opts.cwd {
+            c.arg("--cwd").arg(w);
+        }
+        c.arg(id).args(argv);
+        if !opts.stdin {
+            c.stdin(Stdio::null());
+        }
+        let status = c.status().map_err(|e| OciError::Spawn(self.bin.display().to_string(), e))?;
+        Ok(match status.code() {
+            Some(code) => code,
+            None => 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
+        })
     }
 
     /// Sends `signal` (a number or name) to the container's init.

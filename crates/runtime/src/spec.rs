@@ -91,6 +91,7 @@ pub struct RunOptions {
     pub host_network: bool,
     /// Bind mounts, volumes and tmpfs mounts, after the defaults.
     pub extra_mounts: Vec<Mount>,
+    pub seccomp: Seccomp,
 }
 
 impl RunOptions {
@@ -120,6 +121,7 @@ impl RunOptions {
             netns: None,
             host_network: false,
             extra_mounts: Vec::new(),
+            seccomp: Seccomp::Default,
         }
     }
 }
@@ -131,6 +133,20 @@ pub enum SpecError {
     Capability(String),
     #[error("invalid spec: {0}")]
     Build(#[from] oci_spec::OciSpecError),
+    #[error("invalid seccomp profile: {0}")]
+    Seccomp(String),
+}
+
+/// Which seccomp filter a container gets.
+#[derive(Debug, Clone, Default)]
+pub enum Seccomp {
+    /// wharf's default profile (see `seccomp`).
+    #[default]
+    Default,
+    /// `--security-opt seccomp=unconfined`.
+    Unconfined,
+    /// `--security-opt seccomp=FILE`.
+    Profile(Box<oci_spec::runtime::LinuxSeccomp>),
 }
 
 /// Every capability the kernel knows, for `--privileged` and `ALL`.
@@ -392,6 +408,23 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .resources(resources.build()?)
         .cgroups_path(PathBuf::from(format!("/wharf/{}", opts.id)))
         .sysctl(opts.sysctls.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+    if !opts.privileged {
+        let profile = match &opts.seccomp {
+            Seccomp::Default => {
+                let names: Vec<String> = caps
+                    .iter()
+                    .filter_map(|c| serde_json::to_value(c).ok())
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
+                Some(crate::seccomp::default_profile(&names)?)
+            }
+            Seccomp::Unconfined => None,
+            Seccomp::Profile(p) => Some((**p).clone()),
+        };
+        if let Some(p) = profile {
+            linux = linux.seccomp(p);
+        }
+    }
     let (masked, readonly): (&[&str], &[&str]) =
         if opts.privileged { (&[], &[]) } else { (MASKED_PATHS, READONLY_PATHS) };
     linux = linux

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, build, image, lifecycle, ps, run, system};
+use crate::commands::{archive, build, cp, image, lifecycle, ps, run, system};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -107,6 +107,10 @@ pub enum Command {
     Top(lifecycle::TopArgs),
     /// List port mappings or a specific mapping for the container
     Port(ps::PortArgs),
+    /// Execute a command in a running container
+    Exec(lifecycle::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -149,6 +153,10 @@ pub enum ContainerCommand {
     Top(lifecycle::TopArgs),
     /// Display detailed information on one or more containers
     Inspect(ps::ContainerInspectArgs),
+    /// Execute a command in a running container
+    Exec(lifecycle::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
     /// List port mappings or a specific mapping for the container
     Port(ps::PortArgs),
     /// Remove all stopped containers

@@ -515,3 +515,64 @@ pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep STDIN open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    pub container: String,
+    #[arg(required = true)]
+    pub command: Vec<String>,
+}
+
+/// `wharf exec`: a process in a running container's namespaces and cgroup.
+pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
+    if args.tty {
+        return Err(container::engine("-t (a pseudo-TTY) is not supported yet; run without -t"));
+    }
+    let mut store = Store::open(root)?;
+    let rec = lookup(&mut store, &args.container)?;
+    if rec.state != "running" {
+        return Err(crate::exit::Failure::new(1, format!("container {} is not running", rec.id)).into());
+    }
+    let cfg = load_config(&rec);
+    let merged = container::container_dir(root, &rec.id).join("merged");
+    let user = match &args.user {
+        Some(u) => {
+            let eu = runtime::resolve_user(&merged, u).map_err(|e| container::engine(e.to_string()))?;
+            Some(format!("{}:{}", eu.uid, eu.gid))
+        }
+        None => None,
+    };
+    let mut env = cfg.env.clone();
+    env.extend(args.env.iter().cloned());
+    let cwd = args.workdir.clone().unwrap_or_else(|| cfg.working_dir.clone());
+    super::run::check_executable(&merged, &args.command[0], &env, &cwd)?;
+    let opts = runtime::ExecOptions {
+        detach: args.detach,
+        stdin: args.interactive,
+        env: args.env.clone(),
+        user,
+        cwd: args.workdir.clone(),
+    };
+    let rt = container::oci_runtime(root, &cfg)?;
+    let code = rt.exec(&rec.id, &opts, &args.command).map_err(|e| container::engine(e.to_string()))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod build;
 pub mod container;
+pub mod cp;
 mod dockerfile;
 pub mod image;
 pub mod lifecycle;
@@ -63,6 +64,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Top(a) | Command::Container(C::Top(a)) => lifecycle::top(root, a),
         Command::Container(C::Inspect(a)) => ps::inspect(root, a),
         Command::Port(a) | Command::Container(C::Port(a)) => ps::port(root, a),
+        Command::Exec(a) | Command::Container(C::Exec(a)) => lifecycle::exec(root, a),
+        Command::Cp(a) | Command::Container(C::Cp(a)) => cp::cp(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }

@@ -206,7 +206,7 @@ fn environment(config: Option<&Value>, args: &CreateArgs) -> anyhow::Result<Vec<
 
 /// Finds `prog` in the container's PATH, as the runtime's exec will; gives
 /// docker's 127 (not found) and 126 (cannot invoke) before starting.
-fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &str) -> anyhow::Result<()> {
+pub(crate) fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(runtime::spec::DEFAULT_PATH);
     let candidates: Vec<String> = if prog.contains('/') {
@@ -365,6 +365,14 @@ fn security(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result
         match s.as_str() {
             "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => opts.no_new_privileges = true,
             "no-new-privileges:false" | "no-new-privileges=false" => opts.no_new_privileges = false,
+            "seccomp=unconfined" | "seccomp:unconfined" => opts.seccomp = runtime::Seccomp::Unconfined,
+            s if s.starts_with("seccomp=") || s.starts_with("seccomp:") => {
+                let file = &s[8..];
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| engine(format!("opening seccomp profile ({file}) failed: {e}")))?;
+                let p = runtime::seccomp::profile_from_json(&text).map_err(|e| engine(e.to_string()))?;
+                opts.seccomp = runtime::Seccomp::Profile(Box::new(p));
+            }
             _ => return Err(engine(format!("invalid --security-opt: {s:?}"))),
         }
     }

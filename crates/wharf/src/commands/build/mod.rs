@@ -3,8 +3,8 @@
 //! parent layers; its upper directory *is* the new layer (committed with
 //! one hashing pass). Cache keys are content-based for COPY/ADD.
 
-mod context;
-mod copy;
+pub(crate) mod context;
+pub(crate) mod copy;
 mod exec;
 mod steps;
 
