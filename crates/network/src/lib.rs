@@ -114,19 +114,24 @@ fn veth_name(id: &str) -> String {
     format!("vw{}", &id[..10.min(id.len())])
 }
 
-/// Makes the container's network namespace with only `lo` up
-/// (`--network none`, and the start of `bridge`).
+/// Makes the container's (named) network namespace; `attach_bridge`
+/// brings its links up.
 pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
-    let name = netns_name(id);
     if !netns_path(id).exists() {
-        run("ip", &["netns", "add", &name])?;
+        run("ip", &["netns", "add", &netns_name(id)])?;
     }
-    run("ip", &["-n", &name, "link", "set", "lo", "up"])?;
     Ok(netns_path(id))
 }
 
+/// Set once the bridge and its rules are in place (cleared at boot with
+/// /run), so later containers skip the checks.
+const BRIDGE_READY: &str = "/run/wharf/bridge-ready";
+
 /// Creates the bridge and the NAT and forwarding rules once per host.
 fn ensure_bridge() -> Result<(), NetError> {
+    if std::path::Path::new(BRIDGE_READY).exists() && std::path::Path::new("/sys/class/net").join(BRIDGE).exists() {
+        return Ok(());
+    }
     if !ok("ip", &["link", "show", BRIDGE]) {
         // Two wharf processes may get here at once: the loser's errors
         // are fine as long as the bridge ends up with its address.
@@ -160,6 +165,36 @@ fn ensure_bridge() -> Result<(), NetError> {
             run("iptables", &add)?;
         }
     }
+    let _ = std::fs::create_dir_all("/run/wharf");
+    let _ = std::fs::write(BRIDGE_READY, "");
+    Ok(())
+}
+
+/// Runs `ip -batch -` (in namespace `netns` when given): one process for
+/// several link/address/route changes.
+fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<(), NetError> {
+    use std::io::Write;
+    let mut c = Command::new("ip");
+    if let Some(ns) = netns {
+        c.args(["-n", ns]);
+    }
+    let cmd = format!("ip -batch - ({})", lines.join("; "));
+    let fail = |msg: String| NetError::Command { cmd: cmd.clone(), msg };
+    let mut child = c
+        .args(["-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(lines.join("\n").as_bytes()).map_err(|e| fail(e.to_string()))?;
+        stdin.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+    }
     Ok(())
 }
 
@@ -168,19 +203,40 @@ pub fn attach_bridge(id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
     ensure_bridge()?;
     let ns = netns_name(id);
     let host = veth_name(id);
-    let _ = run("ip", &["link", "del", &host]);
-    run("ip", &["link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
-    run("ip", &["link", "set", &host, "master", BRIDGE, "up"])?;
-    run("ip", &["-n", &ns, "addr", "add", &format!("{ip}/{PREFIX}"), "dev", "eth0"])?;
-    run("ip", &["-n", &ns, "link", "set", "eth0", "up"])?;
-    run("ip", &["-n", &ns, "route", "add", "default", "via", &GATEWAY.to_string()])?;
-    Ok(())
+    if std::path::Path::new("/sys/class/net").join(&host).exists() {
+        let _ = run("ip", &["link", "del", &host]);
+    }
+    ip_batch(
+        None,
+        &[
+            format!("link add {host} type veth peer name eth0 netns {ns}"),
+            format!("link set {host} master {BRIDGE} up"),
+        ],
+    )?;
+    ip_batch(
+        Some(&ns),
+        &[
+            "link set lo up".to_owned(),
+            format!("addr add {ip}/{PREFIX} dev eth0"),
+            "link set eth0 up".to_owned(),
+            format!("route add default via {GATEWAY}"),
+        ],
+    )
 }
 
 /// DNAT rules for the published ports of container `id` at `ip`, for
 /// traffic from outside (PREROUTING) and from the host itself (OUTPUT).
 pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
     let tag = format!("wharf:{id}");
+    if ports.is_empty() {
+        return Ok(());
+    }
+    // Written before the rules, so that teardown (also after a crash)
+    // knows there are rules to look for.
+    let marker = ports_marker(id);
+    let io = |e: std::io::Error| NetError::Command { cmd: format!("write {}", marker.display()), msg: e.to_string() };
+    std::fs::create_dir_all(marker.parent().unwrap_or(std::path::Path::new("/run"))).map_err(io)?;
+    std::fs::write(&marker, id).map_err(io)?;
     for p in ports {
         let dport = p.host_port.to_string();
         let to = format!("{ip}:{}", p.container_port);
@@ -201,24 +257,35 @@ pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError
     Ok(())
 }
 
+fn ports_marker(id: &str) -> PathBuf {
+    PathBuf::from(format!("/run/wharf/ports/{id}"))
+}
+
 /// Removes everything of container `id`: its DNAT rules, its veth and its
 /// namespace. Safe to call when some or all of it is already gone.
 pub fn teardown(id: &str) {
     let tag = format!("wharf:{id}");
-    if let Ok(rules) = run("iptables", &["-t", "nat", "-S"]) {
-        for line in rules.lines().filter(|l| l.contains(&tag) && l.starts_with("-A ")) {
-            let args: Vec<String> = shell_words(&line[3..]);
-            let mut del = vec!["-t".to_owned(), "nat".into(), "-D".into()];
-            del.extend(args);
-            let refs: Vec<&str> = del.iter().map(String::as_str).collect();
-            let _ = run("iptables", &refs);
+    let marker = ports_marker(id);
+    if marker.exists() {
+        if let Ok(rules) = run("iptables", &["-t", "nat", "-S"]) {
+            for line in rules.lines().filter(|l| l.contains(&tag) && l.starts_with("-A ")) {
+                let args: Vec<String> = shell_words(&line[3..]);
+                let mut del = vec!["-t".to_owned(), "nat".into(), "-D".into()];
+                del.extend(args);
+                let refs: Vec<&str> = del.iter().map(String::as_str).collect();
+                let _ = run("iptables", &refs);
+            }
         }
+        let _ = std::fs::remove_file(&marker);
     }
-    let _ = run("ip", &["link", "del", &veth_name(id)]);
-    release(id);
+    // Deleting the namespace destroys eth0 and with it its host peer.
     if netns_path(id).exists() {
         let _ = run("ip", &["netns", "del", &netns_name(id)]);
     }
+    if std::path::Path::new("/sys/class/net").join(veth_name(id)).exists() {
+        let _ = run("ip", &["link", "del", &veth_name(id)]);
+    }
+    release(id);
 }
 
 /// Splits an `iptables -S` line (quotes only around comments).

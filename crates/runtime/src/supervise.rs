@@ -159,9 +159,17 @@ fn reap(pid: i32) -> io::Result<Option<i32>> {
     }
 }
 
-/// Whether a process exists (it may be a zombie).
+/// Whether a process exists and has not exited (a zombie waiting for its
+/// parent to reap it counts as gone: some inits reap only now and then).
 pub fn alive(pid: i32) -> bool {
-    pid > 0 && Pid::from_raw(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    if pid <= 0 || !Pid::from_raw(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok()) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
 }
 
 /// Makes the caller the reaper of orphans below it: a container's init,

@@ -124,10 +124,11 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
     if cfg.network == "host" {
         return Ok(());
     }
-    network::create_netns(id).map_err(|e| engine(e.to_string()))?;
     if cfg.network == "none" {
+        // The runtime makes a fresh namespace with only lo.
         return Ok(());
     }
+    network::create_netns(id).map_err(|e| engine(e.to_string()))?;
     let ip = network::lease(id).map_err(|e| engine(e.to_string()))?;
     store.set_container_ip(id, &ip.to_string())?;
     network::attach_bridge(id, ip).map_err(|e| engine(e.to_string()))?;
@@ -284,7 +285,10 @@ fn start_once(
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let stdin = if stdin { Stdio::inherit() } else { Stdio::null() };
-    let _ = rt.delete(id);
+    if rt.state_root.join(id).exists() {
+        // Left by a previous run of this container (a crash).
+        let _ = rt.delete(id);
+    }
     let cfg = load_config(&store.container(id)?);
     if let Err(e) = network_up(store, id, &cfg) {
         network_down(store, id);

@@ -486,7 +486,8 @@ fn prepare(
     let ports = published_ports(store, args)?;
     match args.network.as_str() {
         "host" => opts.host_network = true,
-        "none" | "bridge" | "default" => opts.netns = Some(network::netns_path(id)),
+        "none" => {}
+        "bridge" | "default" => opts.netns = Some(network::netns_path(id)),
         other => return Err(engine(format!("network {other} not found"))),
     }
     if args.network == "none" && !ports.is_empty() {

@@ -1,0 +1,65 @@
+# Shared by the bench scripts: dockerd started by hand (as ../shared/bench
+# does) when it is not running, and medians with hyperfine.
+# shellcheck shell=bash
+
+STARTED=()
+bench_cleanup() { for p in "${STARTED[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap bench_cleanup EXIT
+
+# start_docker WORKDIR: sets have_docker=1 when a daemon answers.
+start_docker() {
+  have_docker=0
+  command -v dockerd >/dev/null || return 0
+  if ! docker info >/dev/null 2>&1; then
+    if [[ ! -S /run/containerd/containerd.sock ]]; then
+      containerd >"$1/containerd.log" 2>&1 & STARTED+=($!)
+      for _ in $(seq 50); do [[ -S /run/containerd/containerd.sock ]] && break; sleep 0.2; done
+    fi
+    dockerd --containerd=/run/containerd/containerd.sock >"$1/dockerd.log" 2>&1 & STARTED+=($!)
+    for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+  fi
+  docker info >/dev/null 2>&1 && have_docker=1
+  return 0
+}
+
+# median RUNS [hyperfine options...] -- COMMAND: prints the median seconds
+# (or "-" when the command fails).
+median() {
+  local runs=$1; shift
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  local json
+  json=$(mktemp)
+  if hyperfine --style none --runs "$runs" "${opts[@]}" --export-json "$json" -- "$*" >/dev/null 2>&1; then
+    python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$json"
+  else
+    echo "-"
+  fi
+  rm -f "$json"
+}
+
+# ratio A B: A/B to 3 decimals, or n/a.
+ratio() {
+  if [[ $1 == - || $2 == - || -z $2 ]]; then echo n/a; else echo "scale=3; $1 / $2" | bc -l; fi
+}
+
+# min of the given numbers ("-" ignored).
+best_of() {
+  printf '%s\n' "$@" | grep -v '^-$' | sort -g | head -1
+}
+
+# This host withholds CAP_SYS_RESOURCE: podman's default rlimits fail with
+# EPERM. As ../shared/bench/peers.sh does, give podman a containers.conf
+# with the limits the host allows.
+podman_ulimits() {
+  local nofile nproc
+  nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+  if prlimit --pid $$ --nofile="$nofile:$((nofile + 1))" 2>/dev/null; then
+    prlimit --pid $$ --nofile="$nofile:$nofile"
+    return 0
+  fi
+  ((nproc > 32768)) && nproc=32768
+  export CONTAINERS_CONF=$1/containers.conf
+  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' "$nofile" "$nofile" "$nproc" "$nproc" >"$CONTAINERS_CONF"
+}
