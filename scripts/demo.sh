@@ -6,6 +6,17 @@
 # then stop and remove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Build dependencies (libseccomp for the embedded runtime) and what the
+# demo uses (iproute2/iptables for the bridge, curl).
+need=()
+dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+for c in pkg-config:pkg-config ip:iproute2 iptables:iptables curl:curl; do
+    command -v "${c%%:*}" >/dev/null || need+=("${c##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
 cargo build --release --locked --quiet -p wharf
 export WHARF=$PWD/target/release/wharf
 "$WHARF" --version

@@ -3,6 +3,7 @@
 //! and read-only paths, device cgroup rules) and `--user` resolution
 //! against the image's /etc/passwd and /etc/group.
 
+pub mod embedded;
 pub mod logs;
 pub mod oci;
 pub mod rootfs;
@@ -11,7 +12,7 @@ pub mod spec;
 pub mod supervise;
 pub mod user;
 
-pub use oci::{ExecOptions, OciError, OciRuntime};
+pub use oci::{ExecOptions, OciError, OciRuntime, Runtime};
 pub use rootfs::Overlay;
 pub use spec::{bind_mount, container_spec, tmpfs_mount, RunOptions, Seccomp, SpecError, DEFAULT_CAPABILITIES};
 pub use user::{resolve_user, ExecUser, UserError};

@@ -169,3 +169,111 @@ fn last_error(log: &Path) -> String {
         .and_then(|v| v["msg"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "no message (see the runtime's log)".into())
 }
+
+/// The runtime a container runs with: embedded libcontainer (the default)
+/// or an OCI runtime binary (`--runtime PATH`).
+#[derive(Debug, Clone)]
+pub enum Runtime {
+    Embedded(crate::embedded::Embedded),
+    Binary(OciRuntime),
+}
+
+/// A copy of the caller's stdin (0), stdout (1) or stderr (2).
+pub fn dup_stdio(fd: i32) -> Result<std::os::fd::OwnedFd, OciError> {
+    use std::os::fd::AsFd;
+    let r = match fd {
+        0 => std::io::stdin().as_fd().try_clone_to_owned(),
+        1 => std::io::stdout().as_fd().try_clone_to_owned(),
+        _ => std::io::stderr().as_fd().try_clone_to_owned(),
+    };
+    r.map_err(|e| OciError::Failed { op: "dup stdio", msg: e.to_string() })
+}
+
+/// /dev/null, for a process without stdin.
+pub fn null_fd() -> Result<std::os::fd::OwnedFd, OciError> {
+    let f =
+        std::fs::File::open("/dev/null").map_err(|e| OciError::Failed { op: "open /dev/null", msg: e.to_string() })?;
+    Ok(f.into())
+}
+
+impl Runtime {
+    /// Creates the container with the given stdio; returns its init's pid
+    /// (a child of the caller for the embedded runtime, an orphan to adopt
+    /// as subreaper for a binary).
+    pub fn create(&self, id: &str, bundle: &Path, stdio: [std::os::fd::OwnedFd; 3]) -> Result<i32, OciError> {
+        match self {
+            Runtime::Embedded(e) => e.create(id, bundle, stdio),
+            Runtime::Binary(b) => {
+                let [i, o, e] = stdio;
+                b.create(id, bundle, [Stdio::from(i), Stdio::from(o), Stdio::from(e)])
+            }
+        }
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), OciError> {
+        match self {
+            Runtime::Embedded(e) => e.start(id),
+            Runtime::Binary(b) => b.start(id),
+        }
+    }
+
+    pub fn pause(&self, id: &str) -> Result<(), OciError> {
+        match self {
+            Runtime::Embedded(e) => e.pause(id),
+            Runtime::Binary(b) => b.pause(id),
+        }
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), OciError> {
+        match self {
+            Runtime::Embedded(e) => e.resume(id),
+            Runtime::Binary(b) => b.resume(id),
+        }
+    }
+
+    pub fn delete(&self, id: &str) -> Result<(), OciError> {
+        match self {
+            Runtime::Embedded(e) => e.delete(id),
+            Runtime::Binary(b) => b.delete(id),
+        }
+    }
+
+    /// Whether the runtime holds state for `id` (left by a crash).
+    pub fn has_state(&self, id: &str) -> bool {
+        let root = match self {
+            Runtime::Embedded(e) => &e.state_root,
+            Runtime::Binary(b) => &b.state_root,
+        };
+        root.join(id).exists()
+    }
+
+    /// Runs a process in the running container with the caller's stdio
+    /// (stdin only with `opts.stdin`); waits for it unless `opts.detach`.
+    /// Returns its exit code.
+    pub fn exec(&self, id: &str, opts: &ExecOptions, argv: &[String]) -> Result<i32, OciError> {
+        match self {
+            Runtime::Binary(b) => b.exec(id, opts, argv),
+            Runtime::Embedded(e) => {
+                let user = opts.user.as_deref().and_then(|u| {
+                    let (a, b) = u.split_once(':')?;
+                    Some((a.parse().ok()?, b.parse().ok()?))
+                });
+                let stdin = if opts.stdin { dup_stdio(0)? } else { null_fd()? };
+                let stdio = [stdin, dup_stdio(1)?, dup_stdio(2)?];
+                let pid = e.exec(id, argv, &opts.env, opts.cwd.as_deref(), user, stdio)?;
+                if opts.detach {
+                    return Ok(0);
+                }
+                let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| OciError::PidFile(pid.to_string()))?;
+                loop {
+                    match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+                        Ok(Some((_, st))) => return Ok(crate::supervise::exit_code(st)),
+                        Ok(None) => {}
+                        Err(rustix::io::Errno::INTR) => {}
+                        Err(err) => return Err(OciError::Failed { op: "exec", msg: err.to_string() }),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -352,16 +352,21 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .gid(opts.user.gid)
         .additional_gids(opts.user.additional_gids.clone())
         .build()?;
-    let process = ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(opts.tty)
         .user(user)
         .args(opts.args.clone())
         .env(environment(opts))
         .cwd(opts.cwd.clone())
         .capabilities(capset)
-        .no_new_privileges(opts.no_new_privileges)
-        .rlimits(Vec::new())
-        .build()?;
+        .rlimits(Vec::new());
+    // Left out unless set, as docker does: libcontainer reads an explicit
+    // `false` as "set" and then loads seccomp after dropping capabilities,
+    // which fails without no_new_privs.
+    if opts.no_new_privileges {
+        process = process.no_new_privileges(true);
+    }
+    let process = process.build()?;
     let mut namespaces = Vec::new();
     for t in [
         LinuxNamespaceType::Pid,

@@ -23,7 +23,11 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     for (col, decl) in STATE_COLUMNS {
         if !have.iter().any(|h| h == col) {
-            conn.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {decl}"))?;
+            // Another process opening the same store may add it first.
+            match conn.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {decl}")) {
+                Err(e) if e.to_string().contains("duplicate column name") => {}
+                other => other?,
+            }
         }
     }
     Ok(())

@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS containers(
 /// Opens (creating) the database with WAL and a busy timeout, so several
 /// wharf processes can share it.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    // Schema creation and migration by two processes at once would fail
+    // with "database is locked" (SQLite does not wait on schema changes
+    // that race), so they take turns.
+    let lock_path = path.with_extension("db-init.lock");
+    let _init =
+        crate::lock::Lock::acquire(&lock_path, true).map_err(|e| StoreError::Io(lock_path.display().to_string(), e))?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use runtime::logs::{LogWriter, Stream};
 use runtime::supervise::{self, SignalPipes};
-use runtime::OciRuntime;
+use runtime::{OciRuntime, Runtime};
 use serde::{Deserialize, Serialize};
 use store::Store;
 
@@ -176,13 +176,16 @@ pub fn is_mounted(dir: &Path) -> bool {
     }
 }
 
-/// The runtime a container runs with.
-pub fn oci_runtime(root: &Path, cfg: &ContainerConfig) -> anyhow::Result<OciRuntime> {
-    let state_root = root.join("runtime");
-    match &cfg.runtime {
-        Some(bin) => Ok(OciRuntime { bin: bin.clone(), state_root }),
-        None => OciRuntime::find(state_root)
-            .ok_or_else(|| engine("no OCI runtime found: install runc or crun, or pass --runtime PATH")),
+/// The runtime a container runs with: embedded libcontainer, or the OCI
+/// runtime binary given with `--runtime`.
+pub fn oci_runtime(root: &Path, cfg: &ContainerConfig) -> anyhow::Result<Runtime> {
+    Ok(runtime_for(root, cfg.runtime.as_deref()))
+}
+
+pub fn runtime_for(root: &Path, bin: Option<&Path>) -> Runtime {
+    match bin {
+        Some(bin) => Runtime::Binary(OciRuntime { bin: bin.to_owned(), state_root: root.join("runtime") }),
+        None => Runtime::Embedded(runtime::embedded::Embedded { state_root: root.join("libcontainer") }),
     }
 }
 
@@ -272,7 +275,7 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
 /// output on pipes; records it running.
 fn start_once(
     store: &mut Store,
-    rt: &OciRuntime,
+    rt: &Runtime,
     id: &str,
     image_id: &str,
     stdin: bool,
@@ -284,8 +287,9 @@ fn start_once(
     }
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let stdin = if stdin { Stdio::inherit() } else { Stdio::null() };
-    if rt.state_root.join(id).exists() {
+    let stdin =
+        if stdin { runtime::oci::dup_stdio(0) } else { runtime::oci::null_fd() }.map_err(|e| engine(e.to_string()))?;
+    if rt.has_state(id) {
         // Left by a previous run of this container (a crash).
         let _ = rt.delete(id);
     }
@@ -294,8 +298,7 @@ fn start_once(
         network_down(store, id);
         return Err(e);
     }
-    let pid =
-        rt.create(id, &dir, [stdin, Stdio::from(out_w), Stdio::from(err_w)]).map_err(|e| engine(e.to_string()))?;
+    let pid = rt.create(id, &dir, [stdin, out_w, err_w]).map_err(|e| engine(e.to_string()))?;
     store.set_container_running(id, pid, std::process::id() as i32)?;
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id);
@@ -320,7 +323,7 @@ fn oom_killed(id: &str) -> bool {
 
 /// After the container's init exited: delete the runtime's state, unmount
 /// the rootfs, record the exit.
-fn finish(store: &mut Store, rt: &OciRuntime, id: &str, image_id: &str, code: i32, oom: bool) -> anyhow::Result<()> {
+fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, oom: bool) -> anyhow::Result<()> {
     let _ = rt.delete(id);
     network_down(store, id);
     let ov = overlay(store, id, image_id)?;

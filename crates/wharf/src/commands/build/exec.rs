@@ -4,11 +4,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use runtime::logs::Stream;
 use runtime::supervise::{self, SignalPipes};
-use runtime::OciRuntime;
+use runtime::Runtime;
 
 /// Paths the runtime creates as mount points when the image lacks them;
 /// when they appear empty in the upper directory only because of that,
@@ -99,7 +98,7 @@ fn remove_empty_tree(path: &Path) -> std::io::Result<bool> {
 /// Runs the bundle in `step.dir` (config.json written by the caller)
 /// and streams its output to `out`; returns the exit code.
 pub fn run_bundle(
-    rt: &OciRuntime,
+    rt: &Runtime,
     id: &str,
     bundle: &Path,
     signals: &mut SignalPipes,
@@ -107,7 +106,7 @@ pub fn run_bundle(
 ) -> anyhow::Result<i32> {
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let pid = rt.create(id, bundle, [Stdio::null(), Stdio::from(out_w), Stdio::from(err_w)])?;
+    let pid = rt.create(id, bundle, [runtime::oci::null_fd()?, out_w, err_w])?;
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id);
         return Err(e.into());

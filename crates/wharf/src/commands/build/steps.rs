@@ -41,7 +41,7 @@ pub struct Builder<'a> {
     progress: &'a mut Progress,
     built: BTreeMap<usize, Built>,
     signals: SignalPipes,
-    rt: runtime::OciRuntime,
+    rt: runtime::Runtime,
     secrets: BTreeMap<String, PathBuf>,
     epoch: Option<i64>,
 }
@@ -67,12 +67,7 @@ impl<'a> Builder<'a> {
     ) -> anyhow::Result<Builder<'a>> {
         runtime::supervise::become_subreaper()?;
         let signals = SignalPipes::install(&[libc::SIGINT, libc::SIGTERM])?;
-        let state_root = store.root().join("runtime");
-        let rt = match &args.runtime {
-            Some(b) => runtime::OciRuntime { bin: b.clone(), state_root },
-            None => runtime::OciRuntime::find(state_root)
-                .ok_or_else(|| fail("no OCI runtime found: install runc or crun, or pass --runtime PATH"))?,
-        };
+        let rt = crate::commands::container::runtime_for(store.root(), args.runtime.as_deref());
         let mut secrets = BTreeMap::new();
         for s in &args.secret {
             let fields: BTreeMap<&str, &str> = s.split(',').filter_map(|f| f.split_once('=')).collect();
