@@ -162,7 +162,7 @@ fn reap(pid: i32) -> io::Result<Option<i32>> {
 /// Whether a process exists and has not exited (a zombie waiting for its
 /// parent to reap it counts as gone: some inits reap only now and then).
 pub fn alive(pid: i32) -> bool {
-    if pid <= 0 || !Pid::from_raw(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok()) {
+    if pid <= 0 || Pid::from_raw(pid).is_none_or(|p| rustix::process::test_kill_process(p).is_err()) {
         return false;
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
