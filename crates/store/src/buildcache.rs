@@ -96,3 +96,13 @@ pub fn stat_put(conn: &Connection, entries: &[(String, String, Digest)]) -> Resu
     tx.commit()?;
     Ok(())
 }
+
+/// Every stat-cache entry under a directory prefix: path → (stamp, digest).
+pub fn stat_under(conn: &Connection, prefix: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut st = conn.prepare("SELECT path, stamp, digest FROM stat_cache WHERE path >= ?1 AND path < ?2")?;
+    // Paths under "P/" sort between "P/" and "P0" ('0' follows '/').
+    let lo = format!("{}/", prefix.trim_end_matches('/'));
+    let hi = format!("{}0", prefix.trim_end_matches('/'));
+    let rows = st.query_map([lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -474,6 +474,22 @@ impl Store {
         buildcache::stat_get(&self.conn, path, stamp)
     }
 
+    /// The stat cache entries under a directory: path → (stamp, digest),
+    /// read in one query (a context of thousands of files is checked
+    /// against memory).
+    pub fn stat_cache_under(
+        &self,
+        dir: &str,
+    ) -> Result<std::collections::HashMap<String, (String, Digest)>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for (p, stamp, d) in buildcache::stat_under(&self.conn, dir)? {
+            if let Ok(d) = d.parse() {
+                out.insert(p, (stamp, d));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn put_stat_cache(&mut self, entries: &[(String, String, Digest)]) -> Result<(), StoreError> {
         buildcache::stat_put(&self.conn, entries)
     }

@@ -23,6 +23,8 @@ pub struct Context {
     /// the end.
     fresh: Vec<(String, String, Digest)>,
     memo: HashMap<PathBuf, Digest>,
+    /// The stat cache for this context, loaded on first use.
+    stats: Option<HashMap<String, (String, Digest)>>,
 }
 
 /// Lexically cleans a path to be relative to a root: `..` above the root
@@ -102,7 +104,7 @@ impl Context {
                 break;
             }
         }
-        Ok(Context { root, ignore, fresh: Vec::new(), memo: HashMap::new() })
+        Ok(Context { root, ignore, fresh: Vec::new(), memo: HashMap::new(), stats: None })
     }
 
     /// Whether a context-relative path is excluded by `.dockerignore`.
@@ -155,7 +157,11 @@ impl Context {
         let key = path.to_string_lossy().into_owned();
         let stamp =
             format!("{}:{}.{}:{}.{}:{}", m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino());
-        let d = match store.stat_cached(&key, &stamp)? {
+        if self.stats.is_none() {
+            self.stats = Some(store.stat_cache_under(&self.root.to_string_lossy())?);
+        }
+        let cached = self.stats.as_ref().and_then(|s| s.get(&key)).filter(|(s, _)| *s == stamp).map(|(_, d)| d.clone());
+        let d = match cached {
             Some(d) => d,
             None => {
                 let mut f = fs::File::open(path)?;
