@@ -33,7 +33,13 @@ impl Embedded {
 
     /// Creates the container of `bundle` with the given stdio; returns its
     /// init's pid (a child of the caller).
-    pub fn create(&self, id: &str, bundle: &Path, stdio: [OwnedFd; 3]) -> Result<i32, OciError> {
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: [OwnedFd; 3],
+        console: Option<&Path>,
+    ) -> Result<i32, OciError> {
         std::fs::create_dir_all(&self.state_root).map_err(|e| OciError::Failed { op: "create", msg: e.to_string() })?;
         let [stdin, stdout, stderr] = stdio;
         let container = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
@@ -44,9 +50,12 @@ impl Embedded {
             .with_stdin(stdin)
             .with_stdout(stdout)
             .with_stderr(stderr)
+            .with_console_socket(console)
             .as_init(bundle)
             .with_systemd(false)
-            .with_detach(false)
+            // libcontainer takes a console socket only in detached mode;
+            // the caller is a subreaper, so the init is reaped either way.
+            .with_detach(console.is_some())
             .build()
             .map_err(failed("create"))?;
         container.pid().map(|p| p.as_raw()).ok_or_else(|| OciError::PidFile("libcontainer reported no pid".into()))

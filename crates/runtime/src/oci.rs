@@ -66,14 +66,18 @@ impl OciRuntime {
     /// Creates the container of `bundle` with the given stdio and returns
     /// its init's pid. The init is not a child of the caller; set the
     /// caller as child subreaper first to be able to reap it.
-    pub fn create(&self, id: &str, bundle: &Path, stdio: [Stdio; 3]) -> Result<i32, OciError> {
+    pub fn create(&self, id: &str, bundle: &Path, stdio: [Stdio; 3], console: Option<&Path>) -> Result<i32, OciError> {
         let log = bundle.join("runtime.log");
         let pid_file = bundle.join("init.pid");
         let _ = fs::remove_file(&pid_file);
         let [stdin, stdout, stderr] = stdio;
-        let status = self
-            .cmd(Some(&log))
-            .arg("create")
+        let mut cmd = self.cmd(Some(&log));
+        if let Some(c) = console {
+            cmd.arg("create").arg("--console-socket").arg(c);
+        } else {
+            cmd.arg("create");
+        }
+        let status = cmd
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
@@ -200,12 +204,20 @@ impl Runtime {
     /// Creates the container with the given stdio; returns its init's pid
     /// (a child of the caller for the embedded runtime, an orphan to adopt
     /// as subreaper for a binary).
-    pub fn create(&self, id: &str, bundle: &Path, stdio: [std::os::fd::OwnedFd; 3]) -> Result<i32, OciError> {
+    /// With `console`, the process gets a pty whose master the runtime
+    /// sends to that socket (see `console`).
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: [std::os::fd::OwnedFd; 3],
+        console: Option<&Path>,
+    ) -> Result<i32, OciError> {
         match self {
-            Runtime::Embedded(e) => e.create(id, bundle, stdio),
+            Runtime::Embedded(e) => e.create(id, bundle, stdio, console),
             Runtime::Binary(b) => {
                 let [i, o, e] = stdio;
-                b.create(id, bundle, [Stdio::from(i), Stdio::from(o), Stdio::from(e)])
+                b.create(id, bundle, [Stdio::from(i), Stdio::from(o), Stdio::from(e)], console)
             }
         }
     }

@@ -76,6 +76,23 @@ pub fn supervise(
     sink: &mut dyn FnMut(Stream, &[u8]),
     forward: &mut dyn FnMut(i32),
 ) -> io::Result<i32> {
+    supervise_with_input(pid, outputs, None, signals, sink, forward)
+}
+
+/// [`supervise`], also copying `input.0` (the user's stdin) to `input.1`
+/// (a pty master) as it arrives.
+pub fn supervise_with_input(
+    pid: i32,
+    outputs: Vec<(Stream, OwnedFd)>,
+    input: Option<(OwnedFd, OwnedFd)>,
+    signals: &mut SignalPipes,
+    sink: &mut dyn FnMut(Stream, &[u8]),
+    forward: &mut dyn FnMut(i32),
+) -> io::Result<i32> {
+    let (mut input_src, mut input_dst) = match input {
+        Some((s, d)) => (Some(File::from(s)), Some(File::from(d))),
+        None => (None, None),
+    };
     let mut outs: Vec<(Stream, Option<File>)> = Vec::new();
     for (s, fd) in outputs {
         rustix::io::ioctl_fionbio(&fd, true)?;
@@ -99,6 +116,10 @@ pub fn supervise(
             fds.push(PollFd::new(f, PollFlags::IN));
         }
         let n_out = fds.len();
+        if let Some(src) = &input_src {
+            fds.push(PollFd::new(src, PollFlags::IN));
+        }
+        let n_in = fds.len() - n_out;
         fds.push(PollFd::new(&signals.chld, PollFlags::IN));
         for (_, p) in &signals.forwarded {
             fds.push(PollFd::new(p, PollFlags::IN));
@@ -119,10 +140,27 @@ pub fn supervise(
                 i += 1;
             }
         }
+        if n_in == 1 && ready[n_out] {
+            copy_input(&mut input_src, &mut input_dst, &mut buf);
+        }
         drain(&mut signals.chld);
         for (k, (sig, p)) in signals.forwarded.iter_mut().enumerate() {
-            if ready[n_out + 1 + k] && drain(p) {
+            if ready[n_out + n_in + 1 + k] && drain(p) {
                 forward(*sig);
+            }
+        }
+    }
+}
+
+/// Copies one read of the user's input to the pty; stops at EOF.
+fn copy_input(src: &mut Option<File>, dst: &mut Option<File>, buf: &mut [u8]) {
+    use std::io::Write;
+    let (Some(s), Some(d)) = (src.as_mut(), dst.as_mut()) else { return };
+    match s.read(buf) {
+        Ok(0) | Err(_) => *src = None,
+        Ok(n) => {
+            if d.write_all(&buf[..n]).is_err() {
+                *src = None;
             }
         }
     }

@@ -184,3 +184,30 @@ fn many_detached_containers_at_once() {
     assert_eq!(env.ok(&["ps", "-aq"]).trim(), "");
     assert!(mounts_under(&env.root()).is_empty());
 }
+
+#[test]
+fn run_it_gives_a_usable_terminal() {
+    let Some(env) = Env::new() else { return };
+    // script(1) stands in for the user's terminal.
+    let cmd = format!("{} --root {} run -it --rm localhost/bb sh", env!("CARGO_BIN_EXE_wharf"), env.root().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"tty; echo term=$TERM; exit 3\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("term=xterm"), "{text}");
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // Detached with -t: the terminal's output is logged.
+    let id = env.ok(&["run", "-dt", "localhost/bb", "sh", "-c", "tty"]).trim().to_owned();
+    assert_eq!(env.ok(&["wait", &id]).trim(), "0");
+    assert_eq!(env.ok(&["logs", &id]).trim(), "/dev/pts/0");
+}

@@ -211,7 +211,8 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
     let cfg = load_config(&rec);
     let rt = oci_runtime(root, &cfg)?;
     supervise::become_subreaper()?;
-    let forward: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+    let forward: &[i32] =
+        &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut signals = SignalPipes::install(forward)?;
     let (tee, stdin_passthrough, mut ready) = match attach {
         Attach::Terminal { stdin } => (true, stdin, None),
@@ -221,7 +222,7 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
     let mut attempt = 0i64;
     let code = loop {
         let started = start_once(&mut store, &rt, &rec.id, &rec.image_id, stdin_passthrough);
-        let (pid, outputs) = match started {
+        let Started { pid, outputs, master } = match started {
             Ok(x) => x,
             Err(e) => {
                 if let Some(r) = ready.as_mut() {
@@ -245,7 +246,24 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
                 };
             }
         };
+        // A foreground terminal: raw mode, its size, and stdin into the pty.
+        let _raw = (tee && master.is_some()).then(runtime::console::RawMode::enter);
+        let mut input = None;
+        if let Some(m) = &master {
+            if tee {
+                runtime::console::copy_window_size(m);
+                if stdin_passthrough {
+                    input = Some((runtime::oci::dup_stdio(0).map_err(|e| engine(e.to_string()))?, m.try_clone()?));
+                }
+            }
+        }
         let mut fwd = |sig: i32| {
+            if sig == libc::SIGWINCH {
+                if let Some(m) = &master {
+                    runtime::console::copy_window_size(m);
+                }
+                return;
+            }
             let _ = rustix::process::Pid::from_raw(pid).map(|p| {
                 rustix::process::kill_process(
                     p,
@@ -253,7 +271,7 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
                 )
             });
         };
-        let code = supervise::supervise(pid, outputs, &mut signals, &mut sink, &mut fwd)?;
+        let code = supervise::supervise_with_input(pid, outputs, input, &mut signals, &mut sink, &mut fwd)?;
         log.flush()?;
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
@@ -273,22 +291,25 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
 
 /// Mounts the rootfs if needed, creates and starts the container with its
 /// output on pipes; records it running.
-fn start_once(
-    store: &mut Store,
-    rt: &Runtime,
-    id: &str,
-    image_id: &str,
-    stdin: bool,
-) -> anyhow::Result<(i32, Vec<(Stream, std::os::fd::OwnedFd)>)> {
+/// A started container: its init, its output, and its pty master (`-t`).
+struct Started {
+    pid: i32,
+    outputs: Vec<(Stream, std::os::fd::OwnedFd)>,
+    master: Option<std::os::fd::OwnedFd>,
+}
+
+/// The console socket of a container: short, since unix socket paths are
+/// limited to 108 bytes.
+fn console_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("/run/wharf/console-{}.sock", &id[..16.min(id.len())]))
+}
+
+fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: bool) -> anyhow::Result<Started> {
     let dir = container_dir(store.root(), id);
     let ov = overlay(store, id, image_id)?;
     if !is_mounted(&ov.target) {
         ov.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
     }
-    let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let stdin =
-        if stdin { runtime::oci::dup_stdio(0) } else { runtime::oci::null_fd() }.map_err(|e| engine(e.to_string()))?;
     if rt.has_state(id) {
         // Left by a previous run of this container (a crash).
         let _ = rt.delete(id);
@@ -298,13 +319,30 @@ fn start_once(
         network_down(store, id);
         return Err(e);
     }
-    let pid = rt.create(id, &dir, [stdin, out_w, err_w]).map_err(|e| engine(e.to_string()))?;
-    store.set_container_running(id, pid, std::process::id() as i32)?;
+    let null = || runtime::oci::null_fd().map_err(|e| engine(e.to_string()));
+    let started = if cfg.tty {
+        let sock = console_path(id);
+        std::fs::create_dir_all(sock.parent().unwrap_or(Path::new("/run")))?;
+        let listener = runtime::console::listen(&sock)?;
+        let created = rt.create(id, &dir, [null()?, null()?, null()?], Some(&sock));
+        let _ = std::fs::remove_file(&sock);
+        let pid = created.map_err(|e| engine(e.to_string()))?;
+        let master = runtime::console::receive_master(&listener)
+            .map_err(|e| engine(format!("receiving the container's terminal: {e}")))?;
+        Started { pid, outputs: vec![(Stream::Stdout, master.try_clone()?)], master: Some(master) }
+    } else {
+        let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let stdin = if stdin { runtime::oci::dup_stdio(0).map_err(|e| engine(e.to_string()))? } else { null()? };
+        let pid = rt.create(id, &dir, [stdin, out_w, err_w], None).map_err(|e| engine(e.to_string()))?;
+        Started { pid, outputs: vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], master: None }
+    };
+    store.set_container_running(id, started.pid, std::process::id() as i32)?;
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id);
         return Err(engine(e.to_string()));
     }
-    Ok((pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)]))
+    Ok(started)
 }
 
 /// Whether the kernel OOM-killed something in the container's cgroup

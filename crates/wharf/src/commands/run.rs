@@ -406,9 +406,6 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
 
 /// Creates a container: its record, rootfs and bundle. Returns its ID.
 pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> anyhow::Result<String> {
-    if tty {
-        return Err(engine("-t (a pseudo-TTY) is not supported yet; run without -t"));
-    }
     let restart = RestartPolicy::parse(&args.restart).map_err(engine)?;
     if args.rm && restart.name != "no" {
         return Err(engine("Conflicting options: --restart and --rm"));

@@ -106,7 +106,7 @@ pub fn run_bundle(
 ) -> anyhow::Result<i32> {
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let pid = rt.create(id, bundle, [runtime::oci::null_fd()?, out_w, err_w])?;
+    let pid = rt.create(id, bundle, [runtime::oci::null_fd()?, out_w, err_w], None)?;
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id);
         return Err(e.into());
