@@ -21,15 +21,55 @@ pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
 pub const PREFIX: u8 = 16;
 pub const SUBNET: &str = "10.89.0.0/16";
 
+/// A bridge network: the default `wharf0`, or a user network's bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    pub name: String,
+    pub gateway: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Bridge {
+    /// The default `bridge` network.
+    pub fn default_bridge() -> Bridge {
+        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX }
+    }
+
+    /// `a.b.c.d/n` of the network.
+    pub fn subnet(&self) -> String {
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+        format!("{}/{}", Ipv4Addr::from(u32::from(self.gateway) & mask), self.prefix)
+    }
+
+    /// Parses `--subnet a.b.c.d/n` (the gateway is the first address).
+    pub fn from_subnet(name: &str, subnet: &str) -> Result<Bridge, NetError> {
+        let bad = || NetError::BadSubnet(subnet.to_owned());
+        let (ip, len) = subnet.split_once('/').ok_or_else(bad)?;
+        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+        let prefix: u8 = len.parse().map_err(|_| bad())?;
+        if !(8..=30).contains(&prefix) {
+            return Err(bad());
+        }
+        let mask = u32::MAX << (32 - prefix);
+        Ok(Bridge { name: name.into(), gateway: Ipv4Addr::from((u32::from(ip) & mask) + 1), prefix })
+    }
+
+    fn lease_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/wharf/ipam/{}", self.name))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    #[error("invalid subnet {0:?} (expected a.b.c.d/8..30)")]
+    BadSubnet(String),
     #[error("{cmd}: {msg}")]
     Command { cmd: String, msg: String },
     #[error("invalid port specification: {0:?}")]
     BadPort(String),
     #[error("Bind for {0} failed: port is already allocated")]
     PortTaken(String),
-    #[error("no free address left in {SUBNET}")]
+    #[error("no free address left on the network")]
     Exhausted,
 }
 
@@ -123,35 +163,42 @@ pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
     Ok(netns_path(id))
 }
 
-/// Set once the bridge and its rules are in place (cleared at boot with
-/// /run), so later containers skip the checks.
-const BRIDGE_READY: &str = "/run/wharf/bridge-ready";
-
-/// Creates the bridge and the NAT and forwarding rules once per host.
-fn ensure_bridge() -> Result<(), NetError> {
-    if std::path::Path::new(BRIDGE_READY).exists() && std::path::Path::new("/sys/class/net").join(BRIDGE).exists() {
+/// Creates the bridge and its NAT and forwarding rules; a marker in /run
+/// (cleared at boot) lets later containers skip the checks.
+pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
+    let ready = format!("/run/wharf/bridge-ready-{}", br.name);
+    let (bridge, gateway, prefix, subnet) = (br.name.as_str(), br.gateway, br.prefix, br.subnet());
+    // One cheap check when set up before: another tool (dockerd restarting,
+    // a firewall reload) may have flushed the FORWARD chain since.
+    if std::path::Path::new(&ready).exists()
+        && std::path::Path::new("/sys/class/net").join(bridge).exists()
+        && ok(
+            "iptables",
+            &["-t", "filter", "-C", "FORWARD", "-i", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"],
+        )
+    {
         return Ok(());
     }
-    if !ok("ip", &["link", "show", BRIDGE]) {
+    if !ok("ip", &["link", "show", bridge]) {
         // Two wharf processes may get here at once: the loser's errors
         // are fine as long as the bridge ends up with its address.
-        let _ = run("ip", &["link", "add", BRIDGE, "type", "bridge"]);
-        let _ = run("ip", &["addr", "add", &format!("{GATEWAY}/{PREFIX}"), "dev", BRIDGE]);
+        let _ = run("ip", &["link", "add", bridge, "type", "bridge"]);
+        let _ = run("ip", &["addr", "add", &format!("{gateway}/{prefix}"), "dev", bridge]);
     }
-    if !run("ip", &["-4", "addr", "show", "dev", BRIDGE])?.contains(&format!("{GATEWAY}/{PREFIX}")) {
-        run("ip", &["addr", "add", &format!("{GATEWAY}/{PREFIX}"), "dev", BRIDGE])?;
+    if !run("ip", &["-4", "addr", "show", "dev", bridge])?.contains(&format!("{gateway}/{prefix}")) {
+        run("ip", &["addr", "add", &format!("{gateway}/{prefix}"), "dev", bridge])?;
     }
-    run("ip", &["link", "set", BRIDGE, "up"])?;
+    run("ip", &["link", "set", bridge, "up"])?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(|e| NetError::Command { cmd: "enable ip_forward".into(), msg: e.to_string() })?;
     // 127.0.0.1:PORT → container needs routing of loopback-sourced
     // packets out of the bridge.
-    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"), "1");
+    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"), "1");
     let rules: [&[&str]; 4] = [
-        &["-t", "nat", "POSTROUTING", "-s", SUBNET, "!", "-o", BRIDGE, "-j", "MASQUERADE"],
-        &["-t", "nat", "POSTROUTING", "-s", "127.0.0.0/8", "-o", BRIDGE, "-j", "MASQUERADE"],
-        &["-t", "filter", "FORWARD", "-o", BRIDGE, "-j", "ACCEPT"],
-        &["-t", "filter", "FORWARD", "-i", BRIDGE, "-j", "ACCEPT"],
+        &["-t", "nat", "POSTROUTING", "-s", &subnet, "!", "-o", bridge, "-j", "MASQUERADE"],
+        &["-t", "nat", "POSTROUTING", "-s", "127.0.0.0/8", "-o", bridge, "-j", "MASQUERADE"],
+        &["-t", "filter", "FORWARD", "-o", bridge, "-j", "ACCEPT"],
+        &["-t", "filter", "FORWARD", "-i", bridge, "-j", "ACCEPT"],
     ];
     for r in rules {
         let (table, chain, rest) = (r[1], r[2], &r[3..]);
@@ -166,7 +213,7 @@ fn ensure_bridge() -> Result<(), NetError> {
         }
     }
     let _ = std::fs::create_dir_all("/run/wharf");
-    let _ = std::fs::write(BRIDGE_READY, "");
+    let _ = std::fs::write(&ready, "");
     Ok(())
 }
 
@@ -199,8 +246,8 @@ fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<(), NetError> {
 }
 
 /// Connects a container's namespace to the bridge with address `ip`.
-pub fn attach_bridge(id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
-    ensure_bridge()?;
+pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
+    ensure_bridge(br)?;
     let ns = netns_name(id);
     let host = veth_name(id);
     if std::path::Path::new("/sys/class/net").join(&host).exists() {
@@ -210,16 +257,16 @@ pub fn attach_bridge(id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
         None,
         &[
             format!("link add {host} type veth peer name eth0 netns {ns}"),
-            format!("link set {host} master {BRIDGE} up"),
+            format!("link set {host} master {} up", br.name),
         ],
     )?;
     ip_batch(
         Some(&ns),
         &[
             "link set lo up".to_owned(),
-            format!("addr add {ip}/{PREFIX} dev eth0"),
+            format!("addr add {ip}/{} dev eth0", br.prefix),
             "link set eth0 up".to_owned(),
-            format!("route add default via {GATEWAY}"),
+            format!("route add default via {}", br.gateway),
         ],
     )
 }
@@ -318,13 +365,17 @@ const LEASES: &str = "/run/wharf/ipam";
 /// Leases the lowest free address for container `id` (whose namespace
 /// must already exist). A lease whose container's namespace is gone was
 /// left by a crash and is taken over.
-pub fn lease(id: &str) -> Result<Ipv4Addr, NetError> {
-    let io = |e: std::io::Error| NetError::Command { cmd: format!("lease an address in {LEASES}"), msg: e.to_string() };
-    std::fs::create_dir_all(LEASES).map_err(io)?;
+pub fn lease(br: &Bridge, id: &str) -> Result<Ipv4Addr, NetError> {
+    let dir = br.lease_dir();
+    let io = |e: std::io::Error| NetError::Command {
+        cmd: format!("lease an address in {}", dir.display()),
+        msg: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
     let mut skip = Vec::new();
     loop {
-        let ip = allocate(&skip)?;
-        let path = std::path::Path::new(LEASES).join(ip.to_string());
+        let ip = allocate_in(br, &skip)?;
+        let path = dir.join(ip.to_string());
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
                 use std::io::Write;
@@ -344,21 +395,30 @@ pub fn lease(id: &str) -> Result<Ipv4Addr, NetError> {
     }
 }
 
-/// Releases the addresses leased to `id`.
+/// Releases the addresses leased to `id` on every network.
 pub fn release(id: &str) {
-    if let Ok(rd) = std::fs::read_dir(LEASES) {
-        for e in rd.flatten() {
-            if std::fs::read_to_string(e.path()).is_ok_and(|o| o == id) {
-                let _ = std::fs::remove_file(e.path());
+    let Ok(nets) = std::fs::read_dir(LEASES) else { return };
+    for net in nets.flatten() {
+        if let Ok(rd) = std::fs::read_dir(net.path()) {
+            for e in rd.flatten() {
+                if std::fs::read_to_string(e.path()).is_ok_and(|o| o == id) {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
     }
 }
 
-/// Picks the lowest free address in the subnet, given those in use.
+/// Picks the lowest free address of the default network, given those in use.
 pub fn allocate(used: &[Ipv4Addr]) -> Result<Ipv4Addr, NetError> {
-    let base = u32::from(GATEWAY) & !((1u32 << (32 - PREFIX)) - 1);
-    for host in 2..(1u32 << (32 - PREFIX)) - 1 {
+    allocate_in(&Bridge::default_bridge(), used)
+}
+
+/// Picks the lowest free address in a network (after its gateway).
+pub fn allocate_in(br: &Bridge, used: &[Ipv4Addr]) -> Result<Ipv4Addr, NetError> {
+    let size = 1u32 << (32 - br.prefix);
+    let base = u32::from(br.gateway) & !(size - 1);
+    for host in 2..size - 1 {
         let ip = Ipv4Addr::from(base + host);
         if !used.contains(&ip) {
             return Ok(ip);
@@ -415,4 +475,45 @@ mod tests {
             vec!["PREROUTING", "-p", "tcp", "-m", "comment", "--comment", "wharf:ab", "-j", "DNAT"]
         );
     }
+}
+
+/// Removes a user network's bridge and its rules (its containers must be
+/// gone).
+pub fn remove_bridge(br: &Bridge) {
+    let subnet = br.subnet();
+    let rules: [&[&str]; 4] = [
+        &["-t", "nat", "-D", "POSTROUTING", "-s", &subnet, "!", "-o", &br.name, "-j", "MASQUERADE"],
+        &["-t", "nat", "-D", "POSTROUTING", "-s", "127.0.0.0/8", "-o", &br.name, "-j", "MASQUERADE"],
+        &["-t", "filter", "-D", "FORWARD", "-o", &br.name, "-j", "ACCEPT"],
+        &["-t", "filter", "-D", "FORWARD", "-i", &br.name, "-j", "ACCEPT"],
+    ];
+    for r in rules {
+        let mut args = r.to_vec();
+        args.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
+        let _ = run("iptables", &args);
+    }
+    let _ = run("ip", &["link", "del", &br.name]);
+    let _ = std::fs::remove_file(format!("/run/wharf/bridge-ready-{}", br.name));
+    let _ = std::fs::remove_dir_all(br.lease_dir());
+}
+
+/// Subnets of the host's IPv4 addresses (to keep new networks apart).
+pub fn host_subnets() -> Vec<Bridge> {
+    let out = run("ip", &["-4", "-o", "addr", "show"]).unwrap_or_default();
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let dev = w.nth(1)?.to_owned();
+            let cidr = w.skip_while(|x| *x != "inet").nth(1)?;
+            let (ip, len) = cidr.split_once('/')?;
+            Some(Bridge { name: dev, gateway: ip.parse().ok()?, prefix: len.parse().ok()? })
+        })
+        .collect()
+}
+
+/// Whether two networks overlap.
+pub fn overlaps(a: &Bridge, b: &Bridge) -> bool {
+    let p = a.prefix.min(b.prefix);
+    let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+    u32::from(a.gateway) & mask == u32::from(b.gateway) & mask
 }

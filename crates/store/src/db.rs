@@ -78,6 +78,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch(SCHEMA)?;
     crate::containers::migrate(&conn)?;
     conn.execute_batch(crate::buildcache::SCHEMA)?;
+    conn.execute_batch(crate::networks::SCHEMA)?;
     Ok(conn)
 }
 

@@ -20,6 +20,7 @@ mod buildcache;
 mod containers;
 mod db;
 mod lock;
+mod networks;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -31,6 +32,7 @@ pub use db::ImageRecord;
 use image::layer::{self, LayerOptions, Whiteouts};
 use image::{ContentError, ContentStore, Digest, Reference};
 pub use lock::Lock;
+pub use networks::NetworkRecord;
 use rusqlite::Connection;
 
 /// Store failures.
@@ -492,6 +494,23 @@ impl Store {
 
     pub fn put_stat_cache(&mut self, entries: &[(String, String, Digest)]) -> Result<(), StoreError> {
         buildcache::stat_put(&self.conn, entries)
+    }
+
+    pub fn add_network(&mut self, n: &NetworkRecord) -> Result<(), StoreError> {
+        networks::add(&self.conn, n)
+    }
+
+    /// A user network by name or ID prefix.
+    pub fn network(&self, key: &str) -> Result<Option<NetworkRecord>, StoreError> {
+        networks::find(&self.conn, key)
+    }
+
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
+        networks::all(&self.conn)
+    }
+
+    pub fn remove_network(&mut self, name: &str) -> Result<(), StoreError> {
+        networks::remove(&self.conn, name)
     }
 
     /// Forgets a container.

@@ -88,3 +88,143 @@ fn bridge_containers_reach_each_other_and_none_reaches_nothing() {
     assert_eq!(lines.next(), Some("myhost"));
     assert!(lines.next().is_some_and(|l| l.ends_with("\tmyhost") && l.starts_with("10.89.")), "{hosts}");
 }
+
+#[test]
+fn user_networks_resolve_names_and_aliases() {
+    let Some(env) = Env::new() else { return };
+    let id = env.ok(&["network", "create", "appnet"]).trim().to_owned();
+    assert_eq!(id.len(), 64);
+    assert!(env.ok(&["network", "ls"]).lines().any(|l| l.contains("appnet") && l.contains("bridge")));
+    let (code, _, err) = env.out(&["network", "create", "appnet"]);
+    assert_ne!(code, 0, "{err}");
+    serve(&env, "db", "15003:5000", "from db\n");
+    // `serve` runs on the default bridge; a second server on appnet:
+    let www = env.path().join("www-db");
+    let vol = format!("{}:/www:ro", www.display());
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "api",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "backend",
+        "-v",
+        &vol,
+        "localhost/bb",
+        "httpd",
+        "-f",
+        "-p",
+        "5000",
+        "-h",
+        "/www",
+    ]);
+    for name in ["api", "backend"] {
+        let url = format!("http://{name}:5000/");
+        let got = eventually(|| {
+            let (code, out, _) =
+                env.out(&["run", "--rm", "--network", "appnet", "localhost/bb", "wget", "-q", "-O", "-", &url]);
+            (code == 0).then_some(out)
+        });
+        assert_eq!(got.as_deref(), Some("from db\n"), "{name}");
+    }
+    let (_, out, _) = env.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "--add-host",
+        "svc:10.1.2.3",
+        "localhost/bb",
+        "grep",
+        "svc",
+        "/etc/hosts",
+    ]);
+    assert_eq!(out.trim(), "10.1.2.3\tsvc");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["network", "inspect", "appnet"])).expect("json");
+    assert_eq!(v[0]["Containers"].as_object().map(|m| m.len()), Some(1));
+    let (code, _, err) = env.out(&["network", "rm", "appnet"]);
+    assert_eq!(code, 1, "in use: {err}");
+    env.ok(&["rm", "-f", "api"]);
+    env.ok(&["network", "rm", "appnet"]);
+    assert!(!env.ok(&["network", "ls"]).contains("appnet"));
+}
+
+#[test]
+fn publish_all_and_port() {
+    let Some(env) = Env::new() else { return };
+    let dir = env.path().join("ctx");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("Dockerfile"), "FROM localhost/bb\nEXPOSE 5000\nRUN mkdir /www && echo exposed > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"5000\", \"-h\", \"/www\"]\n").expect("write");
+    env.ok(&["build", "-q", "-t", "exposer", dir.to_str().unwrap_or_default()]);
+    env.ok(&["run", "-d", "-P", "--name", "p", "exposer"]);
+    let mapping = env.ok(&["port", "p", "5000"]);
+    let port = mapping.trim().rsplit(':').next().unwrap_or_default().to_owned();
+    assert!(port.parse::<u16>().is_ok(), "{mapping}");
+    let body = eventually(|| http_get(&format!("127.0.0.1:{port}")));
+    assert_eq!(body.as_deref(), Some("exposed\n"));
+    assert!(env.ok(&["port", "p"]).starts_with("5000/tcp -> 0.0.0.0:"));
+}
+
+/// Outbound NAT: a server in a namespace this test makes (a stand-in for
+/// "the outside"), reached from a container through wharf0 and the host.
+#[test]
+fn outbound_nat_reaches_a_server_beyond_the_host() {
+    let Some(env) = Env::new() else { return };
+    let sh = |c: &str| std::process::Command::new("sh").args(["-c", c]).status().map(|s| s.success()).unwrap_or(false);
+    let ns = "wharf-test-outside";
+    sh(&format!("ip netns del {ns} 2>/dev/null; ip link del wtx0 2>/dev/null; true"));
+    let www = env.path().join("outside");
+    std::fs::create_dir_all(&www).expect("mkdir");
+    std::fs::write(www.join("index.html"), "outside\n").expect("write");
+    assert!(sh(&format!(
+        "ip netns add {ns} && ip link add wtx0 type veth peer name wtx1 netns {ns} && ip addr add 192.168.251.1/24 dev wtx0 && ip link set wtx0 up && ip -n {ns} addr add 192.168.251.2/24 dev wtx1 && ip -n {ns} link set wtx1 up && ip -n {ns} link set lo up"
+    )));
+    let mut server = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "/bin/busybox", "httpd", "-f", "-p", "8080", "-h"])
+        .arg(&www)
+        .spawn()
+        .expect("httpd");
+    let got = eventually(|| {
+        // (busybox-static's wget crashes on some failures; nc does not)
+        let (code, out, _) = env.out(&[
+            "run",
+            "--rm",
+            "localhost/bb",
+            "sh",
+            "-c",
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 192.168.251.2 8080",
+        ]);
+        (code == 0 && out.contains("200 OK")).then(|| out.rsplit("\r\n\r\n").next().unwrap_or_default().to_owned())
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    sh(&format!("ip netns del {ns}; ip link del wtx0 2>/dev/null; true"));
+    assert_eq!(got.as_deref(), Some("outside\n"));
+}
+
+#[test]
+fn fifty_containers_leave_no_links_or_rules() {
+    let Some(env) = Env::new() else { return };
+    let count = |cmd: &str| {
+        let o = std::process::Command::new("sh").args(["-c", cmd]).output().expect("sh");
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    // Only this store's containers: count by their IDs afterwards.
+    let links_before = count("ip -o link | grep -c ' vw' || true");
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let port = format!("{}:80", 16000 + i);
+        ids.push(env.ok(&["run", "-d", "-p", &port, "localhost/bb", "sleep", "1000"]).trim().to_owned());
+    }
+    let rules = count("iptables -t nat -S");
+    assert!(ids.iter().all(|id| rules.contains(id.as_str())), "every container has its DNAT rules");
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    env.ok(&args);
+    let rules = count("iptables -t nat -S");
+    assert!(ids.iter().all(|id| !rules.contains(id.as_str())), "DNAT rules left behind");
+    assert!(ids.iter().all(|id| !std::path::Path::new(&format!("/run/netns/wharf-{}", &id[..12])).exists()));
+    assert_eq!(count("ip -o link | grep -c ' vw' || true"), links_before, "veths left behind");
+}

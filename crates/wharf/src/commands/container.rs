@@ -51,6 +51,10 @@ pub struct ContainerConfig {
     pub binds: Vec<String>,
     pub tmpfs: Vec<String>,
     pub exposed: Vec<String>,
+    /// `--network-alias`: more names on a user network.
+    pub aliases: Vec<String>,
+    /// `--add-host NAME:IP`.
+    pub extra_hosts: Vec<String>,
 }
 
 /// docker's `--restart`.
@@ -129,23 +133,40 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
         return Ok(());
     }
     network::create_netns(id).map_err(|e| engine(e.to_string()))?;
-    let ip = network::lease(id).map_err(|e| engine(e.to_string()))?;
+    let br = super::network::bridge_of(store, &cfg.network)?;
+    let ip = network::lease(&br, id).map_err(|e| engine(e.to_string()))?;
     store.set_container_ip(id, &ip.to_string())?;
-    network::attach_bridge(id, ip).map_err(|e| engine(e.to_string()))?;
+    network::attach_bridge(&br, id, ip).map_err(|e| engine(e.to_string()))?;
     let mut ports = Vec::new();
     for p in &cfg.ports {
         ports.extend(network::parse_ports(p).map_err(|e| engine(e.to_string()))?);
     }
     network::publish(id, ip, &ports).map_err(|e| engine(e.to_string()))?;
     let hosts = container_dir(store.root(), id).join("hosts");
-    std::fs::write(hosts, hosts_file(&cfg.hostname, Some(&ip.to_string())))?;
+    let mut text = hosts_file(&cfg.hostname, Some(&ip.to_string()));
+    for h in &cfg.extra_hosts {
+        if let Some((name, addr)) = h.split_once(':') {
+            text.push_str(&format!("{addr}\t{name}\n"));
+        }
+    }
+    std::fs::write(hosts, text)?;
+    if super::network::is_user_network(&cfg.network) {
+        super::network::update_hosts(store, &cfg.network)?;
+    }
     Ok(())
 }
 
-/// Removes the container's network (rules, veth, namespace, address).
+/// Removes the container's network (rules, veth, namespace, address) and
+/// its name from its network's other members.
 pub fn network_down(store: &mut Store, id: &str) {
     network::teardown(id);
     let _ = store.set_container_ip(id, "");
+    if let Ok(rec) = store.container(id) {
+        let cfg = load_config(&rec);
+        if super::network::is_user_network(&cfg.network) {
+            let _ = super::network::update_hosts(store, &cfg.network);
+        }
+    }
 }
 
 /// Marker that the user stopped the container (no restart).

@@ -7,6 +7,7 @@ pub mod cp;
 mod dockerfile;
 pub mod image;
 pub mod lifecycle;
+pub mod network;
 pub mod ps;
 pub mod run;
 pub mod system;
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(a) | Command::Container(C::Exec(a)) => lifecycle::exec(root, a),
         Command::Cp(a) | Command::Container(C::Cp(a)) => cp::cp(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
+        Command::Network(c) => network::run(root, c),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }
 }

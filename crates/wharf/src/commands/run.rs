@@ -80,6 +80,18 @@ pub struct CreateArgs {
     /// Connect a container to a network
     #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Restart policy to apply when a container exits
     #[arg(long, default_value = "no")]
     pub restart: String,
@@ -306,7 +318,7 @@ fn port_string(p: &network::PortMap) -> String {
 /// The `-p` flags, with free host ports picked for `-p CONTAINERPORT`; a
 /// host port that something else holds is docker's "port is already
 /// allocated" error.
-fn published_ports(store: &Store, args: &CreateArgs) -> anyhow::Result<Vec<network::PortMap>> {
+fn published_ports(store: &Store, args: &CreateArgs, exposed: &[String]) -> anyhow::Result<Vec<network::PortMap>> {
     let mut taken: Vec<String> = Vec::new();
     for rec in store.containers()? {
         if matches!(rec.state.as_str(), "running" | "paused" | "created") {
@@ -314,7 +326,12 @@ fn published_ports(store: &Store, args: &CreateArgs) -> anyhow::Result<Vec<netwo
         }
     }
     let mut out = Vec::new();
-    for spec in &args.publish {
+    let mut specs = args.publish.clone();
+    if args.publish_all {
+        // -P: every EXPOSEd port on a free host port.
+        specs.extend(exposed.iter().cloned());
+    }
+    for spec in &specs {
         for mut p in network::parse_ports(spec).map_err(|e| engine(e.to_string()))? {
             if p.host_port == 0 {
                 p.host_port = network::free_port().map_err(|e| engine(e.to_string()))?;
@@ -339,13 +356,30 @@ fn published_ports(store: &Store, args: &CreateArgs) -> anyhow::Result<Vec<netwo
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them,
 /// bind-mounted from the container's directory (the host's own with
 /// `--network host`). The monitor adds the container's address to hosts.
-fn etc_files(dir: &Path, hostname: &str, host_net: bool) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+fn etc_files(
+    dir: &Path,
+    hostname: &str,
+    host_net: bool,
+    dns: &[String],
+) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
     let mut out = Vec::new();
-    let resolv = if host_net {
+    let resolv = if host_net && dns.is_empty() {
         PathBuf::from("/etc/resolv.conf")
     } else {
         let p = dir.join("resolv.conf");
-        std::fs::write(&p, std::fs::read("/etc/resolv.conf").unwrap_or_default())?;
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let text = if dns.is_empty() {
+            host
+        } else {
+            // --dns replaces the nameservers and keeps search/options.
+            let mut t: String =
+                host.lines().filter(|l| !l.starts_with("nameserver")).map(|l| format!("{l}\n")).collect();
+            for d in dns {
+                t.push_str(&format!("nameserver {d}\n"));
+            }
+            t
+        };
+        std::fs::write(&p, text)?;
         p
     };
     out.push(runtime::bind_mount(&resolv, "/etc/resolv.conf", false)?);
@@ -480,12 +514,27 @@ fn prepare(
     if let Some(h) = &args.hostname {
         opts.hostname = h.clone();
     }
-    let ports = published_ports(store, args)?;
+    let exposed: Vec<String> = config
+        .and_then(|c| c.get("ExposedPorts"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let ports = published_ports(store, args, &exposed)?;
     match args.network.as_str() {
         "host" => opts.host_network = true,
         "none" => {}
         "bridge" | "default" => opts.netns = Some(network::netns_path(id)),
-        other => return Err(engine(format!("network {other} not found"))),
+        other => {
+            if store.network(other)?.is_none() {
+                return Err(engine(format!("network {other} not found")));
+            }
+            opts.netns = Some(network::netns_path(id));
+        }
+    }
+    for h in &args.add_host {
+        if h.split_once(':').is_none_or(|(_, ip)| ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway") {
+            return Err(engine(format!("invalid argument \"{h}\" for \"--add-host\" flag: invalid IP address")));
+        }
     }
     if args.network == "none" && !ports.is_empty() {
         // docker ignores -p with --network none; so does wharf.
@@ -493,7 +542,7 @@ fn prepare(
     security(&mut opts, args)?;
     limits(&mut opts, args)?;
     opts.extra_mounts = mounts(&root, &ov.target, args)?;
-    opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host")?);
+    opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host", &args.dns)?);
     let spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
     let labels: BTreeMap<String, String> = config
@@ -526,11 +575,9 @@ fn prepare(
         ports: ports.iter().map(port_string).collect(),
         binds: args.volume.clone(),
         tmpfs: args.tmpfs.clone(),
-        exposed: config
-            .and_then(|c| c.get("ExposedPorts"))
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default(),
+        exposed,
+        aliases: args.network_alias.clone(),
+        extra_hosts: args.add_host.clone(),
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
     Ok(())

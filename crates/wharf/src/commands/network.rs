@@ -1,0 +1,293 @@
+//! `wharf network`: user bridge networks whose containers find each other
+//! by name. Names resolve through each container's /etc/hosts, which wharf
+//! rewrites (in place: it is bind-mounted) whenever a container on the
+//! network starts or stops. A daemonless engine has no process to answer
+//! DNS for the network, and /etc/hosts is read by every libc resolver,
+//! busybox and musl included.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use store::{NetworkRecord, Store};
+
+use super::container::{self, engine, load_config};
+use crate::format;
+
+/// The built-in networks, as `network ls` shows them.
+const BUILTIN: &[(&str, &str)] = &[("bridge", "bridge"), ("host", "host"), ("none", "null")];
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(CreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NamesArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NamesArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Driver to manage the Network (only "bridge")
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long)]
+    pub subnet: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only display network IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Pretty-print networks using a Go template or 'json'
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    match cmd {
+        NetworkCommand::Create(a) => create(&mut store, a),
+        NetworkCommand::Ls(a) => ls(&store, a),
+        NetworkCommand::Inspect(a) => inspect(&store, a),
+        NetworkCommand::Rm(a) => rm(&mut store, a),
+        NetworkCommand::Prune(_) => prune(&mut store),
+    }
+}
+
+fn random_id() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The first 10.90.N.0/24 free on this host and in this store.
+fn free_subnet(store: &Store) -> anyhow::Result<network::Bridge> {
+    let mut taken = network::host_subnets();
+    taken.push(network::Bridge::default_bridge());
+    for n in store.networks()? {
+        taken.extend(network::Bridge::from_subnet(&n.bridge, &n.subnet).ok());
+    }
+    for n in 0..=255u8 {
+        let cand = network::Bridge::from_subnet("", &format!("10.90.{n}.0/24")).map_err(|e| engine(e.to_string()))?;
+        if !taken.iter().any(|t| network::overlaps(t, &cand)) {
+            return Ok(cand);
+        }
+    }
+    Err(engine(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+    ))
+}
+
+fn create(store: &mut Store, a: CreateArgs) -> anyhow::Result<ExitCode> {
+    if a.driver != "bridge" {
+        return Err(engine(format!("plugin \"{}\" not found", a.driver)));
+    }
+    if BUILTIN.iter().any(|(n, _)| *n == a.name) {
+        return Err(engine(format!("network with name {} already exists", a.name)));
+    }
+    let id = random_id()?;
+    let bridge_name = format!("wh-{}", &id[..12]);
+    let subnet = match &a.subnet {
+        Some(s) => network::Bridge::from_subnet(&bridge_name, s).map_err(|e| engine(e.to_string()))?,
+        None => free_subnet(store)?,
+    };
+    let rec = NetworkRecord {
+        name: a.name.clone(),
+        id: id.clone(),
+        subnet: subnet.subnet(),
+        bridge: bridge_name,
+        created: store::now_rfc3339(),
+    };
+    store.add_network(&rec)?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bridge of a network name (`bridge`/`default` or a user network).
+pub fn bridge_of(store: &Store, name: &str) -> anyhow::Result<network::Bridge> {
+    if name == "bridge" || name == "default" {
+        return Ok(network::Bridge::default_bridge());
+    }
+    let n = store.network(name)?.ok_or_else(|| engine(format!("network {name} not found")))?;
+    network::Bridge::from_subnet(&n.bridge, &n.subnet).map_err(|e| engine(e.to_string()))
+}
+
+/// Whether a network name is a user network (one with name resolution).
+pub fn is_user_network(name: &str) -> bool {
+    !matches!(name, "bridge" | "default" | "host" | "none")
+}
+
+fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for (n, driver) in BUILTIN {
+        // A stable ID per built-in network (docker's are random per daemon).
+        let id = image::Digest::of(format!("wharf network {n}").as_bytes()).hex();
+        rows.push((id[..12].to_owned(), n.to_string(), driver.to_string()));
+    }
+    for n in store.networks()? {
+        rows.push((n.id[..12].to_owned(), n.name, "bridge".into()));
+    }
+    rows.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for r in rows {
+            writeln!(out, "{}", r.0)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let maps: Vec<_> = rows
+        .iter()
+        .map(|(id, name, driver)| {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("ID".to_owned(), json!(id));
+            m.insert("Name".to_owned(), json!(name));
+            m.insert("Driver".to_owned(), json!(driver));
+            m.insert("Scope".to_owned(), json!("local"));
+            m
+        })
+        .collect();
+    match a.format.as_deref() {
+        Some(f) => write!(out, "{}", format::render(f, &maps))?,
+        None => {
+            let body: Vec<Vec<String>> =
+                rows.iter().map(|(i, n, d)| vec![i.clone(), n.clone(), d.clone(), "local".into()]).collect();
+            write!(out, "{}", format::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &body))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(store: &Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
+    let mut values = Vec::new();
+    let mut failed = false;
+    for key in &a.networks {
+        let Some(n) = store.network(key)? else {
+            eprintln!("Error response from daemon: network {key} not found");
+            failed = true;
+            continue;
+        };
+        let br = bridge_of(store, &n.name)?;
+        let mut containers = serde_json::Map::new();
+        for c in store.containers()? {
+            if load_config(&c).network == n.name && !c.ip.is_empty() {
+                containers
+                    .insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{}/{}", c.ip, br.prefix)}));
+            }
+        }
+        values.push(json!({
+            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": "bridge",
+            "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet, "Gateway": br.gateway.to_string()}]},
+            "Options": {"com.docker.network.bridge.name": n.bridge},
+            "Containers": containers,
+        }));
+    }
+    super::ps::print_values(&values, None)?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn in_use(store: &Store, name: &str) -> anyhow::Result<Vec<String>> {
+    Ok(store.containers()?.into_iter().filter(|c| load_config(c).network == name).map(|c| c.name).collect())
+}
+
+fn rm(store: &mut Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for key in &a.networks {
+        let Some(n) = store.network(key)? else {
+            eprintln!("Error response from daemon: network {key} not found");
+            failed = true;
+            continue;
+        };
+        let users = in_use(store, &n.name)?;
+        if !users.is_empty() {
+            eprintln!(
+                "Error response from daemon: error while removing network: network {} id {} has active endpoints ({})",
+                n.name,
+                n.id,
+                users.join(", ")
+            );
+            failed = true;
+            continue;
+        }
+        network::remove_bridge(&bridge_of(store, &n.name)?);
+        store.remove_network(&n.name)?;
+        println!("{key}");
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn prune(store: &mut Store) -> anyhow::Result<ExitCode> {
+    let mut removed = Vec::new();
+    for n in store.networks()? {
+        if in_use(store, &n.name)?.is_empty() {
+            network::remove_bridge(&bridge_of(store, &n.name)?);
+            store.remove_network(&n.name)?;
+            removed.push(n.name);
+        }
+    }
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for r in removed {
+            println!("{r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rewrites /etc/hosts of every running container on user network `net`:
+/// its own lines, `--add-host` entries, then every other member by name,
+/// hostname and aliases.
+pub fn update_hosts(store: &Store, net: &str) -> anyhow::Result<()> {
+    let members: Vec<(store::ContainerRecord, container::ContainerConfig)> = store
+        .containers()?
+        .into_iter()
+        .map(|c| {
+            let cfg = load_config(&c);
+            (c, cfg)
+        })
+        .filter(|(c, cfg)| cfg.network == net && !c.ip.is_empty())
+        .collect();
+    for (c, cfg) in &members {
+        let mut text = container::hosts_file(&cfg.hostname, Some(&c.ip));
+        for h in &cfg.extra_hosts {
+            if let Some((name, ip)) = h.split_once(':') {
+                text.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        for (o, ocfg) in members.iter().filter(|(o, _)| o.id != c.id) {
+            let mut names = vec![o.name.clone()];
+            names.extend(ocfg.aliases.iter().cloned());
+            names.push(ocfg.hostname.clone());
+            text.push_str(&format!("{}\t{}\n", o.ip, names.join(" ")));
+        }
+        // Written in place: the file is bind-mounted into the container.
+        std::fs::write(container::container_dir(store.root(), &c.id).join("hosts"), text)?;
+    }
+    Ok(())
+}
