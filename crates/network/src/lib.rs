@@ -443,40 +443,6 @@ pub fn port_free(p: &PortMap) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_specs_parse_as_docker() -> Result<(), NetError> {
-        let p = parse_ports("5001:5000")?;
-        assert_eq!(p, vec![PortMap { host_ip: None, host_port: 5001, container_port: 5000, proto: "tcp".into() }]);
-        let p = parse_ports("127.0.0.1:8080:80/udp")?;
-        assert_eq!(p[0].host_ip, Some(Ipv4Addr::LOCALHOST));
-        assert_eq!(p[0].proto, "udp");
-        assert_eq!(parse_ports("8000-8001:80-81")?.len(), 2);
-        assert_eq!(parse_ports("80")?[0].host_port, 0);
-        assert!(parse_ports("a:b").is_err());
-        assert!(parse_ports("8000-8002:80-81").is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn addresses_are_allocated_lowest_first() -> Result<(), NetError> {
-        assert_eq!(allocate(&[])?, Ipv4Addr::new(10, 89, 0, 2));
-        assert_eq!(allocate(&[Ipv4Addr::new(10, 89, 0, 2)])?, Ipv4Addr::new(10, 89, 0, 3));
-        Ok(())
-    }
-
-    #[test]
-    fn iptables_lines_split() {
-        assert_eq!(
-            shell_words("PREROUTING -p tcp -m comment --comment \"wharf:ab\" -j DNAT"),
-            vec!["PREROUTING", "-p", "tcp", "-m", "comment", "--comment", "wharf:ab", "-j", "DNAT"]
-        );
-    }
-}
-
 /// Removes a user network's bridge and its rules (its containers must be
 /// gone).
 pub fn remove_bridge(br: &Bridge) {
@@ -516,4 +482,38 @@ pub fn overlaps(a: &Bridge, b: &Bridge) -> bool {
     let p = a.prefix.min(b.prefix);
     let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
     u32::from(a.gateway) & mask == u32::from(b.gateway) & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_parse_as_docker() -> Result<(), NetError> {
+        let p = parse_ports("5001:5000")?;
+        assert_eq!(p, vec![PortMap { host_ip: None, host_port: 5001, container_port: 5000, proto: "tcp".into() }]);
+        let p = parse_ports("127.0.0.1:8080:80/udp")?;
+        assert_eq!(p[0].host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(p[0].proto, "udp");
+        assert_eq!(parse_ports("8000-8001:80-81")?.len(), 2);
+        assert_eq!(parse_ports("80")?[0].host_port, 0);
+        assert!(parse_ports("a:b").is_err());
+        assert!(parse_ports("8000-8002:80-81").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn addresses_are_allocated_lowest_first() -> Result<(), NetError> {
+        assert_eq!(allocate(&[])?, Ipv4Addr::new(10, 89, 0, 2));
+        assert_eq!(allocate(&[Ipv4Addr::new(10, 89, 0, 2)])?, Ipv4Addr::new(10, 89, 0, 3));
+        Ok(())
+    }
+
+    #[test]
+    fn iptables_lines_split() {
+        assert_eq!(
+            shell_words("PREROUTING -p tcp -m comment --comment \"wharf:ab\" -j DNAT"),
+            vec!["PREROUTING", "-p", "tcp", "-m", "comment", "--comment", "wharf:ab", "-j", "DNAT"]
+        );
+    }
 }
