@@ -20,6 +20,7 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v curl >/dev/null || need+=(curl)
 command -v ps >/dev/null || need+=(procps)
+[ -x /usr/bin/tini-static ] || need+=(tini)
 # The embedded runtime (libcontainer) links libseccomp.
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)

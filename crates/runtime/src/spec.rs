@@ -92,6 +92,10 @@ pub struct RunOptions {
     /// Bind mounts, volumes and tmpfs mounts, after the defaults.
     pub extra_mounts: Vec<Mount>,
     pub seccomp: Seccomp,
+    /// `--ulimit`s (none by default, see the module comment).
+    pub rlimits: Vec<oci_spec::runtime::PosixRlimit>,
+    /// `--device`s with their cgroup permissions (`rwm`).
+    pub devices: Vec<(oci_spec::runtime::LinuxDevice, String)>,
 }
 
 impl RunOptions {
@@ -122,6 +126,8 @@ impl RunOptions {
             host_network: false,
             extra_mounts: Vec::new(),
             seccomp: Seccomp::Default,
+            rlimits: Vec::new(),
+            devices: Vec::new(),
         }
     }
 }
@@ -135,6 +141,10 @@ pub enum SpecError {
     Build(#[from] oci_spec::OciSpecError),
     #[error("invalid seccomp profile: {0}")]
     Seccomp(String),
+    #[error("invalid ulimit argument: {0:?}")]
+    Ulimit(String),
+    #[error("error gathering device information while adding custom device {0}")]
+    Device(String),
 }
 
 /// Which seccomp filter a container gets.
@@ -359,7 +369,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .env(environment(opts))
         .cwd(opts.cwd.clone())
         .capabilities(capset)
-        .rlimits(Vec::new());
+        .rlimits(opts.rlimits.clone());
     // Left out unless set, as docker does: libcontainer reads an explicit
     // `false` as "set" and then loads seccomp after dropping capabilities,
     // which fails without no_new_privs.
@@ -384,7 +394,19 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         }
         namespaces.push(net.build()?);
     }
-    let mut resources = LinuxResourcesBuilder::default().devices(device_rules()?);
+    let mut rules = device_rules()?;
+    for (d, perms) in &opts.devices {
+        rules.push(
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(d.typ())
+                .major(d.major())
+                .minor(d.minor())
+                .access(perms.clone())
+                .build()?,
+        );
+    }
+    let mut resources = LinuxResourcesBuilder::default().devices(rules);
     if opts.memory.is_some() || opts.memory_swap.is_some() {
         let mut m = LinuxMemoryBuilder::default();
         if let Some(l) = opts.memory {
@@ -409,6 +431,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         resources = resources.pids(LinuxPidsBuilder::default().limit(p).build()?);
     }
     let mut linux = LinuxBuilder::default()
+        .devices(opts.devices.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .namespaces(namespaces)
         .resources(resources.build()?)
         .cgroups_path(PathBuf::from(format!("/wharf/{}", opts.id)))
@@ -531,4 +554,51 @@ mod tests {
         assert!(v["process"]["env"].as_array().unwrap().iter().any(|e| e == "TERM=xterm"));
         assert!(v["process"]["terminal"].as_bool().unwrap());
     }
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` (docker's names: nofile, nproc, core, ...).
+pub fn parse_ulimit(s: &str) -> Result<oci_spec::runtime::PosixRlimit, SpecError> {
+    let bad = || SpecError::Ulimit(s.to_owned());
+    let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let num = |v: &str| -> Result<u64, SpecError> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad())
+        }
+    };
+    let (soft, hard) = (num(soft)?, num(hard)?);
+    if soft > hard {
+        return Err(bad());
+    }
+    let v = serde_json::json!({"type": format!("RLIMIT_{}", name.to_uppercase()), "soft": soft, "hard": hard});
+    serde_json::from_value(v).map_err(|_| bad())
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`: the host node's type and numbers.
+pub fn parse_device(s: &str) -> Result<(oci_spec::runtime::LinuxDevice, String), SpecError> {
+    let bad = |why: String| SpecError::Device(format!("{s}: {why}"));
+    let parts: Vec<&str> = s.split(':').collect();
+    let (host, ctr, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if c.chars().all(|x| "rwm".contains(x)) && !c.starts_with('/') => (*h, *h, *c),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(bad("invalid device specification".into())),
+    };
+    let st = rustix::fs::stat(host).map_err(|e| bad(e.to_string()))?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let typ = match kind {
+        rustix::fs::FileType::CharacterDevice => "c",
+        rustix::fs::FileType::BlockDevice => "b",
+        _ => return Err(bad("not a device node".into())),
+    };
+    let v = serde_json::json!({
+        "path": ctr, "type": typ,
+        "major": rustix::fs::major(st.st_rdev), "minor": rustix::fs::minor(st.st_rdev),
+        "fileMode": st.st_mode & 0o777, "uid": 0, "gid": 0,
+    });
+    let d = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+    Ok((d, perms.to_owned()))
 }

@@ -211,3 +211,81 @@ fn run_it_gives_a_usable_terminal() {
     assert_eq!(env.ok(&["wait", &id]).trim(), "0");
     assert_eq!(env.ok(&["logs", &id]).trim(), "/dev/pts/0");
 }
+
+#[test]
+fn init_ulimit_device_mount_volumes_and_shared_network() {
+    let Some(env) = Env::new() else { return };
+    if std::path::Path::new("/usr/bin/tini-static").exists() {
+        let out = env.ok(&[
+            "run",
+            "--rm",
+            "--init",
+            "localhost/bb",
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$",
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("/sbin/docker-init -- sh"), "{out}");
+        assert_ne!(lines[1], "1", "the command is not pid 1 under --init");
+    } else {
+        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "tini is required (scripts/test.sh installs it)");
+    }
+    assert_eq!(
+        env.ok(&["run", "--rm", "--ulimit", "nofile=512:1024", "localhost/bb", "sh", "-c", "ulimit -n; ulimit -Hn"]),
+        "512\n1024\n"
+    );
+    let (code, _, err) = env.out(&["run", "--rm", "--ulimit", "nofile=9:8", "localhost/bb", "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(env
+        .ok(&["run", "--rm", "--device", "/dev/fuse", "localhost/bb", "ls", "-l", "/dev/fuse"])
+        .starts_with('c'));
+    let (_, out, _) = env.out(&["run", "--rm", "localhost/bb", "ls", "/dev/fuse"]);
+    assert!(out.is_empty(), "no device without --device");
+    assert!(env
+        .ok(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=tmpfs,target=/scratch",
+            "localhost/bb",
+            "grep",
+            "/scratch",
+            "/proc/mounts"
+        ])
+        .contains("tmpfs"));
+    env.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=keep,target=/data",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(env.ok(&["run", "--rm", "-v", "keep:/data:ro", "localhost/bb", "cat", "/data/f"]), "kept\n");
+    // rm -v removes a container's anonymous volumes, not named ones.
+    let id = env.ok(&["create", "-v", "/anon", "localhost/bb", "true"]).trim().to_owned();
+    let count = || std::fs::read_dir(env.root().join("volumes")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(count(), 2);
+    env.ok(&["rm", "-v", &id]);
+    assert_eq!(count(), 1);
+    // --network container:NAME shares the peer's interfaces.
+    env.ok(&["run", "-d", "--name", "peer", "localhost/bb", "sleep", "1000"]);
+    let ip = env.ok(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "peer"]).trim().to_owned();
+    let shared = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:peer",
+        "localhost/bb",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(shared.contains(&format!("inet {ip}/")), "{shared}");
+}

@@ -55,6 +55,9 @@ pub struct ContainerConfig {
     pub aliases: Vec<String>,
     /// `--add-host NAME:IP`.
     pub extra_hosts: Vec<String>,
+    /// Volumes made for this container alone (`-v /path`), removed by
+    /// `rm -v`.
+    pub anon_volumes: Vec<String>,
 }
 
 /// docker's `--restart`.
@@ -128,8 +131,9 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
     if cfg.network == "host" {
         return Ok(());
     }
-    if cfg.network == "none" {
-        // The runtime makes a fresh namespace with only lo.
+    if cfg.network == "none" || cfg.network.starts_with("container:") {
+        // A fresh namespace with only lo (made by the runtime), or another
+        // container's.
         return Ok(());
     }
     network::create_netns(id).map_err(|e| engine(e.to_string()))?;

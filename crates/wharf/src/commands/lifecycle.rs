@@ -341,6 +341,11 @@ pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<ExitCode> {
         |store, key| {
             let rec = lookup(store, key)?;
             remove(store, &rec, args.force)?;
+            if args.volumes {
+                for v in load_config(&rec).anon_volumes {
+                    let _ = image::layer::remove_tree(&store.root().join("volumes").join(v));
+                }
+            }
             println!("{key}");
             Ok(())
         },

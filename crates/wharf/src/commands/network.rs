@@ -141,7 +141,7 @@ pub fn bridge_of(store: &Store, name: &str) -> anyhow::Result<network::Bridge> {
 
 /// Whether a network name is a user network (one with name resolution).
 pub fn is_user_network(name: &str) -> bool {
-    !matches!(name, "bridge" | "default" | "host" | "none")
+    !matches!(name, "bridge" | "default" | "host" | "none") && !name.starts_with("container:")
 }
 
 fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {

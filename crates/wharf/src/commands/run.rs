@@ -71,6 +71,18 @@ pub struct CreateArgs {
     /// Mount a tmpfs directory (path[:options])
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=,target=,readonly)
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER[:PERMS]])
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
     /// Mount the container's root filesystem as read only
     #[arg(long)]
     pub read_only: bool,
@@ -246,8 +258,16 @@ pub(crate) fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &
 /// `-v` and `--tmpfs` as OCI mounts; named volumes are created under
 /// `volumes/NAME/_data` and, when new, get the image's content at that
 /// path (as docker does).
-fn mounts(root: &Path, rootfs: &Path, args: &CreateArgs) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+fn mounts(
+    root: &Path,
+    rootfs: &Path,
+    args: &CreateArgs,
+    anon: &mut Vec<String>,
+) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
     let mut out = Vec::new();
+    for m in &args.mount {
+        out.push(mount_flag(root, rootfs, m, anon)?);
+    }
     for v in &args.volume {
         let parts: Vec<&str> = v.split(':').collect();
         let (src, dst, opts) = match parts.as_slice() {
@@ -268,7 +288,11 @@ fn mounts(root: &Path, rootfs: &Path, args: &CreateArgs) -> anyhow::Result<Vec<o
             named => {
                 let name = match named {
                     Some(n) => n.to_owned(),
-                    None => random_hex(32)?,
+                    None => {
+                        let n = random_hex(32)?;
+                        anon.push(n.clone());
+                        n
+                    }
                 };
                 named_volume(root, rootfs, &name, dst)?
             }
@@ -280,6 +304,54 @@ fn mounts(root: &Path, rootfs: &Path, args: &CreateArgs) -> anyhow::Result<Vec<o
         out.push(runtime::tmpfs_mount(dst, opts)?);
     }
     Ok(out)
+}
+
+/// `--mount type=bind|volume|tmpfs,source=,target=,readonly`.
+fn mount_flag(
+    root: &Path,
+    rootfs: &Path,
+    spec: &str,
+    anon: &mut Vec<String>,
+) -> anyhow::Result<oci_spec::runtime::Mount> {
+    let (mut kind, mut src, mut dst, mut ro, mut size) = ("volume".to_owned(), None, None, false, None);
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, "true"));
+        match k {
+            "type" => kind = v.to_owned(),
+            "source" | "src" => src = Some(v.to_owned()),
+            "target" | "destination" | "dst" => dst = Some(v.to_owned()),
+            "readonly" | "ro" => ro = v == "true" || v == "1",
+            "tmpfs-size" => size = Some(v.to_owned()),
+            _ => return Err(engine(format!("invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{k}'"))),
+        }
+    }
+    let dst =
+        dst.ok_or_else(|| engine(format!("invalid argument \"{spec}\" for \"--mount\" flag: target is required")))?;
+    match kind.as_str() {
+        "bind" => {
+            let src =
+                src.ok_or_else(|| engine("invalid mount config for type \"bind\": field Source must not be empty"))?;
+            if !Path::new(&src).exists() {
+                return Err(engine(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                )));
+            }
+            Ok(runtime::bind_mount(Path::new(&src), &dst, ro)?)
+        }
+        "volume" => {
+            let name = match src {
+                Some(n) => n,
+                None => {
+                    let n = random_hex(32)?;
+                    anon.push(n.clone());
+                    n
+                }
+            };
+            Ok(runtime::bind_mount(&named_volume(root, rootfs, &name, &dst)?, &dst, ro)?)
+        }
+        "tmpfs" => Ok(runtime::tmpfs_mount(&dst, &size.map(|s| format!("size={s}")).unwrap_or_default())?),
+        other => Err(engine(format!("invalid mount type: {other:?}"))),
+    }
 }
 
 fn named_volume(root: &Path, rootfs: &Path, name: &str, dst: &str) -> anyhow::Result<PathBuf> {
@@ -524,6 +596,18 @@ fn prepare(
         "host" => opts.host_network = true,
         "none" => {}
         "bridge" | "default" => opts.netns = Some(network::netns_path(id)),
+        other if other.starts_with("container:") => {
+            let key = &other["container:".len()..];
+            let (peer_id, _, state) = store.find_container(key).map_err(|e| engine(e.to_string()))?;
+            let peer = store.container(&peer_id)?;
+            if state != "running" || peer.pid <= 0 {
+                return Err(engine(format!("cannot join network of a non running container: {key}")));
+            }
+            if !ports.is_empty() {
+                return Err(engine("conflicting options: port publishing and the container type network mode"));
+            }
+            opts.netns = Some(PathBuf::from(format!("/proc/{}/ns/net", peer.pid)));
+        }
         other => {
             if store.network(other)?.is_none() {
                 return Err(engine(format!("network {other} not found")));
@@ -541,7 +625,25 @@ fn prepare(
     }
     security(&mut opts, args)?;
     limits(&mut opts, args)?;
-    opts.extra_mounts = mounts(&root, &ov.target, args)?;
+    let mut anon_volumes = Vec::new();
+    opts.extra_mounts = mounts(&root, &ov.target, args, &mut anon_volumes)?;
+    for u in &args.ulimit {
+        opts.rlimits.push(runtime::spec::parse_ulimit(u).map_err(|e| engine(e.to_string()))?);
+    }
+    for d in &args.device {
+        opts.devices.push(runtime::spec::parse_device(d).map_err(|e| engine(e.to_string()))?);
+    }
+    if args.init {
+        // docker's --init is tini; Debian's tini-static runs in any rootfs.
+        let tini = ["/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/sbin/docker-init"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .ok_or_else(|| engine("--init needs tini: install Debian's tini package (tini-static)"))?;
+        opts.extra_mounts.push(runtime::bind_mount(Path::new(tini), "/sbin/docker-init", true)?);
+        let mut argv = vec!["/sbin/docker-init".to_owned(), "--".to_owned()];
+        argv.extend(opts.args.drain(..));
+        opts.args = argv;
+    }
     opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host", &args.dns)?);
     let spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
@@ -577,6 +679,7 @@ fn prepare(
         tmpfs: args.tmpfs.clone(),
         exposed,
         aliases: args.network_alias.clone(),
+        anon_volumes,
         extra_hosts: args.add_host.clone(),
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
