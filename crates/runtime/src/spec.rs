@@ -468,6 +468,53 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .build()?)
 }
 
+/// `--ulimit NAME=SOFT[:HARD]` (docker's names: nofile, nproc, core, ...).
+pub fn parse_ulimit(s: &str) -> Result<oci_spec::runtime::PosixRlimit, SpecError> {
+    let bad = || SpecError::Ulimit(s.to_owned());
+    let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let num = |v: &str| -> Result<u64, SpecError> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad())
+        }
+    };
+    let (soft, hard) = (num(soft)?, num(hard)?);
+    if soft > hard {
+        return Err(bad());
+    }
+    let v = serde_json::json!({"type": format!("RLIMIT_{}", name.to_uppercase()), "soft": soft, "hard": hard});
+    serde_json::from_value(v).map_err(|_| bad())
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`: the host node's type and numbers.
+pub fn parse_device(s: &str) -> Result<(oci_spec::runtime::LinuxDevice, String), SpecError> {
+    let bad = |why: String| SpecError::Device(format!("{s}: {why}"));
+    let parts: Vec<&str> = s.split(':').collect();
+    let (host, ctr, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if c.chars().all(|x| "rwm".contains(x)) && !c.starts_with('/') => (*h, *h, *c),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(bad("invalid device specification".into())),
+    };
+    let st = rustix::fs::stat(host).map_err(|e| bad(e.to_string()))?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let typ = match kind {
+        rustix::fs::FileType::CharacterDevice => "c",
+        rustix::fs::FileType::BlockDevice => "b",
+        _ => return Err(bad("not a device node".into())),
+    };
+    let v = serde_json::json!({
+        "path": ctr, "type": typ,
+        "major": rustix::fs::major(st.st_rdev), "minor": rustix::fs::minor(st.st_rdev),
+        "fileMode": st.st_mode & 0o777, "uid": 0, "gid": 0,
+    });
+    let d = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+    Ok((d, perms.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,51 +601,4 @@ mod tests {
         assert!(v["process"]["env"].as_array().unwrap().iter().any(|e| e == "TERM=xterm"));
         assert!(v["process"]["terminal"].as_bool().unwrap());
     }
-}
-
-/// `--ulimit NAME=SOFT[:HARD]` (docker's names: nofile, nproc, core, ...).
-pub fn parse_ulimit(s: &str) -> Result<oci_spec::runtime::PosixRlimit, SpecError> {
-    let bad = || SpecError::Ulimit(s.to_owned());
-    let (name, vals) = s.split_once('=').ok_or_else(bad)?;
-    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-    let num = |v: &str| -> Result<u64, SpecError> {
-        if v == "-1" || v == "unlimited" {
-            Ok(u64::MAX)
-        } else {
-            v.parse().map_err(|_| bad())
-        }
-    };
-    let (soft, hard) = (num(soft)?, num(hard)?);
-    if soft > hard {
-        return Err(bad());
-    }
-    let v = serde_json::json!({"type": format!("RLIMIT_{}", name.to_uppercase()), "soft": soft, "hard": hard});
-    serde_json::from_value(v).map_err(|_| bad())
-}
-
-/// `--device HOST[:CONTAINER[:PERMS]]`: the host node's type and numbers.
-pub fn parse_device(s: &str) -> Result<(oci_spec::runtime::LinuxDevice, String), SpecError> {
-    let bad = |why: String| SpecError::Device(format!("{s}: {why}"));
-    let parts: Vec<&str> = s.split(':').collect();
-    let (host, ctr, perms) = match parts.as_slice() {
-        [h] => (*h, *h, "rwm"),
-        [h, c] if c.chars().all(|x| "rwm".contains(x)) && !c.starts_with('/') => (*h, *h, *c),
-        [h, c] => (*h, *c, "rwm"),
-        [h, c, p] => (*h, *c, *p),
-        _ => return Err(bad("invalid device specification".into())),
-    };
-    let st = rustix::fs::stat(host).map_err(|e| bad(e.to_string()))?;
-    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-    let typ = match kind {
-        rustix::fs::FileType::CharacterDevice => "c",
-        rustix::fs::FileType::BlockDevice => "b",
-        _ => return Err(bad("not a device node".into())),
-    };
-    let v = serde_json::json!({
-        "path": ctr, "type": typ,
-        "major": rustix::fs::major(st.st_rdev), "minor": rustix::fs::minor(st.st_rdev),
-        "fileMode": st.st_mode & 0o777, "uid": 0, "gid": 0,
-    });
-    let d = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
-    Ok((d, perms.to_owned()))
 }

@@ -641,7 +641,7 @@ fn prepare(
             .ok_or_else(|| engine("--init needs tini: install Debian's tini package (tini-static)"))?;
         opts.extra_mounts.push(runtime::bind_mount(Path::new(tini), "/sbin/docker-init", true)?);
         let mut argv = vec!["/sbin/docker-init".to_owned(), "--".to_owned()];
-        argv.extend(opts.args.drain(..));
+        argv.append(&mut opts.args);
         opts.args = argv;
     }
     opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host", &args.dns)?);
