@@ -257,3 +257,27 @@ fn stdin_dockerfile_and_tar_context_and_add_archive() {
     let o = env.cmd(&["build", "-q", "-"]).stdin(std::fs::File::open(&tar).expect("open")).output().expect("build");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn a_killed_build_leaves_a_store_that_check_repairs() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(&env, "slow", &[("Dockerfile", "FROM localhost/bb\nRUN echo started; sleep 30\n")]);
+    let mut child = env.cmd(&["build", "-t", "slow", &ctx]).stderr(std::process::Stdio::null()).spawn().expect("build");
+    let state = env.root().join("libcontainer");
+    let running = common::eventually(|| {
+        std::fs::read_dir(&state).ok()?.flatten().any(|e| e.file_name().to_string_lossy().starts_with("wharf-build-")).then_some(())
+    });
+    assert!(running.is_some(), "the RUN step started");
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let (code, out, _) = env.out(&["system", "check"]);
+    assert_eq!(code, 1, "check finds the leftovers: {out}");
+    assert!(out.contains("build step container") && out.contains("mount"), "{out}");
+    env.ok(&["system", "check", "--repair"]);
+    let out = env.ok(&["system", "check"]);
+    assert!(out.contains("is consistent"), "{out}");
+    assert!(common::mounts_under(&env.root()).is_empty());
+    let fast = context(&env, "fast", &[("Dockerfile", "FROM localhost/bb\nRUN echo ok > /ok\n")]);
+    let (code, _, err) = build(&env, &["-t", "fast", &fast]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -244,6 +244,9 @@ pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
         Attach::Detached { ready } => (false, false, Some(ready)),
     };
     let _ = std::fs::remove_file(stop_marker(root, id));
+    // Recorded before anything is set up, so that a monitor killed half-way
+    // is detected (lifecycle::refresh) and its leftovers removed.
+    store.set_container_monitor(id, std::process::id() as i32, rec.restarts)?;
     let mut attempt = 0i64;
     let code = loop {
         let started = start_once(&mut store, &rt, &rec.id, &rec.image_id, stdin_passthrough);

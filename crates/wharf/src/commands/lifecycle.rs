@@ -62,6 +62,21 @@ fn send(pid: i32, sig: i32) -> std::io::Result<()> {
 /// died with the monitor, as docker reports a lost shim) and cleaned up.
 pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<ContainerRecord> {
     let live = matches!(rec.state.as_str(), "running" | "paused");
+    // A monitor that died while starting the container (state still
+    // `created`) may have left a mount, a namespace or rules: remove them.
+    if rec.state == "created" && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
+        let cfg = load_config(&rec);
+        if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
+            let _ = rt.delete(&rec.id);
+        }
+        let target = container::container_dir(store.root(), &rec.id).join("merged");
+        if container::is_mounted(&target) {
+            let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
+        }
+        container::network_down(store, &rec.id);
+        store.set_container_monitor(&rec.id, 0, rec.restarts)?;
+        return Ok(store.container(&rec.id)?);
+    }
     if !live || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
         return Ok(rec);
     }

@@ -77,10 +77,45 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
     crate::commands::image::prune(root, args.images)
 }
 
+/// What a killed build leaves besides staging files: step containers and
+/// overlay mounts under tmp/. Only called under the exclusive lock, so no
+/// build is running.
+fn build_leftovers(root: &Path, repair: bool) -> Vec<String> {
+    let mut found = Vec::new();
+    let state = root.join("libcontainer");
+    if let Ok(rd) = std::fs::read_dir(&state) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("wharf-build-") {
+                found.push(format!("build step container {name} left running"));
+                if repair {
+                    let _ = super::container::runtime_for(root, None).delete(&name);
+                }
+            }
+        }
+    }
+    let tmp = root.join("tmp").display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut points: Vec<&str> =
+        mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&tmp)).collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        found.push(format!("mount {p} left by a build"));
+        if repair {
+            let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+    found
+}
+
 pub fn check(root: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let lock = store.lock(true)?;
-    let problems = store.check(&lock, args.repair)?;
+    let mut problems = build_leftovers(root, args.repair);
+    if args.repair {
+        problems.iter_mut().for_each(|p| p.push_str(" (repaired)"));
+    }
+    problems.extend(store.check(&lock, args.repair)?);
     if problems.is_empty() {
         println!("The store at {} is consistent.", root.display());
         return Ok(ExitCode::SUCCESS);
