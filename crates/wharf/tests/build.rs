@@ -265,7 +265,11 @@ fn a_killed_build_leaves_a_store_that_check_repairs() {
     let mut child = env.cmd(&["build", "-t", "slow", &ctx]).stderr(std::process::Stdio::null()).spawn().expect("build");
     let state = env.root().join("libcontainer");
     let running = common::eventually(|| {
-        std::fs::read_dir(&state).ok()?.flatten().any(|e| e.file_name().to_string_lossy().starts_with("wharf-build-")).then_some(())
+        std::fs::read_dir(&state)
+            .ok()?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("wharf-build-"))
+            .then_some(())
     });
     assert!(running.is_some(), "the RUN step started");
     child.kill().expect("kill -9");
@@ -280,4 +284,30 @@ fn a_killed_build_leaves_a_store_that_check_repairs() {
     let fast = context(&env, "fast", &[("Dockerfile", "FROM localhost/bb\nRUN echo ok > /ok\n")]);
     let (code, _, err) = build(&env, &["-t", "fast", &fast]);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn named_build_contexts_and_copy_exclude() {
+    let Some(env) = Env::new() else { return };
+    let extra = context(&env, "extra", &[("lib/x.txt", "from extra\n")]);
+    let ctx = context(
+        &env,
+        "main",
+        &[
+            ("src/keep.txt", "keep\n"),
+            ("src/skip.log", "skip\n"),
+            ("src/sub/deep.log", "deep\n"),
+            ("Dockerfile", "FROM localhost/bb\nCOPY --exclude=*.log --exclude=**/*.log src /src\nCOPY --from=extra lib/x.txt /x.txt\n"),
+        ],
+    );
+    let bc = format!("extra={extra}");
+    let (code, _, err) = build(&env, &["--build-context", &bc, "-t", "ctxs", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let out = env.ok(&["run", "--rm", "ctxs", "sh", "-c", "find /src -type f | sort; cat /x.txt"]);
+    assert_eq!(out, "/src/keep.txt\nfrom extra\n");
+    // A change in the named context invalidates its COPY.
+    std::fs::write(Path::new(&extra).join("lib/x.txt"), "changed\n").expect("write");
+    let (_, _, err) = build(&env, &["--build-context", &bc, "-t", "ctxs", &ctx]);
+    assert_eq!(err.matches("CACHED").count(), 1, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "ctxs", "cat", "/x.txt"]), "changed\n");
 }

@@ -44,6 +44,10 @@ pub struct Builder<'a> {
     rt: runtime::Runtime,
     secrets: BTreeMap<String, PathBuf>,
     epoch: Option<i64>,
+    /// `--build-context NAME=DIR`.
+    contexts: BTreeMap<String, PathBuf>,
+    /// `--exclude` patterns of the COPY/ADD being run.
+    excludes: Vec<String>,
 }
 
 fn hash(parts: &[&str]) -> String {
@@ -77,6 +81,18 @@ impl<'a> Builder<'a> {
             secrets.insert((*id).to_owned(), src);
         }
         let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok());
+        let mut contexts = BTreeMap::new();
+        for c in &args.build_context {
+            let (name, value) =
+                c.split_once('=').ok_or_else(|| fail(format!("invalid --build-context {c:?}: expected NAME=DIR")))?;
+            if value.contains("://") {
+                return Err(fail(format!("--build-context {name}: only local directories are supported, not {value}")));
+            }
+            let dir = PathBuf::from(value)
+                .canonicalize()
+                .map_err(|e| fail(format!("--build-context {name}={value}: {e}")))?;
+            contexts.insert(name.to_owned(), dir);
+        }
         Ok(Builder {
             store,
             stages,
@@ -90,6 +106,8 @@ impl<'a> Builder<'a> {
             rt,
             secrets,
             epoch,
+            contexts,
+            excludes: Vec::new(),
         })
     }
 
@@ -252,15 +270,14 @@ impl<'a> Builder<'a> {
             Command::Run(r) => self.run(b, r, title, idx),
             Command::Copy(c) => {
                 let attrs = (c.chown.clone(), c.chmod.clone());
-                if !c.excludes.is_empty() || c.parents {
-                    return Err(fail("COPY --exclude and --parents are not supported yet"));
+                if c.parents {
+                    return Err(fail("COPY --parents is not supported yet"));
                 }
+                self.excludes = c.excludes.clone();
                 self.copy(b, &c.paths, c.from.as_deref(), attrs, false, title, idx)
             }
             Command::Add(a) => {
-                if !a.excludes.is_empty() {
-                    return Err(fail("ADD --exclude is not supported yet"));
-                }
+                self.excludes = a.excludes.clone();
                 self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
             }
             other => {
@@ -564,6 +581,18 @@ impl<'a> Builder<'a> {
         let mut source_mount: Option<StepRootfs> = None;
         let mut key_parts =
             vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
+        key_parts.push(format!("exclude:{:?}", self.excludes));
+        if let Some(dir) = from.and_then(|f| self.contexts.get(f)).cloned() {
+            // A named context: read like the main one, with its own
+            // .dockerignore and stat cache entries.
+            key_parts.push(format!("context:{}", dir.display()));
+            let named = super::context::Context::open(dir.clone(), "Dockerfile")?;
+            let main = std::mem::replace(&mut self.ctx, named);
+            let result = self.copy_with(b, paths, &dir, false, chown, chmod, is_add, key_parts, &created_by, n);
+            let mut named = std::mem::replace(&mut self.ctx, main);
+            named.save(self.store)?;
+            return result;
+        }
         if let Some(f) = from {
             let layers = match self.stage_index(f, idx) {
                 Some(j) => {
@@ -658,7 +687,18 @@ impl<'a> Builder<'a> {
                 }
             }
             let ctx = &self.ctx;
-            let excluded = |p: &Path| !from_stage && ctx.excluded(p);
+            let ex = dockerfile::dockerignore::Dockerignore::from_patterns(&self.excludes)
+                .map_err(|e| fail(format!("--exclude: {e}")))?;
+            let has_ex = !self.excludes.is_empty();
+            // --exclude patterns match below each source directory, as in
+            // BuildKit, and everywhere for the context's .dockerignore.
+            let excluded = |p: &Path| {
+                (!from_stage && ctx.excluded(p))
+                    || (has_ex && p.components().count() > 0 && {
+                        let s = p.to_string_lossy();
+                        ex.excludes(&s) || s.split_once('/').is_some_and(|(_, below)| ex.excludes(below))
+                    })
+            };
             copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &excluded)?;
             for f in &paths.contents {
                 let target = if dir_hint || dest.is_dir() { dest.join(&f.name) } else { dest.clone() };
