@@ -120,3 +120,26 @@ impl Embedded {
         Ok(pid.as_raw())
     }
 }
+
+impl Embedded {
+    /// Starts the process described by a process.json (an OCI `process`
+    /// object) in the running container, with a pty sent to `console`;
+    /// returns its pid. The caller must be a subreaper to reap it.
+    pub fn exec_with_terminal(&self, id: &str, process_json: &Path, console: &Path) -> Result<i32, OciError> {
+        let null = || crate::oci::null_fd();
+        let pid = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
+            .with_root_path(&self.state_root)
+            .map_err(failed("exec"))?
+            .with_stdin(null()?)
+            .with_stdout(null()?)
+            .with_stderr(null()?)
+            .with_console_socket(Some(console))
+            .as_tenant()
+            .with_process(Some(process_json))
+            // libcontainer takes a console socket only in detached mode.
+            .with_detach(true)
+            .build()
+            .map_err(failed("exec"))?;
+        Ok(pid.as_raw())
+    }
+}

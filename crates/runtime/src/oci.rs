@@ -23,6 +23,8 @@ pub enum OciError {
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     pub detach: bool,
+    /// A pty (binary runtimes manage it themselves with `--tty`).
+    pub tty: bool,
     pub stdin: bool,
     /// `KEY=value` added to the container's environment.
     pub env: Vec<String>,
@@ -107,6 +109,9 @@ impl OciRuntime {
         c.arg("exec");
         if opts.detach {
             c.arg("--detach");
+        }
+        if opts.tty {
+            c.arg("--tty");
         }
         for e in &opts.env {
             c.arg("--env").arg(e);

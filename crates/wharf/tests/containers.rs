@@ -165,15 +165,19 @@ fn rm_force_leaves_no_mount_cgroup_process_or_netns() {
 #[test]
 fn many_detached_containers_at_once() {
     let Some(env) = Env::new() else { return };
-    let n = 20;
+    let n = 100;
+    // All started at once, as a script with `&` would.
     let children: Vec<_> = (0..n)
         .map(|i| {
             env.cmd(&["run", "-d", "--network", "none", "--name", &format!("c{i}"), "localhost/bb", "sleep", "1000"])
-                .output()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
         })
         .collect();
     for c in children {
-        let o = c.expect("run");
+        let o = c.wait_with_output().expect("run");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert_eq!(env.ok(&["ps", "-q"]).lines().count(), n);
@@ -210,6 +214,24 @@ fn run_it_gives_a_usable_terminal() {
     let id = env.ok(&["run", "-dt", "localhost/bb", "sh", "-c", "tty"]).trim().to_owned();
     assert_eq!(env.ok(&["wait", &id]).trim(), "0");
     assert_eq!(env.ok(&["logs", &id]).trim(), "/dev/pts/0");
+    // exec -it into a running container.
+    let id = env.ok(&["run", "-d", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    let cmd = format!("{} --root {} exec -it -u app {id} sh", env!("CARGO_BIN_EXE_wharf"), env.root().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"tty; id -u; exit 4\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/") && text.contains("1000"), "{text}");
+    assert_eq!(out.status.code(), Some(4), "{text}");
 }
 
 #[test]

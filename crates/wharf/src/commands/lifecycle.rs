@@ -2,7 +2,7 @@
 //! wait, rm, rename, pause/unpause, top, inspect, container prune.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -564,9 +564,6 @@ pub struct ExecArgs {
 
 /// `wharf exec`: a process in a running container's namespaces and cgroup.
 pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
-    if args.tty {
-        return Err(container::engine("-t (a pseudo-TTY) is not supported yet; run without -t"));
-    }
     let mut store = Store::open(root)?;
     let rec = lookup(&mut store, &args.container)?;
     if rec.state != "running" {
@@ -587,12 +584,86 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     super::run::check_executable(&merged, &args.command[0], &env, &cwd)?;
     let opts = runtime::ExecOptions {
         detach: args.detach,
+        tty: args.tty,
         stdin: args.interactive,
         env: args.env.clone(),
         user,
         cwd: args.workdir.clone(),
     };
     let rt = container::oci_runtime(root, &cfg)?;
+    if let (true, runtime::Runtime::Embedded(e)) = (args.tty && !args.detach, &rt) {
+        // The container's own env is in its process settings already.
+        return exec_terminal(root, &rec.id, e, &opts, &[], &args.command);
+    }
     let code = rt.exec(&rec.id, &opts, &args.command).map_err(|e| container::engine(e.to_string()))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `exec -t` with the embedded runtime: the container's process settings
+/// (capabilities, user, ...) with this command, a pty received over a
+/// console socket, the user's terminal in raw mode.
+fn exec_terminal(
+    root: &Path,
+    id: &str,
+    rt: &runtime::embedded::Embedded,
+    opts: &runtime::ExecOptions,
+    env: &[String],
+    argv: &[String],
+) -> anyhow::Result<ExitCode> {
+    let dir = container::container_dir(root, id);
+    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
+    let mut process = spec.get("process").cloned().unwrap_or_default();
+    process["args"] = serde_json::json!(argv);
+    process["terminal"] = serde_json::json!(true);
+    let mut full_env: Vec<String> = process["env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    for e in env.iter().chain(opts.env.iter()) {
+        let key = e.split('=').next().unwrap_or_default();
+        full_env.retain(|x| x.split('=').next() != Some(key));
+        full_env.push(e.clone());
+    }
+    if !full_env.iter().any(|e| e.starts_with("TERM=")) {
+        full_env.push("TERM=xterm".into());
+    }
+    process["env"] = serde_json::json!(full_env);
+    if let Some(cwd) = &opts.cwd {
+        process["cwd"] = serde_json::json!(cwd);
+    }
+    if let Some((u, g)) = opts.user.as_deref().and_then(|u| u.split_once(':')) {
+        process["user"]["uid"] = serde_json::json!(u.parse::<u32>().unwrap_or(0));
+        process["user"]["gid"] = serde_json::json!(g.parse::<u32>().unwrap_or(0));
+    }
+    let tag: String = format!("{}-{}", &id[..12], std::process::id());
+    let pjson = dir.join(format!("exec-{tag}.json"));
+    std::fs::write(&pjson, serde_json::to_vec(&process)?)?;
+    let sock = PathBuf::from(format!("/run/wharf/exec-{tag}.sock"));
+    std::fs::create_dir_all("/run/wharf")?;
+    runtime::supervise::become_subreaper()?;
+    let mut signals =
+        runtime::supervise::SignalPipes::install(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGWINCH])?;
+    let listener = runtime::console::listen(&sock)?;
+    let started = rt.exec_with_terminal(id, &pjson, &sock);
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&pjson);
+    let pid = started.map_err(|e| container::engine(e.to_string()))?;
+    let master = runtime::console::receive_master(&listener)?;
+    let _raw = runtime::console::RawMode::enter();
+    runtime::console::copy_window_size(&master);
+    let input = if opts.stdin { Some((runtime::oci::dup_stdio(0)?, master.try_clone()?)) } else { None };
+    let outputs = vec![(runtime::logs::Stream::Stdout, master.try_clone()?)];
+    let mut sink = |_: runtime::logs::Stream, b: &[u8]| {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(b).and_then(|_| out.flush());
+    };
+    let mut fwd = |sig: i32| {
+        if sig == libc::SIGWINCH {
+            runtime::console::copy_window_size(&master);
+        } else {
+            let _ = send(pid, sig);
+        }
+    };
+    let code = runtime::supervise::supervise_with_input(pid, outputs, input, &mut signals, &mut sink, &mut fwd)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
