@@ -61,25 +61,38 @@ CREATE TABLE IF NOT EXISTS containers(
 );
 "#;
 
+/// Bumped whenever the schema changes; a database at this version needs
+/// no setup on open.
+const SCHEMA_VERSION: i64 = 3;
+
 /// Opens (creating) the database with WAL and a busy timeout, so several
 /// wharf processes can share it.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
-    // Schema creation and migration by two processes at once would fail
-    // with "database is locked" (SQLite does not wait on schema changes
-    // that race), so they take turns.
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != SCHEMA_VERSION {
+        setup(&conn, path)?;
+    }
+    Ok(conn)
+}
+
+/// Creates or migrates the schema. Two processes doing this at once would
+/// fail with "database is locked" (SQLite does not wait on racing schema
+/// changes), so they take turns under a file lock.
+fn setup(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let lock_path = path.with_extension("db-init.lock");
     let _init =
         crate::lock::Lock::acquire(&lock_path, true).map_err(|e| StoreError::Io(lock_path.display().to_string(), e))?;
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(SCHEMA)?;
-    crate::containers::migrate(&conn)?;
+    crate::containers::migrate(conn)?;
     conn.execute_batch(crate::buildcache::SCHEMA)?;
     conn.execute_batch(crate::networks::SCHEMA)?;
-    Ok(conn)
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
 }
 
 /// One stored image, as the image commands show it.

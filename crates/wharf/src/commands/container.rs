@@ -231,7 +231,13 @@ pub enum Attach {
 /// Runs the monitor for container `id` until the container is finished
 /// for good (no restart); returns the last exit code.
 pub fn monitor(root: &Path, id: &str, attach: Attach) -> anyhow::Result<i32> {
-    let mut store = Store::open(root)?;
+    monitor_in(Store::open(root)?, id, attach)
+}
+
+/// [`monitor`] with the store already open (a foreground `run`).
+pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<i32> {
+    let root = store.root().to_owned();
+    let root = root.as_path();
     let rec = store.container(id)?;
     let cfg = load_config(&rec);
     let rt = oci_runtime(root, &cfg)?;

@@ -511,7 +511,7 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
 }
 
 /// Creates a container: its record, rootfs and bundle. Returns its ID.
-pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> anyhow::Result<String> {
+pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> anyhow::Result<(String, Store)> {
     let restart = RestartPolicy::parse(&args.restart).map_err(engine)?;
     if args.rm && restart.name != "no" {
         return Err(engine("Conflicting options: --restart and --rm"));
@@ -546,7 +546,7 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
         let _ = container::remove_files(&mut store, &id);
         return Err(e);
     }
-    Ok(id)
+    Ok((id, store))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -687,13 +687,14 @@ fn prepare(
 }
 
 pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let id = create(root, &args.create, args.tty, args.interactive)?;
+    let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
     if args.detach {
+        drop(store);
         container::spawn_monitor(root, &id)?;
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
-    let code = container::monitor(root, &id, Attach::Terminal { stdin: args.interactive })?;
+    let code = container::monitor_in(store, &id, Attach::Terminal { stdin: args.interactive })?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -715,8 +716,7 @@ pub struct CreateCmdArgs {
 
 /// `wharf create`: prints the new container's ID.
 pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> {
-    let id = create(root, &args.create, args.tty, args.interactive)?;
-    let store = Store::open(root)?;
+    let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
     let rec = store.container(&id)?;
     let ov = container::overlay(&store, &id, &rec.image_id)?;
     let _ = ov.unmount();
