@@ -311,3 +311,48 @@ fn named_build_contexts_and_copy_exclude() {
     assert_eq!(err.matches("CACHED").count(), 1, "{err}");
     assert_eq!(env.ok(&["run", "--rm", "ctxs", "cat", "/x.txt"]), "changed\n");
 }
+
+#[test]
+fn add_fetches_urls_and_checks_the_checksum() {
+    let Some(env) = Env::new() else { return };
+    // A server on loopback (busybox httpd on the host).
+    let www = env.path().join("www");
+    std::fs::create_dir_all(&www).expect("mkdir");
+    std::fs::write(www.join("file.txt"), "downloaded\n").expect("write");
+    let port = 15207;
+    let mut server = std::process::Command::new("/bin/busybox")
+        .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
+        .arg(&www)
+        .spawn()
+        .expect("httpd");
+    let url = format!("http://127.0.0.1:{port}/file.txt");
+    let _ = common::eventually(|| std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    let good = format!("sha256:{}", sha256_hex(b"downloaded\n"));
+    let df = format!("FROM localhost/bb\nADD --checksum={good} {url} /opt/\n");
+    let ctx = context(&env, "url", &[("Dockerfile", &df)]);
+    let (code, _, err) = build(&env, &["--network", "host", "-t", "url", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "url", "cat", "/opt/file.txt"]), "downloaded\n");
+    assert_eq!(env.ok(&["run", "--rm", "url", "stat", "-c", "%a", "/opt/file.txt"]).trim(), "600");
+    let bad = format!("FROM localhost/bb\nADD --checksum=sha256:{} {url} /opt/\n", "0".repeat(64));
+    write(Path::new(&ctx), &[("Dockerfile", &bad)]);
+    let (code, _, err) = build(&env, &["-t", "url2", &ctx]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 1);
+    assert!(err.contains("digest mismatch"), "{err}");
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let o = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().map(|mut s| s.write_all(data));
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+}

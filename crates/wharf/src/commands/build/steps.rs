@@ -48,6 +48,8 @@ pub struct Builder<'a> {
     contexts: BTreeMap<String, PathBuf>,
     /// `--exclude` patterns of the COPY/ADD being run.
     excludes: Vec<String>,
+    /// `ADD --checksum` of the ADD being run.
+    checksum: Option<String>,
 }
 
 fn hash(parts: &[&str]) -> String {
@@ -108,6 +110,7 @@ impl<'a> Builder<'a> {
             epoch,
             contexts,
             excludes: Vec::new(),
+            checksum: None,
         })
     }
 
@@ -278,6 +281,7 @@ impl<'a> Builder<'a> {
             }
             Command::Add(a) => {
                 self.excludes = a.excludes.clone();
+                self.checksum = a.checksum.clone();
                 self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
             }
             other => {
@@ -638,9 +642,20 @@ impl<'a> Builder<'a> {
         n: usize,
     ) -> anyhow::Result<()> {
         let mut sources = Vec::new();
+        let mut downloads = None;
         for s in &paths.sources {
-            if is_add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
-                return Err(fail(format!("ADD {s}: fetching URLs is not supported yet")));
+            if is_add && s.starts_with("git@") {
+                return Err(fail(format!("ADD {s}: git sources are not supported yet")));
+            }
+            if is_add && (s.starts_with("http://") || s.starts_with("https://")) {
+                let dir = match &downloads {
+                    Some(d) => d,
+                    None => downloads.insert(self.store.staging_dir("add-url-")?),
+                };
+                let (name, file, digest) = fetch_url(s, dir, self.checksum.as_deref())?;
+                key_parts.push(format!("url:{s}:{digest}"));
+                sources.push((PathBuf::from(name), file));
+                continue;
             }
             let found =
                 if from_stage { context::sources_in(source_root, s, &|_| false)? } else { self.ctx.sources(s)? };
@@ -653,6 +668,9 @@ impl<'a> Builder<'a> {
                 sources.push((rel, host));
             }
         }
+        // Removed when this step is done, whatever happens.
+        let url_dir = downloads.clone();
+        let _downloads = downloads.map(TempDir);
         for f in &paths.contents {
             key_parts.push(format!("{}\0{}", f.name, f.data));
         }
@@ -677,7 +695,9 @@ impl<'a> Builder<'a> {
             let dir_hint = paths.dest.ends_with('/') || paths.dest.ends_with("/.");
             let mut plain = Vec::new();
             for (rel, s) in &sources {
-                if is_add && s.is_file() && is_archive(s) {
+                // Local archives are extracted; downloaded ones are not.
+                let downloaded = url_dir.as_ref().is_some_and(|d| s.starts_with(d));
+                if is_add && !downloaded && s.is_file() && is_archive(s) {
                     std::fs::create_dir_all(&dest)?;
                     let f = std::fs::File::open(s)?;
                     image::layer::apply(std::io::BufReader::new(f), &dest, image::layer::Whiteouts::Delete)
@@ -749,6 +769,37 @@ impl<'a> Builder<'a> {
         let id = self.store.add_image(&config.to_bytes(), &b.layers)?;
         Ok(id)
     }
+}
+
+/// A staging directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = image::layer::remove_tree(&self.0);
+    }
+}
+
+/// Downloads `url` into `dir` for ADD: the file is named after the URL's
+/// last path segment, mode 0600 as docker gives it, and must match
+/// `--checksum sha256:HEX` when given. Returns (name, path, digest).
+fn fetch_url(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result<(String, PathBuf, image::Digest)> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').find(|s| !s.is_empty()).unwrap_or("index.html");
+    let name = if name.contains(':') { "index.html" } else { name };
+    let resp = ureq::get(url).call().map_err(|e| fail(format!("ADD {url}: {e}")))?;
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path)?;
+    let mut hw = image::digest::HashingWriter::new(file);
+    std::io::copy(&mut resp.into_reader(), &mut hw).map_err(|e| fail(format!("ADD {url}: {e}")))?;
+    let (digest, _, _) = hw.finish();
+    if let Some(want) = checksum {
+        if want != digest.to_string() {
+            return Err(fail(format!("ADD {url}: digest mismatch {digest}: expected {want}")));
+        }
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok((name.to_owned(), path, digest))
 }
 
 /// A local file ADD extracts: tar, gzip, bzip2, xz or zstd by magic bytes.
