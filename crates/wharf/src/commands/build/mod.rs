@@ -6,13 +6,14 @@
 pub(crate) mod context;
 pub(crate) mod copy;
 mod exec;
+mod progress;
 mod steps;
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
+pub use progress::Progress;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 use dockerfile::expand::{platform_args, Scope};
@@ -166,6 +167,7 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
             p.note(n, &format!("naming to {} done", t));
         }
         p.done(n, std::time::Duration::ZERO);
+        p.finish();
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -178,7 +180,7 @@ fn build_in(
     context_dir: PathBuf,
 ) -> anyhow::Result<(image::Digest, Progress)> {
     let quiet = args.quiet || args.progress == "quiet";
-    let mut progress = Progress::new(quiet);
+    let mut progress = Progress::new(progress::Mode::pick(quiet, &args.progress));
     let df = dockerfile::parse(bytes).map_err(|e| fail(format!("{df_name}:{}: {}", e.line, e.message)))?;
     for w in &df.warnings {
         progress.warn(&w.message);
@@ -210,87 +212,6 @@ fn build_in(
         progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
     }
     Ok((id, progress))
-}
-
-/// BuildKit's plain progress: `#N NAME`, output lines `#N 0.123 text`,
-/// then `#N DONE 1.2s` or `#N CACHED`.
-pub struct Progress {
-    quiet: bool,
-    next: usize,
-    started: Instant,
-    step_start: BTreeMap<usize, Instant>,
-    partial: BTreeMap<usize, Vec<u8>>,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Progress {
-        Progress { quiet, next: 1, started: Instant::now(), step_start: BTreeMap::new(), partial: BTreeMap::new() }
-    }
-
-    fn emit(&self, line: &str) {
-        if !self.quiet {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
-        }
-    }
-
-    pub fn begin(&mut self, name: &str) -> usize {
-        let n = self.next;
-        self.next += 1;
-        self.step_start.insert(n, Instant::now());
-        self.emit(&format!("#{n} {name}"));
-        n
-    }
-
-    pub fn note(&mut self, n: usize, text: &str) {
-        self.emit(&format!("#{n} {text}"));
-    }
-
-    /// Output of a running step, split into lines with elapsed time.
-    pub fn output(&mut self, n: usize, bytes: &[u8]) {
-        let buf = self.partial.entry(n).or_default();
-        buf.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=i).collect();
-            lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
-        }
-        let t = self.step_start.get(&n).map_or(0.0, |s| s.elapsed().as_secs_f64());
-        for l in lines {
-            self.emit(&format!("#{n} {t:.3} {l}"));
-        }
-    }
-
-    fn flush(&mut self, n: usize) {
-        if let Some(rest) = self.partial.remove(&n).filter(|r| !r.is_empty()) {
-            let t = self.step_start.get(&n).map_or(0.0, |s| s.elapsed().as_secs_f64());
-            self.emit(&format!("#{n} {t:.3} {}", String::from_utf8_lossy(&rest)));
-        }
-    }
-
-    pub fn done(&mut self, n: usize, _d: std::time::Duration) {
-        self.flush(n);
-        let t = self.step_start.get(&n).map_or(0.0, |s| s.elapsed().as_secs_f64());
-        self.emit(&format!("#{n} DONE {t:.1}s\n"));
-    }
-
-    pub fn cached(&mut self, n: usize) {
-        self.emit(&format!("#{n} CACHED\n"));
-    }
-
-    pub fn error(&mut self, n: usize, msg: &str) {
-        self.flush(n);
-        self.emit(&format!("#{n} ERROR: {msg}\n"));
-    }
-
-    pub fn warn(&mut self, msg: &str) {
-        self.emit(&format!("WARNING: {msg}"));
-    }
-
-    #[allow(dead_code)]
-    pub fn elapsed(&self) -> std::time::Duration {
-        self.started.elapsed()
-    }
 }
 
 /// A stored image's layers as LayerInfo.
