@@ -154,3 +154,111 @@ fn exec_joins_the_container_and_cp_stays_inside() {
     let (code, _, _) = env.out(&["exec", "box", "true"]);
     assert_ne!(code, 0);
 }
+
+#[test]
+fn limits_privileges_sysctls_and_runtime_binaries() {
+    let Some(env) = Env::new() else { return };
+    // cgroup v1 here: the container sees its own cgroup (cgroup namespace).
+    let cpu = "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight";
+    let out = env.ok(&["run", "--rm", "--cpus", "0.5", "--cpu-shares", "512", "localhost/bb", "sh", "-c", cpu]);
+    assert!(out.starts_with("50000") || out.starts_with("50000 100000"), "{out}");
+    // --privileged: every capability wharf itself has (its bounding set).
+    let own = std::fs::read_to_string("/proc/self/status").expect("status");
+    let bnd = own.lines().find_map(|l| l.strip_prefix("CapBnd:")).expect("CapBnd").trim().to_owned();
+    let (code, out, err) = run(&env, &["--privileged", "localhost/bb", "grep", "CapEff", "/proc/self/status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("CapEff:\t{bnd}"), "all capabilities");
+    assert_eq!(
+        env.ok(&[
+            "run",
+            "--rm",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "localhost/bb",
+            "cat",
+            "/proc/sys/net/ipv4/ip_forward"
+        ])
+        .trim(),
+        "1"
+    );
+    let shm = env.ok(&["run", "--rm", "--shm-size", "8m", "localhost/bb", "sh", "-c", "df -k /dev/shm | tail -1"]);
+    assert!(shm.split_whitespace().nth(1) == Some("8192"), "{shm}");
+    // The same bundle under an OCI runtime binary.
+    let runc =
+        ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or("runc");
+    let (code, out, err) =
+        run(&env, &["--runtime", runc, "localhost/bb", "sh", "-c", "grep CapEff /proc/self/status; exit 6"]);
+    assert_eq!((code, out.trim()), (6, "CapEff:\t00000000a80425fb"), "{err}");
+    // -i passes stdin through.
+    let mut child = env
+        .cmd(&["run", "--rm", "-i", "localhost/bb", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run -i");
+    {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"piped\n").expect("write");
+    }
+    assert_eq!(String::from_utf8_lossy(&child.wait_with_output().expect("wait").stdout), "PIPED\n");
+}
+
+#[test]
+fn signals_pause_and_stop_signal() {
+    let Some(env) = Env::new() else { return };
+    // SIGTERM to a foreground wharf reaches the container.
+    let child = env
+        .cmd(&[
+            "run",
+            "--rm",
+            "localhost/bb",
+            "sh",
+            "-c",
+            "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let pid = child.id();
+    let mut child = child;
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut line).expect("ready");
+        assert_eq!(line, "ready\n");
+    }
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill").success());
+    assert_eq!(child.wait().expect("wait").code(), Some(9));
+    // pause/unpause freeze and thaw; --stop-signal is what stop sends.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p",
+        "--stop-signal",
+        "USR1",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "trap 'exit 12' USR1; while :; do sleep 0.05; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    env.ok(&["pause", "p"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "p"]).trim(), "paused");
+    assert!(env.ok(&["ps"]).contains("(Paused)"));
+    env.ok(&["unpause", "p"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "p"]).trim(), "running");
+    env.ok(&["stop", "p"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.ExitCode}}", "p"]).trim(), "12");
+    // start -a attaches and returns the exit code.
+    env.ok(&["run", "-d", "--name", "once", "localhost/bb", "sh", "-c", "echo hi; exit 3"]);
+    assert_eq!(env.ok(&["wait", "once"]).trim(), "3");
+    let (code, out, _) = env.out(&["start", "-a", "once"]);
+    assert_eq!((code, out.as_str()), (3, "hi\n"));
+    let top = env.ok(&["run", "-d", "--name", "t", "localhost/bb", "sleep", "1000"]);
+    assert!(!top.is_empty());
+    assert!(env.ok(&["top", "t"]).contains("sleep 1000"));
+    assert_eq!(env.ok(&["ps", "-n", "1", "--format", "{{.Names}}"]).trim(), "t");
+    assert_eq!(env.ok(&["ps", "-l", "-q"]).lines().count(), 1);
+}
