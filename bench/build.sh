@@ -24,17 +24,11 @@ W="$HERE/target/release/wharf --root $WORK/root"
 DOCKER=docker
 [[ -x /usr/bin/docker ]] && DOCKER=/usr/bin/docker
 
-R=$WORK/rootfs
-if [[ ! -x $R/bin/busybox ]]; then
-  mkdir -p "$R"/{bin,etc,proc,sys,dev,tmp}
-  cp /bin/busybox "$R/bin/"
-  chroot "$R" /bin/busybox --install -s /bin
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"; echo 'root:x:0:' >"$R/etc/group"
-fi
-tar -C "$R" --numeric-owner -cf "$WORK/bb.tar" .
+busybox_tar "$WORK"
+start_docker "$WORK"
+# The bench Dockerfiles build FROM localhost/busybox in every tool.
 $W image inspect localhost/busybox >/dev/null 2>&1 || $W import "$WORK/bb.tar" localhost/busybox >/dev/null
 podman image exists localhost/busybox || podman import -q "$WORK/bb.tar" localhost/busybox >/dev/null
-start_docker "$WORK"
 if ((have_docker)); then
   $DOCKER image inspect localhost/busybox >/dev/null 2>&1 || $DOCKER import "$WORK/bb.tar" localhost/busybox >/dev/null
 fi

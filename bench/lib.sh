@@ -63,3 +63,27 @@ podman_ulimits() {
   export CONTAINERS_CONF=$1/containers.conf
   printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' "$nofile" "$nofile" "$nproc" "$nproc" >"$CONTAINERS_CONF"
 }
+
+# busybox_tar WORKDIR: a busybox rootfs (every applet linked) in
+# WORKDIR/rootfs and its tarball WORKDIR/bb.tar, the same for every tool.
+busybox_tar() {
+  local r=$1/rootfs
+  if [[ ! -x $r/bin/busybox ]]; then
+    mkdir -p "$r"/{bin,etc,proc,sys,dev,tmp}
+    cp /bin/busybox "$r/bin/"
+    chroot "$r" /bin/busybox --install -s /bin
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"; echo 'root:x:0:' >"$r/etc/group"
+  fi
+  tar -C "$r" --numeric-owner -cf "$1/bb.tar" .
+}
+
+# import_everywhere TAR WHARF_CMD NAME: the tarball as NAME in wharf,
+# podman (localhost/NAME) and, when a daemon runs, docker.
+import_everywhere() {
+  local tar=$1 w=$2 name=$3
+  $w image inspect "$name" >/dev/null 2>&1 || $w import "$tar" "$name" >/dev/null
+  podman image exists "localhost/$name" || podman import -q "$tar" "localhost/$name" >/dev/null
+  if ((have_docker)); then
+    docker image inspect "$name" >/dev/null 2>&1 || docker import "$tar" "$name" >/dev/null
+  fi
+}

@@ -19,19 +19,11 @@ cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf
 W="$HERE/target/release/wharf --root $WORK/root"
 
 R=$WORK/rootfs
-if [[ ! -x $R/bin/busybox ]]; then
-  mkdir -p "$R"/{bin,etc,proc,sys,dev,tmp}
-  cp /bin/busybox "$R/bin/"
-  chroot "$R" /bin/busybox --install -s /bin
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"; echo 'root:x:0:' >"$R/etc/group"
-fi
+busybox_tar "$WORK"
 head -c $((1 << 20)) /dev/urandom >"$WORK/www/big"
 echo hi >"$WORK/www/index.html"
-tar -C "$R" --numeric-owner -cf "$WORK/bb.tar" .
-$W image inspect bench/bb >/dev/null 2>&1 || $W import "$WORK/bb.tar" bench/bb >/dev/null
-podman image exists localhost/benchbb || podman import -q "$WORK/bb.tar" localhost/benchbb >/dev/null
 start_docker "$WORK"
-if ((have_docker)); then docker image inspect benchbb >/dev/null 2>&1 || docker import "$WORK/bb.tar" benchbb >/dev/null; fi
+import_everywhere "$WORK/bb.tar" "$W" benchbb
 
 PORT=15101
 # first_answer TOOL IMAGE: one run -d -p + poll until curl answers + rm -f
@@ -46,7 +38,7 @@ tools=(wharf podman)
 ((have_docker)) && tools+=(docker)
 for t in "${tools[@]}"; do
   case $t in
-    wharf) cli=$W img=bench/bb ;;
+    wharf) cli=$W img=benchbb ;;
     podman) cli=podman img=localhost/benchbb ;;
     docker) cli=docker img=benchbb ;;
   esac

@@ -19,17 +19,9 @@ W="$HERE/target/release/wharf --root $WORK/root"
 
 # One busybox rootfs for everyone.
 R=$WORK/rootfs
-if [[ ! -x $R/bin/busybox ]]; then
-  mkdir -p "$R"/{bin,etc,proc,sys,dev,tmp}
-  cp /bin/busybox "$R/bin/"
-  chroot "$R" /bin/busybox --install -s /bin
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"; echo 'root:x:0:' >"$R/etc/group"
-fi
-tar -C "$R" --numeric-owner -cf "$WORK/bb.tar" .
-$W image inspect bench/bb >/dev/null 2>&1 || $W import "$WORK/bb.tar" bench/bb >/dev/null
-podman image exists localhost/benchbb || podman import -q "$WORK/bb.tar" localhost/benchbb >/dev/null
+busybox_tar "$WORK"
 start_docker "$WORK"
-if ((have_docker)); then docker image inspect benchbb >/dev/null 2>&1 || docker import "$WORK/bb.tar" benchbb >/dev/null; fi
+import_everywhere "$WORK/bb.tar" "$W" benchbb
 
 # crun on a bundle (the floor: no image, no network, no store).
 B=$WORK/bundle
@@ -52,8 +44,8 @@ fi
 
 declare -A T
 T[crun]=$(median "$RUNS" --warmup 2 -- "crun run -b $B bench-crun")
-T[wharf_bridge]=$(median "$RUNS" --warmup 2 -- "$W run --rm bench/bb true")
-T[wharf_none]=$(median "$RUNS" --warmup 2 -- "$W run --rm --network none bench/bb true")
+T[wharf_bridge]=$(median "$RUNS" --warmup 2 -- "$W run --rm benchbb true")
+T[wharf_none]=$(median "$RUNS" --warmup 2 -- "$W run --rm --network none benchbb true")
 T[podman_bridge]=$(median "$RUNS" --warmup 2 -- "podman run --rm localhost/benchbb true")
 T[podman_none]=$(median "$RUNS" --warmup 2 -- "podman run --rm --network none localhost/benchbb true")
 T[docker_bridge]=-; T[docker_none]=-
@@ -65,7 +57,7 @@ fi
 par() { # TOOL-CMD
   echo "for i in \$(seq 20); do $1 run -d --network none $2 sleep 100 >/dev/null & done; wait; $1 rm -f \$($1 ps -aq) >/dev/null"
 }
-T[wharf_20]=$(median 3 -- "$(par "$W" bench/bb)")
+T[wharf_20]=$(median 3 -- "$(par "$W" benchbb)")
 T[podman_20]=$(median 3 -- "$(par podman localhost/benchbb)")
 
 printf '\n%-34s %9s %9s %9s %9s\n' case wharf podman docker wharf/best

@@ -406,15 +406,20 @@ fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, 
     Ok(())
 }
 
+/// Detaches the container's rootfs mount if it is still there.
+pub fn unmount_rootfs(root: &Path, id: &str) -> std::io::Result<()> {
+    let target = container_dir(root, id).join("merged");
+    if is_mounted(&target) {
+        rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)?;
+    }
+    Ok(())
+}
+
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
     network::teardown(id);
     let dir = container_dir(store.root(), id);
-    let target = dir.join("merged");
-    if is_mounted(&target) {
-        rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)
-            .with_context(|| format!("unmounting {}", target.display()))?;
-    }
+    unmount_rootfs(store.root(), id).with_context(|| format!("unmounting {}", dir.join("merged").display()))?;
     image::layer::remove_tree(&dir).with_context(|| format!("removing {}", dir.display()))?;
     store.remove_container(id)?;
     Ok(())

@@ -65,32 +65,26 @@ pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<Contai
     // A monitor that died while starting the container (state still
     // `created`) may have left a mount, a namespace or rules: remove them.
     if rec.state == "created" && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
-        let cfg = load_config(&rec);
-        if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
-            let _ = rt.delete(&rec.id);
-        }
-        let target = container::container_dir(store.root(), &rec.id).join("merged");
-        if container::is_mounted(&target) {
-            let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
-        }
-        container::network_down(store, &rec.id);
+        release_leftovers(store, &rec);
         store.set_container_monitor(&rec.id, 0, rec.restarts)?;
         return Ok(store.container(&rec.id)?);
     }
     if !live || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
         return Ok(rec);
     }
-    let cfg = load_config(&rec);
-    if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
-        let _ = rt.delete(&rec.id);
-    }
-    let target = container::container_dir(store.root(), &rec.id).join("merged");
-    if container::is_mounted(&target) {
-        let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
-    }
-    container::network_down(store, &rec.id);
+    release_leftovers(store, &rec);
     store.set_container_exited(&rec.id, 255, false)?;
     Ok(store.container(&rec.id)?)
+}
+
+/// What a dead monitor would have released: the runtime's state, the
+/// rootfs mount, the network.
+fn release_leftovers(store: &mut Store, rec: &ContainerRecord) {
+    if let Ok(rt) = container::oci_runtime(store.root(), &load_config(rec)) {
+        let _ = rt.delete(&rec.id);
+    }
+    let _ = container::unmount_rootfs(store.root(), &rec.id);
+    container::network_down(store, &rec.id);
 }
 
 fn rustix_alive(pid: i32) -> bool {
