@@ -197,6 +197,15 @@ fn reap(pid: i32) -> io::Result<Option<i32>> {
     }
 }
 
+/// Sends signal number `sig` to `pid`. Signals rustix does not name
+/// (SIGRTMIN+n) are refused rather than sent through an unchecked
+/// conversion.
+pub fn send_signal(pid: i32, sig: i32) -> io::Result<()> {
+    let p = Pid::from_raw(pid).ok_or_else(|| io::Error::other("no such process"))?;
+    let s = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| io::Error::other("unsupported signal"))?;
+    Ok(rustix::process::kill_process(p, s)?)
+}
+
 /// Whether a process exists and has not exited (a zombie waiting for its
 /// parent to reap it counts as gone: some inits reap only now and then).
 pub fn alive(pid: i32) -> bool {

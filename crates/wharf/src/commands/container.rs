@@ -298,12 +298,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
                 }
                 return;
             }
-            let _ = rustix::process::Pid::from_raw(pid).map(|p| {
-                rustix::process::kill_process(
-                    p,
-                    rustix::process::Signal::from_named_raw(sig).unwrap_or(rustix::process::Signal::TERM),
-                )
-            });
+            let _ = supervise::send_signal(pid, sig);
         };
         let code = supervise::supervise_with_input(pid, outputs, input, &mut signals, &mut sink, &mut fwd)?;
         log.flush()?;

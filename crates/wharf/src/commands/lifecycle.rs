@@ -50,11 +50,7 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 }
 
 fn send(pid: i32, sig: i32) -> std::io::Result<()> {
-    let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("no pid"))?;
-    // SIGRTMIN+n and others rustix does not name are refused rather than
-    // sent through an unchecked conversion.
-    let s = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| std::io::Error::other("unsupported signal"))?;
-    Ok(rustix::process::kill_process(p, s)?)
+    runtime::supervise::send_signal(pid, sig)
 }
 
 /// Makes a record true: a container recorded running whose monitor is

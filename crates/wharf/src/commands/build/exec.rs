@@ -112,10 +112,7 @@ pub fn run_bundle(
         return Err(e.into());
     }
     let mut forward = |sig: i32| {
-        if let (Some(p), Some(s)) = (rustix::process::Pid::from_raw(pid), rustix::process::Signal::from_named_raw(sig))
-        {
-            let _ = rustix::process::kill_process(p, s);
-        }
+        let _ = supervise::send_signal(pid, sig);
     };
     let code =
         supervise::supervise(pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], signals, out, &mut forward);
