@@ -262,7 +262,17 @@ fn stdin_dockerfile_and_tar_context_and_add_archive() {
 fn a_killed_build_leaves_a_store_that_check_repairs() {
     let Some(env) = Env::new() else { return };
     let ctx = context(&env, "slow", &[("Dockerfile", "FROM localhost/bb\nRUN echo started; sleep 30\n")]);
-    let mut child = env.cmd(&["build", "-t", "slow", &ctx]).stderr(std::process::Stdio::null()).spawn().expect("build");
+    // The build in its own process group, killed as a whole (as a shell
+    // kills a job): libcontainer's forked helpers inherit the store lock,
+    // and a helper orphaned by killing the build alone keeps it (see the
+    // issue notes).
+    use std::os::unix::process::CommandExt;
+    let mut child = env
+        .cmd(&["build", "-t", "slow", &ctx])
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("build");
     let state = env.root().join("libcontainer");
     let running = common::eventually(|| {
         std::fs::read_dir(&state)
@@ -272,7 +282,8 @@ fn a_killed_build_leaves_a_store_that_check_repairs() {
             .then_some(())
     });
     assert!(running.is_some(), "the RUN step started");
-    child.kill().expect("kill -9");
+    let group = format!("-{}", child.id());
+    assert!(std::process::Command::new("kill").args(["-9", "--", &group]).status().expect("kill").success());
     let _ = child.wait();
     let (code, out, _) = env.out(&["system", "check"]);
     assert_eq!(code, 1, "check finds the leftovers: {out}");
