@@ -354,6 +354,17 @@ impl Store {
             .collect()
     }
 
+    /// An image's layers, base first, as stored.
+    pub fn image_layers(&self, id: &Digest) -> Result<Vec<LayerInfo>, StoreError> {
+        let rec = self.image(id)?;
+        let diffs = self.diff_ids(id)?;
+        rec.chain
+            .iter()
+            .zip(diffs)
+            .map(|(chain, diff_id)| Ok(LayerInfo { diff_id, chain_id: chain.clone(), size: self.snapshot_size(chain)? }))
+            .collect()
+    }
+
     /// The size recorded for a layer chain.
     pub fn snapshot_size(&self, chain: &Digest) -> Result<u64, StoreError> {
         db::snapshot_size(&self.conn, chain)

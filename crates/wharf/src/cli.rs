@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, build, cp, image, lifecycle, network, ps, run, system};
+use crate::commands::{archive, build, cp, image, lifecycle, network, ps, registry, run, system};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -68,6 +68,14 @@ pub enum Command {
     Save(archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(archive::LoadArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
     /// Manage wharf's store
     #[command(subcommand)]
     System(SystemCommand),
@@ -196,6 +204,10 @@ pub enum ImageCommand {
     Save(archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(archive::LoadArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]

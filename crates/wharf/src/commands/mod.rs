@@ -9,6 +9,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod network;
 pub mod ps;
+pub mod registry;
 pub mod run;
 pub mod system;
 
@@ -44,6 +45,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(ImageCommand::Prune(a)) => image::prune(root, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(root, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(root, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(root, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(root, a),
+        Command::Login(a) => registry::login(a),
+        Command::Logout(a) => registry::logout(a),
         Command::System(SystemCommand::Df(a)) => system::df(root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(root, a),
         Command::System(SystemCommand::Check(a)) => system::check(root, a),

@@ -19,7 +19,7 @@ use clap::Args;
 use dockerfile::expand::{platform_args, Scope};
 use dockerfile::shell::Lexer;
 use image::Reference;
-use store::{LayerInfo, Store};
+use store::Store;
 
 use crate::exit::Failure;
 
@@ -212,17 +212,6 @@ fn build_in(
         progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
     }
     Ok((id, progress))
-}
-
-/// A stored image's layers as LayerInfo.
-fn image_layers(store: &Store, id: &image::Digest) -> anyhow::Result<Vec<LayerInfo>> {
-    let rec = store.image(id)?;
-    let diffs = store.diff_ids(id)?;
-    let mut out = Vec::new();
-    for (chain, diff) in rec.chain.iter().zip(diffs) {
-        out.push(LayerInfo { diff_id: diff, chain_id: chain.clone(), size: store.snapshot_size(chain)? });
-    }
-    Ok(out)
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use store::{CachedStep, LayerInfo, Store};
 use super::context::{self, Context};
 use super::copy::{self, Attrs};
 use super::exec::{self, StepRootfs};
-use super::{fail, image_layers, BuildArgs, Progress};
+use super::{fail, BuildArgs, Progress};
 use crate::config::ImageConfig;
 
 /// A built stage: its image config, layers, history and cache key.
@@ -198,7 +198,7 @@ impl<'a> Builder<'a> {
         let config = ImageConfig(v.clone());
         let history = v.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
         let created = v.get("created").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let layers = image_layers(self.store, &id)?;
+        let layers = self.store.image_layers(&id)?;
         let scope = self.meta.stage(config.env());
         Ok(Built { config, layers, history, key: hash(&["image", &id.to_string()]), created, scope })
     }
@@ -608,7 +608,7 @@ impl<'a> Builder<'a> {
                     let id =
                         self.store.resolve(f).map_err(|_| fail(format!("COPY --from={f}: no such stage or image")))?;
                     key_parts.push(id.to_string());
-                    image_layers(self.store, &id)?
+                    self.store.image_layers(&id)?
                 }
             };
             let dir = self.store.staging_dir("from-")?;

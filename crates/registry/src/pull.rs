@@ -1,0 +1,481 @@
+//! Pull: manifest (through an index when there is one) → config → layers.
+//! Each missing layer is fetched on its own thread (at most
+//! `Options::max_concurrent` at once) in one pass: the compressed bytes go
+//! to a staging blob and, at the same time, through the decompressor into
+//! a staging snapshot, hashed on both sides. The snapshot is kept only if
+//! the uncompressed bytes hash to the config's diffID, the blob only if
+//! the compressed bytes hash to the manifest's digest; a failed layer is
+//! fetched again from the start (with backoff), and in the end the error
+//! names the blob.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use image::content::BlobWriter;
+use image::{Digest, Reference};
+use oci_client::RegistryOperation;
+use serde_json::Value;
+use store::{Codec, LayerInfo, Store, LAYER_TAR};
+
+use crate::session::{backoff, Session, ATTEMPTS};
+use crate::{oci_reference, short_id, Event, Options, Progress, RegistryError};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// An `os/arch[/variant]` to pick from a multi-platform index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The platform wharf runs on.
+    pub fn host() -> Platform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        Platform { os: "linux".into(), arch: arch.into(), variant: None }
+    }
+
+    /// Parses `os[/arch[/variant]]`; the arch defaults to the host's.
+    pub fn parse(s: &str) -> Result<Platform, RegistryError> {
+        let mut parts = s.split('/');
+        let os = parts.next().filter(|p| !p.is_empty());
+        let (Some(os), arch, variant, None) = (os, parts.next(), parts.next(), parts.next()) else {
+            return Err(RegistryError::Protocol(format!("invalid platform {s:?}: want os[/arch[/variant]]")));
+        };
+        let host = Platform::host();
+        Ok(Platform {
+            os: os.to_owned(),
+            arch: arch.map_or(host.arch, str::to_owned),
+            variant: variant.map(str::to_owned),
+        })
+    }
+
+    fn matches(&self, p: &Value) -> bool {
+        let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+        field("os") == self.os
+            && field("architecture") == self.arch
+            && self.variant.as_deref().is_none_or(|v| field("variant") == v)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The image ID (config digest).
+    pub id: Digest,
+    /// The digest of what the reference named: the index for a
+    /// multi-platform image, else the manifest (docker's RepoDigest).
+    pub digest: Digest,
+    /// Layers fetched; 0 means the image was up to date.
+    pub fetched: usize,
+}
+
+/// A layer of the manifest being pulled.
+struct LayerJob {
+    blob: Digest,
+    media_type: String,
+    size: u64,
+    diff_id: Digest,
+    parent: Option<Digest>,
+}
+
+/// Pulls `r` into the store at `root`, tags it (when `r` has a tag) and
+/// records its repo digest.
+pub fn pull(
+    root: &Path,
+    r: &Reference,
+    platform: &Platform,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pulled, RegistryError> {
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
+    let name = r.familiar();
+    let top = fetch_manifest(&sess, &oref, &name)?;
+    let manifest = match top.json.get("manifests") {
+        Some(list) => {
+            let chosen = choose(list, platform).ok_or_else(|| {
+                RegistryError::NotFound(format!("{name}: no matching manifest for {platform} in the manifest list entries"))
+            })?;
+            fetch_manifest(&sess, &oref.clone_with_digest(chosen.to_string()), &name)?
+        }
+        None => Manifest { bytes: top.bytes.clone(), json: top.json.clone(), digest: top.digest.clone() },
+    };
+    if manifest.json.get("schemaVersion").and_then(Value::as_i64) == Some(1) {
+        return Err(RegistryError::Protocol(format!(
+            "{name}: docker schema 1 manifests are not supported (push the image again with a current client)"
+        )));
+    }
+    let config_digest = descriptor_digest(&manifest.json["config"], &name)?;
+    let mut store = Store::open(root)?;
+    let _lock = store.lock(false)?;
+    let config = fetch_config(&sess, &oref, &store, &config_digest)?;
+    let jobs = layer_jobs(&manifest.json, &config, &name)?;
+    let infos = fetch_layers(root, &sess, &oref, &jobs, opts, progress, &mut store)?;
+    let fetched = infos.iter().filter(|(_, fetched)| *fetched).count();
+    let infos: Vec<LayerInfo> = infos.into_iter().map(|(i, _)| i).collect();
+    // Drop the runtime (joining its threads) before touching the store
+    // further: the caller may fork next.
+    drop(sess);
+    let id = store.add_image(&config, &infos)?;
+    for m in [&manifest, &top] {
+        store.content().put(&m.bytes)?;
+        store.add_image_blob(&id, &m.digest)?;
+    }
+    if let Some(tag) = r.tag() {
+        store.tag(&id, &r.with_tag(tag))?;
+    }
+    store.add_repo_digest(&r.with_digest(top.digest.clone()), &id)?;
+    Ok(Pulled { id, digest: top.digest, fetched })
+}
+
+/// Fetches a manifest or index and checks its bytes against the digest
+/// the reference names (if any).
+fn fetch_manifest(
+    sess: &Session,
+    oref: &oci_client::Reference,
+    name: &str,
+
+) -> Result<Manifest, RegistryError> {
+    let auth = oci_client::secrets::RegistryAuth::Anonymous;
+    let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+    let (bytes, _) = sess
+        .retry(name, || sess.client.pull_manifest_raw(oref, &auth, &accept))
+        .map_err(|e| match e {
+            RegistryError::NotFound(_) => RegistryError::NotFound(format!("manifest for {name}")),
+            other => other,
+        })?;
+    let digest = Digest::of(&bytes);
+    if let Some(want) = oref.digest() {
+        if want != digest.to_string() {
+            return Err(RegistryError::Transient(format!("{name}: manifest {want} read back as {digest}")));
+        }
+    }
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| RegistryError::Protocol(format!("{name}: manifest is not JSON: {e}")))?;
+    Ok(Manifest { bytes: bytes.to_vec(), json: v, digest })
+}
+
+/// A manifest or index as fetched: the registry's bytes (the digest names
+/// exactly them) and their parse.
+struct Manifest {
+    bytes: Vec<u8>,
+    json: Value,
+    digest: Digest,
+}
+
+fn choose(list: &Value, platform: &Platform) -> Option<Digest> {
+    list.as_array()?
+        .iter()
+        .find(|m| m.get("platform").is_some_and(|p| platform.matches(p)))
+        .and_then(|m| m.get("digest")?.as_str()?.parse().ok())
+}
+
+fn descriptor_digest(desc: &Value, name: &str) -> Result<Digest, RegistryError> {
+    desc.get("digest")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| RegistryError::Protocol(format!("{name}: manifest has a descriptor without a sha256 digest")))
+}
+
+fn fetch_config(
+    sess: &Session,
+    oref: &oci_client::Reference,
+    store: &Store,
+    digest: &Digest,
+) -> Result<Vec<u8>, RegistryError> {
+    if let Ok(bytes) = store.content().read(digest) {
+        if Digest::of(&bytes) == *digest {
+            return Ok(bytes);
+        }
+    }
+    let d = digest.to_string();
+    let bytes = sess.retry(&format!("config blob {d}"), || async {
+        let mut v = Vec::new();
+        sess.client.pull_blob(oref, d.as_str(), &mut v).await.map(|_| v)
+    })?;
+    if Digest::of(&bytes) != *digest {
+        return Err(RegistryError::Transient(format!("config blob {d}: wrong bytes")));
+    }
+    Ok(bytes)
+}
+
+fn layer_jobs(manifest: &Value, config: &[u8], name: &str) -> Result<Vec<LayerJob>, RegistryError> {
+    let cfg: Value =
+        serde_json::from_slice(config).map_err(|e| RegistryError::Protocol(format!("{name}: image config: {e}")))?;
+    let diff_ids: Vec<Digest> = cfg
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    let layers = manifest.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
+    if layers.len() != diff_ids.len() {
+        return Err(RegistryError::Protocol(format!(
+            "{name}: the manifest has {} layers, the image config {}",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let mut parent: Option<Digest> = None;
+    let mut jobs = Vec::new();
+    for (l, diff_id) in layers.iter().zip(diff_ids) {
+        let media_type = l.get("mediaType").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if media_type.contains("foreign") || media_type.contains("nondistributable") {
+            return Err(RegistryError::Protocol(format!("{name}: foreign layer {media_type} is not supported")));
+        }
+        let blob = descriptor_digest(l, name)?;
+        let size = l.get("size").and_then(Value::as_u64).unwrap_or(0);
+        let chain = match &parent {
+            Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
+            None => diff_id.clone(),
+        };
+        jobs.push(LayerJob { blob, media_type, size, diff_id, parent: parent.replace(chain) });
+    }
+    Ok(jobs)
+}
+
+/// Fetches the layers the store lacks, `max_concurrent` at once. Returns
+/// every layer's info, base first, and whether it was fetched.
+fn fetch_layers(
+    root: &Path,
+    sess: &Session,
+    oref: &oci_client::Reference,
+    jobs: &[LayerJob],
+    opts: &Options,
+    progress: &dyn Progress,
+    store: &mut Store,
+) -> Result<Vec<(LayerInfo, bool)>, RegistryError> {
+    let mut results: Vec<Option<Result<(LayerInfo, bool), RegistryError>>> = Vec::new();
+    let mut todo = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let chain = job_chain(job);
+        if store.has_snapshot(&chain)? && store.snapshot_dir(&chain).is_dir() {
+            progress.event(Event::Exists { id: short_id(&job.blob) });
+            let size = store.snapshot_size(&chain)?;
+            results.push(Some(Ok((LayerInfo { diff_id: job.diff_id.clone(), chain_id: chain, size }, false))));
+        } else {
+            results.push(None);
+            todo.push(i);
+        }
+    }
+    let results = Mutex::new(results);
+    let next = AtomicUsize::new(0);
+    let workers = opts.max_concurrent().min(todo.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut store = match Store::open(root) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        if let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+                            if let Ok(mut r) = results.lock() {
+                                r[i] = Some(Err(e.into()));
+                            }
+                        }
+                        return;
+                    }
+                };
+                while let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let r = fetch_layer_retrying(sess, oref, &mut store, &jobs[i], progress);
+                    let failed = r.is_err();
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r.map(|info| (info, true)));
+                    }
+                    if failed {
+                        // Let the other workers finish what they hold, but
+                        // start nothing new.
+                        next.store(usize::MAX / 2, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().map_err(|_| RegistryError::Protocol("a layer worker panicked".into()))?;
+    results
+        .into_iter()
+        .zip(jobs)
+        .map(|(r, job)| {
+            r.unwrap_or_else(|| Err(RegistryError::Protocol(format!("layer {}: not fetched", job.blob))))
+        })
+        .collect()
+}
+
+fn job_chain(job: &LayerJob) -> Digest {
+    match &job.parent {
+        Some(p) => Digest::chain_id(&[p.clone(), job.diff_id.clone()]).unwrap_or_else(|| job.diff_id.clone()),
+        None => job.diff_id.clone(),
+    }
+}
+
+fn fetch_layer_retrying(
+    sess: &Session,
+    oref: &oci_client::Reference,
+    store: &mut Store,
+    job: &LayerJob,
+    progress: &dyn Progress,
+) -> Result<LayerInfo, RegistryError> {
+    let id = short_id(&job.blob);
+    let mut attempt = 1;
+    loop {
+        progress.event(Event::Started { id: id.clone(), total: job.size });
+        match fetch_layer(sess, oref, store, job, progress) {
+            Ok(info) => {
+                progress.event(Event::Done { id });
+                return Ok(info);
+            }
+            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                progress.event(Event::Retrying { id: id.clone(), reason: e.to_string() });
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(match e {
+                    RegistryError::Transient(m) => RegistryError::Transient(format!(
+                        "layer {}: gave up after {attempt} attempts: {m}",
+                        job.blob
+                    )),
+                    other => other.context(&format!("layer {}", job.blob)),
+                })
+            }
+        }
+    }
+}
+
+/// One attempt at one layer: download → (blob file, decompress → extract).
+fn fetch_layer(
+    sess: &Session,
+    oref: &oci_client::Reference,
+    store: &mut Store,
+    job: &LayerJob,
+    progress: &dyn Progress,
+) -> Result<LayerInfo, RegistryError> {
+    let digest = job.blob.to_string();
+    let sized = sess
+        .block_on(sess.client.pull_blob_stream(oref, digest.as_str()))
+        .map_err(|e| RegistryError::from_oci(&format!("blob {digest}"), e))?;
+    let mut blob = store.content().writer()?;
+    let mut reader = Tee {
+        body: BodyReader { sess, stream: sized.stream, chunk: Bytes::new(), done: 0, total: job.size, id: short_id(&job.blob), progress },
+        copy: &mut blob,
+    };
+    let info = store
+        .import_layer_declared(&mut reader, job.parent.as_ref(), &job.diff_id)
+        .map_err(|e| match e {
+            store::StoreError::Corrupt(m) => RegistryError::Transient(m),
+            store::StoreError::Io(what, err) if is_transfer_error(&err) => {
+                RegistryError::Transient(format!("{what}: {err}"))
+            }
+            other => other.into(),
+        })?;
+    // The decompressor may stop before the blob's last bytes (padding,
+    // trailers): read them, so the whole blob is written and hashed.
+    io::copy(&mut reader, &mut io::sink()).map_err(|e| RegistryError::Transient(format!("blob {digest}: {e}")))?;
+    drop(reader);
+    let size = blob.written();
+    blob.commit(Some(&job.blob)).map_err(|e| match e {
+        image::content::ContentError::Mismatch { .. } => {
+            RegistryError::Transient(format!("blob {digest}: the registry sent wrong bytes ({e})"))
+        }
+        other => other.into(),
+    })?;
+    store.add_layer_blob(&job.diff_id, stored_media_type(&job.media_type), &job.blob, size)?;
+    Ok(info)
+}
+
+/// The OCI media type wharf files a pulled layer blob under (docker's
+/// names for the same formats map onto OCI's).
+fn stored_media_type(media: &str) -> &'static str {
+    if media.ends_with("zstd") {
+        Codec::Zstd.media_type()
+    } else if media.ends_with("gzip") || media.ends_with(".tar.gz") {
+        Codec::Gzip.media_type()
+    } else if media.ends_with(".tar") || media.ends_with("tar.diff") {
+        LAYER_TAR
+    } else {
+        Codec::Gzip.media_type()
+    }
+}
+
+/// Errors from the download side of a layer read, as opposed to the disk.
+fn is_transfer_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<TransferError>())
+        || matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransferError(String);
+
+/// A blob's body as a `Read`: each chunk is awaited on the session's
+/// runtime from this (plain) thread.
+struct BodyReader<'a> {
+    sess: &'a Session,
+    stream: futures_util::stream::BoxStream<'static, Result<Bytes, io::Error>>,
+    chunk: Bytes,
+    done: u64,
+    total: u64,
+    id: String,
+    progress: &'a dyn Progress,
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.sess.block_on(self.stream.next()) {
+                Some(Ok(b)) => {
+                    self.done += b.len() as u64;
+                    self.progress.event(Event::Progress { id: self.id.clone(), done: self.done, total: self.total });
+                    self.chunk = b;
+                }
+                Some(Err(e)) => return Err(io::Error::other(TransferError(e.to_string()))),
+                None if self.total > 0 && self.done < self.total => {
+                    return Err(io::Error::other(TransferError(format!(
+                        "connection closed after {} of {} bytes",
+                        self.done, self.total
+                    ))))
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Reads through `body` and writes what it read to `copy`.
+struct Tee<'a, R> {
+    body: R,
+    copy: &'a mut BlobWriter,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.body.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}

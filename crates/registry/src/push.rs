@@ -1,0 +1,177 @@
+//! Push: layers (compressed once and kept, so a second push or save
+//! reuses them), then the config, then an OCI manifest naming them. A
+//! blob the registry already has is skipped (HEAD), one another
+//! repository of the same registry has is mounted from it, the rest are
+//! uploaded `max_concurrent` at once, each as one streamed PUT.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use image::{Digest, Reference};
+use oci_client::errors::OciDistributionError;
+use oci_client::RegistryOperation;
+use serde_json::json;
+use store::{Codec, LayerInfo, Store};
+
+use crate::session::Session;
+use crate::{oci_reference, short_id, Event, Options, Progress, RegistryError};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The manifest's digest and size, as docker prints them.
+    pub digest: Digest,
+    pub size: usize,
+}
+
+/// A layer as pushed: its blob, size and media type.
+#[derive(Debug, Clone)]
+struct Blob {
+    digest: Digest,
+    size: u64,
+    media_type: &'static str,
+}
+
+/// Pushes the stored image `r` names to its registry.
+pub fn push(root: &Path, r: &Reference, codec: Codec, opts: &Options, progress: &dyn Progress) -> Result<Pushed, RegistryError> {
+    let mut store = Store::open(root)?;
+    let _lock = store.lock(false)?;
+    let id = store.resolve(&r.to_string())?;
+    let config = store.config_bytes(&id)?;
+    let layers = store.image_layers(&id)?;
+    let record = store.image(&id)?;
+    // Other repositories of the same registry that hold this image's
+    // blobs: a layer is mounted from them rather than uploaded.
+    let mount_from: Vec<oci_client::Reference> = record
+        .digests
+        .iter()
+        .chain(&record.tags)
+        .filter(|o| o.domain() == r.domain() && o.path() != r.path())
+        .map(oci_reference)
+        .collect();
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Push)?;
+    let blobs = push_layers(root, &sess, &oref, &layers, codec, &mount_from, opts, progress)?;
+    let config_digest = id.to_string();
+    if !sess.retry("config", || sess.client.blob_exists(&oref, &config_digest))? {
+        let bytes = bytes::Bytes::from(config.clone());
+        sess.retry(&format!("config blob {config_digest}"), || {
+            sess.client.push_blob(&oref, bytes.clone(), &config_digest)
+        })?;
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": blobs.iter().map(|b| json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size})).collect::<Vec<_>>(),
+    });
+    let body = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Protocol(e.to_string()))?;
+    let digest = Digest::of(&body);
+    let content_type = reqwest::header::HeaderValue::from_static(OCI_MANIFEST);
+    let bytes = bytes::Bytes::from(body.clone());
+    sess.retry(&format!("manifest for {}", r.familiar()), || {
+        sess.client.push_manifest_raw(&oref, bytes.clone(), content_type.clone())
+    })?;
+    drop(sess);
+    store.content().put(&body)?;
+    store.add_image_blob(&id, &digest)?;
+    store.add_repo_digest(&r.with_digest(digest.clone()), &id)?;
+    Ok(Pushed { digest, size: body.len() })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_layers(
+    root: &Path,
+    sess: &Session,
+    oref: &oci_client::Reference,
+    layers: &[LayerInfo],
+    codec: Codec,
+    mount_from: &[oci_client::Reference],
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Vec<Blob>, RegistryError> {
+    let results: Mutex<Vec<Option<Result<Blob, RegistryError>>>> =
+        Mutex::new(std::iter::repeat_with(|| None).take(layers.len()).collect());
+    let next = AtomicUsize::new(0);
+    let workers = opts.max_concurrent.unwrap_or(5).max(1).min(layers.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut store = Store::open(root);
+                loop {
+                    let idx = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(layer) = layers.get(idx) else { break };
+                    let r = match &mut store {
+                        Ok(st) => push_layer(st, sess, oref, layer, codec, mount_from, progress),
+                        Err(e) => Err(RegistryError::Protocol(e.to_string())),
+                    };
+                    if let Ok(mut all) = results.lock() {
+                        all[idx] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().map_err(|_| RegistryError::Protocol("a layer worker panicked".into()))?;
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(RegistryError::Protocol("layer not pushed".into())))).collect()
+}
+
+/// The compressed blob kept for a layer (of any codec), else one made now.
+fn layer_blob(store: &mut Store, layer: &LayerInfo, codec: Codec) -> Result<Blob, RegistryError> {
+    let other = if codec == Codec::Gzip { Codec::Zstd } else { Codec::Gzip };
+    for c in [codec, other] {
+        if let Some((digest, size)) = store.layer_blob(&layer.diff_id, c.media_type())? {
+            if store.content().contains(&digest) {
+                return Ok(Blob { digest, size, media_type: c.media_type() });
+            }
+        }
+    }
+    let (digest, size) = store.compressed_layer(&layer.chain_id, &layer.diff_id, codec)?;
+    Ok(Blob { digest, size, media_type: codec.media_type() })
+}
+
+fn push_layer(
+    store: &mut Store,
+    sess: &Session,
+    oref: &oci_client::Reference,
+    layer: &LayerInfo,
+    codec: Codec,
+    mount_from: &[oci_client::Reference],
+    progress: &dyn Progress,
+) -> Result<Blob, RegistryError> {
+    let blob = layer_blob(store, layer, codec)?;
+    let digest = blob.digest.to_string();
+    let id = short_id(&blob.digest);
+    if sess.retry(&format!("blob {digest}"), || sess.client.blob_exists(oref, &digest))? {
+        progress.event(Event::Exists { id });
+        return Ok(blob);
+    }
+    for source in mount_from {
+        let mounted = sess.block_on(sess.client.mount_blob(oref, source, &digest)).is_ok()
+            && sess.block_on(sess.client.blob_exists(oref, &digest)).unwrap_or(false);
+        if mounted {
+            progress.event(Event::Mounted { id, from: source.repository().to_owned() });
+            return Ok(blob);
+        }
+    }
+    progress.event(Event::Started { id: id.clone(), total: blob.size });
+    let path = store.content().path(&blob.digest);
+    sess.retry(&format!("blob {digest}"), || {
+        let (path, digest) = (path.clone(), digest.clone());
+        let total = blob.size;
+        async move {
+            let file = tokio::fs::File::open(&path).await?;
+            let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
+                .map(|chunk| chunk.map_err(OciDistributionError::IoError));
+            sess.client.push_blob_stream(oref, body, &digest, Some(total)).await
+        }
+    })?;
+    progress.event(Event::Done { id });
+    Ok(blob)
+}
+
