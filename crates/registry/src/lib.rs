@@ -131,7 +131,14 @@ impl RegistryError {
                     RegistryError::Protocol(format!("{what}: {url}: {text}"))
                 }
             }
-            E::RequestError(r) => RegistryError::Transient(format!("{what}: {}", error_chain(&r))),
+            E::RequestError(r) => match r.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => RegistryError::Unauthorized { what: what.to_owned(), detail: String::new() },
+                Some(404) => RegistryError::NotFound(what.to_owned()),
+                Some(code) if code < 500 && code != 429 => {
+                    RegistryError::Protocol(format!("{what}: {}", error_chain(&r)))
+                }
+                _ => RegistryError::Transient(format!("{what}: {}", error_chain(&r))),
+            },
             E::IoError(io) => RegistryError::Transient(format!("{what}: {io}")),
             E::DigestError(d) => RegistryError::Transient(format!("{what}: the registry sent wrong bytes: {d}")),
             other => RegistryError::Protocol(format!("{what}: {other}")),
@@ -164,6 +171,15 @@ fn oci_reference(r: &image::Reference) -> oci_client::Reference {
         (None, Some(d)) => oci_client::Reference::with_digest(r.domain().to_owned(), repo, d.to_string()),
         (tag, None) => oci_client::Reference::with_tag(r.domain().to_owned(), repo, tag.unwrap_or("latest").to_owned()),
     }
+}
+
+/// The tags of `r`'s repository, as the registry lists them.
+pub fn list_tags(r: &image::Reference, opts: &Options) -> Result<Vec<String>, RegistryError> {
+    let oref = oci_reference(r);
+    let sess = session::Session::open(&oref, opts, oci_client::RegistryOperation::Pull)?;
+    let what = format!("tags of {}", r.repository());
+    let res = sess.retry(&what, || sess.client.list_tags(&oref, &sess.auth, None, None))?;
+    Ok(res.tags)
 }
 
 /// Checks credentials against a registry the way `docker login` does:

@@ -160,10 +160,9 @@ fn fetch_manifest(
     name: &str,
 
 ) -> Result<Manifest, RegistryError> {
-    let auth = oci_client::secrets::RegistryAuth::Anonymous;
     let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
     let (bytes, _) = sess
-        .retry(name, || sess.client.pull_manifest_raw(oref, &auth, &accept))
+        .retry(name, || sess.client.pull_manifest_raw(oref, &sess.auth, &accept))
         .map_err(|e| match e {
             RegistryError::NotFound(_) => RegistryError::NotFound(format!("manifest for {name}")),
             other => other,
@@ -378,7 +377,7 @@ fn fetch_layer(
         .map_err(|e| RegistryError::from_oci(&format!("blob {digest}"), e))?;
     let mut blob = store.content().writer()?;
     let mut reader = Tee {
-        body: BodyReader { sess, stream: sized.stream, chunk: Bytes::new(), done: 0, total: job.size, id: short_id(&job.blob), progress },
+        body: BodyReader { sess, stream: sized.stream, chunk: Bytes::new(), ended: false, done: 0, total: job.size, id: short_id(&job.blob), progress },
         copy: &mut blob,
     };
     let info = store
@@ -435,6 +434,9 @@ struct BodyReader<'a> {
     sess: &'a Session,
     stream: futures_util::stream::BoxStream<'static, Result<Bytes, io::Error>>,
     chunk: Bytes,
+    /// The stream said it ended (polling it again is not allowed: its
+    /// digest check would run a second time on nothing).
+    ended: bool,
     done: u64,
     total: u64,
     id: String,
@@ -444,6 +446,9 @@ struct BodyReader<'a> {
 impl Read for BodyReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.chunk.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.sess.block_on(self.stream.next()) {
                 Some(Ok(b)) => {
                     self.done += b.len() as u64;
@@ -457,7 +462,10 @@ impl Read for BodyReader<'_> {
                         self.done, self.total
                     ))))
                 }
-                None => return Ok(0),
+                None => {
+                    self.ended = true;
+                    return Ok(0);
+                }
             }
         }
         let n = buf.len().min(self.chunk.len());

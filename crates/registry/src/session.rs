@@ -27,6 +27,7 @@ pub(crate) struct Session {
     rt: tokio::runtime::Runtime,
     pub client: oci_client::Client,
     pub registry: String,
+    pub auth: RegistryAuth,
 }
 
 /// Whether a registry may be spoken to over plain HTTP (and with any
@@ -85,9 +86,9 @@ impl Session {
             Some(c) => RegistryAuth::Basic(c.username, c.secret),
             None => RegistryAuth::Anonymous,
         };
-        let session = Session { rt, client, registry };
+        let session = Session { rt, client, registry, auth: registry_auth };
         session
-            .retry("authenticate", || session.client.auth(reference, &registry_auth, op))
+            .retry("authenticate", || session.client.auth(reference, &session.auth, op))
             .map_err(|e| e.context(&format!("{}: authenticating", session.registry)))?;
         Ok(session)
     }

@@ -141,16 +141,20 @@ pub fn pull(root: &Path, args: PullArgs) -> anyhow::Result<ExitCode> {
         if named.tag().is_some() || named.digest().is_some() {
             return Err(fail("tag can't be used with --all-tags/-a"));
         }
-        return Err(fail(format!(
-            "pull --all-tags: listing the tags of {} is not supported yet; pull each tag by name",
-            named.familiar()
-        )));
+        let tags = registry::list_tags(&named, &opts).map_err(|e| fail(e.to_string()))?;
+        if tags.is_empty() {
+            return Err(fail(format!("{}: the repository has no tags", named.familiar())));
+        }
+        for tag in tags {
+            pull_one(root, &named.with_tag(&tag), &platform, &opts, args.quiet, false)?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let r = Reference::parse(&args.name)?;
     if named.tag().is_none() && named.digest().is_none() && !args.quiet {
         println!("Using default tag: latest");
     }
-    pull_one(root, &r, &platform, &opts, args.quiet, &mut io::stdout())?;
+    pull_one(root, &r, &platform, &opts, args.quiet, false)?;
     if args.quiet {
         println!("{r}");
     }
@@ -164,14 +168,15 @@ pub fn pull_one(
     platform: &Platform,
     opts: &Options,
     quiet: bool,
-    out: &mut dyn Write,
+    to_stderr: bool,
 ) -> anyhow::Result<image::Digest> {
+    let mut out = output(to_stderr);
     let what = r.tag().map_or_else(|| r.digest().map(|d| d.to_string()).unwrap_or_default(), str::to_owned);
     if !quiet {
         writeln!(out, "{what}: Pulling from {}", r.path())?;
         out.flush()?;
     }
-    let progress = Lines::new(quiet, "Pulling fs layer", "Pull complete", "Already exists");
+    let progress = Lines::new(quiet, to_stderr, "Pulling fs layer", "Pull complete", "Already exists");
     let pulled = registry::pull(root, r, platform, opts, &progress).map_err(|e| fail(e.to_string()))?;
     progress.finish();
     if !quiet {
@@ -197,11 +202,10 @@ pub fn ensure_image(root: &Path, name: &str, policy: &str, quiet: bool) -> anyho
         (other, _) => return Err(Failure::new(125, format!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\"")).into()),
     }
     let r = Reference::parse(name).map_err(|e| fail(format!("{name}: {e}")))?;
-    let mut err = io::stderr();
     if !quiet && policy == "missing" {
-        writeln!(err, "Unable to find image '{}' locally", r.familiar())?;
+        eprintln!("Unable to find image '{}' locally", r.familiar());
     }
-    pull_one(root, &r, &Platform::host(), &TlsArgs { tls_verify: None }.options(), quiet, &mut err)
+    pull_one(root, &r, &Platform::host(), &TlsArgs { tls_verify: None }.options(), quiet, true)
 }
 
 pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
@@ -239,7 +243,7 @@ pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
         println!("The push refers to repository [{}]", named.repository());
     }
     for t in &targets {
-        let progress = Lines::new(args.quiet, "Preparing", "Pushed", "Layer already exists");
+        let progress = Lines::new(args.quiet, false, "Preparing", "Pushed", "Layer already exists");
         let pushed = registry::push(root, t, codec, &opts, &progress).map_err(|e| fail(e.to_string()))?;
         progress.finish();
         if args.quiet {
@@ -316,19 +320,34 @@ struct Lines {
     quiet: bool,
     bars: Option<(MultiProgress, Mutex<HashMap<String, ProgressBar>>)>,
     words: (&'static str, &'static str, &'static str),
-    out: Mutex<io::Stderr>,
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+/// Where progress goes: `pull` and `push` print to stdout, as docker
+/// does; the pull inside `run` or `build` prints to stderr.
+fn output(to_stderr: bool) -> Box<dyn Write + Send> {
+    if to_stderr {
+        Box::new(io::stderr())
+    } else {
+        Box::new(io::stdout())
+    }
 }
 
 impl Lines {
-    fn new(quiet: bool, start: &'static str, done: &'static str, exists: &'static str) -> Lines {
-        let bars = (!quiet && io::stderr().is_terminal())
-            .then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), Mutex::new(HashMap::new())));
-        Lines { quiet, bars, words: (start, done, exists), out: Mutex::new(io::stderr()) }
+    fn new(quiet: bool, to_stderr: bool, start: &'static str, done: &'static str, exists: &'static str) -> Lines {
+        let tty = if to_stderr { io::stderr().is_terminal() } else { io::stdout().is_terminal() };
+        let bars = (!quiet && tty)
+            .then(|| {
+                let target = if to_stderr { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() };
+                (MultiProgress::with_draw_target(target), Mutex::new(HashMap::new()))
+            });
+        Lines { quiet, bars, words: (start, done, exists), out: Mutex::new(output(to_stderr)) }
     }
 
     fn line(&self, id: &str, msg: &str) {
         if let Ok(mut o) = self.out.lock() {
             let _ = writeln!(o, "{id}: {msg}");
+            let _ = o.flush();
         }
     }
 

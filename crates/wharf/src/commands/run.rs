@@ -38,6 +38,9 @@ pub struct RunArgs {
 /// The flags `create` and `run` share.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, default_value = "missing", value_name = "string")]
+    pub pull: String,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -517,9 +520,11 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
         return Err(engine("Conflicting options: --restart and --rm"));
     }
     let mut store = Store::open(root).map_err(|e| engine(e.to_string()))?;
-    let image = store
-        .resolve(&args.image)
-        .map_err(|e| engine(format!("Unable to find image '{}' locally: {e}", args.image)))?;
+    let image = match store.resolve(&args.image) {
+        Ok(id) if args.pull != "always" => id,
+        _ => crate::commands::registry::ensure_image(root, &args.image, &args.pull, false)
+            .map_err(|e| engine(e.to_string()))?,
+    };
     let cfg: Value = serde_json::from_slice(&store.config_bytes(&image)?).context("image config")?;
     let config = cfg.get("config");
     let (entrypoint, cmd) = entry_and_cmd(config, args);

@@ -135,9 +135,6 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}")))?,
         );
     }
-    if args.pull {
-        return Err(fail("--pull: pulling base images from a registry is not available yet; build from local images (wharf import/load) without --pull"));
-    }
     match args.network.as_str() {
         "default" | "host" | "none" => {}
         other => return Err(fail(format!("network mode {other:?} not supported by buildkit"))),

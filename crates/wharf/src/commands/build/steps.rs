@@ -188,11 +188,10 @@ impl<'a> Builder<'a> {
             b.scope = self.meta.stage(b.config.env());
             return Ok(b);
         }
-        let id = self.store.resolve(&name).map_err(|_| {
-            fail(format!(
-                "failed to solve: {name}: image not found locally (pulling from registries is not available yet; make or load the base image first, e.g. scripts/base-images.sh)"
-            ))
-        })?;
+        let id = match self.store.resolve(&name) {
+            Ok(id) if !self.args.pull => id,
+            _ => self.pull_base(&name)?,
+        };
         let bytes = self.store.config_bytes(&id)?;
         let v: Value = serde_json::from_slice(&bytes)?;
         let config = ImageConfig(v.clone());
@@ -201,6 +200,24 @@ impl<'a> Builder<'a> {
         let layers = self.store.image_layers(&id)?;
         let scope = self.meta.stage(config.env());
         Ok(Built { config, layers, history, key: hash(&["image", &id.to_string()]), created, scope })
+    }
+
+    /// Pulls a base image that is missing (or every base with `--pull`).
+    fn pull_base(&mut self, name: &str) -> anyhow::Result<image::Digest> {
+        let shown = image::Reference::parse(name).map_or_else(|_| name.to_owned(), |r| r.to_string());
+        let n = self.progress.begin(&format!("[internal] load metadata for {shown}"));
+        let started = std::time::Instant::now();
+        match crate::commands::registry::ensure_image(self.store.root(), name, "always", true) {
+            Ok(id) => {
+                self.progress.done(n, started.elapsed());
+                Ok(id)
+            }
+            Err(e) => {
+                let msg = format!("failed to solve: {name}: failed to resolve source metadata for {shown}: {e}");
+                self.progress.error(n, &msg);
+                Err(fail(msg))
+            }
+        }
     }
 
     pub fn build_stage(&mut self, idx: usize) -> anyhow::Result<()> {
