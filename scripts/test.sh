@@ -21,6 +21,10 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v curl >/dev/null || need+=(curl)
 command -v ps >/dev/null || need+=(procps)
 [ -x /usr/bin/tini-static ] || need+=(tini)
+# The registry tests start their own CNCF distribution registries (Debian's
+# docker-registry) on 127.0.0.1, some behind htpasswd auth.
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 # The embedded runtime (libcontainer) links libseccomp.
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)

@@ -131,10 +131,17 @@ pub fn pull(
     }
     let config_digest = descriptor_digest(&manifest.json["config"], &name)?;
     let mut store = Store::open(root)?;
-    let _lock = store.lock(false)?;
+    let lock = store.lock(false)?;
     let config = fetch_config(&sess, &oref, &store, &config_digest)?;
     let jobs = layer_jobs(&manifest.json, &config, &name)?;
-    let infos = fetch_layers(root, &sess, &oref, &jobs, opts, progress, &mut store)?;
+    let infos = match fetch_layers(root, &sess, &oref, &jobs, opts, progress, &mut store) {
+        Ok(infos) => infos,
+        Err(e) => {
+            drop(lock);
+            discard_unreferenced(&mut store);
+            return Err(e);
+        }
+    };
     let fetched = infos.iter().filter(|(_, fetched)| *fetched).count();
     let infos: Vec<LayerInfo> = infos.into_iter().map(|(i, _)| i).collect();
     // Drop the runtime (joining its threads) before touching the store
@@ -150,6 +157,15 @@ pub fn pull(
     }
     store.add_repo_digest(&r.with_digest(top.digest.clone()), &id)?;
     Ok(Pulled { id, digest: top.digest, fetched })
+}
+
+/// After a failed pull, removes the layers it fetched (no image refers to
+/// them) when no other wharf process is adding to the store right now;
+/// otherwise a later `system prune`/`check --repair` does.
+fn discard_unreferenced(store: &mut Store) {
+    if let Ok(Some(exclusive)) = store.try_lock(true) {
+        let _ = store.gc(&exclusive);
+    }
 }
 
 /// Fetches a manifest or index and checks its bytes against the digest
@@ -356,7 +372,12 @@ fn fetch_layer_retrying(
                         "layer {}: gave up after {attempt} attempts: {m}",
                         job.blob
                     )),
-                    other => other.context(&format!("layer {}", job.blob)),
+                    RegistryError::Protocol(m) | RegistryError::Auth(m) | RegistryError::NotFound(m)
+                        if m.contains(&job.blob.to_string()) =>
+                    {
+                        RegistryError::Protocol(m)
+                    }
+                    other => RegistryError::Protocol(format!("layer {}: {other}", job.blob)),
                 })
             }
         }
@@ -380,26 +401,34 @@ fn fetch_layer(
         body: BodyReader { sess, stream: sized.stream, chunk: Bytes::new(), ended: false, done: 0, total: job.size, id: short_id(&job.blob), progress },
         copy: &mut blob,
     };
-    let info = store
-        .import_layer_declared(&mut reader, job.parent.as_ref(), &job.diff_id)
-        .map_err(|e| match e {
-            store::StoreError::Corrupt(m) => RegistryError::Transient(m),
-            store::StoreError::Io(what, err) if is_transfer_error(&err) => {
-                RegistryError::Transient(format!("{what}: {err}"))
-            }
-            other => other.into(),
-        })?;
-    // The decompressor may stop before the blob's last bytes (padding,
-    // trailers): read them, so the whole blob is written and hashed.
-    io::copy(&mut reader, &mut io::sink()).map_err(|e| RegistryError::Transient(format!("blob {digest}: {e}")))?;
+    let imported = store.import_layer_declared(&mut reader, job.parent.as_ref(), &job.diff_id);
+    // Read what the decompressor left (padding, trailers; or everything,
+    // when extraction failed) so the whole blob is hashed: only then is it
+    // known whether a failure was the transfer's or the layer's own.
+    let drained = io::copy(&mut reader, &mut io::sink());
     drop(reader);
     let size = blob.written();
-    blob.commit(Some(&job.blob)).map_err(|e| match e {
-        image::content::ContentError::Mismatch { .. } => {
-            RegistryError::Transient(format!("blob {digest}: the registry sent wrong bytes ({e})"))
+    if let Err(e) = drained {
+        return Err(RegistryError::Transient(format!("blob {digest}: {e}")));
+    }
+    match blob.commit(Some(&job.blob)) {
+        Err(image::content::ContentError::Mismatch { actual, .. }) => {
+            return Err(RegistryError::Transient(format!(
+                "blob {digest}: the registry sent wrong bytes (they hash to {actual})"
+            )));
         }
-        other => other.into(),
-    })?;
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
+    }
+    let info = match imported {
+        Ok(info) => info,
+        Err(e) => {
+            // The registry sent exactly the blob it named, and that blob is
+            // not a usable layer: trying again would not help.
+            let _ = store.content().delete(&job.blob);
+            return Err(RegistryError::Protocol(format!("blob {digest}: {e}")));
+        }
+    };
     store.add_layer_blob(&job.diff_id, stored_media_type(&job.media_type), &job.blob, size)?;
     Ok(info)
 }
@@ -416,12 +445,6 @@ fn stored_media_type(media: &str) -> &'static str {
     } else {
         Codec::Gzip.media_type()
     }
-}
-
-/// Errors from the download side of a layer read, as opposed to the disk.
-fn is_transfer_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<TransferError>())
-        || matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -120,6 +120,11 @@ impl Store {
         Lock::acquire(&self.root.join("lock"), exclusive).map_err(io_at(&self.root))
     }
 
+    /// The store lock, if it is free right now.
+    pub fn try_lock(&self, exclusive: bool) -> Result<Option<Lock>, StoreError> {
+        Lock::try_acquire(&self.root.join("lock"), exclusive).map_err(io_at(&self.root))
+    }
+
     /// The extracted directory of a layer chain.
     pub fn snapshot_dir(&self, chain: &Digest) -> PathBuf {
         self.root.join("snapshots").join(chain.hex()).join("fs")

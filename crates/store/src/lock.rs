@@ -23,6 +23,17 @@ impl Lock {
         Ok(Lock { _file: file, exclusive })
     }
 
+    /// The lock if it can be had at once; None when someone holds it.
+    pub fn try_acquire(path: &Path, exclusive: bool) -> io::Result<Option<Lock>> {
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        let op = if exclusive { FlockOperation::NonBlockingLockExclusive } else { FlockOperation::NonBlockingLockShared };
+        match flock(&file, op) {
+            Ok(()) => Ok(Some(Lock { _file: file, exclusive })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(io::Error::from_raw_os_error(e.raw_os_error())),
+        }
+    }
+
     pub fn is_exclusive(&self) -> bool {
         self.exclusive
     }

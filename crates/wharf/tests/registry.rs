@@ -1,0 +1,536 @@
+//! pull, push and login against real registries: the Debian
+//! `docker-registry` package (the CNCF distribution registry) started by
+//! each test on 127.0.0.1, plain or with htpasswd auth, and skopeo as the
+//! peer client. A proxy of the test's own stands in front of a registry to
+//! corrupt, cut or refuse blob downloads.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+
+use common::Env;
+
+/// A registry process on a free loopback port, killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn have_registry() -> bool {
+    let ok = Path::new("/usr/bin/docker-registry").exists() && Path::new("/usr/bin/skopeo").exists();
+    if !ok {
+        assert!(
+            std::env::var_os("WHARF_REQUIRE_PEERS").is_none(),
+            "docker-registry and skopeo are required (scripts/test.sh installs them)"
+        );
+    }
+    ok
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl Registry {
+    /// Starts a registry; with `user` set, behind htpasswd basic auth.
+    fn start(user: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((u, p)) = user {
+            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
+            assert!(out.status.success());
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("write htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).expect("config");
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry");
+        let up = common::eventually(|| TcpStream::connect(("127.0.0.1", port)).ok());
+        assert!(up.is_some(), "the registry did not listen on {port}");
+        Registry { child, port, _dir: dir }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A second store beside the env's: a machine that has never seen the image.
+fn fresh_root(env: &Env, name: &str) -> PathBuf {
+    env.path().join(name)
+}
+
+fn wharf_at(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wharf");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A two-layer image: busybox plus a file.
+fn two_layer_image(env: &Env, tag: &str) -> String {
+    let ctx = env.path().join(format!("ctx-{}", tag.replace(['/', ':'], "_")));
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN echo pulled-and-ran > /msg\nCMD [\"cat\", \"/msg\"]\n")
+        .expect("Dockerfile");
+    env.ok(&["build", "-q", "-t", tag, ctx.to_str().expect("utf8")]);
+    env.ok(&["image", "inspect", "--format", "{{.Id}}", tag]).trim().to_owned()
+}
+
+#[test]
+fn push_then_pull_on_a_fresh_root_gives_the_same_image_and_it_runs() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/wharf/app:v1", reg.addr());
+    let id = two_layer_image(&env, &name);
+    let out = env.ok(&["push", &name]);
+    assert!(out.contains(&format!("The push refers to repository [{}/wharf/app]", reg.addr())), "{out}");
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    // Everything is there now: a second push uploads nothing.
+    let again = env.ok(&["push", &name]);
+    assert!(again.contains("Layer already exists"), "{again}");
+    assert!(!again.contains(": Pushed"), "{again}");
+
+    let other = fresh_root(&env, "other");
+    let (code, out, err) = wharf_at(&other, &["pull", &name]);
+    assert_eq!(code, 0, "{err}{out}");
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains(&format!("Status: Downloaded newer image for {name}")), "{out}");
+    let (_, pulled_id, _) = wharf_at(&other, &["image", "inspect", "--format", "{{.Id}}", &name]);
+    assert_eq!(pulled_id.trim(), id, "the same image ID on both sides");
+    let (code, out, err) = wharf_at(&other, &["run", "--rm", &name]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+    // The repo digest docker shows is the manifest the push printed.
+    let digest = again.lines().find_map(|l| l.split("digest: ").nth(1)).and_then(|r| r.split(' ').next());
+    let (_, digests, _) = wharf_at(&other, &["image", "inspect", "--format", "{{json .RepoDigests}}", &name]);
+    assert!(digests.contains(digest.expect("push printed a digest")), "{digests}");
+    // Pulling again fetches nothing.
+    let (code, out, _) = wharf_at(&other, &["pull", &name]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Status: Image is up to date"), "{out}");
+    // By digest, too.
+    let by_digest = format!("{}/wharf/app@{}", reg.addr(), digest.expect("digest"));
+    let third = fresh_root(&env, "third");
+    let (code, _, err) = wharf_at(&third, &["pull", "-q", &by_digest]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = wharf_at(&third, &["run", "--rm", &by_digest]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"));
+}
+
+#[test]
+fn run_and_from_pull_what_is_missing() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/wharf/base:1", reg.addr());
+    two_layer_image(&env, &name);
+    env.ok(&["push", &name]);
+    let other = fresh_root(&env, "other");
+    let (code, _, err) = wharf_at(&other, &["run", "--rm", "--pull=never", &name]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("No such image"), "{err}");
+    let (code, out, err) = wharf_at(&other, &["run", "--rm", &name]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+    assert!(err.contains(&format!("Unable to find image '{name}' locally")), "{err}");
+
+    let built = fresh_root(&env, "built");
+    let ctx = env.path().join("ctx-from");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\nRUN cat /msg > /copy\nCMD [\"cat\", \"/copy\"]\n"))
+        .expect("Dockerfile");
+    let (code, _, err) = wharf_at(&built, &["build", "--progress=plain", "-t", "localhost/child", ctx.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("load metadata for"), "{err}");
+    let (code, out, _) = wharf_at(&built, &["run", "--rm", "localhost/child"]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"));
+}
+
+#[test]
+fn skopeo_reads_what_wharf_pushed_and_wharf_runs_what_skopeo_pushed() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/wharf/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    env.ok(&["push", &name]);
+    let dir = env.path().join("skopeo-dir");
+    let o = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", &format!("docker://{name}")])
+        .arg(format!("dir:{}", dir.display()))
+        .output()
+        .expect("skopeo");
+    assert!(o.status.success(), "skopeo copy from the registry: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.join("manifest.json").exists());
+
+    // skopeo pushes (docker schema2, its own gzip) from a docker archive.
+    let archive = env.path().join("bb.tar");
+    env.ok(&["save", "-o", archive.to_str().expect("utf8"), "localhost/bb"]);
+    let theirs = format!("{}/skopeo/bb:latest", reg.addr());
+    let o = Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(format!("docker://{theirs}"))
+        .output()
+        .expect("skopeo");
+    assert!(o.status.success(), "skopeo copy to the registry: {}", String::from_utf8_lossy(&o.stderr));
+    let other = fresh_root(&env, "other");
+    let (code, out, err) = wharf_at(&other, &["pull", &theirs]);
+    assert_eq!(code, 0, "{err}{out}");
+    let (code, out, err) = wharf_at(&other, &["run", "--rm", &theirs, "echo", "from-skopeo"]);
+    assert_eq!((code, out.trim()), (0, "from-skopeo"), "{err}");
+}
+
+/// PUTs a manifest list naming two pushed images under two platforms.
+fn put_index(reg: &Registry, repo: &str, entries: &[(&str, &str, usize)]) {
+    let manifests: Vec<String> = entries
+        .iter()
+        .map(|(digest, arch, size)| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{size},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        manifests.join(",")
+    );
+    let o = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H", "Content-Type: application/vnd.oci.image.index.v1+json", "--data-binary", &body])
+        .arg(format!("http://{}/v2/{repo}/manifests/multi", reg.addr()))
+        .output()
+        .expect("curl");
+    assert!(o.status.success(), "PUT index: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn pushed(out: &str) -> (String, usize) {
+    let line = out.lines().find(|l| l.contains(": digest: ")).expect("a digest line");
+    let digest = line.split("digest: ").nth(1).and_then(|r| r.split(' ').next()).expect("digest");
+    let size = line.rsplit("size: ").next().and_then(|s| s.trim().parse().ok()).expect("size");
+    (digest.to_owned(), size)
+}
+
+#[test]
+fn a_multi_platform_index_gives_the_requested_platform() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let other_arch = if host_arch == "amd64" { "arm64" } else { "amd64" };
+    let native = format!("{}/multi/app:native", reg.addr());
+    let native_id = two_layer_image(&env, &native);
+    let foreign = format!("{}/multi/app:foreign", reg.addr());
+    env.ok(&["tag", "localhost/bb", &foreign]);
+    let foreign_id = env.ok(&["image", "inspect", "--format", "{{.Id}}", &foreign]).trim().to_owned();
+    let (nd, ns) = pushed(&env.ok(&["push", &native]));
+    let (fd, fs) = pushed(&env.ok(&["push", &foreign]));
+    put_index(&reg, "multi/app", &[(&fd, other_arch, fs), (&nd, host_arch, ns)]);
+    let multi = format!("{}/multi/app:multi", reg.addr());
+
+    let a = fresh_root(&env, "a");
+    let (code, _, err) = wharf_at(&a, &["pull", &multi]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(wharf_at(&a, &["image", "inspect", "--format", "{{.Id}}", &multi]).1.trim(), native_id);
+    let b = fresh_root(&env, "b");
+    let (code, _, err) = wharf_at(&b, &["pull", "--platform", &format!("linux/{other_arch}"), &multi]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(wharf_at(&b, &["image", "inspect", "--format", "{{.Id}}", &multi]).1.trim(), foreign_id);
+    let (code, _, err) = wharf_at(&b, &["pull", "--platform", "linux/s390x", &multi]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no matching manifest for linux/s390x"), "{err}");
+}
+
+#[test]
+fn basic_auth_login_push_pull_logout() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(Some(("alice", "s3cret")));
+    let config = env.path().join("docker-config");
+    let name = format!("{}/private/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    let with_config = |root: &Path, args: &[&str], stdin: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.arg("--root").arg(root).args(args).env("DOCKER_CONFIG", &config);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("wharf");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        let o = child.wait_with_output().expect("wait");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let root = env.root();
+    let (code, _, err) = with_config(&root, &["push", &name], "");
+    assert_eq!(code, 1, "push without credentials must fail");
+    assert!(err.contains("unauthorized"), "{err}");
+    let (code, _, err) = with_config(&root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "wrong\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("incorrect username or password"), "{err}");
+    assert!(!config.join("config.json").exists() || !std::fs::read_to_string(config.join("config.json")).unwrap_or_default().contains(&reg.addr()));
+    let (code, out, err) = with_config(&root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "s3cret\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "Login Succeeded");
+    let saved = std::fs::read_to_string(config.join("config.json")).expect("config.json written");
+    assert!(saved.contains(&reg.addr()), "{saved}");
+    let (code, _, err) = with_config(&root, &["push", &name], "");
+    assert_eq!(code, 0, "{err}");
+    let other = fresh_root(&env, "other");
+    let (code, out, err) = with_config(&other, &["run", "--rm", &name], "");
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+    let (code, out, _) = with_config(&root, &["logout", &reg.addr()], "");
+    assert_eq!(code, 0);
+    assert!(out.contains("Removing login credentials"), "{out}");
+    let third = fresh_root(&env, "third");
+    let (code, _, err) = with_config(&third, &["pull", &name], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("unauthorized"), "{err}");
+}
+
+/// What the proxy does to the download of one blob.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// Flip one byte of the body.
+    Corrupt,
+    /// Send half the body, then close.
+    Cut,
+    /// Answer 503 to the first N requests, then pass.
+    Unavailable(usize),
+    /// Pass half the body, tell the test, and hang until it says go.
+    Stall,
+}
+
+/// An HTTP/1.1 proxy (one request per connection) in front of `upstream`
+/// that applies `fault` to GETs of `blob`. Returns its port and a channel
+/// that says when a stalled download is half sent.
+fn start_proxy(upstream: u16, blob: String, fault: Fault) -> (u16, mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (half_tx, half_rx) = mpsc::channel();
+    let seen = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let (blob, seen, half_tx) = (blob.clone(), seen.clone(), half_tx.clone());
+            std::thread::spawn(move || {
+                let _ = proxy_one(client, upstream, &blob, fault, &seen, &half_tx);
+            });
+        }
+    });
+    (port, half_rx)
+}
+
+fn proxy_one(
+    mut client: TcpStream,
+    upstream: u16,
+    blob: &str,
+    fault: Fault,
+    seen: &AtomicUsize,
+    half: &mpsc::Sender<()>,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        // Not HTTP (a TLS probe): hang up.
+        if head.is_empty() && !byte[0].is_ascii_uppercase() {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    let request_line = lines.remove(0).to_owned();
+    let mut out = format!("{request_line}\r\n");
+    let mut body_len = 0usize;
+    for l in lines {
+        let lower = l.to_ascii_lowercase();
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            body_len = v.trim().parse().unwrap_or(0);
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut body = vec![0u8; body_len];
+    client.read_exact(&mut body)?;
+    let targeted = request_line.starts_with("GET ") && request_line.contains(&format!("/blobs/{blob}"));
+    if targeted {
+        if let Fault::Unavailable(n) = fault {
+            if seen.fetch_add(1, Ordering::SeqCst) < n {
+                client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+                return Ok(());
+            }
+        }
+    }
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    up.write_all(out.as_bytes())?;
+    up.write_all(&body)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    if !targeted || split >= response.len() {
+        return client.write_all(&response);
+    }
+    let (resp_head, resp_body) = response.split_at(split);
+    let mut resp_body = resp_body.to_vec();
+    client.write_all(resp_head)?;
+    let mid = resp_body.len() / 2;
+    match fault {
+        Fault::Corrupt => {
+            resp_body[mid] ^= 0xff;
+            client.write_all(&resp_body)
+        }
+        Fault::Cut => client.write_all(&resp_body[..mid]),
+        Fault::Stall => {
+            client.write_all(&resp_body[..mid])?;
+            client.flush()?;
+            let _ = half.send(());
+            // The test kills the client; the write then fails.
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            client.write_all(&resp_body[mid..])
+        }
+        Fault::Unavailable(_) => client.write_all(&resp_body),
+    }
+}
+
+/// The blob digest of an image's top layer, from the manifest push made.
+fn top_layer_blob(env: &Env, reg: &Registry, repo_tag: &str) -> String {
+    let (repo, tag) = repo_tag.rsplit_once(':').expect("tag");
+    let path = repo.split_once('/').map(|(_, p)| p).expect("path");
+    let o = Command::new("curl")
+        .args(["-sf", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .arg(format!("http://{}/v2/{path}/manifests/{tag}", reg.addr()))
+        .output()
+        .expect("curl");
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).expect("manifest JSON");
+    let _ = env;
+    m["layers"].as_array().and_then(|l| l.last()).and_then(|l| l["digest"].as_str()).expect("a layer").to_owned()
+}
+
+fn store_is_clean(root: &Path) {
+    let (code, out, err) = wharf_at(root, &["system", "check"]);
+    assert_eq!(code, 0, "system check: {out}{err}");
+    let tmp: Vec<_> = std::fs::read_dir(root.join("tmp")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(tmp.is_empty(), "leftovers in tmp/: {:?}", tmp.iter().map(|e| e.path()).collect::<Vec<_>>());
+}
+
+#[test]
+fn wrong_or_cut_blobs_fail_clearly_and_leave_nothing_and_transient_errors_are_retried() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/faults/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    env.ok(&["push", &name]);
+    let blob = top_layer_blob(&env, &reg, &name);
+    for (i, fault) in [Fault::Corrupt, Fault::Cut].into_iter().enumerate() {
+        let (port, _) = start_proxy(reg.port, blob.clone(), fault);
+        let via = format!("127.0.0.1:{port}/faults/app:v1");
+        let root = fresh_root(&env, &format!("fault{i}"));
+        let (code, out, err) = wharf_at(&root, &["pull", &via]);
+        assert_eq!(code, 1, "a bad blob must fail the pull: {out}{err}");
+        assert!(err.contains(&blob), "the error names the blob: {err}");
+        assert!(out.contains("Retrying"), "the blob was tried again: {out}");
+        let (_, images, _) = wharf_at(&root, &["images", "-q"]);
+        assert_eq!(images.trim(), "", "nothing half-pulled is an image");
+        let (_, files, _) = wharf_at(&root, &["system", "check"]);
+        assert!(!files.contains(&blob[7..]), "no blob stored under its digest: {files}");
+        store_is_clean(&root);
+    }
+    // Two 503s, then the blob: the pull succeeds.
+    let (port, _) = start_proxy(reg.port, blob.clone(), Fault::Unavailable(2));
+    let via = format!("127.0.0.1:{port}/faults/app:v1");
+    let root = fresh_root(&env, "flaky");
+    let (code, out, err) = wharf_at(&root, &["run", "--rm", &via]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+}
+
+#[test]
+fn a_pull_killed_mid_blob_leaves_a_store_that_check_repairs_and_the_next_pull_completes() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/killed/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    env.ok(&["push", &name]);
+    let blob = top_layer_blob(&env, &reg, &name);
+    let (port, half) = start_proxy(reg.port, blob, Fault::Stall);
+    let via = format!("127.0.0.1:{port}/killed/app:v1");
+    let root = fresh_root(&env, "killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(&root)
+        .args(["pull", &via])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wharf pull");
+    half.recv_timeout(std::time::Duration::from_secs(60)).expect("the download reached its middle");
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    let (code, out, err) = wharf_at(&root, &["system", "check", "--repair"]);
+    assert_eq!(code, 0, "{out}{err}");
+    store_is_clean(&root);
+    let (_, images, _) = wharf_at(&root, &["images", "-q"]);
+    assert_eq!(images.trim(), "");
+    // Straight from the registry this time.
+    let (code, out, err) = wharf_at(&root, &["run", "--rm", &name]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+}
