@@ -88,8 +88,8 @@ for tool in wharf skopeo podman docker; do PUSH[$tool]=; PULL[$tool]=; done
 for i in $(seq "$RUNS"); do
   repo=bench/r$i-$RANDOM
   reg_start
-  PUSH[wharf]+=" $(time_cmd "rm -rf $WORK/wroot; $W --root $WORK/wroot load -q -i $IMG; $W --root $WORK/wroot tag bench/img $REG/$repo-wharf" \
-    "$W --root $WORK/wroot push -q $REG/$repo-wharf")"
+  PUSH[wharf]+=" $(time_cmd "$W --root $WORK/wroot$i load -q -i $IMG; $W --root $WORK/wroot$i tag bench/img $REG/$repo-wharf" \
+    "$W --root $WORK/wroot$i push -q $REG/$repo-wharf")"
   reg_start
   PUSH[skopeo]+=" $(time_cmd clear_blob_cache "skopeo copy -q --dest-tls-verify=false docker-archive:$IMG docker://$REG/$repo-skopeo")"
   reg_start
@@ -106,20 +106,26 @@ done
 reg_start
 skopeo copy -q --dest-tls-verify=false "docker-archive:$IMG" "docker://$REG/bench/pull:latest"
 if ((have_docker)); then docker rmi -f bench/img >/dev/null 2>&1 || true; fi
-cs="overlay@$WORK/cs-root+$WORK/cs-run"
+# Every run unpacks into a directory of its own, and nothing is deleted
+# until the end: ext4 makes file creation slow for a minute after many
+# deletions (it skips recently freed inodes), which would tax whichever
+# tool ran after a cleanup.
 for i in $(seq "$RUNS"); do
-  PULL[wharf]+=" $(time_cmd "rm -rf $WORK/wpull" "$W --root $WORK/wpull pull -q $REG/bench/pull:latest")"
-  PULL[podman]+=" $(time_cmd "podman --root $WORK/p-root --runroot $WORK/p-run rmi -af; rm -rf $WORK/p-root $WORK/p-run" \
-    "podman --root $WORK/p-root --runroot $WORK/p-run --storage-driver overlay pull -q --tls-verify=false $REG/bench/pull:latest")"
-  PULL[skopeo]+=" $(time_cmd "podman --root $WORK/cs-root --runroot $WORK/cs-run rmi -af; rm -rf $WORK/cs-root $WORK/cs-run" \
-    "skopeo copy -q --src-tls-verify=false docker://$REG/bench/pull:latest containers-storage:[$cs]bench/pull:latest")"
+  PULL[wharf]+=" $(time_cmd : "$W --root $WORK/wpull$i pull -q $REG/bench/pull:latest")"
+  PULL[podman]+=" $(time_cmd : "podman --root $WORK/p-root$i --runroot $WORK/p-run$i --storage-driver overlay pull -q --tls-verify=false $REG/bench/pull:latest")"
+  PULL[skopeo]+=" $(time_cmd : "skopeo copy -q --src-tls-verify=false docker://$REG/bench/pull:latest containers-storage:[overlay@$WORK/cs-root$i+$WORK/cs-run$i]bench/pull:latest")"
   if ((have_docker)); then
     PULL[docker]+=" $(time_cmd "docker rmi -f $REG/bench/pull:latest; docker image prune -f" "docker pull -q $REG/bench/pull:latest")"
   fi
 done
 if ((have_docker)); then docker rmi -f "$REG/bench/pull:latest" >/dev/null 2>&1 || true; fi
-podman --root "$WORK/p-root" --runroot "$WORK/p-run" rmi -af >/dev/null 2>&1 || true
-podman --root "$WORK/cs-root" --runroot "$WORK/cs-run" rmi -af >/dev/null 2>&1 || true
+for i in $(seq "$RUNS"); do
+  for s in p cs; do
+    podman --root "$WORK/$s-root$i" --runroot "$WORK/$s-run$i" rmi -af >/dev/null 2>&1 || true
+    rm -rf "$WORK/$s-root$i" "$WORK/$s-run$i"
+  done
+  rm -rf "$WORK/wpull$i" "$WORK/wroot$i"
+done
 reg_stop
 
 printf '\n%-8s %10s %10s\n' tool "push s" "pull s"

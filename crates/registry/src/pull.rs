@@ -11,6 +11,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -397,20 +398,38 @@ fn fetch_layer(
         .block_on(sess.client.pull_blob_stream(oref, digest.as_str()))
         .map_err(|e| RegistryError::from_oci(&format!("blob {digest}"), e))?;
     let mut blob = store.content().writer()?;
-    let mut reader = Tee {
-        body: BodyReader { sess, stream: sized.stream, chunk: Bytes::new(), ended: false, done: 0, total: job.size, id: short_id(&job.blob), progress },
-        copy: &mut blob,
+    let body = BodyReader {
+        sess,
+        stream: sized.stream,
+        chunk: Bytes::new(),
+        ended: false,
+        done: 0,
+        total: job.size,
+        id: short_id(&job.blob),
+        progress,
     };
-    let imported = store.import_layer_declared(&mut reader, job.parent.as_ref(), &job.diff_id);
-    // Read what the decompressor left (padding, trailers; or everything,
-    // when extraction failed) so the whole blob is hashed: only then is it
-    // known whether a failure was the transfer's or the layer's own.
-    let drained = io::copy(&mut reader, &mut io::sink());
-    drop(reader);
-    let size = blob.written();
-    if let Err(e) = drained {
+    // Two threads per layer: this one extracts (and hashes the diffID),
+    // the other receives, keeps and hashes the blob, and decompresses.
+    let (tx, rx) = mpsc::sync_channel(16);
+    let (produced, imported) = std::thread::scope(|s| {
+        // The sender moves into the producer: when it is done, the
+        // channel closes and the reader below sees the end.
+        let blob = &mut blob;
+        let producer = s.spawn(move || decompress_into(Tee { body, copy: blob }, &tx));
+        let mut plain = ChannelReader { rx, chunk: Vec::new(), pos: 0 };
+        let imported = store.import_layer_declared(&mut plain, job.parent.as_ref(), &job.diff_id);
+        // Take everything the producer has (all of it, when extraction
+        // failed early) so it reads the whole blob: only then is it known
+        // whether a failure was the transfer's or the layer's own.
+        let _ = io::copy(&mut plain, &mut io::sink());
+        drop(plain);
+        let produced = producer.join().unwrap_or_else(|_| Err(io::Error::other("blob reader panicked")));
+        (produced, imported)
+    });
+    if let Err(e) = produced {
         return Err(RegistryError::Transient(format!("blob {digest}: {e}")));
     }
+    let size = blob.written();
     match blob.commit(Some(&job.blob)) {
         Err(image::content::ContentError::Mismatch { actual, .. }) => {
             return Err(RegistryError::Transient(format!(
@@ -493,6 +512,56 @@ impl Read for BodyReader<'_> {
         }
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Decompresses a blob into `tx` in chunks, then reads what the
+/// decompressor left (padding, trailers) so the whole blob passes `copy`.
+fn decompress_into<R: Read>(mut blob: Tee<'_, R>, tx: &SyncSender<io::Result<Vec<u8>>>) -> io::Result<()> {
+    let result = (|| {
+        let (_, mut plain) = image::layer::decompress(&mut blob)?;
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            let n = plain.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if tx.send(Ok(buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+        drop(plain);
+        io::copy(&mut blob, &mut io::sink()).map(|_| ())
+    })();
+    if let Err(e) = &result {
+        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+    }
+    result
+}
+
+/// The uncompressed layer, as the decompressing thread sends it.
+struct ChannelReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
