@@ -171,7 +171,12 @@ impl Store {
         let result = (|| {
             let (_, plain) = layer::decompress(r).map_err(|e| StoreError::Io("layer".into(), e))?;
             let mut hashed = image::digest::HashingReader::new(plain);
-            layer::apply(&mut hashed, &fs_dir, Whiteouts::Overlay)?;
+            // Start writing the files back while they are extracted, so
+            // the final sync below waits for little.
+            let early = EarlyWriteback::start(&staging);
+            let applied = layer::apply(&mut hashed, &fs_dir, Whiteouts::Overlay);
+            drop(early);
+            applied?;
             // Read what the tar reader left (end-of-archive padding) so the
             // digest covers the whole stream.
             io::copy(&mut hashed, &mut io::sink()).map_err(|e| StoreError::Io("layer".into(), e))?;
@@ -607,6 +612,38 @@ impl Store {
 /// Flushes the filesystem holding `path` (one `syncfs`, not one fsync per
 /// file), so a completed snapshot survives power loss before it is renamed
 /// into place.
+/// A thread that syncs a filesystem every 100 ms until dropped: writeback
+/// of a large extraction then overlaps the extraction instead of all of
+/// it waiting for the final `syncfs`.
+struct EarlyWriteback {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EarlyWriteback {
+    fn start(path: &Path) -> EarlyWriteback {
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let path = path.to_owned();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(std::time::Duration::from_millis(100))
+            {
+                let _ = sync_filesystem(&path);
+            }
+        });
+        EarlyWriteback { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for EarlyWriteback {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn sync_filesystem(path: &Path) -> Result<(), StoreError> {
     let fd =
         rustix::fs::open(path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
