@@ -654,4 +654,5 @@ fn sync_filesystem(path: &Path) -> Result<(), StoreError> {
 
 mod check;
 mod compress;
+mod pargzip;
 pub use compress::{Codec, LAYER_TAR};
