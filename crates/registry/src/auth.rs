@@ -88,16 +88,19 @@ fn helper_for(cfg: &Map<String, Value>, key: &str) -> Option<String> {
 fn run_helper(helper: &str, verb: &str, input: &str) -> Result<String, RegistryError> {
     let program = format!("docker-credential-{helper}");
     let fail = |e: String| RegistryError::Auth(format!("credential helper {program} {verb}: {e}"));
-    let mut child = Command::new(&program)
+    // The input goes in through an unnamed file, not a pipe: a helper that
+    // exits without reading it (`get` often does) must not SIGPIPE wharf,
+    // which keeps SIGPIPE's default so that `wharf images | head` ends.
+    let mut input_file = tempfile::tempfile().map_err(|e| fail(e.to_string()))?;
+    input_file.write_all(input.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    std::io::Seek::rewind(&mut input_file).map_err(|e| fail(e.to_string()))?;
+    let child = Command::new(&program)
         .arg(verb)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(input_file))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(|e| fail(e.to_string()))?;
-    }
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if !out.status.success() {

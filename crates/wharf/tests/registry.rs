@@ -534,3 +534,81 @@ fn a_pull_killed_mid_blob_leaves_a_store_that_check_repairs_and_the_next_pull_co
     let (code, out, err) = wharf_at(&root, &["run", "--rm", &name]);
     assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
 }
+
+#[test]
+fn zstd_layers_push_and_pull() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/zstd/app:v1", reg.addr());
+    let id = two_layer_image(&env, &name);
+    env.ok(&["push", "--compression", "zstd", &name]);
+    let blob = top_layer_blob(&env, &reg, &name);
+    let o = Command::new("curl")
+        .args(["-sf", "-r", "0-3"])
+        .arg(format!("http://{}/v2/zstd/app/blobs/{blob}", reg.addr()))
+        .output()
+        .expect("curl");
+    assert_eq!(o.stdout, [0x28, 0xb5, 0x2f, 0xfd], "the layer blob is zstd");
+    let other = fresh_root(&env, "other");
+    let (code, _, err) = wharf_at(&other, &["pull", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(wharf_at(&other, &["image", "inspect", "--format", "{{.Id}}", &name]).1.trim(), id);
+    let (code, out, _) = wharf_at(&other, &["run", "--rm", &name]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"));
+}
+
+#[test]
+fn a_credential_helper_stores_and_serves_the_login() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(Some(("bob", "hunter2")));
+    let name = format!("{}/helped/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    // A helper speaking docker's credential-helper protocol, keeping what
+    // it is given in a file.
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let store = env.path().join("helper-store.json");
+    let helper = bin.join("docker-credential-testhelper");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  store) cat > {s} ;;\n  get) if [ -s {s} ]; then cat {s}; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n  erase) rm -f {s} ;;\nesac\n",
+            s = store.display()
+        ),
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let config = env.path().join("docker-config");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(config.join("config.json"), r#"{"credsStore": "testhelper"}"#).expect("config.json");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let run = |root: &Path, args: &[&str], stdin: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.arg("--root").arg(root).args(args).env("DOCKER_CONFIG", &config).env("PATH", &path);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("wharf");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+        let o = child.wait_with_output().expect("wait");
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (code, err) = run(&env.root(), &["login", "-u", "bob", "--password-stdin", &reg.addr()], "hunter2\n");
+    assert_eq!(code, 0, "{err}");
+    let kept = std::fs::read_to_string(&store).expect("the helper was asked to store");
+    assert!(kept.contains("\"Username\":\"bob\"") && kept.contains("hunter2"), "{kept}");
+    let cfg = std::fs::read_to_string(config.join("config.json")).expect("config.json");
+    assert!(!cfg.contains("hunter2"), "no password inline when a helper is configured: {cfg}");
+    let (code, err) = run(&env.root(), &["push", &name], "");
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&env.root(), &["logout", &reg.addr()], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!store.exists(), "logout erased through the helper");
+    let (code, err) = run(&fresh_root(&env, "other"), &["pull", &name], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("unauthorized"), "{err}");
+}
