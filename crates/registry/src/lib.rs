@@ -78,7 +78,7 @@ pub enum RegistryError {
     Auth(String),
     #[error("{what}: unauthorized: authentication required{detail}")]
     Unauthorized { what: String, detail: String },
-    #[error("{0}: not found")]
+    #[error("{0}")]
     NotFound(String),
     /// A failure that may pass: 5xx, 429, a cut connection, wrong bytes.
     #[error("{0}")]
@@ -111,9 +111,9 @@ impl RegistryError {
             E::AuthenticationFailure(m) => {
                 RegistryError::Unauthorized { what: what.to_owned(), detail: format!(": {}", m.trim()) }
             }
-            E::ImageManifestNotFoundError(m) => RegistryError::NotFound(format!("{what}: {m}")),
+            E::ImageManifestNotFoundError(m) => RegistryError::NotFound(format!("{what}: not found: {m}")),
             E::ServerError { code, url, message } if code == 404 => {
-                RegistryError::NotFound(format!("{what}: {url}: {message}"))
+                RegistryError::NotFound(format!("{what}: not found: {url}: {message}"))
             }
             E::ServerError { code, url, message } if code == 401 || code == 403 => {
                 RegistryError::Unauthorized { what: what.to_owned(), detail: format!(" ({url}: {message})") }
@@ -123,17 +123,18 @@ impl RegistryError {
             }
             E::RegistryError { envelope, url } => {
                 let text = envelope.to_string();
-                if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
+                let upper = text.to_ascii_uppercase();
+                if upper.contains("UNAUTHORIZED") || upper.contains("DENIED") {
                     RegistryError::Unauthorized { what: what.to_owned(), detail: format!(" ({url}: {text})") }
-                } else if text.contains("UNKNOWN") {
-                    RegistryError::NotFound(format!("{what}: {url}: {text}"))
+                } else if upper.contains("UNKNOWN") {
+                    RegistryError::NotFound(format!("{what}: not found: {text}"))
                 } else {
                     RegistryError::Protocol(format!("{what}: {url}: {text}"))
                 }
             }
             E::RequestError(r) => match r.status().map(|s| s.as_u16()) {
                 Some(401 | 403) => RegistryError::Unauthorized { what: what.to_owned(), detail: String::new() },
-                Some(404) => RegistryError::NotFound(what.to_owned()),
+                Some(404) => RegistryError::NotFound(format!("{what}: not found")),
                 Some(code) if code < 500 && code != 429 => {
                     RegistryError::Protocol(format!("{what}: {}", error_chain(&r)))
                 }

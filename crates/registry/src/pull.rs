@@ -181,7 +181,9 @@ fn fetch_manifest(
     let (bytes, _) = sess
         .retry(name, || sess.client.pull_manifest_raw(oref, &sess.auth, &accept))
         .map_err(|e| match e {
-            RegistryError::NotFound(_) => RegistryError::NotFound(format!("manifest for {name}")),
+            RegistryError::NotFound(_) => {
+                RegistryError::NotFound(format!("manifest for {name} not found: manifest unknown"))
+            }
             other => other,
         })?;
     let digest = Digest::of(&bytes);
