@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use crate::auth::Credentials;
-use crate::session::{api_host, is_insecure, speaks_https};
+use crate::session::{api_host, is_insecure, speaks_plain_http};
 use crate::{error_chain, Options, RegistryError};
 
 pub(crate) async fn check(registry: &str, creds: &Credentials, opts: &Options) -> Result<(), RegistryError> {
     let host = api_host(registry);
     let insecure = is_insecure(registry, opts);
-    let scheme = if insecure && !speaks_https(host).await { "http" } else { "https" };
+    let scheme = if insecure && speaks_plain_http(host).await { "http" } else { "https" };
     let client = reqwest::Client::builder()
         .tls_danger_accept_invalid_certs(insecure)
         .connect_timeout(Duration::from_secs(15))

@@ -418,13 +418,12 @@ fn fetch_layer(
         // channel closes and the reader below sees the end.
         let blob = &mut blob;
         let producer = s.spawn(move || decompress_into(Tee { body, copy: blob }, &tx));
-        let mut plain = ChannelReader { rx, chunk: Vec::new(), pos: 0 };
-        let imported = store.import_layer_declared(&mut plain, job.parent.as_ref(), &job.diff_id);
-        // Take everything the producer has (all of it, when extraction
-        // failed early) so it reads the whole blob: only then is it known
+        let plain = ChannelReader { rx, chunk: Vec::new(), pos: 0, measured: None };
+        let imported = store.import_layer_measured(plain, job.parent.as_ref(), &job.diff_id);
+        // The reader is gone: the producer's sends fail from here on, and
+        // it stops decompressing, but still reads the rest of the blob
+        // (all of it, when extraction failed early): only then is it known
         // whether a failure was the transfer's or the layer's own.
-        let _ = io::copy(&mut plain, &mut io::sink());
-        drop(plain);
         let produced = producer.join().unwrap_or_else(|_| Err(io::Error::other("blob reader panicked")));
         (produced, imported)
     });
@@ -520,51 +519,78 @@ impl Read for BodyReader<'_> {
 
 /// Decompresses a blob into `tx` in chunks, then reads what the
 /// decompressor left (padding, trailers) so the whole blob passes `copy`.
-fn decompress_into<R: Read>(mut blob: Tee<'_, R>, tx: &SyncSender<io::Result<Vec<u8>>>) -> io::Result<()> {
+fn decompress_into<R: Read>(mut blob: Tee<'_, R>, tx: &SyncSender<Piece>) -> io::Result<()> {
     let result = (|| {
-        let (_, mut plain) = image::layer::decompress(&mut blob)?;
+        let (_, plain) = image::layer::decompress(&mut blob)?;
+        // The diffID is hashed here rather than on the extracting thread,
+        // which has the filesystem's work to do.
+        let mut plain = image::digest::HashingReader::new(plain);
         let mut buf = vec![0u8; 256 << 10];
-        loop {
+        let mut receiving = true;
+        while receiving {
             let n = plain.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            if tx.send(Ok(buf[..n].to_vec())).is_err() {
-                break;
-            }
+            receiving = tx.send(Piece::Data(buf[..n].to_vec())).is_ok();
         }
-        drop(plain);
+        if receiving {
+            let (digest, size) = plain.finish();
+            let _ = tx.send(Piece::End(digest, size));
+        } else {
+            drop(plain);
+        }
         io::copy(&mut blob, &mut io::sink()).map(|_| ())
     })();
     if let Err(e) = &result {
-        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+        let _ = tx.send(Piece::Failed(io::Error::new(e.kind(), e.to_string())));
     }
     result
 }
 
+/// What the decompressing thread sends the extracting one.
+enum Piece {
+    Data(Vec<u8>),
+    /// The end of the layer, with the digest and size of all of it.
+    End(Digest, u64),
+    Failed(io::Error),
+}
+
 /// The uncompressed layer, as the decompressing thread sends it.
 struct ChannelReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
+    rx: Receiver<Piece>,
     chunk: Vec<u8>,
     pos: usize,
+    measured: Option<(Digest, u64)>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.chunk.len() {
+            if self.measured.is_some() {
+                return Ok(0);
+            }
             match self.rx.recv() {
-                Ok(Ok(chunk)) => {
+                Ok(Piece::Data(chunk)) => {
                     self.chunk = chunk;
                     self.pos = 0;
                 }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Ok(Piece::End(digest, size)) => self.measured = Some((digest, size)),
+                Ok(Piece::Failed(e)) => return Err(e),
+                Err(_) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the layer's download stopped")),
             }
         }
         let n = buf.len().min(self.chunk.len() - self.pos);
         buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+impl store::MeasuredRead for ChannelReader {
+    fn finish_measure(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        self.measured.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the layer's download stopped"))
     }
 }
 

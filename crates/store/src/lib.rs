@@ -157,6 +157,18 @@ impl Store {
         parent: Option<&Digest>,
         diff_id: &Digest,
     ) -> Result<LayerInfo, StoreError> {
+        let (_, plain) = layer::decompress(r).map_err(|e| StoreError::Io("layer".into(), e))?;
+        self.import_layer_measured(image::digest::HashingReader::new(plain), parent, diff_id)
+    }
+
+    /// As `import_layer_declared`, for an uncompressed stream whose digest
+    /// the reader itself reports (a pull hashes it on another thread).
+    pub fn import_layer_measured(
+        &mut self,
+        mut plain: impl MeasuredRead,
+        parent: Option<&Digest>,
+        diff_id: &Digest,
+    ) -> Result<LayerInfo, StoreError> {
         let chain_id = match parent {
             Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
             None => diff_id.clone(),
@@ -169,18 +181,13 @@ impl Store {
         let fs_dir = staging.join("fs");
         fs::create_dir(&fs_dir).map_err(io_at(&fs_dir))?;
         let result = (|| {
-            let (_, plain) = layer::decompress(r).map_err(|e| StoreError::Io("layer".into(), e))?;
-            let mut hashed = image::digest::HashingReader::new(plain);
             // Start writing the files back while they are extracted, so
             // the final sync below waits for little.
             let early = EarlyWriteback::start(&staging);
-            let applied = layer::apply(&mut hashed, &fs_dir, Whiteouts::Overlay);
+            let applied = layer::apply(&mut plain, &fs_dir, Whiteouts::Overlay);
             drop(early);
             applied?;
-            // Read what the tar reader left (end-of-archive padding) so the
-            // digest covers the whole stream.
-            io::copy(&mut hashed, &mut io::sink()).map_err(|e| StoreError::Io("layer".into(), e))?;
-            let (actual, size) = hashed.finish();
+            let (actual, size) = plain.finish_measure().map_err(|e| StoreError::Io("layer".into(), e))?;
             if actual != *diff_id {
                 return Err(StoreError::Corrupt(format!(
                     "layer content has digest {actual}, but the image config says {diff_id}"
@@ -612,6 +619,21 @@ impl Store {
 /// Flushes the filesystem holding `path` (one `syncfs`, not one fsync per
 /// file), so a completed snapshot survives power loss before it is renamed
 /// into place.
+/// An uncompressed layer stream that knows the digest and size of all
+/// that passed through it.
+pub trait MeasuredRead: Read {
+    /// Reads what is left (a tar's end-of-archive padding) and returns the
+    /// digest and size of the whole stream.
+    fn finish_measure(self) -> io::Result<(Digest, u64)>;
+}
+
+impl<R: Read> MeasuredRead for image::digest::HashingReader<R> {
+    fn finish_measure(mut self) -> io::Result<(Digest, u64)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.finish())
+    }
+}
+
 /// A thread that syncs a filesystem every 100 ms until dropped: writeback
 /// of a large extraction then overlaps the extraction instead of all of
 /// it waiting for the final `syncfs`.
