@@ -25,6 +25,7 @@ command -v ps >/dev/null || need+=(procps)
 # docker-registry) on 127.0.0.1, some behind htpasswd auth.
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
 # The embedded runtime (libcontainer) links libseccomp.
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)

@@ -31,10 +31,14 @@ pub(crate) struct Session {
 }
 
 /// Whether a registry may be spoken to over plain HTTP (and with any
-/// certificate), as docker decides: localhost and 127.0.0.0/8 always, and
-/// whatever the user listed.
+/// certificate), as docker decides: localhost and 127.0.0.0/8, and
+/// whatever the user listed; `--tls-verify=true` (podman's flag) insists
+/// on verified HTTPS even there.
 pub fn is_insecure(registry: &str, opts: &Options) -> bool {
     let host = registry.rsplit_once(':').map_or(registry, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { registry });
+    if opts.tls_verify == Some(true) {
+        return false;
+    }
     opts.tls_verify == Some(false)
         || host == "localhost"
         || host.starts_with("127.")

@@ -40,12 +40,25 @@ fn free_port() -> u16 {
 impl Registry {
     /// Starts a registry; with `user` set, behind htpasswd basic auth.
     fn start(user: Option<(&str, &str)>) -> Registry {
+        Registry::start_tls(user, None)
+    }
+
+    /// With `tls`, a directory holding `cert.pem` and `key.pem`, over HTTPS.
+    fn start_tls(user: Option<(&str, &str)>, tls: Option<&Path>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
             dir.path().join("data").display()
         );
+        config.push_str(&format!("http:\n  addr: 127.0.0.1:{port}\n"));
+        if let Some(t) = tls {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                t.join("cert.pem").display(),
+                t.join("key.pem").display()
+            ));
+        }
         if let Some((u, p)) = user {
             let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
             assert!(out.status.success());
@@ -611,4 +624,51 @@ fn a_credential_helper_stores_and_serves_the_login() {
     let (code, err) = run(&fresh_root(&env, "other"), &["pull", &name], "");
     assert_eq!(code, 1);
     assert!(err.contains("unauthorized"), "{err}");
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, made with openssl.
+fn make_certs(dir: &Path) {
+    let sh = format!(
+        "set -e; cd {d}; \
+         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=wharf test CA'; \
+         openssl req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=127.0.0.1; \
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
+         openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf",
+        d = dir.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(sh).output().expect("openssl");
+    assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn https_registries_are_verified_against_the_system_ca_store() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let certs = env.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("certs");
+    make_certs(&certs);
+    let reg = Registry::start_tls(None, Some(&certs));
+    let name = format!("{}/tls/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    // 127.0.0.0/8 is insecure by default, as for docker: HTTPS, any certificate.
+    env.ok(&["push", &name]);
+    let with_ca = |root: &Path, args: &[&str], ca: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.arg("--root").arg(root).args(args).stdin(Stdio::null());
+        if let Some(ca) = ca {
+            c.env("SSL_CERT_FILE", ca);
+        }
+        let o = c.output().expect("wharf");
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let other = fresh_root(&env, "other");
+    let (code, err) = with_ca(&other, &["pull", "--tls-verify", &name], None);
+    assert_eq!(code, 1, "an unknown CA must be refused: {err}");
+    assert!(err.contains("certificate"), "{err}");
+    let (code, err) = with_ca(&other, &["pull", "--tls-verify", &name], Some(&certs.join("ca.pem")));
+    assert_eq!(code, 0, "trusted through SSL_CERT_FILE: {err}");
+    let (code, out, err) = wharf_at(&other, &["run", "--rm", &name]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
 }

@@ -20,7 +20,7 @@ use crate::exit::Failure;
 #[derive(Debug, Clone, Args)]
 pub struct TlsArgs {
     /// Require HTTPS and verify certificates (false: also plain HTTP)
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
 }
 
