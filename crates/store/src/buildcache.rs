@@ -78,6 +78,18 @@ pub fn prune(conn: &Connection, before: Option<&str>) -> Result<usize, StoreErro
     })
 }
 
+pub fn usage(conn: &Connection) -> Result<(usize, u64, u64), StoreError> {
+    let (n, size): (i64, i64) =
+        conn.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM build_cache", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let idle: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(b.size), 0) FROM build_cache b WHERE b.chain_id IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = b.chain_id)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok((n as usize, size as u64, idle as u64))
+}
+
 pub fn stat_get(conn: &Connection, path: &str, stamp: &str) -> Result<Option<Digest>, StoreError> {
     let d: Option<String> = conn
         .query_row("SELECT digest FROM stat_cache WHERE path = ?1 AND stamp = ?2", [path, stamp], |r| r.get(0))

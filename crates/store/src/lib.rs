@@ -498,6 +498,12 @@ impl Store {
         buildcache::prune(&self.conn, before)
     }
 
+    /// Build cache: (entries, bytes of the layers they name, bytes of
+    /// those no image uses, which `builder prune` frees).
+    pub fn build_cache_usage(&self) -> Result<(usize, u64, u64), StoreError> {
+        buildcache::usage(&self.conn)
+    }
+
     /// The content digest recorded for a context file with this stat
     /// stamp.
     pub fn stat_cached(&self, path: &str, stamp: &str) -> Result<Option<Digest>, StoreError> {

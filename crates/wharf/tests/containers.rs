@@ -311,3 +311,33 @@ fn init_ulimit_device_mount_volumes_and_shared_network() {
     ]);
     assert!(shared.contains(&format!("inet {ip}/")), "{shared}");
 }
+
+#[test]
+fn system_df_counts_containers_volumes_and_cache_and_system_prune_frees_them() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["run", "--name", "keep", "-v", "named:/data", "localhost/bb", "sh", "-c", "echo 12345 > /data/f; echo abc > /w"]);
+    env.ok(&["run", "--name", "anon", "-v", "/scratch", "localhost/bb", "sh", "-c", "echo 1234567 > /scratch/f"]);
+    let ctx = env.path().join("ctx-df");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN echo cached > /c\n").expect("Dockerfile");
+    env.ok(&["build", "-q", ctx.to_str().expect("utf8")]);
+    let df = env.ok(&["system", "df"]);
+    let row = |kind: &str| -> Vec<String> {
+        let line = df.lines().find(|l| l.starts_with(kind)).unwrap_or_else(|| panic!("no {kind} row: {df}"));
+        line[kind.len()..].split_whitespace().map(str::to_owned).collect()
+    };
+    assert_eq!(row("Containers")[..2], ["2", "0"], "{df}");
+    assert_ne!(row("Containers")[2], "0B", "the containers wrote files: {df}");
+    assert_eq!(row("Local Volumes")[..2], ["2", "2"], "{df}");
+    assert_eq!(row("Build Cache")[0], "1", "{df}");
+
+    env.ok(&["rm", "keep"]);
+    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(out.contains("Deleted Volumes:"), "{out}");
+    let df = env.ok(&["system", "df"]);
+    assert!(df.lines().any(|l| l.starts_with("Containers") && l.split_whitespace().nth(1) == Some("0")), "{df}");
+    // The named volume stays (only anonymous ones are pruned); the cache is gone.
+    assert!(df.lines().any(|l| l.starts_with("Local Volumes") && l.split_whitespace().nth(2) == Some("1")), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Build Cache") && l.split_whitespace().nth(2) == Some("0")), "{df}");
+}

@@ -19,7 +19,7 @@ pub struct DfArgs {
 pub struct SystemPruneArgs {
     #[command(flatten)]
     pub images: crate::commands::image::PruneArgs,
-    /// Prune anonymous volumes (wharf has no volumes yet: nothing to prune)
+    /// Prune anonymous volumes
     #[arg(long)]
     pub volumes: bool,
 }
@@ -54,9 +54,9 @@ pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
             human_size(size),
             format!("{} ({}%)", human_size(unused), pct(unused, size)),
         ],
-        vec!["Containers".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
-        vec!["Local Volumes".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
-        vec!["Build Cache".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
+        containers_row(&store)?,
+        volumes_row(&store)?,
+        build_cache_row(&store)?,
     ];
     print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
     if args.verbose {
@@ -73,8 +73,132 @@ pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// docker's `system prune`: stopped containers, unused networks, dangling
+/// (with `-a` unused) images, build cache, and with `--volumes` unused
+/// anonymous volumes.
 pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
-    crate::commands::image::prune(root, args.images)
+    let images = if args.images.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !args.images.force && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let volumes = if args.volumes { "  - all anonymous volumes not used by at least one container\n" } else { "" };
+        eprint!(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{volumes}  - {images}\n  - unused build cache\n\nAre you sure you want to continue? [y/N] "
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let filters = args.images.filters.clone();
+    super::ps::prune(root, super::ps::ContainerPruneArgs { force: true, filter: filters.clone() })?;
+    super::network::run(root, super::network::NetworkCommand::Prune(super::network::PruneArgs { force: true }))?;
+    if args.volumes {
+        let store = Store::open(root)?;
+        let _lock = store.lock(true)?;
+        let gone: Vec<String> =
+            volumes(&store)?.into_iter().filter(|(n, _, used)| !used && is_anonymous(n)).map(|v| v.0).collect();
+        if !gone.is_empty() {
+            println!("Deleted Volumes:");
+            for v in &gone {
+                image::layer::remove_tree(&root.join("volumes").join(v))?;
+                println!("{v}");
+            }
+            println!();
+        }
+    }
+    let mut image_args = args.images;
+    image_args.force = true;
+    super::image::prune(root, image_args)?;
+    super::build::prune(root, super::build::PruneArgs { all: true, force: true, filter: filters })
+}
+
+/// Bytes of the files under `dir` (not following symlinks).
+fn tree_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn usage_row(kind: &str, total: usize, active: usize, size: u64, reclaimable: u64) -> Vec<String> {
+    let pct = (reclaimable * 100).checked_div(size).unwrap_or(0);
+    let reclaim = if size == 0 { "0B".to_owned() } else { format!("{} ({pct}%)", human_size(reclaimable)) };
+    vec![kind.to_owned(), total.to_string(), active.to_string(), human_size(size), reclaim]
+}
+
+/// Containers: their writable layers; those not running can be removed.
+fn containers_row(store: &Store) -> anyhow::Result<Vec<String>> {
+    let all = store.containers()?;
+    let (mut size, mut idle, mut active) = (0, 0, 0);
+    for c in &all {
+        let upper = super::container::container_dir(store.root(), &c.id).join("upper");
+        let n = tree_size(&upper);
+        size += n;
+        if matches!(c.state.as_str(), "running" | "paused" | "restarting") {
+            active += 1;
+        } else {
+            idle += n;
+        }
+    }
+    Ok(usage_row("Containers", all.len(), active, size, idle))
+}
+
+/// Every volume: (name, bytes, whether a container of any state mounts it).
+fn volumes(store: &Store) -> anyhow::Result<Vec<(String, u64, bool)>> {
+    let mut used = std::collections::HashSet::new();
+    for c in store.containers()? {
+        let cfg = super::container::load_config(&c);
+        used.extend(cfg.anon_volumes.iter().cloned());
+        for b in &cfg.binds {
+            let src = b.split(':').next().unwrap_or_default();
+            if !src.starts_with('/') && !src.starts_with('.') {
+                used.insert(src.to_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(store.root().join("volumes")) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let size = tree_size(&e.path().join("_data"));
+            out.push((name.clone(), size, used.contains(&name)));
+        }
+    }
+    Ok(out)
+}
+
+fn volumes_row(store: &Store) -> anyhow::Result<Vec<String>> {
+    let all = volumes(store)?;
+    let size = all.iter().map(|v| v.1).sum();
+    let idle = all.iter().filter(|v| !v.2).map(|v| v.1).sum();
+    Ok(usage_row("Local Volumes", all.len(), all.iter().filter(|v| v.2).count(), size, idle))
+}
+
+/// An anonymous volume's name: 64 hex digits, as `-v /path` makes them.
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Build cache: steps recorded; the layers only the cache keeps can go.
+fn build_cache_row(store: &Store) -> anyhow::Result<Vec<String>> {
+    let (entries, size, reclaimable) = store.build_cache_usage()?;
+    Ok(usage_row("Build Cache", entries, 0, size, reclaimable))
 }
 
 /// What a killed build leaves besides staging files: step containers and
