@@ -6,6 +6,7 @@
 //! store under a digest its bytes do not have.
 
 pub mod auth;
+mod pool;
 mod pull;
 mod push;
 mod session;

@@ -10,9 +10,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -287,6 +285,7 @@ fn fetch_layers(
     store: &mut Store,
 ) -> Result<Vec<(LayerInfo, bool)>, RegistryError> {
     let mut results: Vec<Option<Result<(LayerInfo, bool), RegistryError>>> = Vec::new();
+    // Layers the store has are not fetched again ("Already exists").
     let mut todo = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let chain = job_chain(job);
@@ -299,39 +298,13 @@ fn fetch_layers(
             todo.push(i);
         }
     }
-    let results = Mutex::new(results);
-    let next = AtomicUsize::new(0);
-    let workers = opts.max_concurrent().min(todo.len());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                let mut store = match Store::open(root) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        if let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
-                            if let Ok(mut r) = results.lock() {
-                                r[i] = Some(Err(e.into()));
-                            }
-                        }
-                        return;
-                    }
-                };
-                while let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let r = fetch_layer_retrying(sess, oref, &mut store, &jobs[i], progress);
-                    let failed = r.is_err();
-                    if let Ok(mut all) = results.lock() {
-                        all[i] = Some(r.map(|info| (info, true)));
-                    }
-                    if failed {
-                        // Let the other workers finish what they hold, but
-                        // start nothing new.
-                        next.store(usize::MAX / 2, Ordering::SeqCst);
-                    }
-                }
-            });
-        }
+    let todo_jobs: Vec<&LayerJob> = todo.iter().map(|&i| &jobs[i]).collect();
+    let fetched = crate::pool::run(root, &todo_jobs, opts.max_concurrent(), |store, job| {
+        fetch_layer_retrying(sess, oref, store, job, progress)
     });
-    let results = results.into_inner().map_err(|_| RegistryError::Protocol("a layer worker panicked".into()))?;
+    for (&i, r) in todo.iter().zip(fetched) {
+        results[i] = r.map(|r| r.map(|info| (info, true)));
+    }
     results
         .into_iter()
         .zip(jobs)

@@ -5,8 +5,6 @@
 //! uploaded `max_concurrent` at once, each as one streamed PUT.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use futures_util::StreamExt;
 use image::{Digest, Reference};
@@ -95,30 +93,13 @@ fn push_layers(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Vec<Blob>, RegistryError> {
-    let results: Mutex<Vec<Option<Result<Blob, RegistryError>>>> =
-        Mutex::new(std::iter::repeat_with(|| None).take(layers.len()).collect());
-    let next = AtomicUsize::new(0);
-    let workers = opts.max_concurrent.unwrap_or(5).max(1).min(layers.len());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                let mut store = Store::open(root);
-                loop {
-                    let idx = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(layer) = layers.get(idx) else { break };
-                    let r = match &mut store {
-                        Ok(st) => push_layer(st, sess, oref, layer, codec, mount_from, progress),
-                        Err(e) => Err(RegistryError::Protocol(e.to_string())),
-                    };
-                    if let Ok(mut all) = results.lock() {
-                        all[idx] = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    let results = results.into_inner().map_err(|_| RegistryError::Protocol("a layer worker panicked".into()))?;
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err(RegistryError::Protocol("layer not pushed".into())))).collect()
+    let workers = opts.max_concurrent.unwrap_or(5);
+    crate::pool::run(root, layers, workers, |store, layer| {
+        push_layer(store, sess, oref, layer, codec, mount_from, progress)
+    })
+    .into_iter()
+    .map(|r| r.unwrap_or_else(|| Err(RegistryError::Protocol("layer not pushed".into()))))
+    .collect()
 }
 
 /// The compressed blob kept for a layer (of any codec), else one made now.
