@@ -348,11 +348,7 @@ fn fetch_layer_retrying(
                         "layer {}: gave up after {attempt} attempts: {m}",
                         job.blob
                     )),
-                    RegistryError::Protocol(m) | RegistryError::Auth(m) | RegistryError::NotFound(m)
-                        if m.contains(&job.blob.to_string()) =>
-                    {
-                        RegistryError::Protocol(m)
-                    }
+                    named if named.to_string().contains(&job.blob.to_string()) => named,
                     other => RegistryError::Protocol(format!("layer {}: {other}", job.blob)),
                 })
             }
