@@ -5,6 +5,10 @@
 //! uploaded `max_concurrent` at once, each as one streamed PUT.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use image::{Digest, Reference};
@@ -142,16 +146,36 @@ fn push_layer(
     }
     progress.event(Event::Started { id: id.clone(), total: blob.size });
     let path = store.content().path(&blob.digest);
-    sess.retry(&format!("blob {digest}"), || {
-        let (path, digest) = (path.clone(), digest.clone());
-        let total = blob.size;
-        async move {
-            let file = tokio::fs::File::open(&path).await?;
-            let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
-                .map(|chunk| chunk.map_err(OciDistributionError::IoError));
-            sess.client.push_blob_stream(oref, body, &digest, Some(total)).await
-        }
-    })?;
+    // The body stream must be 'static, so it counts into a shared counter
+    // that a watcher turns into progress events.
+    let sent = Arc::new(AtomicU64::new(0));
+    let (finished, finished_rx) = std::sync::mpsc::channel::<()>();
+    let uploaded = std::thread::scope(|s| {
+        let (sent, id, total) = (&sent, &id, blob.size);
+        s.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = finished_rx.recv_timeout(Duration::from_millis(200)) {
+                let done = sent.load(Ordering::Relaxed);
+                progress.event(Event::Progress { id: id.clone(), done, total });
+            }
+        });
+        let r = sess.retry(&format!("blob {digest}"), || {
+            let (path, digest, sent) = (path.clone(), digest.clone(), sent.clone());
+            let total = blob.size;
+            async move {
+                sent.store(0, Ordering::Relaxed);
+                let file = tokio::fs::File::open(&path).await?;
+                let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
+                    let chunk = chunk.map_err(OciDistributionError::IoError)?;
+                    sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    Ok(chunk)
+                });
+                sess.client.push_blob_stream(oref, body, &digest, Some(total)).await
+            }
+        });
+        drop(finished);
+        r
+    });
+    uploaded?;
     progress.event(Event::Done { id });
     Ok(blob)
 }

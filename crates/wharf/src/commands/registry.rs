@@ -384,7 +384,7 @@ impl registry::Progress for Lines {
         let (start, done, exists) = self.words;
         match e {
             Event::Started { id, total } => match self.bar(&id, total) {
-                Some(b) => b.set_message("Downloading"),
+                Some(b) => b.set_message(if start == "Preparing" { "Pushing" } else { "Downloading" }),
                 None => self.line(&id, start),
             },
             Event::Progress { id, done: n, total } => {
