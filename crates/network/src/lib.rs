@@ -271,6 +271,35 @@ pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError
     )
 }
 
+/// Connects a running container to another bridge as `ifname` (`eth1`,
+/// ...): a second veth pair, an address, no default route (the first
+/// network keeps it, as with docker).
+pub fn attach_extra(br: &Bridge, id: &str, ip: Ipv4Addr, ifname: &str) -> Result<(), NetError> {
+    ensure_bridge(br)?;
+    let ns = netns_name(id);
+    // vw + 8 hex + ifname: at most 15 bytes for eth0..eth99999.
+    let host = format!("vw{}{}", &id[..8.min(id.len())], ifname);
+    if std::path::Path::new("/sys/class/net").join(&host).exists() {
+        let _ = run("ip", &["link", "del", &host]);
+    }
+    ip_batch(
+        None,
+        &[
+            format!("link add {host} type veth peer name {ifname} netns {ns}"),
+            format!("link set {host} master {} up", br.name),
+        ],
+    )?;
+    ip_batch(Some(&ns), &[format!("addr add {ip}/{} dev {ifname}", br.prefix), format!("link set {ifname} up")])
+}
+
+/// Removes a container's extra interface (its host peer goes with it).
+pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
+    if !netns_path(id).exists() {
+        return Ok(());
+    }
+    ip_batch(Some(&netns_name(id)), &[format!("link del {ifname}")])
+}
+
 /// DNAT rules for the published ports of container `id` at `ip`, for
 /// traffic from outside (PREROUTING) and from the host itself (OUTPUT).
 pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
@@ -392,6 +421,22 @@ pub fn lease(br: &Bridge, id: &str) -> Result<Ipv4Addr, NetError> {
             }
             Err(e) => return Err(io(e)),
         }
+    }
+}
+
+/// The address leased to `id` on `br`, if any.
+pub fn lease_of(br: &Bridge, id: &str) -> Option<Ipv4Addr> {
+    std::fs::read_dir(br.lease_dir())
+        .ok()?
+        .flatten()
+        .find(|e| std::fs::read_to_string(e.path()).is_ok_and(|o| o == id))
+        .and_then(|e| e.file_name().to_str()?.parse().ok())
+}
+
+/// Releases the address leased to `id` on `br`.
+pub fn release_on(br: &Bridge, id: &str) {
+    if let Some(ip) = lease_of(br, id) {
+        let _ = std::fs::remove_file(br.lease_dir().join(ip.to_string()));
     }
 }
 

@@ -229,3 +229,51 @@ fn fifty_containers_leave_no_links_or_rules() {
     assert!(ids.iter().all(|id| !std::path::Path::new(&format!("/run/netns/wharf-{}", &id[..12])).exists()));
     assert!(ids.iter().all(|id| !veth(id)), "veths left behind");
 }
+
+#[test]
+fn network_connect_and_disconnect_a_running_container() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["network", "create", "conn-a"]);
+    env.ok(&["network", "create", "conn-b"]);
+    let www = env.path().join("www-conn");
+    std::fs::create_dir_all(&www).expect("mkdir");
+    std::fs::write(www.join("index.html"), "from srv\n").expect("write");
+    let vol = format!("{}:/www:ro", www.display());
+    env.ok(&["run", "-d", "--name", "srv", "--network", "conn-b", "-v", &vol, "localhost/bb", "httpd", "-f", "-p", "5000", "-h", "/www"]);
+    env.ok(&["run", "-d", "--name", "cli", "--network", "conn-a", "localhost/bb", "sleep", "300"]);
+    let (code, _, _) = env.out(&["exec", "cli", "grep", "-w", "srv", "/etc/hosts"]);
+    assert_ne!(code, 0, "srv is on another network");
+
+    env.ok(&["network", "connect", "--alias", "front", "conn-b", "cli"]);
+    env.ok(&["exec", "cli", "ip", "addr", "show", "eth1"]);
+    let got = eventually(|| {
+        let (code, out, _) = env.out(&["exec", "cli", "wget", "-q", "-O", "-", "http://srv:5000/"]);
+        (code == 0).then_some(out)
+    });
+    assert_eq!(got.as_deref(), Some("from srv\n"));
+    let hosts = env.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(hosts.lines().any(|l| l.contains("\tcli front")), "srv finds cli by name and alias: {hosts}");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "cli"])).expect("json");
+    let nets = &v[0]["NetworkSettings"]["Networks"];
+    for n in ["conn-a", "conn-b"] {
+        assert!(nets[n]["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty()), "{n}: {nets}");
+    }
+    let (code, _, err) = env.out(&["network", "connect", "conn-b", "cli"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists in network conn-b"), "{err}");
+    let (code, _, err) = env.out(&["network", "rm", "conn-b"]);
+    assert_eq!(code, 1, "still in use: {err}");
+
+    env.ok(&["network", "disconnect", "conn-b", "cli"]);
+    let (code, _, _) = env.out(&["exec", "cli", "ip", "link", "show", "eth1"]);
+    assert_ne!(code, 0, "eth1 is gone");
+    let (code, _, _) = env.out(&["exec", "cli", "grep", "-w", "srv", "/etc/hosts"]);
+    assert_ne!(code, 0, "srv no longer resolves");
+    let hosts = env.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("\tcli"), "{hosts}");
+    let (code, _, err) = env.out(&["network", "disconnect", "conn-b", "cli"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not connected to network conn-b"), "{err}");
+    env.ok(&["rm", "-f", "srv", "cli"]);
+    env.ok(&["network", "rm", "conn-a", "conn-b"]);
+}

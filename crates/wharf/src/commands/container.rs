@@ -58,6 +58,40 @@ pub struct ContainerConfig {
     /// Volumes made for this container alone (`-v /path`), removed by
     /// `rm -v`.
     pub anon_volumes: Vec<String>,
+    /// Networks joined with `network connect`, beyond `network`.
+    pub connected: Vec<Endpoint>,
+}
+
+/// A network a container was connected to after creation, and the
+/// interface it has there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Endpoint {
+    pub network: String,
+    /// `eth1`, `eth2`, ...
+    pub ifname: String,
+    pub aliases: Vec<String>,
+}
+
+impl ContainerConfig {
+    /// The bridge networks the container is on: the one it was created
+    /// with (unless host/none/container:), then those it was connected to.
+    pub fn networks(&self) -> Vec<String> {
+        let own = !matches!(self.network.as_str(), "host" | "none") && !self.network.starts_with("container:");
+        own.then(|| self.network.clone()).into_iter().chain(self.connected.iter().map(|e| e.network.clone())).collect()
+    }
+
+    /// Names the container answers to on `net`: its name is added by the
+    /// caller; these are the aliases and the hostname.
+    pub fn aliases_on(&self, net: &str) -> Vec<String> {
+        let mut names = if net == self.network {
+            self.aliases.clone()
+        } else {
+            self.connected.iter().filter(|e| e.network == net).flat_map(|e| e.aliases.clone()).collect()
+        };
+        names.push(self.hostname.clone());
+        names
+    }
 }
 
 /// docker's `--restart`.
@@ -146,16 +180,14 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
         ports.extend(network::parse_ports(p).map_err(|e| engine(e.to_string()))?);
     }
     network::publish(id, ip, &ports).map_err(|e| engine(e.to_string()))?;
-    let hosts = container_dir(store.root(), id).join("hosts");
-    let mut text = hosts_file(&cfg.hostname, Some(&ip.to_string()));
-    for h in &cfg.extra_hosts {
-        if let Some((name, addr)) = h.split_once(':') {
-            text.push_str(&format!("{addr}\t{name}\n"));
-        }
+    for e in &cfg.connected {
+        super::network::attach_endpoint(store, id, e)?;
     }
-    std::fs::write(hosts, text)?;
-    if super::network::is_user_network(&cfg.network) {
-        super::network::update_hosts(store, &cfg.network)?;
+    super::network::write_hosts(store, id)?;
+    for net in cfg.networks() {
+        if super::network::is_user_network(&net) {
+            super::network::update_hosts(store, &net)?;
+        }
     }
     Ok(())
 }
@@ -166,9 +198,10 @@ pub fn network_down(store: &mut Store, id: &str) {
     network::teardown(id);
     let _ = store.set_container_ip(id, "");
     if let Ok(rec) = store.container(id) {
-        let cfg = load_config(&rec);
-        if super::network::is_user_network(&cfg.network) {
-            let _ = super::network::update_hosts(store, &cfg.network);
+        for net in load_config(&rec).networks() {
+            if super::network::is_user_network(&net) {
+                let _ = super::network::update_hosts(store, &net);
+            }
         }
     }
 }

@@ -33,6 +33,28 @@ pub enum NetworkCommand {
     Rm(NamesArgs),
     /// Remove all unused networks
     Prune(PruneArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +99,8 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
         NetworkCommand::Inspect(a) => inspect(&store, a),
         NetworkCommand::Rm(a) => rm(&mut store, a),
         NetworkCommand::Prune(_) => prune(&mut store),
+        NetworkCommand::Connect(a) => connect(&mut store, a),
+        NetworkCommand::Disconnect(a) => disconnect(&mut store, a),
     }
 }
 
@@ -196,9 +220,8 @@ fn inspect(store: &Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
         let br = bridge_of(store, &n.name)?;
         let mut containers = serde_json::Map::new();
         for c in store.containers()? {
-            if load_config(&c).network == n.name && !c.ip.is_empty() {
-                containers
-                    .insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{}/{}", c.ip, br.prefix)}));
+            if let Some(ip) = ip_on(store, &c, &n.name) {
+                containers.insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", br.prefix)}));
             }
         }
         values.push(json!({
@@ -213,7 +236,112 @@ fn inspect(store: &Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn in_use(store: &Store, name: &str) -> anyhow::Result<Vec<String>> {
-    Ok(store.containers()?.into_iter().filter(|c| load_config(c).network == name).map(|c| c.name).collect())
+    Ok(store
+        .containers()?
+        .into_iter()
+        .filter(|c| load_config(c).networks().iter().any(|n| n == name))
+        .map(|c| c.name)
+        .collect())
+}
+
+/// A container's address on `net`, while it runs.
+pub fn ip_on(store: &Store, rec: &store::ContainerRecord, net: &str) -> Option<String> {
+    if rec.ip.is_empty() {
+        return None;
+    }
+    if load_config(rec).network == net {
+        return Some(rec.ip.clone());
+    }
+    network::lease_of(&bridge_of(store, net).ok()?, &rec.id).map(|ip| ip.to_string())
+}
+
+/// Gives a running container its interface on a connected network.
+pub fn attach_endpoint(store: &Store, id: &str, e: &container::Endpoint) -> anyhow::Result<()> {
+    let br = bridge_of(store, &e.network)?;
+    let ip = network::lease(&br, id).map_err(|err| engine(err.to_string()))?;
+    network::attach_extra(&br, id, ip, &e.ifname).map_err(|err| engine(err.to_string()))
+}
+
+fn running_container(store: &mut Store, key: &str) -> anyhow::Result<store::ContainerRecord> {
+    let (id, _, _) = store.find_container(key).map_err(|_| fail(format!("No such container: {key}")))?;
+    let rec = store.container(&id)?;
+    Ok(super::lifecycle::refresh(store, rec)?)
+}
+
+fn save_config(store: &mut Store, id: &str, cfg: &container::ContainerConfig) -> anyhow::Result<()> {
+    store.set_container_config(id, &serde_json::to_string(cfg)?)?;
+    Ok(())
+}
+
+fn connect(store: &mut Store, a: ConnectArgs) -> anyhow::Result<ExitCode> {
+    let rec = running_container(store, &a.container)?;
+    let mut cfg = load_config(&rec);
+    let net = if a.network == "default" { "bridge".to_owned() } else { a.network.clone() };
+    if net == "host" || net == "none" {
+        return Err(fail(format!("container cannot be disconnected from host network or connected to {net} network")));
+    }
+    if net != "bridge" && store.network(&net)?.is_none() {
+        return Err(fail(format!("network {net} not found")));
+    }
+    if cfg.network == "host" || cfg.network == "none" || cfg.network.starts_with("container:") {
+        return Err(fail(format!(
+            "container cannot be connected to multiple networks with one of the networks in {} mode",
+            cfg.network
+        )));
+    }
+    if cfg.networks().contains(&net) {
+        return Err(fail(format!("endpoint with name {} already exists in network {net}", rec.name)));
+    }
+    let ifname = (1..)
+        .map(|n| format!("eth{n}"))
+        .find(|i| !cfg.connected.iter().any(|e| &e.ifname == i))
+        .unwrap_or_else(|| "eth1".into());
+    let endpoint = container::Endpoint { network: net.clone(), ifname, aliases: a.alias };
+    if rec.state == "running" || rec.state == "paused" {
+        attach_endpoint(store, &rec.id, &endpoint)?;
+    }
+    cfg.connected.push(endpoint);
+    save_config(store, &rec.id, &cfg)?;
+    for n in cfg.networks() {
+        if is_user_network(&n) {
+            update_hosts(store, &n)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn disconnect(store: &mut Store, a: DisconnectArgs) -> anyhow::Result<ExitCode> {
+    let rec = running_container(store, &a.container)?;
+    let mut cfg = load_config(&rec);
+    let net = if a.network == "default" { "bridge".to_owned() } else { a.network.clone() };
+    let Some(pos) = cfg.connected.iter().position(|e| e.network == net) else {
+        if cfg.network == net {
+            return Err(fail(format!(
+                "container {} was created on network {net}: wharf can only disconnect networks joined with 'network connect'",
+                rec.name
+            )));
+        }
+        return Err(fail(format!("container {} is not connected to network {net}", rec.name)));
+    };
+    let endpoint = cfg.connected.remove(pos);
+    if !rec.ip.is_empty() {
+        if let Err(e) = network::detach_extra(&rec.id, &endpoint.ifname) {
+            if !a.force {
+                return Err(engine(e.to_string()));
+            }
+        }
+        network::release_on(&bridge_of(store, &net)?, &rec.id);
+    }
+    save_config(store, &rec.id, &cfg)?;
+    write_hosts(store, &rec.id)?;
+    if is_user_network(&net) {
+        update_hosts(store, &net)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fail(msg: impl Into<String>) -> anyhow::Error {
+    crate::exit::Failure::new(1, msg).into()
 }
 
 fn rm(store: &mut Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
@@ -260,34 +388,43 @@ fn prune(store: &mut Store) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rewrites /etc/hosts of every running container on user network `net`:
-/// its own lines, `--add-host` entries, then every other member by name,
-/// hostname and aliases.
+/// Rewrites /etc/hosts of every running container on user network `net`.
 pub fn update_hosts(store: &Store, net: &str) -> anyhow::Result<()> {
-    let members: Vec<(store::ContainerRecord, container::ContainerConfig)> = store
-        .containers()?
-        .into_iter()
-        .map(|c| {
-            let cfg = load_config(&c);
-            (c, cfg)
-        })
-        .filter(|(c, cfg)| cfg.network == net && !c.ip.is_empty())
-        .collect();
-    for (c, cfg) in &members {
-        let mut text = container::hosts_file(&cfg.hostname, Some(&c.ip));
-        for h in &cfg.extra_hosts {
-            if let Some((name, ip)) = h.split_once(':') {
-                text.push_str(&format!("{ip}\t{name}\n"));
+    for c in store.containers()? {
+        if !c.ip.is_empty() && load_config(&c).networks().iter().any(|n| n == net) {
+            write_hosts(store, &c.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a running container's /etc/hosts: its own lines, `--add-host`
+/// entries, then, for each user network it is on, every other running
+/// member by name, hostname and aliases.
+pub fn write_hosts(store: &Store, id: &str) -> anyhow::Result<()> {
+    let me = store.container(id)?;
+    let cfg = load_config(&me);
+    let mut text = container::hosts_file(&cfg.hostname, (!me.ip.is_empty()).then_some(me.ip.as_str()));
+    for h in &cfg.extra_hosts {
+        if let Some((name, ip)) = h.split_once(':') {
+            text.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    let all = store.containers()?;
+    for net in cfg.networks().iter().filter(|n| is_user_network(n)) {
+        for o in all.iter().filter(|o| o.id != me.id) {
+            let ocfg = load_config(o);
+            if !ocfg.networks().contains(net) {
+                continue;
+            }
+            if let Some(ip) = ip_on(store, o, net) {
+                let mut names = vec![o.name.clone()];
+                names.extend(ocfg.aliases_on(net));
+                text.push_str(&format!("{ip}\t{}\n", names.join(" ")));
             }
         }
-        for (o, ocfg) in members.iter().filter(|(o, _)| o.id != c.id) {
-            let mut names = vec![o.name.clone()];
-            names.extend(ocfg.aliases.iter().cloned());
-            names.push(ocfg.hostname.clone());
-            text.push_str(&format!("{}\t{}\n", o.ip, names.join(" ")));
-        }
-        // Written in place: the file is bind-mounted into the container.
-        std::fs::write(container::container_dir(store.root(), &c.id).join("hosts"), text)?;
     }
+    // Written in place: the file is bind-mounted into the container.
+    std::fs::write(container::container_dir(store.root(), id).join("hosts"), text)?;
     Ok(())
 }

@@ -182,7 +182,7 @@ fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap
     m.insert("Names".into(), json!(rec.name));
     m.insert("Labels".into(), json!(labels));
     m.insert("Mounts".into(), json!(cfg.binds.join(",")));
-    m.insert("Networks".into(), json!(cfg.network));
+    m.insert("Networks".into(), json!(if cfg.networks().is_empty() { cfg.network.clone() } else { cfg.networks().join(",") }));
     m.insert("LocalVolumes".into(), json!("0"));
     m.insert("Size".into(), json!("0B"));
     m
@@ -255,13 +255,13 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "StopTimeout": cfg.stop_timeout,
             "ExposedPorts": cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
         },
-        "NetworkSettings": network_settings(rec, &cfg),
+        "NetworkSettings": network_settings(store, rec, &cfg),
     })
 }
 
 /// docker's `NetworkSettings`: address on the bridge and the port map
 /// (`"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5001"}]`).
-fn network_settings(rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
+fn network_settings(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
     let mut ports = serde_json::Map::new();
     for p in &cfg.ports {
         for m in network::parse_ports(p).unwrap_or_default() {
@@ -281,8 +281,25 @@ fn network_settings(rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
         "IPPrefixLen": prefix,
         "Gateway": gw,
         "SandboxKey": if cfg.network == "host" { String::new() } else { network::netns_path(&rec.id).display().to_string() },
-        "Networks": {cfg.network.clone(): {"IPAddress": rec.ip, "Gateway": gw, "IPPrefixLen": prefix}},
+        "Networks": networks_value(store, rec, cfg),
     })
+}
+
+/// Each network the container is on, with its address there while it runs.
+fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
+    let mut nets = serde_json::Map::new();
+    let names = if cfg.networks().is_empty() { vec![cfg.network.clone()] } else { cfg.networks() };
+    for n in names {
+        let br = super::network::bridge_of(store, &n).ok();
+        let ip = super::network::ip_on(store, rec, &n).unwrap_or_default();
+        let (gw, prefix) = match (&br, ip.is_empty()) {
+            (Some(b), false) => (b.gateway.to_string(), b.prefix),
+            _ => (String::new(), 0),
+        };
+        let aliases = cfg.connected.iter().find(|e| e.network == n).map_or(cfg.aliases.clone(), |e| e.aliases.clone());
+        nets.insert(n, json!({"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "Aliases": aliases}));
+    }
+    Value::Object(nets)
 }
 
 #[derive(Debug, Args)]

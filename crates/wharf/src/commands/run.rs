@@ -685,6 +685,7 @@ fn prepare(
         exposed,
         aliases: args.network_alias.clone(),
         anon_volumes,
+        connected: Vec::new(),
         extra_hosts: args.add_host.clone(),
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
