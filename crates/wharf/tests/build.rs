@@ -262,17 +262,11 @@ fn stdin_dockerfile_and_tar_context_and_add_archive() {
 fn a_killed_build_leaves_a_store_that_check_repairs() {
     let Some(env) = Env::new() else { return };
     let ctx = context(&env, "slow", &[("Dockerfile", "FROM localhost/bb\nRUN echo started; sleep 30\n")]);
-    // The build in its own process group, killed as a whole (as a shell
-    // kills a job): libcontainer's forked helpers inherit the store lock,
-    // and a helper orphaned by killing the build alone keeps it (see the
-    // issue notes).
-    use std::os::unix::process::CommandExt;
-    let mut child = env
-        .cmd(&["build", "-t", "slow", &ctx])
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("build");
+    // `kill -9` of the build process alone: a step container's init that
+    // libcontainer forked but not yet started is left behind, in its own
+    // session, holding the store lock; `system check` must reap it rather
+    // than wait for the lock forever.
+    let mut child = env.cmd(&["build", "-t", "slow", &ctx]).stderr(std::process::Stdio::null()).spawn().expect("build");
     let state = env.root().join("libcontainer");
     let running = common::eventually(|| {
         std::fs::read_dir(&state)
@@ -282,8 +276,7 @@ fn a_killed_build_leaves_a_store_that_check_repairs() {
             .then_some(())
     });
     assert!(running.is_some(), "the RUN step started");
-    let group = format!("-{}", child.id());
-    assert!(std::process::Command::new("kill").args(["-9", "--", &group]).status().expect("kill").success());
+    child.kill().expect("kill -9");
     let _ = child.wait();
     let (code, out, _) = env.out(&["system", "check"]);
     assert_eq!(code, 1, "check finds the leftovers: {out}");
@@ -366,4 +359,34 @@ fn sha256_hex(data: &[u8]) -> String {
         })
         .expect("sha256sum");
     String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn system_check_reaps_an_orphaned_process_holding_the_store_lock() {
+    let Some(env) = Env::new() else { return };
+    // What a build killed while libcontainer was creating a step leaves:
+    // a process in a child PID namespace, orphaned, holding the lock.
+    let lock = env.root().join("lock");
+    let script = format!("exec 9>>{}; flock -s 9; exec sleep 300", lock.display());
+    let mut holder =
+        std::process::Command::new("unshare").args(["--pid", "--fork", "sh", "-c", &script]).spawn().expect("unshare");
+    let held = common::eventually(|| {
+        let free = std::process::Command::new("flock").args(["-n", "-x"]).arg(&lock).arg("true").status().ok()?;
+        (!free.success()).then_some(())
+    });
+    assert!(held.is_some(), "the stand-in holds the lock");
+    holder.kill().expect("orphan it");
+    let _ = holder.wait();
+    let o = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(env.root())
+        .args(["system", "check"])
+        .output()
+        .expect("check");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_ne!(o.status.code(), Some(124), "check waited for the lock: {out}");
+    assert!(out.contains("killed orphaned build step process"), "{out}");
+    env.ok(&["system", "check"]);
 }

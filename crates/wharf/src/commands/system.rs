@@ -232,10 +232,40 @@ fn build_leftovers(root: &Path, repair: bool) -> Vec<String> {
     found
 }
 
+/// libcontainer forks a step container's init, which holds wharf's open
+/// files (the store lock among them) until it execs the step's command. A
+/// build killed in that moment leaves the init waiting forever for a start
+/// that will not come, in its own session (so killing the build's process
+/// group misses it) and holding the lock. Such a process is in a child PID
+/// namespace, orphaned to PID 1, with this store's lock open: it can never
+/// proceed, and killing it is the only way to free the lock.
+fn reap_orphaned_step_inits(root: &Path) -> Vec<String> {
+    let Ok(lock) = std::fs::canonicalize(root.join("lock")) else { return Vec::new() };
+    let mut found = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return found };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap_or_default().trim().to_owned();
+        let in_child_ns = field("NSpid:").split_whitespace().count() > 1;
+        if field("PPid:") != "1" || !in_child_ns {
+            continue;
+        }
+        let holds_lock = std::fs::read_dir(p.path().join("fd"))
+            .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == lock)))
+            .unwrap_or(false);
+        if holds_lock && runtime::supervise::send_signal(pid, libc::SIGKILL).is_ok() {
+            found.push(format!("killed orphaned build step process {pid} (it held the store lock)"));
+        }
+    }
+    found
+}
+
 pub fn check(root: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
+    let mut problems = reap_orphaned_step_inits(root);
     let lock = store.lock(true)?;
-    let mut problems = build_leftovers(root, args.repair);
+    problems.extend(build_leftovers(root, args.repair));
     if args.repair {
         problems.iter_mut().for_each(|p| p.push_str(" (repaired)"));
     }
