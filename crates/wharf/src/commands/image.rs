@@ -426,7 +426,7 @@ pub fn tag(root: &std::path::Path, args: TagArgs) -> anyhow::Result<ExitCode> {
 
 pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let lock = store.lock(true)?;
+    let (lock, _) = super::system::exclusive_lock(&store)?;
     let mut failed = false;
     for name in &args.images {
         match remove_one(&mut store, name, args.force) {
@@ -567,7 +567,7 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
     }
     let cutoff = prune_cutoff(&args.filters)?;
     let mut store = Store::open(root)?;
-    let lock = store.lock(true)?;
+    let (lock, _) = super::system::exclusive_lock(&store)?;
     let mut lines = Vec::new();
     for img in store.images()? {
         if !args.all && !img.tags.is_empty() {

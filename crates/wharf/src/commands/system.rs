@@ -98,7 +98,7 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
     super::network::run(root, super::network::NetworkCommand::Prune(super::network::PruneArgs { force: true }))?;
     if args.volumes {
         let store = Store::open(root)?;
-        let _lock = store.lock(true)?;
+        let _lock = exclusive_lock(&store)?;
         let gone: Vec<String> =
             volumes(&store)?.into_iter().filter(|(n, _, used)| !used && is_anonymous(n)).map(|v| v.0).collect();
         if !gone.is_empty() {
@@ -261,10 +261,16 @@ fn reap_orphaned_step_inits(root: &Path) -> Vec<String> {
     found
 }
 
+/// The store's exclusive lock, after freeing it from orphaned step inits
+/// (see above); returns what was reaped.
+pub fn exclusive_lock(store: &Store) -> anyhow::Result<(store::Lock, Vec<String>)> {
+    let reaped = reap_orphaned_step_inits(store.root());
+    Ok((store.lock(true)?, reaped))
+}
+
 pub fn check(root: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let mut problems = reap_orphaned_step_inits(root);
-    let lock = store.lock(true)?;
+    let (lock, mut problems) = exclusive_lock(&store)?;
     problems.extend(build_leftovers(root, args.repair));
     if args.repair {
         problems.iter_mut().for_each(|p| p.push_str(" (repaired)"));

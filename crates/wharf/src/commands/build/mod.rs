@@ -231,7 +231,7 @@ pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
     let cutoff = super::image::prune_cutoff(&args.filter)?;
     let before = cutoff.map(|t| humantime::format_rfc3339_nanos(t).to_string());
     let n = store.prune_build_cache(before.as_deref())?;
-    let lock = store.lock(true)?;
+    let (lock, _) = crate::commands::system::exclusive_lock(&store)?;
     let report = store.gc(&lock)?;
     println!("Deleted build cache objects: {n}");
     println!("Total:\t{}", crate::format::human_size(report.bytes));
