@@ -6,6 +6,7 @@
 //! store under a digest its bytes do not have.
 
 pub mod auth;
+mod login;
 mod pool;
 mod pull;
 mod push;
@@ -193,5 +194,3 @@ pub fn login(registry: &str, creds: &auth::Credentials, opts: &Options) -> Resul
         .map_err(|e| RegistryError::Io("tokio runtime".into(), e))?;
     rt.block_on(login::check(registry, creds, opts))
 }
-
-mod login;
