@@ -513,6 +513,19 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
     Ok(())
 }
 
+/// docker's warning for an image of another platform (pulled with
+/// `--platform`): it is run anyway, and fails as the kernel decides.
+fn warn_foreign_platform(cfg: &Value) {
+    let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default();
+    let (os, arch) = (field("os"), field("architecture"));
+    if (!os.is_empty() && os != "linux") || (!arch.is_empty() && arch != crate::config::host_arch()) {
+        eprintln!(
+            "WARNING: The requested image's platform ({os}/{arch}) does not match the detected host platform (linux/{}) and no specific platform was requested",
+            crate::config::host_arch()
+        );
+    }
+}
+
 /// Creates a container: its record, rootfs and bundle. Returns its ID.
 pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> anyhow::Result<(String, Store)> {
     let restart = RestartPolicy::parse(&args.restart).map_err(engine)?;
@@ -526,6 +539,7 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
             .map_err(|e| engine(e.to_string()))?,
     };
     let cfg: Value = serde_json::from_slice(&store.config_bytes(&image)?).context("image config")?;
+    warn_foreign_platform(&cfg);
     let config = cfg.get("config");
     let (entrypoint, cmd) = entry_and_cmd(config, args);
     if entrypoint.is_empty() && cmd.is_empty() {
