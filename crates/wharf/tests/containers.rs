@@ -341,3 +341,50 @@ fn system_df_counts_containers_volumes_and_cache_and_system_prune_frees_them() {
     assert!(df.lines().any(|l| l.starts_with("Local Volumes") && l.split_whitespace().nth(2) == Some("1")), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Build Cache") && l.split_whitespace().nth(2) == Some("0")), "{df}");
 }
+
+#[test]
+fn an_image_of_another_platform_runs_with_dockers_warning() {
+    let Some(env) = Env::new() else { return };
+    let saved = env.path().join("bb.tar");
+    let edited = env.path().join("bb-arm.tar");
+    env.ok(&["save", "-o", saved.to_str().expect("utf8"), "localhost/bb"]);
+    // The same image with a config that says arm64 (and a new ID).
+    let script = r#"
+import hashlib, io, json, sys, tarfile
+src, dst, other = sys.argv[1], sys.argv[2], sys.argv[3]
+with tarfile.open(src) as t:
+    members = [(m, t.extractfile(m).read() if m.isfile() else None) for m in t.getmembers()]
+files = {m.name: data for m, data in members}
+manifest = json.loads(files["manifest.json"])
+config = json.loads(files[manifest[0]["Config"]])
+config["architecture"] = other
+blob = json.dumps(config).encode()
+path = "blobs/sha256/" + hashlib.sha256(blob).hexdigest()
+manifest[0]["Config"] = path
+manifest[0]["RepoTags"] = ["localhost/bb-other:latest"]
+with tarfile.open(dst, "w") as out:
+    def add(name, data):
+        info = tarfile.TarInfo(name); info.size = len(data); out.addfile(info, io.BytesIO(data))
+    for m, data in members:
+        if m.name in ("manifest.json", "index.json"):
+            continue
+        out.addfile(m, io.BytesIO(data) if data is not None else None)
+    add(path, blob)
+    add("manifest.json", json.dumps(manifest).encode())
+"#;
+    let other = if std::env::consts::ARCH == "aarch64" { "amd64" } else { "arm64" };
+    let o = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&saved)
+        .arg(&edited)
+        .arg(other)
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    env.ok(&["load", "-i", edited.to_str().expect("utf8")]);
+    let (code, out, err) = env.out(&["run", "--rm", "localhost/bb-other", "echo", "ran"]);
+    assert_eq!((code, out.trim()), (0, "ran"), "{err}");
+    assert!(err.contains(&format!("platform (linux/{other}) does not match the detected host platform")), "{err}");
+    let (_, _, err) = env.out(&["run", "--rm", "localhost/bb", "true"]);
+    assert!(!err.contains("WARNING"), "{err}");
+}
