@@ -51,6 +51,15 @@ impl Digest {
         }
         Some(chain)
     }
+
+    /// The chain ID of layer `diff` stacked on the chain `parent` (or at
+    /// the bottom).
+    pub fn chain_above(parent: Option<&Digest>, diff: &Digest) -> Digest {
+        match parent {
+            Some(p) => Digest::of(format!("{p} {diff}").as_bytes()),
+            None => diff.clone(),
+        }
+    }
 }
 
 impl FromStr for Digest {
@@ -160,6 +169,15 @@ mod tests {
         assert_eq!(d.to_string().parse::<Digest>(), Ok(d.clone()));
         assert!("sha256:E3B0".parse::<Digest>().is_err());
         assert!("md5:abc".parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn chain_above_stacks_one_layer() {
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        assert_eq!(Digest::chain_above(None, &a), a);
+        let ab = Digest::chain_above(Some(&a), &b);
+        assert_eq!(Some(ab.clone()), Digest::chain_id(&[a.clone(), b.clone()]));
+        assert_eq!(Some(Digest::chain_above(Some(&ab), &c)), Digest::chain_id(&[a, b, c]));
     }
 
     #[test]

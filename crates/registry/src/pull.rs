@@ -264,10 +264,7 @@ fn layer_jobs(manifest: &Value, config: &[u8], name: &str) -> Result<Vec<LayerJo
         }
         let blob = descriptor_digest(l, name)?;
         let size = l.get("size").and_then(Value::as_u64).unwrap_or(0);
-        let chain = match &parent {
-            Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
-            None => diff_id.clone(),
-        };
+        let chain = Digest::chain_above(parent.as_ref(), &diff_id);
         jobs.push(LayerJob { blob, media_type, size, diff_id, parent: parent.replace(chain) });
     }
     Ok(jobs)
@@ -315,10 +312,7 @@ fn fetch_layers(
 }
 
 fn job_chain(job: &LayerJob) -> Digest {
-    match &job.parent {
-        Some(p) => Digest::chain_id(&[p.clone(), job.diff_id.clone()]).unwrap_or_else(|| job.diff_id.clone()),
-        None => job.diff_id.clone(),
-    }
+    Digest::chain_above(job.parent.as_ref(), &job.diff_id)
 }
 
 fn fetch_layer_retrying(

@@ -169,10 +169,7 @@ impl Store {
         parent: Option<&Digest>,
         diff_id: &Digest,
     ) -> Result<LayerInfo, StoreError> {
-        let chain_id = match parent {
-            Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
-            None => diff_id.clone(),
-        };
+        let chain_id = Digest::chain_above(parent, diff_id);
         let dest = self.root.join("snapshots").join(chain_id.hex());
         if dest.is_dir() && self.has_snapshot(&chain_id)? {
             return Ok(LayerInfo { diff_id: diff_id.clone(), size: self.snapshot_size(&chain_id)?, chain_id });
@@ -223,10 +220,7 @@ impl Store {
             .map_err(|_| StoreError::Io(staging.display().to_string(), io::Error::other("sync thread panicked")))?;
         let (diff_id, size) = hashed?;
         synced?;
-        let chain_id = match parent {
-            Some(p) => Digest::chain_id(&[p.clone(), diff_id.clone()]).unwrap_or_else(|| diff_id.clone()),
-            None => diff_id.clone(),
-        };
+        let chain_id = Digest::chain_above(parent, &diff_id);
         let dest = self.root.join("snapshots").join(chain_id.hex());
         if dest.exists() {
             layer::remove_tree(staging).map_err(io_at(staging))?;
