@@ -104,7 +104,11 @@ fn run_helper(helper: &str, verb: &str, input: &str) -> Result<String, RegistryE
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if !out.status.success() {
-        return Err(fail(if stdout.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_owned() } else { stdout }));
+        return Err(fail(if stdout.is_empty() {
+            String::from_utf8_lossy(&out.stderr).trim().to_owned()
+        } else {
+            stdout
+        }));
     }
     Ok(stdout)
 }
@@ -132,9 +136,9 @@ pub fn credentials(registry: &str) -> Result<Option<Credentials>, RegistryError>
         .decode(encoded)
         .map_err(|e| RegistryError::Auth(format!("{}: auths.{key}.auth: {e}", config_path().display())))?;
     let text = String::from_utf8_lossy(&decoded);
-    let (user, pass) = text
-        .split_once(':')
-        .ok_or_else(|| RegistryError::Auth(format!("{}: auths.{key}.auth is not user:password", config_path().display())))?;
+    let (user, pass) = text.split_once(':').ok_or_else(|| {
+        RegistryError::Auth(format!("{}: auths.{key}.auth is not user:password", config_path().display()))
+    })?;
     Ok(Some(Credentials { username: user.to_owned(), secret: pass.to_owned() }))
 }
 

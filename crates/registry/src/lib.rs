@@ -109,7 +109,9 @@ impl RegistryError {
     fn from_oci(what: &str, e: OciDistributionError) -> RegistryError {
         use OciDistributionError as E;
         match e {
-            E::UnauthorizedError { url } => RegistryError::Unauthorized { what: what.to_owned(), detail: format!(" ({url})") },
+            E::UnauthorizedError { url } => {
+                RegistryError::Unauthorized { what: what.to_owned(), detail: format!(" ({url})") }
+            }
             E::AuthenticationFailure(m) => {
                 RegistryError::Unauthorized { what: what.to_owned(), detail: format!(": {}", m.trim()) }
             }

@@ -117,7 +117,9 @@ pub fn pull(
     let manifest = match top.json.get("manifests") {
         Some(list) => {
             let chosen = choose(list, platform).ok_or_else(|| {
-                RegistryError::NotFound(format!("{name}: no matching manifest for {platform} in the manifest list entries"))
+                RegistryError::NotFound(format!(
+                    "{name}: no matching manifest for {platform} in the manifest list entries"
+                ))
             })?;
             fetch_manifest(&sess, &oref.clone_with_digest(chosen.to_string()), &name)?
         }
@@ -169,16 +171,10 @@ fn discard_unreferenced(store: &mut Store) {
 
 /// Fetches a manifest or index and checks its bytes against the digest
 /// the reference names (if any).
-fn fetch_manifest(
-    sess: &Session,
-    oref: &oci_client::Reference,
-    name: &str,
-
-) -> Result<Manifest, RegistryError> {
+fn fetch_manifest(sess: &Session, oref: &oci_client::Reference, name: &str) -> Result<Manifest, RegistryError> {
     let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
-    let (bytes, _) = sess
-        .retry(name, || sess.client.pull_manifest_raw(oref, &sess.auth, &accept))
-        .map_err(|e| match e {
+    let (bytes, _) =
+        sess.retry(name, || sess.client.pull_manifest_raw(oref, &sess.auth, &accept)).map_err(|e| match e {
             RegistryError::NotFound(_) => {
                 RegistryError::NotFound(format!("manifest for {name} not found: manifest unknown"))
             }
@@ -305,9 +301,7 @@ fn fetch_layers(
     results
         .into_iter()
         .zip(jobs)
-        .map(|(r, job)| {
-            r.unwrap_or_else(|| Err(RegistryError::Protocol(format!("layer {}: not fetched", job.blob))))
-        })
+        .map(|(r, job)| r.unwrap_or_else(|| Err(RegistryError::Protocol(format!("layer {}: not fetched", job.blob)))))
         .collect()
 }
 
@@ -338,10 +332,9 @@ fn fetch_layer_retrying(
             }
             Err(e) => {
                 return Err(match e {
-                    RegistryError::Transient(m) => RegistryError::Transient(format!(
-                        "layer {}: gave up after {attempt} attempts: {m}",
-                        job.blob
-                    )),
+                    RegistryError::Transient(m) => {
+                        RegistryError::Transient(format!("layer {}: gave up after {attempt} attempts: {m}", job.blob))
+                    }
                     named if named.to_string().contains(&job.blob.to_string()) => named,
                     other => RegistryError::Protocol(format!("layer {}: {other}", job.blob)),
                 })

@@ -40,7 +40,13 @@ struct Blob {
 }
 
 /// Pushes the stored image `r` names to its registry.
-pub fn push(root: &Path, r: &Reference, codec: Codec, opts: &Options, progress: &dyn Progress) -> Result<Pushed, RegistryError> {
+pub fn push(
+    root: &Path,
+    r: &Reference,
+    codec: Codec,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pushed, RegistryError> {
     let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;
     let id = store.resolve(&r.to_string())?;
@@ -179,4 +185,3 @@ fn push_layer(
     progress.event(Event::Done { id });
     Ok(blob)
 }
-

@@ -35,7 +35,10 @@ pub(crate) struct Session {
 /// whatever the user listed; `--tls-verify=true` (podman's flag) insists
 /// on verified HTTPS even there.
 pub fn is_insecure(registry: &str, opts: &Options) -> bool {
-    let host = registry.rsplit_once(':').map_or(registry, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { registry });
+    let host =
+        registry
+            .rsplit_once(':')
+            .map_or(registry, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { registry });
     if opts.tls_verify == Some(true) {
         return false;
     }

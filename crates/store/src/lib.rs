@@ -372,7 +372,9 @@ impl Store {
         rec.chain
             .iter()
             .zip(diffs)
-            .map(|(chain, diff_id)| Ok(LayerInfo { diff_id, chain_id: chain.clone(), size: self.snapshot_size(chain)? }))
+            .map(|(chain, diff_id)| {
+                Ok(LayerInfo { diff_id, chain_id: chain.clone(), size: self.snapshot_size(chain)? })
+            })
             .collect()
     }
 

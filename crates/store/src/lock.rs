@@ -26,7 +26,8 @@ impl Lock {
     /// The lock if it can be had at once; None when someone holds it.
     pub fn try_acquire(path: &Path, exclusive: bool) -> io::Result<Option<Lock>> {
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
-        let op = if exclusive { FlockOperation::NonBlockingLockExclusive } else { FlockOperation::NonBlockingLockShared };
+        let op =
+            if exclusive { FlockOperation::NonBlockingLockExclusive } else { FlockOperation::NonBlockingLockShared };
         match flock(&file, op) {
             Ok(()) => Ok(Some(Lock { _file: file, exclusive })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),

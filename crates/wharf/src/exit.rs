@@ -25,6 +25,11 @@ impl Failure {
     }
 }
 
+/// A failed command (exit 1), as most commands report errors.
+pub fn fail(msg: impl Into<String>) -> anyhow::Error {
+    Failure::new(COMMAND_ERROR, msg).into()
+}
+
 /// Prints `err` the way docker does and returns its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let code = err.downcast_ref::<Failure>().map_or(COMMAND_ERROR, |f| f.code);

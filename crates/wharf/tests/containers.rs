@@ -315,7 +315,17 @@ fn init_ulimit_device_mount_volumes_and_shared_network() {
 #[test]
 fn system_df_counts_containers_volumes_and_cache_and_system_prune_frees_them() {
     let Some(env) = Env::new() else { return };
-    env.ok(&["run", "--name", "keep", "-v", "named:/data", "localhost/bb", "sh", "-c", "echo 12345 > /data/f; echo abc > /w"]);
+    env.ok(&[
+        "run",
+        "--name",
+        "keep",
+        "-v",
+        "named:/data",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "echo 12345 > /data/f; echo abc > /w",
+    ]);
     env.ok(&["run", "--name", "anon", "-v", "/scratch", "localhost/bb", "sh", "-c", "echo 1234567 > /scratch/f"]);
     let ctx = env.path().join("ctx-df");
     std::fs::create_dir_all(&ctx).expect("ctx");

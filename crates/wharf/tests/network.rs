@@ -239,7 +239,23 @@ fn network_connect_and_disconnect_a_running_container() {
     std::fs::create_dir_all(&www).expect("mkdir");
     std::fs::write(www.join("index.html"), "from srv\n").expect("write");
     let vol = format!("{}:/www:ro", www.display());
-    env.ok(&["run", "-d", "--name", "srv", "--network", "conn-b", "-v", &vol, "localhost/bb", "httpd", "-f", "-p", "5000", "-h", "/www"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "conn-b",
+        "-v",
+        &vol,
+        "localhost/bb",
+        "httpd",
+        "-f",
+        "-p",
+        "5000",
+        "-h",
+        "/www",
+    ]);
     env.ok(&["run", "-d", "--name", "cli", "--network", "conn-a", "localhost/bb", "sleep", "300"]);
     let (code, _, _) = env.out(&["exec", "cli", "grep", "-w", "srv", "/etc/hosts"]);
     assert_ne!(code, 0, "srv is on another network");

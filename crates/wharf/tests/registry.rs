@@ -117,8 +117,11 @@ fn wharf_at(root: &Path, args: &[&str]) -> (i32, String, String) {
 fn two_layer_image(env: &Env, tag: &str) -> String {
     let ctx = env.path().join(format!("ctx-{}", tag.replace(['/', ':'], "_")));
     std::fs::create_dir_all(&ctx).expect("ctx");
-    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN echo pulled-and-ran > /msg\nCMD [\"cat\", \"/msg\"]\n")
-        .expect("Dockerfile");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM localhost/bb\nRUN echo pulled-and-ran > /msg\nCMD [\"cat\", \"/msg\"]\n",
+    )
+    .expect("Dockerfile");
     env.ok(&["build", "-q", "-t", tag, ctx.to_str().expect("utf8")]);
     env.ok(&["image", "inspect", "--format", "{{.Id}}", tag]).trim().to_owned()
 }
@@ -189,7 +192,8 @@ fn run_and_from_pull_what_is_missing() {
     std::fs::create_dir_all(&ctx).expect("ctx");
     std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\nRUN cat /msg > /copy\nCMD [\"cat\", \"/copy\"]\n"))
         .expect("Dockerfile");
-    let (code, _, err) = wharf_at(&built, &["build", "--progress=plain", "-t", "localhost/child", ctx.to_str().expect("utf8")]);
+    let (code, _, err) =
+        wharf_at(&built, &["build", "--progress=plain", "-t", "localhost/child", ctx.to_str().expect("utf8")]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("load metadata for"), "{err}");
     let (code, out, _) = wharf_at(&built, &["run", "--rm", "localhost/child"]);
@@ -248,7 +252,15 @@ fn put_index(reg: &Registry, repo: &str, entries: &[(&str, &str, usize)]) {
         manifests.join(",")
     );
     let o = Command::new("curl")
-        .args(["-sf", "-X", "PUT", "-H", "Content-Type: application/vnd.oci.image.index.v1+json", "--data-binary", &body])
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.index.v1+json",
+            "--data-binary",
+            &body,
+        ])
         .arg(format!("http://{}/v2/{repo}/manifests/multi", reg.addr()))
         .output()
         .expect("curl");
@@ -328,7 +340,10 @@ fn basic_auth_login_push_pull_logout() {
     let (code, _, err) = with_config(&root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "wrong\n");
     assert_eq!(code, 1);
     assert!(err.contains("incorrect username or password"), "{err}");
-    assert!(!config.join("config.json").exists() || !std::fs::read_to_string(config.join("config.json")).unwrap_or_default().contains(&reg.addr()));
+    assert!(
+        !config.join("config.json").exists()
+            || !std::fs::read_to_string(config.join("config.json")).unwrap_or_default().contains(&reg.addr())
+    );
     let (code, out, err) = with_config(&root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "s3cret\n");
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "Login Succeeded");
@@ -423,7 +438,8 @@ fn proxy_one(
     if targeted {
         if let Fault::Unavailable(n) = fault {
             if seen.fetch_add(1, Ordering::SeqCst) < n {
-                client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+                client
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
                 return Ok(());
             }
         }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use store::{ImageRecord, Store};
 
 use crate::config;
-use crate::exit::Failure;
+
 use crate::format::{ago, docker_time, human_size, parse_time, render, table};
 
 #[derive(Debug, Args)]
@@ -140,9 +140,7 @@ pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::Syst
     Ok(cutoff)
 }
 
-fn fail(msg: impl Into<String>) -> anyhow::Error {
-    Failure::new(1, msg).into()
-}
+use crate::exit::fail;
 
 fn parse_ref(s: &str) -> anyhow::Result<Reference> {
     Reference::parse(s).map_err(|e| fail(format!("{e}: {s}")))

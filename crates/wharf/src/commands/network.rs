@@ -340,9 +340,7 @@ fn disconnect(store: &mut Store, a: DisconnectArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn fail(msg: impl Into<String>) -> anyhow::Error {
-    crate::exit::Failure::new(1, msg).into()
-}
+use crate::exit::fail;
 
 fn rm(store: &mut Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;

@@ -182,7 +182,10 @@ fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap
     m.insert("Names".into(), json!(rec.name));
     m.insert("Labels".into(), json!(labels));
     m.insert("Mounts".into(), json!(cfg.binds.join(",")));
-    m.insert("Networks".into(), json!(if cfg.networks().is_empty() { cfg.network.clone() } else { cfg.networks().join(",") }));
+    m.insert(
+        "Networks".into(),
+        json!(if cfg.networks().is_empty() { cfg.network.clone() } else { cfg.networks().join(",") }),
+    );
     m.insert("LocalVolumes".into(), json!("0"));
     m.insert("Size".into(), json!("0B"));
     m

@@ -115,9 +115,7 @@ pub struct LogoutArgs {
     pub server: Option<String>,
 }
 
-fn fail(msg: impl Into<String>) -> anyhow::Error {
-    Failure::new(1, msg).into()
-}
+use crate::exit::fail;
 
 /// Docker's registry key for a login server argument.
 fn server_name(server: Option<&str>) -> String {
@@ -199,7 +197,13 @@ pub fn ensure_image(root: &Path, name: &str, policy: &str, quiet: bool) -> anyho
             return Err(fail(format!("No such image: {name}")));
         }
         ("always" | "missing", _) => {}
-        (other, _) => return Err(Failure::new(125, format!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\"")).into()),
+        (other, _) => {
+            return Err(Failure::new(
+                125,
+                format!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""),
+            )
+            .into())
+        }
     }
     let r = Reference::parse(name).map_err(|e| fail(format!("{name}: {e}")))?;
     if !quiet && policy == "missing" {
@@ -213,12 +217,8 @@ pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
     let named = Reference::parse_named(&args.name)?;
     let targets: Vec<Reference> = if args.all_tags {
         let store = store::Store::open(root)?;
-        let mut tags: Vec<Reference> = store
-            .images()?
-            .into_iter()
-            .flat_map(|i| i.tags)
-            .filter(|t| t.repository() == named.repository())
-            .collect();
+        let mut tags: Vec<Reference> =
+            store.images()?.into_iter().flat_map(|i| i.tags).filter(|t| t.repository() == named.repository()).collect();
         tags.sort();
         tags
     } else {
@@ -336,11 +336,10 @@ fn output(to_stderr: bool) -> Box<dyn Write + Send> {
 impl Lines {
     fn new(quiet: bool, to_stderr: bool, start: &'static str, done: &'static str, exists: &'static str) -> Lines {
         let tty = if to_stderr { io::stderr().is_terminal() } else { io::stdout().is_terminal() };
-        let bars = (!quiet && tty)
-            .then(|| {
-                let target = if to_stderr { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() };
-                (MultiProgress::with_draw_target(target), Mutex::new(HashMap::new()))
-            });
+        let bars = (!quiet && tty).then(|| {
+            let target = if to_stderr { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() };
+            (MultiProgress::with_draw_target(target), Mutex::new(HashMap::new()))
+        });
         Lines { quiet, bars, words: (start, done, exists), out: Mutex::new(output(to_stderr)) }
     }
 

@@ -74,9 +74,7 @@ pub struct BuildArgs {
     pub context: String,
 }
 
-fn fail(msg: impl Into<String>) -> anyhow::Error {
-    Failure::new(1, msg).into()
-}
+pub(crate) use crate::exit::fail;
 
 /// The Dockerfile bytes, its display name, and the context directory.
 fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String, PathBuf, Option<PathBuf>)> {
