@@ -63,8 +63,9 @@ pub fn platform_args(build: &Platform, target: &Platform) -> Vec<(String, String
     v
 }
 
-/// Variables visible at one point of a build.
-#[derive(Debug, Clone, Default)]
+/// Variables visible at one point of a build. Serializable so that a
+/// stage built in another process hands back what its ARGs consumed.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
     /// `--build-arg` values.
     build_args: BTreeMap<String, String>,

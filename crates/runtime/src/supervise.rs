@@ -31,6 +31,13 @@ impl SignalPipes {
         }
         Ok(SignalPipes { chld, forwarded })
     }
+
+    /// The forwarded signals that arrived since the last look, without
+    /// waiting (for a caller that polls child processes itself).
+    pub fn pending(&mut self) -> Vec<i32> {
+        drain(&mut self.chld);
+        self.forwarded.iter_mut().filter_map(|(sig, p)| drain(p).then_some(*sig)).collect()
+    }
 }
 
 fn pipe_for(signal: i32) -> io::Result<UnixStream> {

@@ -67,7 +67,7 @@ fn io_at(p: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 }
 
 /// A layer as stored: its diffID, its chain ID, and its tar's size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerInfo {
     pub diff_id: Digest,
     pub chain_id: Digest,

@@ -31,7 +31,7 @@ pub fn check_platform(p: &str) -> Result<(), String> {
 }
 
 /// An image config being made or changed.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageConfig(pub Value);
 
 impl ImageConfig {

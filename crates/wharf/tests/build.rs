@@ -390,3 +390,52 @@ fn system_check_reaps_an_orphaned_process_holding_the_store_lock() {
     assert!(out.contains("killed orphaned build step process"), "{out}");
     env.ok(&["system", "check"]);
 }
+
+/// A RUN that marks `me` in a shared cache mount, then waits (at most
+/// 30 s) for `other`: it passes only if the other stage runs meanwhile.
+fn rendezvous(me: &str, other: &str) -> String {
+    format!(
+        "RUN --mount=type=cache,id=meet,target=/meet sh -c 'touch /meet/{me}; i=0; \
+         while [ ! -e /meet/{other} ]; do sleep 0.1; i=$((i+1)); [ $i -lt 300 ] || exit 9; done; echo {me} > /{me}'"
+    )
+}
+
+#[test]
+fn independent_stages_build_concurrently_and_a_failure_cancels_the_rest() {
+    let Some(env) = Env::new() else { return };
+    let df = format!(
+        "FROM localhost/bb AS a\n{}\n\nFROM localhost/bb AS b\n{}\n\nFROM localhost/bb\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        rendezvous("a", "b"),
+        rendezvous("b", "a")
+    );
+    let ctx = context(&env, "par", &[("Dockerfile", &df)]);
+    let (code, _, err) = build(&env, &["-t", "par", &ctx]);
+    assert_eq!(code, 0, "each stage waits for the other, so both ran at once: {err}");
+    assert_eq!(env.ok(&["run", "--rm", "par", "cat", "/a", "/b"]), "a\nb\n");
+    // One numbering for both stages' steps: no step number twice.
+    let begun: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with('#') && l.contains(" ["))
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    let mut unique = begun.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(begun.len(), unique.len(), "{err}");
+
+    // A failing stage stops the one running beside it (which would
+    // otherwise wait its full 30 s for a mark that never comes).
+    let df = format!(
+        "FROM localhost/bb AS a\nRUN exit 3\n\nFROM localhost/bb AS b\n{}\n\nFROM localhost/bb\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        rendezvous("c", "never")
+    );
+    let ctx = context(&env, "parfail", &[("Dockerfile", &df)]);
+    let (code, _, err) = build(&env, &["-t", "parfail", &ctx]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("exit code: 3"), "{err}");
+    assert!(!err.contains("exit code: 9"), "the waiting stage was cancelled, not left to time out: {err}");
+    let (code, _, _) = env.out(&["image", "inspect", "parfail"]);
+    assert_ne!(code, 0, "nothing tagged");
+    let (code, out, err) = env.out(&["system", "check"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

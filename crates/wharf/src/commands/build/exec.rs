@@ -111,8 +111,10 @@ pub fn run_bundle(
         let _ = rt.delete(id);
         return Err(e.into());
     }
-    let mut forward = |sig: i32| {
-        let _ = supervise::send_signal(pid, sig);
+    // A build that is interrupted cancels the step, as BuildKit does: the
+    // step's init may be a shell that ignores SIGTERM as pid 1.
+    let mut forward = |_sig: i32| {
+        let _ = supervise::send_signal(pid, libc::SIGKILL);
     };
     let code =
         supervise::supervise(pid, vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], signals, out, &mut forward);

@@ -6,6 +6,7 @@
 pub(crate) mod context;
 pub(crate) mod copy;
 mod exec;
+mod parallel;
 mod progress;
 mod steps;
 
@@ -139,6 +140,9 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;
+    if let Some(dir) = parallel::job_dir() {
+        return build_job(&mut store, &args, &dir);
+    }
     let (bytes, df_name, context_dir, temp) = inputs(&store, &args)?;
     let result = build_in(&mut store, &args, &bytes, &df_name, context_dir);
     if let Some(t) = temp {
@@ -167,6 +171,38 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A parsed Dockerfile, ready to build: its stages, lexer, meta args and
+/// target stage.
+struct Plan {
+    stages: dockerfile::Stages,
+    lex: Lexer,
+    meta: Scope,
+    target: usize,
+    build_args: std::collections::BTreeMap<String, String>,
+    warnings: Vec<String>,
+}
+
+fn plan(args: &BuildArgs, bytes: &[u8], df_name: &str) -> anyhow::Result<Plan> {
+    let df = dockerfile::parse(bytes).map_err(|e| fail(format!("{df_name}:{}: {}", e.line, e.message)))?;
+    let warnings = df.warnings.iter().map(|w| w.message.clone()).collect();
+    let stages =
+        dockerfile::stages(&df).map_err(|e| fail(format!("{df_name}:{}: {}", e.location.start_line, e.message)))?;
+    let build_args = super::dockerfile::build_args(&args.build_arg);
+    let lex = Lexer::new(stages.escape);
+    let host = super::dockerfile::host_platform();
+    let meta = Scope::meta(&lex, &stages.meta_args, &build_args, platform_args(&host, &host))
+        .map_err(|e| fail(e.to_string()))?;
+    let target = match &args.target {
+        Some(t) => stages
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
+            .ok_or_else(|| fail(format!("failed to solve: target stage \"{t}\" could not be found")))?,
+        None => stages.stages.len().checked_sub(1).ok_or_else(|| fail("the Dockerfile has no FROM"))?,
+    };
+    Ok(Plan { stages, lex, meta, target, build_args, warnings })
+}
+
 fn build_in(
     store: &mut Store,
     args: &BuildArgs,
@@ -176,37 +212,38 @@ fn build_in(
 ) -> anyhow::Result<(image::Digest, Progress)> {
     let quiet = args.quiet || args.progress == "quiet";
     let mut progress = Progress::new(progress::Mode::pick(quiet, &args.progress));
-    let df = dockerfile::parse(bytes).map_err(|e| fail(format!("{df_name}:{}: {}", e.line, e.message)))?;
-    for w in &df.warnings {
-        progress.warn(&w.message);
+    let p = plan(args, bytes, df_name)?;
+    for w in &p.warnings {
+        progress.warn(w);
     }
-    let st =
-        dockerfile::stages(&df).map_err(|e| fail(format!("{df_name}:{}: {}", e.location.start_line, e.message)))?;
-    let build_args = super::dockerfile::build_args(&args.build_arg);
-    let lex = Lexer::new(st.escape);
-    let host = super::dockerfile::host_platform();
-    let meta =
-        Scope::meta(&lex, &st.meta_args, &build_args, platform_args(&host, &host)).map_err(|e| fail(e.to_string()))?;
-    let target = match &args.target {
-        Some(t) => st
-            .stages
-            .iter()
-            .position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
-            .ok_or_else(|| fail(format!("failed to solve: target stage \"{t}\" could not be found")))?,
-        None => st.stages.len().checked_sub(1).ok_or_else(|| fail("the Dockerfile has no FROM"))?,
-    };
-    let ctx = context::Context::open(context_dir, df_name)?;
-    let mut builder = steps::Builder::new(store, &st, &lex, meta, ctx, args, &mut progress)?;
-    let needed = builder.needed(target)?;
-    for idx in needed {
-        builder.build_stage(idx)?;
-    }
-    let unused = builder.unused_args(&build_args);
-    let id = builder.finish(target, &args.label)?;
+    let ctx = context::Context::open(context_dir.clone(), df_name)?;
+    let mut builder = steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, args, &mut progress)?;
+    let needed = builder.needed(p.target)?;
+    parallel::build_all(&mut builder, &needed, bytes, df_name, &context_dir)?;
+    let unused = builder.unused_args(&p.build_args);
+    let id = builder.finish(p.target, &args.label)?;
     if !unused.is_empty() {
         progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
     }
     Ok((id, progress))
+}
+
+/// A child building one stage for a parent build (see `parallel`).
+fn build_job(store: &mut Store, args: &BuildArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    let job = parallel::read_job(dir)?;
+    let mut progress = Progress::new(progress::Mode::Events);
+    let result = (|| {
+        let p = plan(args, &job.dockerfile, &job.dockerfile_name)?;
+        let ctx = context::Context::open(job.context.clone(), &job.dockerfile_name)?;
+        let mut builder = steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, args, &mut progress)?;
+        for (i, b) in job.built {
+            builder.insert_built(i, b);
+        }
+        builder.build_stage(job.stage)?;
+        builder.built(job.stage).cloned().ok_or_else(|| fail("the stage was not built"))
+    })();
+    parallel::write_outcome(dir, result)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,9 @@ pub enum Mode {
     Quiet,
     Plain,
     Tty,
+    /// A stage built in a child process: each event as a JSON line on
+    /// stdout, for the parent to show with [`Progress::replay`].
+    Events,
 }
 
 impl Mode {
@@ -61,10 +64,50 @@ impl Progress {
     }
 
     fn emit(&self, line: &str) {
-        if self.mode != Mode::Quiet {
+        if !matches!(self.mode, Mode::Quiet | Mode::Events) {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{line}");
         }
+    }
+
+    /// Events mode: writes one event; returns whether it did.
+    fn event(&self, ev: serde_json::Value) -> bool {
+        if self.mode != Mode::Events {
+            return false;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{ev}");
+        let _ = out.flush();
+        true
+    }
+
+    /// Shows an event a child process wrote in events mode; `ids` maps
+    /// the child's step numbers to ours. Returns false for a line that
+    /// is not an event.
+    pub fn replay(&mut self, ids: &mut BTreeMap<usize, usize>, line: &str) -> bool {
+        let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else { return false };
+        let text = |k: &str| ev.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let child = ev.get("n").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+        let kind = text("ev");
+        if kind == "begin" {
+            let n = self.begin(&text("name"));
+            ids.insert(child, n);
+            return true;
+        }
+        if kind == "warn" {
+            self.warn(&text("msg"));
+            return true;
+        }
+        let Some(&n) = ids.get(&child) else { return false };
+        match kind.as_str() {
+            "note" => self.note(n, &text("text")),
+            "output" => self.output(n, text("text").as_bytes()),
+            "done" => self.done(n, std::time::Duration::ZERO),
+            "cached" => self.cached(n),
+            "error" => self.error(n, &text("msg")),
+            _ => return false,
+        }
+        true
     }
 
     fn secs(&self, n: usize) -> f64 {
@@ -97,6 +140,9 @@ impl Progress {
     pub fn begin(&mut self, name: &str) -> usize {
         let n = self.next;
         self.next += 1;
+        if self.event(serde_json::json!({"ev": "begin", "n": n, "name": name})) {
+            return n;
+        }
         self.step_start.insert(n, Instant::now());
         self.names.insert(n, name.to_owned());
         match self.mode {
@@ -110,6 +156,9 @@ impl Progress {
     }
 
     pub fn note(&mut self, n: usize, text: &str) {
+        if self.event(serde_json::json!({"ev": "note", "n": n, "text": text})) {
+            return;
+        }
         match self.mode {
             Mode::Tty => {
                 self.clear_live();
@@ -133,6 +182,9 @@ impl Progress {
 
     /// Output of a running step.
     pub fn output(&mut self, n: usize, bytes: &[u8]) {
+        if self.event(serde_json::json!({"ev": "output", "n": n, "text": String::from_utf8_lossy(bytes)})) {
+            return;
+        }
         let lines = self.lines(n, bytes);
         match self.mode {
             Mode::Tty => {
@@ -162,6 +214,9 @@ impl Progress {
     }
 
     pub fn done(&mut self, n: usize, _d: std::time::Duration) {
+        if self.event(serde_json::json!({"ev": "done", "n": n})) {
+            return;
+        }
         self.flush(n);
         let t = self.secs(n);
         match self.mode {
@@ -175,6 +230,9 @@ impl Progress {
     }
 
     pub fn cached(&mut self, n: usize) {
+        if self.event(serde_json::json!({"ev": "cached", "n": n})) {
+            return;
+        }
         match self.mode {
             Mode::Tty => {
                 self.clear_live();
@@ -186,6 +244,9 @@ impl Progress {
     }
 
     pub fn error(&mut self, n: usize, msg: &str) {
+        if self.event(serde_json::json!({"ev": "error", "n": n, "msg": msg})) {
+            return;
+        }
         self.flush(n);
         match self.mode {
             Mode::Tty => {
@@ -204,6 +265,9 @@ impl Progress {
     }
 
     pub fn warn(&mut self, msg: &str) {
+        if self.event(serde_json::json!({"ev": "warn", "msg": msg})) {
+            return;
+        }
         self.clear_live();
         self.emit(&format!("WARNING: {msg}"));
     }

@@ -20,7 +20,8 @@ use super::{fail, BuildArgs, Progress};
 use crate::config::ImageConfig;
 
 /// A built stage: its image config, layers, history and cache key.
-#[derive(Clone)]
+/// Serializable: a stage built in a child process comes back as JSON.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Built {
     config: ImageConfig,
     layers: Vec<LayerInfo>,
@@ -132,27 +133,54 @@ impl<'a> Builder<'a> {
         let mut need = BTreeSet::new();
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
-            if !need.insert(i) {
-                continue;
-            }
-            let stage = &self.stages.stages[i];
-            if let Some(j) = self.stage_index(&self.base_name(stage)?, i) {
-                todo.push(j);
-            }
-            for c in &stage.commands {
-                let froms: Vec<String> = match &c.command {
-                    Command::Copy(cp) => cp.from.iter().cloned().collect(),
-                    Command::Run(r) => r.mounts.iter().filter_map(|m| m.from.clone()).collect(),
-                    _ => Vec::new(),
-                };
-                for f in froms {
-                    if let Some(j) = self.stage_index(&f, i) {
-                        todo.push(j);
-                    }
-                }
+            if need.insert(i) {
+                todo.extend(self.deps(i)?);
             }
         }
         Ok(need.into_iter().collect())
+    }
+
+    /// The earlier stages stage `i` reads: its base, `COPY --from` and
+    /// `RUN --mount=from=`.
+    pub fn deps(&self, i: usize) -> anyhow::Result<Vec<usize>> {
+        let stage = &self.stages.stages[i];
+        let mut deps = Vec::new();
+        deps.extend(self.stage_index(&self.base_name(stage)?, i));
+        for c in &stage.commands {
+            let froms: Vec<String> = match &c.command {
+                Command::Copy(cp) => cp.from.iter().cloned().collect(),
+                Command::Run(r) => r.mounts.iter().filter_map(|m| m.from.clone()).collect(),
+                _ => Vec::new(),
+            };
+            for f in froms {
+                deps.extend(self.stage_index(&f, i));
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        Ok(deps)
+    }
+
+    /// A stage built elsewhere (by a child process).
+    pub fn insert_built(&mut self, idx: usize, b: Built) {
+        self.built.insert(idx, b);
+    }
+
+    pub fn built(&self, idx: usize) -> Option<&Built> {
+        self.built.get(&idx)
+    }
+
+    pub fn progress(&mut self) -> &mut Progress {
+        self.progress
+    }
+
+    /// The SIGINT/SIGTERM the build has received, without waiting.
+    pub fn pending_signals(&mut self) -> Vec<i32> {
+        self.signals.pending()
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store
     }
 
     fn now(&self) -> String {
@@ -862,7 +890,10 @@ pub fn describe(cmd: &Command) -> String {
         Command::Label(v) => format!("LABEL {}", kv(v)),
         Command::Arg(a) => format!("ARG {}", a.iter().map(|d| d.name.clone()).collect::<Vec<_>>().join(" ")),
         Command::Expose(p) => format!("EXPOSE {}", p.join(" ")),
-        Command::Copy(c) => format!("COPY {} {}", c.paths.sources.join(" "), c.paths.dest),
+        Command::Copy(c) => {
+            let from = c.from.as_ref().map(|f| format!("--from={f} ")).unwrap_or_default();
+            format!("COPY {from}{} {}", c.paths.sources.join(" "), c.paths.dest)
+        }
         Command::Add(a) => format!("ADD {} {}", a.paths.sources.join(" "), a.paths.dest),
         Command::Workdir(w) => format!("WORKDIR {w}"),
         Command::User(u) => format!("USER {u}"),
