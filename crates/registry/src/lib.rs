@@ -116,7 +116,7 @@ impl RegistryError {
                 RegistryError::Unauthorized { what: what.to_owned(), detail: format!(": {}", m.trim()) }
             }
             E::ImageManifestNotFoundError(m) => RegistryError::NotFound(format!("{what}: not found: {m}")),
-            E::ServerError { code, url, message } if code == 404 => {
+            E::ServerError { code: 404, url, message } => {
                 RegistryError::NotFound(format!("{what}: not found: {url}: {message}"))
             }
             E::ServerError { code, url, message } if code == 401 || code == 403 => {

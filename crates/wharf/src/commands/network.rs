@@ -265,7 +265,7 @@ pub fn attach_endpoint(store: &Store, id: &str, e: &container::Endpoint) -> anyh
 fn running_container(store: &mut Store, key: &str) -> anyhow::Result<store::ContainerRecord> {
     let (id, _, _) = store.find_container(key).map_err(|_| fail(format!("No such container: {key}")))?;
     let rec = store.container(&id)?;
-    Ok(super::lifecycle::refresh(store, rec)?)
+    super::lifecycle::refresh(store, rec)
 }
 
 fn save_config(store: &mut Store, id: &str, cfg: &container::ContainerConfig) -> anyhow::Result<()> {
