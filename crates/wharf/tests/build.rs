@@ -439,3 +439,61 @@ fn independent_stages_build_concurrently_and_a_failure_cancels_the_rest() {
     let (code, out, err) = env.out(&["system", "check"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn copy_parents_keeps_source_paths() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(
+        &env,
+        "parents",
+        &[
+            ("x/a.txt", "a\n"),
+            ("y/sub/b.txt", "b\n"),
+            ("d/e/f.txt", "f\n"),
+            ("w/v/p.json", "p\n"),
+            ("x/p.json", "q\n"),
+            (
+                "Dockerfile",
+                "FROM localhost/bb\nCOPY --parents x/a.txt y/sub/b.txt /out/\nCOPY --parents d /dir\nCOPY --parents ./w/./v/p.json /pivot/\nCOPY --parents */p.json /glob/\n",
+            ),
+        ],
+    );
+    let (code, _, err) = build(&env, &["-t", "parents", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let out = env.ok(&["run", "--rm", "parents", "find", "/out", "/dir", "/pivot", "/glob", "-type", "f"]);
+    let mut files: Vec<&str> = out.lines().collect();
+    files.sort();
+    assert_eq!(files, ["/dir/d/e/f.txt", "/glob/x/p.json", "/out/x/a.txt", "/out/y/sub/b.txt", "/pivot/v/p.json"]);
+}
+
+#[test]
+fn run_bind_mounts_from_stages_images_and_the_context() {
+    let Some(env) = Env::new() else { return };
+    let df = "FROM localhost/bb AS tools\nRUN mkdir -p /opt/t && echo tool > /opt/t/x\n\n\
+              FROM localhost/bb\n\
+              RUN --mount=type=bind,from=tools,source=/opt/t,target=/t cat /t/x > /got-tool\n\
+              RUN --mount=type=bind,from=tools,source=/opt/t,target=/t,rw sh -c 'echo scribble > /t/x'\n\
+              RUN --mount=type=bind,from=localhost/bb,target=/bb test -x /bb/bin/busybox\n\
+              RUN --mount=type=bind,source=src,target=/s cat /s/f > /got-ctx\n\
+              RUN --mount=type=bind,source=src,target=/s,rw sh -c 'echo scribble > /s/f'\n";
+    let ctx = context(&env, "bindfrom", &[("src/f", "v1\n"), ("Dockerfile", df)]);
+    let (code, _, err) = build(&env, &["-t", "bindfrom", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "bindfrom", "cat", "/got-tool", "/got-ctx"]), "tool\nv1\n");
+    let ctx_file = Path::new(&ctx).join("src/f");
+    assert_eq!(std::fs::read_to_string(&ctx_file).expect("read"), "v1\n", "rw writes are discarded");
+    // The mounted context's content is in the RUN's cache key.
+    std::fs::write(&ctx_file, "v2\n").expect("write");
+    let (code, _, err) = build(&env, &["-t", "bindfrom", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "bindfrom", "cat", "/got-ctx"]), "v2\n");
+    // A missing stage source is a clear error.
+    let ctx = context(
+        &env,
+        "bindmissing",
+        &[("Dockerfile", "FROM localhost/bb\nRUN --mount=type=bind,from=localhost/bb,source=/nope,target=/n true\n")],
+    );
+    let (code, _, err) = build(&env, &[&ctx]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("\"/nope\" not found"), "{err}");
+}

@@ -51,6 +51,8 @@ pub struct Builder<'a> {
     excludes: Vec<String>,
     /// `ADD --checksum` of the ADD being run.
     checksum: Option<String>,
+    /// `COPY --parents` of the COPY being run.
+    parents: bool,
 }
 
 fn hash(parts: &[&str]) -> String {
@@ -112,6 +114,7 @@ impl<'a> Builder<'a> {
             contexts,
             excludes: Vec::new(),
             checksum: None,
+            parents: false,
         })
     }
 
@@ -318,14 +321,13 @@ impl<'a> Builder<'a> {
             Command::Run(r) => self.run(b, r, title, idx),
             Command::Copy(c) => {
                 let attrs = (c.chown.clone(), c.chmod.clone());
-                if c.parents {
-                    return Err(fail("COPY --parents is not supported yet"));
-                }
                 self.excludes = c.excludes.clone();
+                self.parents = c.parents;
                 self.copy(b, &c.paths, c.from.as_deref(), attrs, false, title, idx)
             }
             Command::Add(a) => {
                 self.excludes = a.excludes.clone();
+                self.parents = false;
                 self.checksum = a.checksum.clone();
                 self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
             }
@@ -426,6 +428,49 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// The layers of `COPY --from` / `RUN --mount=from=`: an earlier stage
+    /// or a stored image; with what identifies their content for the
+    /// cache key.
+    fn source_layers(&self, from: &str, idx: usize) -> anyhow::Result<(Vec<LayerInfo>, String)> {
+        match self.stage_index(from, idx) {
+            Some(j) => {
+                let s = self.built.get(&j).ok_or_else(|| fail(format!("stage {from} not built")))?;
+                Ok((s.layers.clone(), s.key.clone()))
+            }
+            None => {
+                let id = self.store.resolve(from).map_err(|_| fail(format!("{from}: no such stage or image")))?;
+                Ok((self.store.image_layers(&id)?, id.to_string()))
+            }
+        }
+    }
+
+    /// What a RUN's bind mounts see, for its cache key: the content of
+    /// each context source, or the key of each stage or image.
+    fn bind_sources_key(&mut self, r: &Run, idx: usize) -> anyhow::Result<String> {
+        let mut key = String::new();
+        for m in r.mounts.iter().filter(|m| m.kind == MountType::Bind) {
+            match &m.from {
+                Some(f) => key.push_str(&self.source_layers(f, idx)?.1),
+                None => {
+                    let rel = context::clean_rel(m.source.as_deref().unwrap_or("."));
+                    let host = context::resolve_in(&self.ctx.root, &rel, true)?;
+                    if std::fs::symlink_metadata(&host).is_ok() {
+                        key.push_str(&self.ctx.tree_digest(self.store, &host, &rel)?.to_string());
+                    }
+                }
+            }
+            key.push('\0');
+        }
+        Ok(key)
+    }
+
+    /// Mounts `layers` (with a throwaway upper directory) for reading.
+    fn mount_layers(&self, layers: &[LayerInfo]) -> anyhow::Result<StepRootfs> {
+        let dir = self.store.staging_dir("from-")?;
+        let lowers = layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
+        StepRootfs::mount(dir, lowers)
+    }
+
     fn mount_step(&mut self, b: &Built) -> anyhow::Result<StepRootfs> {
         let dir = self.store.staging_dir("step-")?;
         let lowers = b.layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
@@ -442,7 +487,7 @@ impl<'a> Builder<'a> {
             .to_owned()
     }
 
-    fn run(&mut self, b: &mut Built, r: &Run, title: &str, _idx: usize) -> anyhow::Result<()> {
+    fn run(&mut self, b: &mut Built, r: &Run, title: &str, idx: usize) -> anyhow::Result<()> {
         let n = self.progress.begin(title);
         let argv = self.argv(b, &r.command);
         let mut env: Vec<String> = b.config.env().iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -456,13 +501,13 @@ impl<'a> Builder<'a> {
             _ => "host",
         };
         let created_by = format!("RUN {} # buildkit", argv.join(" "));
-        let mounts_key = format!("{:?}", r.mounts);
+        let mounts_key = format!("{:?}{}", r.mounts, self.bind_sources_key(r, idx)?);
         let key = hash(&["run", &b.key, &argv.join("\0"), &env.join("\0"), &user, &cwd, network, &mounts_key]);
         if self.try_cache(b, &key, &created_by, n)? {
             return Ok(());
         }
         let mut rootfs = self.mount_step(b)?;
-        let result = self.run_in(b, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n);
+        let result = self.run_in(idx, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n);
         match result {
             Ok(0) => {
                 self.progress.done(n, std::time::Duration::ZERO);
@@ -522,7 +567,7 @@ impl<'a> Builder<'a> {
     #[allow(clippy::too_many_arguments)]
     fn run_in(
         &mut self,
-        b: &Built,
+        idx: usize,
         r: &Run,
         rootfs: &mut StepRootfs,
         argv: Vec<String>,
@@ -551,8 +596,9 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        let mut held = Held(Vec::new());
         for m in &r.mounts {
-            opts.extra_mounts.push(self.run_mount(b, m, cwd)?);
+            opts.extra_mounts.push(self.run_mount(m, cwd, idx, &mut held)?);
         }
         rootfs.will_mount(opts.extra_mounts.iter().map(|m| m.destination().display().to_string()));
         let spec = runtime::container_spec(&opts).map_err(|e| fail(e.to_string()))?;
@@ -567,9 +613,10 @@ impl<'a> Builder<'a> {
     /// context or a stage).
     fn run_mount(
         &mut self,
-        _b: &Built,
         m: &dockerfile::mounts::Mount,
         cwd: &str,
+        idx: usize,
+        held: &mut Held,
     ) -> anyhow::Result<oci_spec::runtime::Mount> {
         let abs =
             |t: &str| if t.starts_with('/') { t.to_owned() } else { format!("{}/{t}", cwd.trim_end_matches('/')) };
@@ -599,13 +646,31 @@ impl<'a> Builder<'a> {
                 }
             }
             MountType::Bind => {
-                if m.from.is_some() {
-                    return Err(fail("RUN --mount=type=bind,from= is not supported yet"));
-                }
                 let target = abs(m.target.as_deref().ok_or_else(|| fail("bind mount needs a target"))?);
-                let src =
-                    context::resolve_in(&self.ctx.root, &context::clean_rel(m.source.as_deref().unwrap_or(".")), true)?;
-                runtime::bind_mount(&src, &target, true)?
+                // A stage or image, or (for `rw`) the context, is mounted
+                // over a throwaway upper directory: writes are discarded,
+                // as BuildKit discards them.
+                let lowers = match &m.from {
+                    Some(f) => Some(self.source_layers(f, idx)?.0),
+                    None => None,
+                };
+                let root = if lowers.is_some() || !m.read_only {
+                    let rootfs = match lowers {
+                        Some(layers) => self.mount_layers(&layers)?,
+                        None => StepRootfs::mount(self.store.staging_dir("bind-")?, vec![self.ctx.root.clone()])?,
+                    };
+                    let root = rootfs.merged().to_owned();
+                    held.0.push(rootfs);
+                    root
+                } else {
+                    self.ctx.root.clone()
+                };
+                let rel = context::clean_rel(m.source.as_deref().unwrap_or("."));
+                let src = context::resolve_in(&root, &rel, true)?;
+                if std::fs::symlink_metadata(&src).is_err() {
+                    return Err(fail(format!("bind mount source {:?} not found", m.source.as_deref().unwrap_or("."))));
+                }
+                runtime::bind_mount(&src, &target, m.read_only)?
             }
             MountType::Ssh => return Err(fail("RUN --mount=type=ssh is not supported yet")),
         })
@@ -630,7 +695,7 @@ impl<'a> Builder<'a> {
         let mut source_mount: Option<StepRootfs> = None;
         let mut key_parts =
             vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
-        key_parts.push(format!("exclude:{:?}", self.excludes));
+        key_parts.push(format!("exclude:{:?} parents:{}", self.excludes, self.parents));
         if let Some(dir) = from.and_then(|f| self.contexts.get(f)).cloned() {
             // A named context: read like the main one, with its own
             // .dockerignore and stat cache entries.
@@ -643,32 +708,15 @@ impl<'a> Builder<'a> {
             return result;
         }
         if let Some(f) = from {
-            let layers = match self.stage_index(f, idx) {
-                Some(j) => {
-                    let s = self.built.get(&j).ok_or_else(|| fail(format!("stage {f} not built")))?;
-                    key_parts.push(s.key.clone());
-                    s.layers.clone()
-                }
-                None => {
-                    let id =
-                        self.store.resolve(f).map_err(|_| fail(format!("COPY --from={f}: no such stage or image")))?;
-                    key_parts.push(id.to_string());
-                    self.store.image_layers(&id)?
-                }
-            };
-            let dir = self.store.staging_dir("from-")?;
-            let lowers = layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
-            let m = StepRootfs::mount(dir, lowers)?;
+            let (layers, key) = self.source_layers(f, idx).map_err(|e| fail(format!("COPY --from={e}")))?;
+            key_parts.push(key);
+            let m = self.mount_layers(&layers)?;
             source_root = m.merged().to_owned();
             source_mount = Some(m);
         }
         let result =
             self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
-        if let Some(m) = source_mount {
-            let dir = m.dir.clone();
-            let _ = m.finish();
-            let _ = image::layer::remove_tree(&dir);
-        }
+        drop(Held(source_mount.into_iter().collect()));
         result
     }
 
@@ -687,6 +735,8 @@ impl<'a> Builder<'a> {
         n: usize,
     ) -> anyhow::Result<()> {
         let mut sources = Vec::new();
+        // Per source, the leading path `--parents` drops (up to a `/./`).
+        let mut pivots = Vec::new();
         let mut downloads = None;
         for s in &paths.sources {
             if is_add && s.starts_with("git@") {
@@ -700,11 +750,17 @@ impl<'a> Builder<'a> {
                 let (name, file, digest) = fetch_url(s, dir, self.checksum.as_deref())?;
                 key_parts.push(format!("url:{s}:{digest}"));
                 sources.push((PathBuf::from(name), file));
+                pivots.push(PathBuf::new());
                 continue;
             }
+            let (pivot, s) = match s.split_once("/./") {
+                Some((head, tail)) if self.parents => (context::clean_rel(head), format!("{head}/{tail}")),
+                _ => (PathBuf::new(), s.clone()),
+            };
             let found =
-                if from_stage { context::sources_in(source_root, s, &|_| false)? } else { self.ctx.sources(s)? };
+                if from_stage { context::sources_in(source_root, &s, &|_| false)? } else { self.ctx.sources(&s)? };
             for (rel, host) in found {
+                pivots.push(pivot.clone());
                 key_parts.push(rel.display().to_string());
                 if !from_stage {
                     let d = self.ctx.tree_digest(self.store, &host, &rel)?;
@@ -764,7 +820,19 @@ impl<'a> Builder<'a> {
                         ex.excludes(&s) || s.split_once('/').is_some_and(|(_, below)| ex.excludes(below))
                     })
             };
-            copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &excluded)?;
+            if self.parents {
+                // Each source keeps its path below the pivot, as
+                // BuildKit's `COPY --parents` does.
+                for ((rel, host), pivot) in sources.iter().zip(&pivots) {
+                    let kept = rel.strip_prefix(pivot).unwrap_or(rel);
+                    let below = if host.is_dir() { kept } else { kept.parent().unwrap_or(Path::new("")) };
+                    let to = format!("{}/{}", paths.dest.trim_end_matches('/'), below.display());
+                    let target = copy::dest_path(merged, &Self::workdir(b), &to)?;
+                    copy::copy_sources(&[(rel.clone(), host.clone())], &target, true, attrs, &excluded)?;
+                }
+            } else {
+                copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &excluded)?;
+            }
             for f in &paths.contents {
                 let target = if dir_hint || dest.is_dir() { dest.join(&f.name) } else { dest.clone() };
                 if let Some(p) = target.parent() {
@@ -813,6 +881,20 @@ impl<'a> Builder<'a> {
         config.0["created"] = json!(created);
         let id = self.store.add_image(&config.to_bytes(), &b.layers)?;
         Ok(id)
+    }
+}
+
+/// Source trees mounted for a step (`COPY --from`, `RUN --mount=from=`),
+/// unmounted and removed on drop.
+struct Held(Vec<StepRootfs>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for m in std::mem::take(&mut self.0) {
+            let dir = m.dir.clone();
+            let _ = m.finish();
+            let _ = image::layer::remove_tree(&dir);
+        }
     }
 }
 
