@@ -4,13 +4,17 @@
 //! and published ports as DNAT rules that answer on 127.0.0.1 and on the
 //! host's own addresses (as docker without its userland proxy).
 //!
-//! Links, addresses and routes are set with iproute2's `ip` and NAT with
-//! `iptables` (nft-backed on Debian 12): both are on every host that runs
-//! containers, they speak the kernel's current interfaces, and their rules
-//! show up in the tools an administrator already uses. Every rule carries
-//! the comment `wharf:ID`, so the rules of one container can be found and
-//! removed, also after a crash. (A netlink-crate implementation of the
-//! link part is the planned replacement; see the issue notes.)
+//! Links, addresses, routes and namespaces are made over rtnetlink (the
+//! `rtnetlink` crate, see [`netlink`]): no process per change. NAT and
+//! filtering use `iptables` (nft-backed on Debian 12): it is on every host
+//! that runs containers, and its rules show up in the tools an
+//! administrator already uses, next to docker's and podman's; the nftables
+//! crates would need wharf to own a table of its own that those tools do
+//! not show the same way. Every rule carries the comment `wharf:ID`, so
+//! the rules of one container can be found and removed, also after a
+//! crash.
+
+pub mod netlink;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -157,10 +161,11 @@ fn veth_name(id: &str) -> String {
 /// Makes the container's (named) network namespace; `attach_bridge`
 /// brings its links up.
 pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
-    if !netns_path(id).exists() {
-        run("ip", &["netns", "add", &netns_name(id)])?;
+    let path = netns_path(id);
+    if !path.exists() {
+        netlink::add_netns(&path)?;
     }
-    Ok(netns_path(id))
+    Ok(path)
 }
 
 /// Creates the bridge and its NAT and forwarding rules; a marker in /run
@@ -179,16 +184,12 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     {
         return Ok(());
     }
-    if !ok("ip", &["link", "show", bridge]) {
-        // Two wharf processes may get here at once: the loser's errors
-        // are fine as long as the bridge ends up with its address.
-        let _ = run("ip", &["link", "add", bridge, "type", "bridge"]);
-        let _ = run("ip", &["addr", "add", &format!("{gateway}/{prefix}"), "dev", bridge]);
-    }
-    if !run("ip", &["-4", "addr", "show", "dev", bridge])?.contains(&format!("{gateway}/{prefix}")) {
-        run("ip", &["addr", "add", &format!("{gateway}/{prefix}"), "dev", bridge])?;
-    }
-    run("ip", &["link", "set", bridge, "up"])?;
+    // Two wharf processes may get here at once: adding what exists is no
+    // error.
+    let nl = netlink::Netlink::host()?;
+    nl.add_bridge(bridge)?;
+    nl.add_addr(bridge, gateway, prefix)?;
+    nl.set_up(bridge)?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(|e| NetError::Command { cmd: "enable ip_forward".into(), msg: e.to_string() })?;
     // 127.0.0.1:PORT → container needs routing of loopback-sourced
@@ -217,58 +218,18 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Runs `ip -batch -` (in namespace `netns` when given): one process for
-/// several link/address/route changes.
-fn ip_batch(netns: Option<&str>, lines: &[String]) -> Result<(), NetError> {
-    use std::io::Write;
-    let mut c = Command::new("ip");
-    if let Some(ns) = netns {
-        c.args(["-n", ns]);
-    }
-    let cmd = format!("ip -batch - ({})", lines.join("; "));
-    let fail = |msg: String| NetError::Command { cmd: cmd.clone(), msg };
-    let mut child = c
-        .args(["-batch", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(lines.join("\n").as_bytes()).map_err(|e| fail(e.to_string()))?;
-        stdin.write_all(b"\n").map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
-    }
-    Ok(())
-}
-
 /// Connects a container's namespace to the bridge with address `ip`.
 pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
     ensure_bridge(br)?;
-    let ns = netns_name(id);
     let host = veth_name(id);
-    if std::path::Path::new("/sys/class/net").join(&host).exists() {
-        let _ = run("ip", &["link", "del", &host]);
-    }
-    ip_batch(
-        None,
-        &[
-            format!("link add {host} type veth peer name eth0 netns {ns}"),
-            format!("link set {host} master {} up", br.name),
-        ],
-    )?;
-    ip_batch(
-        Some(&ns),
-        &[
-            "link set lo up".to_owned(),
-            format!("addr add {ip}/{} dev eth0", br.prefix),
-            "link set eth0 up".to_owned(),
-            format!("route add default via {}", br.gateway),
-        ],
-    )
+    let nl = netlink::Netlink::host()?;
+    nl.del_link(&host)?;
+    nl.add_veth(&host, &br.name, "eth0", &netns_path(id))?;
+    let inside = netlink::Netlink::in_netns(&netns_path(id))?;
+    inside.set_up("lo")?;
+    inside.add_addr("eth0", ip, br.prefix)?;
+    inside.set_up("eth0")?;
+    inside.add_default_route(br.gateway)
 }
 
 /// Connects a running container to another bridge as `ifname` (`eth1`,
@@ -276,20 +237,14 @@ pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError
 /// network keeps it, as with docker).
 pub fn attach_extra(br: &Bridge, id: &str, ip: Ipv4Addr, ifname: &str) -> Result<(), NetError> {
     ensure_bridge(br)?;
-    let ns = netns_name(id);
     // vw + 8 hex + ifname: at most 15 bytes for eth0..eth99999.
     let host = format!("vw{}{}", &id[..8.min(id.len())], ifname);
-    if std::path::Path::new("/sys/class/net").join(&host).exists() {
-        let _ = run("ip", &["link", "del", &host]);
-    }
-    ip_batch(
-        None,
-        &[
-            format!("link add {host} type veth peer name {ifname} netns {ns}"),
-            format!("link set {host} master {} up", br.name),
-        ],
-    )?;
-    ip_batch(Some(&ns), &[format!("addr add {ip}/{} dev {ifname}", br.prefix), format!("link set {ifname} up")])
+    let nl = netlink::Netlink::host()?;
+    nl.del_link(&host)?;
+    nl.add_veth(&host, &br.name, ifname, &netns_path(id))?;
+    let inside = netlink::Netlink::in_netns(&netns_path(id))?;
+    inside.add_addr(ifname, ip, br.prefix)?;
+    inside.set_up(ifname)
 }
 
 /// Removes a container's extra interface (its host peer goes with it).
@@ -297,7 +252,7 @@ pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
     if !netns_path(id).exists() {
         return Ok(());
     }
-    ip_batch(Some(&netns_name(id)), &[format!("link del {ifname}")])
+    netlink::Netlink::in_netns(&netns_path(id))?.del_link(ifname)
 }
 
 /// DNAT rules for the published ports of container `id` at `ip`, for
@@ -356,10 +311,10 @@ pub fn teardown(id: &str) {
     }
     // Deleting the namespace destroys eth0 and with it its host peer.
     if netns_path(id).exists() {
-        let _ = run("ip", &["netns", "del", &netns_name(id)]);
+        let _ = netlink::del_netns(&netns_path(id));
     }
     if std::path::Path::new("/sys/class/net").join(veth_name(id)).exists() {
-        let _ = run("ip", &["link", "del", &veth_name(id)]);
+        let _ = netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id)));
     }
     release(id);
 }
@@ -503,23 +458,15 @@ pub fn remove_bridge(br: &Bridge) {
         args.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
         let _ = run("iptables", &args);
     }
-    let _ = run("ip", &["link", "del", &br.name]);
+    let _ = netlink::Netlink::host().and_then(|nl| nl.del_link(&br.name));
     let _ = std::fs::remove_file(format!("/run/wharf/bridge-ready-{}", br.name));
     let _ = std::fs::remove_dir_all(br.lease_dir());
 }
 
 /// Subnets of the host's IPv4 addresses (to keep new networks apart).
 pub fn host_subnets() -> Vec<Bridge> {
-    let out = run("ip", &["-4", "-o", "addr", "show"]).unwrap_or_default();
-    out.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let dev = w.nth(1)?.to_owned();
-            let cidr = w.skip_while(|x| *x != "inet").nth(1)?;
-            let (ip, len) = cidr.split_once('/')?;
-            Some(Bridge { name: dev, gateway: ip.parse().ok()?, prefix: len.parse().ok()? })
-        })
-        .collect()
+    let addrs = netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)).unwrap_or_default();
+    addrs.into_iter().map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix }).collect()
 }
 
 /// Whether two networks overlap.

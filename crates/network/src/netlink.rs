@@ -1,0 +1,220 @@
+//! Links, addresses, routes and network namespaces through rtnetlink,
+//! with a small synchronous face.
+//!
+//! `rtnetlink` is async; each [`Netlink`] drives it with a current-thread
+//! tokio runtime, which starts no threads: wharf forks containers right
+//! after setting up their network, and the embedded runtime must not be
+//! forked from a multi-threaded process (youki#3011).
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
+
+use crate::NetError;
+
+/// An rtnetlink connection in one network namespace.
+pub struct Netlink {
+    rt: tokio::runtime::Runtime,
+    handle: Handle,
+    ns: String,
+}
+
+fn err(what: &str, e: impl std::fmt::Display) -> NetError {
+    NetError::Command { cmd: what.to_owned(), msg: e.to_string() }
+}
+
+/// The errno of a netlink error reply.
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+impl Netlink {
+    /// A connection in this process's network namespace.
+    pub fn host() -> Result<Netlink, NetError> {
+        Self::connect("host")
+    }
+
+    /// A connection in the namespace at `path` (a `/run/netns` file). The
+    /// socket belongs to the namespace it was made in: this thread enters
+    /// `path` for the moment it takes to make it.
+    pub fn in_netns(path: &Path) -> Result<Netlink, NetError> {
+        let here = File::open("/proc/thread-self/ns/net").map_err(|e| err("open /proc/thread-self/ns/net", e))?;
+        let there = File::open(path).map_err(|e| err(&format!("open {}", path.display()), e))?;
+        let enter = |f: &File| move_into_link_name_space(f.as_fd(), Some(LinkNameSpaceType::Network));
+        enter(&there).map_err(|e| err(&format!("setns {}", path.display()), e))?;
+        let nl = Self::connect(&path.display().to_string());
+        enter(&here).map_err(|e| err("setns back to the host namespace", e))?;
+        nl
+    }
+
+    fn connect(ns: &str) -> Result<Netlink, NetError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| err("starting the netlink runtime", e))?;
+        let (conn, handle, _) = {
+            let _guard = rt.enter();
+            rtnetlink::new_connection().map_err(|e| err("opening a netlink socket", e))?
+        };
+        rt.spawn(conn);
+        Ok(Netlink { rt, handle, ns: ns.to_owned() })
+    }
+
+    fn run<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl std::future::Future<Output = Result<T, rtnetlink::Error>>,
+    ) -> Result<T, NetError> {
+        self.rt.block_on(f).map_err(|e| err(&format!("{} (netns {})", what(), self.ns), e))
+    }
+
+    /// The index of link `name`, if it exists.
+    pub fn index(&self, name: &str) -> Result<Option<u32>, NetError> {
+        let req = self.handle.link().get().match_name(name.to_owned()).execute();
+        match self.rt.block_on(async {
+            futures_util::pin_mut!(req);
+            req.try_next().await
+        }) {
+            Ok(Some(m)) => Ok(Some(m.header.index)),
+            Ok(None) => Ok(None),
+            Err(e) if errno(&e) == Some(libc_enodev()) => Ok(None),
+            Err(e) => Err(err(&format!("link show {name}"), e)),
+        }
+    }
+
+    fn must_index(&self, name: &str) -> Result<u32, NetError> {
+        self.index(name)?.ok_or_else(|| err(&format!("link show {name}"), "no such device"))
+    }
+
+    /// `ip link add NAME type bridge` and up; fine if it exists.
+    pub fn add_bridge(&self, name: &str) -> Result<(), NetError> {
+        let req = self.handle.link().add(LinkBridge::new(name).build()).execute();
+        match self.rt.block_on(req) {
+            Err(e) if errno(&e) != Some(libc_eexist()) => Err(err(&format!("link add {name} type bridge"), e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A veth pair: `host` here, enslaved to `bridge` and up; `peer` in
+    /// the namespace `netns`.
+    pub fn add_veth(&self, host: &str, bridge: &str, peer: &str, netns: &Path) -> Result<(), NetError> {
+        let master = self.must_index(bridge)?;
+        let ns = File::open(netns).map_err(|e| err(&format!("open {}", netns.display()), e))?;
+        let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd()).build();
+        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_owned())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .controller(master)
+            .up()
+            .build();
+        self.run(|| format!("link add {host} type veth peer name {peer} netns {}", netns.display()), async {
+            self.handle.link().add(msg).execute().await
+        })
+    }
+
+    /// `ip link set NAME up`.
+    pub fn set_up(&self, name: &str) -> Result<(), NetError> {
+        let msg = LinkUnspec::new_with_index(self.must_index(name)?).up().build();
+        self.run(|| format!("link set {name} up"), self.handle.link().set(msg).execute())
+    }
+
+    /// `ip link del NAME`; fine if it is gone.
+    pub fn del_link(&self, name: &str) -> Result<(), NetError> {
+        let Some(i) = self.index(name)? else { return Ok(()) };
+        match self.rt.block_on(self.handle.link().del(i).execute()) {
+            Err(e) if errno(&e) != Some(libc_enodev()) => Err(err(&format!("link del {name}"), e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The IPv4 addresses (with prefix lengths) on link `name`, or on
+    /// every link when None.
+    pub fn ipv4_addrs(&self, name: Option<&str>) -> Result<Vec<(Ipv4Addr, u8)>, NetError> {
+        let mut req = self.handle.address().get();
+        if let Some(n) = name {
+            req = req.set_link_index_filter(self.must_index(n)?);
+        }
+        let msgs: Vec<AddressMessage> =
+            self.run(|| "addr show".to_owned(), async { req.execute().try_collect().await })?;
+        Ok(msgs
+            .iter()
+            .flat_map(|m| {
+                m.attributes.iter().filter_map(move |a| match a {
+                    AddressAttribute::Local(IpAddr::V4(ip)) => Some((*ip, m.header.prefix_len)),
+                    _ => None,
+                })
+            })
+            .collect())
+    }
+
+    /// `ip addr add IP/PREFIX dev NAME`; fine if it is there.
+    pub fn add_addr(&self, name: &str, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
+        let i = self.must_index(name)?;
+        match self.rt.block_on(self.handle.address().add(i, IpAddr::V4(ip), prefix).execute()) {
+            Err(e) if errno(&e) != Some(libc_eexist()) => Err(err(&format!("addr add {ip}/{prefix} dev {name}"), e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// `ip route add default via GATEWAY`.
+    pub fn add_default_route(&self, gateway: Ipv4Addr) -> Result<(), NetError> {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build();
+        self.run(|| format!("route add default via {gateway}"), self.handle.route().add(msg).execute())
+    }
+}
+
+fn libc_eexist() -> i32 {
+    rustix::io::Errno::EXIST.raw_os_error()
+}
+
+fn libc_enodev() -> i32 {
+    rustix::io::Errno::NODEV.raw_os_error()
+}
+
+/// Makes a named network namespace at `path` (as `ip netns add`): a new
+/// namespace, kept alive by a bind mount of it on the file.
+pub fn add_netns(path: &Path) -> Result<(), NetError> {
+    let dir = path.parent().unwrap_or(Path::new("/run/netns"));
+    std::fs::create_dir_all(dir).map_err(|e| err(&format!("mkdir {}", dir.display()), e))?;
+    File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| err(&format!("create {}", path.display()), e))?;
+    let here = File::open("/proc/thread-self/ns/net").map_err(|e| err("open /proc/thread-self/ns/net", e))?;
+    let made = (|| {
+        // SAFETY: only the network namespace is unshared, which changes
+        // no memory, file descriptor or credential this process relies on.
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET)? };
+        rustix::mount::mount_bind("/proc/thread-self/ns/net", path)
+    })();
+    // This thread goes back to the host namespace whatever happened.
+    move_into_link_name_space(here.as_fd(), Some(LinkNameSpaceType::Network))
+        .map_err(|e| err("setns back to the host namespace", e))?;
+    made.map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        err(&format!("netns add {}", path.display()), e)
+    })
+}
+
+/// Removes a named network namespace (as `ip netns del`); fine if gone.
+pub fn del_netns(path: &Path) -> Result<(), NetError> {
+    match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(err(&format!("umount {}", path.display()), e)),
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err(&format!("rm {}", path.display()), e)),
+        _ => Ok(()),
+    }
+}
