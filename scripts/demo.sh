@@ -7,10 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Build dependencies (libseccomp for the embedded runtime) and what the
-# demo uses (iproute2/iptables for the bridge, curl).
+# demo uses (iptables for NAT and published ports, curl).
 need=()
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
-for c in pkg-config:pkg-config ip:iproute2 iptables:iptables curl:curl; do
+for c in pkg-config:pkg-config iptables:iptables curl:curl; do
     command -v "${c%%:*}" >/dev/null || need+=("${c##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
