@@ -218,13 +218,24 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     Ok(())
 }
 
+/// The hardware address of a container's interface with address `ip`:
+/// 02:42 and the address, as docker makes it. A container that gets the
+/// address of one removed a moment ago then also gets its MAC, so the
+/// host's neighbour cache (which keeps an entry for up to 30 s) stays
+/// right; with random MACs, connections to the new container stalled
+/// until the stale entry expired.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
 /// Connects a container's namespace to the bridge with address `ip`.
 pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
     ensure_bridge(br)?;
     let host = veth_name(id);
     let nl = netlink::Netlink::host()?;
     nl.del_link(&host)?;
-    nl.add_veth(&host, &br.name, "eth0", &netns_path(id))?;
+    nl.add_veth(&host, &br.name, ("eth0", mac_for(ip)), &netns_path(id))?;
     let inside = netlink::Netlink::in_netns(&netns_path(id))?;
     inside.set_up("lo")?;
     inside.add_addr("eth0", ip, br.prefix)?;
@@ -241,7 +252,7 @@ pub fn attach_extra(br: &Bridge, id: &str, ip: Ipv4Addr, ifname: &str) -> Result
     let host = format!("vw{}{}", &id[..8.min(id.len())], ifname);
     let nl = netlink::Netlink::host()?;
     nl.del_link(&host)?;
-    nl.add_veth(&host, &br.name, ifname, &netns_path(id))?;
+    nl.add_veth(&host, &br.name, (ifname, mac_for(ip)), &netns_path(id))?;
     let inside = netlink::Netlink::in_netns(&netns_path(id))?;
     inside.add_addr(ifname, ip, br.prefix)?;
     inside.set_up(ifname)

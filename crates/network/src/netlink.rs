@@ -106,11 +106,17 @@ impl Netlink {
     }
 
     /// A veth pair: `host` here, enslaved to `bridge` and up; `peer` in
-    /// the namespace `netns`.
-    pub fn add_veth(&self, host: &str, bridge: &str, peer: &str, netns: &Path) -> Result<(), NetError> {
+    /// the namespace `netns`, with hardware address `peer_mac`.
+    pub fn add_veth(
+        &self,
+        host: &str,
+        bridge: &str,
+        (peer, peer_mac): (&str, [u8; 6]),
+        netns: &Path,
+    ) -> Result<(), NetError> {
         let master = self.must_index(bridge)?;
         let ns = File::open(netns).map_err(|e| err(&format!("open {}", netns.display()), e))?;
-        let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd()).build();
+        let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd()).address(peer_mac.to_vec()).build();
         let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(host.to_owned())
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))

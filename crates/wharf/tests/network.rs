@@ -64,6 +64,13 @@ fn bridge_containers_reach_each_other_and_none_reaches_nothing() {
     serve(&env, "srv", "15002:5000", "from srv\n");
     let ip = env.ok(&["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "srv"]).trim().to_owned();
     assert!(ip.starts_with("10.89."), "{ip}");
+    // The MAC follows from the address, as docker's does: a container that
+    // reuses a removed one's address is not hidden behind a stale
+    // neighbour entry on the host.
+    let mac = env.ok(&["inspect", "--format", "{{.NetworkSettings.MacAddress}}", "srv"]).trim().to_owned();
+    let octets: Vec<String> = ip.split('.').map(|o| format!("{:02x}", o.parse::<u8>().expect("octet"))).collect();
+    assert_eq!(mac, format!("02:42:{}", octets.join(":")));
+    assert_eq!(env.ok(&["exec", "srv", "cat", "/sys/class/net/eth0/address"]).trim(), mac);
     let url = format!("http://{ip}:5000/");
     let got = eventually(|| {
         let (code, out, _) = env.out(&["run", "--rm", "localhost/bb", "wget", "-q", "-O", "-", &url]);

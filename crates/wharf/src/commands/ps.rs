@@ -281,11 +281,18 @@ fn network_settings(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig)
     json!({
         "Ports": ports,
         "IPAddress": rec.ip,
+        "MacAddress": mac_of(&rec.ip),
         "IPPrefixLen": prefix,
         "Gateway": gw,
         "SandboxKey": if cfg.network == "host" { String::new() } else { network::netns_path(&rec.id).display().to_string() },
         "Networks": networks_value(store, rec, cfg),
     })
+}
+
+/// The MAC of the interface with address `ip` ("" without one).
+fn mac_of(ip: &str) -> String {
+    let Ok(ip) = ip.parse() else { return String::new() };
+    network::mac_for(ip).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// Each network the container is on, with its address there while it runs.
@@ -300,7 +307,11 @@ fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -
             _ => (String::new(), 0),
         };
         let aliases = cfg.connected.iter().find(|e| e.network == n).map_or(cfg.aliases.clone(), |e| e.aliases.clone());
-        nets.insert(n, json!({"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "Aliases": aliases}));
+        let mac = mac_of(&ip);
+        nets.insert(
+            n,
+            json!({"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac, "Aliases": aliases}),
+        );
     }
     Value::Object(nets)
 }
