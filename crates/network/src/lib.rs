@@ -279,22 +279,42 @@ pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError
     let io = |e: std::io::Error| NetError::Command { cmd: format!("write {}", marker.display()), msg: e.to_string() };
     std::fs::create_dir_all(marker.parent().unwrap_or(std::path::Path::new("/run"))).map_err(io)?;
     std::fs::write(&marker, id).map_err(io)?;
+    // One iptables-restore for every rule: a process per rule cost more
+    // than the rules (a port range makes hundreds).
+    let mut batch = String::from("*nat\n");
     for p in ports {
-        let dport = p.host_port.to_string();
-        let to = format!("{ip}:{}", p.container_port);
+        let dst = match p.host_ip.filter(|h| !h.is_unspecified()) {
+            Some(h) => format!("-d {h}"),
+            None => "-m addrtype --dst-type LOCAL".to_owned(),
+        };
         for chain in ["PREROUTING", "OUTPUT"] {
-            let mut args = vec!["-t", "nat", "-A", chain, "-p", &p.proto, "--dport", &dport];
-            let dst;
-            match p.host_ip.filter(|h| !h.is_unspecified()) {
-                Some(h) => {
-                    dst = h.to_string();
-                    args.extend_from_slice(&["-d", &dst]);
-                }
-                None => args.extend_from_slice(&["-m", "addrtype", "--dst-type", "LOCAL"]),
-            }
-            args.extend_from_slice(&["-j", "DNAT", "--to-destination", &to, "-m", "comment", "--comment", &tag]);
-            run("iptables", &args)?;
+            batch.push_str(&format!(
+                "-A {chain} -p {} --dport {} {dst} -j DNAT --to-destination {ip}:{} -m comment --comment {tag}\n",
+                p.proto, p.host_port, p.container_port
+            ));
         }
+    }
+    batch.push_str("COMMIT\n");
+    restore(&batch)
+}
+
+/// Applies `rules` (iptables-save format) without flushing what is there.
+fn restore(rules: &str) -> Result<(), NetError> {
+    use std::io::Write;
+    let fail = |msg: String| NetError::Command { cmd: format!("iptables-restore --noflush: {}", rules.trim()), msg };
+    let mut child = Command::new("iptables-restore")
+        .arg("--noflush")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(rules.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
     }
     Ok(())
 }
@@ -310,12 +330,15 @@ pub fn teardown(id: &str) {
     let marker = ports_marker(id);
     if marker.exists() {
         if let Ok(rules) = run("iptables", &["-t", "nat", "-S"]) {
-            for line in rules.lines().filter(|l| l.contains(&tag) && l.starts_with("-A ")) {
-                let args: Vec<String> = shell_words(&line[3..]);
-                let mut del = vec!["-t".to_owned(), "nat".into(), "-D".into()];
-                del.extend(args);
-                let refs: Vec<&str> = del.iter().map(String::as_str).collect();
-                let _ = run("iptables", &refs);
+            // `-S` prints rules in iptables-save syntax: each one deleted
+            // as printed, all in one iptables-restore.
+            let dels: Vec<String> = rules
+                .lines()
+                .filter(|l| l.contains(&tag) && l.starts_with("-A "))
+                .map(|l| format!("-D {}", &l[3..]))
+                .collect();
+            if !dels.is_empty() {
+                let _ = restore(&format!("*nat\n{}\nCOMMIT\n", dels.join("\n")));
             }
         }
         let _ = std::fs::remove_file(&marker);
@@ -328,28 +351,6 @@ pub fn teardown(id: &str) {
         let _ = netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id)));
     }
     release(id);
-}
-
-/// Splits an `iptables -S` line (quotes only around comments).
-fn shell_words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in s.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 /// Host-wide address leases: one file per address naming the container.
@@ -510,13 +511,5 @@ mod tests {
         assert_eq!(allocate(&[])?, Ipv4Addr::new(10, 89, 0, 2));
         assert_eq!(allocate(&[Ipv4Addr::new(10, 89, 0, 2)])?, Ipv4Addr::new(10, 89, 0, 3));
         Ok(())
-    }
-
-    #[test]
-    fn iptables_lines_split() {
-        assert_eq!(
-            shell_words("PREROUTING -p tcp -m comment --comment \"wharf:ab\" -j DNAT"),
-            vec!["PREROUTING", "-p", "tcp", "-m", "comment", "--comment", "wharf:ab", "-j", "DNAT"]
-        );
     }
 }
