@@ -155,6 +155,55 @@ fn exec_joins_the_container_and_cp_stays_inside() {
     assert_ne!(code, 0);
 }
 
+/// CVE-2018-15664: a container swapping a directory for a symlink to a
+/// host path while `cp` runs. The copy pauses the container, so each copy
+/// sees one state: the directory (all of it), the symlink (copied as a
+/// symlink), or nothing; never a file of the host's.
+#[test]
+fn cp_is_not_raced_by_a_container_swapping_symlinks() {
+    let Some(env) = Env::new() else { return };
+    let host_dir = env.path().join("hostside");
+    std::fs::create_dir_all(&host_dir).expect("mkdir");
+    for i in 1..=100 {
+        std::fs::write(host_dir.join(format!("f{i}")), "HOST\n").expect("write");
+    }
+    let swap = format!(
+        "mkdir -p /w/d && for i in $(seq 1 100); do echo CTR > /w/d/f$i; done && touch /ready && \
+         while true; do mv /w/d /w/real; ln -s {} /w/d; rm /w/d; mv /w/real /w/d; done",
+        host_dir.display()
+    );
+    env.ok(&["run", "-d", "--name", "racer", "localhost/bb", "sh", "-c", &swap]);
+    for _ in 0..200 {
+        if env.out(&["exec", "racer", "test", "-e", "/ready"]).0 == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let (mut dirs, mut links) = (0, 0);
+    for n in 0..60 {
+        let out = env.path().join(format!("copied{n}"));
+        if env.out(&["cp", "racer:/w/d", out.to_str().unwrap_or_default()]).0 != 0 {
+            continue; // frozen between a rename and the next: not found
+        }
+        let meta = std::fs::symlink_metadata(&out).expect("lstat");
+        if meta.is_symlink() {
+            assert_eq!(std::fs::read_link(&out).expect("readlink"), host_dir, "the link itself, not its target");
+            links += 1;
+            continue;
+        }
+        let files: Vec<String> = std::fs::read_dir(&out)
+            .expect("read_dir")
+            .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+            .collect();
+        assert_eq!(files.len(), 100, "the whole directory, copied while the container stood still");
+        assert!(files.iter().all(|f| f == "CTR\n"), "only the container's files");
+        dirs += 1;
+    }
+    assert!(dirs + links > 0, "some copies found the path");
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "racer"]).trim(), "running");
+    env.ok(&["rm", "-f", "racer"]);
+}
+
 #[test]
 fn limits_privileges_sysctls_and_runtime_binaries() {
     let Some(env) = Env::new() else { return };

@@ -1,9 +1,10 @@
 //! `wharf cp`: copies between a container's filesystem and the host, in
 //! both directions, running or not. Paths inside the container are
 //! resolved inside its rootfs (a symlink in the container, absolute or
-//! `../`, never leads the copy out of it: the CVE-2018-15664 class). The
-//! remaining gap is a container that swaps a directory for a symlink while
-//! the copy runs; closing it needs openat2(RESOLVE_IN_ROOT) per file.
+//! `../`, never leads the copy out of it: the CVE-2018-15664 class). A
+//! running container is paused (frozen) while the copy runs, as docker
+//! does since that CVE: it cannot swap a directory for a symlink between
+//! the resolution of a path and its use.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +56,14 @@ pub fn cp(root: &Path, args: CpArgs) -> anyhow::Result<ExitCode> {
     if mounted_here {
         ov.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
     }
+    // A frozen container cannot race the copy (see the module comment).
+    let frozen = if rec.state == "running" {
+        let rt = container::oci_runtime(store.root(), &container::load_config(&rec))?;
+        rt.pause(&rec.id).map_err(|e| engine(format!("pausing the container for the copy: {e}")))?;
+        Some(rt)
+    } else {
+        None
+    };
     let result = if to_container {
         let path = split(&args.dest).map(|(_, p)| p).unwrap_or("/");
         copy_in(&ov.target, Path::new(&args.src), path)
@@ -62,6 +71,9 @@ pub fn cp(root: &Path, args: CpArgs) -> anyhow::Result<ExitCode> {
         let path = split(&args.src).map(|(_, p)| p).unwrap_or("/");
         copy_out(&ov.target, path, Path::new(&args.dest), args.follow_link)
     };
+    if let Some(rt) = frozen {
+        rt.resume(&rec.id).map_err(|e| engine(format!("resuming the container after the copy: {e}")))?;
+    }
     if mounted_here {
         let _ = ov.unmount();
     }
@@ -103,6 +115,14 @@ fn copy_out(rootfs: &Path, ctr_path: &str, dest: &Path, follow: bool) -> anyhow:
     let dest_is_dir = dest.is_dir();
     let contents = ctr_path.ends_with("/.");
     let t = target(dest.to_owned(), dest_is_dir, Path::new(ctr_path), contents);
+    if meta.is_symlink() {
+        // Without -L a symlink is copied as one: following it here would
+        // resolve it against the host's root, not the container's.
+        let link = std::fs::read_link(&src)?;
+        let _ = std::fs::remove_file(&t);
+        std::os::unix::fs::symlink(&link, &t).map_err(|e| engine(format!("symlink {}: {e}", t.display())))?;
+        return Ok(());
+    }
     if meta.is_dir() {
         std::fs::create_dir_all(&t)?;
     }
