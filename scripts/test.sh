@@ -13,7 +13,7 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tar >/dev/null || need+=(tar)
 command -v dockerd >/dev/null || need+=(docker.io containerd)
-# Container networking (ip, iptables) and the demo test's Python base
+# Container networking (iptables; ip for the tests' own namespaces) and the demo test's Python base
 # (debootstrap; curl for the README demo).
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
@@ -26,6 +26,9 @@ command -v ps >/dev/null || need+=(procps)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
+# ADD of a git repository runs git (as BuildKit does); its test serves a
+# repository with `git daemon` on 127.0.0.1.
+command -v git >/dev/null || need+=(git)
 # The embedded runtime (libcontainer) links libseccomp.
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)

@@ -497,3 +497,80 @@ fn run_bind_mounts_from_stages_images_and_the_context() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("\"/nope\" not found"), "{err}");
 }
+
+/// A child process killed (and reaped) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs git in `dir`, panicking on failure.
+fn git(dir: &Path, args: &[&str]) {
+    let st = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .status()
+        .expect("git");
+    assert!(st.success(), "git {args:?}");
+}
+
+#[test]
+fn add_checks_out_git_repositories() {
+    let Some(env) = Env::new() else { return };
+    // A repository served by `git daemon` on loopback.
+    let served = env.path().join("served");
+    let repo = served.join("repo.git");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    write(&repo, &[("README", "v1\n"), ("sub/inner.txt", "inner\n")]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    git(&repo, &["tag", "v1"]);
+    let port = 15208;
+    // git-daemon itself (`git daemon` would leave it behind as a child),
+    // killed when the test ends, also when it fails.
+    let exec_path = std::process::Command::new("git").arg("--exec-path").output().expect("git --exec-path");
+    let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+    let daemon = std::process::Command::new(Path::new(&exec_path).join("git-daemon"))
+        .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1", &format!("--port={port}")])
+        .arg(format!("--base-path={}", served.display()))
+        .arg(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    let _daemon = KillOnDrop(daemon);
+    let _ = common::eventually(|| std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    let url = format!("git://127.0.0.1:{port}/repo.git");
+    let df = format!(
+        "FROM localhost/bb\nADD {url}#v1 /src\nADD {url}#main:sub /sub\nADD --keep-git-dir=true {url} /withgit\n"
+    );
+    let ctx = context(&env, "git", &[("Dockerfile", &df)]);
+    let (code, _, err) = build(&env, &["-t", "git", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "git",
+        "sh",
+        "-c",
+        "cat /src/README /sub/inner.txt; ls -a /src; test -d /withgit/.git && echo kept",
+    ]);
+    assert!(out.starts_with("v1\ninner\n"), "{out}");
+    assert!(!out.contains(".git\n"), "no .git without --keep-git-dir: {out}");
+    assert!(out.ends_with("kept\n"), "{out}");
+    // A new commit on the branch is a cache miss; the tag still hits.
+    write(&repo, &[("README", "v2\n")]);
+    git(&repo, &["commit", "-q", "-am", "two"]);
+    let (code, _, err) = build(&env, &["-t", "git", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["run", "--rm", "git", "cat", "/src/README", "/withgit/README"]), "v1\nv2\n");
+    let cached: Vec<&str> = err.lines().filter(|l| l.ends_with(" CACHED")).collect();
+    assert!(!cached.is_empty(), "the ADD of tag v1 is cached: {err}");
+}

@@ -53,6 +53,8 @@ pub struct Builder<'a> {
     checksum: Option<String>,
     /// `COPY --parents` of the COPY being run.
     parents: bool,
+    /// `ADD --keep-git-dir` of the ADD being run.
+    keep_git_dir: bool,
 }
 
 fn hash(parts: &[&str]) -> String {
@@ -115,6 +117,7 @@ impl<'a> Builder<'a> {
             excludes: Vec::new(),
             checksum: None,
             parents: false,
+            keep_git_dir: false,
         })
     }
 
@@ -328,6 +331,7 @@ impl<'a> Builder<'a> {
             Command::Add(a) => {
                 self.excludes = a.excludes.clone();
                 self.parents = false;
+                self.keep_git_dir = a.keep_git_dir;
                 self.checksum = a.checksum.clone();
                 self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
             }
@@ -739,8 +743,17 @@ impl<'a> Builder<'a> {
         let mut pivots = Vec::new();
         let mut downloads = None;
         for s in &paths.sources {
-            if is_add && s.starts_with("git@") {
-                return Err(fail(format!("ADD {s}: git sources are not supported yet")));
+            if is_add && is_git_source(s) {
+                let dir = match &downloads {
+                    Some(d) => d,
+                    None => downloads.insert(self.store.staging_dir("add-url-")?),
+                };
+                let (tree, commit) = fetch_git(s, &dir.join(format!("git{}", sources.len())), self.keep_git_dir)?;
+                key_parts.push(format!("git:{s}:{commit}:{}", self.keep_git_dir));
+                // The checkout is a directory source: its contents go to DEST.
+                sources.push((PathBuf::new(), tree));
+                pivots.push(PathBuf::new());
+                continue;
             }
             if is_add && (s.starts_with("http://") || s.starts_with("https://")) {
                 let dir = match &downloads {
@@ -927,6 +940,63 @@ fn fetch_url(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result<(S
     }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok((name.to_owned(), path, digest))
+}
+
+/// Whether an ADD source is a git repository, as BuildKit tells: a git
+/// transport (`git://`, `git@host:`, `ssh://`) or an http(s) URL whose
+/// path ends in `.git`.
+fn is_git_source(s: &str) -> bool {
+    let url = s.split('#').next().unwrap_or(s);
+    url.starts_with("git://")
+        || url.starts_with("git@")
+        || url.starts_with("ssh://")
+        || ((url.starts_with("https://") || url.starts_with("http://")) && url.trim_end_matches('/').ends_with(".git"))
+}
+
+/// Checks out `URL[#REF[:SUBDIR]]` into `dir` with git (as BuildKit
+/// does, which runs git too): a shallow fetch of REF (a branch, a tag or
+/// a commit; the remote's HEAD when absent). Returns the tree to copy (the
+/// checkout or its SUBDIR) and the commit, which goes in the cache key.
+fn fetch_git(src: &str, dir: &Path, keep_git_dir: bool) -> anyhow::Result<(PathBuf, String)> {
+    let (url, fragment) = src.split_once('#').unwrap_or((src, ""));
+    let (git_ref, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let git_ref = if git_ref.is_empty() { "HEAD" } else { git_ref };
+    std::fs::create_dir_all(dir)?;
+    let git = |args: &[&str]| -> anyhow::Result<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| fail(format!("ADD {src}: running git: {e}")))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(fail(format!("ADD {src}: git {}: {}", args.join(" "), err.trim())));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    git(&["init", "-q"])?;
+    git(&["remote", "add", "origin", url])?;
+    if git(&["fetch", "-q", "--depth", "1", "origin", git_ref]).is_err() {
+        // A commit the server will not serve by name: fetch everything.
+        git(&["fetch", "-q", "origin"])?;
+        git(&["fetch", "-q", "--tags", "origin"])?;
+        let commit = git(&["rev-parse", "--verify", &format!("{git_ref}^{{commit}}")])?;
+        git(&["checkout", "-q", &commit])?;
+    } else {
+        git(&["checkout", "-q", "FETCH_HEAD"])?;
+    }
+    let commit = git(&["rev-parse", "HEAD"])?;
+    if !keep_git_dir {
+        image::layer::remove_tree(&dir.join(".git")).map_err(|e| fail(format!("ADD {src}: {e}")))?;
+    }
+    let tree = context::resolve_in(dir, &context::clean_rel(subdir), true)?;
+    if !tree.is_dir() {
+        return Err(fail(format!("ADD {src}: {subdir:?} is not a directory of the repository")));
+    }
+    Ok((tree, commit))
 }
 
 /// A local file ADD extracts: tar, gzip, bzip2, xz or zstd by magic bytes.
