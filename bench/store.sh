@@ -76,13 +76,24 @@ fi
 have_podman=0
 [[ " $PEERS " == *" podman "* ]] && command -v podman >/dev/null && have_podman=1
 
-# time_median PREPARE COMMAND: median wall seconds over $RUNS runs.
+# Seconds to wait after a PREPARE that deleted many files, before timing
+# a command that creates many. Why: on ext4 without a journal (as this
+# machine's disk is), allocating an inode skips inodes deleted in the last
+# 60 s (recently_deleted(), 360 s while their table block is dirty) after
+# reading each candidate's inode-table block; right after a 40,000-file
+# delete, an import took 2 s in one run and 26 s in the next. Every tool
+# gets the same settle time.
+SETTLE=${SETTLE:-65}
+
+# time_median PREPARE COMMAND [SETTLE]: median wall seconds over $RUNS
+# runs; waits SETTLE seconds after PREPARE (and a sync) when given.
 time_median() {
-  local prep=$1 cmd=$2 t s e
+  local prep=$1 cmd=$2 settle=${3:-0} t s e
   local times=()
   for _ in $(seq "$RUNS"); do
     bash -c "$prep" >/dev/null 2>&1 || true
     sync
+    sleep "$settle"
     s=$(date +%s.%N)
     bash -c "$cmd" >/dev/null
     e=$(date +%s.%N)
@@ -93,12 +104,12 @@ time_median() {
 
 declare -A T
 R=$WORK/wharf-root
-T[import_wharf]=$(time_median "rm -rf $R" "$WHARF --root $R import $TAR bench:1")
+T[import_wharf]=$(time_median "rm -rf $R" "$WHARF --root $R import $TAR bench:1" "$SETTLE")
 if ((have_podman)); then
-  T[import_podman]=$(time_median "podman rmi -f localhost/bench:1" "podman import $TAR localhost/bench:1")
+  T[import_podman]=$(time_median "podman rmi -f localhost/bench:1" "podman import $TAR localhost/bench:1" "$SETTLE")
 fi
 if ((have_docker)); then
-  T[import_docker]=$(time_median "docker rmi -f bench:1" "docker import $TAR bench:1")
+  T[import_docker]=$(time_median "docker rmi -f bench:1" "docker import $TAR bench:1" "$SETTLE")
 fi
 
 T[save_wharf]=$(time_median "rm -f $WORK/s-wharf.tar" "$WHARF --root $R save -o $WORK/s-wharf.tar bench:1")
@@ -108,7 +119,7 @@ fi
 if ((have_docker)); then
   T[save_docker]=$(time_median "rm -f $WORK/s-docker.tar" "docker save -o $WORK/s-docker.tar bench:1")
 fi
-T[load_wharf]=$(time_median "rm -rf $WORK/load-root" "$WHARF --root $WORK/load-root load -i $WORK/s-wharf.tar")
+T[load_wharf]=$(time_median "rm -rf $WORK/load-root" "$WHARF --root $WORK/load-root load -i $WORK/s-wharf.tar" "$SETTLE")
 rm -f "$WORK"/s-*.tar
 
 # Committing 1 GiB of new files as a layer: wharf's commit path (what a
