@@ -76,50 +76,54 @@ fi
 have_podman=0
 [[ " $PEERS " == *" podman "* ]] && command -v podman >/dev/null && have_podman=1
 
-# Seconds to wait after a PREPARE that deleted many files, before timing
-# a command that creates many. Why: on ext4 without a journal (as this
+# Imports and loads go into a store of their own per run, and nothing is
+# deleted until the end. Why: on ext4 without a journal (as this
 # machine's disk is), allocating an inode skips inodes deleted in the last
-# 60 s (recently_deleted(), 360 s while their table block is dirty) after
-# reading each candidate's inode-table block; right after a 40,000-file
-# delete, an import took 2 s in one run and 26 s in the next. Every tool
-# gets the same settle time.
-SETTLE=${SETTLE:-65}
-
-# time_median PREPARE COMMAND [SETTLE]: median wall seconds over $RUNS
-# runs; waits SETTLE seconds after PREPARE (and a sync) when given.
+# minutes (recently_deleted(): 60 s, 360 s while their inode-table block
+# is dirty), after reading each candidate's block. Right after a
+# 40,000-file delete, the same import took 11-26 s instead of 4; waiting
+# 65 s after `sync` was not enough. docker's data root cannot change per
+# run, so docker's runs still follow its own `rmi` (its cost is inflated).
+#
+# time_median PREPARE COMMAND: median wall seconds over $RUNS runs; __N__
+# in either is the run's number.
 time_median() {
-  local prep=$1 cmd=$2 settle=${3:-0} t s e
+  local prep=$1 cmd=$2 t s e
   local times=()
-  for _ in $(seq "$RUNS"); do
-    bash -c "$prep" >/dev/null 2>&1 || true
+  for n in $(seq "$RUNS"); do
+    bash -c "${prep//__N__/$n}" >/dev/null 2>&1 || true
     sync
-    sleep "$settle"
     s=$(date +%s.%N)
-    bash -c "$cmd" >/dev/null
+    bash -c "${cmd//__N__/$n}" >/dev/null
     e=$(date +%s.%N)
     times+=("$(echo "$e - $s" | bc -l)")
   done
   printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}'
 }
+# This invocation's stores, removed at the end (removing them first would
+# slow the imports down).
+S=$WORK/stores-$$
+mkdir -p "$S"
+PODMAN1="podman --root $S/p-root1 --runroot $S/p-run1"
 
 declare -A T
-R=$WORK/wharf-root
-T[import_wharf]=$(time_median "rm -rf $R" "$WHARF --root $R import $TAR bench:1" "$SETTLE")
+R=$S/wharf-root1
+T[import_wharf]=$(time_median : "$WHARF --root $S/wharf-root__N__ import $TAR bench:1")
 if ((have_podman)); then
-  T[import_podman]=$(time_median "podman rmi -f localhost/bench:1" "podman import $TAR localhost/bench:1" "$SETTLE")
+  T[import_podman]=$(time_median : "podman --root $S/p-root__N__ --runroot $S/p-run__N__ import $TAR localhost/bench:1")
 fi
 if ((have_docker)); then
-  T[import_docker]=$(time_median "docker rmi -f bench:1" "docker import $TAR bench:1" "$SETTLE")
+  T[import_docker]=$(time_median "docker rmi -f bench:1" "docker import $TAR bench:1")
 fi
 
 T[save_wharf]=$(time_median "rm -f $WORK/s-wharf.tar" "$WHARF --root $R save -o $WORK/s-wharf.tar bench:1")
 if ((have_podman)); then
-  T[save_podman]=$(time_median "rm -f $WORK/s-podman.tar" "podman save -o $WORK/s-podman.tar localhost/bench:1")
+  T[save_podman]=$(time_median "rm -f $WORK/s-podman.tar" "$PODMAN1 save -o $WORK/s-podman.tar localhost/bench:1")
 fi
 if ((have_docker)); then
   T[save_docker]=$(time_median "rm -f $WORK/s-docker.tar" "docker save -o $WORK/s-docker.tar bench:1")
 fi
-T[load_wharf]=$(time_median "rm -rf $WORK/load-root" "$WHARF --root $WORK/load-root load -i $WORK/s-wharf.tar" "$SETTLE")
+T[load_wharf]=$(time_median : "$WHARF --root $S/load-root__N__ load -i $WORK/s-wharf.tar")
 rm -f "$WORK"/s-*.tar
 
 # Committing 1 GiB of new files as a layer: wharf's commit path (what a
@@ -154,3 +158,7 @@ for c in import save commit; do
 done
 printf '%-8s %10s\n' load "${T[load_wharf]}"
 echo "(seconds, median of $RUNS; targets: wharf/best <= 0.5 for import and save, <= 0.33 for commit)"
+for n in $(seq "$RUNS"); do
+  podman --root "$S/p-root$n" --runroot "$S/p-run$n" rmi -af >/dev/null 2>&1 || true
+done
+rm -rf "$S"
