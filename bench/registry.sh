@@ -107,9 +107,10 @@ reg_start
 skopeo copy -q --dest-tls-verify=false "docker-archive:$IMG" "docker://$REG/bench/pull:latest"
 if ((have_docker)); then docker rmi -f bench/img >/dev/null 2>&1 || true; fi
 # Every run unpacks into a directory of its own, and nothing is deleted
-# until the end: ext4 makes file creation slow for a minute after many
-# deletions (it skips recently freed inodes), which would tax whichever
-# tool ran after a cleanup.
+# until the end: ext4 without a journal makes file creation slow for
+# minutes after many deletions (it skips recently freed inodes: 60 s, 360 s
+# while their inode-table block is dirty), which would tax whichever tool
+# ran after a cleanup.
 for i in $(seq "$RUNS"); do
   PULL[wharf]+=" $(time_cmd : "$W --root $WORK/wpull$i pull -q $REG/bench/pull:latest")"
   PULL[podman]+=" $(time_cmd : "podman --root $WORK/p-root$i --runroot $WORK/p-run$i --storage-driver overlay pull -q --tls-verify=false $REG/bench/pull:latest")"
