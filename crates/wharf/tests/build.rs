@@ -574,3 +574,40 @@ fn add_checks_out_git_repositories() {
     let cached: Vec<&str> = err.lines().filter(|l| l.ends_with(" CACHED")).collect();
     assert!(!cached.is_empty(), "the ADD of tag v1 is cached: {err}");
 }
+
+#[test]
+fn copy_attributes_shell_maintainer_labels_iidfile_and_cache_prune() {
+    let Some(env) = Env::new() else { return };
+    let df = "FROM localhost/bb\nMAINTAINER someone@example.invalid\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\n\
+              COPY --chown=nobody:nogroup --chmod=640 f.txt /owned/f.txt\n\
+              COPY --link --chmod=755 run.sh /usr/local/bin/run.sh\n\
+              RUN --network=none grep -c : /proc/net/dev > /ifaces\n";
+    let ctx = context(&env, "attrs", &[("f.txt", "f\n"), ("run.sh", "#!/bin/sh\necho ran\n"), ("Dockerfile", df)]);
+    let iid = env.path().join("iid");
+    let (code, _, err) =
+        build(&env, &["-t", "attrs", "--label", "team=wharf", "--iidfile", iid.to_str().unwrap_or_default(), &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let c = config(&env, "attrs");
+    assert_eq!(std::fs::read_to_string(&iid).expect("iidfile"), c["Id"].as_str().unwrap_or_default());
+    assert_eq!(c["Author"], "someone@example.invalid");
+    assert_eq!(c["Config"]["Shell"], serde_json::json!(["/bin/sh", "-e", "-c"]));
+    assert_eq!(c["Config"]["Labels"]["team"], "wharf");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "attrs",
+        "sh",
+        "-c",
+        "stat -c '%U:%G %a' /owned/f.txt; /usr/local/bin/run.sh; cat /ifaces",
+    ]);
+    // --network=none: only lo (the header lines of /proc/net/dev hold no ':').
+    assert_eq!(out, "nobody:nogroup 640\nran\n1\n");
+    // builder prune -a forgets the cache: the next build runs its steps.
+    let pruned = env.ok(&["builder", "prune", "-a", "-f"]);
+    let n: u32 =
+        pruned.lines().find_map(|l| l.strip_prefix("Deleted build cache objects: ")?.parse().ok()).unwrap_or(0);
+    assert!(n >= 3, "{pruned}");
+    let (code, _, err) = build(&env, &["-t", "attrs", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(" CACHED"), "nothing cached after prune: {err}");
+}
