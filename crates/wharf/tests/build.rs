@@ -611,3 +611,30 @@ fn copy_attributes_shell_maintainer_labels_iidfile_and_cache_prune() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains(" CACHED"), "nothing cached after prune: {err}");
 }
+
+#[test]
+fn platform_and_progress_modes() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(&env, "modes", &[("Dockerfile", "FROM localhost/bb\nRUN echo step-output\n")]);
+    // Only the host's platform builds; another is a clear error.
+    let (code, _, err) = env.out(&["build", "--platform", "linux/s390x", &ctx]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("platform linux/s390x is not supported"), "{err}");
+    let host = format!("linux/{}", if cfg!(target_arch = "x86_64") { "amd64" } else { "arm64" });
+    let (code, _, err) = env.out(&["build", "--platform", &host, "-t", "modes", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    // tty: one line per finished step and the closing summary.
+    let (code, _, err) = env.out(&["build", "--progress", "tty", "--no-cache", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("=> [2/2] RUN echo step-output"), "{err}");
+    assert!(err.contains("FINISHED"), "{err}");
+    // plain streams the step's output; quiet and -q print only the ID.
+    let (_, _, err) = env.out(&["build", "--progress", "plain", "--no-cache", &ctx]);
+    assert!(err.lines().any(|l| l.starts_with('#') && l.ends_with(" step-output")), "{err}");
+    for flag in ["--progress=quiet", "-q"] {
+        let (code, out, err) = env.out(&["build", flag, &ctx]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.trim().starts_with("sha256:") && out.lines().count() == 1, "{out}");
+        assert!(err.trim().is_empty(), "{err}");
+    }
+}
