@@ -47,14 +47,8 @@ pub struct Builder<'a> {
     epoch: Option<i64>,
     /// `--build-context NAME=DIR`.
     contexts: BTreeMap<String, PathBuf>,
-    /// `--exclude` patterns of the COPY/ADD being run.
-    excludes: Vec<String>,
-    /// `ADD --checksum` of the ADD being run.
-    checksum: Option<String>,
-    /// `COPY --parents` of the COPY being run.
-    parents: bool,
-    /// `ADD --keep-git-dir` of the ADD being run.
-    keep_git_dir: bool,
+    /// The flags of the COPY or ADD being run.
+    copy_flags: CopyFlags,
 }
 
 fn hash(parts: &[&str]) -> String {
@@ -114,10 +108,7 @@ impl<'a> Builder<'a> {
             secrets,
             epoch,
             contexts,
-            excludes: Vec::new(),
-            checksum: None,
-            parents: false,
-            keep_git_dir: false,
+            copy_flags: CopyFlags::default(),
         })
     }
 
@@ -324,15 +315,17 @@ impl<'a> Builder<'a> {
             Command::Run(r) => self.run(b, r, title, idx),
             Command::Copy(c) => {
                 let attrs = (c.chown.clone(), c.chmod.clone());
-                self.excludes = c.excludes.clone();
-                self.parents = c.parents;
+                self.copy_flags =
+                    CopyFlags { excludes: c.excludes.clone(), parents: c.parents, ..CopyFlags::default() };
                 self.copy(b, &c.paths, c.from.as_deref(), attrs, false, title, idx)
             }
             Command::Add(a) => {
-                self.excludes = a.excludes.clone();
-                self.parents = false;
-                self.keep_git_dir = a.keep_git_dir;
-                self.checksum = a.checksum.clone();
+                self.copy_flags = CopyFlags {
+                    excludes: a.excludes.clone(),
+                    checksum: a.checksum.clone(),
+                    keep_git_dir: a.keep_git_dir,
+                    ..CopyFlags::default()
+                };
                 self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
             }
             other => {
@@ -696,10 +689,10 @@ impl<'a> Builder<'a> {
         let created_by = format!("{word} {} {} # buildkit", paths.sources.join(" "), paths.dest);
         // The source tree: the context, an earlier stage, or an image.
         let mut source_root = self.ctx.root.clone();
-        let mut source_mount: Option<StepRootfs> = None;
+        let mut source_mount = Held(Vec::new());
         let mut key_parts =
             vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
-        key_parts.push(format!("exclude:{:?} parents:{}", self.excludes, self.parents));
+        key_parts.push(format!("exclude:{:?} parents:{}", self.copy_flags.excludes, self.copy_flags.parents));
         if let Some(dir) = from.and_then(|f| self.contexts.get(f)).cloned() {
             // A named context: read like the main one, with its own
             // .dockerignore and stat cache entries.
@@ -716,11 +709,11 @@ impl<'a> Builder<'a> {
             key_parts.push(key);
             let m = self.mount_layers(&layers)?;
             source_root = m.merged().to_owned();
-            source_mount = Some(m);
+            source_mount.0.push(m);
         }
         let result =
             self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
-        drop(Held(source_mount.into_iter().collect()));
+        drop(source_mount);
         result
     }
 
@@ -748,8 +741,9 @@ impl<'a> Builder<'a> {
                     Some(d) => d,
                     None => downloads.insert(self.store.staging_dir("add-url-")?),
                 };
-                let (tree, commit) = fetch_git(s, &dir.join(format!("git{}", sources.len())), self.keep_git_dir)?;
-                key_parts.push(format!("git:{s}:{commit}:{}", self.keep_git_dir));
+                let (tree, commit) =
+                    fetch_git(s, &dir.join(format!("git{}", sources.len())), self.copy_flags.keep_git_dir)?;
+                key_parts.push(format!("git:{s}:{commit}:{}", self.copy_flags.keep_git_dir));
                 // The checkout is a directory source: its contents go to DEST.
                 sources.push((PathBuf::new(), tree));
                 pivots.push(PathBuf::new());
@@ -760,14 +754,14 @@ impl<'a> Builder<'a> {
                     Some(d) => d,
                     None => downloads.insert(self.store.staging_dir("add-url-")?),
                 };
-                let (name, file, digest) = fetch_url(s, dir, self.checksum.as_deref())?;
+                let (name, file, digest) = fetch_url(s, dir, self.copy_flags.checksum.as_deref())?;
                 key_parts.push(format!("url:{s}:{digest}"));
                 sources.push((PathBuf::from(name), file));
                 pivots.push(PathBuf::new());
                 continue;
             }
             let (pivot, s) = match s.split_once("/./") {
-                Some((head, tail)) if self.parents => (context::clean_rel(head), format!("{head}/{tail}")),
+                Some((head, tail)) if self.copy_flags.parents => (context::clean_rel(head), format!("{head}/{tail}")),
                 _ => (PathBuf::new(), s.clone()),
             };
             let found =
@@ -821,9 +815,9 @@ impl<'a> Builder<'a> {
                 }
             }
             let ctx = &self.ctx;
-            let ex = dockerfile::dockerignore::Dockerignore::from_patterns(&self.excludes)
+            let ex = dockerfile::dockerignore::Dockerignore::from_patterns(&self.copy_flags.excludes)
                 .map_err(|e| fail(format!("--exclude: {e}")))?;
-            let has_ex = !self.excludes.is_empty();
+            let has_ex = !self.copy_flags.excludes.is_empty();
             // --exclude patterns match below each source directory, as in
             // BuildKit, and everywhere for the context's .dockerignore.
             let excluded = |p: &Path| {
@@ -833,7 +827,7 @@ impl<'a> Builder<'a> {
                         ex.excludes(&s) || s.split_once('/').is_some_and(|(_, below)| ex.excludes(below))
                     })
             };
-            if self.parents {
+            if self.copy_flags.parents {
                 // Each source keeps its path below the pivot, as
                 // BuildKit's `COPY --parents` does.
                 for ((rel, host), pivot) in sources.iter().zip(&pivots) {
@@ -895,6 +889,20 @@ impl<'a> Builder<'a> {
         let id = self.store.add_image(&config.to_bytes(), &b.layers)?;
         Ok(id)
     }
+}
+
+/// The flags of a COPY or ADD that its source handling reads; set whole
+/// for each step, so none carries over from an earlier one.
+#[derive(Default)]
+struct CopyFlags {
+    /// `--exclude` patterns.
+    excludes: Vec<String>,
+    /// `ADD --checksum`.
+    checksum: Option<String>,
+    /// `COPY --parents`.
+    parents: bool,
+    /// `ADD --keep-git-dir`.
+    keep_git_dir: bool,
 }
 
 /// Source trees mounted for a step (`COPY --from`, `RUN --mount=from=`),
