@@ -15,6 +15,7 @@ use futures_util::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rustix::io::Errno;
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
 use crate::NetError;
@@ -78,6 +79,21 @@ impl Netlink {
         self.rt.block_on(f).map_err(|e| err(&format!("{} (netns {})", what(), self.ns), e))
     }
 
+    /// [`Netlink::run`], taking the error `fine` (EEXIST for an add,
+    /// ENODEV for a delete) as success: two wharf processes may make or
+    /// remove the same thing at once.
+    fn run_or(
+        &self,
+        fine: rustix::io::Errno,
+        what: impl Fn() -> String,
+        f: impl std::future::Future<Output = Result<(), rtnetlink::Error>>,
+    ) -> Result<(), NetError> {
+        match self.rt.block_on(f) {
+            Err(e) if errno(&e) != Some(fine.raw_os_error()) => Err(err(&what(), e)),
+            _ => Ok(()),
+        }
+    }
+
     /// The index of link `name`, if it exists.
     pub fn index(&self, name: &str) -> Result<Option<u32>, NetError> {
         let req = self.handle.link().get().match_name(name.to_owned()).execute();
@@ -87,7 +103,7 @@ impl Netlink {
         }) {
             Ok(Some(m)) => Ok(Some(m.header.index)),
             Ok(None) => Ok(None),
-            Err(e) if errno(&e) == Some(libc_enodev()) => Ok(None),
+            Err(e) if errno(&e) == Some(Errno::NODEV.raw_os_error()) => Ok(None),
             Err(e) => Err(err(&format!("link show {name}"), e)),
         }
     }
@@ -99,10 +115,7 @@ impl Netlink {
     /// `ip link add NAME type bridge` and up; fine if it exists.
     pub fn add_bridge(&self, name: &str) -> Result<(), NetError> {
         let req = self.handle.link().add(LinkBridge::new(name).build()).execute();
-        match self.rt.block_on(req) {
-            Err(e) if errno(&e) != Some(libc_eexist()) => Err(err(&format!("link add {name} type bridge"), e)),
-            _ => Ok(()),
-        }
+        self.run_or(Errno::EXIST, || format!("link add {name} type bridge"), req)
     }
 
     /// A veth pair: `host` here, enslaved to `bridge` and up; `peer` in
@@ -137,10 +150,7 @@ impl Netlink {
     /// `ip link del NAME`; fine if it is gone.
     pub fn del_link(&self, name: &str) -> Result<(), NetError> {
         let Some(i) = self.index(name)? else { return Ok(()) };
-        match self.rt.block_on(self.handle.link().del(i).execute()) {
-            Err(e) if errno(&e) != Some(libc_enodev()) => Err(err(&format!("link del {name}"), e)),
-            _ => Ok(()),
-        }
+        self.run_or(Errno::NODEV, || format!("link del {name}"), self.handle.link().del(i).execute())
     }
 
     /// The IPv4 addresses (with prefix lengths) on link `name`, or on
@@ -166,10 +176,8 @@ impl Netlink {
     /// `ip addr add IP/PREFIX dev NAME`; fine if it is there.
     pub fn add_addr(&self, name: &str, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
         let i = self.must_index(name)?;
-        match self.rt.block_on(self.handle.address().add(i, IpAddr::V4(ip), prefix).execute()) {
-            Err(e) if errno(&e) != Some(libc_eexist()) => Err(err(&format!("addr add {ip}/{prefix} dev {name}"), e)),
-            _ => Ok(()),
-        }
+        let req = self.handle.address().add(i, IpAddr::V4(ip), prefix).execute();
+        self.run_or(Errno::EXIST, || format!("addr add {ip}/{prefix} dev {name}"), req)
     }
 
     /// `ip route add default via GATEWAY`.
@@ -177,14 +185,6 @@ impl Netlink {
         let msg = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build();
         self.run(|| format!("route add default via {gateway}"), self.handle.route().add(msg).execute())
     }
-}
-
-fn libc_eexist() -> i32 {
-    rustix::io::Errno::EXIST.raw_os_error()
-}
-
-fn libc_enodev() -> i32 {
-    rustix::io::Errno::NODEV.raw_os_error()
 }
 
 /// Makes a named network namespace at `path` (as `ip netns add`): a new
