@@ -6,10 +6,13 @@
 # then stop and remove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Build dependencies (libseccomp for the embedded runtime) and what the
-# demo uses (iptables for NAT and published ports, curl).
+# Build dependencies (libseccomp, and libelf/zlib for libbpf, for the
+# embedded runtime) and what the demo uses (iptables for NAT and published
+# ports, curl).
 need=()
-dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+for p in libseccomp-dev libelf-dev zlib1g-dev; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
 for c in pkg-config:pkg-config iptables:iptables curl:curl; do
     command -v "${c%%:*}" >/dev/null || need+=("${c##*:}")
 done

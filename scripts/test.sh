@@ -29,14 +29,20 @@ command -v openssl >/dev/null || need+=(openssl)
 # ADD of a git repository runs git (as BuildKit does); its test serves a
 # repository with `git daemon` on 127.0.0.1.
 command -v git >/dev/null || need+=(git)
-# The embedded runtime (libcontainer) links libseccomp.
+# The embedded runtime (libcontainer) links libseccomp, and builds libbpf
+# (cgroup v2 device rules), which needs libelf and zlib.
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
+dpkg -s libelf-dev >/dev/null 2>&1 || need+=(libelf-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# The cgroup v2 test boots Debian's kernel in qemu (this host is v1 hybrid).
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 export WHARF_REQUIRE_PEERS=1
+scripts/cgroup2-vm.sh fetch
 
 # A docker daemon for the docker interop tests (save/load both ways),
 # started by hand with its own data root and stopped on exit.
