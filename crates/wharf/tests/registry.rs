@@ -46,6 +46,28 @@ impl Registry {
     /// With `tls`, a directory holding `cert.pem` and `key.pem`, over HTTPS.
     fn start_tls(user: Option<(&str, &str)>, tls: Option<&Path>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
+        let auth = user.map(|(u, p)| {
+            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
+            assert!(out.status.success());
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("write htpasswd");
+            format!("auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n", dir.path().join("htpasswd").display())
+        });
+        Registry::start_with(dir, auth.as_deref().unwrap_or(""), tls)
+    }
+
+    /// Behind bearer tokens from `tokens`, which the registry trusts.
+    fn start_token(tokens: &TokenServer) -> Registry {
+        let auth = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
+             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+            tokens.port,
+            tokens.cert.display()
+        );
+        Registry::start_with(tempfile::tempdir().expect("tempdir"), &auth, None)
+    }
+
+    /// Starts `docker-registry serve` in `dir` with the `auth` section given.
+    fn start_with(dir: tempfile::TempDir, auth: &str, tls: Option<&Path>) -> Registry {
         let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
@@ -59,15 +81,7 @@ impl Registry {
                 t.join("key.pem").display()
             ));
         }
-        if let Some((u, p)) = user {
-            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
-            assert!(out.status.success());
-            std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("write htpasswd");
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            ));
-        }
+        config.push_str(auth);
         std::fs::write(dir.path().join("config.yml"), config).expect("config");
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
@@ -320,19 +334,7 @@ fn basic_auth_login_push_pull_logout() {
     let config = env.path().join("docker-config");
     let name = format!("{}/private/app:v1", reg.addr());
     two_layer_image(&env, &name);
-    let with_config = |root: &Path, args: &[&str], stdin: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        c.arg("--root").arg(root).args(args).env("DOCKER_CONFIG", &config);
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().expect("wharf");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        let o = child.wait_with_output().expect("wait");
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let with_config = |root: &Path, args: &[&str], stdin: &str| wharf_with_config(&config, root, args, stdin);
     let root = env.root();
     let (code, _, err) = with_config(&root, &["push", &name], "");
     assert_eq!(code, 1, "push without credentials must fail");
@@ -361,6 +363,166 @@ fn basic_auth_login_push_pull_logout() {
     let (code, _, err) = with_config(&third, &["pull", &name], "");
     assert_eq!(code, 1);
     assert!(err.contains("unauthorized"), "{err}");
+}
+
+const TOKEN_SERVICE: &str = "wharf-test-registry";
+const TOKEN_ISSUER: &str = "wharf-test-issuer";
+
+/// A token server as docker's token-auth spec describes it, for the bearer
+/// flow: `GET /token?service=S&scope=repository:NAME:ACTIONS` with the basic
+/// credentials alice:s3cret gets a JWT that grants the scopes asked for;
+/// wrong credentials get 401; none get a token that grants nothing. Tokens
+/// are RS256, signed with openssl by a key whose self-signed certificate
+/// rides in the `x5c` header and is the registry's `rootcertbundle`.
+struct TokenServer {
+    port: u16,
+    cert: PathBuf,
+    /// Tokens issued to the right credentials.
+    granted: Arc<AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    fn start() -> TokenServer {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sh = "set -e; openssl req -x509 -newkey rsa:2048 -nodes -keyout token.key -out token.pem -days 2 \
+                  -subj /CN=wharf-test-tokens; openssl x509 -in token.pem -outform DER -out token.der";
+        let o = Command::new("sh").arg("-c").arg(sh).current_dir(dir.path()).output().expect("openssl");
+        assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
+        let der = std::fs::read(dir.path().join("token.der")).expect("token.der");
+        let x5c = base64::engine::general_purpose::STANDARD.encode(der);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let granted = Arc::new(AtomicUsize::new(0));
+        let (key, count) = (dir.path().join("token.key"), granted.clone());
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().flatten().enumerate() {
+                let (key, x5c, count) = (key.clone(), x5c.clone(), count.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_token(client, &key, &x5c, n, &count);
+                });
+            }
+        });
+        TokenServer { port, cert: dir.path().join("token.pem"), granted, _dir: dir }
+    }
+}
+
+fn serve_token(mut client: TcpStream, key: &Path, x5c: &str, n: usize, granted: &AtomicUsize) -> std::io::Result<()> {
+    use base64::Engine;
+    let Some(head) = read_head(&mut client)? else { return Ok(()) };
+    let target = head.split_whitespace().nth(1).unwrap_or_default();
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let basic = head.lines().find_map(|l| {
+        l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.trim())
+    });
+    let right = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:s3cret"));
+    if basic.is_some_and(|b| b != right) {
+        return client.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+    let access: Vec<serde_json::Value> = if basic.is_some() {
+        granted.fetch_add(1, Ordering::SeqCst);
+        query
+            .split('&')
+            .filter_map(|kv| kv.strip_prefix("scope="))
+            .filter_map(|s| scope_access(&percent_decode(s)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let claims = serde_json::json!({
+        "iss": TOKEN_ISSUER, "sub": if basic.is_some() { "alice" } else { "" }, "aud": TOKEN_SERVICE,
+        "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("t{n}"), "access": access,
+    });
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let input = key.with_file_name(format!("input-{n}"));
+    std::fs::write(&input, &signing_input)?;
+    let sig = Command::new("openssl").args(["dgst", "-sha256", "-binary", "-sign"]).arg(key).arg(&input).output()?;
+    assert!(sig.status.success(), "openssl dgst: {}", String::from_utf8_lossy(&sig.stderr));
+    let token = format!("{signing_input}.{}", b64(&sig.stdout));
+    let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
+    write!(
+        client,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `repository:NAME:pull,push` as a token's access entry.
+fn scope_access(scope: &str) -> Option<serde_json::Value> {
+    let (kind, rest) = scope.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+}
+
+/// `%3A` → `:`, `+` → space: a query value as sent.
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex: String = bytes.by_ref().take(2).map(char::from).collect();
+                out.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn bearer_token_login_push_pull_logout() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let tokens = TokenServer::start();
+    let reg = Registry::start_token(&tokens);
+    let config = env.path().join("docker-config");
+    let name = format!("{}/private/app:v1", reg.addr());
+    two_layer_image(&env, &name);
+    let root = env.root();
+    let (code, _, err) = wharf_with_config(&config, &root, &["push", &name], "");
+    assert_eq!(code, 1, "an anonymous token grants no push");
+    assert!(err.contains("unauthorized") || err.contains("denied"), "{err}");
+    let (code, _, err) =
+        wharf_with_config(&config, &root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "wrong\n");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("401"), "the token server's refusal: {err}");
+    let (code, out, err) =
+        wharf_with_config(&config, &root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "s3cret\n");
+    assert_eq!((code, out.trim()), (0, "Login Succeeded"), "{err}");
+    let before = tokens.granted.load(Ordering::SeqCst);
+    let (code, _, err) = wharf_with_config(&config, &root, &["push", &name], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(tokens.granted.load(Ordering::SeqCst) > before, "push went through the token server");
+    let (code, out, err) = wharf_with_config(&config, &fresh_root(&env, "other"), &["run", "--rm", &name], "");
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+    wharf_with_config(&config, &root, &["logout", &reg.addr()], "");
+    let (code, _, err) = wharf_with_config(&config, &fresh_root(&env, "third"), &["pull", &name], "");
+    assert_eq!(code, 1, "after logout, pulls are anonymous again");
+    assert!(err.contains("unauthorized") || err.contains("denied"), "{err}");
+}
+
+/// wharf with `DOCKER_CONFIG` set and `stdin` written to it: exit code,
+/// stdout, stderr.
+fn wharf_with_config(config: &Path, root: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    c.arg("--root").arg(root).args(args).env("DOCKER_CONFIG", config);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("wharf");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    let o = child.wait_with_output().expect("wait");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// What the proxy does to the download of one blob.
@@ -395,6 +557,21 @@ fn start_proxy(upstream: u16, blob: String, fault: Fault) -> (u16, mpsc::Receive
     (port, half_rx)
 }
 
+/// An HTTP request's head (request line and headers), read byte by byte so
+/// that nothing of the body is consumed; None for a closed connection or
+/// one that is not HTTP (a TLS probe).
+fn read_head(client: &mut TcpStream) -> std::io::Result<Option<String>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 || (head.is_empty() && !byte[0].is_ascii_uppercase()) {
+            return Ok(None);
+        }
+        head.push(byte[0]);
+    }
+    Ok(Some(String::from_utf8_lossy(&head).into_owned()))
+}
+
 fn proxy_one(
     mut client: TcpStream,
     upstream: u16,
@@ -403,19 +580,7 @@ fn proxy_one(
     seen: &AtomicUsize,
     half: &mpsc::Sender<()>,
 ) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        // Not HTTP (a TLS probe): hang up.
-        if head.is_empty() && !byte[0].is_ascii_uppercase() {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
+    let Some(text) = read_head(&mut client)? else { return Ok(()) };
     let mut lines: Vec<&str> = text.trim_end().split("\r\n").collect();
     let request_line = lines.remove(0).to_owned();
     let mut out = format!("{request_line}\r\n");
