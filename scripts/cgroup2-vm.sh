@@ -17,11 +17,17 @@ set -eu
 CACHE=${WHARF_VM_CACHE:-/var/cache/wharf-vm}
 
 fetch() {
-	ver=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*-amd64\)$/\1/p' | head -n1)
-	[ -n "$ver" ] || { echo "cgroup2-vm: no linux-image-amd64 in apt" >&2; exit 1; }
-	if [ -f "$CACHE/k/boot/vmlinuz-$ver" ]; then return; fi
+	if ls "$CACHE"/k/boot/vmlinuz-* >/dev/null 2>&1; then return; fi
 	mkdir -p "$CACHE"
-	(cd "$CACHE" && rm -rf k ./*.deb && apt-get download "linux-image-$ver" 2>/dev/null && dpkg-deb -x ./linux-image-*.deb k && rm -f ./*.deb)
+	# Stale package lists name a kernel the mirror no longer has: update once.
+	download || { apt-get update -qq && download; }
+}
+
+download() {
+	ver=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*-amd64\)$/\1/p' | head -n1)
+	[ -n "$ver" ] || return 1
+	(cd "$CACHE" && rm -rf k ./*.deb && apt-get download "linux-image-$ver" 2>/dev/null &&
+		dpkg-deb -x ./linux-image-*.deb k && rm -f ./*.deb)
 }
 
 # Kernel modules the init loads, in dependency order.
