@@ -321,3 +321,53 @@ fn layer_tars_are_deterministic_and_round_trip() {
     }
     assert!(names.iter().any(|n| n.len() == 150));
 }
+
+/// Small files are written by worker threads; a layer full of repeated
+/// names, aliases through symlinks, type changes, hardlinks and whiteouts
+/// must end exactly as entry-by-entry extraction leaves it.
+#[test]
+fn pooled_small_files_end_as_entry_order_says() {
+    let s = scratch();
+    let mut t = RawTar::new().dir("real").link(tar::EntryType::Symlink, "alias", "/real");
+    for round in 0..3u8 {
+        for d in 0..8 {
+            for f in 0..40 {
+                t = t.file(&format!("d{d}/f{f}"), &[round; 100], 0o640);
+            }
+        }
+    }
+    t = t
+        .file("alias/x", b"through the alias", 0o644)
+        .file("real/x", b"by its own name", 0o644)
+        .file("was-file", b"f", 0o644)
+        .link(tar::EntryType::Symlink, "was-file", "elsewhere")
+        .link(tar::EntryType::Symlink, "was-link", "elsewhere")
+        .file("was-link", b"now a file", 0o644)
+        .file("target", b"linked", 0o644)
+        .link(tar::EntryType::Link, "hard", "target")
+        .file("d0/gone", b"whited out", 0o644)
+        .file("d0/.wh.gone", b"", 0o644)
+        .file("implicit/parent/f", b"deep", 0o600);
+    extract(&s, t.bytes()).unwrap();
+    for d in 0..8 {
+        for f in 0..40 {
+            let p = s.root.join(format!("d{d}/f{f}"));
+            assert_eq!(fs::read(&p).unwrap(), [2u8; 100], "{}", p.display());
+            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o640);
+        }
+    }
+    assert_eq!(fs::read(s.root.join("real/x")).unwrap(), b"by its own name");
+    assert_eq!(fs::read_link(s.root.join("was-file")).unwrap(), Path::new("elsewhere"));
+    assert_eq!(fs::read(s.root.join("was-link")).unwrap(), b"now a file");
+    let (a, b) = (fs::metadata(s.root.join("target")).unwrap(), fs::metadata(s.root.join("hard")).unwrap());
+    assert_eq!((a.ino(), a.len()), (b.ino(), 6), "the hardlink names the whole file");
+    if is_root() {
+        assert!(fs::symlink_metadata(s.root.join("d0/gone")).unwrap().file_type().is_char_device());
+    }
+    assert_eq!(fs::read(s.root.join("implicit/parent/f")).unwrap(), b"deep");
+    // A file where a later entry wants a directory stays an error.
+    let s = scratch();
+    let t = RawTar::new().file("p", b"file", 0o644).file("p/q", b"under a file", 0o644);
+    assert!(extract(&s, t.bytes()).is_err());
+    outside_untouched(&s);
+}

@@ -3,6 +3,7 @@
 
 mod apply;
 mod create;
+mod pool;
 
 pub use apply::{apply, decompress, remove_tree, ApplyStats, Compression, Whiteouts};
 pub use create::{write_layer, LayerOptions};
