@@ -1,6 +1,8 @@
 #!/bin/sh
-# Runs WORKDIR/script.sh on a pure cgroup v2 host: a small virtual machine booting Debian's kernel, whose root is this host's root
-# shared read-only over 9p, with tmpfs on /tmp, /run, /var/tmp and /root,
+# Runs WORKDIR/script.sh on a pure cgroup v2 host: a small virtual machine
+# booting Debian's kernel, whose root is this host's root shared read-only
+# over 9p (so /tmp, where a checkout may live, is the host's, read-only),
+# with tmpfs on /run, /var/tmp and /root and TMPDIR=/run/tmp,
 # and cgroup2 alone on /sys/fs/cgroup with every controller enabled.
 # WORKDIR itself is shared read-write at /mnt. The script's output comes
 # out on the serial console (this script's stdout), followed by a line
@@ -49,7 +51,8 @@ mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtm
 for m in $(for m in $MODULES; do basename "$m"; done | tr '\n' ' '); do insmod /mods/\$m.ko || echo "wharf-vm: insmod \$m failed"; done
 o=trans=virtio,version=9p2000.L,msize=524288
 mount -t 9p -o \$o,ro hostroot /host
-for d in tmp run var/tmp root; do mount -t tmpfs tmpfs /host/\$d; done
+for d in run var/tmp root; do mount -t tmpfs tmpfs /host/\$d; done
+mkdir -p /host/run/tmp
 mount -t 9p -o \$o work /host/mnt
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
@@ -59,7 +62,7 @@ mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 echo "+cpu +cpuset +io +memory +pids" >/host/sys/fs/cgroup/cgroup.subtree_control
-chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root /bin/sh /mnt/script.sh
+chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run/tmp /bin/sh /mnt/script.sh
 echo "wharf-vm-exit=\$?"
 poweroff -f
 EOF

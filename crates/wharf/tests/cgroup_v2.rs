@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// What the VM runs: each check prints `name=value` lines.
 fn vm_script(wharf: &str) -> String {
     format!(
-        r#"W="{wharf} --root /tmp/r"
+        r#"W="{wharf} --root /run/r"
 echo "fstype=$(stat -fc %T /sys/fs/cgroup)"
 $W import -c 'CMD ["sh"]' -c 'ENV PATH=/bin' /mnt/bb.tar localhost/bb >/dev/null && echo import=ok
 echo "cgroupns=$($W run --rm --network none localhost/bb cat /proc/self/cgroup)"
@@ -24,8 +24,8 @@ echo "forks=$($W run --rm --network none --pids-limit 10 localhost/bb sh -c \
    while read k v; do [ $k = max ] && echo "$n $v"; done </sys/fs/cgroup/pids.events')"
 $W run --name oom --network none --memory 32m localhost/bb tail /dev/zero; echo "oom_exit=$?"
 echo "oom_killed=$($W inspect -f '{{{{.State.OOMKilled}}}}' oom)"
-$W run --rm --network none localhost/bb sh -c 'echo x >/dev/null && mknod /tmp/loop b 7 0 && head -c1 /tmp/loop' 2>/tmp/dev.err
-echo "device_exit=$?"; echo "device_err=$(cat /tmp/dev.err)"
+$W run --rm --network none localhost/bb sh -c 'echo x >/dev/null && mknod /tmp/loop b 7 0 && head -c1 /tmp/loop' 2>/run/dev.err
+echo "device_exit=$?"; echo "device_err=$(cat /run/dev.err)"
 id=$($W run -d --network none localhost/bb sleep 300)
 echo "cgroup_dir=$(test -d /sys/fs/cgroup/wharf/$id && echo yes)"
 $W exec -d $id sleep 200
