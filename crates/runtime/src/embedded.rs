@@ -41,6 +41,7 @@ impl Embedded {
         console: Option<&Path>,
     ) -> Result<i32, OciError> {
         std::fs::create_dir_all(&self.state_root).map_err(|e| OciError::Failed { op: "create", msg: e.to_string() })?;
+        crate::warmup::finish();
         let [stdin, stdout, stderr] = stdio;
         let container = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
             .with_root_path(&self.state_root)
@@ -97,6 +98,7 @@ impl Embedded {
         user: Option<(u32, u32)>,
         stdio: [OwnedFd; 3],
     ) -> Result<i32, OciError> {
+        crate::warmup::finish();
         let [stdin, stdout, stderr] = stdio;
         let env: HashMap<String, String> = env
             .iter()
@@ -126,6 +128,7 @@ impl Embedded {
     /// object) in the running container, with a pty sent to `console`;
     /// returns its pid. The caller must be a subreaper to reap it.
     pub fn exec_with_terminal(&self, id: &str, process_json: &Path, console: &Path) -> Result<i32, OciError> {
+        crate::warmup::finish();
         let null = || crate::oci::null_fd();
         let pid = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
             .with_root_path(&self.state_root)

@@ -12,6 +12,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervise;
 pub mod user;
+pub mod warmup;
 
 pub use oci::{ExecOptions, OciError, OciRuntime, Runtime};
 pub use rootfs::Overlay;

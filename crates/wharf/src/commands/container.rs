@@ -490,6 +490,7 @@ use std::os::unix::process::CommandExt;
 
 /// `wharf container-monitor ID` (hidden): the detached monitor's body.
 pub fn monitor_main(root: &Path, id: &str) -> anyhow::Result<std::process::ExitCode> {
+    runtime::warmup::start();
     let _ = rustix::process::setsid();
     // Our stdout is the CLI's readiness pipe: keep it as `ready`, and point
     // fd 1 at /dev/null so nothing else writes into the pipe.

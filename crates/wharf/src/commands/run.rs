@@ -707,10 +707,14 @@ fn prepare(
 }
 
 pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    // The container starts in a few ms (here, or in the monitor for -d):
+    // pay the first cgroup migration's wait meanwhile (runtime::warmup).
+    runtime::warmup::start();
     let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
     if args.detach {
         drop(store);
         container::spawn_monitor(root, &id)?;
+        runtime::warmup::finish();
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
