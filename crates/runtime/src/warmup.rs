@@ -46,9 +46,11 @@ pub fn finish() {
 fn rejoin_own_cgroup() {
     let Ok(text) = std::fs::read_to_string("/proc/thread-self/cgroup") else { return };
     let tid = rustix::thread::gettid().as_raw_nonzero().get();
-    let v1 = text.lines().filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2))).find(|(c, _)| {
-        !c.is_empty() && !c.starts_with("name=") && std::path::Path::new("/sys/fs/cgroup").join(c).is_dir()
-    });
+    // Lines are `ID:CONTROLLERS:PATH`; the path may itself hold colons.
+    let v1 =
+        text.lines().filter_map(|l| l.split_once(':').and_then(|(_, rest)| rest.split_once(':'))).find(|(c, _)| {
+            !c.is_empty() && !c.starts_with("name=") && std::path::Path::new("/sys/fs/cgroup").join(c).is_dir()
+        });
     let (file, who) = match v1 {
         Some((controllers, path)) => (format!("/sys/fs/cgroup/{controllers}{path}/tasks"), tid),
         None => {
