@@ -249,7 +249,8 @@ impl Extractor {
             }
             .map_err(|e| LayerError::io(at(), e))?;
             let mut file = File::from(fd);
-            self.stats.bytes += copy_aligned(entry, &mut file).map_err(|e| e.at(at()))?;
+            let size = header.size().unwrap_or(0);
+            self.stats.bytes += copy_aligned(entry, &mut file, size).map_err(|e| e.at(at()))?;
             // A new file already belongs to us (unless its directory is
             // setgid): skip the chown then.
             let owned = (uid, gid) == self.creds && !self.parent_setgid;
@@ -473,8 +474,9 @@ impl Extractor {
 /// reads end wherever its 512-byte records do: every write that ends
 /// inside a filesystem block makes ext4 zero the rest of that block first
 /// (a tenth of an import's time went to that memset).
-fn copy_aligned(r: &mut impl Read, w: &mut File) -> Result<u64, CopyError> {
-    let mut buf = vec![0u8; 1 << 20];
+fn copy_aligned(r: &mut impl Read, w: &mut File, size: u64) -> Result<u64, CopyError> {
+    // Sized to the file: a small file must not cost a 1 MiB allocation.
+    let mut buf = vec![0u8; size.clamp(1, 1 << 20) as usize];
     let mut total = 0u64;
     loop {
         let mut filled = 0;
