@@ -367,14 +367,23 @@ fn fetch_layer(
         progress,
     };
     // Two threads per layer: this one extracts (and hashes the diffID),
-    // the other receives, keeps and hashes the blob, and decompresses.
+    // the other receives, keeps and hashes the blob, and decompresses. The
+    // diffID is hashed here: with small files written by the extractor's
+    // pool, the receiving thread is the busier one (perf: 55% of a pull's
+    // samples, against 17% for this one).
     let (tx, rx) = mpsc::sync_channel(16);
     let (produced, imported) = std::thread::scope(|s| {
         // The sender moves into the producer: when it is done, the
         // channel closes and the reader below sees the end.
         let blob = &mut blob;
         let producer = s.spawn(move || decompress_into(Tee { body, copy: blob }, &tx));
-        let plain = ChannelReader { rx, chunk: Vec::new(), pos: 0, measured: None };
+        let plain = ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            hasher: Some(image::digest::HashingWriter::new(io::sink())),
+            measured: None,
+        };
         let imported = store.import_layer_measured(plain, job.parent.as_ref(), &job.diff_id);
         // The reader is gone: the producer's sends fail from here on, and
         // it stops decompressing, but still reads the rest of the blob
@@ -477,10 +486,7 @@ impl Read for BodyReader<'_> {
 /// decompressor left (padding, trailers) so the whole blob passes `copy`.
 fn decompress_into<R: Read>(mut blob: Tee<'_, R>, tx: &SyncSender<Piece>) -> io::Result<()> {
     let result = (|| {
-        let (_, plain) = image::layer::decompress(&mut blob)?;
-        // The diffID is hashed here rather than on the extracting thread,
-        // which has the filesystem's work to do.
-        let mut plain = image::digest::HashingReader::new(plain);
+        let (_, mut plain) = image::layer::decompress(&mut blob)?;
         let mut buf = vec![0u8; 256 << 10];
         let mut receiving = true;
         while receiving {
@@ -491,11 +497,9 @@ fn decompress_into<R: Read>(mut blob: Tee<'_, R>, tx: &SyncSender<Piece>) -> io:
             receiving = tx.send(Piece::Data(buf[..n].to_vec())).is_ok();
         }
         if receiving {
-            let (digest, size) = plain.finish();
-            let _ = tx.send(Piece::End(digest, size));
-        } else {
-            drop(plain);
+            let _ = tx.send(Piece::End);
         }
+        drop(plain);
         io::copy(&mut blob, &mut io::sink()).map(|_| ())
     })();
     if let Err(e) = &result {
@@ -507,8 +511,8 @@ fn decompress_into<R: Read>(mut blob: Tee<'_, R>, tx: &SyncSender<Piece>) -> io:
 /// What the decompressing thread sends the extracting one.
 enum Piece {
     Data(Vec<u8>),
-    /// The end of the layer, with the digest and size of all of it.
-    End(Digest, u64),
+    /// The end of the layer.
+    End,
     Failed(io::Error),
 }
 
@@ -517,6 +521,9 @@ struct ChannelReader {
     rx: Receiver<Piece>,
     chunk: Vec<u8>,
     pos: usize,
+    /// Hashes every chunk received: the diffID.
+    hasher: Option<image::digest::HashingWriter<io::Sink>>,
+    /// The diffID and size, once the end was received.
     measured: Option<(Digest, u64)>,
 }
 
@@ -528,10 +535,18 @@ impl Read for ChannelReader {
             }
             match self.rx.recv() {
                 Ok(Piece::Data(chunk)) => {
+                    if let Some(h) = self.hasher.as_mut() {
+                        io::Write::write_all(h, &chunk)?;
+                    }
                     self.chunk = chunk;
                     self.pos = 0;
                 }
-                Ok(Piece::End(digest, size)) => self.measured = Some((digest, size)),
+                Ok(Piece::End) => {
+                    if let Some(h) = self.hasher.take() {
+                        let (digest, size, _) = h.finish();
+                        self.measured = Some((digest, size));
+                    }
+                }
                 Ok(Piece::Failed(e)) => return Err(e),
                 Err(_) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the layer's download stopped")),
             }
