@@ -348,23 +348,24 @@ fn pooled_small_files_end_as_entry_order_says() {
         .file("d0/gone", b"whited out", 0o644)
         .file("d0/.wh.gone", b"", 0o644)
         .file("implicit/parent/f", b"deep", 0o600);
-    extract(&s, t.bytes()).unwrap();
+    extract(&s, t.bytes()).expect("the layer extracts");
     for d in 0..8 {
         for f in 0..40 {
             let p = s.root.join(format!("d{d}/f{f}"));
-            assert_eq!(fs::read(&p).unwrap(), [2u8; 100], "{}", p.display());
-            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o640);
+            assert_eq!(fs::read(&p).expect("pooled file"), [2u8; 100], "{}", p.display());
+            assert_eq!(fs::metadata(&p).expect("pooled file").permissions().mode() & 0o7777, 0o640);
         }
     }
-    assert_eq!(fs::read(s.root.join("real/x")).unwrap(), b"by its own name");
-    assert_eq!(fs::read_link(s.root.join("was-file")).unwrap(), Path::new("elsewhere"));
-    assert_eq!(fs::read(s.root.join("was-link")).unwrap(), b"now a file");
-    let (a, b) = (fs::metadata(s.root.join("target")).unwrap(), fs::metadata(s.root.join("hard")).unwrap());
+    assert_eq!(fs::read(s.root.join("real/x")).expect("real/x"), b"by its own name");
+    assert_eq!(fs::read_link(s.root.join("was-file")).expect("was-file"), Path::new("elsewhere"));
+    assert_eq!(fs::read(s.root.join("was-link")).expect("was-link"), b"now a file");
+    let (a, b) =
+        (fs::metadata(s.root.join("target")).expect("target"), fs::metadata(s.root.join("hard")).expect("hard"));
     assert_eq!((a.ino(), a.len()), (b.ino(), 6), "the hardlink names the whole file");
     if is_root() {
-        assert!(fs::symlink_metadata(s.root.join("d0/gone")).unwrap().file_type().is_char_device());
+        assert!(fs::symlink_metadata(s.root.join("d0/gone")).expect("d0/gone").file_type().is_char_device());
     }
-    assert_eq!(fs::read(s.root.join("implicit/parent/f")).unwrap(), b"deep");
+    assert_eq!(fs::read(s.root.join("implicit/parent/f")).expect("implicit/parent/f"), b"deep");
     // A file where a later entry wants a directory stays an error.
     let s = scratch();
     let t = RawTar::new().file("p", b"file", 0o644).file("p/q", b"under a file", 0o644);

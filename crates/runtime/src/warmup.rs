@@ -40,8 +40,8 @@ pub fn finish() {
     }
 }
 
-/// Writes this thread into its own cgroup: its v1 `pids` (or first named
-/// controller's) `tasks` file, or on v2 this process into its own
+/// Writes this thread into its own cgroup: the `tasks` file of the first
+/// mounted v1 controller it is in, or on v2 this process into its own
 /// `cgroup.procs`. Errors are ignored: this only saves time.
 fn rejoin_own_cgroup() {
     let Ok(text) = std::fs::read_to_string("/proc/thread-self/cgroup") else { return };

@@ -437,18 +437,10 @@ impl Extractor {
     fn drain(&mut self) -> Result<(), LayerError> {
         let Some(pool) = self.pool.as_mut() else { return Ok(()) };
         for job in pool.drain()? {
-            let (name, comps) = (job.name.as_slice(), &job.comps);
-            self.clear(&job.dir, name, false, comps)?;
-            let fd = rfs::openat(
-                &job.dir,
-                name,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o600),
-            )
-            .map_err(|e| LayerError::io(show(comps), e))?;
-            let mut file = File::from(fd);
-            io::Write::write_all(&mut file, &job.data).map_err(|e| LayerError::Io(show(comps), e))?;
-            job.finish(&file)?;
+            self.clear(&job.dir, &job.name, false, &job.comps)?;
+            if !job.write()? {
+                return Err(LayerError::io(show(&job.comps), Errno::EXIST));
+            }
         }
         Ok(())
     }

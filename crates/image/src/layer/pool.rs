@@ -59,7 +59,7 @@ impl FileJob {
     }
 
     /// Owner, mode, xattrs and mtime of the written file.
-    pub fn finish(&self, file: &File) -> Result<(), LayerError> {
+    fn finish(&self, file: &File) -> Result<(), LayerError> {
         let (u, g) = self.owner.map_or((None, None), |(u, g)| (Some(u), Some(g)));
         super::apply::set_owner_mode_xattrs_opt(file, u, g, self.mode, &self.xattrs)
             .and_then(|()| rfs::futimens(file, &super::apply::times(self.mtime)))
