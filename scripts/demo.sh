@@ -7,10 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Build dependencies (libseccomp, and libelf/zlib for libbpf, for the
-# embedded runtime) and what the demo uses (iptables for NAT and published
+# embedded runtime; libisal, which gzips layers) and what the demo uses (iptables for NAT and published
 # ports, curl).
 need=()
-for p in libseccomp-dev libelf-dev zlib1g-dev; do
+for p in libseccomp-dev libelf-dev zlib1g-dev libisal-dev; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 for c in pkg-config:pkg-config iptables:iptables curl:curl; do

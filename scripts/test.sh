@@ -34,6 +34,8 @@ command -v git >/dev/null || need+=(git)
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
 dpkg -s libelf-dev >/dev/null 2>&1 || need+=(libelf-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+# Layers are gzipped with ISA-L (Debian's libisal).
+dpkg -s libisal-dev >/dev/null 2>&1 || need+=(libisal-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 # The cgroup v2 test boots Debian's kernel in qemu (this host is v1 hybrid).
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)

@@ -1,8 +1,10 @@
 //! Push: layers (compressed once and kept, so a second push or save
-//! reuses them), then the config, then an OCI manifest naming them. A
-//! blob the registry already has is skipped (HEAD), one another
-//! repository of the same registry has is mounted from it, the rest are
-//! uploaded `max_concurrent` at once, each as one streamed PUT.
+//! reuses them), then the config, then an OCI manifest naming them, with
+//! `max_concurrent` layers at once. A layer with no kept blob is
+//! compressed and uploaded at the same time (chunked PATCHes). Of a kept
+//! blob, one the registry already has is skipped (HEAD), one another
+//! repository of the same registry has is mounted from it, and the rest
+//! are uploaded as one streamed PUT each.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +12,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use image::{Digest, Reference};
 use oci_client::errors::OciDistributionError;
@@ -112,20 +115,21 @@ fn push_layers(
     .collect()
 }
 
-/// The compressed blob kept for a layer (of any codec), else one made now.
-fn layer_blob(store: &mut Store, layer: &LayerInfo, codec: Codec) -> Result<Blob, RegistryError> {
+/// The compressed blob kept for a layer, of the codec asked for or else
+/// the other one.
+fn kept_blob(store: &mut Store, layer: &LayerInfo, codec: Codec) -> Result<Option<Blob>, RegistryError> {
     let other = if codec == Codec::Gzip { Codec::Zstd } else { Codec::Gzip };
     for c in [codec, other] {
         if let Some((digest, size)) = store.layer_blob(&layer.diff_id, c.media_type())? {
             if store.content().contains(&digest) {
-                return Ok(Blob { digest, size, media_type: c.media_type() });
+                return Ok(Some(Blob { digest, size, media_type: c.media_type() }));
             }
         }
     }
-    let (digest, size) = store.compressed_layer(&layer.chain_id, &layer.diff_id, codec)?;
-    Ok(Blob { digest, size, media_type: codec.media_type() })
+    Ok(None)
 }
 
+/// Pushes one layer. Progress lines name it by its diffID, as docker's do.
 fn push_layer(
     store: &mut Store,
     sess: &Session,
@@ -135,36 +139,137 @@ fn push_layer(
     mount_from: &[oci_client::Reference],
     progress: &dyn Progress,
 ) -> Result<Blob, RegistryError> {
-    let blob = layer_blob(store, layer, codec)?;
+    let id = short_id(&layer.diff_id);
+    if let Some(blob) = kept_blob(store, layer, codec)? {
+        push_kept(store, sess, oref, &blob, &id, mount_from, progress)?;
+        return Ok(blob);
+    }
+    let (blob, uploaded) = compress_and_upload(store, sess, oref, layer, codec, &id, progress)?;
+    match uploaded {
+        Ok(()) => progress.event(Event::Done { id }),
+        Err(reason) => {
+            progress.event(Event::Retrying { id: id.clone(), reason });
+            push_kept(store, sess, oref, &blob, &id, mount_from, progress)?;
+        }
+    }
+    Ok(blob)
+}
+
+/// Compresses a layer no blob is kept for and uploads it while it is
+/// made, as docker does: a push is bound by compression, and the upload
+/// then costs no time of its own. Returns the blob (kept in the store
+/// either way) and how the upload went; one that failed is for the caller
+/// to retry from the kept blob, since a stream cannot be replayed.
+fn compress_and_upload(
+    store: &mut Store,
+    sess: &Session,
+    oref: &oci_client::Reference,
+    layer: &LayerInfo,
+    codec: Codec,
+    id: &str,
+    progress: &dyn Progress,
+) -> Result<(Blob, Result<(), String>), RegistryError> {
+    // Total 0: the compressed size is not known until the end.
+    progress.event(Event::Started { id: id.to_owned(), total: 0 });
+    let sent = AtomicU64::new(0);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(4);
+    let (made, uploaded) = watched(progress, id, 0, &sent, || {
+        std::thread::scope(|s| {
+            let compressing = s.spawn(|| {
+                let mut copy = ChannelWriter { tx: &tx, sent: &sent };
+                let made = store.compress_layer_teed(&layer.chain_id, &layer.diff_id, codec, &mut copy);
+                if let Err(e) = &made {
+                    // Fail the upload rather than let it commit what came so far.
+                    let _ = tx.blocking_send(Err(OciDistributionError::GenericError(Some(e.to_string()))));
+                }
+                drop(tx);
+                made
+            });
+            let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            let uploaded = sess.block_on(sess.client.push_blob_stream_chunked(oref, body));
+            let made = compressing
+                .join()
+                .unwrap_or_else(|_| Err(store::StoreError::Corrupt("compressing thread panicked".into())));
+            (made, uploaded)
+        })
+    });
+    let (digest, size) = made?;
+    let blob = Blob { digest, size, media_type: codec.media_type() };
+    let uploaded = match uploaded {
+        Ok(r) if r.blob_digest == blob.digest.to_string() => Ok(()),
+        Ok(r) => Err(format!("the upload hashed as {}, the blob as {}", r.blob_digest, blob.digest)),
+        Err(e) => Err(RegistryError::from_oci(&format!("blob {}", blob.digest), e).to_string()),
+    };
+    Ok((blob, uploaded))
+}
+
+/// Hands what it is given to an upload. Once the upload is gone (it
+/// failed), writes fail, and the blob's maker stops copying.
+struct ChannelWriter<'a> {
+    tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, OciDistributionError>>,
+    sent: &'a AtomicU64,
+}
+
+impl std::io::Write for ChannelWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx.blocking_send(Ok(Bytes::copy_from_slice(buf))).map_err(|_| std::io::Error::other("upload ended"))?;
+        self.sent.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `work` while a watcher turns `sent` into progress events, every
+/// 200 ms until it ends.
+fn watched<R>(progress: &dyn Progress, id: &str, total: u64, sent: &AtomicU64, work: impl FnOnce() -> R) -> R {
+    let (finished, finished_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = finished_rx.recv_timeout(Duration::from_millis(200)) {
+                let done = sent.load(Ordering::Relaxed);
+                progress.event(Event::Progress { id: id.to_owned(), done, total });
+            }
+        });
+        let r = work();
+        drop(finished);
+        r
+    })
+}
+
+/// Pushes a kept blob: skipped if the registry has it, mounted if another
+/// repository there has it, else uploaded from the store.
+fn push_kept(
+    store: &Store,
+    sess: &Session,
+    oref: &oci_client::Reference,
+    blob: &Blob,
+    id: &str,
+    mount_from: &[oci_client::Reference],
+    progress: &dyn Progress,
+) -> Result<(), RegistryError> {
+    let id = id.to_owned();
     let digest = blob.digest.to_string();
-    let id = short_id(&blob.digest);
     if sess.retry(&format!("blob {digest}"), || sess.client.blob_exists(oref, &digest))? {
         progress.event(Event::Exists { id });
-        return Ok(blob);
+        return Ok(());
     }
     for source in mount_from {
         let mounted = sess.block_on(sess.client.mount_blob(oref, source, &digest)).is_ok()
             && sess.block_on(sess.client.blob_exists(oref, &digest)).unwrap_or(false);
         if mounted {
             progress.event(Event::Mounted { id, from: source.repository().to_owned() });
-            return Ok(blob);
+            return Ok(());
         }
     }
     progress.event(Event::Started { id: id.clone(), total: blob.size });
     let path = store.content().path(&blob.digest);
-    // The body stream must be 'static, so it counts into a shared counter
-    // that a watcher turns into progress events.
+    // The body stream must be 'static, so it counts into a shared counter.
     let sent = Arc::new(AtomicU64::new(0));
-    let (finished, finished_rx) = std::sync::mpsc::channel::<()>();
-    let uploaded = std::thread::scope(|s| {
-        let (sent, id, total) = (&sent, &id, blob.size);
-        s.spawn(move || {
-            while let Err(RecvTimeoutError::Timeout) = finished_rx.recv_timeout(Duration::from_millis(200)) {
-                let done = sent.load(Ordering::Relaxed);
-                progress.event(Event::Progress { id: id.clone(), done, total });
-            }
-        });
-        let r = sess.retry(&format!("blob {digest}"), || {
+    watched(progress, &id, blob.size, &sent, || {
+        sess.retry(&format!("blob {digest}"), || {
             let (path, digest, sent) = (path.clone(), digest.clone(), sent.clone());
             let total = blob.size;
             async move {
@@ -177,11 +282,8 @@ fn push_layer(
                 });
                 sess.client.push_blob_stream(oref, body, &digest, Some(total)).await
             }
-        });
-        drop(finished);
-        r
-    });
-    uploaded?;
+        })
+    })?;
     progress.event(Event::Done { id });
-    Ok(blob)
+    Ok(())
 }

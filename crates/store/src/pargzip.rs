@@ -1,15 +1,19 @@
 //! Parallel gzip: the input is cut into 4 MiB chunks, each compressed on a
-//! worker thread by libdeflate into a gzip member of its own, and the
+//! worker thread by ISA-L (igzip) into a gzip member of its own, and the
 //! members are written in order. A file of several members is one gzip
 //! stream to every reader that matters here (RFC 1952 §2.2; Go's
 //! compress/gzip as docker, containerd and podman use it, zlib's gunzip,
 //! flate2's MultiGzDecoder); each chunk loses only the 32 KiB window of
 //! the one before, a fraction of a percent.
 //!
-//! Why not gzp (used before): it drives flate2's streaming deflate, which
-//! at the same ratio costs libdeflate's time twice over; a push is bound
-//! by compression, and libdeflate (`libdeflater`) only compresses whole
-//! buffers, which this cutting provides.
+//! Why ISA-L: a push is bound by compression, and igzip is the fastest
+//! deflate there is on x86. On the 196 MB Python base layer, one thread:
+//! igzip level 1 takes 0.53–0.70 s for 83.8 MB; libdeflate (used before)
+//! level 1 1.65 s for 79.5 MB and level 2 1.6–2.5 s for 76.3 MB; zlib-rs
+//! level 1 1.1 s for 95.8 MB. Why not gzp: it drives flate2's streaming
+//! deflate. Stateless igzip compresses whole buffers, which the cutting
+//! provides. wharf links Debian's libisal (`libisal-dev`), as it links
+//! libseccomp.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -17,7 +21,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use libdeflater::{CompressionLvl, Compressor};
+use isal::{Codec, CompressionLevel};
 
 const CHUNK: usize = 4 << 20;
 
@@ -36,24 +40,20 @@ pub struct ParGzip<W: Write> {
 }
 
 impl<W: Write> ParGzip<W> {
-    pub fn new(out: W, threads: usize, level: i32) -> io::Result<Self> {
-        let lvl = CompressionLvl::new(level).map_err(|_| io::Error::other(format!("bad gzip level {level}")))?;
+    pub fn new(out: W, threads: usize, level: CompressionLevel) -> io::Result<Self> {
         let threads = threads.max(1);
         let (jobs, rx) = mpsc::sync_channel::<Job>(threads);
         let rx = Arc::new(Mutex::new(rx));
         let workers = (0..threads)
             .map(|_| {
                 let rx = rx.clone();
-                std::thread::spawn(move || {
-                    let mut c = Compressor::new(lvl);
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok((input, reply)) = job else { return };
-                        let _ = reply.send(compress(&mut c, &input));
-                    }
+                std::thread::spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((input, reply)) = job else { return };
+                    let _ = reply.send(compress(&input, level));
                 })
             })
             .collect();
@@ -109,9 +109,14 @@ impl<W: Write> ParGzip<W> {
     }
 }
 
-fn compress(c: &mut Compressor, input: &[u8]) -> io::Result<Vec<u8>> {
-    let mut out = vec![0u8; c.gzip_compress_bound(input.len())];
-    let n = c.gzip_compress(input, &mut out).map_err(|e| io::Error::other(format!("gzip: {e:?}")))?;
+/// One gzip member of `input`. Stateless igzip fails rather than write
+/// past its output, and falls back to stored blocks when the data does not
+/// compress, so room for the input plus block, header and trailer overhead
+/// always suffices; the margin here is generous.
+fn compress(input: &[u8], level: CompressionLevel) -> io::Result<Vec<u8>> {
+    let mut out = vec![0u8; input.len() + input.len() / 16 + (64 << 10)];
+    let n =
+        isal::compress_into(input, &mut out, level, Codec::Gzip).map_err(|e| io::Error::other(format!("gzip: {e}")))?;
     out.truncate(n);
     Ok(out)
 }
@@ -143,7 +148,7 @@ mod tests {
     fn members_read_back_as_one_stream() -> io::Result<()> {
         for len in [0usize, 1, CHUNK - 1, CHUNK, 3 * CHUNK + 17] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8 ^ (i / 4096) as u8).collect();
-            let mut g = ParGzip::new(Vec::new(), 2, 6)?;
+            let mut g = ParGzip::new(Vec::new(), 2, CompressionLevel::One)?;
             g.write_all(&data)?;
             let gz = g.finish()?;
             let mut back = Vec::new();

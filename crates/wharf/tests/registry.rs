@@ -536,6 +536,8 @@ enum Fault {
     Unavailable(usize),
     /// Pass half the body, tell the test, and hang until it says go.
     Stall,
+    /// Answer 503 to every PATCH (a chunk of an upload), of any blob.
+    RefusePatch,
 }
 
 /// An HTTP/1.1 proxy (one request per connection) in front of `upstream`
@@ -599,6 +601,9 @@ fn proxy_one(
     out.push_str("Connection: close\r\n\r\n");
     let mut body = vec![0u8; body_len];
     client.read_exact(&mut body)?;
+    if fault == Fault::RefusePatch && request_line.starts_with("PATCH ") {
+        return client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
     let targeted = request_line.starts_with("GET ") && request_line.contains(&format!("/blobs/{blob}"));
     if targeted {
         if let Fault::Unavailable(n) = fault {
@@ -636,7 +641,7 @@ fn proxy_one(
             std::thread::sleep(std::time::Duration::from_secs(30));
             client.write_all(&resp_body[mid..])
         }
-        Fault::Unavailable(_) => client.write_all(&resp_body),
+        Fault::Unavailable(_) | Fault::RefusePatch => client.write_all(&resp_body),
     }
 }
 
@@ -692,6 +697,30 @@ fn wrong_or_cut_blobs_fail_clearly_and_leave_nothing_and_transient_errors_are_re
     let root = fresh_root(&env, "flaky");
     let (code, out, err) = wharf_at(&root, &["run", "--rm", &via]);
     assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+}
+
+#[test]
+fn a_push_whose_streamed_upload_is_refused_uploads_the_kept_blob_instead() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let (port, _) = start_proxy(reg.port, String::new(), Fault::RefusePatch);
+    let name = format!("127.0.0.1:{port}/refused/app:v1");
+    let id = two_layer_image(&env, &name);
+    // New layers are compressed while they upload, in chunks (PATCH); the
+    // proxy refuses those, so each layer goes again whole, from the blob
+    // the store kept.
+    let out = env.ok(&["push", &name]);
+    assert!(out.contains("Retrying"), "the refused uploads were tried again: {out}");
+    assert!(out.contains(": Pushed"), "{out}");
+    let root = fresh_root(&env, "after-refusal");
+    let direct = format!("{}/refused/app:v1", reg.addr());
+    let (code, out, err) = wharf_at(&root, &["run", "--rm", &direct]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+    let (_, pulled, _) = wharf_at(&root, &["image", "inspect", "--format", "{{.Id}}", &direct]);
+    assert_eq!(pulled.trim(), id, "the same image came back");
 }
 
 #[test]

@@ -357,7 +357,13 @@ impl Lines {
             map.entry(id.to_owned())
                 .or_insert_with(|| {
                     let b = multi.add(ProgressBar::new(total));
-                    let style = ProgressStyle::with_template("{prefix}: {msg} [{bar:40}] {bytes}/{total_bytes}")
+                    // Total 0: not known (a layer compressed while it uploads).
+                    let template = if total == 0 {
+                        "{prefix}: {msg} {bytes}"
+                    } else {
+                        "{prefix}: {msg} [{bar:40}] {bytes}/{total_bytes}"
+                    };
+                    let style = ProgressStyle::with_template(template)
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> ");
                     b.set_style(style);
