@@ -11,6 +11,7 @@ mod pool;
 mod pull;
 mod push;
 mod session;
+mod upload;
 
 use oci_client::errors::OciDistributionError;
 

@@ -1,7 +1,7 @@
 //! Push: layers (compressed once and kept, so a second push or save
 //! reuses them), then the config, then an OCI manifest naming them, with
 //! `max_concurrent` layers at once. A layer with no kept blob is
-//! compressed and uploaded at the same time (chunked PATCHes). Of a kept
+//! compressed and uploaded at the same time (`upload.rs`). Of a kept
 //! blob, one the registry already has is skipped (HEAD), one another
 //! repository of the same registry has is mounted from it, and the rest
 //! are uploaded as one streamed PUT each.
@@ -171,53 +171,78 @@ fn compress_and_upload(
 ) -> Result<(Blob, Result<(), String>), RegistryError> {
     // Total 0: the compressed size is not known until the end.
     progress.event(Event::Started { id: id.to_owned(), total: 0 });
+    let upload = sess.block_on(sess.open_upload(oref.repository()));
     let sent = AtomicU64::new(0);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, OciDistributionError>>(4);
-    let (made, uploaded) = watched(progress, id, 0, &sent, || {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, BoxError>>(4);
+    let (made, sent_to) = watched(progress, id, 0, &sent, || {
         std::thread::scope(|s| {
             let compressing = s.spawn(|| {
-                let mut copy = ChannelWriter { tx: &tx, sent: &sent };
+                let mut copy = ChannelWriter { tx: &tx, sent: &sent, buf: Vec::new() };
                 let made = store.compress_layer_teed(&layer.chain_id, &layer.diff_id, codec, &mut copy);
-                if let Err(e) = &made {
+                if made.is_ok() {
+                    // The last piece. If the upload is gone, it says so itself.
+                    let _ = std::io::Write::flush(&mut copy);
+                } else if let Err(e) = &made {
                     // Fail the upload rather than let it commit what came so far.
-                    let _ = tx.blocking_send(Err(OciDistributionError::GenericError(Some(e.to_string()))));
+                    let _ = tx.blocking_send(Err(e.to_string().into()));
                 }
                 drop(tx);
                 made
             });
             let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-            let uploaded = sess.block_on(sess.client.push_blob_stream_chunked(oref, body));
+            let sent_to = match &upload {
+                Ok(location) => sess.block_on(sess.send_blob(location, body)),
+                Err(e) => Err(e.clone()),
+            };
             let made = compressing
                 .join()
-                .unwrap_or_else(|_| Err(store::StoreError::Corrupt("compressing thread panicked".into())));
-            (made, uploaded)
+                .unwrap_or_else(|_| Err(store::StoreError::Corrupt("the compressing thread panicked".into())));
+            (made, sent_to)
         })
     });
     let (digest, size) = made?;
     let blob = Blob { digest, size, media_type: codec.media_type() };
-    let uploaded = match uploaded {
-        Ok(r) if r.blob_digest == blob.digest.to_string() => Ok(()),
-        Ok(r) => Err(format!("the upload hashed as {}, the blob as {}", r.blob_digest, blob.digest)),
-        Err(e) => Err(RegistryError::from_oci(&format!("blob {}", blob.digest), e).to_string()),
+    let uploaded = match sent_to {
+        Ok(location) => sess.block_on(sess.commit_upload(&location, &blob.digest.to_string())),
+        Err(e) => Err(e),
     };
     Ok((blob, uploaded))
 }
 
-/// Hands what it is given to an upload. Once the upload is gone (it
-/// failed), writes fail, and the blob's maker stops copying.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Hands what it is given to an upload, in pieces of `UPLOAD_PIECE`.
+/// Once the upload is gone (it failed), writes fail,
+/// and the blob's maker stops copying.
 struct ChannelWriter<'a> {
-    tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, OciDistributionError>>,
+    tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>,
     sent: &'a AtomicU64,
+    buf: Vec<u8>,
 }
 
+/// Large enough that sending costs little per byte, small enough that
+/// the upload starts early.
+const UPLOAD_PIECE: usize = 4 << 20;
+
 impl std::io::Write for ChannelWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx.blocking_send(Ok(Bytes::copy_from_slice(buf))).map_err(|_| std::io::Error::other("upload ended"))?;
-        self.sent.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        Ok(buf.len())
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(UPLOAD_PIECE - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == UPLOAD_PIECE {
+            self.flush()?;
+        }
+        Ok(n)
     }
 
+    /// Sends what is buffered.
     fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(UPLOAD_PIECE)));
+        let len = piece.len() as u64;
+        self.tx.blocking_send(Ok(piece)).map_err(|_| std::io::Error::other("upload ended"))?;
+        self.sent.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 }

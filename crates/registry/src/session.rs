@@ -19,6 +19,8 @@ use oci_client::RegistryOperation;
 
 use crate::{auth, Options, RegistryError};
 
+const USER_AGENT: &str = concat!("wharf/", env!("CARGO_PKG_VERSION"));
+
 /// How many times a request that failed for a reason that may pass
 /// (5xx, 429, a cut connection, bytes that did not match) is tried.
 pub const ATTEMPTS: u32 = 4;
@@ -28,6 +30,12 @@ pub(crate) struct Session {
     pub client: oci_client::Client,
     pub registry: String,
     pub auth: RegistryAuth,
+    /// For the requests wharf makes itself (`upload.rs`): a client set up
+    /// as oci-client's is, the registry's base URL, and the bearer token
+    /// oci-client got, if the registry asked for one.
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub token: Option<String>,
 }
 
 /// Whether a registry may be spoken to over plain HTTP (and with any
@@ -75,6 +83,15 @@ impl Session {
         } else {
             ClientProtocol::Https
         };
+        let scheme = if protocol == ClientProtocol::Http { "http" } else { "https" };
+        let base_url = format!("{scheme}://{}", reference.resolve_registry());
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(insecure)
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| RegistryError::Protocol(format!("HTTP client: {e}")))?;
         let config = ClientConfig {
             protocol,
             accept_invalid_certificates: insecure,
@@ -83,7 +100,7 @@ impl Session {
             max_concurrent_upload: opts.max_concurrent(),
             connect_timeout: Some(Duration::from_secs(30)),
             read_timeout: Some(Duration::from_secs(60)),
-            user_agent: concat!("wharf/", env!("CARGO_PKG_VERSION")),
+            user_agent: USER_AGENT,
             ..ClientConfig::default()
         };
         let client = oci_client::Client::new(config);
@@ -93,8 +110,8 @@ impl Session {
             Some(c) => RegistryAuth::Basic(c.username, c.secret),
             None => RegistryAuth::Anonymous,
         };
-        let session = Session { rt, client, registry, auth: registry_auth };
-        session
+        let mut session = Session { rt, client, registry, auth: registry_auth, http, base_url, token: None };
+        session.token = session
             .retry("authenticate", || session.client.auth(reference, &session.auth, op))
             .map_err(|e| e.context(&format!("{}: authenticating", session.registry)))?;
         Ok(session)

@@ -151,6 +151,8 @@ fn push_then_pull_on_a_fresh_root_gives_the_same_image_and_it_runs() {
     let id = two_layer_image(&env, &name);
     let out = env.ok(&["push", &name]);
     assert!(out.contains(&format!("The push refers to repository [{}/wharf/app]", reg.addr())), "{out}");
+    // New layers upload while they are compressed, in one streamed request.
+    assert!(!out.contains("Retrying"), "the streamed uploads went through: {out}");
     assert!(out.contains("v1: digest: sha256:"), "{out}");
     // Everything is there now: a second push uploads nothing.
     let again = env.ok(&["push", &name]);
@@ -351,8 +353,9 @@ fn basic_auth_login_push_pull_logout() {
     assert_eq!(out.trim(), "Login Succeeded");
     let saved = std::fs::read_to_string(config.join("config.json")).expect("config.json written");
     assert!(saved.contains(&reg.addr()), "{saved}");
-    let (code, _, err) = with_config(&root, &["push", &name], "");
+    let (code, out, err) = with_config(&root, &["push", &name], "");
     assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("Retrying"), "the streamed uploads carried the credentials: {out}");
     let other = fresh_root(&env, "other");
     let (code, out, err) = with_config(&other, &["run", "--rm", &name], "");
     assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
@@ -498,9 +501,10 @@ fn bearer_token_login_push_pull_logout() {
         wharf_with_config(&config, &root, &["login", "-u", "alice", "--password-stdin", &reg.addr()], "s3cret\n");
     assert_eq!((code, out.trim()), (0, "Login Succeeded"), "{err}");
     let before = tokens.granted.load(Ordering::SeqCst);
-    let (code, _, err) = wharf_with_config(&config, &root, &["push", &name], "");
+    let (code, out, err) = wharf_with_config(&config, &root, &["push", &name], "");
     assert_eq!(code, 0, "{err}");
     assert!(tokens.granted.load(Ordering::SeqCst) > before, "push went through the token server");
+    assert!(!out.contains("Retrying"), "the streamed uploads carried the token: {out}");
     let (code, out, err) = wharf_with_config(&config, &fresh_root(&env, "other"), &["run", "--rm", &name], "");
     assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
     wharf_with_config(&config, &root, &["logout", &reg.addr()], "");
@@ -863,7 +867,8 @@ fn https_registries_are_verified_against_the_system_ca_store() {
     let name = format!("{}/tls/app:v1", reg.addr());
     two_layer_image(&env, &name);
     // 127.0.0.0/8 is insecure by default, as for docker: HTTPS, any certificate.
-    env.ok(&["push", &name]);
+    let out = env.ok(&["push", &name]);
+    assert!(!out.contains("Retrying"), "the streamed uploads spoke HTTPS: {out}");
     let with_ca = |root: &Path, args: &[&str], ca: Option<&Path>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
         c.arg("--root").arg(root).args(args).stdin(Stdio::null());
