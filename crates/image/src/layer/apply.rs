@@ -63,7 +63,7 @@ pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<(Compression, Box<dyn Re
         Compression::None
     };
     let boxed: Box<dyn Read + 'a> = match kind {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(br)),
+        Compression::Gzip => Box::new(super::GzipReader::new(br)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br)?),
         Compression::None => Box::new(br),
     };

@@ -3,10 +3,12 @@
 
 mod apply;
 mod create;
+mod gunzip;
 mod pool;
 
 pub use apply::{apply, decompress, remove_tree, ApplyStats, Compression, Whiteouts};
 pub use create::{write_layer, LayerOptions};
+pub use gunzip::GzipReader;
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
