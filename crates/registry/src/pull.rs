@@ -8,7 +8,7 @@
 //! fetched again from the start (with backoff), and in the end the error
 //! names the blob.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -372,15 +372,17 @@ fn fetch_layer(
     // receiving thread is the busiest (perf: 55% of a pull's samples with
     // all three jobs on it), so the rest is spread to the other two.
     let (tx, rx) = mpsc::sync_channel(16);
+    let (spare_tx, spare_rx) = mpsc::sync_channel(20);
     let (produced, imported) = std::thread::scope(|s| {
         let blob = &mut blob;
         // Ends when the body reader (and with it the sender) is dropped.
         let writer = s.spawn(move || copy_rx.into_iter().try_for_each(|b| blob.write_all(&b)));
         // The sender moves into the producer: when it is done, the
         // channel closes and the reader below sees the end.
-        let producer = s.spawn(move || decompress_into(body, &tx));
+        let producer = s.spawn(move || decompress_into(body, &tx, &spare_rx));
         let plain = ChannelReader {
             rx,
+            spare: spare_tx,
             chunk: Vec::new(),
             pos: 0,
             hasher: Some(image::digest::HashingWriter::new(io::sink())),
@@ -490,19 +492,38 @@ impl Read for BodyReader<'_> {
     }
 }
 
+/// The decompressor reads the received chunks where they are.
+impl BufRead for BodyReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.chunk.is_empty() {
+            // Reads nothing into an empty buffer, but fetches the next chunk.
+            self.read(&mut [])?;
+        }
+        Ok(&self.chunk)
+    }
+
+    fn consume(&mut self, n: usize) {
+        let _ = self.chunk.split_to(n.min(self.chunk.len()));
+    }
+}
+
 /// Decompresses a blob into `tx` in chunks, then reads what the
 /// decompressor left (padding, trailers) so the whole blob passes `copy`.
-fn decompress_into<R: Read>(mut blob: R, tx: &SyncSender<Piece>) -> io::Result<()> {
+/// Buffers go to the extracting thread and come back through `spare` to
+/// be filled again, so no byte is copied between the threads.
+fn decompress_into<R: BufRead>(mut blob: R, tx: &SyncSender<Piece>, spare: &Receiver<Vec<u8>>) -> io::Result<()> {
     let result = (|| {
-        let (_, mut plain) = image::layer::decompress(&mut blob)?;
-        let mut buf = vec![0u8; 256 << 10];
+        let (_, mut plain) = image::layer::decompress_buffered(&mut blob)?;
         let mut receiving = true;
         while receiving {
+            let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
+            buf.resize(PIECE, 0);
             let n = plain.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            receiving = tx.send(Piece::Data(buf[..n].to_vec())).is_ok();
+            buf.truncate(n);
+            receiving = tx.send(Piece::Data(buf)).is_ok();
         }
         if receiving {
             let _ = tx.send(Piece::End);
@@ -516,6 +537,9 @@ fn decompress_into<R: Read>(mut blob: R, tx: &SyncSender<Piece>) -> io::Result<(
     result
 }
 
+/// How much the decompressing thread sends at once.
+const PIECE: usize = 256 << 10;
+
 /// What the decompressing thread sends the extracting one.
 enum Piece {
     Data(Vec<u8>),
@@ -527,6 +551,8 @@ enum Piece {
 /// The uncompressed layer, as the decompressing thread sends it.
 struct ChannelReader {
     rx: Receiver<Piece>,
+    /// Where read-out chunks go back to, to be filled again.
+    spare: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
     /// Hashes every chunk received: the diffID.
@@ -546,7 +572,9 @@ impl Read for ChannelReader {
                     if let Some(h) = self.hasher.as_mut() {
                         io::Write::write_all(h, &chunk)?;
                     }
-                    self.chunk = chunk;
+                    let used = std::mem::replace(&mut self.chunk, chunk);
+                    // A full return channel: the buffer is simply dropped.
+                    let _ = self.spare.try_send(used);
                     self.pos = 0;
                 }
                 Ok(Piece::End) => {

@@ -53,8 +53,13 @@ pub enum Compression {
 
 /// Wraps `r` in the decompressor its magic bytes call for.
 pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
-    let mut br = BufReader::with_capacity(1 << 20, r);
-    let head = br.fill_buf()?;
+    decompress_buffered(BufReader::with_capacity(1 << 20, r))
+}
+
+/// As `decompress`, for a reader with a buffer of its own: the
+/// decompressor reads from that buffer, with no copy in between.
+pub fn decompress_buffered<'a, R: BufRead + 'a>(mut r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let head = r.fill_buf()?;
     let kind = if head.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -63,9 +68,9 @@ pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<(Compression, Box<dyn Re
         Compression::None
     };
     let boxed: Box<dyn Read + 'a> = match kind {
-        Compression::Gzip => Box::new(super::GzipReader::new(br)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br)?),
-        Compression::None => Box::new(br),
+        Compression::Gzip => Box::new(super::GzipReader::new(r)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+        Compression::None => Box::new(r),
     };
     Ok((kind, boxed))
 }

@@ -6,7 +6,7 @@ mod create;
 mod gunzip;
 mod pool;
 
-pub use apply::{apply, decompress, remove_tree, ApplyStats, Compression, Whiteouts};
+pub use apply::{apply, decompress, decompress_buffered, remove_tree, ApplyStats, Compression, Whiteouts};
 pub use create::{write_layer, LayerOptions};
 pub use gunzip::GzipReader;
 
