@@ -460,12 +460,11 @@ struct BodyReader<'a> {
     copy: SyncSender<Bytes>,
 }
 
-impl Read for BodyReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.chunk.is_empty() {
-            if self.ended {
-                return Ok(0);
-            }
+impl BodyReader<'_> {
+    /// Waits for the next chunk while the current one is used up; leaves
+    /// it empty at the end of the body.
+    fn refill(&mut self) -> io::Result<()> {
+        while self.chunk.is_empty() && !self.ended {
             match self.sess.block_on(self.stream.next()) {
                 Some(Ok(b)) => {
                     self.done += b.len() as u64;
@@ -480,12 +479,16 @@ impl Read for BodyReader<'_> {
                         self.done, self.total
                     ))))
                 }
-                None => {
-                    self.ended = true;
-                    return Ok(0);
-                }
+                None => self.ended = true,
             }
         }
+        Ok(())
+    }
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.refill()?;
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk.split_to(n));
         Ok(n)
@@ -495,10 +498,7 @@ impl Read for BodyReader<'_> {
 /// The decompressor reads the received chunks where they are.
 impl BufRead for BodyReader<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.chunk.is_empty() {
-            // Reads nothing into an empty buffer, but fetches the next chunk.
-            self.read(&mut [])?;
-        }
+        self.refill()?;
         Ok(&self.chunk)
     }
 
