@@ -179,12 +179,11 @@ fn compress_and_upload(
             let compressing = s.spawn(|| {
                 let mut copy = ChannelWriter { tx: &tx, sent: &sent, buf: Vec::new() };
                 let made = store.compress_layer_teed(&layer.chain_id, &layer.diff_id, codec, &mut copy);
-                if made.is_ok() {
+                match &made {
                     // The last piece. If the upload is gone, it says so itself.
-                    let _ = std::io::Write::flush(&mut copy);
-                } else if let Err(e) = &made {
+                    Ok(_) => drop(std::io::Write::flush(&mut copy)),
                     // Fail the upload rather than let it commit what came so far.
-                    let _ = tx.blocking_send(Err(e.to_string().into()));
+                    Err(e) => drop(tx.blocking_send(Err(e.to_string().into()))),
                 }
                 drop(tx);
                 made
@@ -192,7 +191,12 @@ fn compress_and_upload(
             let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
             let sent_to = match &upload {
                 Ok(location) => sess.block_on(sess.send_blob(location, body)),
-                Err(e) => Err(e.clone()),
+                Err(e) => {
+                    // Nothing reads the pieces: the compressing thread must
+                    // find the channel closed, not wait on it.
+                    drop(body);
+                    Err(e.clone())
+                }
             };
             let made = compressing
                 .join()
@@ -211,9 +215,9 @@ fn compress_and_upload(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Hands what it is given to an upload, in pieces of `UPLOAD_PIECE`.
-/// Once the upload is gone (it failed), writes fail,
-/// and the blob's maker stops copying.
+/// Hands what it is given to an upload, in pieces of `UPLOAD_PIECE`. Once
+/// the upload is gone (it failed), writes fail, and the blob's maker stops
+/// copying.
 struct ChannelWriter<'a> {
     tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>,
     sent: &'a AtomicU64,

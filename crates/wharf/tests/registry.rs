@@ -542,6 +542,8 @@ enum Fault {
     Stall,
     /// Answer 503 to every PATCH (a chunk of an upload), of any blob.
     RefusePatch,
+    /// Answer 503 to every POST (the start of an upload).
+    RefusePost,
 }
 
 /// An HTTP/1.1 proxy (one request per connection) in front of `upstream`
@@ -605,7 +607,12 @@ fn proxy_one(
     out.push_str("Connection: close\r\n\r\n");
     let mut body = vec![0u8; body_len];
     client.read_exact(&mut body)?;
-    if fault == Fault::RefusePatch && request_line.starts_with("PATCH ") {
+    let refused = match fault {
+        Fault::RefusePatch => request_line.starts_with("PATCH "),
+        Fault::RefusePost => request_line.starts_with("POST "),
+        _ => false,
+    };
+    if refused {
         return client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     }
     let targeted = request_line.starts_with("GET ") && request_line.contains(&format!("/blobs/{blob}"));
@@ -645,7 +652,7 @@ fn proxy_one(
             std::thread::sleep(std::time::Duration::from_secs(30));
             client.write_all(&resp_body[mid..])
         }
-        Fault::Unavailable(_) | Fault::RefusePatch => client.write_all(&resp_body),
+        Fault::Unavailable(_) | Fault::RefusePatch | Fault::RefusePost => client.write_all(&resp_body),
     }
 }
 
@@ -725,6 +732,43 @@ fn a_push_whose_streamed_upload_is_refused_uploads_the_kept_blob_instead() {
     assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
     let (_, pulled, _) = wharf_at(&root, &["image", "inspect", "--format", "{{.Id}}", &direct]);
     assert_eq!(pulled.trim(), id, "the same image came back");
+}
+
+#[test]
+fn a_push_whose_uploads_cannot_start_fails_clearly_even_with_a_large_layer() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let (port, _) = start_proxy(reg.port, String::new(), Fault::RefusePost);
+    let name = format!("127.0.0.1:{port}/no-uploads/app:v1");
+    // More compressed bytes than the compressor may get ahead of an upload
+    // (16 MiB): with no upload to take them, it must not wait for one.
+    let ctx = env.path().join("ctx-large");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN head -c 24000000 /dev/urandom > /noise\n")
+        .expect("Dockerfile");
+    env.ok(&["build", "-q", "-t", &name, ctx.to_str().expect("utf8")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(env.root())
+        .args(["push", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wharf push");
+    let ended = common::eventually_within(std::time::Duration::from_secs(120), || {
+        child.try_wait().expect("wait for wharf push").map(|status| status.code())
+    });
+    if ended.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("push output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(ended, Some(Some(1)), "the push must end, refused: {err}");
+    assert!(err.contains("503"), "the error says what the registry answered: {err}");
 }
 
 #[test]

@@ -135,6 +135,19 @@ pub fn http_get(addr: &str) -> Option<String> {
     buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
 }
 
+/// As `eventually`, for up to `limit`: a guard against a hang, not a
+/// measure of speed.
+pub fn eventually_within<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
 /// Polls `f` up to ~10 s (for servers that take a moment to listen); this
 /// bounds a wait, it asserts nothing about time.
 pub fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
