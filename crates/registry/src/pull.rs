@@ -384,6 +384,7 @@ fn fetch_layer(
             rx,
             spare: spare_tx,
             chunk: Vec::new(),
+            len: 0,
             pos: 0,
             hasher: Some(image::digest::HashingWriter::new(io::sink())),
             measured: None,
@@ -516,14 +517,14 @@ fn decompress_into<R: BufRead>(mut blob: R, tx: &SyncSender<Piece>, spare: &Rece
         let (_, mut plain) = image::layer::decompress_buffered(&mut blob)?;
         let mut receiving = true;
         while receiving {
-            let mut buf = spare.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
-            buf.resize(PIECE, 0);
-            let n = plain.read(&mut buf)?;
-            if n == 0 {
+            // Buffers stay PIECE long (no zeroing again); `len` says how
+            // much of one is data.
+            let mut buf = spare.try_recv().ok().filter(|b| b.len() == PIECE).unwrap_or_else(|| vec![0u8; PIECE]);
+            let len = plain.read(&mut buf)?;
+            if len == 0 {
                 break;
             }
-            buf.truncate(n);
-            receiving = tx.send(Piece::Data(buf)).is_ok();
+            receiving = tx.send(Piece::Data { buf, len }).is_ok();
         }
         if receiving {
             let _ = tx.send(Piece::End);
@@ -542,7 +543,10 @@ const PIECE: usize = 256 << 10;
 
 /// What the decompressing thread sends the extracting one.
 enum Piece {
-    Data(Vec<u8>),
+    Data {
+        buf: Vec<u8>,
+        len: usize,
+    },
     /// The end of the layer.
     End,
     Failed(io::Error),
@@ -554,6 +558,8 @@ struct ChannelReader {
     /// Where read-out chunks go back to, to be filled again.
     spare: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
+    /// How much of `chunk` is data.
+    len: usize,
     pos: usize,
     /// Hashes every chunk received: the diffID.
     hasher: Option<image::digest::HashingWriter<io::Sink>>,
@@ -563,18 +569,22 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
+        while self.pos == self.len {
             if self.measured.is_some() {
                 return Ok(0);
             }
             match self.rx.recv() {
-                Ok(Piece::Data(chunk)) => {
+                Ok(Piece::Data { buf: chunk, len }) => {
                     if let Some(h) = self.hasher.as_mut() {
-                        io::Write::write_all(h, &chunk)?;
+                        io::Write::write_all(h, &chunk[..len])?;
                     }
+                    self.len = len;
                     let used = std::mem::replace(&mut self.chunk, chunk);
-                    // A full return channel: the buffer is simply dropped.
-                    let _ = self.spare.try_send(used);
+                    // Not the empty one from the start (a read into it would
+                    // look like the end); a full return channel drops it.
+                    if used.len() == PIECE {
+                        let _ = self.spare.try_send(used);
+                    }
                     self.pos = 0;
                 }
                 Ok(Piece::End) => {
@@ -587,7 +597,7 @@ impl Read for ChannelReader {
                 Err(_) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the layer's download stopped")),
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.pos);
+        let n = buf.len().min(self.len - self.pos);
         buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)

@@ -13,7 +13,6 @@
 //! after one, is an error.
 
 use std::io::{self, BufRead, Read};
-use std::mem::MaybeUninit;
 
 use isal_sys::igzip_lib as sys;
 
@@ -28,13 +27,12 @@ pub struct GzipReader<R: BufRead> {
 
 impl<R: BufRead> GzipReader<R> {
     pub fn new(inner: R) -> GzipReader<R> {
-        let mut state: Box<MaybeUninit<sys::inflate_state>> = Box::new(MaybeUninit::uninit());
-        // SAFETY: isal_inflate_init sets every field of the state it is
-        // given (it zeroes the structure first), so it is initialised after.
-        let mut state = unsafe {
-            sys::isal_inflate_init(state.as_mut_ptr());
-            Box::from_raw(Box::into_raw(state).cast::<sys::inflate_state>())
-        };
+        // SAFETY: inflate_state is a plain C structure of integers, byte
+        // arrays and raw pointers, for which all-zero bytes are a valid value.
+        let mut state: Box<sys::inflate_state> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: a valid, exclusively borrowed state, which this sets up
+        // for a new stream.
+        unsafe { sys::isal_inflate_init(&mut *state) };
         state.crc_flag = sys::ISAL_GZIP;
         GzipReader { inner, state, member_done: false, done: false }
     }
