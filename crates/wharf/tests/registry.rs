@@ -720,9 +720,9 @@ fn a_push_whose_streamed_upload_is_refused_uploads_the_kept_blob_instead() {
     let (port, _) = start_proxy(reg.port, String::new(), Fault::RefusePatch);
     let name = format!("127.0.0.1:{port}/refused/app:v1");
     let id = two_layer_image(&env, &name);
-    // New layers are compressed while they upload, in chunks (PATCH); the
-    // proxy refuses those, so each layer goes again whole, from the blob
-    // the store kept.
+    // New layers are compressed while they upload, as one PATCH; the proxy
+    // refuses it, so each layer goes again whole, from the blob the store
+    // kept.
     let out = env.ok(&["push", &name]);
     assert!(out.contains("Retrying"), "the refused uploads were tried again: {out}");
     assert!(out.contains(": Pushed"), "{out}");
