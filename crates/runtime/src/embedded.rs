@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use libcontainer::config::YoukiConfig;
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::Container;
+use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 
@@ -81,10 +82,15 @@ impl Embedded {
 
     /// Removes the state and cgroup, killing what is left.
     pub fn delete(&self, id: &str) -> Result<(), OciError> {
-        if !self.state_root.join(id).exists() {
+        let root = self.state_root.join(id);
+        if !root.exists() {
             return Ok(());
         }
-        self.load(id)?.delete(true).map_err(failed("delete"))
+        let mut container = self.load(id)?;
+        if container.status() == ContainerStatus::Stopped && delete_stopped(&root).is_ok() {
+            return Ok(());
+        }
+        container.delete(true).map_err(failed("delete"))
     }
 
     /// Starts a process in the running container (its namespaces and
@@ -144,5 +150,60 @@ impl Embedded {
             .build()
             .map_err(failed("exec"))?;
         Ok(pid.as_raw())
+    }
+}
+
+/// What libcontainer's delete does for a stopped container with no hooks:
+/// remove its cgroup in every hierarchy, then its state. libcgroups reads
+/// /proc/self/mountinfo once for each of a dozen v1 controllers, 0.85 ms
+/// of a 22 ms `run --rm`; this reads it once. Anything unusual (hooks, a
+/// cgroup that will not go, such as one with a process left) is an error,
+/// and the caller leaves the work to libcontainer, which kills and retries.
+fn delete_stopped(root: &Path) -> std::io::Result<()> {
+    let config = YoukiConfig::load(root).map_err(std::io::Error::other)?;
+    if config.hooks.is_some() {
+        return Err(std::io::Error::other("hooks to run"));
+    }
+    let relative = config.cgroup_path.strip_prefix("/").unwrap_or(&config.cgroup_path);
+    if relative.as_os_str().is_empty() {
+        return Err(std::io::Error::other("the root cgroup"));
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    for mount in cgroup_mounts(&mountinfo) {
+        match std::fs::remove_dir(Path::new(mount).join(relative)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    std::fs::remove_dir_all(root)
+}
+
+/// The mount points of the cgroup (v1) and cgroup2 hierarchies listed in
+/// a mountinfo text. Mount points with spaces or escapes are not cgroup
+/// hierarchies anyone mounts, and are skipped.
+fn cgroup_mounts(mountinfo: &str) -> impl Iterator<Item = &str> {
+    mountinfo.lines().filter_map(|line| {
+        let (fields, tail) = line.split_once(" - ")?;
+        let fstype = tail.split(' ').next()?;
+        let point = fields.split(' ').nth(4)?;
+        (matches!(fstype, "cgroup" | "cgroup2") && !point.contains('\\')).then_some(point)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_mounts_are_found_by_filesystem_type() {
+        let info = "\
+25 30 0:22 / /sys rw,nosuid - sysfs sysfs rw
+33 25 0:28 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec - cgroup2 cgroup2 rw
+34 25 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:9 - cgroup cgroup rw,cpu,cpuacct
+35 25 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+40 30 0:35 / /tmp/with\\040space rw - cgroup cgroup rw,pids
+";
+        let found: Vec<&str> = cgroup_mounts(info).collect();
+        assert_eq!(found, ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory"]);
     }
 }
