@@ -519,6 +519,8 @@ fn decompress_into<R: BufRead>(mut blob: R, tx: &SyncSender<Piece>, spare: &Rece
         while receiving {
             // Buffers stay PIECE long (no zeroing again); `len` says how
             // much of one is data.
+            // The first buffer back is the reader's empty one from the
+            // start: a read into it would look like the end.
             let mut buf = spare.try_recv().ok().filter(|b| b.len() == PIECE).unwrap_or_else(|| vec![0u8; PIECE]);
             let len = plain.read(&mut buf)?;
             if len == 0 {
@@ -580,11 +582,8 @@ impl Read for ChannelReader {
                     }
                     self.len = len;
                     let used = std::mem::replace(&mut self.chunk, chunk);
-                    // Not the empty one from the start (a read into it would
-                    // look like the end); a full return channel drops it.
-                    if used.len() == PIECE {
-                        let _ = self.spare.try_send(used);
-                    }
+                    // A full return channel drops it.
+                    let _ = self.spare.try_send(used);
                     self.pos = 0;
                 }
                 Ok(Piece::End) => {
