@@ -177,13 +177,11 @@ fn compress_and_upload(
     let (made, sent_to) = watched(progress, id, 0, &sent, || {
         std::thread::scope(|s| {
             let compressing = s.spawn(|| {
-                let mut copy = ChannelWriter { tx: &tx, sent: &sent, buf: Vec::new() };
+                let mut copy = ChannelWriter { tx: &tx, sent: &sent };
                 let made = store.compress_layer_teed(&layer.chain_id, &layer.diff_id, codec, &mut copy);
-                match &made {
-                    // The last piece. If the upload is gone, it says so itself.
-                    Ok(_) => drop(std::io::Write::flush(&mut copy)),
+                if let Err(e) = &made {
                     // Fail the upload rather than let it commit what came so far.
-                    Err(e) => drop(tx.blocking_send(Err(e.to_string().into()))),
+                    let _ = tx.blocking_send(Err(e.to_string().into()));
                 }
                 drop(tx);
                 made
@@ -215,38 +213,22 @@ fn compress_and_upload(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Hands what it is given to an upload, in pieces of `UPLOAD_PIECE`. Once
-/// the upload is gone (it failed), writes fail, and the blob's maker stops
-/// copying.
+/// Hands what it is given (a whole gzip member at a time) to the upload.
+/// Once the upload is gone (it failed), writes fail, and the blob's maker
+/// stops copying.
 struct ChannelWriter<'a> {
     tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>,
     sent: &'a AtomicU64,
-    buf: Vec<u8>,
 }
-
-/// Large enough that sending costs little per byte, small enough that
-/// the upload starts early.
-const UPLOAD_PIECE: usize = 4 << 20;
 
 impl std::io::Write for ChannelWriter<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = data.len().min(UPLOAD_PIECE - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == UPLOAD_PIECE {
-            self.flush()?;
-        }
-        Ok(n)
+        self.tx.blocking_send(Ok(Bytes::copy_from_slice(data))).map_err(|_| std::io::Error::other("upload ended"))?;
+        self.sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(data.len())
     }
 
-    /// Sends what is buffered.
     fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let piece = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(UPLOAD_PIECE)));
-        let len = piece.len() as u64;
-        self.tx.blocking_send(Ok(piece)).map_err(|_| std::io::Error::other("upload ended"))?;
-        self.sent.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 }

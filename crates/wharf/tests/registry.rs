@@ -744,7 +744,8 @@ fn a_push_whose_uploads_cannot_start_fails_clearly_even_with_a_large_layer() {
     let (port, _) = start_proxy(reg.port, String::new(), Fault::RefusePost);
     let name = format!("127.0.0.1:{port}/no-uploads/app:v1");
     // More compressed bytes than the compressor may get ahead of an upload
-    // (16 MiB): with no upload to take them, it must not wait for one.
+    // (four gzip members, of 4 MiB of input each): with no upload to take
+    // them, it must not wait for one.
     let ctx = env.path().join("ctx-large");
     std::fs::create_dir_all(&ctx).expect("ctx");
     std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN head -c 24000000 /dev/urandom > /noise\n")
