@@ -108,15 +108,23 @@ pub fn default_profile(caps: &[String]) -> Result<LinuxSeccomp, SpecError> {
     }
     Ok(LinuxSeccompBuilder::default()
         .default_action(LinuxSeccompAction::ScmpActAllow)
-        .architectures(vec![
-            Arch::ScmpArchX86_64,
-            Arch::ScmpArchX86,
-            Arch::ScmpArchX32,
-            Arch::ScmpArchAarch64,
-            Arch::ScmpArchArm,
-        ])
+        .architectures(host_architectures())
         .syscalls(syscalls)
         .build()?)
+}
+
+/// The syscall ABIs a process on this host can use, as docker's `archMap`
+/// lists them: the native one and its compat ABIs. The kernel reports no
+/// other, so another architecture's rules would only make the filter
+/// longer to build (libseccomp compiles every rule once per architecture)
+/// and to run.
+fn host_architectures() -> Vec<Arch> {
+    match std::env::consts::ARCH {
+        "x86_64" => vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32],
+        "aarch64" => vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm],
+        // libseccomp's own architecture: a host with one ABI.
+        _ => vec![Arch::ScmpArchNative],
+    }
 }
 
 /// A profile from a file (`--security-opt seccomp=FILE`): OCI's
