@@ -6,7 +6,7 @@ use std::time::Duration;
 use nix::unistd::Pid;
 use pathrs::flags::OpenFlags;
 use pathrs::procfs::{ProcfsBase, ProcfsHandle};
-use procfs::{FromRead, ProcError, ProcessCGroups};
+use procfs::{FromRead, ProcError, ProcessCGroup, ProcessCGroups};
 
 use super::blkio::{Blkio, V1BlkioStatsError};
 use super::controller::Controller;
@@ -85,9 +85,21 @@ pub enum V1ManagerError {
 impl Manager {
     /// Constructs a new cgroup manager with cgroups_path being relative to the root of the subsystem
     pub fn new(cgroup_path: &Path) -> Result<Self, V1ManagerError> {
+        // mountinfo and /proc/self/cgroup are read once for all controllers.
+        // (Patched in for wharf: each controller used to read both itself.)
+        let mount_points = util::subsystem_mount_points(CONTROLLERS).unwrap_or_else(|err| {
+            tracing::warn!(?err, "failed to read the cgroup v1 mount points");
+            HashMap::new()
+        });
+        let process_cgroups = Self::process_cgroups().unwrap_or_else(|err| {
+            tracing::warn!(?err, "failed to read the cgroups of this process");
+            Vec::new()
+        });
         let mut subsystems = HashMap::new();
         for subsystem in CONTROLLERS {
-            if let Ok(subsystem_path) = Self::get_subsystem_path(cgroup_path, subsystem) {
+            if let Ok(subsystem_path) =
+                Self::get_subsystem_path(cgroup_path, subsystem, &mount_points, &process_cgroups)
+            {
                 subsystems.insert(*subsystem, subsystem_path);
             } else {
                 tracing::warn!("cgroup {} not supported on this system", subsystem);
@@ -97,21 +109,33 @@ impl Manager {
         Ok(Manager { subsystems })
     }
 
-    fn get_subsystem_path(
-        cgroup_path: &Path,
-        subsystem: &CtrlType,
-    ) -> Result<PathBuf, V1ManagerError> {
-        tracing::debug!("Get path for subsystem: {}", subsystem);
-        let mount_point = util::get_subsystem_mount_point(subsystem)?;
-
-        let cgroup = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
+    fn process_cgroups() -> Result<Vec<ProcessCGroup>, V1ManagerError> {
+        let cgroups = ProcessCGroups::from_read(ProcfsHandle::new()?.open(
             ProcfsBase::ProcSelf,
             "cgroup",
             OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-        )?)?
-        .into_iter()
-        .find(|c| c.controllers.contains(&subsystem.to_string()))
-        .ok_or(V1ManagerError::SubsystemDoesNotExist)?;
+        )?)?;
+        Ok(cgroups.into_iter().collect())
+    }
+
+    fn get_subsystem_path(
+        cgroup_path: &Path,
+        subsystem: &CtrlType,
+        mount_points: &HashMap<CtrlType, PathBuf>,
+        process_cgroups: &[ProcessCGroup],
+    ) -> Result<PathBuf, V1ManagerError> {
+        tracing::debug!("Get path for subsystem: {}", subsystem);
+        let mount_point = mount_points
+            .get(subsystem)
+            .ok_or(V1MountPointError::NotFound {
+                subsystem: *subsystem,
+            })?;
+
+        let name = subsystem.to_string();
+        let cgroup = process_cgroups
+            .iter()
+            .find(|c| c.controllers.contains(&name))
+            .ok_or(V1ManagerError::SubsystemDoesNotExist)?;
 
         let p = if cgroup_path.as_os_str().is_empty() {
             mount_point.join_safely(Path::new(&cgroup.pathname))?
