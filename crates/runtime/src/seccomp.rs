@@ -9,10 +9,17 @@
 //! A denylist is kept short enough to review; its cost is that syscalls
 //! newer than this list are allowed (docker's allowlist refuses them).
 
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator,
-    LinuxSyscall, LinuxSyscallBuilder,
+    LinuxSyscall, LinuxSyscallBuilder, Spec,
 };
+use sha2::{Digest, Sha256};
 
 use crate::SpecError;
 
@@ -127,6 +134,82 @@ fn host_architectures() -> Vec<Arch> {
     }
 }
 
+/// Where compiled profiles are kept: host-wide and per boot, since
+/// libseccomp's output depends on the kernel it probes.
+const COMPILED_DIR: &str = "/run/wharf/seccomp";
+
+/// Adds crun's `run.oci.seccomp_bpf_data` annotation to `spec`: its
+/// seccomp profile compiled to BPF. The embedded runtime (libcontainer,
+/// patched: third_party/README.md) and crun then load that program instead
+/// of compiling the profile at every start, which took libseccomp about
+/// 1 ms here; runc ignores the annotation. Each profile is compiled once and
+/// kept in COMPILED_DIR. If it cannot be compiled here nothing is added, and
+/// the runtime compiles it and reports the error itself.
+pub fn attach_compiled(spec: &mut Spec) {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return;
+    };
+    // A notify action needs libseccomp's listener fd: always compiled.
+    if libcontainer::seccomp::is_notify(profile) {
+        return;
+    }
+    let Ok(program) = compiled(profile) else {
+        return;
+    };
+    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    annotations.insert(libcontainer::seccomp::BPF_DATA_ANNOTATION.to_owned(), STANDARD.encode(program));
+    spec.set_annotations(Some(annotations));
+}
+
+/// The BPF program for `profile`, from COMPILED_DIR or compiled into it.
+fn compiled(profile: &LinuxSeccomp) -> std::io::Result<Vec<u8>> {
+    let path = Path::new(COMPILED_DIR).join(format!("{}.bpf", cache_key(profile)?));
+    if let Ok(program) = std::fs::read(&path) {
+        if is_program(&program) {
+            return Ok(program);
+        }
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(COMPILED_DIR)?;
+    // Written aside and renamed, so a reader never sees half a program.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let written = File::create(&tmp).and_then(|f| {
+        libcontainer::seccomp::export_bpf(profile, &f).map_err(std::io::Error::other)?;
+        std::fs::read(&tmp)
+    });
+    let program = match written {
+        Ok(p) if is_program(&p) => p,
+        Ok(_) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "libseccomp wrote no program"))?,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &path)?;
+    Ok(program)
+}
+
+/// A non-empty whole number of 8-byte BPF instructions.
+fn is_program(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.len().is_multiple_of(8)
+}
+
+/// What the compiled program depends on: the profile, the libseccomp
+/// library that compiles it, and the wharf binary whose libcontainer
+/// translates the profile for libseccomp (its inode, size and mtime, which
+/// any rebuild or upgrade changes).
+fn cache_key(profile: &LinuxSeccomp) -> std::io::Result<String> {
+    let exe = std::fs::metadata("/proc/self/exe")?;
+    let v = libseccomp::ScmpVersion::current().map_err(std::io::Error::other)?;
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(profile)?);
+    let (lib, bin) = (
+        format!("{}.{}.{}", v.major, v.minor, v.micro),
+        format!("{}:{}:{}:{}.{}", exe.dev(), exe.ino(), exe.size(), exe.mtime(), exe.mtime_nsec()),
+    );
+    h.update(format!("\0{lib}\0{bin}"));
+    Ok(hex::encode(h.finalize()))
+}
+
 /// A profile from a file (`--security-opt seccomp=FILE`): OCI's
 /// `linux.seccomp` JSON, which docker's profile format also parses as
 /// (fields wharf does not know, such as `archMap`, are ignored).
@@ -137,6 +220,58 @@ pub fn profile_from_json(text: &str) -> Result<LinuxSeccomp, SpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::{LinuxBuilder, SpecBuilder};
+
+    fn spec_with(profile: LinuxSeccomp) -> Spec {
+        let linux = LinuxBuilder::default().seccomp(profile).build().expect("linux");
+        SpecBuilder::default().linux(linux).build().expect("spec")
+    }
+
+    fn attached(spec: &Spec) -> Option<Vec<u8>> {
+        let annotations = spec.annotations().as_ref()?;
+        let data = annotations.get(libcontainer::seccomp::BPF_DATA_ANNOTATION)?;
+        Some(STANDARD.decode(data).expect("base64"))
+    }
+
+    #[test]
+    fn the_compiled_profile_is_attached_and_kept_and_a_damaged_copy_is_replaced() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping: writes {COMPILED_DIR} (needs root)");
+            return;
+        }
+        let profile = default_profile(&["CAP_SYSLOG".into()]).expect("profile");
+        let mut spec = spec_with(profile.clone());
+        attach_compiled(&mut spec);
+        let program = attached(&spec).expect("an annotation");
+        assert!(is_program(&program) && program.len() > 100 * 8, "{} bytes", program.len());
+        let kept = Path::new(COMPILED_DIR).join(format!("{}.bpf", cache_key(&profile).expect("key")));
+        assert_eq!(std::fs::read(&kept).expect("kept"), program);
+        std::fs::write(&kept, b"not bpf").expect("damage");
+        let mut again = spec_with(profile);
+        attach_compiled(&mut again);
+        assert_eq!(attached(&again).as_ref(), Some(&program), "compiled again, not read damaged");
+        assert_eq!(std::fs::read(&kept).expect("kept"), program);
+    }
+
+    #[test]
+    fn notify_profiles_and_specs_without_seccomp_get_no_annotation() {
+        let notify = LinuxSeccompBuilder::default()
+            .default_action(LinuxSeccompAction::ScmpActAllow)
+            .syscalls(vec![LinuxSyscallBuilder::default()
+                .names(vec!["mkdir".to_string()])
+                .action(LinuxSeccompAction::ScmpActNotify)
+                .build()
+                .expect("rule")])
+            .build()
+            .expect("profile");
+        let mut spec = spec_with(notify);
+        attach_compiled(&mut spec);
+        assert!(attached(&spec).is_none());
+        let mut plain = SpecBuilder::default().build().expect("spec");
+        plain.set_linux(None);
+        attach_compiled(&mut plain);
+        assert!(attached(&plain).is_none());
+    }
 
     #[test]
     fn capabilities_lift_their_syscalls() -> Result<(), SpecError> {

@@ -41,6 +41,15 @@ fn namespaces_capabilities_masks_and_fds() {
     let (code, _, err) = run(&env, &["localhost/bb", "unshare", "-n", "true"]);
     assert_ne!(code, 0);
     assert!(err.contains("Operation not permitted"), "a blocked syscall fails with EPERM: {err}");
+    // crun loads the same compiled filter (wharf's run.oci.seccomp_bpf_data).
+    if let Some(crun) = ["/usr/bin/crun", "/usr/sbin/crun"].into_iter().find(|p| std::path::Path::new(p).exists()) {
+        let (code, out, err) = run(
+            &env,
+            &["--runtime", crun, "localhost/bb", "sh", "-c", "grep Seccomp: /proc/self/status; unshare -n true"],
+        );
+        assert_eq!(out, "Seccomp:\t2\n", "{err}");
+        assert!(code != 0 && err.contains("Operation not permitted"), "under crun: {err}");
+    }
     let (code, out, _) =
         run(&env, &["--security-opt", "seccomp=unconfined", "localhost/bb", "grep", "Seccomp:", "/proc/self/status"]);
     assert_eq!((code, out.as_str()), (0, "Seccomp:\t0\n"));

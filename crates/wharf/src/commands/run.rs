@@ -664,7 +664,8 @@ fn prepare(
         opts.args = argv;
     }
     opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host", &args.dns)?);
-    let spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
+    let mut spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
+    runtime::seccomp::attach_compiled(&mut spec);
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
     let labels: BTreeMap<String, String> = config
         .and_then(|c| c.get("Labels"))

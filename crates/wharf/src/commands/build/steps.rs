@@ -598,7 +598,8 @@ impl<'a> Builder<'a> {
             opts.extra_mounts.push(self.run_mount(m, cwd, idx, &mut held)?);
         }
         rootfs.will_mount(opts.extra_mounts.iter().map(|m| m.destination().display().to_string()));
-        let spec = runtime::container_spec(&opts).map_err(|e| fail(e.to_string()))?;
+        let mut spec = runtime::container_spec(&opts).map_err(|e| fail(e.to_string()))?;
+        runtime::seccomp::attach_compiled(&mut spec);
         std::fs::write(rootfs.dir.join("config.json"), serde_json::to_vec(&spec)?)?;
         let progress = &mut *self.progress;
         let mut out = |_: runtime::logs::Stream, bytes: &[u8]| progress.output(n, bytes);
