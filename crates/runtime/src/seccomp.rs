@@ -8,6 +8,9 @@
 //! capability a syscall needs (`--cap-add SYS_PTRACE`) allows it again.
 //! A denylist is kept short enough to review; its cost is that syscalls
 //! newer than this list are allowed (docker's allowlist refuses them).
+//!
+//! Each profile is also compiled to BPF once, and the program handed to the
+//! runtime with the spec (`attach_compiled`).
 
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -172,19 +175,20 @@ fn compiled(profile: &LinuxSeccomp) -> std::io::Result<Vec<u8>> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(COMPILED_DIR)?;
     // Written aside and renamed, so a reader never sees half a program.
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-    let written = File::create(&tmp).and_then(|f| {
-        libcontainer::seccomp::export_bpf(profile, &f).map_err(std::io::Error::other)?;
-        std::fs::read(&tmp)
-    });
-    let program = match written {
-        Ok(p) if is_program(&p) => p,
-        Ok(_) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "libseccomp wrote no program"))?,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&tmp, &path)?;
+    let result = compile_into(profile, &tmp).and_then(|program| std::fs::rename(&tmp, &path).map(|()| program));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Compiles `profile` into the file `path` and returns the program.
+fn compile_into(profile: &LinuxSeccomp, path: &Path) -> std::io::Result<Vec<u8>> {
+    libcontainer::seccomp::export_bpf(profile, File::create(path)?).map_err(std::io::Error::other)?;
+    let program = std::fs::read(path)?;
+    if !is_program(&program) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "libseccomp wrote no BPF program"));
+    }
     Ok(program)
 }
 
