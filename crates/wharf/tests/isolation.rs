@@ -143,6 +143,11 @@ fn exec_joins_the_container_and_cp_stays_inside() {
     assert_eq!(lines[1], &id.trim()[..12], "same UTS namespace");
     assert!(lines[2].parse::<u32>().is_ok_and(|n| n <= 4), "same pid namespace: {out}");
     assert_eq!(env.ok(&["exec", "-u", "nobody", "box", "id", "-u"]).trim(), "65534");
+    // An exec'd process is under the container's seccomp filter: a new
+    // user namespace needs no capability, only the filter refuses it.
+    let (code, out, err) = env.out(&["exec", "box", "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true"]);
+    assert_eq!(out, "Seccomp:\t2\n", "{err}");
+    assert!(code != 0 && err.contains("Operation not permitted"), "exec: {err}");
     let (code, _, _) = env.out(&["exec", "box", "sh", "-c", "exit 5"]);
     assert_eq!(code, 5);
     let (code, _, _) = env.out(&["exec", "box", "nope"]);

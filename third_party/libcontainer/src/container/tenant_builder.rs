@@ -470,6 +470,13 @@ impl TenantContainerBuilder {
             linux_builder = linux_builder.time_offsets(time_offsets.clone());
         }
 
+        // The container's seccomp profile binds exec'd processes too, as
+        // with runc. (Patched in for wharf: the tenant's `linux` section
+        // was rebuilt without it, so `exec` ran with no filter at all.)
+        if let Some(seccomp) = spec_linux.seccomp() {
+            linux_builder = linux_builder.seccomp(seccomp.clone());
+        }
+
         let linux = linux_builder.build()?;
         spec.set_process(Some(process)).set_linux(Some(linux));
 

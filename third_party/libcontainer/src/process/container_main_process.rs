@@ -211,8 +211,16 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
             &mut init_sender,
         )?;
 
+        // Only a notify profile has a listener to hand the state to.
+        // (Patched in for wharf: this ran for any profile and needs the
+        // container's state, which an exec'd process does not carry, so a
+        // tenant with a seccomp profile failed here.)
         #[cfg(feature = "libseccomp")]
-        if let Some(seccomp) = linux.seccomp() {
+        if let Some(seccomp) = linux
+            .seccomp()
+            .as_ref()
+            .filter(|s| crate::seccomp::is_notify(s))
+        {
             let container = container_args
                 .container
                 .as_ref()
