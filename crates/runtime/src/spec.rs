@@ -384,14 +384,14 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .env(environment(opts))
         .cwd(opts.cwd.clone())
         .capabilities(capset)
-        .rlimits(opts.rlimits.clone());
-    // Left out unless set, as docker does: libcontainer reads an explicit
-    // `false` as "set" and then loads seccomp after dropping capabilities,
-    // which fails without no_new_privs.
-    if opts.no_new_privileges {
-        process = process.no_new_privileges(true);
-    }
-    let process = process.build()?;
+        .rlimits(opts.rlimits.clone())
+        .build()?;
+    // Left out unless set, as docker does (setuid programs such as su and
+    // sudo work in a container). The builder's default is `true`, so it is
+    // cleared after building; an explicit `false` would not do either:
+    // libcontainer reads it as "set" and then loads seccomp after dropping
+    // capabilities, which fails without no_new_privs.
+    process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
     let mut namespaces = Vec::new();
     for t in [
         LinuxNamespaceType::Pid,

@@ -38,6 +38,10 @@ fn namespaces_capabilities_masks_and_fds() {
     assert_eq!(fds, "0\n1\n2\n", "only stdio is open in the container's init");
     assert_eq!(lines[5], "/", "no host cwd leaks in");
     assert_eq!(lines[6], "Seccomp:\t2", "a seccomp filter is on");
+    assert_eq!(lines[7], "NoNewPrivs:\t0", "no_new_privs only on request, as docker (setuid programs work)");
+    let (_, out, err) =
+        run(&env, &["--security-opt", "no-new-privileges", "localhost/bb", "grep", "NoNewPrivs", "/proc/self/status"]);
+    assert_eq!(out, "NoNewPrivs:\t1\n", "{err}");
     let (code, _, err) = run(&env, &["localhost/bb", "unshare", "-n", "true"]);
     assert_ne!(code, 0);
     assert!(err.contains("Operation not permitted"), "a blocked syscall fails with EPERM: {err}");
@@ -145,8 +149,9 @@ fn exec_joins_the_container_and_cp_stays_inside() {
     assert_eq!(env.ok(&["exec", "-u", "nobody", "box", "id", "-u"]).trim(), "65534");
     // An exec'd process is under the container's seccomp filter: a new
     // user namespace needs no capability, only the filter refuses it.
-    let (code, out, err) = env.out(&["exec", "box", "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true"]);
-    assert_eq!(out, "Seccomp:\t2\n", "{err}");
+    let (code, out, err) =
+        env.out(&["exec", "box", "sh", "-c", "grep -E 'Seccomp:|NoNewPrivs' /proc/self/status; unshare -U true"]);
+    assert_eq!(out, "NoNewPrivs:\t0\nSeccomp:\t2\n", "as the container's own process: {err}");
     assert!(code != 0 && err.contains("Operation not permitted"), "exec: {err}");
     let (code, _, _) = env.out(&["exec", "box", "sh", "-c", "exit 5"]);
     assert_eq!(code, 5);

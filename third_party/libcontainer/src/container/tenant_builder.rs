@@ -413,9 +413,7 @@ impl TenantContainerBuilder {
                 }
             }
 
-            if let Some(no_new_priv) = self.get_no_new_privileges(spec) {
-                process_builder = process_builder.no_new_privileges(no_new_priv);
-            }
+            let no_new_priv = self.get_no_new_privileges(spec);
 
             if let Some(ref apparmor) = self.apparmor {
                 process_builder = process_builder.apparmor_profile(apparmor)
@@ -440,7 +438,13 @@ impl TenantContainerBuilder {
 
             process_builder = process_builder.user(user_builder.build()?);
 
-            process_builder.build()?
+            // Set only when the container or the exec asks for it. (Patched
+            // in for wharf: the builder's default is `true`, so every exec'd
+            // process got no_new_privs, unlike the container's own process
+            // and unlike runc's exec.)
+            let mut process = process_builder.build()?;
+            process.set_no_new_privileges(no_new_priv);
+            process
         };
 
         let container_pid = container.pid().ok_or(LibcontainerError::Other(
