@@ -14,7 +14,8 @@ mkdir -p "$WORK/www"
 # shellcheck source=bench/lib.sh
 . "$HERE/bench/lib.sh"
 podman_ulimits "$WORK"
-command -v wrk >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk; }
+command -v wrk >/dev/null && command -v conntrack >/dev/null ||
+  { apt-get update -qq; apt-get install -y -qq wrk conntrack; }
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf
 W="$HERE/target/release/wharf --root $WORK/root"
 
@@ -56,22 +57,38 @@ done
 # rotating order: on this shared 2-core machine one 5 s sample per tool
 # moved by 15% from run to run, which is more than the differences being
 # measured. Medians per tool.
-ROUNDS=${ROUNDS:-5}
-declare -A MIB CONN PORT_OF
+ROUNDS=${ROUNDS:-7}
+declare -A MIB CONN PORT_OF PID_OF
 p=$PORT
 for t in "${tools[@]}"; do
   cli_of "$t"
   PORT_OF[$t]=$p
   $cli run -d --name netbench -p "$p:80" -v "$WORK/www:/www:ro" "$img" httpd -f -p 80 -h /www >/dev/null
+  PID_OF[$t]=$($cli inspect -f '{{.State.Pid}}' netbench)
   until curl -fs -o /dev/null "http://127.0.0.1:$p/"; do sleep 0.01; done
   p=$((p + 1))
 done
+# fresh_start TOOL: each sample starts from the same state. A 3 s sample
+# of closing connections leaves ~20,000 TIME_WAIT sockets (client side on
+# the host, server side in the container) and as many conntrack entries
+# for that port; the next sample against it, seconds later, collides with
+# them (port reuse, SYN against TIME_WAIT) and ran up to 3x slower, so a
+# tool's result depended on what ran before it. Only this port's entries go.
+fresh_start() {
+  local port=${PORT_OF[$1]}
+  ss -K state time-wait "( dport = :$port )" >/dev/null 2>&1 || true
+  nsenter --net="/proc/${PID_OF[$1]}/ns/net" ss -K state time-wait '( sport = :80 )' >/dev/null 2>&1 || true
+  conntrack -D -p tcp --orig-port-dst "$port" >/dev/null 2>&1 || true
+  sleep 0.3
+}
 n=${#tools[@]}
 for r in $(seq "$ROUNDS"); do
   for k in $(seq 0 $((n - 1))); do
     t=${tools[$(((r + k) % n))]}
     url=http://127.0.0.1:${PORT_OF[$t]}
+    fresh_start "$t"
     MIB[$t]+=" $(wrk -t2 -c16 -d3s "$url/big" | awk '/Transfer\/sec/ {v=$2; if (v ~ /GB/) v*=1024; sub(/[A-Za-z]+$/, "", v); print v+0}')"
+    fresh_start "$t"
     CONN[$t]+=" $(wrk -t2 -c16 -d3s -H 'Connection: close' "$url/index.html" | awk '/Requests\/sec/ {print $2}')"
   done
 done
