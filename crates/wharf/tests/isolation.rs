@@ -121,6 +121,15 @@ fn memory_limit_oom_kills_and_pids_limit_stops_a_fork_bomb() {
     );
     let all = format!("{out}{err}");
     assert!(all.contains("fork") || all.contains("Resource temporarily unavailable"), "pids limit: {code} {all}");
+    // The container cannot lift its own limits: its cgroup files are on a
+    // read-only mount, as docker's (cgroup v1 paths, then v2).
+    let lift = "for f in memory/memory.limit_in_bytes pids/pids.max memory.max pids.max; do \
+                [ -e /sys/fs/cgroup/$f ] && echo found && echo max > /sys/fs/cgroup/$f && echo wrote $f; done; true";
+    let (_, out, err) = run(&env, &["--memory", "32m", "--pids-limit", "10", "localhost/bb", "sh", "-c", lift]);
+    assert!(out.contains("found") && !out.contains("wrote"), "{out} {err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    let (_, out, err) = run(&env, &["--privileged", "localhost/bb", "sh", "-c", lift]);
+    assert!(out.contains("wrote"), "--privileged keeps them writable: {out} {err}");
 }
 
 #[test]
