@@ -94,14 +94,15 @@ impl Embedded {
     }
 
     /// Starts a process in the running container (its namespaces and
-    /// cgroup); returns its pid (a child of the caller).
+    /// cgroup), as `user` (uid, gid, supplementary gids) if given; returns
+    /// its pid (a child of the caller).
     pub fn exec(
         &self,
         id: &str,
         argv: &[String],
         env: &[String],
         cwd: Option<&str>,
-        user: Option<(u32, u32)>,
+        user: Option<(u32, u32, Vec<u32>)>,
         stdio: [OwnedFd; 3],
     ) -> Result<i32, OciError> {
         crate::warmup::finish();
@@ -120,8 +121,9 @@ impl Embedded {
             .with_container_args(argv.to_vec())
             .with_env(env)
             .with_cwd(cwd)
-            .with_user(user.map(|u| u.0))
-            .with_group(user.map(|u| u.1))
+            .with_user(user.as_ref().map(|u| u.0))
+            .with_group(user.as_ref().map(|u| u.1))
+            .with_additional_gids(user.map(|u| u.2).unwrap_or_default())
             .with_detach(false)
             .build()
             .map_err(failed("exec"))?;

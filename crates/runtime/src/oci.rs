@@ -30,6 +30,9 @@ pub struct ExecOptions {
     pub env: Vec<String>,
     /// `uid:gid`.
     pub user: Option<String>,
+    /// Supplementary groups. The embedded runtime sets them; a runtime
+    /// binary is given `user` only and keeps the container's.
+    pub additional_gids: Vec<u32>,
     pub cwd: Option<String>,
 }
 
@@ -273,7 +276,7 @@ impl Runtime {
             Runtime::Embedded(e) => {
                 let user = opts.user.as_deref().and_then(|u| {
                     let (a, b) = u.split_once(':')?;
-                    Some((a.parse().ok()?, b.parse().ok()?))
+                    Some((a.parse().ok()?, b.parse().ok()?, opts.additional_gids.clone()))
                 });
                 let stdin = if opts.stdin { dup_stdio(0)? } else { null_fd()? };
                 let stdio = [stdin, dup_stdio(1)?, dup_stdio(2)?];

@@ -9,7 +9,8 @@ use std::path::Path;
 pub struct ExecUser {
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups the user is a member of in /etc/group.
+    /// Supplementary groups, as docker sets them: the primary group, and
+    /// (when no group was given) the groups /etc/group lists the user in.
     pub additional_gids: Vec<u32>,
     /// The home directory (for `HOME`), `/` if unknown.
     pub home: String,
@@ -103,13 +104,34 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, UserError> {
             None => g.parse().map_err(|_| UserError::NoGroup(g.to_owned()))?,
         };
     }
-    // Supplementary groups apply only when no group was given, as docker.
-    let additional_gids = match (&name, group) {
-        (Some(n), None) => all_groups.iter().filter(|g| g.members.contains(n) && g.gid != gid).map(|g| g.gid).collect(),
-        _ => Vec::new(),
-    };
+    // Memberships apply only when no group was given, as docker.
+    let mut additional_gids = vec![gid];
+    if let (Some(n), None) = (&name, group) {
+        additional_gids.extend(all_groups.iter().filter(|g| g.members.contains(n) && g.gid != gid).map(|g| g.gid));
+    }
     let home = if home.is_empty() { "/".to_owned() } else { home };
     Ok(ExecUser { uid, gid, additional_gids, home })
+}
+
+impl ExecUser {
+    /// Adds `--group-add` values (names from the container's /etc/group,
+    /// or numbers) to the supplementary groups.
+    pub fn add_groups(&mut self, rootfs: &Path, names: &[String]) -> Result<(), UserError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let all_groups = groups(rootfs);
+        for name in names {
+            let gid = match all_groups.iter().find(|x| &x.name == name) {
+                Some(x) => x.gid,
+                None => name.parse().map_err(|_| UserError::NoGroup(name.clone()))?,
+            };
+            if !self.additional_gids.contains(&gid) {
+                self.additional_gids.push(gid);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -130,18 +152,23 @@ mod tests {
         let r = rootfs();
         assert_eq!(
             resolve_user(r.path(), "").unwrap(),
-            ExecUser { uid: 0, gid: 0, additional_gids: vec![], home: "/root".into() }
+            ExecUser { uid: 0, gid: 0, additional_gids: vec![0], home: "/root".into() }
         );
         let app = resolve_user(r.path(), "app").unwrap();
         assert_eq!(
             (app.uid, app.gid, app.additional_gids.clone(), app.home.as_str()),
-            (1000, 1000, vec![10], "/home/app")
+            (1000, 1000, vec![1000, 10], "/home/app")
         );
-        assert_eq!(resolve_user(r.path(), "1000:staff").unwrap().gid, 50);
+        let staff = resolve_user(r.path(), "1000:staff").unwrap();
+        assert_eq!((staff.gid, staff.additional_gids), (50, vec![50]), "a given group replaces memberships");
         assert_eq!(
             resolve_user(r.path(), "4242:4343").unwrap(),
-            ExecUser { uid: 4242, gid: 4343, additional_gids: vec![], home: "/".into() }
+            ExecUser { uid: 4242, gid: 4343, additional_gids: vec![4343], home: "/".into() }
         );
+        let mut app = resolve_user(r.path(), "app").unwrap();
+        app.add_groups(r.path(), &["wheel".into(), "77".into()]).unwrap();
+        assert_eq!(app.additional_gids, vec![1000, 10, 77]);
+        assert_eq!(app.add_groups(r.path(), &["nogroup".into()]), Err(UserError::NoGroup("nogroup".into())));
         assert_eq!(resolve_user(r.path(), "nobody"), Err(UserError::NoUser("nobody".into())));
         assert_eq!(resolve_user(r.path(), "app:nogroup"), Err(UserError::NoGroup("nogroup".into())));
     }

@@ -24,7 +24,7 @@ impl Env {
         std::fs::create_dir_all(rootfs.join("bin")).unwrap();
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
-        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch"] {
+        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch", "sleep"] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
         std::fs::write(
@@ -32,7 +32,11 @@ impl Env {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
         )
         .unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        std::fs::write(
+            rootfs.join("etc/group"),
+            "root:x:0:\nwheel:x:10:nobody\nstaff:x:50:root,nobody\nnogroup:x:65534:\n",
+        )
+        .unwrap();
         let tar = env.dir.path().join("bb.tar");
         assert!(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
         let o = env.wharf(&[
@@ -99,6 +103,44 @@ fn runs_in_the_foreground_with_docker_semantics() {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     assert!(!mounts.contains(env.root().to_str().unwrap()), "a mount was left behind");
     assert_eq!(std::fs::read_dir(env.root().join("containers")).unwrap().count(), 0);
+}
+
+/// Supplementary groups as docker sets them, in `run` and `exec`.
+#[test]
+fn supplementary_groups_and_group_add_as_docker() {
+    let Some(env) = Env::new() else { return };
+    let groups = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["localhost/bb", "grep", "Groups", "/proc/self/status"]);
+        let (code, out, err) = env.out(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out.trim_end().to_owned()
+    };
+    assert_eq!(groups(&[]), "Groups:\t0 50", "the primary group and the memberships");
+    assert_eq!(groups(&["-u", "nobody"]), "Groups:\t10 50 65534");
+    assert_eq!(groups(&["-u", "nobody:staff"]), "Groups:\t50", "a given group replaces the memberships");
+    assert_eq!(groups(&["--group-add", "wheel", "--group-add", "77"]), "Groups:\t0 10 50 77");
+    let (code, _, err) = env.out(&["run", "--rm", "--group-add", "nope", "localhost/bb", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("unable to find group nope"), "{err}");
+    // exec runs as the container's user unless told otherwise, with that
+    // user's groups.
+    let (code, _, err) =
+        env.out(&["run", "-d", "--name", "u", "-u", "nobody", "--group-add", "7", "localhost/bb", "sleep", "60"]);
+    assert_eq!(code, 0, "{err}");
+    let status = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["u", "grep", "-E", "^(Uid|Groups)", "/proc/self/status"]);
+        env.out(&all).1
+    };
+    // (and the container's --group-add, with or without -u, as docker)
+    assert_eq!(status(&[]), "Uid:\t65534\t65534\t65534\t65534\nGroups:\t7 10 50 65534 \n");
+    assert_eq!(status(&["-u", "root"]), "Uid:\t0\t0\t0\t0\nGroups:\t0 7 50 \n");
+    let (code, out, _) = env.out(&["inspect", "--format", "{{.HostConfig.GroupAdd}}", "u"]);
+    assert_eq!((code, out.trim()), (0, "[7]"));
+    assert_eq!(env.out(&["rm", "-f", "u"]).0, 0);
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub struct ContainerConfig {
     pub env: Vec<String>,
     pub working_dir: String,
     pub user: String,
+    /// `--group-add`, as given.
+    pub group_add: Vec<String>,
     pub hostname: String,
     pub labels: BTreeMap<String, String>,
     pub tty: bool,

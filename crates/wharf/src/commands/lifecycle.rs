@@ -561,13 +561,12 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     }
     let cfg = load_config(&rec);
     let merged = container::container_dir(root, &rec.id).join("merged");
-    let user = match &args.user {
-        Some(u) => {
-            let eu = runtime::resolve_user(&merged, u).map_err(|e| container::engine(e.to_string()))?;
-            Some(format!("{}:{}", eu.uid, eu.gid))
-        }
-        None => None,
-    };
+    // Without -u, the container's own user, as docker: resolved again
+    // here so that the process gets that user's groups, and the
+    // container's --group-add, too.
+    let user_spec = args.user.as_ref().unwrap_or(&cfg.user);
+    let mut eu = runtime::resolve_user(&merged, user_spec).map_err(|e| container::engine(e.to_string()))?;
+    eu.add_groups(&merged, &cfg.group_add).map_err(|e| container::engine(e.to_string()))?;
     let mut env = cfg.env.clone();
     env.extend(args.env.iter().cloned());
     let cwd = args.workdir.clone().unwrap_or_else(|| cfg.working_dir.clone());
@@ -577,7 +576,8 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
         tty: args.tty,
         stdin: args.interactive,
         env: args.env.clone(),
-        user,
+        user: Some(format!("{}:{}", eu.uid, eu.gid)),
+        additional_gids: eu.additional_gids,
         cwd: args.workdir.clone(),
     };
     let rt = container::oci_runtime(root, &cfg)?;
@@ -624,6 +624,7 @@ fn exec_terminal(
     if let Some((u, g)) = opts.user.as_deref().and_then(|u| u.split_once(':')) {
         process["user"]["uid"] = serde_json::json!(u.parse::<u32>().unwrap_or(0));
         process["user"]["gid"] = serde_json::json!(g.parse::<u32>().unwrap_or(0));
+        process["user"]["additionalGids"] = serde_json::json!(opts.additional_gids);
     }
     let tag: String = format!("{}-{}", &id[..12], std::process::id());
     let pjson = dir.join(format!("exec-{tag}.json"));

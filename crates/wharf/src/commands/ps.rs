@@ -230,6 +230,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
         "Platform": "linux",
         "HostConfig": {
             "Binds": cfg.binds,
+            "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },
             "NetworkMode": cfg.network,
             "PortBindings": cfg.ports,
             "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},

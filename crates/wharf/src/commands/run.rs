@@ -59,6 +59,9 @@ pub struct CreateArgs {
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,
+    /// Add additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Overwrite the default ENTRYPOINT of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -591,7 +594,8 @@ fn prepare(
         args.workdir.clone().or_else(|| get("WorkingDir")).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
     std::fs::create_dir_all(ov.target.join(cwd.trim_start_matches('/'))).ok();
     let user_spec = args.user.clone().or_else(|| get("User")).unwrap_or_default();
-    let user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;
+    let mut user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;
+    user.add_groups(&ov.target, &args.group_add).map_err(|e| engine(e.to_string()))?;
     let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
     check_executable(&ov.target, &argv[0], &env, &cwd)?;
     let mut opts = runtime::RunOptions::new(id, ov.target.clone(), argv, user);
@@ -684,6 +688,7 @@ fn prepare(
         env,
         working_dir: cwd,
         user: user_spec,
+        group_add: args.group_add.clone(),
         hostname: opts.hostname.clone(),
         labels,
         tty,
