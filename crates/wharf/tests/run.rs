@@ -24,7 +24,7 @@ impl Env {
         std::fs::create_dir_all(rootfs.join("bin")).unwrap();
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
-        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch", "sleep"] {
+        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch", "sleep", "httpd"] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
         std::fs::write(
@@ -141,6 +141,33 @@ fn supplementary_groups_and_group_add_as_docker() {
     let (code, out, _) = env.out(&["inspect", "--format", "{{.HostConfig.GroupAdd}}", "u"]);
     assert_eq!((code, out.trim()), (0, "[7]"));
     assert_eq!(env.out(&["rm", "-f", "u"]).0, 0);
+}
+
+/// As docker: in its own network namespace any user may bind a port below
+/// 1024 (and open ICMP echo sockets); on the host's network, not.
+#[test]
+fn any_user_binds_low_ports_in_the_containers_own_network() {
+    let Some(env) = Env::new() else { return };
+    let bind = "httpd -p 80 -h / && echo bound; cat /proc/sys/net/ipv4/ping_group_range";
+    let (code, out, err) = env.out(&["run", "--rm", "-u", "nobody", "localhost/bb", "sh", "-c", bind]);
+    assert_eq!((code, out.as_str()), (0, "bound\n0\t2147483647\n"), "{err}");
+    let (code, out, err) =
+        env.out(&["run", "--rm", "-u", "nobody", "--network", "none", "localhost/bb", "sh", "-c", bind]);
+    assert_eq!((code, out.as_str()), (0, "bound\n0\t2147483647\n"), "{err}");
+    let args = ["run", "--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=1024", "-u", "nobody", "localhost/bb"];
+    let (_, out, err) = env.out(&[&args[..], &["sh", "-c", bind]].concat());
+    assert!(!out.contains("bound") && err.contains("Permission denied"), "--sysctl wins: {out} {err}");
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let (_, out, _) = env.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "localhost/bb",
+        "cat",
+        "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+    ]);
+    assert_eq!(out, host, "the host's network is left as it is");
 }
 
 #[test]

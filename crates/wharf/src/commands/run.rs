@@ -638,6 +638,13 @@ fn prepare(
             opts.netns = Some(network::netns_path(id));
         }
     }
+    if !opts.host_network && !args.network.starts_with("container:") {
+        // As docker (20.10+) in a container's own network namespace: any
+        // user may bind ports below 1024 and ping (ICMP echo sockets)
+        // without a capability. --sysctl overrides them (limits()).
+        opts.sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
+        opts.sysctls.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+    }
     for h in &args.add_host {
         if h.split_once(':').is_none_or(|(_, ip)| ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway") {
             return Err(engine(format!("invalid argument \"{h}\" for \"--add-host\" flag: invalid IP address")));
