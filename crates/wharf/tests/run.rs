@@ -151,6 +151,9 @@ fn any_user_binds_low_ports_in_the_containers_own_network() {
     let bind = "httpd -p 80 -h / && echo bound; cat /proc/sys/net/ipv4/ping_group_range";
     let (code, out, err) = env.out(&["run", "--rm", "-u", "nobody", "localhost/bb", "sh", "-c", bind]);
     assert_eq!((code, out.as_str()), (0, "bound\n0\t2147483647\n"), "{err}");
+    // IPv6 is off (wharf's networks are IPv4 only), lo included, as docker.
+    let v6 = "cat /proc/sys/net/ipv6/conf/lo/disable_ipv6 /proc/sys/net/ipv6/conf/eth0/disable_ipv6";
+    assert_eq!(env.out(&["run", "--rm", "localhost/bb", "sh", "-c", v6]).1, "1\n1\n");
     let (code, out, err) =
         env.out(&["run", "--rm", "-u", "nobody", "--network", "none", "localhost/bb", "sh", "-c", bind]);
     assert_eq!((code, out.as_str()), (0, "bound\n0\t2147483647\n"), "{err}");

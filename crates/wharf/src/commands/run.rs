@@ -641,9 +641,14 @@ fn prepare(
     if !opts.host_network && !args.network.starts_with("container:") {
         // As docker (20.10+) in a container's own network namespace: any
         // user may bind ports below 1024 and ping (ICMP echo sockets)
-        // without a capability. --sysctl overrides them (limits()).
+        // without a capability; and IPv6 is off, since wharf's networks
+        // are IPv4 only (so `localhost` is 127.0.0.1 alone, and a client
+        // never tries a ::1 no server listens on). --sysctl overrides
+        // them (limits()).
         opts.sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
         opts.sysctls.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+        opts.sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "1".into());
+        opts.sysctls.insert("net.ipv6.conf.default.disable_ipv6".into(), "1".into());
     }
     for h in &args.add_host {
         if h.split_once(':').is_none_or(|(_, ip)| ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway") {
