@@ -312,7 +312,7 @@ fn signals_pause_and_stop_signal() {
         "run",
         "-d",
         "--name",
-        "p",
+        "ps1",
         "--stop-signal",
         "USR1",
         "localhost/bb",
@@ -321,21 +321,21 @@ fn signals_pause_and_stop_signal() {
         "trap 'exit 12' USR1; while :; do sleep 0.05; done",
     ]);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    env.ok(&["pause", "p"]);
-    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "p"]).trim(), "paused");
+    env.ok(&["pause", "ps1"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "ps1"]).trim(), "paused");
     assert!(env.ok(&["ps"]).contains("(Paused)"));
-    env.ok(&["unpause", "p"]);
-    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "p"]).trim(), "running");
-    env.ok(&["stop", "p"]);
-    assert_eq!(env.ok(&["inspect", "--format", "{{.State.ExitCode}}", "p"]).trim(), "12");
+    env.ok(&["unpause", "ps1"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.Status}}", "ps1"]).trim(), "running");
+    env.ok(&["stop", "ps1"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.State.ExitCode}}", "ps1"]).trim(), "12");
     // start -a attaches and returns the exit code.
     env.ok(&["run", "-d", "--name", "once", "localhost/bb", "sh", "-c", "echo hi; exit 3"]);
     assert_eq!(env.ok(&["wait", "once"]).trim(), "3");
     let (code, out, _) = env.out(&["start", "-a", "once"]);
     assert_eq!((code, out.as_str()), (3, "hi\n"));
-    let top = env.ok(&["run", "-d", "--name", "t", "localhost/bb", "sleep", "1000"]);
+    let top = env.ok(&["run", "-d", "--name", "tp", "localhost/bb", "sleep", "1000"]);
     assert!(!top.is_empty());
-    assert!(env.ok(&["top", "t"]).contains("sleep 1000"));
-    assert_eq!(env.ok(&["ps", "-n", "1", "--format", "{{.Names}}"]).trim(), "t");
+    assert!(env.ok(&["top", "tp"]).contains("sleep 1000"));
+    assert_eq!(env.ok(&["ps", "-n", "1", "--format", "{{.Names}}"]).trim(), "tp");
     assert_eq!(env.ok(&["ps", "-l", "-q"]).lines().count(), 1);
 }

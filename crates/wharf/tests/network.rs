@@ -165,13 +165,13 @@ fn publish_all_and_port() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("Dockerfile"), "FROM localhost/bb\nEXPOSE 5000\nRUN mkdir /www && echo exposed > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"5000\", \"-h\", \"/www\"]\n").expect("write");
     env.ok(&["build", "-q", "-t", "exposer", dir.to_str().unwrap_or_default()]);
-    env.ok(&["run", "-d", "-P", "--name", "p", "exposer"]);
-    let mapping = env.ok(&["port", "p", "5000"]);
+    env.ok(&["run", "-d", "-P", "--name", "pa", "exposer"]);
+    let mapping = env.ok(&["port", "pa", "5000"]);
     let port = mapping.trim().rsplit(':').next().unwrap_or_default().to_owned();
     assert!(port.parse::<u16>().is_ok(), "{mapping}");
     let body = eventually(|| http_get(&format!("127.0.0.1:{port}")));
     assert_eq!(body.as_deref(), Some("exposed\n"));
-    assert!(env.ok(&["port", "p"]).starts_with("5000/tcp -> 0.0.0.0:"));
+    assert!(env.ok(&["port", "pa"]).starts_with("5000/tcp -> 0.0.0.0:"));
 }
 
 /// Outbound NAT: a server in a namespace this test makes (a stand-in for

@@ -24,7 +24,7 @@ impl Env {
         std::fs::create_dir_all(rootfs.join("bin")).unwrap();
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
         std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
-        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch", "sleep", "httpd"] {
+        for a in ["sh", "echo", "id", "hostname", "grep", "cat", "pwd", "true", "touch", "sleep", "httpd", "ln"] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
         std::fs::write(
@@ -127,20 +127,20 @@ fn supplementary_groups_and_group_add_as_docker() {
     // exec runs as the container's user unless told otherwise, with that
     // user's groups.
     let (code, _, err) =
-        env.out(&["run", "-d", "--name", "u", "-u", "nobody", "--group-add", "7", "localhost/bb", "sleep", "60"]);
+        env.out(&["run", "-d", "--name", "grp", "-u", "nobody", "--group-add", "7", "localhost/bb", "sleep", "60"]);
     assert_eq!(code, 0, "{err}");
     let status = |args: &[&str]| {
         let mut all = vec!["exec"];
         all.extend_from_slice(args);
-        all.extend_from_slice(&["u", "grep", "-E", "^(Uid|Groups)", "/proc/self/status"]);
+        all.extend_from_slice(&["grp", "grep", "-E", "^(Uid|Groups)", "/proc/self/status"]);
         env.out(&all).1
     };
     // (and the container's --group-add, with or without -u, as docker)
     assert_eq!(status(&[]), "Uid:\t65534\t65534\t65534\t65534\nGroups:\t7 10 50 65534 \n");
     assert_eq!(status(&["-u", "root"]), "Uid:\t0\t0\t0\t0\nGroups:\t0 7 50 \n");
-    let (code, out, _) = env.out(&["inspect", "--format", "{{.HostConfig.GroupAdd}}", "u"]);
+    let (code, out, _) = env.out(&["inspect", "--format", "{{.HostConfig.GroupAdd}}", "grp"]);
     assert_eq!((code, out.trim()), (0, "[7]"));
-    assert_eq!(env.out(&["rm", "-f", "u"]).0, 0);
+    assert_eq!(env.out(&["rm", "-f", "grp"]).0, 0);
 }
 
 /// As docker: in its own network namespace any user may bind a port below
@@ -171,6 +171,26 @@ fn any_user_binds_low_ports_in_the_containers_own_network() {
         "/proc/sys/net/ipv4/ip_unprivileged_port_start",
     ]);
     assert_eq!(out, host, "the host's network is left as it is");
+}
+
+/// An image's symlink cannot make `run -w` create a directory on the host.
+#[test]
+fn the_working_directory_is_made_inside_the_rootfs() {
+    let Some(env) = Env::new() else { return };
+    let host_dir = env.dir.path().join("hostside");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let ctx = env.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM localhost/bb\nRUN ln -s {} /hostlink\n", host_dir.display()))
+        .unwrap();
+    let (code, _, err) = env.out(&["build", "-q", "-t", "localhost/linked", ctx.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = env.out(&["run", "--rm", "-w", "/hostlink/made", "localhost/linked", "pwd"]);
+    assert_eq!((code, out.trim()), (0, format!("{}/made", host_dir.display()).as_str()), "{err}");
+    assert!(!host_dir.join("made").exists(), "a directory was made on the host");
+    let (code, _, err) = env.out(&["run", "--rm", "-w", "/etc/passwd", "localhost/bb", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("Cannot mkdir: /etc/passwd is not a directory"), "{err}");
 }
 
 #[test]

@@ -285,6 +285,7 @@ fn mounts(
         if !dst.starts_with('/') {
             return Err(engine(format!("invalid volume specification: '{v}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
         }
+        check_volume_mode(v, opts, src.is_some_and(|s| s.starts_with('/')))?;
         let ro = opts.split(',').any(|o| o == "ro");
         let source = match src {
             Some(s) if s.starts_with('/') => {
@@ -358,6 +359,36 @@ fn mount_flag(
         "tmpfs" => Ok(runtime::tmpfs_mount(&dst, &size.map(|s| format!("size={s}")).unwrap_or_default())?),
         other => Err(engine(format!("invalid mount type: {other:?}"))),
     }
+}
+
+/// docker's check of a `-v` mode list: each of access (rw/ro), SELinux
+/// label (z/Z), propagation, copy (nocopy, named volumes only) and
+/// consistency at most once, and nothing else.
+fn check_volume_mode(spec: &str, modes: &str, bind: bool) -> anyhow::Result<()> {
+    let groups: [&[&str]; 5] = [
+        &["rw", "ro"],
+        &["z", "Z"],
+        &["shared", "rshared", "slave", "rslave", "private", "rprivate"],
+        &["nocopy"],
+        &["consistent", "cached", "delegated"],
+    ];
+    if modes.is_empty() {
+        return Ok(());
+    }
+    let mut seen = [false; 5];
+    for m in modes.split(',') {
+        let group = groups.iter().position(|g| g.contains(&m));
+        match group {
+            Some(g) if !seen[g] => seen[g] = true,
+            _ => return Err(engine(format!("invalid mode: {modes}"))),
+        }
+    }
+    if bind && seen[3] {
+        return Err(engine(format!(
+            "invalid volume specification: '{spec}': invalid mount config for type \"bind\": field VolumeOptions must not be specified"
+        )));
+    }
+    Ok(())
 }
 
 fn named_volume(root: &Path, rootfs: &Path, name: &str, dst: &str) -> anyhow::Result<PathBuf> {
@@ -503,7 +534,13 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
             return Err(engine("Minimum memoryswap limit should be larger than memory limit, see usage"));
         }
     }
-    opts.cpus = args.cpus;
+    opts.cpus = args.cpus.filter(|&c| c != 0.0);
+    if let Some(c) = opts.cpus {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !(0.01..=n as f64).contains(&c) {
+            return Err(engine(format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")));
+        }
+    }
     opts.cpu_shares = args.cpu_shares;
     opts.pids_limit = args.pids_limit.filter(|&p| p != 0);
     if let Some(s) = &args.shm_size {
@@ -551,7 +588,9 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     let id = random_hex(32)?;
     let name = match &args.name {
         Some(n) => {
-            if !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            // docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+: two characters at least.
+            if n.len() < 2
+                || !n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
                 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
             {
                 return Err(engine(format!(
@@ -592,7 +631,7 @@ fn prepare(
     let env = environment(config, args)?;
     let cwd =
         args.workdir.clone().or_else(|| get("WorkingDir")).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
-    std::fs::create_dir_all(ov.target.join(cwd.trim_start_matches('/'))).ok();
+    super::build::context::make_dir_in(&ov.target, &cwd).map_err(|e| engine(format!("Cannot mkdir: {e}")))?;
     let user_spec = args.user.clone().or_else(|| get("User")).unwrap_or_default();
     let mut user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;
     user.add_groups(&ov.target, &args.group_add).map_err(|e| engine(e.to_string()))?;
@@ -693,6 +732,10 @@ fn prepare(
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_owned(), v.to_owned());
     }
+    let stop_signal = args.stop_signal.clone().or_else(|| get("StopSignal")).unwrap_or_else(|| "SIGTERM".into());
+    if super::lifecycle::parse_signal(&stop_signal).is_none() {
+        return Err(engine(format!("Invalid signal: {stop_signal}")));
+    }
     let record = ContainerConfig {
         image: args.image.clone(),
         entrypoint,
@@ -707,7 +750,7 @@ fn prepare(
         open_stdin: interactive,
         auto_remove: args.rm,
         restart,
-        stop_signal: args.stop_signal.clone().or_else(|| get("StopSignal")).unwrap_or_else(|| "SIGTERM".into()),
+        stop_signal,
         stop_timeout: args.stop_timeout,
         runtime: args.runtime.clone(),
         network: args.network.clone(),

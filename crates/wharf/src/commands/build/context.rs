@@ -93,6 +93,18 @@ pub fn resolve_in(root: &Path, rel: &Path, follow_last: bool) -> io::Result<Path
     Ok(root.join(cur))
 }
 
+/// `mkdir -p` of `path` inside `root` (a container's working directory):
+/// symlinks resolve inside `root`, never onto the host. Fails if the path
+/// exists and is not a directory.
+pub fn make_dir_in(root: &Path, path: &str) -> io::Result<()> {
+    let dir = resolve_in(root, &clean_rel(path), true)?;
+    match fs::metadata(&dir) {
+        Ok(m) if !m.is_dir() => Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{path} is not a directory"))),
+        Ok(_) => Ok(()),
+        Err(_) => fs::create_dir_all(&dir),
+    }
+}
+
 impl Context {
     pub fn open(root: PathBuf, dockerfile_name: &str) -> anyhow::Result<Context> {
         let mut ignore = None;
@@ -258,6 +270,11 @@ mod tests {
         assert_eq!(resolve_in(&root, Path::new("abs/passwd"), true)?, root.join("etc/passwd"));
         assert_eq!(resolve_in(&root, Path::new("sub/rel/passwd"), true)?, root.join("etc/passwd"));
         assert_eq!(resolve_in(&root, &clean_rel("../../etc/passwd"), true)?, root.join("etc/passwd"));
+        // A working directory through an absolute symlink is made inside.
+        make_dir_in(&root, "/abs/wharf-made")?;
+        assert!(root.join("etc/wharf-made").is_dir() && !Path::new("/etc/wharf-made").exists());
+        fs::write(root.join("file"), "")?;
+        assert_eq!(make_dir_in(&root, "/file").map_err(|e| e.kind()), Err(io::ErrorKind::NotADirectory));
         assert_eq!(resolve_in(&root, Path::new("abs"), false)?, root.join("abs"));
         Ok(())
     }

@@ -575,7 +575,7 @@ impl<'a> Builder<'a> {
         n: usize,
     ) -> anyhow::Result<i32> {
         let merged = rootfs.merged().to_owned();
-        std::fs::create_dir_all(merged.join(cwd.trim_start_matches('/'))).ok();
+        super::context::make_dir_in(&merged, cwd).map_err(|e| fail(format!("Cannot mkdir: {e}")))?;
         let exec_user = runtime::resolve_user(&merged, user).map_err(|e| fail(e.to_string()))?;
         let id = format!("wharf-build-{}", &hash(&[&rootfs.dir.display().to_string()])[..16]);
         let mut opts = runtime::RunOptions::new(&id, merged.clone(), argv, exec_user);
