@@ -59,14 +59,19 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
         .or_else(|| humantime::parse_rfc3339(s).ok())
 }
 
+/// `2024-01-02T15:04:05Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 /// `2024-01-02 15:04:05 +0000 UTC`, docker's `CreatedAt`.
 pub fn docker_time(t: SystemTime) -> String {
     let s = humantime::format_rfc3339_seconds(t).to_string();
     format!("{} +0000 UTC", s.trim_end_matches('Z').replace('T', " "))
 }
 
-/// Prints rows as docker's tabwriter does: columns padded to the widest
-/// cell plus three spaces.
+/// Prints rows as docker's tabwriter does (minimum width 10, padding 3):
+/// columns padded to the widest cell plus three spaces, and to 10 at least.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -81,7 +86,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, c) in cells.iter().enumerate() {
             s.push_str(c);
             if i + 1 < cells.len() {
-                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+                s.push_str(&" ".repeat((widths[i] + 3).max(10) - c.chars().count()));
             }
         }
         s.push('\n');

@@ -398,3 +398,57 @@ with tarfile.open(dst, "w") as out:
     let (_, _, err) = env.out(&["run", "--rm", "localhost/bb", "true"]);
     assert!(!err.contains("WARNING"), "{err}");
 }
+
+#[test]
+fn volume_create_ls_inspect_rm_and_prune_as_docker() {
+    let Some(env) = Env::new() else { return };
+    assert_eq!(env.ok(&["volume", "create", "data"]), "data\n");
+    assert_eq!(env.ok(&["volume", "create", "data"]), "data\n", "creating an existing volume is no error");
+    env.ok(&["volume", "create", "--label", "team=a", "labelled"]);
+    let ls = env.ok(&["volume", "ls"]);
+    assert_eq!(ls, "DRIVER    VOLUME NAME\nlocal     data\nlocal     labelled\n");
+    let mountpoint = env.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "data"]);
+    assert_eq!(mountpoint.trim(), env.root().join("volumes/data/_data").to_str().unwrap());
+    assert_eq!(env.ok(&["volume", "ls", "-q", "--filter", "label=team=a"]), "labelled\n");
+    let (code, out, err) = env.out(&["volume", "inspect", "nope"]);
+    assert_eq!((code, out.as_str()), (1, "[]\n"));
+    assert!(err.contains("no such volume"), "{err}");
+    let (code, _, err) = env.out(&["volume", "create", "bad/name"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("includes invalid characters for a local volume name"), "{err}");
+
+    // A new volume gets the image's content at its mount path, unless nocopy.
+    // (/etc/hosts, hostname and resolv.conf are wharf's, mounted on top.)
+    assert!(env.ok(&["run", "--rm", "-v", "seeded:/etc", "localhost/bb", "ls", "/etc"]).contains("passwd\n"));
+    assert!(!env.ok(&["run", "--rm", "-v", "bare:/etc:nocopy", "localhost/bb", "ls", "/etc"]).contains("passwd"));
+    // ... and never the host's, through a symlink in the image.
+    let host_dir = env.path().join("hostside");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("secret"), "host\n").unwrap();
+    let ctx = env.path().join("ctx-link");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // (the same path inside the image too, so that the mount has a place)
+    let d = host_dir.display();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM localhost/bb\nRUN mkdir -p {d} && ln -s {d} /link\n"))
+        .unwrap();
+    env.ok(&["build", "-q", "-t", "localhost/linked", ctx.to_str().unwrap()]);
+    let listed = env.ok(&["run", "--rm", "-v", "leak:/link", "localhost/linked", "ls", "/link"]);
+    assert!(!listed.contains("secret"), "a host file was copied into the volume: {listed}");
+
+    // A volume in use stays, even with -f; `rm -v` and prune keep it too.
+    env.ok(&["run", "-d", "--name", "user", "--mount", "type=volume,src=data,dst=/d", "localhost/bb", "sleep", "1000"]);
+    let (code, _, err) = env.out(&["volume", "rm", "-f", "data"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("volume is in use"), "{err}");
+    assert_eq!(env.ok(&["volume", "ls", "-q", "--filter", "dangling=false"]), "data\n");
+    let pruned = env.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Volumes:\n") && !pruned.contains("\ndata\n"), "{pruned}");
+    assert!(pruned.contains("\nlabelled\n") && pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert_eq!(env.ok(&["volume", "ls", "-q"]), "data\n");
+    env.ok(&["rm", "-f", "user"]);
+    assert_eq!(env.ok(&["volume", "rm", "data"]), "data\n");
+    let (code, _, err) = env.out(&["volume", "rm", "data"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(env.out(&["volume", "rm", "-f", "data"]).0, 0, "-f: a missing volume is no error");
+    assert_eq!(env.ok(&["volume", "ls", "-q"]), "");
+}

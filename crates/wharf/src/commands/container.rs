@@ -60,6 +60,8 @@ pub struct ContainerConfig {
     /// Volumes made for this container alone (`-v /path`), removed by
     /// `rm -v`.
     pub anon_volumes: Vec<String>,
+    /// Every volume the container mounts, by name (anonymous ones too).
+    pub volumes: Vec<String>,
     /// Networks joined with `network connect`, beyond `network`.
     pub connected: Vec<Endpoint>,
 }

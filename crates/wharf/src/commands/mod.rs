@@ -12,6 +12,7 @@ pub mod ps;
 pub mod registry;
 pub mod run;
 pub mod system;
+pub mod volume;
 
 use std::process::ExitCode;
 
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cp(a) | Command::Container(C::Cp(a)) => cp::cp(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
+        Command::Volume(c) => volume::run(root, c),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }
 }

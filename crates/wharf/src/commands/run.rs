@@ -167,7 +167,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn random_hex(bytes: usize) -> anyhow::Result<String> {
+pub(crate) fn random_hex(bytes: usize) -> anyhow::Result<String> {
     use std::io::Read;
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
@@ -261,18 +261,45 @@ pub(crate) fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &
     Err(Failure::new(127, format!("exec: \"{prog}\": executable file not found in $PATH")).into())
 }
 
-/// `-v` and `--tmpfs` as OCI mounts; named volumes are created under
-/// `volumes/NAME/_data` and, when new, get the image's content at that
-/// path (as docker does).
+/// The volumes a new container mounts, by name.
+#[derive(Default)]
+struct VolumesUsed {
+    /// Made for it alone (`-v /path`).
+    anonymous: Vec<String>,
+    /// All of them, anonymous ones included.
+    all: Vec<String>,
+}
+
+impl VolumesUsed {
+    /// The data directory of volume `name` (None: a new anonymous one),
+    /// made if new; with `seed`, a new volume gets the image's content at
+    /// the mount path, as docker's do.
+    fn volume(&mut self, root: &Path, name: Option<&str>, seed: Option<(&Path, &str)>) -> anyhow::Result<PathBuf> {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => {
+                let n = random_hex(32)?;
+                self.anonymous.push(n.clone());
+                n
+            }
+        };
+        let data = super::volume::ensure(root, &name, seed)?;
+        self.all.push(name);
+        Ok(data)
+    }
+}
+
+/// `-v`, `--mount` and `--tmpfs` as OCI mounts; volumes are made under
+/// `volumes/NAME/_data` (super::volume).
 fn mounts(
     root: &Path,
     rootfs: &Path,
     args: &CreateArgs,
-    anon: &mut Vec<String>,
+    used: &mut VolumesUsed,
 ) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
     let mut out = Vec::new();
     for m in &args.mount {
-        out.push(mount_flag(root, rootfs, m, anon)?);
+        out.push(mount_flag(root, rootfs, m, used)?);
     }
     for v in &args.volume {
         let parts: Vec<&str> = v.split(':').collect();
@@ -287,22 +314,13 @@ fn mounts(
         }
         check_volume_mode(v, opts, src.is_some_and(|s| s.starts_with('/')))?;
         let ro = opts.split(',').any(|o| o == "ro");
+        let seed = (!opts.split(',').any(|o| o == "nocopy")).then_some((rootfs, dst));
         let source = match src {
             Some(s) if s.starts_with('/') => {
                 std::fs::create_dir_all(s).ok();
                 PathBuf::from(s)
             }
-            named => {
-                let name = match named {
-                    Some(n) => n.to_owned(),
-                    None => {
-                        let n = random_hex(32)?;
-                        anon.push(n.clone());
-                        n
-                    }
-                };
-                named_volume(root, rootfs, &name, dst)?
-            }
+            named => used.volume(root, named, seed)?,
         };
         out.push(runtime::bind_mount(&source, dst, ro)?);
     }
@@ -318,9 +336,10 @@ fn mount_flag(
     root: &Path,
     rootfs: &Path,
     spec: &str,
-    anon: &mut Vec<String>,
+    used: &mut VolumesUsed,
 ) -> anyhow::Result<oci_spec::runtime::Mount> {
     let (mut kind, mut src, mut dst, mut ro, mut size) = ("volume".to_owned(), None, None, false, None);
+    let mut copy = true;
     for field in spec.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, "true"));
         match k {
@@ -329,6 +348,7 @@ fn mount_flag(
             "target" | "destination" | "dst" => dst = Some(v.to_owned()),
             "readonly" | "ro" => ro = v == "true" || v == "1",
             "tmpfs-size" => size = Some(v.to_owned()),
+            "volume-nocopy" => copy = !(v == "true" || v == "1"),
             _ => return Err(engine(format!("invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{k}'"))),
         }
     }
@@ -346,15 +366,8 @@ fn mount_flag(
             Ok(runtime::bind_mount(Path::new(&src), &dst, ro)?)
         }
         "volume" => {
-            let name = match src {
-                Some(n) => n,
-                None => {
-                    let n = random_hex(32)?;
-                    anon.push(n.clone());
-                    n
-                }
-            };
-            Ok(runtime::bind_mount(&named_volume(root, rootfs, &name, &dst)?, &dst, ro)?)
+            let data = used.volume(root, src.as_deref(), copy.then_some((rootfs, dst.as_str())))?;
+            Ok(runtime::bind_mount(&data, &dst, ro)?)
         }
         "tmpfs" => Ok(runtime::tmpfs_mount(&dst, &size.map(|s| format!("size={s}")).unwrap_or_default())?),
         other => Err(engine(format!("invalid mount type: {other:?}"))),
@@ -389,34 +402,6 @@ fn check_volume_mode(spec: &str, modes: &str, bind: bool) -> anyhow::Result<()> 
         )));
     }
     Ok(())
-}
-
-fn named_volume(root: &Path, rootfs: &Path, name: &str, dst: &str) -> anyhow::Result<PathBuf> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(engine(format!("create {name}: \"{name}\" includes invalid characters for a local volume name")));
-    }
-    let data = root.join("volumes").join(name).join("_data");
-    if !data.exists() {
-        let staging = root.join("volumes").join(format!(".new-{name}"));
-        let _ = image::layer::remove_tree(&staging);
-        std::fs::create_dir_all(&staging)?;
-        let from = rootfs.join(dst.trim_start_matches('/'));
-        if from.is_dir() {
-            // `cp -a` keeps owners, modes, xattrs and hardlinks: the copy
-            // docker makes of an image path into a new volume.
-            let st = std::process::Command::new("cp")
-                .arg("-a")
-                .arg(format!("{}/.", from.display()))
-                .arg(&staging)
-                .status()?;
-            if !st.success() {
-                return Err(engine(format!("copying {dst} from the image into volume {name} failed")));
-            }
-        }
-        std::fs::create_dir_all(data.parent().unwrap_or(root))?;
-        std::fs::rename(&staging, &data)?;
-    }
-    Ok(data)
 }
 
 /// `IP:HOST:CTR/PROTO` as stored and shown.
@@ -699,8 +684,8 @@ fn prepare(
     }
     security(&mut opts, args)?;
     limits(&mut opts, args)?;
-    let mut anon_volumes = Vec::new();
-    opts.extra_mounts = mounts(&root, &ov.target, args, &mut anon_volumes)?;
+    let mut volumes = VolumesUsed::default();
+    opts.extra_mounts = mounts(&root, &ov.target, args, &mut volumes)?;
     for u in &args.ulimit {
         opts.rlimits.push(runtime::spec::parse_ulimit(u).map_err(|e| engine(e.to_string()))?);
     }
@@ -759,7 +744,8 @@ fn prepare(
         tmpfs: args.tmpfs.clone(),
         exposed,
         aliases: args.network_alias.clone(),
-        anon_volumes,
+        anon_volumes: volumes.anonymous,
+        volumes: volumes.all,
         connected: Vec::new(),
         extra_hosts: args.add_host.clone(),
     };

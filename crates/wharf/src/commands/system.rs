@@ -117,7 +117,7 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Bytes of the files under `dir` (not following symlinks).
-fn tree_size(dir: &Path) -> u64 {
+pub fn tree_size(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -158,29 +158,15 @@ fn containers_row(store: &Store) -> anyhow::Result<Vec<String>> {
 
 /// Every volume: (name, bytes, whether a container of any state mounts it).
 fn volumes(store: &Store) -> anyhow::Result<Vec<(String, u64, bool)>> {
-    let mut used = std::collections::HashSet::new();
-    for c in store.containers()? {
-        let cfg = super::container::load_config(&c);
-        used.extend(cfg.anon_volumes.iter().cloned());
-        for b in &cfg.binds {
-            let src = b.split(':').next().unwrap_or_default();
-            if !src.starts_with('/') && !src.starts_with('.') {
-                used.insert(src.to_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(store.root().join("volumes")) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let size = tree_size(&e.path().join("_data"));
-            out.push((name.clone(), size, used.contains(&name)));
-        }
-    }
-    Ok(out)
+    let users = super::volume::users(store)?;
+    Ok(super::volume::names(store.root())
+        .into_iter()
+        .map(|n| {
+            let size = tree_size(&store.root().join("volumes").join(&n).join("_data"));
+            let used = users.contains_key(&n);
+            (n, size, used)
+        })
+        .collect())
 }
 
 fn volumes_row(store: &Store) -> anyhow::Result<Vec<String>> {
