@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, build, cp, image, lifecycle, network, ps, registry, run, system, volume};
+use crate::commands::{archive, build, commit, cp, image, lifecycle, network, ps, registry, run, system, volume};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -119,6 +119,8 @@ pub enum Command {
     Exec(lifecycle::ExecArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -173,6 +175,8 @@ pub enum ContainerCommand {
     Cp(cp::CpArgs),
     /// List port mappings or a specific mapping for the container
     Port(ps::PortArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
     /// Remove all stopped containers
     Prune(ps::ContainerPruneArgs),
 }

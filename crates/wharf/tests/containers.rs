@@ -452,3 +452,44 @@ fn volume_create_ls_inspect_rm_and_prune_as_docker() {
     assert_eq!(env.out(&["volume", "rm", "-f", "data"]).0, 0, "-f: a missing volume is no error");
     assert_eq!(env.ok(&["volume", "ls", "-q"]), "");
 }
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    let Some(env) = Env::new() else { return };
+    let script = "echo hi > /f; rm /etc/group";
+    env.ok(&["run", "--name", "changed", "-e", "X=1", "-w", "/tmp", "localhost/bb", "sh", "-c", script]);
+    let id =
+        env.ok(&["commit", "-m", "msg", "-a", "me", "-c", "CMD [\"cat\", \"/f\"]", "changed", "localhost/committed"]);
+    assert!(id.starts_with("sha256:") && id.trim().len() == 71, "{id}");
+    assert_eq!(env.ok(&["run", "--rm", "localhost/committed"]), "hi\n", "--change sets CMD");
+    let probe = "test -e /etc/group || echo removed; echo $X; pwd";
+    let out = env.ok(&["run", "--rm", "localhost/committed", "sh", "-c", probe]);
+    assert_eq!(out, "removed\n1\n/tmp\n", "the deletion, the env and the working directory are kept");
+    let meta = env.ok(&["image", "inspect", "--format", "{{.Author}} {{.Comment}}", "localhost/committed"]);
+    assert_eq!(meta.trim(), "me msg");
+    // The new layer holds the changes only, not the runtime's mount points.
+    let upper = env.ok(&["image", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "localhost/committed"]);
+    let upper = std::path::PathBuf::from(upper.trim());
+    let mut top: Vec<String> =
+        std::fs::read_dir(&upper).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    top.sort();
+    assert_eq!(top, ["etc", "f"]);
+    assert_eq!(std::fs::read_dir(upper.join("etc")).unwrap().count(), 1, "only the whiteout of /etc/group");
+
+    // A running container is paused for the copy, and runs on afterwards.
+    env.ok(&["run", "-d", "--name", "live", "localhost/bb", "sh", "-c", "echo live > /state; exec sleep 1000"]);
+    eventually(|| env.out(&["exec", "live", "cat", "/state"]).1.contains("live").then_some(())).expect("state written");
+    env.ok(&["commit", "live", "localhost/live"]);
+    assert_eq!(state(&env, "live"), "running 0");
+    assert_eq!(env.ok(&["run", "--rm", "localhost/live", "cat", "/state"]), "live\n");
+
+    // No change: no new layer. Errors exit 1, as docker's commit.
+    env.ok(&["run", "--name", "same", "localhost/bb", "true"]);
+    env.ok(&["commit", "same", "localhost/same"]);
+    let layers = |img: &str| env.ok(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", img]);
+    assert_eq!(layers("localhost/same"), layers("localhost/bb"));
+    assert_eq!(env.out(&["commit", "nosuch", "localhost/x"]).0, 1);
+    let (code, _, err) = env.out(&["commit", "-c", "BOGUS x", "same"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("BOGUS"), "{err}");
+}

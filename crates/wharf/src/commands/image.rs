@@ -355,7 +355,7 @@ pub fn inspect_value(store: &Store, id: &Digest) -> anyhow::Result<Value> {
         "RepoTags": rec.tags.iter().map(Reference::familiar).collect::<Vec<_>>(),
         "RepoDigests": rec.digests.iter().map(Reference::familiar).collect::<Vec<_>>(),
         "Parent": "",
-        "Comment": cfg.pointer("/history/0/comment").cloned().unwrap_or(json!("")),
+        "Comment": cfg.get("comment").or_else(|| cfg.pointer("/history/0/comment")).cloned().unwrap_or(json!("")),
         "Created": cfg.get("created").cloned().unwrap_or(json!("")),
         "DockerVersion": "",
         "Author": cfg.get("author").cloned().unwrap_or(json!("")),

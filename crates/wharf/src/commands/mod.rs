@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod commit;
 pub mod container;
 pub mod cp;
 mod dockerfile;
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
+        Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }
 }
