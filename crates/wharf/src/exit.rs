@@ -25,6 +25,16 @@ impl Failure {
     }
 }
 
+/// The same error with exit 1 where it had the engine's 125: docker's
+/// `create`, unlike `run`, exits 1 for what the daemon refused.
+pub fn as_command_error(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast::<Failure>() {
+        Ok(f) if f.code == ENGINE_ERROR => Failure::new(COMMAND_ERROR, f.message).into(),
+        Ok(f) => f.into(),
+        Err(e) => e,
+    }
+}
+
 /// A failed command (exit 1), as most commands report errors.
 pub fn fail(msg: impl Into<String>) -> anyhow::Error {
     Failure::new(COMMAND_ERROR, msg).into()

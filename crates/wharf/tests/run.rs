@@ -200,6 +200,8 @@ fn kept_containers_block_rmi_until_removed() {
     let (code, _, err) = env.out(&["run", "--name", "keep", "localhost/bb", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("is already in use"), "{err}");
+    let (code, _, err) = env.out(&["create", "--name", "keep", "localhost/bb", "true"]);
+    assert_eq!(code, 1, "docker's create exits 1 where run exits 125: {err}");
     let (code, _, err) = env.out(&["rmi", "localhost/bb"]);
     assert_eq!(code, 1);
     assert!(err.contains("being used by stopped container"), "{err}");

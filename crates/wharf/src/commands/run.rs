@@ -787,7 +787,7 @@ pub struct CreateCmdArgs {
 
 /// `wharf create`: prints the new container's ID.
 pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> {
-    let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
+    let (id, store) = create(root, &args.create, args.tty, args.interactive).map_err(crate::exit::as_command_error)?;
     let rec = store.container(&id)?;
     let ov = container::overlay(&store, &id, &rec.image_id)?;
     let _ = ov.unmount();

@@ -16,6 +16,7 @@ use serde_json::json;
 use store::Store;
 
 use super::container::{engine, load_config};
+use crate::exit::fail;
 use crate::format;
 
 #[derive(Debug, Subcommand)]
@@ -110,23 +111,23 @@ fn dir(root: &Path, name: &str) -> PathBuf {
 }
 
 /// docker's rule for a local volume's name.
-fn check_name(name: &str) -> anyhow::Result<()> {
+fn check_name(name: &str) -> Result<(), String> {
     let ok = name.len() >= 2
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         return Ok(());
     }
-    Err(engine(format!(
+    Err(format!(
         "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-    )))
+    ))
 }
 
 /// The data directory of volume `name`, made if it does not exist. A new
 /// volume mounted at `seed.1` gets the content the image has there
 /// (`seed.0` is the container's rootfs), as docker's do.
 pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> anyhow::Result<PathBuf> {
-    check_name(name)?;
+    check_name(name).map_err(engine)?;
     let data = dir(root, name).join("_data");
     if data.exists() {
         return Ok(data);
@@ -213,18 +214,19 @@ pub fn users(store: &Store) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
 
 fn create(root: &Path, a: CreateArgs) -> anyhow::Result<ExitCode> {
     if a.driver != "local" {
-        return Err(engine(format!("error looking up volume plugin {}: plugin \"{}\" not found", a.driver, a.driver)));
+        return Err(fail(format!("error looking up volume plugin {}: plugin \"{}\" not found", a.driver, a.driver)));
     }
     if !a.opt.is_empty() {
         // The local driver's options mount a filesystem (tmpfs, nfs, a
         // device) at each use; wharf does not do that yet, and a volume
         // silently without them would lose data where none was expected.
-        return Err(engine("volume options (-o/--opt) are not supported by wharf's local driver"));
+        return Err(fail("volume options (-o/--opt) are not supported by wharf's local driver"));
     }
     let name = match a.name {
         Some(n) => n,
         None => super::run::random_hex(32)?,
     };
+    check_name(&name).map_err(fail)?;
     let existed = dir(root, &name).join("_data").is_dir();
     ensure(root, &name, None)?;
     if !existed && !a.label.is_empty() {
@@ -268,7 +270,7 @@ fn matches(root: &Path, name: &str, used: bool, filters: &[String]) -> anyhow::R
                     None => labels.contains_key(v),
                 }
             }
-            _ => return Err(engine(format!("invalid filter '{k}'"))),
+            _ => return Err(fail(format!("invalid filter '{k}'"))),
         };
         if !ok {
             return Ok(false);
