@@ -440,6 +440,12 @@ fn volume_create_ls_inspect_rm_and_prune_as_docker() {
     let (code, _, err) = env.out(&["volume", "rm", "-f", "data"]);
     assert_eq!(code, 1);
     assert!(err.contains("volume is in use"), "{err}");
+    let mounts: serde_json::Value =
+        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", "user"])).unwrap();
+    assert_eq!(mounts[0]["Type"], "volume");
+    assert_eq!(mounts[0]["Name"], "data");
+    assert_eq!((mounts[0]["Destination"].as_str(), mounts[0]["RW"].as_bool()), (Some("/d"), Some(true)));
+    assert_eq!(mounts[0]["Source"].as_str(), Some(mountpoint.trim()));
     assert_eq!(env.ok(&["volume", "ls", "-q", "--filter", "dangling=false"]), "data\n");
     let pruned = env.ok(&["volume", "prune", "-f"]);
     assert!(pruned.starts_with("Deleted Volumes:\n") && !pruned.contains("\ndata\n"), "{pruned}");

@@ -192,6 +192,38 @@ fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap
 }
 
 /// `inspect` of a container, in docker's shape.
+/// docker's `Mounts` of a container: its volumes and bind mounts, read
+/// from the runtime spec it was created with (the runtime's own mounts,
+/// and wharf's /etc/hosts, hostname and resolv.conf, left out).
+fn mounts_of(root: &Path, dir: &Path) -> Value {
+    let spec: Value =
+        std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let volumes = root.join("volumes");
+    let mut out = Vec::new();
+    for m in spec["mounts"].as_array().into_iter().flatten() {
+        let options: Vec<&str> = m["options"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let is_bind = m["type"] == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
+        let (Some(source), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else { continue };
+        if !is_bind || Path::new(source).starts_with(dir) || dest == "/sbin/docker-init" {
+            continue;
+        }
+        let rw = !options.contains(&"ro");
+        let volume = Path::new(source).strip_prefix(&volumes).ok().and_then(|p| p.components().next());
+        out.push(match volume {
+            Some(name) => json!({
+                "Type": "volume", "Name": name.as_os_str().to_string_lossy(), "Source": source,
+                "Destination": dest, "Driver": "local", "Mode": "z", "RW": rw, "Propagation": "",
+            }),
+            None => json!({
+                "Type": "bind", "Source": source, "Destination": dest, "Mode": if rw { "" } else { "ro" },
+                "RW": rw, "Propagation": "rprivate",
+            }),
+        });
+    }
+    out.sort_by(|a, b| a["Destination"].as_str().cmp(&b["Destination"].as_str()));
+    json!(out)
+}
+
 pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
     let cfg = load_config(rec);
     let dir = container::container_dir(store.root(), &rec.id);
@@ -243,7 +275,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "WorkDir": dir.join("work").display().to_string(),
             "MergedDir": dir.join("merged").display().to_string(),
         }},
-        "Mounts": [],
+        "Mounts": mounts_of(store.root(), &dir),
         "Config": {
             "Hostname": cfg.hostname,
             "User": cfg.user,
