@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{archive, build, commit, cp, image, lifecycle, network, ps, registry, run, system, volume};
+use crate::commands::{
+    archive, build, commit, cp, image, lifecycle, network, ps, registry, rootfs, run, system, volume,
+};
 use crate::exit::ENGINE_ERROR;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
@@ -121,6 +123,10 @@ pub enum Command {
     Cp(cp::CpArgs),
     /// Create a new image from a container's changes
     Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(rootfs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(rootfs::ExportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -177,6 +183,10 @@ pub enum ContainerCommand {
     Port(ps::PortArgs),
     /// Create a new image from a container's changes
     Commit(commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(rootfs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(rootfs::ExportArgs),
     /// Remove all stopped containers
     Prune(ps::ContainerPruneArgs),
 }

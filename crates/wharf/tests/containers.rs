@@ -499,3 +499,26 @@ fn commit_makes_an_image_of_a_containers_changes() {
     assert_eq!(code, 1);
     assert!(err.contains("BOGUS"), "{err}");
 }
+
+#[test]
+fn diff_lists_changes_and_export_writes_the_whole_filesystem() {
+    let Some(env) = Env::new() else { return };
+    let script = "echo hi > /f; rm /etc/group; mkdir -p /new/sub; echo y >> /etc/passwd";
+    env.ok(&["run", "--name", "changed", "localhost/bb", "sh", "-c", script]);
+    // As docker's: A(dded), C(hanged), D(eleted); not the runtime's mount points.
+    let diff = env.ok(&["diff", "changed"]);
+    assert_eq!(diff, "C /etc\nD /etc/group\nC /etc/passwd\nA /f\nA /new\nA /new/sub\n");
+    let tar = env.path().join("export.tar");
+    env.ok(&["export", "-o", tar.to_str().unwrap(), "changed"]);
+    let listing = std::process::Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    let names: Vec<String> =
+        String::from_utf8_lossy(&listing.stdout).lines().map(|l| l.trim_end_matches('/').to_owned()).collect();
+    for want in ["f", "bin/busybox", "etc/passwd", "new/sub"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from the export: {names:?}");
+    }
+    assert!(!names.iter().any(|n| n == "etc/group"), "a deleted file is not exported");
+    let passwd = std::process::Command::new("tar").arg("-xOf").arg(&tar).arg("etc/passwd").output().unwrap();
+    assert!(String::from_utf8_lossy(&passwd.stdout).ends_with("\ny\n"));
+    assert!(mounts_under(&env.root()).is_empty(), "export unmounts what it mounted");
+    assert_eq!(env.out(&["diff", "nosuch"]).0, 1);
+}

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use store::{LayerInfo, Store};
 
 use super::container::{self, load_config};
+use super::rootfs::{is_runtime_mount_point, RUNTIME_MOUNT_POINTS};
 use crate::config::ImageConfig;
 use crate::exit::fail;
 
@@ -76,9 +77,7 @@ pub fn commit(root: &Path, args: CommitArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Copies the upper directory into a staging snapshot (`DIR/fs`), less
-/// the mount points the runtime made there (docker keeps those in an
-/// "init" layer that commit leaves out): /etc/hosts, /etc/hostname,
-/// /etc/resolv.conf, and /dev, /proc, /sys when empty.
+/// the mount points the runtime made there (rootfs::is_runtime_mount_point).
 fn stage_changes(store: &Store, upper: &Path) -> anyhow::Result<std::path::PathBuf> {
     let staging = store.staging_dir("commit-")?;
     let fs = staging.join("fs");
@@ -90,15 +89,17 @@ fn stage_changes(store: &Store, upper: &Path) -> anyhow::Result<std::path::PathB
         let _ = image::layer::remove_tree(&staging);
         return Err(fail(format!("copying the container's changes from {} failed", upper.display())));
     }
-    for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
-        let p = fs.join(f);
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) {
-            std::fs::remove_file(&p)?;
+    for rel in RUNTIME_MOUNT_POINTS {
+        let p = fs.join(rel);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if is_runtime_mount_point(Path::new(rel), &m) && m.is_dir() => {
+                let _ = std::fs::remove_dir(&p); // only when empty
+            }
+            Ok(m) if is_runtime_mount_point(Path::new(rel), &m) => std::fs::remove_file(&p)?,
+            _ => {}
         }
     }
-    for d in ["dev", "proc", "sys", "etc"] {
-        let _ = std::fs::remove_dir(fs.join(d)); // only when empty
-    }
+    let _ = std::fs::remove_dir(fs.join("etc")); // when nothing else changed there
     Ok(staging)
 }
 

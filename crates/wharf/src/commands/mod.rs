@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod network;
 pub mod ps;
 pub mod registry;
+pub mod rootfs;
 pub mod run;
 pub mod system;
 pub mod volume;
@@ -77,6 +78,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
+        Command::Diff(a) | Command::Container(C::Diff(a)) => rootfs::diff(root, a),
+        Command::Export(a) | Command::Container(C::Export(a)) => rootfs::export(root, a),
         Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
     }
