@@ -8,7 +8,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, build, commit, cp, image, lifecycle, network, ps, registry, rootfs, run, system, volume,
+    archive, build, commit, cp, image, lifecycle, network, ps, registry, rootfs, run, stats, system, volume,
 };
 use crate::exit::ENGINE_ERROR;
 
@@ -127,6 +127,8 @@ pub enum Command {
     Diff(rootfs::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(rootfs::ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -187,6 +189,8 @@ pub enum ContainerCommand {
     Diff(rootfs::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(rootfs::ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
     /// Remove all stopped containers
     Prune(ps::ContainerPruneArgs),
 }

@@ -4,28 +4,37 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-/// docker's `units.HumanSize`: decimal units, about 3 significant digits.
+/// docker's `units.HumanSize`: decimal units, 4 significant digits.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    human_size_with_precision(bytes, 4)
+}
+
+/// docker's `units.HumanSizeWithPrecision` (decimal units).
+pub fn human_size_with_precision(bytes: u64, precision: usize) -> String {
+    scaled(bytes, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"], precision)
+}
+
+/// docker's `units.BytesSize`: binary units, 4 significant digits.
+pub fn bytes_size(bytes: u64) -> String {
+    scaled(bytes, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"], 4)
+}
+
+/// `bytes` in the largest unit below `base`, printed as Go's `%.{p}g`:
+/// `precision` significant digits, trailing zeros trimmed.
+fn scaled(bytes: u64, base: f64, units: &[&str], precision: usize) -> String {
     let mut v = bytes as f64;
     let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
         i += 1;
     }
-    // %.4g: four significant digits, trailing zeros trimmed.
-    let digits = if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let mut s = format!("{v:.digits$}");
+    let int_digits = if v >= 1.0 { v.log10().floor() as usize + 1 } else { 1 };
+    let decimals = precision.saturating_sub(int_digits);
+    let mut s = format!("{v:.decimals$}");
     if s.contains('.') {
         s = s.trim_end_matches('0').trim_end_matches('.').to_owned();
     }
-    format!("{s}{}", UNITS[i])
+    format!("{s}{}", units[i])
 }
 
 /// docker's `units.HumanDuration` + " ago".
@@ -225,6 +234,11 @@ mod tests {
         assert_eq!(human_size(117_000_000), "117MB");
         assert_eq!(human_size(1_240_000), "1.24MB");
         assert_eq!(human_size(55_900), "55.9kB");
+        assert_eq!(human_size_with_precision(1_234, 3), "1.23kB");
+        assert_eq!(human_size_with_precision(648, 3), "648B");
+        assert_eq!(bytes_size(64 << 20), "64MiB");
+        assert_eq!(bytes_size(1_241_514), "1.184MiB");
+        assert_eq!(bytes_size(299_008), "292KiB");
     }
 
     #[test]

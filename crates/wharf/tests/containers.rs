@@ -522,3 +522,25 @@ fn diff_lists_changes_and_export_writes_the_whole_filesystem() {
     assert!(mounts_under(&env.root()).is_empty(), "export unmounts what it mounted");
     assert_eq!(env.out(&["diff", "nosuch"]).0, 1);
 }
+
+#[test]
+fn stats_reads_the_containers_cgroup() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["run", "-d", "--name", "busy", "--memory", "64m", "localhost/bb", "sh", "-c", "while :; do :; done"]);
+    env.ok(&["run", "--name", "done", "localhost/bb", "true"]);
+    let table = env.ok(&["stats", "--no-stream"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "the running container only: {table}");
+    assert!(lines[0].starts_with("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT"), "{table}");
+    let format = "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.PIDs}}";
+    let out = env.ok(&["stats", "--no-stream", "-a", "--format", format]);
+    let mut rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('|').collect()).collect();
+    rows.sort();
+    assert_eq!(rows.len(), 2, "{out}");
+    let busy = &rows[0];
+    assert_eq!(busy[0], "busy");
+    assert!(busy[1].strip_suffix('%').is_some_and(|p| p.parse::<f64>().is_ok()), "{out}");
+    assert!(busy[2].ends_with(" / 64MiB"), "the memory limit: {out}");
+    assert_eq!(busy[4], "1", "one process: {out}");
+    assert_eq!(rows[1], ["done", "--", "0B / 0B", "--", "0"], "a stopped container: {out}");
+}

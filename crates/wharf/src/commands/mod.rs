@@ -13,6 +13,7 @@ pub mod ps;
 pub mod registry;
 pub mod rootfs;
 pub mod run;
+pub mod stats;
 pub mod system;
 pub mod volume;
 
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
+        Command::Stats(a) | Command::Container(C::Stats(a)) => stats::stats(root, a),
         Command::Diff(a) | Command::Container(C::Diff(a)) => rootfs::diff(root, a),
         Command::Export(a) | Command::Container(C::Export(a)) => rootfs::export(root, a),
         Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
