@@ -8,7 +8,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, build, commit, cp, image, lifecycle, network, ps, registry, rootfs, run, stats, system, volume,
+    archive, build, commit, cp, image, info, lifecycle, network, ps, registry, rootfs, run, stats, system, volume,
 };
 use crate::exit::ENGINE_ERROR;
 
@@ -129,6 +129,10 @@ pub enum Command {
     Export(rootfs::ExportArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(stats::StatsArgs),
+    /// Show the wharf version information
+    Version(info::FormatArgs),
+    /// Display system-wide information
+    Info(info::FormatArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -239,6 +243,8 @@ pub enum SystemCommand {
     Prune(system::SystemPruneArgs),
     /// Check the store for inconsistencies (and repair them)
     Check(system::CheckArgs),
+    /// Display system-wide information
+    Info(info::FormatArgs),
 }
 
 #[derive(Debug, Subcommand)]

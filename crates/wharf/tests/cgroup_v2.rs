@@ -18,7 +18,8 @@ echo "fstype=$(stat -fc %T /sys/fs/cgroup)"
 $W import -c 'CMD ["sh"]' -c 'ENV PATH=/bin' /mnt/bb.tar localhost/bb >/dev/null && echo import=ok
 echo "cgroupns=$($W run --rm --network none localhost/bb cat /proc/self/cgroup)"
 $W run --rm --network none --memory 32m --memory-swap 64m --pids-limit 10 --cpus 0.5 --cpu-shares 512 localhost/bb \
-  sh -c 'cd /sys/fs/cgroup; for f in memory.max memory.swap.max pids.max cpu.max cpu.weight; do echo "$f=$(cat $f)"; done'
+  sh -c 'cd /sys/fs/cgroup; for f in memory.max memory.swap.max pids.max cpu.max cpu.weight; do echo "$f=$(cat $f)"; done
+  echo max >memory.max 2>/dev/null; echo "cgroup_write=$?"'
 echo "forks=$($W run --rm --network none --pids-limit 10 localhost/bb sh -c \
   '(i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done) 2>/dev/null; read n </sys/fs/cgroup/pids.current;
    while read k v; do [ $k = max ] && echo "$n $v"; done </sys/fs/cgroup/pids.events')"
@@ -26,10 +27,11 @@ $W run --name oom --network none --memory 32m localhost/bb tail /dev/zero; echo 
 echo "oom_killed=$($W inspect -f '{{{{.State.OOMKilled}}}}' oom)"
 $W run --rm --network none localhost/bb sh -c 'echo x >/dev/null && mknod /tmp/loop b 7 0 && head -c1 /tmp/loop' 2>/run/dev.err
 echo "device_exit=$?"; echo "device_err=$(cat /run/dev.err)"
-id=$($W run -d --network none localhost/bb sleep 300)
+id=$($W run -d --network none --memory 48m localhost/bb sleep 300)
 echo "cgroup_dir=$(test -d /sys/fs/cgroup/wharf/$id && echo yes)"
 $W exec -d $id sleep 200
 echo "procs=$(wc -l </sys/fs/cgroup/wharf/$id/cgroup.procs)"
+echo "stats=$($W stats --no-stream --format '{{{{.MemUsage}}}}|{{{{.PIDs}}}}' $id | sed 's/.* \/ //')"
 echo "exec_cgroup=$($W exec $id cat /proc/self/cgroup)"
 $W pause $id >/dev/null; echo "paused=$($W inspect -f '{{{{.State.Status}}}}' $id) $(cat /sys/fs/cgroup/wharf/$id/cgroup.freeze)"
 $W unpause $id >/dev/null; echo "unpaused=$($W inspect -f '{{{{.State.Status}}}}' $id) $(cat /sys/fs/cgroup/wharf/$id/cgroup.freeze)"
@@ -102,6 +104,7 @@ fn containers_run_limited_and_isolated_on_a_pure_cgroup_v2_host() {
     assert_eq!(field("memory.swap.max"), "33554432");
     assert_eq!(field("pids.max"), "10");
     assert_eq!(field("cpu.max"), "50000 100000");
+    assert_ne!(field("cgroup_write"), "0", "the container raised its own memory.max: {console}");
     let l = 512f64.log2();
     let weight = 10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0).ceil();
     assert_eq!(field("cpu.weight"), weight.to_string());
@@ -118,6 +121,7 @@ fn containers_run_limited_and_isolated_on_a_pure_cgroup_v2_host() {
     assert!(field("device_err").contains("Operation not permitted"), "{console}");
     assert_eq!(field("cgroup_dir"), "yes");
     assert_eq!(field("procs"), "2", "exec -d joined the container's cgroup");
+    assert_eq!(field("stats"), "48MiB|2", "stats reads memory.max and pids.current: {console}");
     assert_eq!(field("exec_cgroup"), "0::/");
     assert_eq!(field("paused"), "paused 1");
     assert_eq!(field("unpaused"), "running 0");

@@ -25,6 +25,25 @@ fn version_and_help() {
 }
 
 #[test]
+fn version_and_info_with_dockers_fields() {
+    let v = wharf(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(v.status.success(), "{}", stderr(&v));
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), env!("CARGO_PKG_VERSION"));
+    let text = String::from_utf8_lossy(&wharf(&["version"]).stdout).into_owned();
+    assert!(text.starts_with("Client:\n Version:") && text.contains("\nServer:\n"), "{text}");
+    let root = tempfile::tempdir().expect("tempdir");
+    let root = root.path().to_str().expect("utf8");
+    let i = wharf(&["--root", root, "info", "--format", "{{.Containers}} {{.Images}} {{.DockerRootDir}} {{.OSType}}"]);
+    assert!(i.status.success(), "{}", stderr(&i));
+    assert_eq!(String::from_utf8_lossy(&i.stdout).trim(), format!("0 0 {root} linux"));
+    let cgroup = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
+    let i = wharf(&["--root", root, "system", "info"]);
+    let text = String::from_utf8_lossy(&i.stdout).into_owned();
+    assert!(text.contains(&format!("\n Cgroup Version: {cgroup}\n")), "{text}");
+    assert!(text.contains("\n Containers: 0\n  Running: 0\n"), "{text}");
+}
+
+#[test]
 fn unknown_command_and_flag_exit_125() {
     let o = wharf(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(125));

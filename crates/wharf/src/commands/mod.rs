@@ -7,6 +7,7 @@ pub mod container;
 pub mod cp;
 mod dockerfile;
 pub mod image;
+pub mod info;
 pub mod lifecycle;
 pub mod network;
 pub mod ps;
@@ -79,6 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
+        Command::Version(a) => info::version(a),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::info(root, a),
         Command::Stats(a) | Command::Container(C::Stats(a)) => stats::stats(root, a),
         Command::Diff(a) | Command::Container(C::Diff(a)) => rootfs::diff(root, a),
         Command::Export(a) | Command::Container(C::Export(a)) => rootfs::export(root, a),

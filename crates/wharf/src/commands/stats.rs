@@ -77,7 +77,8 @@ fn system_cpu() -> u64 {
     jiffies * (1_000_000_000 / hz)
 }
 
-fn host_memory() -> u64 {
+/// The host's memory (MemTotal), in bytes.
+pub(crate) fn host_memory() -> u64 {
     let info = read("/proc/meminfo").unwrap_or_default();
     let kb = info
         .lines()

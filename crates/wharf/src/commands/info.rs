@@ -1,0 +1,143 @@
+//! `wharf version` and `wharf info`: what docker's show, for a daemonless
+//! engine (the "server" is this binary and its store), with docker's field
+//! names so that `--format '{{.Server.Version}}'` and the like work.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{json, Value};
+use store::Store;
+
+use crate::format;
+
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Format output using a custom template ('json': the whole object)
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const GIT_COMMIT: &str = env!("WHARF_GIT_COMMIT");
+
+fn cgroup_version() -> &'static str {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// `linux/amd64` and the like, as Go names them.
+fn os_arch() -> String {
+    format!("linux/{}", crate::config::host_arch())
+}
+
+/// `--format`: `json` for the whole object, or a template.
+fn print_formatted(value: &Value, format: &str) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        "json" | "{{json .}}" => writeln!(out, "{value}")?,
+        f => writeln!(out, "{}", format::template_value(f, value))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn version(args: FormatArgs) -> anyhow::Result<ExitCode> {
+    let engine = json!({"Version": VERSION, "GitCommit": GIT_COMMIT, "OS/Arch": os_arch(), "Runtime": "libcontainer 0.7.0 (embedded)"});
+    let value = json!({
+        "Client": {"Version": VERSION, "GitCommit": GIT_COMMIT, "Os": "linux", "Arch": crate::config::host_arch()},
+        "Server": {"Version": VERSION, "Os": "linux", "Arch": crate::config::host_arch(), "Components": [
+            {"Name": "Engine", "Version": VERSION, "Details": engine},
+        ]},
+    });
+    if let Some(f) = &args.format {
+        return print_formatted(&value, f);
+    }
+    let text = format!(
+        "Client:\n Version:           {VERSION}\n Git commit:        {GIT_COMMIT}\n OS/Arch:           {oa}\n\nServer:\n Engine:\n  Version:          {VERSION}\n  Git commit:       {GIT_COMMIT}\n  OS/Arch:          {oa}\n  Daemon:           none (wharf is daemonless)\n Runtime:\n  Version:          libcontainer 0.7.0 (embedded)\n",
+        oa = os_arch()
+    );
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn os_name() -> String {
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+}
+
+/// docker's `info` object, with the fields a daemonless engine has.
+fn info_value(root: &Path) -> anyhow::Result<Value> {
+    let store = Store::open(root)?;
+    let containers = store.containers()?;
+    let count = |s: &str| containers.iter().filter(|c| c.state == s).count();
+    let (running, paused) = (count("running"), count("paused"));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Ok(json!({
+        "Containers": containers.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": containers.len() - running - paused,
+        "Images": store.images()?.len(),
+        "Driver": "overlay",
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "KernelVersion": kernel(),
+        "OperatingSystem": os_name(),
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": super::stats::host_memory(),
+        "DockerRootDir": root.display().to_string(),
+        "Name": hostname.trim(),
+        "ServerVersion": VERSION,
+        "DefaultRuntime": "libcontainer",
+        "SecurityOptions": ["name=seccomp,profile=default", "name=cgroupns"],
+    }))
+}
+
+pub fn info(root: &Path, args: FormatArgs) -> anyhow::Result<ExitCode> {
+    let v = info_value(root)?;
+    if let Some(f) = &args.format {
+        return print_formatted(&v, f);
+    }
+    let f = |k: &str| match &v[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let text = format!(
+        "Server:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Default Runtime: {}\n Security Options:\n  seccomp\n   Profile: default\n  cgroupns\n Kernel Version: {}\n Operating System: {}\n OSType: linux\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n Docker Root Dir: {}\n",
+        f("Containers"),
+        f("ContainersRunning"),
+        f("ContainersPaused"),
+        f("ContainersStopped"),
+        f("Images"),
+        f("ServerVersion"),
+        f("Driver"),
+        f("LoggingDriver"),
+        f("CgroupDriver"),
+        f("CgroupVersion"),
+        f("DefaultRuntime"),
+        f("KernelVersion"),
+        f("OperatingSystem"),
+        f("Architecture"),
+        f("NCPU"),
+        format::bytes_size(v["MemTotal"].as_u64().unwrap_or(0)),
+        f("Name"),
+        f("DockerRootDir"),
+    );
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
