@@ -121,6 +121,14 @@ fn memory_limit_oom_kills_and_pids_limit_stops_a_fork_bomb() {
     );
     let all = format!("{out}{err}");
     assert!(all.contains("fork") || all.contains("Resource temporarily unavailable"), "pids limit: {code} {all}");
+    // --memory alone allows as much swap as memory, as docker; -1: no limit.
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        let memsw = "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes";
+        let (_, out, err) = run(&env, &["--memory", "32m", "localhost/bb", "cat", memsw]);
+        assert_eq!(out.trim(), "67108864", "{err}");
+        let (_, out, err) = run(&env, &["--memory", "32m", "--memory-swap", "-1", "localhost/bb", "cat", memsw]);
+        assert!(out.trim().parse::<u64>().is_ok_and(|n| n > 1 << 40), "unlimited: {out} {err}");
+    }
     // The container cannot lift its own limits: its cgroup files are on a
     // read-only mount, as docker's (cgroup v1 paths, then v2).
     let lift = "for f in memory/memory.limit_in_bytes pids/pids.max memory.max pids.max; do \

@@ -123,7 +123,7 @@ pub struct CreateArgs {
     #[arg(short, long)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Number of CPUs
     #[arg(long)]
@@ -132,7 +132,7 @@ pub struct CreateArgs {
     #[arg(short, long)]
     pub cpu_shares: Option<u64>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Add Linux capabilities
     #[arg(long)]
@@ -519,6 +519,12 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
             return Err(engine("Minimum memoryswap limit should be larger than memory limit, see usage"));
         }
     }
+    if let (Some(m), None) = (opts.memory, opts.memory_swap) {
+        // docker's default: as much swap as memory (memory+swap = 2x).
+        if swap_accounting() {
+            opts.memory_swap = Some(m.saturating_mul(2));
+        }
+    }
     opts.cpus = args.cpus.filter(|&c| c != 0.0);
     if let Some(c) = opts.cpus {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -536,6 +542,20 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
         opts.sysctls.insert(k.to_owned(), v.to_owned());
     }
     Ok(())
+}
+
+/// Whether the kernel accounts swap per cgroup (memory+swap limits can be
+/// set): v1's memory.memsw files, or v2's memory.swap.max in any cgroup
+/// below the root (the root has none).
+pub(crate) fn swap_accounting() -> bool {
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    }
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("memory.swap.max").exists())
 }
 
 /// docker's warning for an image of another platform (pulled with
