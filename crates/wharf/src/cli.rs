@@ -8,7 +8,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, build, commit, cp, image, info, lifecycle, network, ps, registry, rootfs, run, stats, system, volume,
+    archive, build, commit, cp, image, info, lifecycle, network, ps, registry, rootfs, run, stats, system, update,
+    volume,
 };
 use crate::exit::ENGINE_ERROR;
 
@@ -129,6 +130,8 @@ pub enum Command {
     Export(rootfs::ExportArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Show the wharf version information
     Version(info::FormatArgs),
     /// Display system-wide information
@@ -195,6 +198,8 @@ pub enum ContainerCommand {
     Export(rootfs::ExportArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(update::UpdateArgs),
     /// Remove all stopped containers
     Prune(ps::ContainerPruneArgs),
 }

@@ -544,3 +544,68 @@ fn stats_reads_the_containers_cgroup() {
     assert_eq!(busy[4], "1", "one process: {out}");
     assert_eq!(rows[1], ["done", "--", "0B / 0B", "--", "0"], "a stopped container: {out}");
 }
+
+/// `--rm` containers go when they stop; stop, rm -f and wait still answer
+/// as docker's (they failed with "No such container" when the record went
+/// first).
+#[test]
+fn stop_rm_and_wait_on_auto_removed_containers() {
+    let Some(env) = Env::new() else { return };
+    for _ in 0..3 {
+        env.ok(&["run", "-d", "--rm", "--name", "gone", "localhost/bb", "sleep", "1000"]);
+        assert_eq!(env.ok(&["stop", "-t", "1", "gone"]), "gone\n");
+        env.ok(&["run", "-d", "--rm", "--name", "gone", "localhost/bb", "sleep", "1000"]);
+        assert_eq!(env.ok(&["rm", "-f", "gone"]), "gone\n");
+        env.ok(&["run", "-d", "--rm", "--name", "gone", "localhost/bb", "sh", "-c", "sleep 0.2; exit 7"]);
+        assert_eq!(env.ok(&["wait", "gone"]), "7\n");
+    }
+    assert_eq!(env.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn update_changes_limits_live_and_the_restart_policy() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["run", "-d", "--name", "upd", "--memory", "32m", "localhost/bb", "sleep", "1000"]);
+    let limits = || {
+        let v1 = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us";
+        let v2 = "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max";
+        let cmd = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { v2 } else { v1 };
+        env.ok(&["exec", "upd", "sh", "-c", cmd])
+    };
+    assert_eq!(env.ok(&["update", "--memory", "48m", "--pids-limit", "20", "--cpus", "0.5", "upd"]), "upd\n");
+    let now: Vec<String> = limits().lines().map(str::to_owned).collect();
+    assert_eq!(now[0], "50331648");
+    assert_eq!(now[1], "20");
+    assert!(now[2] == "50000" || now[2] == "50000 100000", "{now:?}");
+    let host = env.ok(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}",
+        "upd",
+    ]);
+    assert_eq!(host.trim(), "50331648 500000000 20");
+    // Above memory+swap (64m, docker's default for --memory 32m): refused.
+    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        let (code, _, err) = env.out(&["update", "--memory", "100m", "upd"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("Memory limit should be smaller than already set memoryswap limit"), "{err}");
+    }
+    // The new limits hold after a restart too (they are in the spec).
+    env.ok(&["restart", "-t", "0", "upd"]);
+    assert_eq!(limits().lines().next(), Some("50331648"));
+    // The restart policy changes while the monitor runs.
+    env.ok(&["update", "--restart", "always", "upd"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{.HostConfig.RestartPolicy.Name}}", "upd"]).trim(), "always");
+    let pid = env.ok(&["inspect", "--format", "{{.State.Pid}}", "upd"]).trim().to_owned();
+    let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+    let restarted = eventually(|| {
+        let now = env.ok(&["inspect", "--format", "{{.State.Status}} {{.State.Pid}}", "upd"]);
+        (now.starts_with("running") && !now.trim().ends_with(&pid)).then_some(())
+    });
+    assert!(restarted.is_some(), "the container was not restarted after update --restart always");
+    env.ok(&["run", "-d", "--rm", "--name", "auto", "localhost/bb", "sleep", "1000"]);
+    let (code, _, err) = env.out(&["update", "--restart", "always", "auto"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("AutoRemove is enabled"), "{err}");
+    env.ok(&["rm", "-f", "upd", "auto"]);
+}

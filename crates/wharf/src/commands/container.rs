@@ -343,16 +343,41 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
         attempt += 1;
         let by_user = stop_marker(root, id).exists();
-        if by_user || !cfg.restart.restarts(code, attempt) {
+        // Read again: `update --restart` may have changed it meanwhile.
+        let policy = store.container(id).map(|r| load_config(&r).restart).unwrap_or_else(|_| cfg.restart.clone());
+        if by_user || !policy.restarts(code, attempt) {
             break code;
         }
         store.set_container_monitor(id, std::process::id() as i32, attempt)?;
         std::thread::sleep(Duration::from_millis(100 << attempt.min(8)));
     };
     if cfg.auto_remove {
+        record_exit(root, id, code);
         remove_files(&mut store, id)?;
     }
     Ok(code)
+}
+
+/// Where the exit code of an auto-removed (`--rm`) container is left for
+/// a `wait` that did not see it before the record went.
+pub fn exit_file(root: &Path, id: &str) -> PathBuf {
+    root.join("exits").join(id)
+}
+
+/// Leaves `code` in exit_file, and drops those older than ten minutes
+/// (a waiter reads its file within milliseconds).
+fn record_exit(root: &Path, id: &str, code: i32) {
+    let dir = root.join("exits");
+    let _ = std::fs::create_dir_all(&dir);
+    let old = |e: &std::fs::DirEntry| {
+        e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|a| a > Duration::from_secs(600)))
+    };
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if old(&e) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let _ = std::fs::write(exit_file(root, id), code.to_string());
 }
 
 /// Mounts the rootfs if needed, creates and starts the container with its

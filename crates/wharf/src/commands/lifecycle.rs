@@ -96,15 +96,24 @@ pub fn lookup(store: &mut Store, key: &str) -> anyhow::Result<ContainerRecord> {
 
 /// Waits until the container is no longer running (as recorded by its
 /// monitor), or `limit` passes.
-fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Result<Option<ContainerRecord>> {
+/// How waiting for a container to stop ended.
+enum Waited {
+    Exited(Box<ContainerRecord>),
+    /// Exited, and removed (`--rm`) before this saw it.
+    Removed,
+    TimedOut,
+}
+
+fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Result<Waited> {
     let start = Instant::now();
     loop {
-        let rec = refresh(store, store.container(id)?)?;
+        let Ok(rec) = store.container(id) else { return Ok(Waited::Removed) };
+        let rec = refresh(store, rec)?;
         if !matches!(rec.state.as_str(), "running" | "paused") {
-            return Ok(Some(rec));
+            return Ok(Waited::Exited(Box::new(rec)));
         }
         if limit.is_some_and(|l| start.elapsed() >= l) {
-            return Ok(None);
+            return Ok(Waited::TimedOut);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -128,7 +137,7 @@ fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) -> a
     let _ = send(rec.pid, sig);
     let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
     let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
-    if wait_exit(store, &rec.id, limit)?.is_none() {
+    if let Waited::TimedOut = wait_exit(store, &rec.id, limit)? {
         let _ = send(rec.pid, libc::SIGKILL);
         wait_exit(store, &rec.id, None)?;
     }
@@ -285,8 +294,15 @@ pub fn wait(root: &Path, args: WaitArgs) -> anyhow::Result<ExitCode> {
         &args.containers,
         |store, key| {
             let rec = lookup(store, key)?;
-            let done = wait_exit(store, &rec.id, None)?;
-            println!("{}", done.map_or(rec.exit_code, |r| r.exit_code));
+            let code = match wait_exit(store, &rec.id, None)? {
+                Waited::Exited(r) => r.exit_code,
+                Waited::Removed | Waited::TimedOut => {
+                    let file = container::exit_file(store.root(), &rec.id);
+                    let code = std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok());
+                    code.ok_or_else(|| anyhow::anyhow!("No such container: {key}"))?
+                }
+            };
+            println!("{code}");
             Ok(())
         },
         root,
@@ -323,7 +339,9 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::
             }
         }
         let _ = send(rec.pid, libc::SIGKILL);
-        wait_exit(store, &rec.id, None)?;
+        if let Waited::Removed = wait_exit(store, &rec.id, None)? {
+            return Ok(());
+        }
         // The monitor may still be finishing (auto-remove included).
         let deadline = Instant::now() + Duration::from_secs(10);
         while rustix_alive(rec.monitor_pid) && Instant::now() < deadline {

@@ -16,6 +16,7 @@ pub mod rootfs;
 pub mod run;
 pub mod stats;
 pub mod system;
+pub mod update;
 pub mod volume;
 
 use std::process::ExitCode;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
+        Command::Update(a) | Command::Container(C::Update(a)) => update::update(root, a),
         Command::Version(a) => info::version(a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::info(root, a),
         Command::Stats(a) | Command::Container(C::Stats(a)) => stats::stats(root, a),

@@ -191,13 +191,10 @@ fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap
     m
 }
 
-/// `inspect` of a container, in docker's shape.
 /// docker's `Mounts` of a container: its volumes and bind mounts, read
-/// from the runtime spec it was created with (the runtime's own mounts,
-/// and wharf's /etc/hosts, hostname and resolv.conf, left out).
-fn mounts_of(root: &Path, dir: &Path) -> Value {
-    let spec: Value =
-        std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+/// from its runtime spec (the runtime's own mounts, and wharf's
+/// /etc/hosts, hostname and resolv.conf, left out).
+fn mounts_of(root: &Path, dir: &Path, spec: &Value) -> Value {
     let volumes = root.join("volumes");
     let mut out = Vec::new();
     for m in spec["mounts"].as_array().into_iter().flatten() {
@@ -224,6 +221,7 @@ fn mounts_of(root: &Path, dir: &Path) -> Value {
     json!(out)
 }
 
+/// `inspect` of a container, in docker's shape.
 pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
     let cfg = load_config(rec);
     let dir = container::container_dir(store.root(), &rec.id);
@@ -233,6 +231,11 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
     };
     let running = rec.state == "running" || rec.state == "paused";
     let zero = "0001-01-01T00:00:00Z";
+    let spec: Value =
+        std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let res = &spec["linux"]["resources"];
+    let quota = res["cpu"]["quota"].as_i64().filter(|q| *q > 0).unwrap_or(0);
+    let period = res["cpu"]["period"].as_i64().filter(|p| *p > 0).unwrap_or(100_000);
     json!({
         "Id": rec.id,
         "Created": rec.created,
@@ -268,6 +271,11 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
             "AutoRemove": cfg.auto_remove,
             "Tmpfs": cfg.tmpfs,
+            "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
+            "MemorySwap": res["memory"]["swap"].as_i64().unwrap_or(0),
+            "NanoCpus": quota * 1_000_000_000 / period,
+            "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
+            "PidsLimit": res["pids"]["limit"].as_i64().filter(|p| *p > 0),
             "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "wharf".into()),
         },
         "GraphDriver": {"Name": "overlay", "Data": {
@@ -275,7 +283,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "WorkDir": dir.join("work").display().to_string(),
             "MergedDir": dir.join("merged").display().to_string(),
         }},
-        "Mounts": mounts_of(store.root(), &dir),
+        "Mounts": mounts_of(store.root(), &dir, &spec),
         "Config": {
             "Hostname": cfg.hostname,
             "User": cfg.user,

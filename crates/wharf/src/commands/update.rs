@@ -1,0 +1,225 @@
+//! `wharf update`: a container's resource limits and restart policy,
+//! changed in its runtime spec (for its next start) and, when it runs, in
+//! its cgroup at once, as docker's.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{json, Value};
+use store::Store;
+
+use super::container::{self, load_config, RestartPolicy};
+use super::lifecycle::lookup;
+use crate::exit::fail;
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short, long)]
+    pub cpu_shares: Option<u64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// The limits asked for, in the runtime spec's terms (-1: unlimited).
+#[derive(Debug, Default)]
+struct Limits {
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    cpu_quota: Option<i64>,
+    cpu_shares: Option<u64>,
+    pids: Option<i64>,
+}
+
+impl Limits {
+    fn from_args(a: &UpdateArgs) -> anyhow::Result<Limits> {
+        let bytes = |s: &str| super::run::parse_bytes(s).map_err(fail);
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Some(c) = a.cpus.filter(|c| !(0.01..=n as f64).contains(c)) {
+            return Err(fail(format!(
+                "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available ({c})"
+            )));
+        }
+        Ok(Limits {
+            memory: a.memory.as_deref().map(bytes).transpose()?,
+            memory_swap: match a.memory_swap.as_deref() {
+                Some("-1") => Some(-1),
+                Some(s) => Some(bytes(s)?),
+                None => None,
+            },
+            cpu_quota: a.cpus.map(|c| (c * 100_000.0) as i64),
+            cpu_shares: a.cpu_shares,
+            pids: a.pids_limit.map(|p| if p <= 0 { -1 } else { p }),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.memory.is_none()
+            && self.memory_swap.is_none()
+            && self.cpu_quota.is_none()
+            && self.cpu_shares.is_none()
+            && self.pids.is_none()
+    }
+
+    /// Writes the limits into the spec's `linux.resources`; docker's check
+    /// that memory stays within memory+swap.
+    fn apply_to_spec(&self, spec: &mut Value, id: &str) -> anyhow::Result<()> {
+        let r = &mut spec["linux"]["resources"];
+        let memory = self.memory.or_else(|| r["memory"]["limit"].as_i64());
+        let swap = self.memory_swap.or_else(|| r["memory"]["swap"].as_i64());
+        if let (Some(m), Some(s)) = (memory, swap) {
+            if s >= 0 && m > s {
+                return Err(fail(format!(
+                    "Cannot update container {id}: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"
+                )));
+            }
+        }
+        if let Some(m) = self.memory {
+            r["memory"]["limit"] = json!(m);
+        }
+        if let Some(s) = self.memory_swap {
+            r["memory"]["swap"] = json!(s);
+        }
+        if let Some(q) = self.cpu_quota {
+            r["cpu"]["quota"] = json!(q);
+            r["cpu"]["period"] = json!(100_000);
+        }
+        if let Some(s) = self.cpu_shares {
+            r["cpu"]["shares"] = json!(s);
+        }
+        if let Some(p) = self.pids {
+            r["pids"]["limit"] = json!(p);
+        }
+        Ok(())
+    }
+}
+
+/// Writes `value` to a cgroup file.
+fn write(path: &str, value: &str) -> std::io::Result<()> {
+    std::fs::write(path, value)
+}
+
+/// The limits into a running container's cgroup (v1 or v2).
+fn apply_to_cgroup(id: &str, l: &Limits, spec: &Value) -> anyhow::Result<()> {
+    let r = &spec["linux"]["resources"];
+    let err = |what: &str, e: std::io::Error| fail(format!("Cannot update container {id}: setting {what}: {e}"));
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let dir = format!("/sys/fs/cgroup/wharf/{id}");
+        let max = |v: i64| if v < 0 { "max".to_owned() } else { v.to_string() };
+        if let Some(m) = l.memory {
+            write(&format!("{dir}/memory.max"), &max(m)).map_err(|e| err("memory", e))?;
+        }
+        if l.memory.is_some() || l.memory_swap.is_some() {
+            let (m, s) = (r["memory"]["limit"].as_i64(), r["memory"]["swap"].as_i64());
+            if let (Some(m), Some(s)) = (m, s) {
+                let swap = if s < 0 || m < 0 { "max".to_owned() } else { (s - m).to_string() };
+                write(&format!("{dir}/memory.swap.max"), &swap).map_err(|e| err("memory-swap", e))?;
+            }
+        }
+        if let Some(q) = l.cpu_quota {
+            write(&format!("{dir}/cpu.max"), &format!("{} 100000", max(q))).map_err(|e| err("cpus", e))?;
+        }
+        if let Some(s) = l.cpu_shares {
+            // The conversion runc and crun use.
+            let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
+            write(&format!("{dir}/cpu.weight"), &weight.to_string()).map_err(|e| err("cpu-shares", e))?;
+        }
+        if let Some(p) = l.pids {
+            write(&format!("{dir}/pids.max"), &max(p)).map_err(|e| err("pids-limit", e))?;
+        }
+        return Ok(());
+    }
+    let v1 = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{id}/{file}");
+    if l.memory.is_some() || l.memory_swap.is_some() {
+        let m = r["memory"]["limit"].as_i64().unwrap_or(-1).to_string();
+        let s = r["memory"]["swap"].as_i64().unwrap_or(-1).to_string();
+        let (mem, memsw) = (v1("memory", "memory.limit_in_bytes"), v1("memory", "memory.memsw.limit_in_bytes"));
+        let has_swap = Path::new(&memsw).exists();
+        // memory <= memory+swap at every moment: growing, memory+swap goes
+        // first (the kernel refuses the memory limit above it).
+        match write(&mem, &m) {
+            Ok(()) if has_swap => write(&memsw, &s).map_err(|e| err("memory-swap", e))?,
+            Ok(()) => {}
+            Err(_) if has_swap => {
+                write(&memsw, &s).map_err(|e| err("memory-swap", e))?;
+                write(&mem, &m).map_err(|e| err("memory", e))?;
+            }
+            Err(e) => return Err(err("memory", e)),
+        }
+    }
+    if let Some(q) = l.cpu_quota {
+        write(&v1("cpu", "cpu.cfs_period_us"), "100000").map_err(|e| err("cpus", e))?;
+        write(&v1("cpu", "cpu.cfs_quota_us"), &q.to_string()).map_err(|e| err("cpus", e))?;
+    }
+    if let Some(s) = l.cpu_shares {
+        write(&v1("cpu", "cpu.shares"), &s.to_string()).map_err(|e| err("cpu-shares", e))?;
+    }
+    if let Some(p) = l.pids {
+        let v = if p < 0 { "max".to_owned() } else { p.to_string() };
+        write(&v1("pids", "pids.max"), &v).map_err(|e| err("pids-limit", e))?;
+    }
+    Ok(())
+}
+
+pub fn update(root: &Path, args: UpdateArgs) -> anyhow::Result<ExitCode> {
+    let limits = Limits::from_args(&args)?;
+    let restart = args.restart.as_deref().map(RestartPolicy::parse).transpose().map_err(fail)?;
+    let mut store = Store::open(root)?;
+    let mut failed = false;
+    for key in &args.containers {
+        match update_one(&mut store, key, &limits, restart.as_ref()) {
+            Ok(()) => println!("{key}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn update_one(store: &mut Store, key: &str, limits: &Limits, restart: Option<&RestartPolicy>) -> anyhow::Result<()> {
+    let rec = lookup(store, key)?;
+    let mut cfg = load_config(&rec);
+    if let Some(p) = restart {
+        if cfg.auto_remove && p.name != "no" {
+            anyhow::bail!(
+                "Cannot update container {}: Restart policy cannot be updated because AutoRemove is enabled for the container",
+                rec.id
+            );
+        }
+    }
+    if !limits.is_empty() {
+        let path = container::container_dir(store.root(), &rec.id).join("config.json");
+        let mut spec: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        limits.apply_to_spec(&mut spec, &rec.id)?;
+        if rec.state == "running" || rec.state == "paused" {
+            apply_to_cgroup(&rec.id, limits, &spec)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    if let Some(p) = restart {
+        // The monitor reads the policy again at each exit.
+        cfg.restart = p.clone();
+        store.set_container_config(&rec.id, &serde_json::to_string(&cfg)?)?;
+    }
+    Ok(())
+}
