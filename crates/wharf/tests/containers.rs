@@ -440,6 +440,12 @@ fn volume_create_ls_inspect_rm_and_prune_as_docker() {
     let (code, _, err) = env.out(&["volume", "rm", "-f", "data"]);
     assert_eq!(code, 1);
     assert!(err.contains("volume is in use"), "{err}");
+    let id = env.ok(&["create", "-v", "/tmp:/y:ro,rslave", "localhost/bb", "true"]);
+    let bind: serde_json::Value =
+        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", id.trim()])).unwrap();
+    assert_eq!((bind[0]["Type"].as_str(), bind[0]["Propagation"].as_str()), (Some("bind"), Some("rslave")));
+    assert_eq!((bind[0]["Mode"].as_str(), bind[0]["RW"].as_bool()), (Some("ro"), Some(false)));
+    env.ok(&["rm", id.trim()]);
     let mounts: serde_json::Value =
         serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", "user"])).unwrap();
     assert_eq!(mounts[0]["Type"], "volume");

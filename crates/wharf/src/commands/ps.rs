@@ -211,10 +211,13 @@ fn mounts_of(root: &Path, dir: &Path, spec: &Value) -> Value {
                 "Type": "volume", "Name": name.as_os_str().to_string_lossy(), "Source": source,
                 "Destination": dest, "Driver": "local", "Mode": "z", "RW": rw, "Propagation": "",
             }),
-            None => json!({
-                "Type": "bind", "Source": source, "Destination": dest, "Mode": if rw { "" } else { "ro" },
-                "RW": rw, "Propagation": "rprivate",
-            }),
+            None => {
+                let propagation = options.iter().copied().find(|o| o.ends_with("shared") || o.ends_with("slave"));
+                json!({
+                    "Type": "bind", "Source": source, "Destination": dest, "Mode": if rw { "" } else { "ro" },
+                    "RW": rw, "Propagation": propagation.unwrap_or("rprivate"),
+                })
+            }
         });
     }
     out.sort_by(|a, b| a["Destination"].as_str().cmp(&b["Destination"].as_str()));

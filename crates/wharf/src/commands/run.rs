@@ -322,7 +322,15 @@ fn mounts(
             }
             named => used.volume(root, named, seed)?,
         };
-        out.push(runtime::bind_mount(&source, dst, ro)?);
+        let mut mount = runtime::bind_mount(&source, dst, ro)?;
+        if let Some(p) = opts.split(',').find(|o| PROPAGATION.contains(o)) {
+            // In place of bind_mount's rprivate.
+            let options = mount.options().clone().unwrap_or_default();
+            mount.set_options(Some(
+                options.into_iter().map(|o| if o == "rprivate" { p.to_owned() } else { o }).collect(),
+            ));
+        }
+        out.push(mount);
     }
     for t in &args.tmpfs {
         let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
@@ -374,14 +382,19 @@ fn mount_flag(
     }
 }
 
+/// Mount propagation modes of `-v`.
+const PROPAGATION: [&str; 6] = ["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+
 /// docker's check of a `-v` mode list: each of access (rw/ro), SELinux
 /// label (z/Z), propagation, copy (nocopy, named volumes only) and
 /// consistency at most once, and nothing else.
 fn check_volume_mode(spec: &str, modes: &str, bind: bool) -> anyhow::Result<()> {
     let groups: [&[&str]; 5] = [
         &["rw", "ro"],
+        // SELinux relabelling: nothing to do where SELinux is off, which
+        // wharf does not support (as docker without it).
         &["z", "Z"],
-        &["shared", "rshared", "slave", "rslave", "private", "rprivate"],
+        &PROPAGATION,
         &["nocopy"],
         &["consistent", "cached", "delegated"],
     ];
