@@ -48,6 +48,9 @@ pub fn commit(root: &Path, args: CommitArgs) -> anyhow::Result<ExitCode> {
     for c in &args.change {
         config.apply_change(c).map_err(|e| fail(format!("--change {c:?}: {e}")))?;
     }
+    // Shared, as import and build take it: a concurrent prune (exclusive)
+    // must not collect the new snapshot before the image holds it.
+    let _lock = store.lock(false)?;
     // Frozen while its files are copied, so that the layer is one state.
     let rt = container::oci_runtime(root, &cfg)?;
     let frozen = args.pause && rec.state == "running";

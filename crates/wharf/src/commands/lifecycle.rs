@@ -94,8 +94,6 @@ pub fn lookup(store: &mut Store, key: &str) -> anyhow::Result<ContainerRecord> {
     refresh(store, rec)
 }
 
-/// Waits until the container is no longer running (as recorded by its
-/// monitor), or `limit` passes.
 /// How waiting for a container to stop ended.
 enum Waited {
     Exited(Box<ContainerRecord>),
@@ -104,6 +102,8 @@ enum Waited {
     TimedOut,
 }
 
+/// Waits until the container is no longer running (as recorded by its
+/// monitor), or `limit` passes.
 fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Result<Waited> {
     let start = Instant::now();
     loop {
@@ -296,6 +296,7 @@ pub fn wait(root: &Path, args: WaitArgs) -> anyhow::Result<ExitCode> {
             let rec = lookup(store, key)?;
             let code = match wait_exit(store, &rec.id, None)? {
                 Waited::Exited(r) => r.exit_code,
+                // (TimedOut cannot happen without a limit.)
                 Waited::Removed | Waited::TimedOut => {
                     let file = container::exit_file(store.root(), &rec.id);
                     let code = std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok());

@@ -106,7 +106,10 @@ fn sample(rec: &ContainerRecord) -> Sample {
     if rec.state != "running" && rec.state != "paused" {
         return s;
     }
-    (s.net_rx, s.net_tx) = network(rec.pid.into());
+    // On the host's network the counters are the host's: docker shows none.
+    if super::container::load_config(rec).network != "host" {
+        (s.net_rx, s.net_tx) = network(rec.pid.into());
+    }
     let host = host_memory();
     let v2 = format!("/sys/fs/cgroup/wharf/{}", rec.id);
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {

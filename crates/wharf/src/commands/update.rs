@@ -51,10 +51,8 @@ impl Limits {
     fn from_args(a: &UpdateArgs) -> anyhow::Result<Limits> {
         let bytes = |s: &str| super::run::parse_bytes(s).map_err(fail);
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if let Some(c) = a.cpus.filter(|c| !(0.01..=n as f64).contains(c)) {
-            return Err(fail(format!(
-                "Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available ({c})"
-            )));
+        if a.cpus.is_some_and(|c| !(0.01..=n as f64).contains(&c)) {
+            return Err(fail(format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")));
         }
         Ok(Limits {
             memory: a.memory.as_deref().map(bytes).transpose()?,

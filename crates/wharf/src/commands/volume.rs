@@ -132,8 +132,10 @@ pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> anyhow::R
     if data.exists() {
         return Ok(data);
     }
-    // Made aside and renamed into place: a volume is whole or absent.
-    let staging = root.join("volumes").join(format!(".new-{name}"));
+    // Made aside (in the store's tmp/, which `system check --repair`
+    // clears after a crash) and renamed into place: a volume is whole or
+    // absent, and of two made at once the first renamed wins.
+    let staging = root.join("tmp").join(format!("volume-{name}-{}", std::process::id()));
     let _ = image::layer::remove_tree(&staging);
     std::fs::create_dir_all(&staging)?;
     if let Some((rootfs, dst)) = seed {
@@ -152,7 +154,13 @@ pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> anyhow::R
         }
     }
     std::fs::create_dir_all(dir(root, name))?;
-    std::fs::rename(&staging, &data)?;
+    if let Err(e) = std::fs::rename(&staging, &data) {
+        let _ = image::layer::remove_tree(&staging);
+        if !data.is_dir() {
+            return Err(e.into());
+        }
+        return Ok(data);
+    }
     let meta = Meta { created: format::rfc3339(SystemTime::now()), labels: BTreeMap::new() };
     let _ = write_meta(root, name, &meta);
     Ok(data)
