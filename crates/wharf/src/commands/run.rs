@@ -119,21 +119,8 @@ pub struct CreateArgs {
     /// Timeout (in seconds) to stop a container
     #[arg(long)]
     pub stop_timeout: Option<i64>,
-    /// Memory limit
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long, allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short, long)]
-    pub cpu_shares: Option<u64>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,
@@ -159,6 +146,47 @@ pub struct CreateArgs {
     pub image: String,
     /// The command and its arguments
     pub command: Vec<String>,
+}
+
+/// The resource limits of `run`/`create`, and of `update`.
+#[derive(Debug, Args)]
+pub struct ResourceArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short, long)]
+    pub cpu_shares: Option<u64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl ResourceArgs {
+    /// `--cpus` (0: none), within docker's range: 0.01 to the online CPUs.
+    pub fn cpus(&self) -> Result<Option<f64>, String> {
+        let Some(c) = self.cpus.filter(|&c| c != 0.0) else { return Ok(None) };
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !(0.01..=n as f64).contains(&c) {
+            return Err(format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"));
+        }
+        Ok(Some(c))
+    }
+
+    /// `--memory-swap` in bytes (-1: unlimited).
+    pub fn memory_swap(&self) -> Result<Option<i64>, String> {
+        match self.memory_swap.as_deref() {
+            Some("-1") => Ok(Some(-1)),
+            Some(s) => parse_bytes(s).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -521,12 +549,9 @@ fn security(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result
 }
 
 fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
-    opts.memory = args.memory.as_deref().map(parse_bytes).transpose().map_err(engine)?;
-    opts.memory_swap = match args.memory_swap.as_deref() {
-        Some("-1") => Some(-1),
-        Some(s) => Some(parse_bytes(s).map_err(engine)?),
-        None => None,
-    };
+    let res = &args.resources;
+    opts.memory = res.memory.as_deref().map(parse_bytes).transpose().map_err(engine)?;
+    opts.memory_swap = res.memory_swap().map_err(engine)?;
     if let (Some(m), Some(s)) = (opts.memory, opts.memory_swap) {
         if s >= 0 && s < m {
             return Err(engine("Minimum memoryswap limit should be larger than memory limit, see usage"));
@@ -538,15 +563,9 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
             opts.memory_swap = Some(m.saturating_mul(2));
         }
     }
-    opts.cpus = args.cpus.filter(|&c| c != 0.0);
-    if let Some(c) = opts.cpus {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if !(0.01..=n as f64).contains(&c) {
-            return Err(engine(format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")));
-        }
-    }
-    opts.cpu_shares = args.cpu_shares;
-    opts.pids_limit = args.pids_limit.filter(|&p| p != 0);
+    opts.cpus = res.cpus().map_err(engine)?;
+    opts.cpu_shares = res.cpu_shares;
+    opts.pids_limit = res.pids_limit.filter(|&p| p != 0);
     if let Some(s) = &args.shm_size {
         opts.shm_size = parse_bytes(s).map_err(engine)? as u64;
     }

@@ -11,25 +11,13 @@ use store::Store;
 
 use super::container::{self, load_config, RestartPolicy};
 use super::lifecycle::lookup;
+use super::run::ResourceArgs;
 use crate::exit::fail;
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// Memory limit
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
-    #[arg(long, allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short, long)]
-    pub cpu_shares: Option<u64>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
@@ -48,20 +36,11 @@ struct Limits {
 }
 
 impl Limits {
-    fn from_args(a: &UpdateArgs) -> anyhow::Result<Limits> {
-        let bytes = |s: &str| super::run::parse_bytes(s).map_err(fail);
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if a.cpus.is_some_and(|c| !(0.01..=n as f64).contains(&c)) {
-            return Err(fail(format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")));
-        }
+    fn from_args(a: &ResourceArgs) -> anyhow::Result<Limits> {
         Ok(Limits {
-            memory: a.memory.as_deref().map(bytes).transpose()?,
-            memory_swap: match a.memory_swap.as_deref() {
-                Some("-1") => Some(-1),
-                Some(s) => Some(bytes(s)?),
-                None => None,
-            },
-            cpu_quota: a.cpus.map(|c| (c * 100_000.0) as i64),
+            memory: a.memory.as_deref().map(super::run::parse_bytes).transpose().map_err(fail)?,
+            memory_swap: a.memory_swap().map_err(fail)?,
+            cpu_quota: a.cpus().map_err(fail)?.map(|c| (c * 100_000.0) as i64),
             cpu_shares: a.cpu_shares,
             pids: a.pids_limit.map(|p| if p <= 0 { -1 } else { p }),
         })
@@ -176,7 +155,7 @@ fn apply_to_cgroup(id: &str, l: &Limits, spec: &Value) -> anyhow::Result<()> {
 }
 
 pub fn update(root: &Path, args: UpdateArgs) -> anyhow::Result<ExitCode> {
-    let limits = Limits::from_args(&args)?;
+    let limits = Limits::from_args(&args.resources)?;
     let restart = args.restart.as_deref().map(RestartPolicy::parse).transpose().map_err(fail)?;
     let mut store = Store::open(root)?;
     let mut failed = false;
