@@ -2,6 +2,8 @@
 //! tables, and `--format` with Go-template-style `{{.Field}}` and `json`.
 
 use std::collections::BTreeMap;
+
+use crate::exit::Failure;
 use std::time::{Duration, SystemTime};
 
 /// docker's `units.HumanSize`: decimal units, 4 significant digits.
@@ -108,43 +110,55 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Renders `--format`: `json` (one JSON object per line), or a template
-/// where `{{.Field}}` (and `{{json .}}`) are replaced; a leading `table `
-/// prints a header row from the field names. `\t` and `\n` are honoured.
-pub fn render(format: &str, rows: &[BTreeMap<String, serde_json::Value>]) -> String {
+/// Renders `--format` for listed rows: `json` (one JSON object per line),
+/// or a Go template per row (`template`); a leading `table ` prints a
+/// header row from the field names and aligns the columns.
+pub fn render(format: &str, rows: &[BTreeMap<String, serde_json::Value>]) -> Result<String, Failure> {
     if format == "json" || format == "{{json .}}" {
-        return rows
+        return Ok(rows
             .iter()
             .map(|r| format!("{}\n", serde_json::Value::Object(r.clone().into_iter().collect())))
-            .collect();
+            .collect());
     }
     let (table, tmpl) = match format.strip_prefix("table") {
         Some(rest) => (true, rest.trim_start().to_owned()),
         None => (false, format.to_owned()),
     };
     let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
+    let compiled = compile(&tmpl)?;
     let mut out = String::new();
     if table {
-        let header = fill(&tmpl, &|f| upper_header(f));
-        out.push_str(&header);
+        out.push_str(&header(&tmpl));
         out.push('\n');
     }
     for r in rows {
-        out.push_str(&fill(&tmpl, &|f| match r.get(f) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None if f == "json ." => serde_json::Value::Object(r.clone().into_iter().collect()).to_string(),
-            None => "<no value>".into(),
-        }));
+        let row = serde_json::Value::Object(r.clone().into_iter().collect());
+        out.push_str(&execute(&compiled, &row)?);
         out.push('\n');
     }
     if table {
         let lines: Vec<Vec<String>> = out.lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect();
         if let Some((head, body)) = lines.split_first() {
             let head: Vec<&str> = head.iter().map(String::as_str).collect();
-            return self::table(&head, body);
+            return Ok(self::table(&head, body));
         }
     }
+    Ok(out)
+}
+
+/// The header row of a `table` format: each `{{.Field}}` as docker names
+/// its column (`CreatedAt` -> `CREATED AT`).
+fn header(tmpl: &str) -> String {
+    let mut out = String::new();
+    let mut rest = tmpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else { break };
+        let expr = rest[start + 2..start + end].trim();
+        out.push_str(&upper_header(expr.trim_start_matches('.')));
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -161,64 +175,95 @@ fn upper_header(field: &str) -> String {
     s
 }
 
-/// Replaces each `{{ .Field }}` using `get`.
-fn fill(tmpl: &str, get: &dyn Fn(&str) -> String) -> String {
-    let mut out = String::new();
-    let mut rest = tmpl;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(end) = rest[start..].find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let expr = rest[start + 2..start + end].trim();
-        let field = expr.strip_prefix('.').unwrap_or(expr);
-        out.push_str(&get(field));
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Renders a Go-style template against one JSON value (`image inspect
-/// --format`): `{{.Id}}`, `{{.Config.Cmd}}`, `{{json .Config}}`, `{{.}}`.
-pub fn template_value(format: &str, v: &serde_json::Value) -> String {
+/// Renders a Go template against one JSON value (`inspect --format`):
+/// Go's text/template (the `gotmpl` crate: `range`, `if`, `with`, `index`,
+/// `len`, `printf`, pipelines...) with docker's functions (`json`, `join`,
+/// `split`, `upper`, `lower`, `title`, `truncate`, `pad`) and its rule
+/// that a missing key is an error. `json` alone prints the whole value.
+pub fn template_value(format: &str, v: &serde_json::Value) -> Result<String, Failure> {
     if format == "json" {
-        return v.to_string();
+        return Ok(v.to_string());
     }
     let tmpl = format.replace("\\t", "\t").replace("\\n", "\n");
-    fill(&tmpl, &|expr| {
-        let (as_json, path) = match expr.strip_prefix("json") {
-            Some(rest) => (true, rest.trim()),
-            None => (false, expr),
-        };
-        let path = path.trim_start_matches('.');
-        let mut cur = v;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            match cur.get(part) {
-                Some(next) => cur = next,
-                None => return "<no value>".into(),
-            }
-        }
-        if as_json {
-            cur.to_string()
-        } else {
-            go_print(cur)
-        }
-    })
+    execute(&compile(&tmpl)?, v)
 }
 
-/// How Go's text/template prints a value.
-fn go_print(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => {
-            format!("map[{}]", m.iter().map(|(k, v)| format!("{k}:{}", go_print(v))).collect::<Vec<_>>().join(" "))
-        }
+/// A template error as docker reports it: 64 for one that does not parse.
+fn compile(tmpl: &str) -> Result<gotmpl::Template, Failure> {
+    docker_funcs(gotmpl::Template::new("").missing_key(gotmpl::MissingKey::Error))
+        .parse(tmpl)
+        .map_err(|e| Failure::new(64, format!("template parsing error: {e}")))
+}
+
+fn execute(t: &gotmpl::Template, v: &serde_json::Value) -> Result<String, Failure> {
+    let data = gotmpl::to_value(v).map_err(|e| Failure::new(1, format!("template: {e}")))?;
+    t.execute_to_string(&data).map_err(|e| Failure::new(1, format!("template: {e}")))
+}
+
+/// docker's template functions (cli/templates), beyond Go's built-ins.
+fn docker_funcs(t: gotmpl::Template) -> gotmpl::Template {
+    use gotmpl::Value;
+    let s = |v: &Value| match v {
+        Value::String(s) => s.to_string(),
         other => other.to_string(),
+    };
+    let text =
+        |f: fn(&str) -> String| move |a: &[Value]| Ok(Value::String(f(&a.first().map(s).unwrap_or_default()).into()));
+    t.func("json", |a: &[Value]| Ok(Value::String(to_json(a.first().unwrap_or(&Value::Nil)).to_string().into())))
+        .func("join", move |a: &[Value]| {
+            let sep = a.get(1).map(s).unwrap_or_default();
+            let items: Vec<String> = match a.first() {
+                Some(Value::List(l)) => l.iter().map(s).collect(),
+                _ => Vec::new(),
+            };
+            Ok(Value::String(items.join(&sep).into()))
+        })
+        .func("split", move |a: &[Value]| {
+            let (text, sep) = (a.first().map(s).unwrap_or_default(), a.get(1).map(s).unwrap_or_default());
+            Ok(Value::List(text.split(sep.as_str()).map(|p| Value::String(p.into())).collect()))
+        })
+        .func("upper", text(|x| x.to_uppercase()))
+        .func("lower", text(|x| x.to_lowercase()))
+        .func(
+            "title",
+            text(|x| {
+                let mut c = x.chars();
+                c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+            }),
+        )
+        .func("truncate", move |a: &[Value]| {
+            let n = match a.get(1) {
+                Some(Value::Int(n)) => *n as usize,
+                Some(Value::Uint(n)) => *n as usize,
+                _ => usize::MAX,
+            };
+            Ok(Value::String(a.first().map(s).unwrap_or_default().chars().take(n).collect::<String>().into()))
+        })
+        .func("pad", move |a: &[Value]| {
+            let n = |i: usize| match a.get(i) {
+                Some(Value::Int(n)) => (*n).max(0) as usize,
+                Some(Value::Uint(n)) => *n as usize,
+                _ => 0,
+            };
+            Ok(Value::String(
+                format!("{}{}{}", " ".repeat(n(1)), a.first().map(s).unwrap_or_default(), " ".repeat(n(2))).into(),
+            ))
+        })
+}
+
+/// A template value as JSON (for `json`).
+fn to_json(v: &gotmpl::Value) -> serde_json::Value {
+    use gotmpl::Value;
+    match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Uint(u) => (*u).into(),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::String(s) => s.as_ref().into(),
+        Value::List(l) => l.iter().map(to_json).collect(),
+        Value::Map(m) => m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect(),
+        _ => serde_json::Value::Null,
     }
 }
 
@@ -253,8 +298,33 @@ mod tests {
         let mut r = BTreeMap::new();
         r.insert("Repository".to_string(), serde_json::json!("busybox"));
         r.insert("Tag".to_string(), serde_json::json!("latest"));
-        assert_eq!(render("{{.Repository}}:{{ .Tag }}", &[r.clone()]), "busybox:latest\n");
-        assert_eq!(render("table {{.Repository}}\\t{{.Tag}}", &[r.clone()]), "REPOSITORY   TAG\nbusybox      latest\n");
-        assert_eq!(render("json", &[r]), "{\"Repository\":\"busybox\",\"Tag\":\"latest\"}\n");
+        let render = |f: &str, rows: &[BTreeMap<String, serde_json::Value>]| render(f, rows).map_err(|e| e.message);
+        assert_eq!(render("{{.Repository}}:{{ .Tag }}", &[r.clone()]), Ok("busybox:latest\n".into()));
+        assert_eq!(
+            render("table {{.Repository}}\\t{{.Tag}}", &[r.clone()]),
+            Ok("REPOSITORY   TAG\nbusybox      latest\n".into())
+        );
+        assert_eq!(render("json", &[r]), Ok("{\"Repository\":\"busybox\",\"Tag\":\"latest\"}\n".into()));
+    }
+
+    #[test]
+    fn go_templates_with_dockers_functions() {
+        let v = serde_json::json!({
+            "Name": "/web", "Config": {"Cmd": ["sleep", "9"]},
+            "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "10.89.0.2"}, "app": {"IPAddress": "10.90.0.3"}}},
+            "State": {"Running": true},
+        });
+        let t = |f: &str| template_value(f, &v).map_err(|e| (e.code, e.message));
+        assert_eq!(t("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"), Ok("10.90.0.3 10.89.0.2 ".into()));
+        assert_eq!(
+            t("{{if .State.Running}}up{{else}}down{{end}} {{len .Config.Cmd}} {{index .Config.Cmd 1}}"),
+            Ok("up 2 9".into())
+        );
+        assert_eq!(
+            t("{{json .Config.Cmd}} {{join .Config.Cmd \",\"}} {{upper .Name}} {{.Config.Cmd}}"),
+            Ok("[\"sleep\",\"9\"] sleep,9 /WEB [sleep 9]".into())
+        );
+        assert_eq!(t("{{.Nope}}").map_err(|e| e.0), Err(1), "a missing key is an error, as docker's");
+        assert_eq!(t("{{.Name").map_err(|e| e.0), Err(64), "one that does not parse exits 64");
     }
 }

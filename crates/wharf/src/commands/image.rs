@@ -319,7 +319,7 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
                 ])
             })
             .collect();
-        out.write_all(render(fmt, &maps).as_bytes())?;
+        out.write_all(render(fmt, &maps)?.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut header = vec!["REPOSITORY", "TAG"];
@@ -396,7 +396,7 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
         }
         Some(f) => {
             for v in &values {
-                writeln!(out, "{}", crate::format::template_value(f, v))?;
+                writeln!(out, "{}", crate::format::template_value(f, v)?)?;
             }
         }
     }
@@ -523,7 +523,7 @@ pub fn history(root: &std::path::Path, args: HistoryArgs) -> anyhow::Result<Exit
                 ])
             })
             .collect();
-        out.write_all(render(fmt, &maps).as_bytes())?;
+        out.write_all(render(fmt, &maps)?.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let body: Vec<Vec<String>> = entries

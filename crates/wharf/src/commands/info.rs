@@ -40,7 +40,7 @@ fn print_formatted(value: &Value, format: &str) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match format {
         "json" | "{{json .}}" => writeln!(out, "{value}")?,
-        f => writeln!(out, "{}", format::template_value(f, value))?,
+        f => writeln!(out, "{}", format::template_value(f, value)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -198,7 +198,7 @@ fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     match a.format.as_deref() {
-        Some(f) => write!(out, "{}", format::render(f, &maps))?,
+        Some(f) => write!(out, "{}", format::render(f, &maps)?)?,
         None => {
             let body: Vec<Vec<String>> =
                 rows.iter().map(|(i, n, d)| vec![i.clone(), n.clone(), d.clone(), "local".into()]).collect();

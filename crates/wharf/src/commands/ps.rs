@@ -149,7 +149,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
     }
     let maps: Vec<BTreeMap<String, Value>> = rows.iter().map(|(rec, cfg)| row(rec, cfg, args.no_trunc)).collect();
     match args.format.as_deref() {
-        Some(f) if f != "table" => write!(out, "{}", format::render(f, &maps))?,
+        Some(f) if f != "table" => write!(out, "{}", format::render(f, &maps)?)?,
         _ => {
             let header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"];
             let keys = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"];
@@ -431,7 +431,7 @@ pub fn print_values(values: &[Value], format: Option<&str>) -> anyhow::Result<()
         }
         Some(f) => {
             for v in values {
-                writeln!(out, "{}", format::template_value(f, v))?;
+                writeln!(out, "{}", format::template_value(f, v)?)?;
             }
         }
     }

@@ -206,7 +206,7 @@ pub fn stats(root: &Path, args: StatsArgs) -> anyhow::Result<ExitCode> {
         let rows: Vec<_> =
             recs.iter().zip(before.iter().zip(&now)).map(|(r, (b, n))| row(r, b, n, args.no_trunc)).collect();
         let text = match &args.format {
-            Some(f) => format::render(f, &rows),
+            Some(f) => format::render(f, &rows)?,
             None => table(&rows),
         };
         let mut out = std::io::stdout().lock();

@@ -319,7 +319,7 @@ fn ls(root: &Path, a: LsArgs) -> anyhow::Result<ExitCode> {
                     ])
                 })
                 .collect();
-            write!(out, "{}", format::render(f, &rows))?;
+            write!(out, "{}", format::render(f, &rows)?)?;
         }
         None => {
             let body: Vec<Vec<String>> = shown.iter().map(|n| vec!["local".to_owned(), n.clone()]).collect();
