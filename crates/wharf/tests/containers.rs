@@ -30,6 +30,9 @@ fn detached_run_logs_ps_stop_rm() {
     assert!(ps.contains(&id[..12]) && ps.contains("ticker") && ps.contains("Up "), "{ps}");
     assert_eq!(env.ok(&["ps", "-q"]).trim(), &id[..12]);
     assert_eq!(env.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+    // docker's COMMAND: quoted, an argument with a space in single quotes.
+    let command = env.ok(&["ps", "--no-trunc", "--format", "{{.Command}}"]);
+    assert!(command.starts_with("\"sh -c '") && command.trim_end().ends_with("'\""), "{command}");
     let logs = eventually(|| {
         let (_, out, err) = env.out(&["logs", "ticker"]);
         (out == "out\n" && err == "err\n").then_some(())

@@ -82,8 +82,17 @@ fn ports(cfg: &ContainerConfig) -> String {
         .join(", ")
 }
 
+/// The command as docker's ps shows it: an argument with a space in
+/// single quotes.
 fn command_line(cfg: &ContainerConfig) -> String {
-    cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect::<Vec<_>>().join(" ")
+    let quoted = |a: &String| if a.contains(' ') { format!("'{a}'") } else { a.clone() };
+    cfg.entrypoint.iter().chain(cfg.cmd.iter()).map(quoted).collect::<Vec<_>>().join(" ")
+}
+
+/// Go's strconv.Quote for what ps prints: `"`, `\` and control characters
+/// escaped.
+fn go_quote(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
 }
 
 /// docker's `stringutils.Ellipsis`.
@@ -167,7 +176,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
 
 fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap<String, Value> {
     let cmd = command_line(cfg);
-    let command = if no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(&cmd, 20)) };
+    let command = if no_trunc { go_quote(&cmd) } else { go_quote(&ellipsis(&cmd, 20)) };
     let created = format::parse_time(&rec.created);
     let labels = cfg.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
     let mut m = BTreeMap::new();
