@@ -83,6 +83,15 @@ pub struct GcReport {
 }
 
 /// The current time as RFC 3339 (UTC, nanoseconds), as docker writes it.
+/// docker names a missing image as a reference would be: `x` is `x:latest`.
+fn no_such_image(name: &str) -> StoreError {
+    let shown = match Reference::parse(name) {
+        Ok(r) if !name.starts_with("sha256:") => r.familiar(),
+        _ => name.to_owned(),
+    };
+    StoreError::NoSuchImage(shown)
+}
+
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
@@ -328,13 +337,13 @@ impl Store {
         if hexish(name) {
             return self.by_prefix(name, name);
         }
-        Err(StoreError::NoSuchImage(name.to_owned()))
+        Err(no_such_image(name))
     }
 
     fn by_prefix(&self, name: &str, prefix: &str) -> Result<Digest, StoreError> {
         let ids = db::ids_with_prefix(&self.conn, prefix)?;
         match ids.len() {
-            0 => Err(StoreError::NoSuchImage(name.to_owned())),
+            0 => Err(no_such_image(name)),
             1 => Ok(ids[0].clone()),
             _ => Err(StoreError::Ambiguous(format!("multiple IDs found with provided prefix: {prefix}"))),
         }

@@ -151,6 +151,7 @@ fn tag_and_rmi_follow_docker() {
     // By name: untags only.
     assert_eq!(env.ok(&["rmi", "two:v2"]).trim(), "Untagged: two:v2");
     assert_eq!(env.ok(&["rmi", "one"]).trim(), "Untagged: one:latest");
+    assert!(env.err(&["rmi", "one"]).contains("No such image: one:latest"), "named as docker does");
     let out = env.ok(&["rmi", "localhost/three"]);
     assert!(out.contains("Untagged: localhost/three:latest") && out.contains(&format!("Deleted: {id}")), "{out}");
     assert_eq!(env.ok(&["images", "-q"]), "");
