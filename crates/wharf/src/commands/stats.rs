@@ -110,43 +110,46 @@ fn sample(rec: &ContainerRecord) -> Sample {
     if super::container::load_config(rec).network != "host" {
         (s.net_rx, s.net_tx) = network(rec.pid.into());
     }
-    let host = host_memory();
-    let v2 = format!("/sys/fs/cgroup/wharf/{}", rec.id);
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        s.cpu = keyed(&format!("{v2}/cpu.stat")).get("usage_usec").copied().unwrap_or(0) * 1000;
-        let stat = keyed(&format!("{v2}/memory.stat"));
-        s.mem_usage = number(&format!("{v2}/memory.current"))
-            .unwrap_or(0)
-            .saturating_sub(stat.get("inactive_file").copied().unwrap_or(0));
-        s.mem_limit = number(&format!("{v2}/memory.max")).unwrap_or(host).min(host);
-        for line in read(&format!("{v2}/io.stat")).unwrap_or_default().lines() {
-            for field in line.split_whitespace() {
-                match field.split_once('=') {
-                    Some(("rbytes", v)) => s.blk_read += v.parse::<u64>().unwrap_or(0),
-                    Some(("wbytes", v)) => s.blk_write += v.parse::<u64>().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        s.pids = number(&format!("{v2}/pids.current")).unwrap_or(0);
+        cgroup_v2(&rec.id, &mut s);
     } else {
-        let v1 = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{}/{file}", rec.id);
-        s.cpu = number(&v1("cpuacct", "cpuacct.usage")).unwrap_or(0);
-        let stat = keyed(&v1("memory", "memory.stat"));
-        let usage = number(&v1("memory", "memory.usage_in_bytes")).unwrap_or(0);
-        s.mem_usage = usage.saturating_sub(stat.get("total_inactive_file").copied().unwrap_or(0));
-        s.mem_limit = number(&v1("memory", "memory.limit_in_bytes")).unwrap_or(host).min(host);
-        for line in read(&v1("blkio", "blkio.throttle.io_service_bytes_recursive")).unwrap_or_default().lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            match f.as_slice() {
-                [_, "Read", v] => s.blk_read += v.parse::<u64>().unwrap_or(0),
-                [_, "Write", v] => s.blk_write += v.parse::<u64>().unwrap_or(0),
-                _ => {}
-            }
-        }
-        s.pids = number(&v1("pids", "pids.current")).unwrap_or(0);
+        cgroup_v1(&rec.id, &mut s);
     }
     s
+}
+
+fn cgroup_v2(id: &str, s: &mut Sample) {
+    let f = |file: &str| format!("/sys/fs/cgroup/wharf/{id}/{file}");
+    s.cpu = keyed(&f("cpu.stat")).get("usage_usec").copied().unwrap_or(0) * 1000;
+    let inactive = keyed(&f("memory.stat")).get("inactive_file").copied().unwrap_or(0);
+    s.mem_usage = number(&f("memory.current")).unwrap_or(0).saturating_sub(inactive);
+    let host = host_memory();
+    s.mem_limit = number(&f("memory.max")).unwrap_or(host).min(host);
+    for field in read(&f("io.stat")).unwrap_or_default().split_whitespace() {
+        match field.split_once('=') {
+            Some(("rbytes", v)) => s.blk_read += v.parse::<u64>().unwrap_or(0),
+            Some(("wbytes", v)) => s.blk_write += v.parse::<u64>().unwrap_or(0),
+            _ => {}
+        }
+    }
+    s.pids = number(&f("pids.current")).unwrap_or(0);
+}
+
+fn cgroup_v1(id: &str, s: &mut Sample) {
+    let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{id}/{file}");
+    s.cpu = number(&f("cpuacct", "cpuacct.usage")).unwrap_or(0);
+    let inactive = keyed(&f("memory", "memory.stat")).get("total_inactive_file").copied().unwrap_or(0);
+    s.mem_usage = number(&f("memory", "memory.usage_in_bytes")).unwrap_or(0).saturating_sub(inactive);
+    let host = host_memory();
+    s.mem_limit = number(&f("memory", "memory.limit_in_bytes")).unwrap_or(host).min(host);
+    for line in read(&f("blkio", "blkio.throttle.io_service_bytes_recursive")).unwrap_or_default().lines() {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [_, "Read", v] => s.blk_read += v.parse::<u64>().unwrap_or(0),
+            [_, "Write", v] => s.blk_write += v.parse::<u64>().unwrap_or(0),
+            _ => {}
+        }
+    }
+    s.pids = number(&f("pids", "pids.current")).unwrap_or(0);
 }
 
 /// One row's fields, in docker's names (`--format` placeholders).
