@@ -60,6 +60,11 @@ impl Limits {
         let r = &mut spec["linux"]["resources"];
         let memory = self.memory.or_else(|| r["memory"]["limit"].as_i64());
         let swap = self.memory_swap.or_else(|| r["memory"]["swap"].as_i64());
+        if memory.is_none() && swap.is_some_and(|s| s > 0) {
+            return Err(fail(format!(
+                "Cannot update container {id}: You should always set the Memory limit when using Memoryswap limit, see usage"
+            )));
+        }
         if let (Some(m), Some(s)) = (memory, swap) {
             if s >= 0 && m > s {
                 return Err(fail(format!(
@@ -92,64 +97,75 @@ fn write(path: &str, value: &str) -> std::io::Result<()> {
     std::fs::write(path, value)
 }
 
-/// The limits into a running container's cgroup (v1 or v2).
+/// "Cannot update container ID: setting WHAT: ERROR".
+fn failed(id: &str, what: &str, e: std::io::Error) -> anyhow::Error {
+    fail(format!("Cannot update container {id}: setting {what}: {e}"))
+}
+
+/// The limits into a running container's cgroup (v1 or v2); `spec` has
+/// them all (the memory and memory+swap pair is written whole).
 fn apply_to_cgroup(id: &str, l: &Limits, spec: &Value) -> anyhow::Result<()> {
-    let r = &spec["linux"]["resources"];
-    let err = |what: &str, e: std::io::Error| fail(format!("Cannot update container {id}: setting {what}: {e}"));
+    let memory = &spec["linux"]["resources"]["memory"];
+    let pair = (l.memory.is_some() || l.memory_swap.is_some())
+        .then(|| (memory["limit"].as_i64().unwrap_or(-1), memory["swap"].as_i64().unwrap_or(-1)));
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        let dir = format!("/sys/fs/cgroup/wharf/{id}");
-        let max = |v: i64| if v < 0 { "max".to_owned() } else { v.to_string() };
-        if let Some(m) = l.memory {
-            write(&format!("{dir}/memory.max"), &max(m)).map_err(|e| err("memory", e))?;
-        }
-        if l.memory.is_some() || l.memory_swap.is_some() {
-            let (m, s) = (r["memory"]["limit"].as_i64(), r["memory"]["swap"].as_i64());
-            if let (Some(m), Some(s)) = (m, s) {
-                let swap = if s < 0 || m < 0 { "max".to_owned() } else { (s - m).to_string() };
-                write(&format!("{dir}/memory.swap.max"), &swap).map_err(|e| err("memory-swap", e))?;
-            }
-        }
-        if let Some(q) = l.cpu_quota {
-            write(&format!("{dir}/cpu.max"), &format!("{} 100000", max(q))).map_err(|e| err("cpus", e))?;
-        }
-        if let Some(s) = l.cpu_shares {
-            // The conversion runc and crun use.
-            let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
-            write(&format!("{dir}/cpu.weight"), &weight.to_string()).map_err(|e| err("cpu-shares", e))?;
-        }
-        if let Some(p) = l.pids {
-            write(&format!("{dir}/pids.max"), &max(p)).map_err(|e| err("pids-limit", e))?;
-        }
-        return Ok(());
+        cgroup_v2(id, l, pair)
+    } else {
+        cgroup_v1(id, l, pair)
     }
-    let v1 = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{id}/{file}");
-    if l.memory.is_some() || l.memory_swap.is_some() {
-        let m = r["memory"]["limit"].as_i64().unwrap_or(-1).to_string();
-        let s = r["memory"]["swap"].as_i64().unwrap_or(-1).to_string();
-        let (mem, memsw) = (v1("memory", "memory.limit_in_bytes"), v1("memory", "memory.memsw.limit_in_bytes"));
+}
+
+fn cgroup_v2(id: &str, l: &Limits, memory: Option<(i64, i64)>) -> anyhow::Result<()> {
+    let f = |file: &str| format!("/sys/fs/cgroup/wharf/{id}/{file}");
+    let max = |v: i64| if v < 0 { "max".to_owned() } else { v.to_string() };
+    if let Some((m, s)) = memory {
+        write(&f("memory.max"), &max(m)).map_err(|e| failed(id, "memory", e))?;
+        // v2 limits swap alone: memory+swap less memory.
+        let swap = if s < 0 || m < 0 { "max".to_owned() } else { (s - m).to_string() };
+        write(&f("memory.swap.max"), &swap).map_err(|e| failed(id, "memory-swap", e))?;
+    }
+    if let Some(q) = l.cpu_quota {
+        write(&f("cpu.max"), &format!("{} 100000", max(q))).map_err(|e| failed(id, "cpus", e))?;
+    }
+    if let Some(s) = l.cpu_shares {
+        // The conversion runc and crun use.
+        let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
+        write(&f("cpu.weight"), &weight.to_string()).map_err(|e| failed(id, "cpu-shares", e))?;
+    }
+    if let Some(p) = l.pids {
+        write(&f("pids.max"), &max(p)).map_err(|e| failed(id, "pids-limit", e))?;
+    }
+    Ok(())
+}
+
+fn cgroup_v1(id: &str, l: &Limits, memory: Option<(i64, i64)>) -> anyhow::Result<()> {
+    let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{id}/{file}");
+    if let Some((m, s)) = memory {
+        let (m, s) = (m.to_string(), s.to_string());
+        let (mem, memsw) = (f("memory", "memory.limit_in_bytes"), f("memory", "memory.memsw.limit_in_bytes"));
         let has_swap = Path::new(&memsw).exists();
         // memory <= memory+swap at every moment: growing, memory+swap goes
         // first (the kernel refuses the memory limit above it).
         match write(&mem, &m) {
-            Ok(()) if has_swap => write(&memsw, &s).map_err(|e| err("memory-swap", e))?,
+            Ok(()) if has_swap => write(&memsw, &s).map_err(|e| failed(id, "memory-swap", e))?,
             Ok(()) => {}
             Err(_) if has_swap => {
-                write(&memsw, &s).map_err(|e| err("memory-swap", e))?;
-                write(&mem, &m).map_err(|e| err("memory", e))?;
+                write(&memsw, &s).map_err(|e| failed(id, "memory-swap", e))?;
+                write(&mem, &m).map_err(|e| failed(id, "memory", e))?;
             }
-            Err(e) => return Err(err("memory", e)),
+            Err(e) => return Err(failed(id, "memory", e)),
         }
     }
     if let Some(q) = l.cpu_quota {
-        write(&v1("cpu", "cpu.cfs_period_us"), "100000").map_err(|e| err("cpus", e))?;
-        write(&v1("cpu", "cpu.cfs_quota_us"), &q.to_string()).map_err(|e| err("cpus", e))?;
+        write(&f("cpu", "cpu.cfs_period_us"), "100000").map_err(|e| failed(id, "cpus", e))?;
+        write(&f("cpu", "cpu.cfs_quota_us"), &q.to_string()).map_err(|e| failed(id, "cpus", e))?;
     }
     if let Some(s) = l.cpu_shares {
-        write(&v1("cpu", "cpu.shares"), &s.to_string()).map_err(|e| err("cpu-shares", e))?;
+        write(&f("cpu", "cpu.shares"), &s.to_string()).map_err(|e| failed(id, "cpu-shares", e))?;
     }
     if let Some(p) = l.pids {
         let v = if p < 0 { "max".to_owned() } else { p.to_string() };
-        write(&v1("pids", "pids.max"), &v).map_err(|e| err("pids-limit", e))?;
+        write(&f("pids", "pids.max"), &v).map_err(|e| failed(id, "pids-limit", e))?;
     }
     Ok(())
 }
