@@ -618,3 +618,25 @@ fn update_changes_limits_live_and_the_restart_policy() {
     assert!(err.contains("AutoRemove is enabled"), "{err}");
     env.ok(&["rm", "-f", "upd", "auto"]);
 }
+
+/// A bind's propagation is what `-v` asks for: by default (rprivate) a
+/// mount made on the host afterwards stays out, with rslave it comes in.
+#[test]
+fn bind_propagation_follows_the_volume_mode() {
+    let Some(env) = Env::new() else { return };
+    let shared = env.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let sh =
+        |cmd: &str| assert!(std::process::Command::new("sh").args(["-c", cmd]).status().unwrap().success(), "{cmd}");
+    let dir = shared.display();
+    sh(&format!("mount -t tmpfs tmpfs {dir} && mount --make-shared {dir} && mkdir {dir}/sub"));
+    env.ok(&["run", "-d", "--name", "private", "-v", &format!("{dir}:/x"), "localhost/bb", "sleep", "1000"]);
+    env.ok(&["run", "-d", "--name", "slave", "-v", &format!("{dir}:/x:rslave"), "localhost/bb", "sleep", "1000"]);
+    sh(&format!("mount -t tmpfs tmpfs {dir}/sub"));
+    let sees_sub = |name: &str| env.ok(&["exec", name, "cat", "/proc/self/mountinfo"]).contains(" /x/sub ");
+    let (private, slave) = (sees_sub("private"), sees_sub("slave"));
+    env.ok(&["rm", "-f", "private", "slave"]);
+    sh(&format!("umount {dir}/sub && umount {dir}"));
+    assert!(!private, "a default bind is rprivate, as docker's");
+    assert!(slave, "an rslave bind receives the host's new mounts");
+}

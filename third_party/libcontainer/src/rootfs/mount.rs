@@ -1,6 +1,6 @@
 use std::fs::{Permissions, canonicalize};
 use std::io::{BufRead, BufReader, ErrorKind};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +39,23 @@ const MAX_EBUSY_MOUNT_ATTEMPTS: u32 = 3;
 #[cfg(not(test))]
 const MOUNT_RETRY_DELAY_MS: u64 = 100;
 // In tests, there is no need to delay, so set it to 0ms.
+/// The propagation a mount's options ask for (the last one given), as
+/// mount(2) flags.
+fn propagation_of(m: &SpecMount) -> Option<MsFlags> {
+    let rec = MsFlags::MS_REC;
+    m.options().as_ref()?.iter().rev().find_map(|o| match o.as_str() {
+        "private" => Some(MsFlags::MS_PRIVATE),
+        "rprivate" => Some(MsFlags::MS_PRIVATE | rec),
+        "slave" => Some(MsFlags::MS_SLAVE),
+        "rslave" => Some(MsFlags::MS_SLAVE | rec),
+        "shared" => Some(MsFlags::MS_SHARED),
+        "rshared" => Some(MsFlags::MS_SHARED | rec),
+        "unbindable" => Some(MsFlags::MS_UNBINDABLE),
+        "runbindable" => Some(MsFlags::MS_UNBINDABLE | rec),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 const MOUNT_RETRY_DELAY_MS: u64 = 0;
 
@@ -711,6 +728,16 @@ impl Mount {
                 None,
                 linux::MOVE_MOUNT_T_EMPTY_PATH | linux::MOVE_MOUNT_F_EMPTY_PATH,
             )?;
+
+            // The mount's propagation (`rprivate`, `rslave`, ...), as runc
+            // applies it after the mount. (Patched in for wharf: the fd-based
+            // flow never set it, so a bind kept the propagation its parent
+            // gave it whatever the spec said.)
+            if let Some(flags) = propagation_of(m) {
+                let mounted: OwnedFd = root.resolve(container_dest)?.into();
+                let path = PathBuf::from(format!("/proc/self/fd/{}", mounted.as_raw_fd()));
+                self.syscall.mount(None, &path, None, flags, None)?;
+            }
         } else {
             let mount_fn = || -> std::result::Result<(), SyscallError> {
                 // fsopen
