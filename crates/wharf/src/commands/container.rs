@@ -352,7 +352,11 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         std::thread::sleep(Duration::from_millis(100 << attempt.min(8)));
     };
     if cfg.auto_remove {
-        record_exit(root, id, code);
+        // Only a detached container has waiters elsewhere; a foreground
+        // `run --rm` returns its code itself (and stays off this path's cost).
+        if !tee {
+            record_exit(root, id, code);
+        }
         remove_files(&mut store, id)?;
     }
     Ok(code)
