@@ -3,6 +3,7 @@
 //! and read-only paths, device cgroup rules) and `--user` resolution
 //! against the image's /etc/passwd and /etc/group.
 
+pub mod attach;
 pub mod console;
 pub mod embedded;
 pub mod logs;

@@ -1,6 +1,7 @@
 //! The monitor's loop: copy a container's output to a sink (the json-file
-//! log, and the terminal for a foreground run), forward signals, reap, and
-//! return the container's exit status. One thread, driven by poll(2):
+//! log, and the terminal for a foreground run) and to attached clients,
+//! pass input on, forward signals, reap, and return the container's exit
+//! status. One thread, driven by poll(2):
 //! container creation forks, and a monitor must stay single-threaded
 //! (youki#3011).
 
@@ -12,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{Pid, WaitOptions};
 
+use crate::attach::{AttachServer, Request};
 use crate::logs::Stream;
 
 /// Signals a monitor catches: SIGCHLD to reap, the others to forward.
@@ -30,6 +32,13 @@ impl SignalPipes {
             forwarded.push((s, pipe_for(s)?));
         }
         Ok(SignalPipes { chld, forwarded })
+    }
+
+    /// Entries for poll(2) that become readable when a signal arrives.
+    pub fn poll_fds(&self) -> Vec<PollFd<'_>> {
+        let mut fds = vec![PollFd::new(&self.chld, PollFlags::IN)];
+        fds.extend(self.forwarded.iter().map(|(_, p)| PollFd::new(p, PollFlags::IN)));
+        fds
     }
 
     /// The forwarded signals that arrived since the last look, without
@@ -83,28 +92,98 @@ pub fn supervise(
     sink: &mut dyn FnMut(Stream, &[u8]),
     forward: &mut dyn FnMut(i32),
 ) -> io::Result<i32> {
-    supervise_with_input(pid, outputs, None, signals, sink, forward)
+    let io = Io { outputs, ..Io::default() };
+    supervise_io(pid, io, None, signals, sink, forward)
 }
 
-/// [`supervise`], also copying `input.0` (the user's stdin) to `input.1`
-/// (a pty master) as it arrives.
-pub fn supervise_with_input(
+/// A container's streams as the monitor holds them.
+#[derive(Default)]
+pub struct Io {
+    /// What the container writes: pipes, or the pty master.
+    pub outputs: Vec<(Stream, OwnedFd)>,
+    /// The user's stdin, for a foreground `-it`: read as it arrives.
+    pub user_input: Option<OwnedFd>,
+    /// Where input goes: the pty master, or the write end of the
+    /// container's stdin pipe (`run -d -i`). None: input is dropped.
+    pub stdin: Option<OwnedFd>,
+    /// The pty master, for window sizes sent by attach clients.
+    pub terminal: Option<OwnedFd>,
+}
+
+/// Input on its way to the container. Written without blocking: a
+/// container that does not read its stdin must not stall its monitor, so
+/// the input waits here, and no more is read while too much waits.
+struct Input {
+    user: Option<File>,
+    target: Option<File>,
+    pending: Vec<u8>,
+}
+
+impl Input {
+    const HIGH_WATER: usize = 64 * 1024;
+
+    fn wants_more(&self) -> bool {
+        self.target.is_some() && self.pending.len() < Self::HIGH_WATER
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.target.is_some() {
+            self.pending.extend_from_slice(bytes);
+        }
+    }
+
+    /// One read of the user's stdin; stops reading it at EOF.
+    fn read_user(&mut self, buf: &mut [u8]) {
+        let Some(user) = self.user.as_mut() else { return };
+        match user.read(buf) {
+            Ok(0) | Err(_) => self.user = None,
+            Ok(n) => self.push(&buf[..n]),
+        }
+    }
+
+    /// Writes what the target takes now; drops the input if it is closed.
+    fn write_pending(&mut self) {
+        use std::io::Write;
+        while let (Some(target), false) = (self.target.as_mut(), self.pending.is_empty()) {
+            match target.write(&self.pending) {
+                Ok(0) => {
+                    self.target = None;
+                    self.pending.clear();
+                }
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.target = None;
+                    self.pending.clear();
+                }
+            }
+        }
+    }
+}
+
+/// [`supervise`] with input (the user's terminal, attach clients) and,
+/// when `attach` is given, output to attached clients and their requests.
+pub fn supervise_io(
     pid: i32,
-    outputs: Vec<(Stream, OwnedFd)>,
-    input: Option<(OwnedFd, OwnedFd)>,
+    io: Io,
+    mut attach: Option<&mut AttachServer>,
     signals: &mut SignalPipes,
     sink: &mut dyn FnMut(Stream, &[u8]),
     forward: &mut dyn FnMut(i32),
 ) -> io::Result<i32> {
-    let (mut input_src, mut input_dst) = match input {
-        Some((s, d)) => (Some(File::from(s)), Some(File::from(d))),
-        None => (None, None),
-    };
     let mut outs: Vec<(Stream, Option<File>)> = Vec::new();
-    for (s, fd) in outputs {
+    for (s, fd) in io.outputs {
         rustix::io::ioctl_fionbio(&fd, true)?;
         outs.push((s, Some(File::from(fd))));
     }
+    if let Some(fd) = &io.stdin {
+        rustix::io::ioctl_fionbio(fd, true)?;
+    }
+    let mut input =
+        Input { user: io.user_input.map(File::from), target: io.stdin.map(File::from), pending: Vec::new() };
     let mut status = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -114,7 +193,7 @@ pub fn supervise_with_input(
             // daemonised grandchild may still hold them open, so do not
             // wait for EOF).
             for (s, f) in outs.iter_mut() {
-                read_available(*s, f, &mut buf, sink);
+                read_available(*s, f, &mut buf, &mut |s, b| deliver(sink, &mut attach, s, b));
             }
             return Ok(status.unwrap_or(255));
         }
@@ -122,54 +201,77 @@ pub fn supervise_with_input(
         for (_, f) in outs.iter().filter_map(|(s, f)| f.as_ref().map(|f| (s, f))) {
             fds.push(PollFd::new(f, PollFlags::IN));
         }
-        let n_out = fds.len();
-        if let Some(src) = &input_src {
-            fds.push(PollFd::new(src, PollFlags::IN));
-        }
-        let n_in = fds.len() - n_out;
+        let user_at = push_if(&mut fds, input.user.as_ref().filter(|_| input.wants_more()), PollFlags::IN);
+        push_if(&mut fds, input.target.as_ref().filter(|_| !input.pending.is_empty()), PollFlags::OUT);
+        let signals_at = fds.len();
         fds.push(PollFd::new(&signals.chld, PollFlags::IN));
         for (_, p) in &signals.forwarded {
             fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        let attach_at = fds.len();
+        if let Some(a) = attach.as_deref() {
+            fds.extend(a.poll_fds(input.wants_more()));
         }
         match poll(&mut fds, None) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents()).collect();
         drop(fds);
+        let ready = |i: Option<usize>| i.is_some_and(|i| !revents[i].is_empty());
         let mut i = 0;
         for (s, f) in outs.iter_mut() {
             if f.is_some() {
-                if ready[i] {
-                    read_available(*s, f, &mut buf, sink);
+                if !revents[i].is_empty() {
+                    read_available(*s, f, &mut buf, &mut |s, b| deliver(sink, &mut attach, s, b));
                 }
                 i += 1;
             }
         }
-        if n_in == 1 && ready[n_out] {
-            copy_input(&mut input_src, &mut input_dst, &mut buf);
+        if ready(user_at) {
+            input.read_user(&mut buf);
+        }
+        if let Some(a) = attach.as_deref_mut() {
+            for req in a.handle(&revents[attach_at..]) {
+                match req {
+                    Request::Input(b) => input.push(&b),
+                    Request::Resize(ws) => {
+                        if let Some(t) = &io.terminal {
+                            let _ = rustix::termios::tcsetwinsize(t, ws);
+                        }
+                    }
+                    Request::Signal(sig) => forward(sig),
+                }
+            }
+        }
+        // Written at once when it arrives; when the target was full, as
+        // soon as poll says it has room.
+        if !input.pending.is_empty() {
+            input.write_pending();
         }
         drain(&mut signals.chld);
         for (k, (sig, p)) in signals.forwarded.iter_mut().enumerate() {
-            if ready[n_out + n_in + 1 + k] && drain(p) {
+            if !revents[signals_at + 1 + k].is_empty() && drain(p) {
                 forward(*sig);
             }
         }
     }
 }
 
-/// Copies one read of the user's input to the pty; stops at EOF.
-fn copy_input(src: &mut Option<File>, dst: &mut Option<File>, buf: &mut [u8]) {
-    use std::io::Write;
-    let (Some(s), Some(d)) = (src.as_mut(), dst.as_mut()) else { return };
-    match s.read(buf) {
-        Ok(0) | Err(_) => *src = None,
-        Ok(n) => {
-            if d.write_all(&buf[..n]).is_err() {
-                *src = None;
-            }
-        }
+/// Adds `fd` to the poll set if there is one; returns its index.
+fn push_if<'a>(fds: &mut Vec<PollFd<'a>>, fd: Option<&'a File>, flags: PollFlags) -> Option<usize> {
+    fd.map(|f| {
+        fds.push(PollFd::new(f, flags));
+        fds.len() - 1
+    })
+}
+
+/// Output goes to the sink (the log, a terminal) and to attached clients.
+fn deliver(sink: &mut dyn FnMut(Stream, &[u8]), attach: &mut Option<&mut AttachServer>, s: Stream, b: &[u8]) {
+    sink(s, b);
+    if let Some(a) = attach.as_deref_mut() {
+        a.broadcast(s, b);
     }
 }
 
@@ -223,6 +325,43 @@ pub fn alive(pid: i32) -> bool {
         // The state follows the parenthesised command name.
         Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => false,
+    }
+}
+
+/// Makes a write to a closed pipe fail with EPIPE instead of killing the
+/// caller. A handler rather than SIG_IGN: an ignored signal stays ignored
+/// across exec, in the container's processes too; a handler is reset.
+pub fn survive_sigpipe() -> io::Result<()> {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(libc::SIGPIPE, seen)?;
+    Ok(())
+}
+
+/// Resets the signals the caller ignores to their default. Ignored
+/// signals stay ignored across exec, so a container would start with
+/// whatever its monitor was given: a shell leaves SIGINT and SIGQUIT
+/// ignored for a background job, and glibc's posix_spawn (how a detached
+/// monitor is started) leaves its internal signals 32 and 33 ignored.
+/// docker's containers start with none ignored.
+pub fn unignore_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // The raw system call: glibc's sigaction refuses 32 and 33. The
+        // buffers are larger than the kernel's struct on any architecture;
+        // its first word is the handler; all zeroes is SIG_DFL.
+        let mut old = [0u64; 4];
+        let dfl = [0u64; 4];
+        // SAFETY: a query (null new action) that writes at most 8 bytes of
+        // mask plus three words into `old`, which is 32 bytes.
+        let queried =
+            unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<u64>(), old.as_mut_ptr(), 8) };
+        if queried == 0 && old[0] == libc::SIG_IGN as u64 {
+            // SAFETY: SIG_DFL with no flags and an empty mask is a valid
+            // action for any catchable signal; the old action is not asked.
+            unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8) };
+        }
     }
 }
 

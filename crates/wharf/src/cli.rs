@@ -8,8 +8,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, build, commit, cp, image, info, lifecycle, network, ps, registry, rootfs, run, stats, system, update,
-    volume,
+    archive, attach, build, commit, cp, image, info, lifecycle, network, ps, registry, rootfs, run, stats, system,
+    update, volume,
 };
 use crate::exit::ENGINE_ERROR;
 
@@ -120,6 +120,8 @@ pub enum Command {
     Port(ps::PortArgs),
     /// Execute a command in a running container
     Exec(lifecycle::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
     /// Create a new image from a container's changes
@@ -186,6 +188,8 @@ pub enum ContainerCommand {
     Inspect(ps::ContainerInspectArgs),
     /// Execute a command in a running container
     Exec(lifecycle::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(cp::CpArgs),
     /// List port mappings or a specific mapping for the container

@@ -640,3 +640,143 @@ fn bind_propagation_follows_the_volume_mode() {
     assert!(!private, "a default bind is rprivate, as docker's");
     assert!(slave, "an rslave bind receives the host's new mounts");
 }
+
+/// Runs `wharf attach` (with `args`) in script(1)'s terminal, sized
+/// 40x100; its stdin and stdout are pipes to the test.
+fn attach_in_terminal(env: &Env, args: &str) -> std::process::Child {
+    let cmd =
+        format!("stty rows 40 cols 100; {} --root {} attach {args}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
+    std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script")
+}
+
+/// Reads `out` until `want` shows up (or the stream ends); all it read.
+fn read_until(out: &mut impl std::io::Read, want: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(want) {
+        match out.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn attach_streams_output_takes_input_and_returns_the_exit_code() {
+    let Some(env) = Env::new() else { return };
+    let (code, _, err) = env.out(&["attach", "nosuch"]);
+    assert_eq!((code, err.trim()), (1, "Error: No such container: nosuch"));
+    env.ok(&["create", "--name", "idle", "localhost/bb", "true"]);
+    let (code, _, err) = env.out(&["attach", "idle"]);
+    assert_eq!((code, err.trim()), (1, "Error: You cannot attach to a stopped container, start it first"));
+    // Without a terminal: what came before attaching is in the log only;
+    // the attached client's input reaches the container's stdin, its
+    // output and errors come back apart, and its code is attach's.
+    let script = "echo before; read l; echo \"got $l\"; echo oops >&2; exit 3";
+    env.ok(&["run", "-di", "--name", "piped", "localhost/bb", "sh", "-c", script]);
+    assert!(eventually(|| env.ok(&["logs", "piped"]).contains("before").then_some(())).is_some());
+    let mut child = env
+        .cmd(&["attach", "piped"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("attach");
+    {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"go\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("attach");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got go\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(state(&env, "piped"), "exited 3");
+    assert_eq!(env.ok(&["logs", "piped"]), "before\ngot go\n");
+}
+
+#[test]
+fn attach_to_a_terminal_resizes_detaches_and_attaches_again() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["run", "-dit", "--name", "shell", "localhost/bb", "sh"]);
+    let mut child = attach_in_terminal(&env, "shell");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    use std::io::Write;
+    // The client's terminal size is the container's.
+    stdin.write_all(b"stty size; echo $((6*7))\n").expect("write");
+    let seen = read_until(&mut stdout, "42\r\n");
+    assert!(seen.contains("40 100"), "{seen}");
+    // ctrl-p ctrl-q: the client leaves, the container runs on.
+    stdin.write_all(b"\x10\x11").expect("write");
+    let seen = read_until(&mut stdout, "read escape sequence");
+    assert!(seen.contains("read escape sequence"), "{seen}");
+    assert_eq!(child.wait().expect("attach").code(), Some(1));
+    assert_eq!(state(&env, "shell"), "running 0");
+    // Attached again, the shell is the same one; its exit is attach's.
+    let mut child = attach_in_terminal(&env, "--detach-keys ctrl-x shell");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdin.write_all(b"echo $((6*7)); exit 7\n").expect("write");
+    read_until(&mut stdout, "42\r\n");
+    drop(stdin);
+    assert_eq!(child.wait().expect("attach").code(), Some(7));
+    assert_eq!(state(&env, "shell"), "exited 7");
+}
+
+#[test]
+fn input_a_container_does_not_read_never_stalls_its_monitor() {
+    let Some(env) = Env::new() else { return };
+    // The container never reads its stdin; a client sends 4 MiB into it.
+    env.ok(&["run", "-di", "--name", "deaf", "localhost/bb", "sh", "-c", "while :; do echo tick; sleep 0.1; done"]);
+    let input = env.path().join("input");
+    std::fs::write(&input, vec![b'x'; 4 << 20]).expect("write");
+    let mut child = env
+        .cmd(&["attach", "deaf"])
+        .stdin(std::fs::File::open(&input).expect("input"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("attach");
+    let ticks = || env.ok(&["logs", "deaf"]).lines().count();
+    let before = eventually(|| Some(ticks()).filter(|n| *n > 0)).expect("ticks");
+    // The monitor goes on logging, and stops the container when asked.
+    assert!(eventually(|| (ticks() > before + 5).then_some(())).is_some(), "the log stalled at {before}");
+    env.ok(&["stop", "-t", "1", "deaf"]);
+    let code = child.wait().expect("attach").code();
+    assert_eq!(code, Some(137), "attach ends with the container's code");
+}
+
+#[test]
+fn containers_start_with_no_signal_ignored() {
+    let Some(env) = Env::new() else { return };
+    // A shell ignores SIGINT and SIGQUIT for a background job, and a
+    // detached monitor is started by posix_spawn (which leaves glibc's
+    // signals 32 and 33 ignored); a container inherits none of that.
+    let wharf = format!("{} --root {}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
+    let probe = "grep SigIgn /proc/self/status; true";
+    let in_shell = |args: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-c", &format!("trap '' INT QUIT PIPE; exec {wharf} {args}")])
+            .output()
+            .expect("sh");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let none = "SigIgn:\t0000000000000000";
+    assert_eq!(in_shell(&format!("run --rm localhost/bb sh -c '{probe}'")).trim(), none);
+    let id = in_shell(&format!("run -d localhost/bb sh -c '{probe}'")).trim().to_owned();
+    assert_eq!(env.ok(&["wait", &id]).trim(), "0");
+    assert_eq!(env.ok(&["logs", &id]).trim(), none);
+    let id = env.ok(&["run", "-d", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    assert_eq!(in_shell(&format!("exec {id} sh -c '{probe}'")).trim(), none);
+    // And a closed pipe still ends its writer (128+SIGPIPE), in a detached
+    // container too, although its monitor survives SIGPIPE.
+    let id = in_shell("run -d localhost/bb sh -c 'set -o pipefail; yes | head -c 2 >/dev/null; echo $?'");
+    assert_eq!(env.ok(&["wait", id.trim()]).trim(), "0");
+    assert_eq!(env.ok(&["logs", id.trim()]).trim(), "141");
+}

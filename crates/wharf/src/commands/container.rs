@@ -10,12 +10,14 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
+use runtime::attach::AttachServer;
 use runtime::logs::{LogWriter, Stream};
 use runtime::supervise::{self, SignalPipes};
 use runtime::{OciRuntime, Runtime};
@@ -279,6 +281,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
     let cfg = load_config(&rec);
     let rt = oci_runtime(root, &cfg)?;
     supervise::become_subreaper()?;
+    supervise::unignore_signals();
     let forward: &[i32] =
         &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut signals = SignalPipes::install(forward)?;
@@ -290,10 +293,15 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
     // Recorded before anything is set up, so that a monitor killed half-way
     // is detected (lifecycle::refresh) and its leftovers removed.
     store.set_container_monitor(id, std::process::id() as i32, rec.restarts)?;
+    // Without it the container still runs; only `attach` is refused.
+    let mut attach = std::fs::create_dir_all("/run/wharf")
+        .and_then(|_| AttachServer::listen(&attach_path(id)))
+        .map_err(|e| eprintln!("warning: no attach socket: {e}"))
+        .ok();
     let mut attempt = 0i64;
     let code = loop {
         let started = start_once(&mut store, &rt, &rec.id, &rec.image_id, stdin_passthrough);
-        let Started { pid, outputs, master } = match started {
+        let Started { pid, outputs, master, stdin } = match started {
             Ok(x) => x,
             Err(e) => {
                 if let Some(r) = ready.as_mut() {
@@ -319,15 +327,16 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         };
         // A foreground terminal: raw mode, its size, and stdin into the pty.
         let _raw = (tee && master.is_some()).then(runtime::console::RawMode::enter);
-        let mut input = None;
+        let mut user_input = None;
         if let Some(m) = &master {
             if tee {
                 runtime::console::copy_window_size(m);
                 if stdin_passthrough {
-                    input = Some((runtime::oci::dup_stdio(0).map_err(|e| engine(e.to_string()))?, m.try_clone()?));
+                    user_input = Some(runtime::oci::dup_stdio(0).map_err(|e| engine(e.to_string()))?);
                 }
             }
         }
+        let terminal = master.as_ref().map(|m| m.try_clone()).transpose()?;
         let mut fwd = |sig: i32| {
             if sig == libc::SIGWINCH {
                 if let Some(m) = &master {
@@ -337,10 +346,14 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
             }
             let _ = supervise::send_signal(pid, sig);
         };
-        let code = supervise::supervise_with_input(pid, outputs, input, &mut signals, &mut sink, &mut fwd)?;
+        let io = supervise::Io { outputs, user_input, stdin, terminal };
+        let code = supervise::supervise_io(pid, io, attach.as_mut(), &mut signals, &mut sink, &mut fwd)?;
         log.flush()?;
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
+        if let Some(a) = attach.as_mut() {
+            a.finish(code);
+        }
         attempt += 1;
         let by_user = stop_marker(root, id).exists();
         // Read again: `update --restart` may have changed it meanwhile.
@@ -386,11 +399,20 @@ fn record_exit(root: &Path, id: &str, code: i32) {
 
 /// Mounts the rootfs if needed, creates and starts the container with its
 /// output on pipes; records it running.
-/// A started container: its init, its output, and its pty master (`-t`).
+/// A started container: its init, its output, its pty master (`-t`), and
+/// where its input goes (the master, or its stdin pipe for a detached
+/// `-i`), if it takes input.
 struct Started {
     pid: i32,
-    outputs: Vec<(Stream, std::os::fd::OwnedFd)>,
-    master: Option<std::os::fd::OwnedFd>,
+    outputs: Vec<(Stream, OwnedFd)>,
+    master: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+}
+
+/// Where a container's monitor listens for `attach` clients (short:
+/// unix socket paths are limited to 108 bytes).
+pub fn attach_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("/run/wharf/attach-{}.sock", &id[..16.min(id.len())]))
 }
 
 /// The console socket of a container: short, since unix socket paths are
@@ -424,13 +446,23 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
         let pid = created.map_err(|e| engine(e.to_string()))?;
         let master = runtime::console::receive_master(&listener)
             .map_err(|e| engine(format!("receiving the container's terminal: {e}")))?;
-        Started { pid, outputs: vec![(Stream::Stdout, master.try_clone()?)], master: Some(master) }
+        let input = if cfg.open_stdin { Some(master.try_clone()?) } else { None };
+        Started { pid, outputs: vec![(Stream::Stdout, master.try_clone()?)], master: Some(master), stdin: input }
     } else {
         let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        let stdin = if stdin { runtime::oci::dup_stdio(0).map_err(|e| engine(e.to_string()))? } else { null()? };
-        let pid = rt.create(id, &dir, [stdin, out_w, err_w], None).map_err(|e| engine(e.to_string()))?;
-        Started { pid, outputs: vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], master: None }
+        // The user's stdin itself for a foreground `-i`; a pipe that the
+        // monitor keeps open (for attach clients) for a detached one.
+        let (container_stdin, input) = if stdin {
+            (runtime::oci::dup_stdio(0).map_err(|e| engine(e.to_string()))?, None)
+        } else if cfg.open_stdin {
+            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+            (r, Some(w))
+        } else {
+            (null()?, None)
+        };
+        let pid = rt.create(id, &dir, [container_stdin, out_w, err_w], None).map_err(|e| engine(e.to_string()))?;
+        Started { pid, outputs: vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], master: None, stdin: input }
     };
     store.set_container_running(id, started.pid, std::process::id() as i32)?;
     if let Err(e) = rt.start(id) {
@@ -479,6 +511,8 @@ pub fn unmount_rootfs(root: &Path, id: &str) -> std::io::Result<()> {
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
     network::teardown(id);
+    // Left by a monitor that was killed.
+    let _ = std::fs::remove_file(attach_path(id));
     let dir = container_dir(store.root(), id);
     unmount_rootfs(store.root(), id).with_context(|| format!("unmounting {}", dir.join("merged").display()))?;
     image::layer::remove_tree(&dir).with_context(|| format!("removing {}", dir.display()))?;
@@ -523,6 +557,10 @@ use std::os::unix::process::CommandExt;
 
 /// `wharf container-monitor ID` (hidden): the detached monitor's body.
 pub fn monitor_main(root: &Path, id: &str) -> anyhow::Result<std::process::ExitCode> {
+    // The CLI keeps SIGPIPE's default (for `wharf ps | head`); the monitor
+    // writes into the container's stdin pipe, and must outlive a container
+    // that closed it.
+    supervise::survive_sigpipe()?;
     runtime::warmup::start();
     let _ = rustix::process::setsid();
     // Our stdout is the CLI's readiness pipe: keep it as `ready`, and point

@@ -294,20 +294,25 @@ pub fn wait(root: &Path, args: WaitArgs) -> anyhow::Result<ExitCode> {
         &args.containers,
         |store, key| {
             let rec = lookup(store, key)?;
-            let code = match wait_exit(store, &rec.id, None)? {
-                Waited::Exited(r) => r.exit_code,
-                // (TimedOut cannot happen without a limit.)
-                Waited::Removed | Waited::TimedOut => {
-                    let file = container::exit_file(store.root(), &rec.id);
-                    let code = std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok());
-                    code.ok_or_else(|| anyhow::anyhow!("No such container: {key}"))?
-                }
-            };
+            let code = wait_code(store, &rec.id)?.ok_or_else(|| anyhow::anyhow!("No such container: {key}"))?;
             println!("{code}");
             Ok(())
         },
         root,
     )
+}
+
+/// Waits until container `id` stops; its exit code (None: it was removed
+/// and its code is not known).
+pub fn wait_code(store: &mut Store, id: &str) -> anyhow::Result<Option<i32>> {
+    Ok(match wait_exit(store, id, None)? {
+        Waited::Exited(r) => Some(r.exit_code),
+        // (TimedOut cannot happen without a limit.)
+        Waited::Removed | Waited::TimedOut => {
+            let file = container::exit_file(store.root(), id);
+            std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok())
+        }
+    })
 }
 
 #[derive(Debug, Args)]
@@ -600,6 +605,7 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
         cwd: args.workdir.clone(),
     };
     let rt = container::oci_runtime(root, &cfg)?;
+    runtime::supervise::unignore_signals();
     if let (true, runtime::Runtime::Embedded(e)) = (args.tty && !args.detach, &rt) {
         // The container's own env is in its process settings already.
         return exec_terminal(root, &rec.id, e, &opts, &[], &args.command);
@@ -661,8 +667,12 @@ fn exec_terminal(
     let master = runtime::console::receive_master(&listener)?;
     let _raw = runtime::console::RawMode::enter();
     runtime::console::copy_window_size(&master);
-    let input = if opts.stdin { Some((runtime::oci::dup_stdio(0)?, master.try_clone()?)) } else { None };
-    let outputs = vec![(runtime::logs::Stream::Stdout, master.try_clone()?)];
+    let io = runtime::supervise::Io {
+        outputs: vec![(runtime::logs::Stream::Stdout, master.try_clone()?)],
+        user_input: opts.stdin.then(|| runtime::oci::dup_stdio(0)).transpose()?,
+        stdin: opts.stdin.then(|| master.try_clone()).transpose()?,
+        terminal: None,
+    };
     let mut sink = |_: runtime::logs::Stream, b: &[u8]| {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(b).and_then(|_| out.flush());
@@ -674,6 +684,6 @@ fn exec_terminal(
             let _ = send(pid, sig);
         }
     };
-    let code = runtime::supervise::supervise_with_input(pid, outputs, input, &mut signals, &mut sink, &mut fwd)?;
+    let code = runtime::supervise::supervise_io(pid, io, None, &mut signals, &mut sink, &mut fwd)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod archive;
+pub mod attach;
 pub mod build;
 pub mod commit;
 pub mod container;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Port(a) | Command::Container(C::Port(a)) => ps::port(root, a),
         Command::Exec(a) | Command::Container(C::Exec(a)) => lifecycle::exec(root, a),
         Command::Cp(a) | Command::Container(C::Cp(a)) => cp::cp(root, a),
+        Command::Attach(a) | Command::Container(C::Attach(a)) => attach::attach(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
