@@ -5,6 +5,7 @@
 //! caller's pipe).
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -108,6 +109,31 @@ impl OciRuntime {
     /// Runs a process in the running container (`runc exec`) with the
     /// caller's stdio; returns its exit code (128+N for a signal).
     pub fn exec(&self, id: &str, opts: &ExecOptions, argv: &[String]) -> Result<i32, OciError> {
+        let mut c = self.exec_command(id, opts, argv);
+        if !opts.stdin {
+            c.stdin(Stdio::null());
+        }
+        let status = c.status().map_err(|e| OciError::Spawn(self.bin.display().to_string(), e))?;
+        Ok(match status.code() {
+            Some(code) => code,
+            None => 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
+        })
+    }
+
+    /// `runc exec` with `stdio`, not waited for: its pid.
+    fn exec_spawn(&self, id: &str, opts: &ExecOptions, argv: &[String], stdio: [OwnedFd; 3]) -> Result<i32, OciError> {
+        let [stdin, stdout, stderr] = stdio;
+        let child = self
+            .exec_command(id, opts, argv)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| OciError::Spawn(self.bin.display().to_string(), e))?;
+        Ok(child.id() as i32)
+    }
+
+    fn exec_command(&self, id: &str, opts: &ExecOptions, argv: &[String]) -> Command {
         let mut c = self.cmd(None);
         c.arg("exec");
         if opts.detach {
@@ -126,14 +152,7 @@ impl OciRuntime {
             c.arg("--cwd").arg(w);
         }
         c.arg(id).args(argv);
-        if !opts.stdin {
-            c.stdin(Stdio::null());
-        }
-        let status = c.status().map_err(|e| OciError::Spawn(self.bin.display().to_string(), e))?;
-        Ok(match status.code() {
-            Some(code) => code,
-            None => 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
-        })
+        c
     }
 
     /// Sends `signal` (a number or name) to the container's init.
@@ -267,6 +286,22 @@ impl Runtime {
         root.join(id).exists()
     }
 
+    /// Starts a process in the running container with `stdio` and returns
+    /// a child's pid to wait for: the process itself (embedded), or the
+    /// runtime binary's `exec`, which exits with its code.
+    pub fn exec_spawn(
+        &self,
+        id: &str,
+        opts: &ExecOptions,
+        argv: &[String],
+        stdio: [OwnedFd; 3],
+    ) -> Result<i32, OciError> {
+        match self {
+            Runtime::Binary(b) => b.exec_spawn(id, opts, argv, stdio),
+            Runtime::Embedded(e) => e.exec(id, argv, &opts.env, opts.cwd.as_deref(), embedded_user(opts), stdio),
+        }
+    }
+
     /// Runs a process in the running container with the caller's stdio
     /// (stdin only with `opts.stdin`); waits for it unless `opts.detach`.
     /// Returns its exit code.
@@ -274,13 +309,9 @@ impl Runtime {
         match self {
             Runtime::Binary(b) => b.exec(id, opts, argv),
             Runtime::Embedded(e) => {
-                let user = opts.user.as_deref().and_then(|u| {
-                    let (a, b) = u.split_once(':')?;
-                    Some((a.parse().ok()?, b.parse().ok()?, opts.additional_gids.clone()))
-                });
                 let stdin = if opts.stdin { dup_stdio(0)? } else { null_fd()? };
                 let stdio = [stdin, dup_stdio(1)?, dup_stdio(2)?];
-                let pid = e.exec(id, argv, &opts.env, opts.cwd.as_deref(), user, stdio)?;
+                let pid = e.exec(id, argv, &opts.env, opts.cwd.as_deref(), embedded_user(opts), stdio)?;
                 if opts.detach {
                     return Ok(0);
                 }
@@ -296,4 +327,10 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The embedded runtime's form of `opts.user` (`uid:gid`) and groups.
+fn embedded_user(opts: &ExecOptions) -> Option<(u32, u32, Vec<u32>)> {
+    let (uid, gid) = opts.user.as_deref()?.split_once(':')?;
+    Some((uid.parse().ok()?, gid.parse().ok()?, opts.additional_gids.clone()))
 }

@@ -150,6 +150,9 @@ pub enum Command {
     /// The per-container monitor (internal)
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor { id: String },
+    /// A container's health checker (internal)
+    #[command(name = "container-health", hide = true)]
+    ContainerHealth { id: String },
 }
 
 #[derive(Debug, Subcommand)]

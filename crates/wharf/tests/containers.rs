@@ -780,3 +780,65 @@ fn containers_start_with_no_signal_ignored() {
     assert_eq!(env.ok(&["wait", id.trim()]).trim(), "0");
     assert_eq!(env.ok(&["logs", id.trim()]).trim(), "141");
 }
+
+#[test]
+fn health_checks_follow_the_probe_as_docker_reports_them() {
+    let Some(env) = Env::new() else { return };
+    let ctx = env.path().join("hc");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    let dockerfile = "FROM localhost/bb\nHEALTHCHECK --interval=100ms --retries=2 CMD test -e /tmp/ok && echo fine\n";
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("write");
+    env.ok(&["build", "-q", "-t", "localhost/hc", ctx.to_str().expect("utf8")]);
+    env.ok(&["run", "-d", "--name", "hc", "localhost/hc", "sleep", "1000"]);
+    let health = |name: &str| env.ok(&["inspect", "--format", "{{.State.Health.Status}}", name]).trim().to_owned();
+    // The probe fails twice in a row: unhealthy; then it passes: healthy.
+    assert!(eventually(|| (health("hc") == "unhealthy").then_some(())).is_some(), "{}", health("hc"));
+    env.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    assert!(eventually(|| (health("hc") == "healthy").then_some(())).is_some(), "{}", health("hc"));
+    let last = env.ok(&["inspect", "--format", "{{with (index .State.Health.Log 0)}}{{.ExitCode}}{{end}}", "hc"]);
+    assert_eq!(last.trim(), "1", "the log keeps failures too");
+    let log = env.ok(&["inspect", "--format", "{{json .State.Health.Log}}", "hc"]);
+    let log: serde_json::Value = serde_json::from_str(&log).expect("json");
+    let entries = log.as_array().expect("a list");
+    assert!(entries.len() <= 5, "docker keeps 5: {log}");
+    let passed = entries.iter().rev().find(|e| e["ExitCode"] == 0).expect("a passing probe");
+    assert_eq!(passed["Output"], "fine\n");
+    let ps = env.ok(&["ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("hc Up ") && ps.trim_end().ends_with("(healthy)"), "{ps}");
+    // Flags override the image's check; --no-healthcheck removes it.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "sleep 5",
+        "--health-timeout",
+        "200ms",
+        "localhost/hc",
+        "sleep",
+        "1000",
+    ]);
+    let cfg = env.ok(&["inspect", "--format", "{{json .Config.Healthcheck}}", "slow"]);
+    assert_eq!(cfg.trim(), r#"{"Interval":100000000,"Retries":2,"Test":["CMD-SHELL","sleep 5"],"Timeout":200000000}"#);
+    let timed_out = || {
+        let out =
+            env.ok(&["inspect", "--format", "{{range .State.Health.Log}}{{.ExitCode}} {{.Output}}{{end}}", "slow"]);
+        out.starts_with("-1 Health check exceeded timeout (200ms)").then_some(())
+    };
+    assert!(eventually(timed_out).is_some());
+    env.ok(&["run", "-d", "--name", "none", "--no-healthcheck", "localhost/hc", "sleep", "1000"]);
+    assert_eq!(env.ok(&["inspect", "--format", "{{json .State.Health}}", "none"]).trim(), "null");
+    assert_eq!(env.ok(&["ps", "--filter", "health=none", "--format", "{{.Names}}"]).trim(), "none");
+    let (code, _, err) = env.out(&["run", "-d", "--no-healthcheck", "--health-retries", "1", "localhost/hc"]);
+    assert_eq!((code, err.trim()), (125, "Error: --no-healthcheck conflicts with --health-* options"));
+    // The checker goes with its container.
+    env.ok(&["rm", "-f", "hc", "slow"]);
+    let checkers = || {
+        let o = std::process::Command::new("pgrep")
+            .args(["-f", &format!("{} container-health", env.root().display())])
+            .output();
+        o.map(|o| o.stdout.is_empty()).unwrap_or(false).then_some(())
+    };
+    assert!(eventually(checkers).is_some(), "a health checker outlived its container");
+}

@@ -66,6 +66,8 @@ pub struct ContainerConfig {
     pub volumes: Vec<String>,
     /// Networks joined with `network connect`, beyond `network`.
     pub connected: Vec<Endpoint>,
+    /// The health check (the image's, with `--health-*` over it).
+    pub health: Option<super::health::HealthConfig>,
 }
 
 /// A network a container was connected to after creation, and the
@@ -311,6 +313,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
                 return Err(e);
             }
         };
+        let checker = super::health::start_checker(root, id, &cfg);
         if let Some(r) = ready.take() {
             let mut r = r;
             let _ = writeln!(r, "ok {pid}");
@@ -348,6 +351,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         };
         let io = supervise::Io { outputs, user_input, stdin, terminal };
         let code = supervise::supervise_io(pid, io, attach.as_mut(), &mut signals, &mut sink, &mut fwd)?;
+        super::health::stop_checker(checker);
         log.flush()?;
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;

@@ -7,6 +7,7 @@ pub mod commit;
 pub mod container;
 pub mod cp;
 mod dockerfile;
+pub mod health;
 pub mod image;
 pub mod info;
 pub mod lifecycle;
@@ -91,5 +92,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) | Command::Container(C::Export(a)) => rootfs::export(root, a),
         Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
         Command::ContainerMonitor { id } => container::monitor_main(root, &id),
+        Command::ContainerHealth { id } => health::checker_main(root, &id),
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use store::{ContainerRecord, Store};
 
 use super::container::{self, load_config, ContainerConfig};
+use super::health::{self, Health};
 use super::lifecycle::{lookup, refresh, remove};
 use crate::format;
 
@@ -41,17 +42,24 @@ pub struct PsArgs {
     pub size: bool,
 }
 
-/// docker's `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
-fn status(rec: &ContainerRecord) -> String {
+/// The health of a container with a check (None without one).
+fn health_of(root: &Path, rec: &ContainerRecord, cfg: &ContainerConfig) -> Option<Health> {
+    cfg.health.as_ref().filter(|h| h.active()).and_then(|_| health::read(root, &rec.id))
+}
+
+/// docker's `Up 5 seconds`, `Up 2 minutes (healthy)`, `Exited (0) 3
+/// minutes ago`, `Created`.
+fn status(rec: &ContainerRecord, health: Option<&Health>) -> String {
     let since =
         |t: &str| format::parse_time(t).map(|t| std::time::SystemTime::now().duration_since(t).unwrap_or_default());
     match rec.state.as_str() {
         "running" | "paused" => {
             let up = since(&rec.started).map(format::human_duration).unwrap_or_default();
-            if rec.state == "paused" {
-                format!("Up {up} (Paused)")
-            } else {
-                format!("Up {up}")
+            match health {
+                _ if rec.state == "paused" => format!("Up {up} (Paused)"),
+                Some(h) if h.status == "starting" => format!("Up {up} (health: starting)"),
+                Some(h) => format!("Up {up} ({})", h.status),
+                None => format!("Up {up}"),
             }
         }
         "exited" => {
@@ -116,6 +124,12 @@ fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &S
         },
         "ancestor" => cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false),
         "exited" => rec.state == "exited" && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
+        "health" => {
+            if !["starting", "healthy", "unhealthy", "none"].contains(&v) {
+                anyhow::bail!("Unrecognised filter value for health: {v}");
+            }
+            health_of(store.root(), rec, cfg).map_or("none".to_owned(), |h| h.status) == v
+        }
         _ => anyhow::bail!("invalid filter '{k}'"),
     })
 }
@@ -156,7 +170,8 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let maps: Vec<BTreeMap<String, Value>> = rows.iter().map(|(rec, cfg)| row(rec, cfg, args.no_trunc)).collect();
+    let maps: Vec<BTreeMap<String, Value>> =
+        rows.iter().map(|(rec, cfg)| row(store.root(), rec, cfg, args.no_trunc)).collect();
     match args.format.as_deref() {
         Some(f) if f != "table" => write!(out, "{}", format::render(f, &maps)?)?,
         _ => {
@@ -174,7 +189,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap<String, Value> {
+fn row(root: &Path, rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap<String, Value> {
     let cmd = command_line(cfg);
     let command = if no_trunc { go_quote(&cmd) } else { go_quote(&ellipsis(&cmd, 20)) };
     let created = format::parse_time(&rec.created);
@@ -185,7 +200,7 @@ fn row(rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap
     m.insert("Command".into(), json!(command));
     m.insert("CreatedAt".into(), json!(created.map(format::docker_time).unwrap_or_default()));
     m.insert("RunningFor".into(), json!(created.map(format::ago).unwrap_or_default()));
-    m.insert("Status".into(), json!(status(rec)));
+    m.insert("Status".into(), json!(status(rec, health_of(root, rec, cfg).as_ref())));
     m.insert("State".into(), json!(rec.state));
     m.insert("Ports".into(), json!(ports(cfg)));
     m.insert("Names".into(), json!(rec.name));
@@ -248,6 +263,9 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
     let res = &spec["linux"]["resources"];
     let quota = res["cpu"]["quota"].as_i64().filter(|q| *q > 0).unwrap_or(0);
     let period = res["cpu"]["period"].as_i64().filter(|p| *p > 0).unwrap_or(100_000);
+    // Health and Healthcheck are null without a check: docker's JSON leaves
+    // them out, but its templates see a nil (`{{json .State.Health}}` is
+    // `null`), as they do here.
     json!({
         "Id": rec.id,
         "Created": rec.created,
@@ -265,6 +283,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "Error": "",
             "StartedAt": if rec.started.is_empty() { zero } else { rec.started.as_str() },
             "FinishedAt": if rec.finished.is_empty() { zero } else { rec.finished.as_str() },
+            "Health": health_of(store.root(), rec, &cfg),
         },
         "Image": rec.image_id,
         "ResolvConfPath": "",
@@ -310,6 +329,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout,
             "ExposedPorts": cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+            "Healthcheck": cfg.health,
         },
         "NetworkSettings": network_settings(store, rec, &cfg),
     })

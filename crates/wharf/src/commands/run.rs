@@ -120,6 +120,8 @@ pub struct CreateArgs {
     #[arg(long)]
     pub stop_timeout: Option<i64>,
     #[command(flatten)]
+    pub health: super::health::HealthArgs,
+    #[command(flatten)]
     pub resources: ResourceArgs,
     /// Add Linux capabilities
     #[arg(long)]
@@ -800,6 +802,7 @@ fn prepare(
         volumes: volumes.all,
         connected: Vec::new(),
         extra_hosts: args.add_host.clone(),
+        health: args.health.merge(config.and_then(|c| c.get("Healthcheck"))).map_err(engine)?,
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
     Ok(())
