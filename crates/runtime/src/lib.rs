@@ -17,5 +17,7 @@ pub mod warmup;
 
 pub use oci::{ExecOptions, OciError, OciRuntime, Runtime};
 pub use rootfs::Overlay;
-pub use spec::{bind_mount, container_spec, tmpfs_mount, RunOptions, Seccomp, SpecError, DEFAULT_CAPABILITIES};
+pub use spec::{
+    bind_mount, container_spec, tmpfs_mount, RunOptions, Seccomp, Share, Shm, SpecError, DEFAULT_CAPABILITIES,
+};
 pub use user::{resolve_user, ExecUser, UserError};

@@ -96,6 +96,34 @@ pub struct RunOptions {
     pub rlimits: Vec<oci_spec::runtime::PosixRlimit>,
     /// `--device`s with their cgroup permissions (`rwm`).
     pub devices: Vec<(oci_spec::runtime::LinuxDevice, String)>,
+    /// `--pid`, `--ipc`, `--uts`: a new namespace (docker's default), the
+    /// host's, or another container's.
+    pub pid_ns: Share,
+    pub ipc_ns: Share,
+    pub uts_ns: Share,
+    /// What is at /dev/shm.
+    pub shm: Shm,
+}
+
+/// Whose namespace a container has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Share {
+    #[default]
+    Private,
+    Host,
+    /// Joined: `/proc/PID/ns/...` of another container.
+    Join(PathBuf),
+}
+
+/// /dev/shm: its own tmpfs (of `shm_size`), a bind of another one (the
+/// host's for `--ipc host`, another container's for `--ipc container:`),
+/// or nothing (`--ipc none`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Shm {
+    #[default]
+    Tmpfs,
+    Bind(PathBuf),
+    None,
 }
 
 impl RunOptions {
@@ -128,6 +156,10 @@ impl RunOptions {
             seccomp: Seccomp::Default,
             rlimits: Vec::new(),
             devices: Vec::new(),
+            pid_ns: Share::Private,
+            ipc_ns: Share::Private,
+            uts_ns: Share::Private,
+            shm: Shm::Tmpfs,
         }
     }
 }
@@ -282,8 +314,14 @@ fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?,
         mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys])?,
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm])?,
     ];
+    match &opts.shm {
+        Shm::Tmpfs => {
+            mounts.push(mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm])?)
+        }
+        Shm::Bind(source) => mounts.push(bind_mount(source, "/dev/shm", false)?),
+        Shm::None => {}
+    }
     mounts.extend(opts.extra_mounts.iter().cloned());
     Ok(mounts)
 }
@@ -393,14 +431,18 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
     // capabilities, which fails without no_new_privs.
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
     let mut namespaces = Vec::new();
-    for t in [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Cgroup,
+    for (t, share) in [
+        (LinuxNamespaceType::Pid, &opts.pid_ns),
+        (LinuxNamespaceType::Ipc, &opts.ipc_ns),
+        (LinuxNamespaceType::Uts, &opts.uts_ns),
+        (LinuxNamespaceType::Mount, &Share::Private),
+        (LinuxNamespaceType::Cgroup, &Share::Private),
     ] {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?);
+        match share {
+            Share::Private => namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?),
+            Share::Join(path) => namespaces.push(LinuxNamespaceBuilder::default().typ(t).path(path.clone()).build()?),
+            Share::Host => {}
+        }
     }
     if !opts.host_network {
         let mut net = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
@@ -473,14 +515,17 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
     linux = linux
         .masked_paths(masked.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .readonly_paths(readonly.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-    Ok(SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(RootBuilder::default().path(opts.rootfs.clone()).readonly(opts.read_only).build()?)
-        .hostname(opts.hostname.clone())
         .mounts(default_mounts(opts)?)
         .process(process)
         .linux(linux.build()?)
-        .build()?)
+        .build()?;
+    // Only a UTS namespace of its own can be given a name (the host's is
+    // the host's).
+    spec.set_hostname((opts.uts_ns == Share::Private).then(|| opts.hostname.clone()));
+    Ok(spec)
 }
 
 /// `--ulimit NAME=SOFT[:HARD]` (docker's names: nofile, nproc, core, ...).

@@ -68,6 +68,11 @@ pub struct ContainerConfig {
     pub connected: Vec<Endpoint>,
     /// The health check (the image's, with `--health-*` over it).
     pub health: Option<super::health::HealthConfig>,
+    /// `--ipc`, as given (`shareable`: /dev/shm is a host-side tmpfs that
+    /// `--ipc container:` containers bind too).
+    pub ipc: String,
+    /// Bytes of the shareable /dev/shm.
+    pub shm_size: u64,
 }
 
 /// A network a container was connected to after creation, and the
@@ -436,6 +441,9 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
         let _ = rt.delete(id);
     }
     let cfg = load_config(&store.container(id)?);
+    if cfg.ipc == "shareable" {
+        mount_shm(store.root(), id, cfg.shm_size)?;
+    }
     if let Err(e) = network_up(store, id, &cfg) {
         network_down(store, id);
         return Err(e);
@@ -495,6 +503,7 @@ fn oom_killed(id: &str) -> bool {
 fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, oom: bool) -> anyhow::Result<()> {
     let _ = rt.delete(id);
     network_down(store, id);
+    unmount_shm(store.root(), id);
     let ov = overlay(store, id, image_id)?;
     if is_mounted(&ov.target) {
         let _ = ov.unmount();
@@ -503,13 +512,40 @@ fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, 
     Ok(())
 }
 
-/// Detaches the container's rootfs mount if it is still there.
+/// Detaches the container's rootfs mount (and shareable /dev/shm) if
+/// still there.
 pub fn unmount_rootfs(root: &Path, id: &str) -> std::io::Result<()> {
+    unmount_shm(root, id);
     let target = container_dir(root, id).join("merged");
     if is_mounted(&target) {
         rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)?;
     }
     Ok(())
+}
+
+/// The host-side /dev/shm of an `--ipc shareable` container.
+pub fn shm_dir(root: &Path, id: &str) -> PathBuf {
+    container_dir(root, id).join("shm")
+}
+
+/// Mounts the shareable /dev/shm (docker's options) unless it is there.
+fn mount_shm(root: &Path, id: &str, size: u64) -> anyhow::Result<()> {
+    use rustix::mount::{mount, MountFlags};
+    let dir = shm_dir(root, id);
+    std::fs::create_dir_all(&dir)?;
+    if !is_mounted(&dir) {
+        let data = std::ffi::CString::new(format!("mode=1777,size={}k", size / 1024))?;
+        let flags = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
+        mount("shm", &dir, "tmpfs", flags, data.as_c_str()).map_err(|e| engine(format!("mounting /dev/shm: {e}")))?;
+    }
+    Ok(())
+}
+
+fn unmount_shm(root: &Path, id: &str) {
+    let dir = shm_dir(root, id);
+    if is_mounted(&dir) {
+        let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
+    }
 }
 
 /// Removes a stopped container's directory and record.

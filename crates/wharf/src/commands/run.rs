@@ -144,6 +144,30 @@ pub struct CreateArgs {
     /// Path to an OCI runtime binary (runc, crun, youki, runsc)
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// PID namespace to use (host, container:NAME)
+    #[arg(long, value_name = "string")]
+    pub pid: Option<String>,
+    /// IPC mode to use (private, shareable, host, none, container:NAME)
+    #[arg(long, value_name = "string")]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (host)
+    #[arg(long, value_name = "string")]
+    pub uts: Option<String>,
+    /// Write the container ID to the file
+    #[arg(long, value_name = "string")]
+    pub cidfile: Option<PathBuf>,
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "list")]
+    pub label_file: Vec<PathBuf>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
     /// The image to run
     pub image: String,
     /// The command and its arguments
@@ -491,32 +515,21 @@ fn published_ports(store: &Store, args: &CreateArgs, exposed: &[String]) -> anyh
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf as docker writes them,
-/// bind-mounted from the container's directory (the host's own with
-/// `--network host`). The monitor adds the container's address to hosts.
+/// bind-mounted from the container's directory (the host's resolv.conf
+/// itself for `--network host` without DNS flags).
 fn etc_files(
     dir: &Path,
     hostname: &str,
     host_net: bool,
-    dns: &[String],
+    args: &CreateArgs,
 ) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
     let mut out = Vec::new();
-    let resolv = if host_net && dns.is_empty() {
+    let overridden = !args.dns.is_empty() || !args.dns_search.is_empty() || !args.dns_option.is_empty();
+    let resolv = if host_net && !overridden {
         PathBuf::from("/etc/resolv.conf")
     } else {
         let p = dir.join("resolv.conf");
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let text = if dns.is_empty() {
-            host
-        } else {
-            // --dns replaces the nameservers and keeps search/options.
-            let mut t: String =
-                host.lines().filter(|l| !l.starts_with("nameserver")).map(|l| format!("{l}\n")).collect();
-            for d in dns {
-                t.push_str(&format!("nameserver {d}\n"));
-            }
-            t
-        };
-        std::fs::write(&p, text)?;
+        std::fs::write(&p, resolv_conf(&host_resolv_conf(), host_net, args))?;
         p
     };
     out.push(runtime::bind_mount(&resolv, "/etc/resolv.conf", false)?);
@@ -529,6 +542,135 @@ fn etc_files(
         out.push(runtime::bind_mount(&hn, "/etc/hostname", false)?);
     }
     Ok(out)
+}
+
+/// The host's resolv.conf; systemd-resolved's upstream one when the host
+/// points at its local stub (127.0.0.53), as docker does.
+fn host_resolv_conf() -> String {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let stub_only = nameservers(&text).iter().all(|n| n == "127.0.0.53") && !nameservers(&text).is_empty();
+    match std::fs::read_to_string("/run/systemd/resolve/resolv.conf") {
+        Ok(upstream) if stub_only => upstream,
+        _ => text,
+    }
+}
+
+fn nameservers(text: &str) -> Vec<String> {
+    text.lines().filter_map(|l| l.trim().strip_prefix("nameserver")).map(|n| n.trim().to_owned()).collect()
+}
+
+/// docker's container resolv.conf: the host's without the nameservers a
+/// container cannot reach (loopback ones, and IPv6 ones: IPv6 is off in
+/// a container's own network) or, if none is left, Google's public
+/// servers, as docker falls back to; `--dns`, `--dns-search` and
+/// `--dns-option` replace their lines.
+fn resolv_conf(host: &str, host_net: bool, args: &CreateArgs) -> String {
+    let reachable = |n: &String| host_net || n.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback());
+    let kept: Vec<&str> = host
+        .lines()
+        .filter(|l| l.trim().strip_prefix("nameserver").is_none_or(|n| reachable(&n.trim().to_owned())))
+        .collect();
+    let has = |key: &str| kept.iter().any(|l| l.trim_start().starts_with(key));
+    let overridden = !args.dns.is_empty() || !args.dns_search.is_empty() || !args.dns_option.is_empty();
+    if !overridden && has("nameserver") {
+        return kept.iter().map(|l| format!("{l}\n")).collect();
+    }
+    let lines_of = |key: &'static str| {
+        kept.iter().filter(move |l| l.trim_start().starts_with(key)).map(|l| l.trim().to_owned()).collect::<Vec<_>>()
+    };
+    let mut out = String::new();
+    if args.dns_search.is_empty() {
+        out.extend(lines_of("search").into_iter().chain(lines_of("domain")).map(|l| format!("{l}\n")));
+    } else if args.dns_search != ["."] {
+        out.push_str(&format!("search {}\n", args.dns_search.join(" ")));
+    }
+    let servers: Vec<String> = match (&args.dns, has("nameserver")) {
+        (d, _) if !d.is_empty() => d.clone(),
+        (_, true) => {
+            kept.iter().filter_map(|l| l.trim().strip_prefix("nameserver")).map(|n| n.trim().to_owned()).collect()
+        }
+        (_, false) => vec!["8.8.8.8".into(), "8.8.4.4".into()],
+    };
+    out.extend(servers.iter().map(|n| format!("nameserver {n}\n")));
+    if args.dns_option.is_empty() {
+        out.extend(lines_of("options").into_iter().map(|l| format!("{l}\n")));
+    } else {
+        out.push_str(&format!("options {}\n", args.dns_option.join(" ")));
+    }
+    out
+}
+
+/// `--expose 80`, `--expose 7000-7002/udp`: the ports, as `80/tcp`.
+fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let bad = || format!("invalid range format for --expose: {spec}");
+    if !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(bad());
+    }
+    let (lo, hi) = ports.split_once('-').unwrap_or((ports, ports));
+    let (lo, hi): (u16, u16) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+    if lo == 0 || hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// `--pid`, `--ipc` and `--uts`, as docker's modes.
+fn namespaces(store: &mut Store, opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
+    use runtime::{Share, Shm};
+    // The init of a running container whose namespace is joined.
+    let peer = |store: &mut Store, key: &str, what: &str| -> anyhow::Result<i32> {
+        let (id, _, state) = store.find_container(key).map_err(|e| engine(e.to_string()))?;
+        let pid = store.container(&id)?.pid;
+        if state != "running" || pid <= 0 {
+            return Err(engine(format!("cannot join {what} of a non running container: {key}")));
+        }
+        Ok(pid)
+    };
+    opts.pid_ns = match args.pid.as_deref().unwrap_or("") {
+        "" => Share::Private,
+        "host" => Share::Host,
+        m => match m.strip_prefix("container:") {
+            Some(key) => Share::Join(format!("/proc/{}/ns/pid", peer(store, key, "PID")?).into()),
+            None => return Err(engine(format!("invalid PID mode: {m}"))),
+        },
+    };
+    (opts.ipc_ns, opts.shm) = match args.ipc.as_deref().unwrap_or("") {
+        "" | "private" => (Share::Private, Shm::Tmpfs),
+        "shareable" => (Share::Private, Shm::Bind(container::shm_dir(store.root(), &opts.id))),
+        "none" => (Share::Private, Shm::None),
+        "host" => (Share::Host, Shm::Bind("/dev/shm".into())),
+        m => match m.strip_prefix("container:") {
+            Some(key) => {
+                let pid = peer(store, key, "IPC namespace")?;
+                let (donor, _, _) = store.find_container(key)?;
+                if container::load_config(&store.container(&donor)?).ipc != "shareable" {
+                    return Err(engine(format!(
+                        "cannot join IPC of {key}: non-shareable IPC (hint: use --ipc shareable for the donor container)"
+                    )));
+                }
+                (Share::Join(format!("/proc/{pid}/ns/ipc").into()), Shm::Bind(container::shm_dir(store.root(), &donor)))
+            }
+            None => return Err(engine(format!("invalid IPC mode: {m}"))),
+        },
+    };
+    match args.uts.as_deref().unwrap_or("") {
+        "" => {}
+        "host" => {
+            if args.hostname.is_some() {
+                return Err(engine("Conflicting options: hostname and the UTS mode"));
+            }
+            opts.uts_ns = Share::Host;
+            opts.hostname = host_name();
+        }
+        m => return Err(engine(format!("invalid UTS mode: {m}"))),
+    }
+    Ok(())
+}
+
+/// The host's name (a container sharing its UTS namespace has it).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
 }
 
 fn security(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
@@ -611,6 +753,12 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     if args.rm && restart.name != "no" {
         return Err(engine("Conflicting options: --restart and --rm"));
     }
+    if let Some(f) = args.cidfile.as_ref().filter(|f| f.exists()) {
+        return Err(engine(format!(
+            "Container ID file found, make sure the other container isn't running or delete {}",
+            f.display()
+        )));
+    }
     let mut store = Store::open(root).map_err(|e| engine(e.to_string()))?;
     let image = match store.resolve(&args.image) {
         Ok(id) if args.pull != "always" => id,
@@ -641,7 +789,10 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
         None => format!("wharf_{}", &id[..12]),
     };
     store.add_container(&id, &name, &image).map_err(|e| engine(e.to_string()))?;
-    let result = prepare(&mut store, &id, &image, config, args, entrypoint, cmd, tty, interactive, restart);
+    let mut result = prepare(&mut store, &id, &image, config, args, entrypoint, cmd, tty, interactive, restart);
+    if let (Ok(()), Some(f)) = (&result, &args.cidfile) {
+        result = std::fs::write(f, &id).map_err(|e| engine(format!("Failed to create the container ID file: {e}")));
+    }
     if let Err(e) = result {
         let _ = container::remove_files(&mut store, &id);
         return Err(e);
@@ -687,11 +838,18 @@ fn prepare(
     if let Some(h) = &args.hostname {
         opts.hostname = h.clone();
     }
-    let exposed: Vec<String> = config
+    let mut exposed: Vec<String> = config
         .and_then(|c| c.get("ExposedPorts"))
         .and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
+    for e in &args.expose {
+        for port in expose_ports(e).map_err(engine)? {
+            if !exposed.contains(&port) {
+                exposed.push(port);
+            }
+        }
+    }
     let ports = published_ports(store, args, &exposed)?;
     match args.network.as_str() {
         "host" => opts.host_network = true,
@@ -736,6 +894,7 @@ fn prepare(
     if args.network == "none" && !ports.is_empty() {
         // docker ignores -p with --network none; so does wharf.
     }
+    namespaces(store, &mut opts, args)?;
     security(&mut opts, args)?;
     limits(&mut opts, args)?;
     let mut volumes = VolumesUsed::default();
@@ -757,7 +916,7 @@ fn prepare(
         argv.append(&mut opts.args);
         opts.args = argv;
     }
-    opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host", &args.dns)?);
+    opts.extra_mounts.extend(etc_files(&dir, &opts.hostname, args.network == "host", args)?);
     let mut spec = runtime::container_spec(&opts).map_err(|e| engine(e.to_string()))?;
     runtime::seccomp::attach_compiled(&mut spec);
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
@@ -767,7 +926,13 @@ fn prepare(
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
         .unwrap_or_default();
     let mut labels = labels;
-    for l in &args.label {
+    let mut given = Vec::new();
+    for f in &args.label_file {
+        let text = std::fs::read_to_string(f).map_err(|e| engine(format!("open {}: {e}", f.display())))?;
+        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
+    }
+    given.extend(args.label.iter().cloned());
+    for l in &given {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_owned(), v.to_owned());
     }
@@ -803,6 +968,8 @@ fn prepare(
         connected: Vec::new(),
         extra_hosts: args.add_host.clone(),
         health: args.health.merge(config.and_then(|c| c.get("Healthcheck"))).map_err(engine)?,
+        ipc: args.ipc.clone().unwrap_or_default(),
+        shm_size: opts.shm_size,
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
     Ok(())
@@ -862,5 +1029,41 @@ mod tests {
         assert_eq!(parse_bytes("100"), Ok(100));
         assert_eq!(parse_bytes("64k"), Ok(64 << 10));
         assert!(parse_bytes("lots").is_err());
+    }
+
+    fn create_args(flags: &[&str]) -> CreateArgs {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            create: CreateArgs,
+        }
+        let argv = std::iter::once("create").chain(flags.iter().copied()).chain(std::iter::once("img"));
+        <Wrap as clap::Parser>::try_parse_from(argv).expect("flags parse").create
+    }
+
+    #[test]
+    fn resolv_conf_drops_unreachable_nameservers_and_takes_the_flags() {
+        let host = "# generated\nsearch lan\nnameserver 127.0.0.53\nnameserver fe80::1\noptions edns0\n";
+        let none = create_args(&[]);
+        assert_eq!(
+            resolv_conf(host, false, &none),
+            "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0\n"
+        );
+        assert_eq!(resolv_conf(host, true, &none), host, "the host's network reaches its own resolver");
+        let usable = "nameserver 10.0.0.2\nnameserver 127.0.0.1\n";
+        assert_eq!(resolv_conf(usable, false, &none), "nameserver 10.0.0.2\n");
+        let flags = create_args(&["--dns", "1.1.1.1", "--dns-search", "a.example", "--dns-option", "ndots:2"]);
+        assert_eq!(resolv_conf(host, false, &flags), "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n");
+        let no_search = create_args(&["--dns-search", "."]);
+        assert_eq!(resolv_conf(usable, false, &no_search), "nameserver 10.0.0.2\n");
+    }
+
+    #[test]
+    fn expose_takes_ports_and_ranges() {
+        assert_eq!(expose_ports("80"), Ok(vec!["80/tcp".to_owned()]));
+        assert_eq!(expose_ports("7000-7001/udp"), Ok(vec!["7000/udp".to_owned(), "7001/udp".to_owned()]));
+        for bad in ["x", "80/ip", "9-8", "0", "70000"] {
+            assert!(expose_ports(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -297,7 +297,11 @@ impl Mount {
         // get process cgroups
         let ppid = std::os::unix::process::parent_id();
         // The non-zero ppid means that the PID Namespace is not separated.
-        let ppid = if ppid == 0 { std::process::id() } else { ppid };
+        // wharf: with a separate one, read pid 1 of the /proc in view (the
+        // host's, not yet remounted). Its own pid was used, which is 1 in a
+        // new namespace but not in one joined with setns (`--pid
+        // container:`), where it named another host process or none.
+        let ppid = if ppid == 0 { 1 } else { ppid };
         let root_cgroups = Process::new(ppid as i32)?.cgroups()?.0;
         let process_cgroups: HashMap<String, String> =
             ProcessCGroups::from_read(ProcfsHandle::new()?.open(
