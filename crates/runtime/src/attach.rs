@@ -234,6 +234,16 @@ impl AttachServer {
         requests
     }
 
+    /// Waits up to `limit` for a first client; whether one came.
+    pub fn accept_first(&mut self, limit: Duration) -> bool {
+        let mut fds = [PollFd::new(&self.listener, PollFlags::IN)];
+        let timeout = rustix::event::Timespec::try_from(limit).ok();
+        if matches!(rustix::event::poll(&mut fds, timeout.as_ref()), Ok(n) if n > 0) {
+            self.accept();
+        }
+        !self.clients.is_empty()
+    }
+
     fn accept(&mut self) {
         while let Ok((sock, _)) = self.listener.accept() {
             if sock.set_nonblocking(true).is_ok() {

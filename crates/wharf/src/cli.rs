@@ -149,7 +149,12 @@ pub enum Command {
     Volume(volume::VolumeCommand),
     /// The per-container monitor (internal)
     #[command(name = "container-monitor", hide = true)]
-    ContainerMonitor { id: String },
+    ContainerMonitor {
+        id: String,
+        /// Start the container once an attach client is connected.
+        #[arg(long)]
+        wait_attach: bool,
+    },
     /// A container's health checker (internal)
     #[command(name = "container-health", hide = true)]
     ContainerHealth { id: String },

@@ -842,3 +842,42 @@ fn health_checks_follow_the_probe_as_docker_reports_them() {
     };
     assert!(eventually(checkers).is_some(), "a health checker outlived its container");
 }
+
+#[test]
+fn run_it_detaches_with_the_keys_and_start_ai_attaches_again() {
+    let Some(env) = Env::new() else { return };
+    use std::io::Write;
+    let wharf = format!("{} --root {}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
+    let in_terminal = |cmd: String| {
+        std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script")
+    };
+    // `run -it` is an attach client: ctrl-p ctrl-q leaves, exit 0, and
+    // the container runs on.
+    let mut child = in_terminal(format!("{wharf} run -it --name box localhost/bb sh"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdin.write_all(b"echo $((6*7))\n").expect("write");
+    let seen = read_until(&mut stdout, "42\r\n");
+    assert!(seen.contains("42\r\n"), "{seen}");
+    stdin.write_all(b"\x10\x11").expect("write");
+    assert_eq!(child.wait().expect("run").code(), Some(0));
+    assert_eq!(state(&env, "box"), "running 0");
+    // `start -ai` on it attaches to the same shell.
+    let mut child = in_terminal(format!("{wharf} start -ai box"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    stdin.write_all(b"echo $((6*8)); exit 5\n").expect("write");
+    read_until(&mut stdout, "48\r\n");
+    drop(stdin);
+    assert_eq!(child.wait().expect("start").code(), Some(5));
+    assert_eq!(state(&env, "box"), "exited 5");
+    // With --rm, the CLI returns once the container is gone.
+    let child = in_terminal(format!("{wharf} run -it --rm --name gone localhost/bb sh -c 'exit 6'"));
+    assert_eq!(child.wait_with_output().expect("run").status.code(), Some(6));
+    assert_eq!(env.ok(&["ps", "-aq", "--filter", "name=gone"]), "");
+}

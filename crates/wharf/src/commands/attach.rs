@@ -68,6 +68,18 @@ pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The CLI side of `run -it` and `start -ai` on a `-t` container: an
+/// attach client of a monitor that waited for it. Detaching exits 0
+/// without a word, as docker's `run` does.
+pub fn run_attached(root: &Path, id: &str, sock: UnixStream, keys: Vec<u8>) -> anyhow::Result<ExitCode> {
+    let session = Session { sock, stdin: true, tty: true, detach: Matcher::new(keys) };
+    match session.run(true)? {
+        Ended::Exited(code) => Ok(exit_code(code)),
+        Ended::Detached => Ok(ExitCode::SUCCESS),
+        Ended::Closed => Ok(wait_code(&mut Store::open(root)?, id)?.map_or(ExitCode::from(1), exit_code)),
+    }
+}
+
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -269,9 +269,12 @@ pub enum Attach {
     /// Foreground: stdin passed through if `-i`; output to the log and the
     /// terminal.
     Terminal { stdin: bool },
-    /// Detached: stdin is /dev/null; output to the log only. The first
-    /// line written to `ready` says whether the start worked.
-    Detached { ready: File },
+    /// Detached: output to the log (and attach clients) only. The first
+    /// line written to `ready` says whether the start worked. With
+    /// `wait_attach` (a `run -it`, whose CLI is an attach client), the
+    /// container starts once a client is attached, so that it sees all
+    /// the output; `ready` says `listening` before that.
+    Detached { ready: File, wait_attach: bool },
 }
 
 /// Runs the monitor for container `id` until the container is finished
@@ -292,9 +295,9 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
     let forward: &[i32] =
         &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut signals = SignalPipes::install(forward)?;
-    let (tee, stdin_passthrough, mut ready) = match attach {
-        Attach::Terminal { stdin } => (true, stdin, None),
-        Attach::Detached { ready } => (false, false, Some(ready)),
+    let (tee, stdin_passthrough, mut ready, wait_attach) = match attach {
+        Attach::Terminal { stdin } => (true, stdin, None, false),
+        Attach::Detached { ready, wait_attach } => (false, false, Some(ready), wait_attach),
     };
     let _ = std::fs::remove_file(stop_marker(root, id));
     // Recorded before anything is set up, so that a monitor killed half-way
@@ -305,6 +308,11 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         .and_then(|_| AttachServer::listen(&attach_path(id)))
         .map_err(|e| eprintln!("warning: no attach socket: {e}"))
         .ok();
+    if let (true, Some(a), Some(r)) = (wait_attach, attach.as_mut(), ready.as_mut()) {
+        let _ = writeln!(r, "listening");
+        // The CLI connects at once; if it died, the container runs anyway.
+        a.accept_first(Duration::from_secs(10));
+    }
     let mut attempt = 0i64;
     let code = loop {
         let started = start_once(&mut store, &rt, &rec.id, &rec.image_id, stdin_passthrough);
@@ -360,15 +368,15 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         log.flush()?;
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
-        if let Some(a) = attach.as_mut() {
-            a.finish(code);
-        }
         attempt += 1;
         let by_user = stop_marker(root, id).exists();
         // Read again: `update --restart` may have changed it meanwhile.
         let policy = store.container(id).map(|r| load_config(&r).restart).unwrap_or_else(|_| cfg.restart.clone());
         if by_user || !policy.restarts(code, attempt) {
             break code;
+        }
+        if let Some(a) = attach.as_mut() {
+            a.finish(code);
         }
         store.set_container_monitor(id, std::process::id() as i32, attempt)?;
         std::thread::sleep(Duration::from_millis(100 << attempt.min(8)));
@@ -380,6 +388,11 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
             record_exit(root, id, code);
         }
         remove_files(&mut store, id)?;
+    }
+    // Attached clients learn the code last: a `run -it --rm` returns
+    // once the container is gone, as docker's.
+    if let Some(a) = attach.as_mut() {
+        a.finish(code);
     }
     Ok(code)
 }
@@ -563,31 +576,46 @@ pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
 /// Starts a detached monitor for `id` (a re-exec of this binary in its own
 /// session) and waits until it says the container runs.
 pub fn spawn_monitor(root: &Path, id: &str) -> anyhow::Result<()> {
+    start_monitor(root, id, false).map(drop)
+}
+
+/// [`spawn_monitor`] for a CLI that attaches (`run -it`): the container
+/// starts once the returned connection to its attach socket is made.
+pub fn spawn_monitor_attached(root: &Path, id: &str) -> anyhow::Result<std::os::unix::net::UnixStream> {
+    start_monitor(root, id, true)?.ok_or_else(|| engine("the container monitor did not listen"))
+}
+
+fn start_monitor(root: &Path, id: &str, attach: bool) -> anyhow::Result<Option<std::os::unix::net::UnixStream>> {
     let exe = std::env::current_exe().context("finding the wharf binary")?;
-    let (mut ready_r, ready_w) = std::io::pipe().context("pipe")?;
+    let (ready_r, ready_w) = std::io::pipe().context("pipe")?;
     let monitor_log = File::options()
         .create(true)
         .append(true)
         .open(container_dir(root, id).join("monitor.log"))
         .context("opening the monitor's log")?;
-    let mut child = Command::new(exe)
-        .arg("--root")
-        .arg(root)
-        .arg("container-monitor")
-        .arg(id)
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root").arg(root).arg("container-monitor").arg(id);
+    if attach {
+        cmd.arg("--wait-attach");
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(ready_w)
         .stderr(monitor_log)
         .process_group(0)
         .spawn()
         .context("starting the container monitor")?;
-    let mut answer = String::new();
-    ready_r.read_to_string(&mut answer).ok();
-    let first = answer.lines().next().unwrap_or_default().to_owned();
+    let mut lines = std::io::BufReader::new(ready_r).lines();
+    let mut first = lines.next().transpose()?.unwrap_or_default();
+    let mut sock = None;
+    if attach && first == "listening" {
+        sock = Some(std::os::unix::net::UnixStream::connect(attach_path(id)).context("attaching")?);
+        first = lines.next().transpose()?.unwrap_or_default();
+    }
     if first.starts_with("ok") {
         // The monitor lives on; reaping it is init's job once this CLI exits.
         std::mem::drop(child);
-        return Ok(());
+        return Ok(sock);
     }
     let _ = child.wait();
     Err(engine(first.strip_prefix("error: ").unwrap_or("the container monitor failed to start").to_owned()))
@@ -596,7 +624,7 @@ pub fn spawn_monitor(root: &Path, id: &str) -> anyhow::Result<()> {
 use std::os::unix::process::CommandExt;
 
 /// `wharf container-monitor ID` (hidden): the detached monitor's body.
-pub fn monitor_main(root: &Path, id: &str) -> anyhow::Result<std::process::ExitCode> {
+pub fn monitor_main(root: &Path, id: &str, wait_attach: bool) -> anyhow::Result<std::process::ExitCode> {
     // The CLI keeps SIGPIPE's default (for `wharf ps | head`); the monitor
     // writes into the container's stdin pipe, and must outlive a container
     // that closed it.
@@ -608,6 +636,6 @@ pub fn monitor_main(root: &Path, id: &str) -> anyhow::Result<std::process::ExitC
     let ready = File::from(rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdout(), 3)?);
     let null = File::options().write(true).open("/dev/null")?;
     rustix::stdio::dup2_stdout(&null)?;
-    let code = monitor(root, id, Attach::Detached { ready })?;
+    let code = monitor(root, id, Attach::Detached { ready, wait_attach })?;
     Ok(std::process::ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -228,6 +228,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, value_name = "string")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -239,10 +242,24 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
         };
         let mut store = Store::open(root)?;
         let rec = lookup(&mut store, key)?;
-        if rec.state == "running" {
-            return Ok(ExitCode::SUCCESS);
-        }
         drop(store);
+        if rec.state == "running" {
+            // As docker: attaches to it.
+            let attach = super::attach::AttachArgs {
+                detach_keys: args.detach_keys.clone(),
+                no_stdin: !args.interactive,
+                sig_proxy: true,
+                container: rec.id.clone(),
+            };
+            return super::attach::attach(root, attach);
+        }
+        let keys = super::attach::parse_detach_keys(
+            args.detach_keys.as_deref().unwrap_or(super::attach::DEFAULT_DETACH_KEYS),
+        )?;
+        if args.interactive && load_config(&rec).tty {
+            let sock = container::spawn_monitor_attached(root, &rec.id)?;
+            return super::attach::run_attached(root, &rec.id, sock, keys);
+        }
         let code = container::monitor(root, &rec.id, Attach::Terminal { stdin: args.interactive })?;
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }

@@ -91,7 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(a) | Command::Container(C::Diff(a)) => rootfs::diff(root, a),
         Command::Export(a) | Command::Container(C::Export(a)) => rootfs::export(root, a),
         Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
-        Command::ContainerMonitor { id } => container::monitor_main(root, &id),
+        Command::ContainerMonitor { id, wait_attach } => container::monitor_main(root, &id, wait_attach),
         Command::ContainerHealth { id } => health::checker_main(root, &id),
     }
 }

@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, value_name = "string")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -979,7 +982,17 @@ pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     // The container starts in a few ms (here, or in the monitor for -d):
     // pay the first cgroup migration's wait meanwhile (runtime::warmup).
     runtime::warmup::start();
+    let keys =
+        super::attach::parse_detach_keys(args.detach_keys.as_deref().unwrap_or(super::attach::DEFAULT_DETACH_KEYS))?;
     let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
+    if args.tty && args.interactive && !args.detach {
+        // As docker: this CLI is an attach client of the container's
+        // monitor, so the detach keys leave the container running.
+        drop(store);
+        let sock = container::spawn_monitor_attached(root, &id)?;
+        runtime::warmup::finish();
+        return super::attach::run_attached(root, &id, sock, keys);
+    }
     if args.detach {
         drop(store);
         container::spawn_monitor(root, &id)?;
@@ -1033,6 +1046,7 @@ mod tests {
 
     fn create_args(flags: &[&str]) -> CreateArgs {
         #[derive(clap::Parser)]
+        #[command(disable_help_flag = true)]
         struct Wrap {
             #[command(flatten)]
             create: CreateArgs,
