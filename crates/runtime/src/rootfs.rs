@@ -19,19 +19,27 @@ pub struct Overlay {
 
 impl Overlay {
     /// The overlay mount options. With no lower layer (`FROM scratch`) an
-    /// empty directory stands in, since overlayfs needs one.
+    /// empty directory beside the work directory stands in, since
+    /// overlayfs needs one.
     fn options(&self) -> io::Result<String> {
-        let lowers: Vec<String> = self.lowers.iter().rev().map(|p| escape(p)).collect();
+        let mut lowers: Vec<String> = self.lowers.iter().rev().map(|p| escape(p)).collect();
         if lowers.is_empty() {
-            return Err(io::Error::other("an overlay needs at least one lower directory"));
+            lowers.push(escape(&self.empty_lower()));
         }
         Ok(format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), escape(&self.upper), escape(&self.work)))
+    }
+
+    fn empty_lower(&self) -> PathBuf {
+        self.work.with_file_name("empty-lower")
     }
 
     /// Creates upper, work and target directories and mounts the overlay.
     pub fn mount(&self) -> io::Result<()> {
         for d in [&self.upper, &self.work, &self.target] {
             std::fs::create_dir_all(d)?;
+        }
+        if self.lowers.is_empty() {
+            std::fs::create_dir_all(self.empty_lower())?;
         }
         let opts = self.options()?;
         // The kernel takes at most a page of options; many deep layers need

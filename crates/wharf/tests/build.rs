@@ -638,3 +638,37 @@ fn platform_and_progress_modes() {
         assert!(err.trim().is_empty(), "{err}");
     }
 }
+
+#[test]
+fn from_scratch_copies_and_output_writes_the_result_out() {
+    let Some(env) = Env::new() else { return };
+    // The classic multi-stage build: a binary made in one stage, copied
+    // into an image FROM scratch.
+    let dockerfile = "FROM localhost/bb AS b\nRUN mkdir /out && echo built > /out/artifact\n\
+                      FROM scratch\nCOPY --from=b /out/ /\nCOPY note /doc/note\n";
+    let ctx = context(&env, "scratch", &[("Dockerfile", dockerfile), ("note", "hello\n")]);
+    let (code, _, err) = build(&env, &["-t", "localhost/scratchy", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let saved = env.cmd(&["save", "localhost/scratchy"]).output().expect("save");
+    assert!(saved.status.success());
+    // -o DIR: the files; -o type=tar: the same as a tar; -o -: on stdout.
+    let out = env.path().join("out");
+    let (code, _, err) = build(&env, &["-o", out.to_str().expect("utf8"), &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(out.join("artifact")).expect("artifact"), "built\n");
+    assert_eq!(std::fs::read_to_string(out.join("doc/note")).expect("note"), "hello\n");
+    let tar = env.path().join("out.tar");
+    let (code, _, err) = build(&env, &["-o", &format!("type=tar,dest={}", tar.display()), &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let listed = std::process::Command::new("tar").arg("-tf").arg(&tar).output().expect("tar");
+    let mut names: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(names, ["artifact", "doc/", "doc/note"]);
+    let piped = env.cmd(&["build", "-q", "-o", "-", &ctx]).output().expect("build");
+    assert!(piped.status.success());
+    assert!(piped.stdout.len() >= 1024 && piped.stdout[257..262] == *b"ustar", "a tar on stdout, nothing else");
+    let (code, _, err) = build(&env, &["-o", "type=registry", &ctx]);
+    assert_eq!(code, 1);
+    assert!(err.contains("output type \"registry\" is not supported"), "{err}");
+    assert!(common::mounts_under(&env.root()).is_empty(), "the result's overlay is unmounted");
+}

@@ -552,6 +552,16 @@ fn stats_reads_the_containers_cgroup() {
     assert!(busy[2].ends_with(" / 64MiB"), "the memory limit: {out}");
     assert_eq!(busy[4], "1", "one process: {out}");
     assert_eq!(rows[1], ["done", "--", "0B / 0B", "--", "0"], "a stopped container: {out}");
+    // Streaming, a container started meanwhile joins the table.
+    let mut stream =
+        env.cmd(&["stats", "--format", "{{.Name}}"]).stdout(std::process::Stdio::piped()).spawn().expect("stats");
+    let mut out = stream.stdout.take().expect("stdout");
+    assert!(read_until(&mut out, "busy\n").contains("busy"));
+    env.ok(&["run", "-d", "--name", "late", "localhost/bb", "sleep", "1000"]);
+    let seen = read_until(&mut out, "late\n");
+    let _ = stream.kill();
+    let _ = stream.wait();
+    assert!(seen.contains("late\n"), "{seen}");
 }
 
 /// `--rm` containers go when they stop; stop, rm -f and wait still answer
@@ -641,17 +651,30 @@ fn bind_propagation_follows_the_volume_mode() {
     assert!(slave, "an rslave bind receives the host's new mounts");
 }
 
-/// Runs `wharf attach` (with `args`) in script(1)'s terminal, sized
-/// 40x100; its stdin and stdout are pipes to the test.
-fn attach_in_terminal(env: &Env, args: &str) -> std::process::Child {
-    let cmd =
-        format!("stty rows 40 cols 100; {} --root {} attach {args}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
-    std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
+/// A command in script(1)'s terminal, its input and output piped to the
+/// test.
+struct Terminal {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::process::ChildStdout,
+}
+
+fn in_terminal(cmd: &str) -> Terminal {
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("script")
+        .expect("script");
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    Terminal { child, stdin, stdout }
+}
+
+/// `wharf ARGS` in a terminal sized 40x100.
+fn wharf_in_terminal(env: &Env, args: &str) -> Terminal {
+    let wharf = format!("{} --root {}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
+    in_terminal(&format!("stty rows 40 cols 100; {wharf} {args}"))
 }
 
 /// Reads `out` until `want` shows up (or the stream ends); all it read.
@@ -703,29 +726,25 @@ fn attach_streams_output_takes_input_and_returns_the_exit_code() {
 #[test]
 fn attach_to_a_terminal_resizes_detaches_and_attaches_again() {
     let Some(env) = Env::new() else { return };
-    env.ok(&["run", "-dit", "--name", "shell", "localhost/bb", "sh"]);
-    let mut child = attach_in_terminal(&env, "shell");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
     use std::io::Write;
+    env.ok(&["run", "-dit", "--name", "shell", "localhost/bb", "sh"]);
+    let mut t = wharf_in_terminal(&env, "attach shell");
     // The client's terminal size is the container's.
-    stdin.write_all(b"stty size; echo $((6*7))\n").expect("write");
-    let seen = read_until(&mut stdout, "42\r\n");
+    t.stdin.write_all(b"stty size; echo $((6*7))\n").expect("write");
+    let seen = read_until(&mut t.stdout, "42\r\n");
     assert!(seen.contains("40 100"), "{seen}");
     // ctrl-p ctrl-q: the client leaves, the container runs on.
-    stdin.write_all(b"\x10\x11").expect("write");
-    let seen = read_until(&mut stdout, "read escape sequence");
+    t.stdin.write_all(b"\x10\x11").expect("write");
+    let seen = read_until(&mut t.stdout, "read escape sequence");
     assert!(seen.contains("read escape sequence"), "{seen}");
-    assert_eq!(child.wait().expect("attach").code(), Some(1));
+    assert_eq!(t.child.wait().expect("attach").code(), Some(1));
     assert_eq!(state(&env, "shell"), "running 0");
     // Attached again, the shell is the same one; its exit is attach's.
-    let mut child = attach_in_terminal(&env, "--detach-keys ctrl-x shell");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    stdin.write_all(b"echo $((6*7)); exit 7\n").expect("write");
-    read_until(&mut stdout, "42\r\n");
-    drop(stdin);
-    assert_eq!(child.wait().expect("attach").code(), Some(7));
+    let mut t = wharf_in_terminal(&env, "attach --detach-keys ctrl-x shell");
+    t.stdin.write_all(b"echo $((6*7)); exit 7\n").expect("write");
+    read_until(&mut t.stdout, "42\r\n");
+    drop(t.stdin);
+    assert_eq!(t.child.wait().expect("attach").code(), Some(7));
     assert_eq!(state(&env, "shell"), "exited 7");
 }
 
@@ -847,37 +866,26 @@ fn health_checks_follow_the_probe_as_docker_reports_them() {
 fn run_it_detaches_with_the_keys_and_start_ai_attaches_again() {
     let Some(env) = Env::new() else { return };
     use std::io::Write;
-    let wharf = format!("{} --root {}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
-    let in_terminal = |cmd: String| {
-        std::process::Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("script")
-    };
     // `run -it` is an attach client: ctrl-p ctrl-q leaves, exit 0, and
     // the container runs on.
-    let mut child = in_terminal(format!("{wharf} run -it --name box localhost/bb sh"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    stdin.write_all(b"echo $((6*7))\n").expect("write");
-    let seen = read_until(&mut stdout, "42\r\n");
+    let mut t = wharf_in_terminal(&env, "run -it --name box localhost/bb sh");
+    t.stdin.write_all(b"echo $((6*7))\n").expect("write");
+    let seen = read_until(&mut t.stdout, "42\r\n");
     assert!(seen.contains("42\r\n"), "{seen}");
-    stdin.write_all(b"\x10\x11").expect("write");
-    assert_eq!(child.wait().expect("run").code(), Some(0));
+    t.stdin.write_all(b"\x10\x11").expect("write");
+    assert_eq!(t.child.wait().expect("run").code(), Some(0));
     assert_eq!(state(&env, "box"), "running 0");
     // `start -ai` on it attaches to the same shell.
-    let mut child = in_terminal(format!("{wharf} start -ai box"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = child.stdout.take().expect("stdout");
-    stdin.write_all(b"echo $((6*8)); exit 5\n").expect("write");
-    read_until(&mut stdout, "48\r\n");
-    drop(stdin);
-    assert_eq!(child.wait().expect("start").code(), Some(5));
+    let mut t = wharf_in_terminal(&env, "start -ai box");
+    t.stdin.write_all(b"echo $((6*8)); exit 5\n").expect("write");
+    read_until(&mut t.stdout, "48\r\n");
+    drop(t.stdin);
+    assert_eq!(t.child.wait().expect("start").code(), Some(5));
     assert_eq!(state(&env, "box"), "exited 5");
     // With --rm, the CLI returns once the container is gone.
-    let child = in_terminal(format!("{wharf} run -it --rm --name gone localhost/bb sh -c 'exit 6'"));
-    assert_eq!(child.wait_with_output().expect("run").status.code(), Some(6));
+    let mut t = wharf_in_terminal(&env, "run -it --rm --name gone localhost/bb sh -c 'exit 6'");
+    drop(t.stdin);
+    std::io::Read::read_to_end(&mut t.stdout, &mut Vec::new()).expect("read");
+    assert_eq!(t.child.wait().expect("run").code(), Some(6));
     assert_eq!(env.ok(&["ps", "-aq", "--filter", "name=gone"]), "");
 }

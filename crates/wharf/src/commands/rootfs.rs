@@ -116,7 +116,7 @@ pub fn export(root: &Path, args: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The tree as a tar stream (symlinks as symlinks, special files kept).
-fn write_tar(dir: &Path, out: impl Write) -> anyhow::Result<()> {
+pub fn write_tar(dir: &Path, out: impl Write) -> anyhow::Result<()> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Complete);

@@ -200,14 +200,24 @@ fn chosen(store: &mut Store, args: &StatsArgs) -> anyhow::Result<Vec<ContainerRe
 
 pub fn stats(root: &Path, args: StatsArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let recs = chosen(&mut store, &args)?;
-    let mut before: Vec<Sample> = recs.iter().map(sample).collect();
+    let mut recs = chosen(&mut store, &args)?;
+    let mut before: BTreeMap<String, Sample> = recs.iter().map(|r| (r.id.clone(), sample(r))).collect();
     let clear = !args.no_stream && std::io::IsTerminal::is_terminal(&std::io::stdout());
     loop {
         std::thread::sleep(Duration::from_secs(1));
-        let now: Vec<Sample> = recs.iter().map(sample).collect();
-        let rows: Vec<_> =
-            recs.iter().zip(before.iter().zip(&now)).map(|(r, (b, n))| row(r, b, n, args.no_trunc)).collect();
+        if !args.no_stream {
+            // As docker's stream: containers that start or go meanwhile
+            // come and go from the table (named ones stay, with their
+            // state as it is now).
+            recs = chosen(&mut store, &args).unwrap_or(recs);
+        }
+        let mut rows = Vec::new();
+        let mut now = BTreeMap::new();
+        for r in &recs {
+            let n = sample(r);
+            rows.push(row(r, before.get(&r.id).unwrap_or(&n), &n, args.no_trunc));
+            now.insert(r.id.clone(), n);
+        }
         let text = match &args.format {
             Some(f) => format::render(f, &rows)?,
             None => table(&rows),

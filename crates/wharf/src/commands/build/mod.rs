@@ -6,6 +6,7 @@
 pub(crate) mod context;
 pub(crate) mod copy;
 mod exec;
+mod output;
 mod parallel;
 mod progress;
 mod steps;
@@ -71,6 +72,9 @@ pub struct BuildArgs {
     /// OCI runtime binary for RUN steps
     #[arg(long)]
     pub runtime: Option<PathBuf>,
+    /// Output destination (format: "type=local,dest=path", "type=tar,dest=file"; PATH for local, - for a tar on stdout)
+    #[arg(short, long)]
+    pub output: Vec<String>,
     /// Build context: a directory, or '-' for a tar (or a Dockerfile) on stdin
     pub context: String,
 }
@@ -134,6 +138,7 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}")))?,
         );
     }
+    let output = output::parse(&args.output).map_err(fail)?;
     match args.network.as_str() {
         "default" | "host" | "none" => {}
         other => return Err(fail(format!("network mode {other:?} not supported by buildkit"))),
@@ -155,8 +160,9 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &args.iidfile {
         std::fs::write(f, id.to_string())?;
     }
+    output::export(&store, &id, &output)?;
     let quiet = args.quiet || args.progress == "quiet";
-    if quiet {
+    if quiet && !output.uses_stdout() {
         println!("{id}");
     } else {
         let mut p = progress;
