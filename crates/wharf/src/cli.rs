@@ -225,7 +225,7 @@ pub enum BuilderCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// List images
     #[command(alias = "list")]
     Ls(image::ImagesArgs),
