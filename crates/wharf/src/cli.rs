@@ -8,8 +8,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, attach, build, commit, cp, image, info, lifecycle, network, ps, registry, rootfs, run, stats, system,
-    update, volume,
+    archive, attach, build, commit, cp, events, image, info, lifecycle, network, ps, registry, rootfs, run, stats,
+    system, update, volume,
 };
 use crate::exit::ENGINE_ERROR;
 
@@ -136,6 +136,8 @@ pub enum Command {
     Update(update::UpdateArgs),
     /// Show the wharf version information
     Version(info::FormatArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
     /// Display system-wide information
     Info(info::FormatArgs),
     /// Manage containers
@@ -262,6 +264,8 @@ pub enum SystemCommand {
     Check(system::CheckArgs),
     /// Display system-wide information
     Info(info::FormatArgs),
+    /// Get real time events from the server
+    Events(events::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -553,14 +553,14 @@ fn stats_reads_the_containers_cgroup() {
     assert_eq!(busy[4], "1", "one process: {out}");
     assert_eq!(rows[1], ["done", "--", "0B / 0B", "--", "0"], "a stopped container: {out}");
     // Streaming, a container started meanwhile joins the table.
-    let mut stream =
-        env.cmd(&["stats", "--format", "{{.Name}}"]).stdout(std::process::Stdio::piped()).spawn().expect("stats");
-    let mut out = stream.stdout.take().expect("stdout");
+    let mut stream = KillOnDrop(
+        env.cmd(&["stats", "--format", "{{.Name}}"]).stdout(std::process::Stdio::piped()).spawn().expect("stats"),
+    );
+    let mut out = stream.0.stdout.take().expect("stdout");
     assert!(read_until(&mut out, "busy\n").contains("busy"));
     env.ok(&["run", "-d", "--name", "late", "localhost/bb", "sleep", "1000"]);
     let seen = read_until(&mut out, "late\n");
-    let _ = stream.kill();
-    let _ = stream.wait();
+    drop(stream);
     assert!(seen.contains("late\n"), "{seen}");
 }
 
@@ -675,6 +675,16 @@ fn in_terminal(cmd: &str) -> Terminal {
 fn wharf_in_terminal(env: &Env, args: &str) -> Terminal {
     let wharf = format!("{} --root {}", env!("CARGO_BIN_EXE_wharf"), env.root().display());
     in_terminal(&format!("stty rows 40 cols 100; {wharf} {args}"))
+}
+
+/// A child process that a failing test must not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Reads `out` until `want` shows up (or the stream ends); all it read.
@@ -888,4 +898,61 @@ fn run_it_detaches_with_the_keys_and_start_ai_attaches_again() {
     std::io::Read::read_to_end(&mut t.stdout, &mut Vec::new()).expect("read");
     assert_eq!(t.child.wait().expect("run").code(), Some(6));
     assert_eq!(env.ok(&["ps", "-aq", "--filter", "name=gone"]), "");
+}
+
+#[test]
+fn events_stream_what_happens_and_replay_the_past() {
+    let Some(env) = Env::new() else { return };
+    let format = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}";
+    // From now on, whenever the stream gets to read (--since: no race).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs_f64();
+    let since = format!("{now:.6}");
+    let mut stream = KillOnDrop(
+        env.cmd(&[
+            "events",
+            "--since",
+            &since,
+            "--filter",
+            "type=container",
+            "--filter",
+            "type=image",
+            "--format",
+            format,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("events"),
+    );
+    let mut out = stream.0.stdout.take().expect("stdout");
+    assert_eq!(env.out(&["run", "--rm", "--name", "ev", "localhost/bb", "sh", "-c", "exit 3"]).0, 3);
+    env.ok(&["tag", "localhost/bb", "localhost/bb:ev"]);
+    let seen = read_until(&mut out, "image tag localhost/bb:ev\n");
+    drop(stream);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "container create ev",
+            "container start ev",
+            "container die ev",
+            "container destroy ev",
+            "image tag localhost/bb:ev"
+        ],
+        "{seen}"
+    );
+    // --since/--until replay the log, filtered.
+    let past = env.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Actor.Attributes.exitCode}}",
+    ]);
+    assert_eq!(past, "3\n");
+    let (code, _, err) = env.out(&["events", "--filter", "bogus=1", "--until", "0s"]);
+    assert_eq!((code, err.trim()), (1, "Error: invalid filter 'bogus'"));
 }

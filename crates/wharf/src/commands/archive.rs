@@ -491,6 +491,7 @@ pub fn load(root: &Path, args: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     for f in found {
         let id = load_one(&mut store, &f)?;
+        super::events::image(root, "load", &id.to_string(), &f.names.first().map(|n| n.familiar()).unwrap_or_default());
         if f.names.is_empty() && !args.quiet {
             println!("Loaded image ID: {id}");
         }

@@ -326,6 +326,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
                 return Err(e);
             }
         };
+        super::events::container(root, "start", &rec, &[]);
         let checker = super::health::start_checker(root, id, &cfg);
         if let Some(r) = ready.take() {
             let mut r = r;
@@ -368,6 +369,10 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         log.flush()?;
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
+        if oom {
+            super::events::container(root, "oom", &rec, &[]);
+        }
+        super::events::container(root, "die", &rec, &[("exitCode", &code.to_string())]);
         attempt += 1;
         let by_user = stop_marker(root, id).exists();
         // Read again: `update --restart` may have changed it meanwhile.
@@ -563,6 +568,7 @@ fn unmount_shm(root: &Path, id: &str) {
 
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
+    let rec = store.container(id).ok();
     network::teardown(id);
     // Left by a monitor that was killed.
     let _ = std::fs::remove_file(attach_path(id));
@@ -570,6 +576,9 @@ pub fn remove_files(store: &mut Store, id: &str) -> anyhow::Result<()> {
     unmount_rootfs(store.root(), id).with_context(|| format!("unmounting {}", dir.join("merged").display()))?;
     image::layer::remove_tree(&dir).with_context(|| format!("removing {}", dir.display()))?;
     store.remove_container(id)?;
+    if let Some(rec) = rec {
+        super::events::container(store.root(), "destroy", &rec, &[]);
+    }
     Ok(())
 }
 

@@ -298,8 +298,12 @@ pub fn checker_main(root: &Path, id: &str) -> anyhow::Result<ExitCode> {
         if !alive() {
             break;
         }
+        let was = health.status.clone();
         health.record(result, &hc, since_start);
         write(root, id, &health)?;
+        if health.status != was {
+            super::events::container(root, &format!("health_status: {}", health.status), &rec, &[]);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -175,6 +175,12 @@ pub fn import(root: &std::path::Path, args: ImportArgs) -> anyhow::Result<ExitCo
     if let Some(t) = &target {
         store.tag(&id, t)?;
     }
+    super::events::image(
+        root,
+        "import",
+        &id.to_string(),
+        &target.as_ref().map(Reference::familiar).unwrap_or_default(),
+    );
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -419,6 +425,7 @@ pub fn tag(root: &std::path::Path, args: TagArgs) -> anyhow::Result<ExitCode> {
     let id = store.resolve(&args.source).map_err(|e| fail(e.to_string()))?;
     let target = parse_ref(&args.target)?;
     store.tag(&id, &target).map_err(|e| fail(e.to_string()))?;
+    super::events::image(root, "tag", &id.to_string(), &target.familiar());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -451,6 +458,7 @@ fn remove_one(store: &mut Store, name: &str, force: bool) -> anyhow::Result<Vec<
     if let Some(r) = &by_name {
         if rec.tags.len() + rec.digests.len() > 1 && r.digest().is_none() {
             store.untag(r)?;
+            super::events::image(store.root(), "untag", &id.to_string(), &r.familiar());
             return Ok(vec![format!("Untagged: {}", r.familiar())]);
         }
     } else if rec.tags.len() > 1 && !force {
@@ -471,8 +479,10 @@ fn remove_one(store: &mut Store, name: &str, force: bool) -> anyhow::Result<Vec<
     }
     for t in rec.tags.iter().chain(rec.digests.iter()) {
         lines.push(format!("Untagged: {}", t.familiar()));
+        super::events::image(store.root(), "untag", &id.to_string(), &t.familiar());
     }
     store.delete_image(&id)?;
+    super::events::image(store.root(), "delete", &id.to_string(), &id.to_string());
     lines.push(format!("Deleted: {id}"));
     Ok(lines)
 }

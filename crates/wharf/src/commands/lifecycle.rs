@@ -134,13 +134,17 @@ fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) -> a
             let _ = rt.resume(&rec.id);
         }
     }
+    let root = store.root().to_owned();
+    super::events::container(&root, "kill", rec, &[("signal", &sig.to_string())]);
     let _ = send(rec.pid, sig);
     let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
     let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
     if let Waited::TimedOut = wait_exit(store, &rec.id, limit)? {
+        super::events::container(&root, "kill", rec, &[("signal", &libc::SIGKILL.to_string())]);
         let _ = send(rec.pid, libc::SIGKILL);
         wait_exit(store, &rec.id, None)?;
     }
+    super::events::container(&root, "stop", rec, &[]);
     Ok(())
 }
 
@@ -213,6 +217,7 @@ pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<ExitCode> {
                 container::mark_stopped(store.root(), &rec.id);
             }
             send(rec.pid, sig)?;
+            super::events::container(store.root(), "kill", &rec, &[("signal", &sig.to_string())]);
             println!("{key}");
             Ok(())
         },
@@ -293,6 +298,7 @@ pub fn restart(root: &Path, args: RestartArgs) -> anyhow::Result<ExitCode> {
             let rec = lookup(store, key)?;
             stop_one(store, &rec, args.time)?;
             container::spawn_monitor(store.root(), &rec.id)?;
+            super::events::container(store.root(), "restart", &rec, &[]);
             println!("{key}");
             Ok(())
         },
@@ -409,6 +415,8 @@ pub fn rename(root: &Path, args: RenameArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let rec = lookup(&mut store, &args.container)?;
     store.rename_container(&rec.id, &args.new_name)?;
+    let renamed = store.container(&rec.id)?;
+    super::events::container(root, "rename", &renamed, &[("oldName", &format!("/{}", rec.name))]);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -428,10 +436,12 @@ pub fn pause(root: &Path, args: PauseArgs, resume: bool) -> anyhow::Result<ExitC
                 (false, "running") => {
                     rt.pause(&rec.id)?;
                     store.set_container_state(&rec.id, "paused")?;
+                    super::events::container(store.root(), "pause", &rec, &[]);
                 }
                 (true, "paused") => {
                     rt.resume(&rec.id)?;
                     store.set_container_state(&rec.id, "running")?;
+                    super::events::container(store.root(), "unpause", &rec, &[]);
                 }
                 (false, _) => anyhow::bail!("container {} is not running", rec.id),
                 (true, _) => anyhow::bail!("container {} is not paused", rec.id),

@@ -7,6 +7,7 @@ pub mod commit;
 pub mod container;
 pub mod cp;
 mod dockerfile;
+pub mod events;
 pub mod health;
 pub mod image;
 pub mod info;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(a) | Command::Container(C::Exec(a)) => lifecycle::exec(root, a),
         Command::Cp(a) | Command::Container(C::Cp(a)) => cp::cp(root, a),
         Command::Attach(a) | Command::Container(C::Attach(a)) => attach::attach(root, a),
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::events(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),

@@ -150,6 +150,7 @@ fn create(store: &mut Store, a: CreateArgs) -> anyhow::Result<ExitCode> {
         created: store::now_rfc3339(),
     };
     store.add_network(&rec)?;
+    super::events::emit(store.root(), "network", "create", &id, &[("name", &rec.name), ("type", "bridge")]);
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -363,6 +364,7 @@ fn rm(store: &mut Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
         }
         network::remove_bridge(&bridge_of(store, &n.name)?);
         store.remove_network(&n.name)?;
+        super::events::emit(store.root(), "network", "destroy", &n.id, &[("name", &n.name), ("type", "bridge")]);
         println!("{key}");
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -374,6 +376,8 @@ fn prune(store: &mut Store) -> anyhow::Result<ExitCode> {
         if in_use(store, &n.name)?.is_empty() {
             network::remove_bridge(&bridge_of(store, &n.name)?);
             store.remove_network(&n.name)?;
+            super::events::emit(store.root(), "network", "destroy", &n.id, &[("name", &n.name), ("type", "bridge")]);
+            super::events::emit(store.root(), "network", "destroy", &n.id, &[("name", &n.name), ("type", "bridge")]);
             removed.push(n.name);
         }
     }

@@ -800,6 +800,7 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
         let _ = container::remove_files(&mut store, &id);
         return Err(e);
     }
+    super::events::container(root, "create", &store.container(&id)?, &[]);
     Ok((id, store))
 }
 

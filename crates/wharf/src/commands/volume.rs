@@ -245,6 +245,9 @@ fn create(root: &Path, a: CreateArgs) -> anyhow::Result<ExitCode> {
         }
         write_meta(root, &name, &meta)?;
     }
+    if !existed {
+        super::events::emit(root, "volume", "create", &name, &[("driver", "local")]);
+    }
     println!("{name}");
     Ok(ExitCode::SUCCESS)
 }
@@ -365,6 +368,7 @@ fn rm(root: &Path, a: RmArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         image::layer::remove_tree(&dir(root, name))?;
+        super::events::emit(root, "volume", "destroy", name, &[("driver", "local")]);
         println!("{name}");
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -156,6 +156,7 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let (id, progress) = result?;
     for t in &tags {
         store.tag(&id, t)?;
+        crate::commands::events::image(root, "tag", &id.to_string(), &t.familiar());
     }
     if let Some(f) = &args.iidfile {
         std::fs::write(f, id.to_string())?;
