@@ -164,6 +164,12 @@ fn exec_joins_the_container_and_cp_stays_inside() {
     assert_eq!(lines[1], &id.trim()[..12], "same UTS namespace");
     assert!(lines[2].parse::<u32>().is_ok_and(|n| n <= 4), "same pid namespace: {out}");
     assert_eq!(env.ok(&["exec", "-u", "nobody", "box", "id", "-u"]).trim(), "65534");
+    // --env-file, then -e over it, as docker's exec.
+    let file = env.path().join("exec.env");
+    std::fs::write(&file, "# comment\nA=file\nB=file\n").expect("write");
+    let out =
+        env.ok(&["exec", "--env-file", file.to_str().expect("utf8"), "-e", "B=flag", "box", "sh", "-c", "echo $A $B"]);
+    assert_eq!(out.trim(), "file flag");
     // An exec'd process is under the container's seccomp filter: a new
     // user namespace needs no capability, only the filter refuses it.
     let (code, out, err) =

@@ -592,6 +592,9 @@ pub struct ExecArgs {
     /// Set environment variables
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<std::path::PathBuf>,
     /// Username or UID (format: "<name|uid>[:<group|gid>]")
     #[arg(short, long)]
     pub user: Option<String>,
@@ -618,15 +621,16 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let user_spec = args.user.as_ref().unwrap_or(&cfg.user);
     let mut eu = runtime::resolve_user(&merged, user_spec).map_err(|e| container::engine(e.to_string()))?;
     eu.add_groups(&merged, &cfg.group_add).map_err(|e| container::engine(e.to_string()))?;
+    let given = super::run::given_env(&args.env_file, &args.env)?;
     let mut env = cfg.env.clone();
-    env.extend(args.env.iter().cloned());
+    env.extend(given.iter().cloned());
     let cwd = args.workdir.clone().unwrap_or_else(|| cfg.working_dir.clone());
     super::run::check_executable(&merged, &args.command[0], &env, &cwd)?;
     let opts = runtime::ExecOptions {
         detach: args.detach,
         tty: args.tty,
         stdin: args.interactive,
-        env: args.env.clone(),
+        env: given,
         user: Some(format!("{}:{}", eu.uid, eu.gid)),
         additional_gids: eu.additional_gids,
         cwd: args.workdir.clone(),

@@ -266,24 +266,29 @@ fn entry_and_cmd(config: Option<&Value>, args: &CreateArgs) -> (Vec<String>, Vec
     (entry, cmd)
 }
 
+/// `--env-file`s then `-e`s as `KEY=value` (run and exec): `-e NAME`
+/// takes NAME from wharf's environment, and is dropped when it is unset.
+pub fn given_env(files: &[PathBuf], flags: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut given = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| engine(format!("open {}: {e}", f.display())))?;
+        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
+    }
+    given.extend(flags.iter().cloned());
+    Ok(given
+        .into_iter()
+        .filter_map(|e| match e.split_once('=') {
+            Some(_) => Some(e),
+            None => std::env::var(&e).ok().map(|v| format!("{e}={v}")),
+        })
+        .collect())
+}
+
 /// Image ENV, then `--env-file`s, then `-e` (later wins). `-e NAME` takes
 /// NAME from wharf's environment, and is dropped when it is unset.
 fn environment(config: Option<&Value>, args: &CreateArgs) -> anyhow::Result<Vec<String>> {
     let mut env = strings(config.and_then(|c| c.get("Env")));
-    let mut given = Vec::new();
-    for f in &args.env_file {
-        let text = std::fs::read_to_string(f).map_err(|e| engine(format!("open {}: {e}", f.display())))?;
-        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned));
-    }
-    given.extend(args.env.iter().cloned());
-    for e in given {
-        let e = match e.split_once('=') {
-            Some(_) => e,
-            None => match std::env::var(&e) {
-                Ok(v) => format!("{e}={v}"),
-                Err(_) => continue,
-            },
-        };
+    for e in given_env(&args.env_file, &args.env)? {
         let key = e.split('=').next().unwrap_or_default().to_owned();
         env.retain(|x| x.split('=').next() != Some(key.as_str()));
         env.push(e);
