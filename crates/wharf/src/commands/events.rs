@@ -3,7 +3,9 @@
 //! `ROOT/events.jsonl`: one JSON object a line, in a single O_APPEND write,
 //! so lines from several processes never interleave. `events` prints those
 //! in `--since`..`--until` and, without `--until`, follows the file.
-//! The file is cut to its newer half when it passes 4 MiB.
+//! The file is cut to its newer half when it passes 4 MiB (an event that
+//! another process appends while the cut is being made can be lost: the
+//! log is a record for people, not a journal the store depends on).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Seek, Write};
