@@ -159,14 +159,14 @@ mod tests {
             (app.uid, app.gid, app.additional_gids.clone(), app.home.as_str()),
             (1000, 1000, vec![1000, 10], "/home/app")
         );
-        let staff = resolve_user(r.path(), "1000:staff").unwrap();
+        let staff = resolve_user(r.path(), "1000:staff").expect("resolves");
         assert_eq!((staff.gid, staff.additional_gids), (50, vec![50]), "a given group replaces memberships");
         assert_eq!(
             resolve_user(r.path(), "4242:4343").unwrap(),
             ExecUser { uid: 4242, gid: 4343, additional_gids: vec![4343], home: "/".into() }
         );
-        let mut app = resolve_user(r.path(), "app").unwrap();
-        app.add_groups(r.path(), &["wheel".into(), "77".into()]).unwrap();
+        let mut app = resolve_user(r.path(), "app").expect("resolves");
+        app.add_groups(r.path(), &["wheel".into(), "77".into()]).expect("adds groups");
         assert_eq!(app.additional_gids, vec![1000, 10, 77]);
         assert_eq!(app.add_groups(r.path(), &["nogroup".into()]), Err(UserError::NoGroup("nogroup".into())));
         assert_eq!(resolve_user(r.path(), "nobody"), Err(UserError::NoUser("nobody".into())));

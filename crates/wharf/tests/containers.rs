@@ -411,7 +411,7 @@ fn volume_create_ls_inspect_rm_and_prune_as_docker() {
     let ls = env.ok(&["volume", "ls"]);
     assert_eq!(ls, "DRIVER    VOLUME NAME\nlocal     data\nlocal     labelled\n");
     let mountpoint = env.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "data"]);
-    assert_eq!(mountpoint.trim(), env.root().join("volumes/data/_data").to_str().unwrap());
+    assert_eq!(mountpoint.trim(), env.root().join("volumes/data/_data").to_str().expect("utf-8 path"));
     assert_eq!(env.ok(&["volume", "ls", "-q", "--filter", "label=team=a"]), "labelled\n");
     let (code, out, err) = env.out(&["volume", "inspect", "nope"]);
     assert_eq!((code, out.as_str()), (1, "[]\n"));
@@ -426,15 +426,15 @@ fn volume_create_ls_inspect_rm_and_prune_as_docker() {
     assert!(!env.ok(&["run", "--rm", "-v", "bare:/etc:nocopy", "localhost/bb", "ls", "/etc"]).contains("passwd"));
     // ... and never the host's, through a symlink in the image.
     let host_dir = env.path().join("hostside");
-    std::fs::create_dir_all(&host_dir).unwrap();
-    std::fs::write(host_dir.join("secret"), "host\n").unwrap();
+    std::fs::create_dir_all(&host_dir).expect("mkdir");
+    std::fs::write(host_dir.join("secret"), "host\n").expect("write");
     let ctx = env.path().join("ctx-link");
-    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::create_dir_all(&ctx).expect("mkdir");
     // (the same path inside the image too, so that the mount has a place)
     let d = host_dir.display();
     std::fs::write(ctx.join("Dockerfile"), format!("FROM localhost/bb\nRUN mkdir -p {d} && ln -s {d} /link\n"))
-        .unwrap();
-    env.ok(&["build", "-q", "-t", "localhost/linked", ctx.to_str().unwrap()]);
+        .expect("write");
+    env.ok(&["build", "-q", "-t", "localhost/linked", ctx.to_str().expect("utf-8 path")]);
     let listed = env.ok(&["run", "--rm", "-v", "leak:/link", "localhost/linked", "ls", "/link"]);
     assert!(!listed.contains("secret"), "a host file was copied into the volume: {listed}");
 
@@ -445,12 +445,12 @@ fn volume_create_ls_inspect_rm_and_prune_as_docker() {
     assert!(err.contains("volume is in use"), "{err}");
     let id = env.ok(&["create", "-v", "/tmp:/y:ro,rslave", "localhost/bb", "true"]);
     let bind: serde_json::Value =
-        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", id.trim()])).unwrap();
+        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", id.trim()])).expect("json");
     assert_eq!((bind[0]["Type"].as_str(), bind[0]["Propagation"].as_str()), (Some("bind"), Some("rslave")));
     assert_eq!((bind[0]["Mode"].as_str(), bind[0]["RW"].as_bool()), (Some("ro"), Some(false)));
     env.ok(&["rm", id.trim()]);
     let mounts: serde_json::Value =
-        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", "user"])).unwrap();
+        serde_json::from_str(&env.ok(&["inspect", "--format", "{{json .Mounts}}", "user"])).expect("json");
     assert_eq!(mounts[0]["Type"], "volume");
     assert_eq!(mounts[0]["Name"], "data");
     assert_eq!((mounts[0]["Destination"].as_str(), mounts[0]["RW"].as_bool()), (Some("/d"), Some(true)));
@@ -485,11 +485,13 @@ fn commit_makes_an_image_of_a_containers_changes() {
     // The new layer holds the changes only, not the runtime's mount points.
     let upper = env.ok(&["image", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", "localhost/committed"]);
     let upper = std::path::PathBuf::from(upper.trim());
-    let mut top: Vec<String> =
-        std::fs::read_dir(&upper).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut top: Vec<String> = std::fs::read_dir(&upper)
+        .expect("read_dir")
+        .map(|e| e.expect("dir entry").file_name().into_string().expect("utf-8 name"))
+        .collect();
     top.sort();
     assert_eq!(top, ["etc", "f"]);
-    assert_eq!(std::fs::read_dir(upper.join("etc")).unwrap().count(), 1, "only the whiteout of /etc/group");
+    assert_eq!(std::fs::read_dir(upper.join("etc")).expect("read_dir").count(), 1, "only the whiteout of /etc/group");
 
     // A running container is paused for the copy, and runs on afterwards.
     env.ok(&["run", "-d", "--name", "live", "localhost/bb", "sh", "-c", "echo live > /state; exec sleep 1000"]);
@@ -518,15 +520,15 @@ fn diff_lists_changes_and_export_writes_the_whole_filesystem() {
     let diff = env.ok(&["diff", "changed"]);
     assert_eq!(diff, "C /etc\nD /etc/group\nC /etc/passwd\nA /f\nA /new\nA /new/sub\n");
     let tar = env.path().join("export.tar");
-    env.ok(&["export", "-o", tar.to_str().unwrap(), "changed"]);
-    let listing = std::process::Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    env.ok(&["export", "-o", tar.to_str().expect("utf-8 path"), "changed"]);
+    let listing = std::process::Command::new("tar").arg("-tf").arg(&tar).output().expect("tar");
     let names: Vec<String> =
         String::from_utf8_lossy(&listing.stdout).lines().map(|l| l.trim_end_matches('/').to_owned()).collect();
     for want in ["f", "bin/busybox", "etc/passwd", "new/sub"] {
         assert!(names.iter().any(|n| n == want), "{want} missing from the export: {names:?}");
     }
     assert!(!names.iter().any(|n| n == "etc/group"), "a deleted file is not exported");
-    let passwd = std::process::Command::new("tar").arg("-xOf").arg(&tar).arg("etc/passwd").output().unwrap();
+    let passwd = std::process::Command::new("tar").arg("-xOf").arg(&tar).arg("etc/passwd").output().expect("tar");
     assert!(String::from_utf8_lossy(&passwd.stdout).ends_with("\ny\n"));
     assert!(mounts_under(&env.root()).is_empty(), "export unmounts what it mounted");
     assert_eq!(env.out(&["diff", "nosuch"]).0, 1);
@@ -635,9 +637,10 @@ fn update_changes_limits_live_and_the_restart_policy() {
 fn bind_propagation_follows_the_volume_mode() {
     let Some(env) = Env::new() else { return };
     let shared = env.path().join("shared");
-    std::fs::create_dir_all(&shared).unwrap();
-    let sh =
-        |cmd: &str| assert!(std::process::Command::new("sh").args(["-c", cmd]).status().unwrap().success(), "{cmd}");
+    std::fs::create_dir_all(&shared).expect("mkdir");
+    let sh = |cmd: &str| {
+        assert!(std::process::Command::new("sh").args(["-c", cmd]).status().expect("sh").success(), "{cmd}")
+    };
     let dir = shared.display();
     sh(&format!("mount -t tmpfs tmpfs {dir} && mount --make-shared {dir} && mkdir {dir}/sub"));
     env.ok(&["run", "-d", "--name", "private", "-v", &format!("{dir}:/x"), "localhost/bb", "sleep", "1000"]);

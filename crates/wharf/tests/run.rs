@@ -36,7 +36,7 @@ impl Env {
             rootfs.join("etc/group"),
             "root:x:0:\nwheel:x:10:nobody\nstaff:x:50:root,nobody\nnogroup:x:65534:\n",
         )
-        .unwrap();
+        .expect("write");
         let tar = env.dir.path().join("bb.tar");
         assert!(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
         let o = env.wharf(&[
@@ -160,7 +160,7 @@ fn any_user_binds_low_ports_in_the_containers_own_network() {
     let args = ["run", "--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=1024", "-u", "nobody", "localhost/bb"];
     let (_, out, err) = env.out(&[&args[..], &["sh", "-c", bind]].concat());
     assert!(!out.contains("bound") && err.contains("Permission denied"), "--sysctl wins: {out} {err}");
-    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap();
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").expect("read");
     let (_, out, _) = env.out(&[
         "run",
         "--rm",
@@ -178,12 +178,12 @@ fn any_user_binds_low_ports_in_the_containers_own_network() {
 fn the_working_directory_is_made_inside_the_rootfs() {
     let Some(env) = Env::new() else { return };
     let host_dir = env.dir.path().join("hostside");
-    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::create_dir_all(&host_dir).expect("mkdir");
     let ctx = env.dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::create_dir_all(&ctx).expect("mkdir");
     std::fs::write(ctx.join("Dockerfile"), format!("FROM localhost/bb\nRUN ln -s {} /hostlink\n", host_dir.display()))
-        .unwrap();
-    let (code, _, err) = env.out(&["build", "-q", "-t", "localhost/linked", ctx.to_str().unwrap()]);
+        .expect("write");
+    let (code, _, err) = env.out(&["build", "-q", "-t", "localhost/linked", ctx.to_str().expect("utf-8 path")]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = env.out(&["run", "--rm", "-w", "/hostlink/made", "localhost/linked", "pwd"]);
     assert_eq!((code, out.trim()), (0, format!("{}/made", host_dir.display()).as_str()), "{err}");
