@@ -137,6 +137,7 @@ impl Embedded {
     /// returns its pid. The caller must be a subreaper to reap it.
     pub fn exec_with_terminal(&self, id: &str, process_json: &Path, console: &Path) -> Result<i32, OciError> {
         crate::warmup::finish();
+        crate::supervise::unignore_signals();
         let null = || crate::oci::null_fd();
         let pid = ContainerBuilder::new(id.to_owned(), SyscallType::Linux)
             .with_root_path(&self.state_root)

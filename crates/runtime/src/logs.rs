@@ -92,6 +92,12 @@ fn encode(out: &mut Vec<u8>, stream: Stream, line: &[u8]) -> io::Result<()> {
 /// offset after the last complete line (a line still being written is left
 /// for the next read).
 pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<Entry>, u64)> {
+    read_json_lines(path, offset)
+}
+
+/// [`read_from`] for any file of one JSON object a line (lines that do not
+/// parse as `T` are skipped).
+pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path, offset: u64) -> io::Result<(Vec<T>, u64)> {
     use std::io::Seek;
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -110,7 +116,7 @@ pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<Entry>, u64)> {
             break;
         }
         pos += n as u64;
-        if let Ok(e) = serde_json::from_slice::<Entry>(&line) {
+        if let Ok(e) = serde_json::from_slice::<T>(&line) {
             entries.push(e);
         }
     }

@@ -240,6 +240,7 @@ impl Runtime {
         stdio: [std::os::fd::OwnedFd; 3],
         console: Option<&Path>,
     ) -> Result<i32, OciError> {
+        crate::supervise::unignore_signals();
         match self {
             Runtime::Embedded(e) => e.create(id, bundle, stdio, console),
             Runtime::Binary(b) => {
@@ -296,6 +297,7 @@ impl Runtime {
         argv: &[String],
         stdio: [OwnedFd; 3],
     ) -> Result<i32, OciError> {
+        crate::supervise::unignore_signals();
         match self {
             Runtime::Binary(b) => b.exec_spawn(id, opts, argv, stdio),
             Runtime::Embedded(e) => e.exec(id, argv, &opts.env, opts.cwd.as_deref(), embedded_user(opts), stdio),
@@ -306,6 +308,7 @@ impl Runtime {
     /// (stdin only with `opts.stdin`); waits for it unless `opts.detach`.
     /// Returns its exit code.
     pub fn exec(&self, id: &str, opts: &ExecOptions, argv: &[String]) -> Result<i32, OciError> {
+        crate::supervise::unignore_signals();
         match self {
             Runtime::Binary(b) => b.exec(id, opts, argv),
             Runtime::Embedded(e) => {

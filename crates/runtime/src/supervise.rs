@@ -342,7 +342,8 @@ pub fn survive_sigpipe() -> io::Result<()> {
 /// whatever its monitor was given: a shell leaves SIGINT and SIGQUIT
 /// ignored for a background job, and glibc's posix_spawn (how a detached
 /// monitor is started) leaves its internal signals 32 and 33 ignored.
-/// docker's containers start with none ignored.
+/// docker's containers start with none ignored. The runtime calls it
+/// before each container or exec'd process is made (a health probe's too).
 pub fn unignore_signals() {
     for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {

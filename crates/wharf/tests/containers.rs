@@ -806,6 +806,14 @@ fn containers_start_with_no_signal_ignored() {
     assert_eq!(env.ok(&["logs", &id]).trim(), none);
     let id = env.ok(&["run", "-d", "localhost/bb", "sleep", "1000"]).trim().to_owned();
     assert_eq!(in_shell(&format!("exec {id} sh -c '{probe}'")).trim(), none);
+    // A health probe is exec'd by a checker that posix_spawn started: the
+    // same holds for it.
+    let id = in_shell(&format!("run -d --health-cmd '{probe}' --health-interval 100ms localhost/bb sleep 1000"));
+    let probed = || {
+        let out = env.ok(&["inspect", "--format", "{{range .State.Health.Log}}{{.Output}}{{end}}", id.trim()]);
+        out.lines().find(|l| l.starts_with("SigIgn")).map(str::to_owned)
+    };
+    assert_eq!(eventually(probed).as_deref(), Some(none));
     // And a closed pipe still ends its writer (128+SIGPIPE), in a detached
     // container too, although its monitor survives SIGPIPE.
     let id = in_shell("run -d localhost/bb sh -c 'set -o pipefail; yes | head -c 2 >/dev/null; echo $?'");

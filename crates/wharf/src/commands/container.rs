@@ -291,7 +291,6 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
     let cfg = load_config(&rec);
     let rt = oci_runtime(root, &cfg)?;
     supervise::become_subreaper()?;
-    supervise::unignore_signals();
     let forward: &[i32] =
         &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut signals = SignalPipes::install(forward)?;
@@ -326,7 +325,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
                 return Err(e);
             }
         };
-        super::events::container(root, "start", &rec, &[]);
+        super::events::container_with(root, "start", &rec, &cfg, &[]);
         let checker = super::health::start_checker(root, id, &cfg);
         if let Some(r) = ready.take() {
             let mut r = r;
@@ -370,9 +369,9 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
         if oom {
-            super::events::container(root, "oom", &rec, &[]);
+            super::events::container_with(root, "oom", &rec, &cfg, &[]);
         }
-        super::events::container(root, "die", &rec, &[("exitCode", &code.to_string())]);
+        super::events::container_with(root, "die", &rec, &cfg, &[("exitCode", &code.to_string())]);
         attempt += 1;
         let by_user = stop_marker(root, id).exists();
         // Read again: `update --restart` may have changed it meanwhile.

@@ -8,7 +8,8 @@
 //! log is a record for people, not a journal the store depends on).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Seek, Write};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -79,7 +80,18 @@ pub fn emit(root: &Path, typ: &str, action: &str, id: &str, attributes: &[(&str,
 
 /// `emit` for a container, with docker's attributes: image, name, labels.
 pub fn container(root: &Path, action: &str, rec: &store::ContainerRecord, extra: &[(&str, &str)]) {
-    let cfg = super::container::load_config(rec);
+    container_with(root, action, rec, &super::container::load_config(rec), extra);
+}
+
+/// [`container`] with its configuration already read (the monitor's
+/// start and exit, which should not parse it again).
+pub fn container_with(
+    root: &Path,
+    action: &str,
+    rec: &store::ContainerRecord,
+    cfg: &super::container::ContainerConfig,
+    extra: &[(&str, &str)],
+) {
     let mut attrs: Vec<(&str, &str)> = cfg.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     attrs.extend([("image", cfg.image.as_str()), ("name", rec.name.as_str())]);
     attrs.extend_from_slice(extra);
@@ -98,14 +110,12 @@ fn append(path: &Path, event: &Event) -> std::io::Result<()> {
 }
 
 /// Keeps the newer half of the log (a new file renamed over the old:
-/// readers that follow the old one reopen it when it shrinks or changes).
+/// readers that follow the old one see its inode change).
 fn trim(path: &Path) -> std::io::Result<()> {
     let text = std::fs::read(path)?;
     let half = text.len() / 2;
     let start = text[half..].iter().position(|b| *b == b'\n').map_or(text.len(), |p| half + p + 1);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &text[start..])?;
-    std::fs::rename(&tmp, path)
+    crate::files::replace(path, &text[start..])
 }
 
 #[derive(Debug, Args)]
@@ -215,50 +225,27 @@ pub fn events(root: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> {
 /// Reads the lines appended to the log since the last look.
 struct Follower {
     path: PathBuf,
-    file: Option<std::io::BufReader<std::fs::File>>,
-    pos: u64,
-    partial: String,
+    offset: u64,
+    /// The inode read so far: a cut renames a new file over the log.
+    inode: Option<u64>,
 }
 
 impl Follower {
     fn open(path: &Path, from_end: bool) -> anyhow::Result<Follower> {
-        let mut f = Follower { path: path.to_owned(), file: None, pos: 0, partial: String::new() };
-        f.reopen()?;
-        if from_end {
-            f.pos = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if let Some(file) = f.file.as_mut() {
-                file.seek(std::io::SeekFrom::Start(f.pos))?;
-            }
-        }
-        Ok(f)
-    }
-
-    fn reopen(&mut self) -> anyhow::Result<()> {
-        self.file = std::fs::File::open(&self.path).ok().map(std::io::BufReader::new);
-        self.pos = 0;
-        self.partial.clear();
-        Ok(())
+        let meta = std::fs::metadata(path).ok();
+        let offset = if from_end { meta.as_ref().map_or(0, |m| m.len()) } else { 0 };
+        Ok(Follower { path: path.to_owned(), offset, inode: meta.map(|m| m.ino()) })
     }
 
     fn read_new(&mut self) -> anyhow::Result<Vec<Event>> {
-        // Trimmed (or made) meanwhile: start over on the new file.
-        let len = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        if self.file.is_none() || len < self.pos {
-            self.reopen()?;
+        let inode = std::fs::metadata(&self.path).ok().map(|m| m.ino());
+        if inode != self.inode {
+            // Made or cut meanwhile: the new file from its start.
+            self.inode = inode;
+            self.offset = 0;
         }
-        let mut events = Vec::new();
-        let Some(file) = self.file.as_mut() else { return Ok(events) };
-        loop {
-            let n = file.read_line(&mut self.partial)?;
-            if n == 0 || !self.partial.ends_with('\n') {
-                break;
-            }
-            self.pos += self.partial.len() as u64;
-            if let Ok(e) = serde_json::from_str::<Event>(self.partial.trim_end()) {
-                events.push(e);
-            }
-            self.partial.clear();
-        }
+        let (events, next) = runtime::logs::read_json_lines(&self.path, self.offset)?;
+        self.offset = next;
         Ok(events)
     }
 }

@@ -239,10 +239,7 @@ pub fn read(root: &Path, id: &str) -> Option<Health> {
 
 /// Replaces the state file whole (readers never see half of one).
 fn write(root: &Path, id: &str, health: &Health) -> std::io::Result<()> {
-    let path = state_path(root, id);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec(health)?)?;
-    std::fs::rename(&tmp, &path)
+    crate::files::replace(&state_path(root, id), &serde_json::to_vec(health)?)
 }
 
 /// At a start of a container with a check: state `starting`, and a

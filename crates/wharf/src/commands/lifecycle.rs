@@ -636,7 +636,6 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
         cwd: args.workdir.clone(),
     };
     let rt = container::oci_runtime(root, &cfg)?;
-    runtime::supervise::unignore_signals();
     if let (true, runtime::Runtime::Embedded(e)) = (args.tty && !args.detach, &rt) {
         // The container's own env is in its process settings already.
         return exec_terminal(root, &rec.id, e, &opts, &[], &args.command);

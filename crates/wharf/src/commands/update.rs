@@ -205,9 +205,7 @@ fn update_one(store: &mut Store, key: &str, limits: &Limits, restart: Option<&Re
         if rec.state == "running" || rec.state == "paused" {
             apply_to_cgroup(&rec.id, limits, &spec)?;
         }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&spec)?)?;
-        std::fs::rename(&tmp, &path)?;
+        crate::files::replace(&path, &serde_json::to_vec_pretty(&spec)?)?;
     }
     if let Some(p) = restart {
         // The monitor reads the policy again at each exit.

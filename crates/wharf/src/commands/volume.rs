@@ -167,10 +167,7 @@ pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> anyhow::R
 }
 
 fn write_meta(root: &Path, name: &str, meta: &Meta) -> anyhow::Result<()> {
-    let path = dir(root, name).join("meta.json");
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(meta)?)?;
-    std::fs::rename(tmp, path)?;
+    crate::files::replace(&dir(root, name).join("meta.json"), &serde_json::to_vec(meta)?)?;
     Ok(())
 }
 

@@ -71,7 +71,6 @@ impl<'a> Builder<'a> {
         progress: &'a mut Progress,
     ) -> anyhow::Result<Builder<'a>> {
         runtime::supervise::become_subreaper()?;
-        runtime::supervise::unignore_signals();
         let signals = SignalPipes::install(&[libc::SIGINT, libc::SIGTERM])?;
         let rt = crate::commands::container::runtime_for(store.root(), args.runtime.as_deref());
         let mut secrets = BTreeMap::new();
