@@ -103,19 +103,37 @@ enum Waited {
 }
 
 /// Waits until the container is no longer running (as recorded by its
-/// monitor), or `limit` passes.
+/// monitor), or `limit` passes. An auto-removed (`--rm`) container counts
+/// as stopped only once its monitor has removed it, so that its name is
+/// free when `stop` or `wait` returns (a `run --name` right after them
+/// used to meet "already in use" now and then).
 fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Result<Waited> {
     let start = Instant::now();
     loop {
         let Ok(rec) = store.container(id) else { return Ok(Waited::Removed) };
         let rec = refresh(store, rec)?;
         if !matches!(rec.state.as_str(), "running" | "paused") {
+            if load_config(&rec).auto_remove && rustix_alive(rec.monitor_pid) {
+                await_monitor(store, &rec);
+                if store.container(id).is_err() {
+                    return Ok(Waited::Removed);
+                }
+            }
             return Ok(Waited::Exited(Box::new(rec)));
         }
         if limit.is_some_and(|l| start.elapsed() >= l) {
             return Ok(Waited::TimedOut);
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Gives a monitor whose container has exited up to 10 s to finish its
+/// work (unmounting, removing an auto-removed container).
+fn await_monitor(store: &Store, rec: &ContainerRecord) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rustix_alive(rec.monitor_pid) && store.container(&rec.id).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -372,10 +390,7 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::
             return Ok(());
         }
         // The monitor may still be finishing (auto-remove included).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while rustix_alive(rec.monitor_pid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        await_monitor(store, rec);
         if store.container(&rec.id).is_err() {
             return Ok(());
         }
