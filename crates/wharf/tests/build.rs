@@ -644,9 +644,12 @@ fn from_scratch_copies_and_output_writes_the_result_out() {
     let Some(env) = Env::new() else { return };
     // The classic multi-stage build: a binary made in one stage, copied
     // into an image FROM scratch.
-    let dockerfile = "FROM localhost/bb AS b\nRUN mkdir /out && echo built > /out/artifact\n\
+    let dockerfile =
+        "FROM localhost/bb AS b\nRUN mkdir /out && echo built > /out/artifact && chown 123:456 /out/artifact\n\
                       FROM scratch\nCOPY --from=b /out/ /\nCOPY note /doc/note\n";
     let ctx = context(&env, "scratch", &[("Dockerfile", dockerfile), ("note", "hello\n")]);
+    // A context file's owner is not the image's business: root's there.
+    std::os::unix::fs::chown(Path::new(&ctx).join("note"), Some(1000), Some(1000)).expect("chown");
     let (code, _, err) = build(&env, &["-t", "localhost/scratchy", &ctx]);
     assert_eq!(code, 0, "{err}");
     let saved = env.cmd(&["save", "localhost/scratchy"]).output().expect("save");
@@ -664,6 +667,15 @@ fn from_scratch_copies_and_output_writes_the_result_out() {
     let mut names: Vec<String> = String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect();
     names.sort();
     assert_eq!(names, ["artifact", "doc/", "doc/note"]);
+    // Owners: kept from the stage (as BuildKit), root's from the context.
+    let listed = std::process::Command::new("tar").args(["--numeric-owner", "-tvf"]).arg(&tar).output().expect("tar");
+    let owner_of = |name: &str| {
+        let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let line = text.lines().find(|l| l.ends_with(&format!(" {name}"))).map(str::to_owned);
+        line.and_then(|l| l.split_whitespace().nth(1).map(str::to_owned)).unwrap_or_default()
+    };
+    assert_eq!(owner_of("artifact"), "123/456");
+    assert_eq!(owner_of("doc/note"), "0/0");
     let piped = env.cmd(&["build", "-q", "-o", "-", &ctx]).output().expect("build");
     assert!(piped.status.success());
     assert!(piped.stdout.len() >= 1024 && piped.stdout[257..262] == *b"ustar", "a tar on stdout, nothing else");

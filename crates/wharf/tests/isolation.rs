@@ -190,8 +190,23 @@ fn exec_joins_the_container_and_cp_stays_inside() {
     let (code, _, _) = env.out(&["cp", &probe, env.path().join("leak").to_str().unwrap_or_default()]);
     assert_ne!(code, 0, "a host path is not reachable through a container symlink");
     // cp in, then read from inside.
+    std::os::unix::fs::chown(&host_secret, Some(1000), Some(1001)).expect("chown");
     env.ok(&["cp", host_secret.to_str().unwrap_or_default(), "box:/tmp/"]);
     assert_eq!(env.ok(&["exec", "box", "cat", "/tmp/hostonly"]), "host\n");
+    // Owners: root's, as docker's cp, unless -a keeps the source's.
+    assert_eq!(env.ok(&["exec", "box", "stat", "-c", "%u:%g", "/tmp/hostonly"]), "0:0\n");
+    env.ok(&["cp", "-a", host_secret.to_str().unwrap_or_default(), "box:/tmp/kept"]);
+    assert_eq!(env.ok(&["exec", "box", "stat", "-c", "%u:%g", "/tmp/kept"]), "1000:1001\n");
+    env.ok(&["exec", "box", "chown", "42:43", "/tmp/f"]);
+    let owned = |args: &[&str]| {
+        let out = env.path().join("owned");
+        let _ = std::fs::remove_file(&out);
+        env.ok(&[args, &["box:/tmp/f", out.to_str().unwrap_or_default()]].concat());
+        let m = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&out).expect("copied"));
+        (m, std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&out).expect("copied")))
+    };
+    assert_eq!(owned(&["cp"]), (0, 0));
+    assert_eq!(owned(&["cp", "-a"]), (42, 43));
     env.ok(&["rm", "-f", "box"]);
     let (code, _, _) = env.out(&["exec", "box", "true"]);
     assert_ne!(code, 0);

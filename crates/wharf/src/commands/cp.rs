@@ -40,9 +40,6 @@ fn split(s: &str) -> Option<(&str, &str)> {
 }
 
 pub fn cp(root: &Path, args: CpArgs) -> anyhow::Result<ExitCode> {
-    if args.archive {
-        return Err(engine("cp -a (keeping owners) is not supported yet"));
-    }
     let (key, to_container) = match (split(&args.src), split(&args.dest)) {
         (Some((c, _)), None) => (c.to_owned(), false),
         (None, Some((c, _))) => (c.to_owned(), true),
@@ -64,12 +61,14 @@ pub fn cp(root: &Path, args: CpArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    // docker's: root owns what is copied, unless -a keeps the source's.
+    let attrs = if args.archive { Attrs::keep_owners() } else { Attrs::root() };
     let result = if to_container {
         let path = split(&args.dest).map(|(_, p)| p).unwrap_or("/");
-        copy_in(&ov.target, Path::new(&args.src), path)
+        copy_in(&ov.target, Path::new(&args.src), path, attrs)
     } else {
         let path = split(&args.src).map(|(_, p)| p).unwrap_or("/");
-        copy_out(&ov.target, path, Path::new(&args.dest), args.follow_link)
+        copy_out(&ov.target, path, Path::new(&args.dest), args.follow_link, attrs)
     };
     if let Some(rt) = frozen {
         rt.resume(&rec.id).map_err(|e| engine(format!("resuming the container after the copy: {e}")))?;
@@ -92,7 +91,7 @@ fn target(dest: PathBuf, dest_is_dir: bool, src_name: &Path, contents_only: bool
     }
 }
 
-fn copy_in(rootfs: &Path, src: &Path, ctr_path: &str) -> anyhow::Result<()> {
+fn copy_in(rootfs: &Path, src: &Path, ctr_path: &str, attrs: Attrs) -> anyhow::Result<()> {
     let meta = std::fs::symlink_metadata(src).map_err(|e| engine(format!("lstat {}: {e}", src.display())))?;
     let dest = resolve_in(rootfs, &clean_rel(ctr_path), true)?;
     let dest_is_dir = dest.is_dir() || ctr_path.ends_with('/');
@@ -104,11 +103,11 @@ fn copy_in(rootfs: &Path, src: &Path, ctr_path: &str) -> anyhow::Result<()> {
     if meta.is_dir() {
         std::fs::create_dir_all(&t)?;
     }
-    copy_sources(&[(PathBuf::new(), src.to_owned())], &t, false, Attrs::default(), &|_| false)?;
+    copy_sources(&[(PathBuf::new(), src.to_owned())], &t, false, attrs, &|_| false)?;
     Ok(())
 }
 
-fn copy_out(rootfs: &Path, ctr_path: &str, dest: &Path, follow: bool) -> anyhow::Result<()> {
+fn copy_out(rootfs: &Path, ctr_path: &str, dest: &Path, follow: bool, attrs: Attrs) -> anyhow::Result<()> {
     let src = resolve_in(rootfs, &clean_rel(ctr_path), follow)?;
     let meta = std::fs::symlink_metadata(&src)
         .map_err(|_| engine(format!("Could not find the file {ctr_path} in container")))?;
@@ -126,6 +125,6 @@ fn copy_out(rootfs: &Path, ctr_path: &str, dest: &Path, follow: bool) -> anyhow:
     if meta.is_dir() {
         std::fs::create_dir_all(&t)?;
     }
-    copy_sources(&[(PathBuf::new(), src)], &t, false, Attrs::default(), &|_| false)?;
+    copy_sources(&[(PathBuf::new(), src)], &t, false, attrs, &|_| false)?;
     Ok(())
 }

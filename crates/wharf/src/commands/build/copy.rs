@@ -1,7 +1,8 @@
 //! COPY/ADD into a mounted rootfs: docker's destination rules (a trailing
 //! slash, several sources or an existing directory make DEST a directory;
 //! a directory source copies its contents), owners from `--chown` (default
-//! root), modes kept unless `--chmod`, modification times kept. The
+//! root for the context, the source's own for `--from`, as BuildKit),
+//! modes kept unless `--chmod`, modification times kept. The
 //! destination is resolved inside the rootfs, so a symlink in the image
 //! never leads the copy out of it.
 
@@ -15,11 +16,31 @@ use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
 use super::context::{clean_rel, resolve_in};
 
 /// Owner and mode overrides.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Attrs {
-    pub uid: u32,
-    pub gid: u32,
+    /// `(uid, gid)` for every copied entry; None keeps each source's own
+    /// (`COPY --from`, `cp -a`).
+    pub owner: Option<(u32, u32)>,
     pub mode: Option<u32>,
+}
+
+impl Attrs {
+    /// Everything owned by root: a copy from the build context or the
+    /// host (`docker cp` without `-a`).
+    pub fn root() -> Self {
+        Attrs { owner: Some((0, 0)), mode: None }
+    }
+
+    /// Owners kept from the source.
+    pub fn keep_owners() -> Self {
+        Attrs { owner: None, mode: None }
+    }
+
+    /// Who owns a directory the copy creates: the `--chown` owner, else
+    /// root (BuildKit makes missing parents as root even for `--from`).
+    fn dir_owner(&self) -> (u32, u32) {
+        self.owner.unwrap_or((0, 0))
+    }
 }
 
 /// Where DEST lands in `rootfs` (resolved inside it); `cwd` is the
@@ -74,7 +95,8 @@ fn make_dirs(dir: &Path, attrs: Attrs) -> io::Result<()> {
     }
     fs::create_dir(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
-    std::os::unix::fs::lchown(dir, Some(attrs.uid), Some(attrs.gid))
+    let (uid, gid) = attrs.dir_owner();
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
 }
 
 fn copy_tree(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Excluded) -> io::Result<()> {
@@ -119,7 +141,8 @@ fn copy_entry(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Exclud
         // skips them too).
         return Ok(());
     }
-    std::os::unix::fs::lchown(dst, Some(attrs.uid), Some(attrs.gid))?;
+    let (uid, gid) = attrs.owner.unwrap_or((m.uid(), m.gid()));
+    std::os::unix::fs::lchown(dst, Some(uid), Some(gid))?;
     if !ft.is_symlink() {
         let mode = attrs.mode.unwrap_or(m.mode() & 0o7777);
         fs::set_permissions(dst, fs::Permissions::from_mode(mode))?;
@@ -149,7 +172,7 @@ mod tests {
         fs::write(src.join("dir/sub/b.txt"), "b")?;
         let root = d.path().join("root");
         fs::create_dir_all(&root)?;
-        let attrs = Attrs::default();
+        let attrs = Attrs::root();
         // file to a name: the file is renamed
         let none = |_: &Path| false;
         let one = |p: &str| [(PathBuf::from(p), src.join(p))];

@@ -783,6 +783,10 @@ impl<'a> Builder<'a> {
         for f in &paths.contents {
             key_parts.push(format!("{}\0{}", f.name, f.data));
         }
+        // Layers cached before owners were kept for `--from` had root's.
+        if from_stage && chown.is_none() {
+            key_parts.push("owners kept".into());
+        }
         let refs: Vec<&str> = key_parts.iter().map(String::as_str).collect();
         let key = hash(&refs);
         if self.try_cache(b, &key, created_by, n)? {
@@ -791,11 +795,12 @@ impl<'a> Builder<'a> {
         let rootfs = self.mount_step(b)?;
         let r = (|| -> anyhow::Result<()> {
             let merged = rootfs.merged();
-            let mut attrs = Attrs::default();
+            // BuildKit keeps the owners of what comes from a stage or an
+            // image, and makes what comes from the context root's.
+            let mut attrs = if from_stage { Attrs::keep_owners() } else { Attrs::root() };
             if let Some(c) = &chown {
                 let u = runtime::resolve_user(merged, c).map_err(|e| fail(e.to_string()))?;
-                attrs.uid = u.uid;
-                attrs.gid = u.gid;
+                attrs.owner = Some((u.uid, u.gid));
             }
             if let Some(m) = &chmod {
                 attrs.mode = Some(copy::parse_chmod(m).map_err(fail)?);
@@ -847,7 +852,8 @@ impl<'a> Builder<'a> {
                     std::fs::create_dir_all(p)?;
                 }
                 std::fs::write(&target, &f.data)?;
-                std::os::unix::fs::lchown(&target, Some(attrs.uid), Some(attrs.gid))?;
+                let (uid, gid) = attrs.owner.unwrap_or((0, 0));
+                std::os::unix::fs::lchown(&target, Some(uid), Some(gid))?;
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(attrs.mode.unwrap_or(0o644)))?;
             }
