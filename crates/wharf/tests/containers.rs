@@ -213,12 +213,19 @@ fn run_it_gives_a_usable_terminal() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("term=xterm"), "{text}");
     assert_eq!(out.status.code(), Some(3), "{text}");
+    // Without a terminal to read from, -it is refused before anything is
+    // made, as docker's; -t alone, or -dit, are fine.
+    let (code, _, err) = env.out(&["run", "-it", "localhost/bb", "true"]);
+    assert_eq!((code, err.trim()), (1, "Error: the input device is not a TTY"));
+    assert_eq!(env.ok(&["ps", "-aq"]), "");
     // Detached with -t: the terminal's output is logged.
     let id = env.ok(&["run", "-dt", "localhost/bb", "sh", "-c", "tty"]).trim().to_owned();
     assert_eq!(env.ok(&["wait", &id]).trim(), "0");
     assert_eq!(env.ok(&["logs", &id]).trim(), "/dev/pts/0");
     // exec -it into a running container.
     let id = env.ok(&["run", "-d", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    let (code, _, err) = env.out(&["exec", "-it", &id, "true"]);
+    assert_eq!((code, err.trim()), (1, "Error: the input device is not a TTY"));
     let cmd = format!("{} --root {} exec -it -u app {id} sh", env!("CARGO_BIN_EXE_wharf"), env.root().display());
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])

@@ -37,6 +37,15 @@ pub struct AttachArgs {
     pub container: String,
 }
 
+/// docker's check before a terminal session: its input must be a
+/// terminal too, or keystrokes (and the detach keys) cannot be read raw.
+pub fn check_tty(stdin: bool, tty: bool) -> anyhow::Result<()> {
+    if stdin && tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(fail("the input device is not a TTY"));
+    }
+    Ok(())
+}
+
 pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let keys = parse_detach_keys(args.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))?;
     let mut store = Store::open(root)?;
@@ -56,6 +65,7 @@ pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
             return Err(fail(format!("attaching to {}: {e}", args.container)));
         }
     };
+    check_tty(cfg.open_stdin && !args.no_stdin, cfg.tty)?;
     let session = Session { sock, stdin: cfg.open_stdin && !args.no_stdin, tty: cfg.tty, detach: Matcher::new(keys) };
     match session.run(args.sig_proxy)? {
         Ended::Exited(code) => Ok(exit_code(code)),

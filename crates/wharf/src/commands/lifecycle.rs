@@ -280,6 +280,7 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
             args.detach_keys.as_deref().unwrap_or(super::attach::DEFAULT_DETACH_KEYS),
         )?;
         if args.interactive && load_config(&rec).tty {
+            super::attach::check_tty(true, true)?;
             let sock = container::spawn_monitor_attached(root, &rec.id)?;
             return super::attach::run_attached(root, &rec.id, sock, keys);
         }
@@ -628,6 +629,7 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     if rec.state != "running" {
         return Err(crate::exit::Failure::new(1, format!("container {} is not running", rec.id)).into());
     }
+    super::attach::check_tty(args.interactive && !args.detach, args.tty)?;
     let cfg = load_config(&rec);
     let merged = container::container_dir(root, &rec.id).join("merged");
     // Without -u, the container's own user, as docker: resolved again

@@ -990,6 +990,8 @@ pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     runtime::warmup::start();
     let keys =
         super::attach::parse_detach_keys(args.detach_keys.as_deref().unwrap_or(super::attach::DEFAULT_DETACH_KEYS))?;
+    // Refused before anything is made, as docker's.
+    super::attach::check_tty(args.interactive && !args.detach, args.tty)?;
     let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
     if args.tty && args.interactive && !args.detach {
         // As docker: this CLI is an attach client of the container's
