@@ -8,6 +8,7 @@ pub mod console;
 pub mod embedded;
 pub mod logs;
 pub mod oci;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
+use crate::resources::Resources;
 use crate::user::ExecUser;
 
 /// docker's default capability set (moby `oci/caps/defaults.go`).
@@ -76,12 +77,10 @@ pub struct RunOptions {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
-    /// Bytes.
-    pub memory: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub cpus: Option<f64>,
-    pub cpu_shares: Option<u64>,
-    pub pids_limit: Option<i64>,
+    /// Cgroup limits.
+    pub resources: Resources,
+    /// `--oom-score-adj`, -1000 to 1000.
+    pub oom_score_adj: Option<i32>,
     /// Size of /dev/shm in bytes (docker: 64 MiB).
     pub shm_size: u64,
     pub sysctls: BTreeMap<String, String>,
@@ -143,11 +142,8 @@ impl RunOptions {
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
             no_new_privileges: false,
-            memory: None,
-            memory_swap: None,
-            cpus: None,
-            cpu_shares: None,
-            pids_limit: None,
+            resources: Resources::default(),
+            oom_score_adj: None,
             shm_size: 64 << 20,
             sysctls: BTreeMap::new(),
             netns: None,
@@ -430,6 +426,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
     // libcontainer reads it as "set" and then loads seccomp after dropping
     // capabilities, which fails without no_new_privs.
     process.set_no_new_privileges(opts.no_new_privileges.then_some(true));
+    process.set_oom_score_adj(opts.oom_score_adj);
     let mut namespaces = Vec::new();
     for (t, share) in [
         (LinuxNamespaceType::Pid, &opts.pid_ns),
@@ -463,34 +460,10 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
                 .build()?,
         );
     }
-    let mut resources = LinuxResourcesBuilder::default().devices(rules);
-    if opts.memory.is_some() || opts.memory_swap.is_some() {
-        let mut m = LinuxMemoryBuilder::default();
-        if let Some(l) = opts.memory {
-            m = m.limit(l);
-        }
-        if let Some(s) = opts.memory_swap {
-            m = m.swap(s);
-        }
-        resources = resources.memory(m.build()?);
-    }
-    if opts.cpus.is_some() || opts.cpu_shares.is_some() {
-        let mut c = LinuxCpuBuilder::default();
-        if let Some(n) = opts.cpus {
-            c = c.period(100_000u64).quota((n * 100_000.0) as i64);
-        }
-        if let Some(s) = opts.cpu_shares {
-            c = c.shares(s);
-        }
-        resources = resources.cpu(c.build()?);
-    }
-    if let Some(p) = opts.pids_limit {
-        resources = resources.pids(LinuxPidsBuilder::default().limit(p).build()?);
-    }
     let mut linux = LinuxBuilder::default()
         .devices(opts.devices.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .namespaces(namespaces)
-        .resources(resources.build()?)
+        .resources(opts.resources.to_oci(rules)?)
         .cgroups_path(PathBuf::from(format!("/wharf/{}", opts.id)))
         .sysctl(opts.sysctls.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
     if !opts.privileged {
@@ -648,15 +621,18 @@ mod tests {
     #[test]
     fn limits_and_privileged() {
         let mut o = opts();
-        o.memory = Some(64 << 20);
-        o.cpus = Some(1.5);
-        o.pids_limit = Some(100);
+        o.resources.memory = Some(64 << 20);
+        o.resources.cpu_period = Some(100_000);
+        o.resources.cpu_quota = Some(150_000);
+        o.resources.pids_limit = Some(100);
+        o.oom_score_adj = Some(-500);
         o.privileged = true;
         o.tty = true;
         let v = serde_json::to_value(container_spec(&o).unwrap()).unwrap();
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 150_000);
         assert_eq!(v["linux"]["resources"]["pids"]["limit"], 100);
+        assert_eq!(v["process"]["oomScoreAdj"], -500);
         assert!(v["linux"]["maskedPaths"].as_array().is_none_or(|a| a.is_empty()), "privileged: nothing masked");
         assert!(v["process"]["env"].as_array().unwrap().iter().any(|e| e == "TERM=xterm"));
         assert!(v["process"]["terminal"].as_bool().unwrap());

@@ -36,6 +36,10 @@ echo "exec_cgroup=$($W exec $id cat /proc/self/cgroup)"
 $W pause $id >/dev/null; echo "paused=$($W inspect -f '{{{{.State.Status}}}}' $id) $(cat /sys/fs/cgroup/wharf/$id/cgroup.freeze)"
 $W unpause $id >/dev/null; echo "unpaused=$($W inspect -f '{{{{.State.Status}}}}' $id) $(cat /sys/fs/cgroup/wharf/$id/cgroup.freeze)"
 echo "top=$($W top $id | grep -c 'sleep')"
+$W update --cpu-period 50000 --cpu-quota 20000 --cpuset-cpus 0 --memory-reservation 20m $id >/dev/null
+c=/sys/fs/cgroup/wharf/$id; echo "update_v2=$(cat $c/cpu.max)|$(cat $c/cpuset.cpus)|$(cat $c/memory.low)"
+echo "run_v2=$($W run --rm --network none --cpu-period 40000 --cpu-quota 10000 --cpuset-cpus 0 --memory-reservation 16m \
+  localhost/bb sh -c 'cd /sys/fs/cgroup; echo "$(cat cpu.max)|$(cat cpuset.cpus)|$(cat memory.low)"')"
 $W rm -f $id >/dev/null; echo "after_rm=$(test -e /sys/fs/cgroup/wharf/$id && echo left || echo gone)"
 echo "runc=$($W run --rm --network none --runtime /usr/sbin/runc --memory 48m localhost/bb cat /sys/fs/cgroup/memory.max)"
 "#
@@ -126,6 +130,10 @@ fn containers_run_limited_and_isolated_on_a_pure_cgroup_v2_host() {
     assert_eq!(field("paused"), "paused 1");
     assert_eq!(field("unpaused"), "running 0");
     assert_eq!(field("top"), "2", "top lists both sleeps");
+    // --cpu-period/--cpu-quota, --cpuset-cpus, --memory-reservation (as
+    // memory.low), at run and through update.
+    assert_eq!(field("run_v2"), "10000 40000|0|16777216", "{console}");
+    assert_eq!(field("update_v2"), "20000 50000|0|20971520", "{console}");
     assert_eq!(field("after_rm"), "gone", "rm -f left the cgroup behind");
     assert_eq!(field("runc"), "50331648", "--runtime runc on the same bundle");
 }

@@ -638,6 +638,93 @@ fn update_changes_limits_live_and_the_restart_policy() {
     env.ok(&["rm", "-f", "upd", "auto"]);
 }
 
+/// docker's resource flags reach the container's cgroup (and its OOM
+/// score), `inspect` shows them as docker's does, `update` changes them
+/// live, and docker's checks refuse what docker refuses.
+#[test]
+fn resource_flags_reach_the_cgroup_as_docker_sets_them() {
+    let Some(env) = Env::new() else { return };
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let files = if v2 {
+        "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpuset.cpus /sys/fs/cgroup/memory.low /proc/self/oom_score_adj"
+    } else {
+        "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpuset/cpuset.cpus \
+         /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /proc/self/oom_score_adj"
+    };
+    let flags = [
+        "--cpu-period",
+        "50000",
+        "--cpu-quota",
+        "25000",
+        "--cpuset-cpus",
+        "0",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--oom-score-adj",
+        "300",
+    ];
+    let out = env.ok(&[&["run", "--rm"][..], &flags, &["localhost/bb", "sh", "-c", files]].concat());
+    let want = if v2 { "25000 50000\n0\n33554432\n300\n" } else { "25000\n50000\n0\n33554432\n300\n" };
+    assert_eq!(out, want);
+    if !v2 {
+        let out = env.ok(&[
+            "run",
+            "--rm",
+            "-m",
+            "32m",
+            "--oom-kill-disable",
+            "--memory-swappiness",
+            "10",
+            "localhost/bb",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.oom_control",
+            "/sys/fs/cgroup/memory/memory.swappiness",
+        ]);
+        assert!(out.starts_with("oom_kill_disable 1\n") && out.ends_with("\n10\n"), "{out}");
+    }
+    env.ok(&[&["run", "-d", "--name", "lim"][..], &flags, &["localhost/bb", "sleep", "1000"]].concat());
+    let fields =
+        "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpusetCpus}} \
+                  {{.HostConfig.MemoryReservation}} {{.HostConfig.OomScoreAdj}}";
+    assert_eq!(env.ok(&["inspect", "-f", fields, "lim"]).trim(), "50000 25000 0 0 33554432 300");
+    // --cpus and --cpu-quota exclude each other, across updates too.
+    let (code, _, err) = env.out(&["update", "--cpus", "1", "lim"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set"),
+        "{err}"
+    );
+    env.ok(&["update", "--cpu-quota", "40000", "--memory-reservation", "16m", "lim"]);
+    let now = env.ok(&["exec", "lim", "sh", "-c", files]);
+    assert!(now.starts_with(if v2 { "40000 50000\n" } else { "40000\n" }), "{now}");
+    assert!(now.contains("\n16777216\n"), "{now}");
+    env.ok(&["rm", "-f", "lim"]);
+    for (args, msg) in [
+        (
+            &["--cpus", "1", "--cpu-quota", "50000"][..],
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ),
+        (
+            &["--cpu-period", "100"],
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ),
+        (&["--cpuset-cpus", "0-4095"], "Requested CPUs are not available - requested 0-4095"),
+        (
+            &["-m", "8m", "--memory-reservation", "16m"],
+            "Minimum memory limit can not be less than memory reservation limit",
+        ),
+        (&["--oom-score-adj", "-1001"], "Invalid value -1001, range for oom score adj is [-1000, 1000]"),
+        (&["--device-read-bps", "/dev/null:1mb"], "/dev/null is not a block device"),
+    ] {
+        let (code, _, err) = env.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
+        assert_eq!(code, 125, "{args:?}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing is left of refused runs");
+}
+
 /// A bind's propagation is what `-v` asks for: by default (rprivate) a
 /// mount made on the host afterwards stays out, with rslave it comes in.
 #[test]

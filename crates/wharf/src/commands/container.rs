@@ -73,6 +73,10 @@ pub struct ContainerConfig {
     pub ipc: String,
     /// Bytes of the shareable /dev/shm.
     pub shm_size: u64,
+    /// `--cpus` in billionths (docker's NanoCpus): the spec's CPU quota
+    /// came from it, not from `--cpu-quota`, which `update` and `inspect`
+    /// keep apart as docker does.
+    pub nano_cpus: i64,
 }
 
 /// A network a container was connected to after creation, and the

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod network;
 pub mod ps;
 pub mod registry;
+pub mod resources;
 pub mod rootfs;
 pub mod run;
 pub mod stats;

@@ -261,8 +261,16 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
     let spec: Value =
         std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let res = &spec["linux"]["resources"];
-    let quota = res["cpu"]["quota"].as_i64().filter(|q| *q > 0).unwrap_or(0);
-    let period = res["cpu"]["period"].as_i64().filter(|p| *p > 0).unwrap_or(100_000);
+    // A quota from --cpus is NanoCpus, one from --cpu-quota is CpuQuota.
+    let cpu = |k: &str| if cfg.nano_cpus == 0 { res["cpu"][k].as_i64().unwrap_or(0) } else { 0 };
+    let mem = |k: &str| res["memory"][k].as_i64().unwrap_or(0);
+    let throttles = |k: &str| -> Value {
+        let list = res["blockIO"][k].as_array().cloned().unwrap_or_default();
+        json!(list
+            .iter()
+            .map(|t| json!({"Path": block_device(&t["major"], &t["minor"]), "Rate": t["rate"]}))
+            .collect::<Vec<_>>())
+    };
     // Health and Healthcheck are null without a check: docker's JSON leaves
     // them out, but its templates see a nil (`{{json .State.Health}}` is
     // `null`), as they do here.
@@ -302,10 +310,23 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
             "AutoRemove": cfg.auto_remove,
             "Tmpfs": cfg.tmpfs,
-            "Memory": res["memory"]["limit"].as_i64().unwrap_or(0),
-            "MemorySwap": res["memory"]["swap"].as_i64().unwrap_or(0),
-            "NanoCpus": quota * 1_000_000_000 / period,
+            "Memory": mem("limit"),
+            "MemorySwap": mem("swap"),
+            "MemoryReservation": mem("reservation"),
+            "MemorySwappiness": res["memory"]["swappiness"].as_i64(),
+            "OomKillDisable": res["memory"]["disableOOMKiller"].as_bool().unwrap_or(false),
+            "OomScoreAdj": spec["process"]["oomScoreAdj"].as_i64().unwrap_or(0),
+            "NanoCpus": cfg.nano_cpus,
+            "CpuPeriod": cpu("period"),
+            "CpuQuota": cpu("quota"),
             "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
+            "CpusetCpus": res["cpu"]["cpus"].as_str().unwrap_or_default(),
+            "CpusetMems": res["cpu"]["mems"].as_str().unwrap_or_default(),
+            "BlkioWeight": res["blockIO"]["weight"].as_u64().unwrap_or(0),
+            "BlkioDeviceReadBps": throttles("throttleReadBpsDevice"),
+            "BlkioDeviceWriteBps": throttles("throttleWriteBpsDevice"),
+            "BlkioDeviceReadIOps": throttles("throttleReadIOPSDevice"),
+            "BlkioDeviceWriteIOps": throttles("throttleWriteIOPSDevice"),
             "PidsLimit": res["pids"]["limit"].as_i64().filter(|p| *p > 0),
             "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "wharf".into()),
         },
@@ -502,4 +523,12 @@ pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> 
     }
     writeln!(out, "Total reclaimed space: 0B")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `/dev/NAME` of a block device by its numbers (the spec keeps only
+/// those; docker's inspect shows the path given).
+fn block_device(major: &Value, minor: &Value) -> String {
+    let link = std::fs::read_link(format!("/sys/dev/block/{major}:{minor}")).ok();
+    link.and_then(|l| l.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
+        .unwrap_or_else(|| format!("{major}:{minor}"))
 }

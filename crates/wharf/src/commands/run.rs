@@ -14,6 +14,7 @@ use serde_json::Value;
 use store::Store;
 
 use super::container::{self, engine, Attach, ContainerConfig, RestartPolicy};
+use super::resources::{ResourceArgs, RunResourceArgs};
 use crate::exit::Failure;
 
 #[derive(Debug, Args)]
@@ -126,6 +127,8 @@ pub struct CreateArgs {
     pub health: super::health::HealthArgs,
     #[command(flatten)]
     pub resources: ResourceArgs,
+    #[command(flatten)]
+    pub run_resources: RunResourceArgs,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,
@@ -175,47 +178,6 @@ pub struct CreateArgs {
     pub image: String,
     /// The command and its arguments
     pub command: Vec<String>,
-}
-
-/// The resource limits of `run`/`create`, and of `update`.
-#[derive(Debug, Args)]
-pub struct ResourceArgs {
-    /// Memory limit
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long, allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    /// Number of CPUs
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// CPU shares (relative weight)
-    #[arg(short, long)]
-    pub cpu_shares: Option<u64>,
-    /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long, allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
-}
-
-impl ResourceArgs {
-    /// `--cpus` (0: none), within docker's range: 0.01 to the online CPUs.
-    pub fn cpus(&self) -> Result<Option<f64>, String> {
-        let Some(c) = self.cpus.filter(|&c| c != 0.0) else { return Ok(None) };
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if !(0.01..=n as f64).contains(&c) {
-            return Err(format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"));
-        }
-        Ok(Some(c))
-    }
-
-    /// `--memory-swap` in bytes (-1: unlimited).
-    pub fn memory_swap(&self) -> Result<Option<i64>, String> {
-        match self.memory_swap.as_deref() {
-            Some("-1") => Ok(Some(-1)),
-            Some(s) => parse_bytes(s).map(Some),
-            None => Ok(None),
-        }
-    }
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -701,23 +663,22 @@ fn security(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result
 }
 
 fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<()> {
-    let res = &args.resources;
-    opts.memory = res.memory.as_deref().map(parse_bytes).transpose().map_err(engine)?;
-    opts.memory_swap = res.memory_swap().map_err(engine)?;
-    if let (Some(m), Some(s)) = (opts.memory, opts.memory_swap) {
+    let mut warn = |w: &str| eprintln!("WARNING: {w}");
+    let mut r = args.resources.to_resources(&mut warn).map_err(engine)?;
+    args.run_resources.add_to(&mut r, &mut warn).map_err(engine)?;
+    opts.oom_score_adj = args.run_resources.oom_score_adj().map_err(engine)?;
+    if let (Some(m), Some(s)) = (r.memory, r.memory_swap) {
         if s >= 0 && s < m {
             return Err(engine("Minimum memoryswap limit should be larger than memory limit, see usage"));
         }
     }
-    if let (Some(m), None) = (opts.memory, opts.memory_swap) {
+    if let (Some(m), None) = (r.memory, r.memory_swap) {
         // docker's default: as much swap as memory (memory+swap = 2x).
         if swap_accounting() {
-            opts.memory_swap = Some(m.saturating_mul(2));
+            r.memory_swap = Some(m.saturating_mul(2));
         }
     }
-    opts.cpus = res.cpus().map_err(engine)?;
-    opts.cpu_shares = res.cpu_shares;
-    opts.pids_limit = res.pids_limit.filter(|&p| p != 0);
+    opts.resources = r;
     if let Some(s) = &args.shm_size {
         opts.shm_size = parse_bytes(s).map_err(engine)? as u64;
     }
@@ -979,6 +940,7 @@ fn prepare(
         health: args.health.merge(config.and_then(|c| c.get("Healthcheck"))).map_err(engine)?,
         ipc: args.ipc.clone().unwrap_or_default(),
         shm_size: opts.shm_size,
+        nano_cpus: args.resources.cpus().map_err(engine)?.map_or(0, |c| (c * 1e9) as i64),
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
     Ok(())
