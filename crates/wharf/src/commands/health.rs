@@ -286,7 +286,7 @@ pub fn checker_main(root: &Path, id: &str) -> anyhow::Result<ExitCode> {
     let mut health = read(root, id).unwrap_or_default();
     let alive = || runtime::supervise::alive(rec.pid);
     loop {
-        std::thread::sleep(hc.next_wait(health.status == "starting", started.elapsed()));
+        sleep_reaping(hc.next_wait(health.status == "starting", started.elapsed()));
         if !alive() {
             break;
         }
@@ -303,6 +303,25 @@ pub fn checker_main(root: &Path, id: &str) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sleeps for `d`, reaping every child that exits meanwhile. A probe cut
+/// short (its exec failed half-way, or the container died under it) can
+/// leave the runtime's processes behind, and one left unreaped inside the
+/// container's PID namespace keeps the container's init from finishing its
+/// exit: the kernel waits for every task of a dying namespace to be
+/// reaped, the monitor waits for the init, and `rm -f` waited forever.
+fn sleep_reaping(d: Duration) {
+    use rustix::process::{waitpid, WaitOptions};
+    let end = Instant::now() + d;
+    loop {
+        while let Ok(Some(_)) = waitpid(None, WaitOptions::NOHANG) {}
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
 }
 
 /// Runs the probe once in the container, as its user with its
