@@ -1,11 +1,14 @@
 //! Container logs in docker's json-file format: one JSON object per line,
 //! `{"log":"text\n","stream":"stdout","time":"RFC 3339 nanos"}`. Lines
 //! longer than 16 KiB are split as docker splits them (the parts carry no
-//! newline).
+//! newline). With a `max-size`, the file is rotated as docker's json-file
+//! driver rotates it: `LOG.1` is the newest of the older files, up to
+//! `max-file` files in all.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -29,17 +32,41 @@ pub struct Entry {
     pub time: String,
 }
 
+/// When a log is rotated: docker's `max-size` and `max-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Bytes; None: the file grows without bound (docker's default).
+    pub max_size: Option<u64>,
+    /// Files kept, the one written included (at least 1).
+    pub max_file: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation { max_size: None, max_file: 1 }
+    }
+}
+
 /// Appends lines to a container's log; keeps each stream's unfinished line
 /// until its newline arrives.
 pub struct LogWriter {
+    path: PathBuf,
     file: File,
+    /// Bytes in `file`.
+    size: u64,
+    rotation: Rotation,
     pending: [Vec<u8>; 2],
 }
 
 impl LogWriter {
     pub fn open(path: &Path) -> io::Result<LogWriter> {
+        Self::open_rotated(path, Rotation::default())
+    }
+
+    pub fn open_rotated(path: &Path, rotation: Rotation) -> io::Result<LogWriter> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(LogWriter { file, pending: [Vec::new(), Vec::new()] })
+        let size = file.metadata()?.len();
+        Ok(LogWriter { path: path.to_owned(), file, size, rotation, pending: [Vec::new(), Vec::new()] })
     }
 
     /// Adds output of `stream`; complete lines are written at once.
@@ -55,12 +82,10 @@ impl LogWriter {
                 _ => break,
             };
             let line: Vec<u8> = self.pending[idx].drain(..cut).collect();
+            self.rotate_if_full(&mut out)?;
             encode(&mut out, stream, &line)?;
         }
-        if !out.is_empty() {
-            self.file.write_all(&out)?;
-        }
-        Ok(())
+        self.append(&out)
     }
 
     /// Writes what is left of unfinished lines (output that ended without
@@ -70,10 +95,102 @@ impl LogWriter {
         for (idx, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
             if !self.pending[idx].is_empty() {
                 let line = std::mem::take(&mut self.pending[idx]);
+                self.rotate_if_full(&mut out)?;
                 encode(&mut out, stream, &line)?;
             }
         }
-        self.file.write_all(&out)
+        self.append(&out)
+    }
+
+    fn append(&mut self, out: &[u8]) -> io::Result<()> {
+        if !out.is_empty() {
+            self.file.write_all(out)?;
+            self.size += out.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// As docker: before a line, a file that reached `max-size` is
+    /// rotated (so a file can pass it by the one line that filled it).
+    fn rotate_if_full(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        let Some(cap) = self.rotation.max_size else { return Ok(()) };
+        if self.size + (out.len() as u64) < cap {
+            return Ok(());
+        }
+        self.append(out)?;
+        out.clear();
+        if self.rotation.max_file <= 1 {
+            self.file.set_len(0)?;
+        } else {
+            for i in (1..self.rotation.max_file - 1).rev() {
+                match std::fs::rename(rotated(&self.path, i), rotated(&self.path, i + 1)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&self.path, rotated(&self.path, 1))?;
+            self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        }
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// `LOG.N`: the Nth newest of a log's older files.
+pub fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Every entry of a log, its older files first; and where the log itself
+/// ended (for a [`Follower`]).
+pub fn read_all(path: &Path) -> io::Result<(Vec<Entry>, u64)> {
+    let older = (1..).take_while(|n| rotated(path, *n).exists()).count() as u32;
+    let mut entries = Vec::new();
+    for n in (1..=older).rev() {
+        entries.extend(read_from(&rotated(path, n), 0)?.0);
+    }
+    let (now, end) = read_from(path, 0)?;
+    entries.extend(now);
+    Ok((entries, end))
+}
+
+/// Reads what is appended to a JSON-lines file since the last look, across
+/// rotations (the rest of the renamed file first) and cuts (a new file
+/// renamed over it, or the file truncated).
+pub struct Follower {
+    path: PathBuf,
+    offset: u64,
+    inode: Option<u64>,
+}
+
+impl Follower {
+    /// From `offset` in the file now at `path`.
+    pub fn new(path: &Path, offset: u64) -> Follower {
+        let inode = std::fs::metadata(path).ok().map(|m| m.ino());
+        Follower { path: path.to_owned(), offset, inode }
+    }
+
+    pub fn read_new<T: serde::de::DeserializeOwned>(&mut self) -> io::Result<Vec<T>> {
+        let meta = std::fs::metadata(&self.path).ok();
+        let inode = meta.as_ref().map(|m| m.ino());
+        let mut out = Vec::new();
+        if inode != self.inode {
+            // Rotated: the file read so far is LOG.1 now; its rest first.
+            let old = rotated(&self.path, 1);
+            if self.inode.is_some() && std::fs::metadata(&old).ok().map(|m| m.ino()) == self.inode {
+                out = read_json_lines(&old, self.offset)?.0;
+            }
+            self.inode = inode;
+            self.offset = 0;
+        } else if meta.is_some_and(|m| m.len() < self.offset) {
+            self.offset = 0;
+        }
+        let (more, next) = read_json_lines(&self.path, self.offset)?;
+        self.offset = next;
+        out.extend(more);
+        Ok(out)
     }
 }
 
@@ -157,6 +274,39 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].log.len(), MAX_LINE);
         assert_eq!(entries[1].log, format!("{}\n", "x".repeat(10)));
+        Ok(())
+    }
+
+    #[test]
+    fn rotation_keeps_max_file_files_and_readers_see_every_line() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("log.json");
+        let mut w = LogWriter::open_rotated(&path, Rotation { max_size: Some(200), max_file: 3 })?;
+        let mut follower = Follower::new(&path, 0);
+        let mut followed: Vec<Entry> = Vec::new();
+        for i in 0..20 {
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())?;
+            followed.extend(follower.read_new::<Entry>()?);
+        }
+        assert!(rotated(&path, 2).exists() && !rotated(&path, 3).exists(), "3 files in all");
+        for p in [path.clone(), rotated(&path, 1), rotated(&path, 2)] {
+            assert!(std::fs::metadata(&p)?.len() < 200 + 100, "{} outgrew max-size", p.display());
+        }
+        // What is kept is the newest lines, in order; the follower saw all.
+        let (kept, _) = read_all(&path)?;
+        let kept: Vec<String> = kept.into_iter().map(|e| e.log).collect();
+        assert_eq!(kept.last().map(String::as_str), Some("line 19\n"));
+        let first: usize = kept[0].trim_start_matches("line ").trim().parse().expect("a number");
+        let want: Vec<String> = (first..20).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(kept, want);
+        assert_eq!(followed.len(), 20);
+        // max-file 1: the file is emptied instead.
+        let one = dir.path().join("one.json");
+        let mut w = LogWriter::open_rotated(&one, Rotation { max_size: Some(100), max_file: 1 })?;
+        for i in 0..20 {
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())?;
+        }
+        assert!(std::fs::metadata(&one)?.len() < 200 && !rotated(&one, 1).exists());
         Ok(())
     }
 }

@@ -8,8 +8,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, attach, build, commit, cp, events, image, info, lifecycle, network, ps, registry, rootfs, run, stats,
-    system, update, volume,
+    archive, attach, build, commit, cp, events, image, info, lifecycle, logging, network, ps, registry, rootfs, run,
+    stats, system, update, volume,
 };
 use crate::exit::ENGINE_ERROR;
 
@@ -97,7 +97,7 @@ pub enum Command {
     #[command(alias = "container-ls")]
     Ps(ps::PsArgs),
     /// Fetch the logs of a container
-    Logs(lifecycle::LogsArgs),
+    Logs(logging::LogsArgs),
     /// Stop one or more running containers
     Stop(lifecycle::StopArgs),
     /// Kill one or more running containers
@@ -175,7 +175,7 @@ pub enum ContainerCommand {
     #[command(alias = "remove")]
     Rm(lifecycle::RmArgs),
     /// Fetch the logs of a container
-    Logs(lifecycle::LogsArgs),
+    Logs(logging::LogsArgs),
     /// Stop one or more running containers
     Stop(lifecycle::StopArgs),
     /// Kill one or more running containers

@@ -4,6 +4,8 @@
 //! that leaves no mount, cgroup or network namespace behind.
 
 mod common;
+use std::path::Path;
+
 use common::{eventually, mounts_under, Env};
 
 fn state(env: &Env, name: &str) -> String {
@@ -723,6 +725,51 @@ fn resource_flags_reach_the_cgroup_as_docker_sets_them() {
         assert!(err.contains(msg), "{args:?}: {err}");
     }
     assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing is left of refused runs");
+}
+
+/// `--log-opt max-size/max-file` rotate the json-file log as docker's
+/// driver does (logs reads the kept files in order), `--log-driver none`
+/// keeps nothing, and unknown drivers or options are refused.
+#[test]
+fn log_options_rotate_the_log_and_none_keeps_nothing() {
+    let Some(env) = Env::new() else { return };
+    let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done";
+    let rot = ["--log-opt", "max-size=2k", "--log-opt", "max-file=3"];
+    env.ok(&[&["run", "--name", "rot"][..], &rot, &["localhost/bb", "sh", "-c", script]].concat());
+    let log = env.ok(&["inspect", "-f", "{{.LogPath}}", "rot"]).trim().to_owned();
+    let kept: Vec<String> = (1..=3).map(|n| format!("{log}.{n}")).collect();
+    assert!(Path::new(&kept[1]).exists() && !Path::new(&kept[2]).exists(), "3 files in all, the log included");
+    for f in [&log, &kept[0], &kept[1]] {
+        let size = std::fs::metadata(f).expect("log file").len();
+        assert!(size < 2000 + 100, "{f} is {size} bytes, past max-size by more than a line");
+    }
+    // The newest lines, oldest first, across the files.
+    let out = env.ok(&["logs", "rot"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let first: usize = lines[0].trim_start_matches("line ").parse().expect("a line number");
+    let want: Vec<String> = (first..500).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, want);
+    assert!(first > 0, "nothing was rotated away");
+    assert_eq!(env.ok(&["logs", "-f", "rot"]), out, "-f of an exited container: the same, then it returns");
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", "rot"]).trim(),
+        r#"{"Config":{"max-file":"3","max-size":"2k"},"Type":"json-file"}"#
+    );
+    // none: the output still reaches a foreground run, and no file is kept.
+    assert_eq!(env.ok(&["run", "--name", "quiet", "--log-driver", "none", "localhost/bb", "echo", "hi"]), "hi\n");
+    let (code, _, err) = env.out(&["logs", "quiet"]);
+    assert_eq!((code, err.trim()), (1, "Error: configured logging driver does not support reading"));
+    assert_eq!(env.ok(&["inspect", "-f", "[{{.LogPath}}]", "quiet"]).trim(), "[]");
+    for (args, msg) in [
+        (&["--log-driver", "syslogd"][..], "logger: no log driver named 'syslogd' is registered"),
+        (&["--log-opt", "max-sise=1m"], "unknown log opt 'max-sise' for json-file log driver"),
+        (&["--log-opt", "max-file=0"], "max-file cannot be less than 1"),
+    ] {
+        let (code, _, err) = env.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
+        assert_eq!(code, 125, "{args:?}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    env.ok(&["rm", "rot", "quiet"]);
 }
 
 /// A bind's propagation is what `-v` asks for: by default (rprivate) a

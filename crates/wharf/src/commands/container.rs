@@ -77,6 +77,8 @@ pub struct ContainerConfig {
     /// came from it, not from `--cpu-quota`, which `update` and `inspect`
     /// keep apart as docker does.
     pub nano_cpus: i64,
+    /// `--log-driver` and `--log-opt`.
+    pub log: super::logging::LogConfig,
 }
 
 /// A network a container was connected to after creation, and the
@@ -335,9 +337,15 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
             let mut r = r;
             let _ = writeln!(r, "ok {pid}");
         }
-        let mut log = LogWriter::open(&log_path(root, id))?;
+        // `--log-driver none`: output reaches attached clients only.
+        let mut log = match cfg.log.driver.as_str() {
+            "none" => None,
+            _ => Some(LogWriter::open_rotated(&log_path(root, id), cfg.log.rotation().unwrap_or_default())?),
+        };
         let mut sink = |s: Stream, b: &[u8]| {
-            let _ = log.write(s, b);
+            if let Some(l) = log.as_mut() {
+                let _ = l.write(s, b);
+            }
             if tee {
                 let _ = match s {
                     Stream::Stdout => std::io::stdout().write_all(b).and_then(|_| std::io::stdout().flush()),
@@ -369,7 +377,9 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         let io = supervise::Io { outputs, user_input, stdin, terminal };
         let code = supervise::supervise_io(pid, io, attach.as_mut(), &mut signals, &mut sink, &mut fwd)?;
         super::health::stop_checker(checker);
-        log.flush()?;
+        if let Some(l) = log.as_mut() {
+            l.flush()?;
+        }
         let oom = oom_killed(id);
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
         if oom {

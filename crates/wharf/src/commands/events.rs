@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use runtime::logs::Follower;
 use serde::{Deserialize, Serialize};
 
 use crate::exit::fail;
@@ -197,10 +197,11 @@ pub fn events(root: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> {
     let filters = Filters::parse(&args.filter)?;
     let path = log_path(root);
     // Without --since, only what happens from now on (docker's default).
-    let mut reader = Follower::open(&path, since.is_none() && until.is_none())?;
+    let end = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let mut reader = Follower::new(&path, if since.is_none() && until.is_none() { end } else { 0 });
     let mut out = std::io::stdout().lock();
     loop {
-        for e in reader.read_new()? {
+        for e in reader.read_new::<Event>()? {
             if since.is_some_and(|s| e.time_nano < s) || !filters.keep(&e) {
                 continue;
             }
@@ -219,34 +220,6 @@ pub fn events(root: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Reads the lines appended to the log since the last look.
-struct Follower {
-    path: PathBuf,
-    offset: u64,
-    /// The inode read so far: a cut renames a new file over the log.
-    inode: Option<u64>,
-}
-
-impl Follower {
-    fn open(path: &Path, from_end: bool) -> anyhow::Result<Follower> {
-        let meta = std::fs::metadata(path).ok();
-        let offset = if from_end { meta.as_ref().map_or(0, |m| m.len()) } else { 0 };
-        Ok(Follower { path: path.to_owned(), offset, inode: meta.map(|m| m.ino()) })
-    }
-
-    fn read_new(&mut self) -> anyhow::Result<Vec<Event>> {
-        let inode = std::fs::metadata(&self.path).ok().map(|m| m.ino());
-        if inode != self.inode {
-            // Made or cut meanwhile: the new file from its start.
-            self.inode = inode;
-            self.offset = 0;
-        }
-        let (events, next) = runtime::logs::read_json_lines(&self.path, self.offset)?;
-        self.offset = next;
-        Ok(events)
     }
 }
 
@@ -305,14 +278,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         emit(root, "container", "create", "a", &[]);
-        let mut f = Follower::open(&log_path(root), false).expect("opens");
-        assert_eq!(f.read_new().expect("reads").len(), 1);
+        let mut f = Follower::new(&log_path(root), 0);
+        assert_eq!(f.read_new::<Event>().expect("reads").len(), 1);
         emit(root, "container", "start", "a", &[("image", "bb")]);
-        let got = f.read_new().expect("reads");
+        let got = f.read_new::<Event>().expect("reads");
         assert_eq!((got[0].action.as_str(), got[0].from.as_str()), ("start", "bb"));
         trim(&log_path(root)).expect("trims");
         emit(root, "network", "create", "n", &[]);
-        let got: Vec<String> = f.read_new().expect("reads").into_iter().map(|e| e.action).collect();
+        let got: Vec<String> = f.read_new::<Event>().expect("reads").into_iter().map(|e| e.action).collect();
         assert!(got.ends_with(&["create".to_owned()]), "{got:?}");
     }
 }

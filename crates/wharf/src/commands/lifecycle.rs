@@ -4,13 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use store::{ContainerRecord, Store};
 
 use super::container::{self, load_config, Attach};
-use crate::format;
 
 /// Signal names as docker accepts them (`TERM`, `SIGTERM`, `15`).
 pub fn parse_signal(s: &str) -> Option<i32> {
@@ -504,93 +503,6 @@ fn cgroup_pids(id: &str) -> Vec<String> {
         }
     }
     Vec::new()
-}
-
-#[derive(Debug, Args)]
-pub struct LogsArgs {
-    /// Follow log output
-    #[arg(short, long)]
-    pub follow: bool,
-    /// Number of lines to show from the end of the logs
-    #[arg(short = 'n', long, default_value = "all")]
-    pub tail: String,
-    /// Show timestamps
-    #[arg(short, long)]
-    pub timestamps: bool,
-    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Show logs before a timestamp or relative time
-    #[arg(long)]
-    pub until: Option<String>,
-    pub container: String,
-}
-
-/// `--since`/`--until`: an RFC 3339 time, a Unix time, or a duration
-/// before now.
-fn parse_when(s: &str) -> anyhow::Result<SystemTime> {
-    if let Some(t) = format::parse_time(s) {
-        return Ok(t);
-    }
-    if let Ok(secs) = s.parse::<f64>() {
-        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
-    }
-    let d = humantime::parse_duration(s).map_err(|_| anyhow::anyhow!("invalid time: {s:?}"))?;
-    Ok(SystemTime::now() - d)
-}
-
-pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
-    let rec = lookup(&mut store, &args.container)?;
-    let path = container::log_path(root, &rec.id);
-    let since = args.since.as_deref().map(parse_when).transpose()?;
-    let until = args.until.as_deref().map(parse_when).transpose()?;
-    let (mut entries, mut offset) = runtime::logs::read_from(&path, 0)?;
-    if args.tail != "all" {
-        let n: usize = args.tail.parse().map_err(|_| anyhow::anyhow!("invalid tail value: {:?}", args.tail))?;
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
-    }
-    let show = |entries: &[runtime::logs::Entry]| -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        let mut err = std::io::stderr().lock();
-        for e in entries {
-            let t = format::parse_time(&e.time);
-            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
-                continue;
-            }
-            let w: &mut dyn Write = match e.stream {
-                runtime::logs::Stream::Stdout => &mut out,
-                runtime::logs::Stream::Stderr => &mut err,
-            };
-            if args.timestamps {
-                write!(w, "{} ", e.time)?;
-            }
-            w.write_all(e.log.as_bytes())?;
-        }
-        out.flush()?;
-        Ok(())
-    };
-    show(&entries)?;
-    if !args.follow {
-        return Ok(ExitCode::SUCCESS);
-    }
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let (more, next) = runtime::logs::read_from(&path, offset)?;
-        offset = next;
-        show(&more)?;
-        let now = match store.container(&rec.id) {
-            Ok(r) => refresh(&mut store, r)?,
-            Err(_) => break,
-        };
-        if more.is_empty() && !matches!(now.state.as_str(), "running" | "paused" | "restarting") {
-            let (rest, _) = runtime::logs::read_from(&path, offset)?;
-            show(&rest)?;
-            break;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod health;
 pub mod image;
 pub mod info;
 pub mod lifecycle;
+pub mod logging;
 pub mod network;
 pub mod ps;
 pub mod registry;
@@ -69,7 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Create(a) | Command::Container(C::Create(a)) => run::create_cmd(root, a),
         Command::Rm(a) | Command::Container(C::Rm(a)) => lifecycle::rm(root, a),
         Command::Ps(a) | Command::Container(C::Ls(a)) => ps::ps(root, a),
-        Command::Logs(a) | Command::Container(C::Logs(a)) => lifecycle::logs(root, a),
+        Command::Logs(a) | Command::Container(C::Logs(a)) => logging::logs(root, a),
         Command::Stop(a) | Command::Container(C::Stop(a)) => lifecycle::stop(root, a),
         Command::Kill(a) | Command::Container(C::Kill(a)) => lifecycle::kill(root, a),
         Command::Start(a) | Command::Container(C::Start(a)) => lifecycle::start(root, a),

@@ -260,17 +260,6 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
     let zero = "0001-01-01T00:00:00Z";
     let spec: Value =
         std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-    let res = &spec["linux"]["resources"];
-    // A quota from --cpus is NanoCpus, one from --cpu-quota is CpuQuota.
-    let cpu = |k: &str| if cfg.nano_cpus == 0 { res["cpu"][k].as_i64().unwrap_or(0) } else { 0 };
-    let mem = |k: &str| res["memory"][k].as_i64().unwrap_or(0);
-    let throttles = |k: &str| -> Value {
-        let list = res["blockIO"][k].as_array().cloned().unwrap_or_default();
-        json!(list
-            .iter()
-            .map(|t| json!({"Path": block_device(&t["major"], &t["minor"]), "Rate": t["rate"]}))
-            .collect::<Vec<_>>())
-    };
     // Health and Healthcheck are null without a check: docker's JSON leaves
     // them out, but its templates see a nil (`{{json .State.Health}}` is
     // `null`), as they do here.
@@ -297,39 +286,12 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
         "ResolvConfPath": "",
         "HostnamePath": "",
         "HostsPath": "",
-        "LogPath": container::log_path(store.root(), &rec.id).display().to_string(),
+        "LogPath": if cfg.log.driver == "none" { String::new() } else { container::log_path(store.root(), &rec.id).display().to_string() },
         "Name": format!("/{}", rec.name),
         "RestartCount": rec.restarts,
         "Driver": "overlay",
         "Platform": "linux",
-        "HostConfig": {
-            "Binds": cfg.binds,
-            "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },
-            "NetworkMode": cfg.network,
-            "PortBindings": cfg.ports,
-            "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
-            "AutoRemove": cfg.auto_remove,
-            "Tmpfs": cfg.tmpfs,
-            "Memory": mem("limit"),
-            "MemorySwap": mem("swap"),
-            "MemoryReservation": mem("reservation"),
-            "MemorySwappiness": res["memory"]["swappiness"].as_i64(),
-            "OomKillDisable": res["memory"]["disableOOMKiller"].as_bool().unwrap_or(false),
-            "OomScoreAdj": spec["process"]["oomScoreAdj"].as_i64().unwrap_or(0),
-            "NanoCpus": cfg.nano_cpus,
-            "CpuPeriod": cpu("period"),
-            "CpuQuota": cpu("quota"),
-            "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
-            "CpusetCpus": res["cpu"]["cpus"].as_str().unwrap_or_default(),
-            "CpusetMems": res["cpu"]["mems"].as_str().unwrap_or_default(),
-            "BlkioWeight": res["blockIO"]["weight"].as_u64().unwrap_or(0),
-            "BlkioDeviceReadBps": throttles("throttleReadBpsDevice"),
-            "BlkioDeviceWriteBps": throttles("throttleWriteBpsDevice"),
-            "BlkioDeviceReadIOps": throttles("throttleReadIOPSDevice"),
-            "BlkioDeviceWriteIOps": throttles("throttleWriteIOPSDevice"),
-            "PidsLimit": res["pids"]["limit"].as_i64().filter(|p| *p > 0),
-            "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "wharf".into()),
-        },
+        "HostConfig": host_config(&cfg, &spec),
         "GraphDriver": {"Name": "overlay", "Data": {
             "UpperDir": dir.join("upper").display().to_string(),
             "WorkDir": dir.join("work").display().to_string(),
@@ -523,6 +485,50 @@ pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> 
     }
     writeln!(out, "Total reclaimed space: 0B")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `inspect`'s HostConfig: the flags as given, the limits from the spec.
+fn host_config(cfg: &container::ContainerConfig, spec: &Value) -> Value {
+    let res = &spec["linux"]["resources"];
+    // A quota from --cpus is NanoCpus, one from --cpu-quota is CpuQuota.
+    let cpu = |k: &str| if cfg.nano_cpus == 0 { res["cpu"][k].as_i64().unwrap_or(0) } else { 0 };
+    let mem = |k: &str| res["memory"][k].as_i64().unwrap_or(0);
+    let throttles = |k: &str| -> Value {
+        let list = res["blockIO"][k].as_array().cloned().unwrap_or_default();
+        json!(list
+            .iter()
+            .map(|t| json!({"Path": block_device(&t["major"], &t["minor"]), "Rate": t["rate"]}))
+            .collect::<Vec<_>>())
+    };
+    json!({
+        "Binds": cfg.binds,
+        "LogConfig": {"Type": cfg.log.driver, "Config": cfg.log.opts},
+        "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },
+        "NetworkMode": cfg.network,
+        "PortBindings": cfg.ports,
+        "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
+        "AutoRemove": cfg.auto_remove,
+        "Tmpfs": cfg.tmpfs,
+        "Memory": mem("limit"),
+        "MemorySwap": mem("swap"),
+        "MemoryReservation": mem("reservation"),
+        "MemorySwappiness": res["memory"]["swappiness"].as_i64(),
+        "OomKillDisable": res["memory"]["disableOOMKiller"].as_bool().unwrap_or(false),
+        "OomScoreAdj": spec["process"]["oomScoreAdj"].as_i64().unwrap_or(0),
+        "NanoCpus": cfg.nano_cpus,
+        "CpuPeriod": cpu("period"),
+        "CpuQuota": cpu("quota"),
+        "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
+        "CpusetCpus": res["cpu"]["cpus"].as_str().unwrap_or_default(),
+        "CpusetMems": res["cpu"]["mems"].as_str().unwrap_or_default(),
+        "BlkioWeight": res["blockIO"]["weight"].as_u64().unwrap_or(0),
+        "BlkioDeviceReadBps": throttles("throttleReadBpsDevice"),
+        "BlkioDeviceWriteBps": throttles("throttleWriteBpsDevice"),
+        "BlkioDeviceReadIOps": throttles("throttleReadIOPSDevice"),
+        "BlkioDeviceWriteIOps": throttles("throttleWriteIOPSDevice"),
+        "PidsLimit": res["pids"]["limit"].as_i64().filter(|p| *p > 0),
+        "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "wharf".into()),
+    })
 }
 
 /// `/dev/NAME` of a block device by its numbers (the spec keeps only

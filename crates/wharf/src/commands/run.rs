@@ -129,6 +129,8 @@ pub struct CreateArgs {
     pub resources: ResourceArgs,
     #[command(flatten)]
     pub run_resources: RunResourceArgs,
+    #[command(flatten)]
+    pub logging: super::logging::LogArgs,
     /// Add Linux capabilities
     #[arg(long)]
     pub cap_add: Vec<String>,
@@ -941,6 +943,8 @@ fn prepare(
         ipc: args.ipc.clone().unwrap_or_default(),
         shm_size: opts.shm_size,
         nano_cpus: args.resources.cpus().map_err(engine)?.map_or(0, |c| (c * 1e9) as i64),
+        log: super::logging::LogConfig::parse(args.logging.log_driver.as_deref(), &args.logging.log_opt)
+            .map_err(engine)?,
     };
     store.set_container_config(id, &serde_json::to_string(&record)?)?;
     Ok(())

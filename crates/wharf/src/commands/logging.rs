@@ -1,0 +1,234 @@
+//! Container logging: docker's `--log-driver` and `--log-opt` (the
+//! json-file driver with its rotation, or none), and `wharf logs`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::Args;
+use runtime::logs::Rotation;
+use serde::{Deserialize, Serialize};
+use store::Store;
+
+use super::container;
+use super::lifecycle::{lookup, refresh};
+use crate::exit::fail;
+use crate::format;
+
+/// How a container's output is logged (`HostConfig.LogConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `json-file` (docker's default) or `none`.
+    pub driver: String,
+    pub opts: BTreeMap<String, String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { driver: "json-file".into(), opts: BTreeMap::new() }
+    }
+}
+
+/// The options docker's json-file driver takes.
+const JSON_FILE_OPTS: &[&str] =
+    &["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"];
+
+impl LogConfig {
+    /// `--log-driver` and `--log-opt KEY=VALUE`, checked as docker's
+    /// drivers check them.
+    pub fn parse(driver: Option<&str>, opts: &[String]) -> Result<LogConfig, String> {
+        let driver = driver.unwrap_or("json-file").to_owned();
+        let mut map = BTreeMap::new();
+        for o in opts {
+            let (k, v) =
+                o.split_once('=').ok_or_else(|| format!("invalid key value pair format in logging opts: {o}"))?;
+            map.insert(k.to_owned(), v.to_owned());
+        }
+        let known: &[&str] = match driver.as_str() {
+            "json-file" => JSON_FILE_OPTS,
+            "none" => &[],
+            other => return Err(format!("logger: no log driver named '{other}' is registered")),
+        };
+        if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("unknown log opt '{k}' for {driver} log driver"));
+        }
+        if map.get("compress").is_some_and(|c| c == "true" || c == "1") {
+            return Err(
+                "compress=true is not supported by wharf's json-file driver yet: rotated files are kept uncompressed"
+                    .into(),
+            );
+        }
+        let cfg = LogConfig { driver, opts: map };
+        cfg.rotation()?;
+        Ok(cfg)
+    }
+
+    /// `max-size` and `max-file`, with docker's rules.
+    pub fn rotation(&self) -> Result<Rotation, String> {
+        let max_size = match self.opts.get("max-size") {
+            Some(s) => {
+                let n = human_size(s).ok_or_else(|| format!("invalid size: '{s}'"))?;
+                if n <= 0.0 {
+                    return Err("max-size must be a positive number".into());
+                }
+                Some(n as u64)
+            }
+            None => None,
+        };
+        let max_file = match self.opts.get("max-file") {
+            Some(s) => {
+                let n: i64 = s.parse().map_err(|_| format!("invalid value for max-file: {s}"))?;
+                if n < 1 {
+                    return Err("max-file cannot be less than 1".into());
+                }
+                n as u32
+            }
+            None => 1,
+        };
+        Ok(Rotation { max_size, max_file })
+    }
+}
+
+/// docker's `units.FromHumanSize`, which max-size is read with: decimal
+/// units (`10m` is 10,000,000 bytes), unlike `--memory`'s binary ones.
+fn human_size(s: &str) -> Option<f64> {
+    let t = s.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.trim().parse().ok().filter(|n: &f64| n.is_finite())?;
+    let exp = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 1,
+        "m" => 2,
+        "g" => 3,
+        "t" => 4,
+        "p" => 5,
+        _ => return None,
+    };
+    Some(n * 1000f64.powi(exp))
+}
+
+/// `run`/`create`'s logging flags.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Logging driver for the container (json-file, none)
+    #[arg(long, value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size, max-file for json-file)
+    #[arg(long, value_name = "list")]
+    pub log_opt: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative time
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+/// `--since`/`--until`: an RFC 3339 time, a Unix time, or a duration
+/// before now.
+fn parse_when(s: &str) -> anyhow::Result<SystemTime> {
+    if let Some(t) = format::parse_time(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    let d = humantime::parse_duration(s).map_err(|_| anyhow::anyhow!("invalid time: {s:?}"))?;
+    Ok(SystemTime::now() - d)
+}
+
+pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let rec = lookup(&mut store, &args.container)?;
+    let cfg = container::load_config(&rec);
+    if cfg.log.driver == "none" {
+        return Err(fail("configured logging driver does not support reading"));
+    }
+    let path = container::log_path(root, &rec.id);
+    let since = args.since.as_deref().map(parse_when).transpose()?;
+    let until = args.until.as_deref().map(parse_when).transpose()?;
+    let (mut entries, offset) = runtime::logs::read_all(&path)?;
+    let mut follower = runtime::logs::Follower::new(&path, offset);
+    if args.tail != "all" {
+        let n: usize = args.tail.parse().map_err(|_| anyhow::anyhow!("invalid tail value: {:?}", args.tail))?;
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let show = |entries: &[runtime::logs::Entry]| -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        for e in entries {
+            let t = format::parse_time(&e.time);
+            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
+                continue;
+            }
+            let w: &mut dyn Write = match e.stream {
+                runtime::logs::Stream::Stdout => &mut out,
+                runtime::logs::Stream::Stderr => &mut err,
+            };
+            if args.timestamps {
+                write!(w, "{} ", e.time)?;
+            }
+            w.write_all(e.log.as_bytes())?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    show(&entries)?;
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let more = follower.read_new()?;
+        show(&more)?;
+        let now = match store.container(&rec.id) {
+            Ok(r) => refresh(&mut store, r)?,
+            Err(_) => break,
+        };
+        if more.is_empty() && !matches!(now.state.as_str(), "running" | "paused" | "restarting") {
+            show(&follower.read_new()?)?;
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_opts_are_checked_as_docker_checks_them() {
+        let parse =
+            |d: Option<&str>, o: &[&str]| LogConfig::parse(d, &o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let r = parse(None, &["max-size=10m", "max-file=3"]).and_then(|c| c.rotation());
+        assert_eq!(r, Ok(Rotation { max_size: Some(10_000_000), max_file: 3 }));
+        assert_eq!(parse(Some("syslogd"), &[]), Err("logger: no log driver named 'syslogd' is registered".into()));
+        assert_eq!(parse(None, &["max-sise=1m"]), Err("unknown log opt 'max-sise' for json-file log driver".into()));
+        assert_eq!(parse(Some("none"), &["max-size=1m"]), Err("unknown log opt 'max-size' for none log driver".into()));
+        assert_eq!(parse(None, &["max-file=0"]), Err("max-file cannot be less than 1".into()));
+        assert_eq!(parse(None, &["max-size=0"]), Err("max-size must be a positive number".into()));
+        assert_eq!(parse(None, &["max-size=lots"]), Err("invalid size: 'lots'".into()));
+        assert_eq!(human_size("1.5k"), Some(1500.0));
+        assert_eq!(human_size("2MB"), Some(2e6));
+    }
+}
