@@ -75,6 +75,10 @@ pub enum NetError {
     PortTaken(String),
     #[error("no free address left on the network")]
     Exhausted,
+    #[error("Address already in use")]
+    AddressInUse,
+    #[error("no configured subnet or ip-range contain the IP address {0}")]
+    OutsideSubnet(Ipv4Addr),
 }
 
 fn run(prog: &str, args: &[&str]) -> Result<String, NetError> {
@@ -389,6 +393,45 @@ pub fn lease(br: &Bridge, id: &str) -> Result<Ipv4Addr, NetError> {
             Err(e) => return Err(io(e)),
         }
     }
+}
+
+/// Leases `ip` itself for container `id` (`--ip`): a host address of the
+/// network (not its own, its gateway's or its broadcast address) that no
+/// live container holds.
+pub fn lease_exact(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
+    let size = 1u32 << (32 - br.prefix);
+    let base = u32::from(br.gateway) & !(size - 1);
+    let host = u32::from(ip).wrapping_sub(base);
+    if u32::from(ip) & !(size - 1) != base || host == 0 || host == size - 1 || ip == br.gateway {
+        return Err(NetError::OutsideSubnet(ip));
+    }
+    let dir = br.lease_dir();
+    let io =
+        |e: std::io::Error| NetError::Command { cmd: format!("lease {ip} in {}", dir.display()), msg: e.to_string() };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let path = dir.join(ip.to_string());
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                return f.write_all(id.as_bytes()).map_err(io);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                if owner == id {
+                    return Ok(());
+                }
+                // Left by a crash (its namespace is gone): taken over.
+                if owner.len() >= 12 && !netns_path(&owner).exists() {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                return Err(NetError::AddressInUse);
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Err(NetError::AddressInUse)
 }
 
 /// The address leased to `id` on `br`, if any.

@@ -100,6 +100,12 @@ pub struct RunOptions {
     pub pid_ns: Share,
     pub ipc_ns: Share,
     pub uts_ns: Share,
+    /// `--cgroupns`: Private (a new one) or Host.
+    pub cgroup_ns: Share,
+    /// `--domainname` (with a UTS namespace of its own).
+    pub domainname: Option<String>,
+    /// `--annotation`s, passed to the OCI runtime.
+    pub annotations: BTreeMap<String, String>,
     /// What is at /dev/shm.
     pub shm: Shm,
 }
@@ -155,6 +161,9 @@ impl RunOptions {
             pid_ns: Share::Private,
             ipc_ns: Share::Private,
             uts_ns: Share::Private,
+            cgroup_ns: Share::Private,
+            domainname: None,
+            annotations: BTreeMap::new(),
             shm: Shm::Tmpfs,
         }
     }
@@ -433,7 +442,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         (LinuxNamespaceType::Ipc, &opts.ipc_ns),
         (LinuxNamespaceType::Uts, &opts.uts_ns),
         (LinuxNamespaceType::Mount, &Share::Private),
-        (LinuxNamespaceType::Cgroup, &Share::Private),
+        (LinuxNamespaceType::Cgroup, &opts.cgroup_ns),
     ] {
         match share {
             Share::Private => namespaces.push(LinuxNamespaceBuilder::default().typ(t).build()?),
@@ -498,6 +507,10 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
     // Only a UTS namespace of its own can be given a name (the host's is
     // the host's).
     spec.set_hostname((opts.uts_ns == Share::Private).then(|| opts.hostname.clone()));
+    spec.set_domainname(opts.domainname.clone().filter(|_| opts.uts_ns == Share::Private));
+    if !opts.annotations.is_empty() {
+        spec.set_annotations(Some(opts.annotations.clone().into_iter().collect()));
+    }
     Ok(spec)
 }
 

@@ -772,6 +772,47 @@ fn log_options_rotate_the_log_and_none_keeps_nothing() {
     env.ok(&["rm", "rot", "quiet"]);
 }
 
+/// `--domainname`, `--cgroupns`, `--annotation` and `--platform` as
+/// docker's run takes them.
+#[test]
+fn domainname_cgroupns_annotation_and_platform_flags() {
+    let Some(env) = Env::new() else { return };
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-h",
+        "web",
+        "--domainname",
+        "example.org",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "hostname; cat /proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(out, "web\nexample.org\n");
+    // A cgroup namespace of its own by default: its cgroup is "/"; with
+    // --cgroupns host the path on the host shows.
+    let own = env.ok(&["run", "--rm", "localhost/bb", "cat", "/proc/self/cgroup"]);
+    assert!(own.lines().all(|l| l.ends_with(":/")), "{own}");
+    let host = env.ok(&["run", "--rm", "--cgroupns", "host", "localhost/bb", "cat", "/proc/self/cgroup"]);
+    assert!(host.lines().any(|l| l.contains("/wharf/")), "{host}");
+    let (code, _, err) = env.out(&["run", "--rm", "--cgroupns", "bogus", "localhost/bb", "true"]);
+    assert_eq!((code, err.trim()), (125, "Error: --cgroupns: invalid CGROUP mode"));
+    // Annotations reach the runtime's bundle.
+    let id = env.ok(&["create", "--annotation", "org.example.k=v", "localhost/bb", "true"]).trim().to_owned();
+    let spec = std::fs::read_to_string(env.root().join("containers").join(&id).join("config.json")).expect("bundle");
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("json");
+    assert_eq!(spec["annotations"]["org.example.k"], "v");
+    env.ok(&["rm", &id]);
+    // --platform: a local image of another platform is not used.
+    let (code, _, err) =
+        env.out(&["run", "--rm", "--pull", "never", "--platform", "linux/s390x", "localhost/bb", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("does not match the specified platform: wanted linux/s390x, actual: linux/"), "{err}");
+    let host_arch = if cfg!(target_arch = "x86_64") { "linux/amd64" } else { "linux/arm64" };
+    assert_eq!(env.ok(&["run", "--rm", "-q", "--platform", host_arch, "localhost/bb", "echo", "ok"]), "ok\n");
+}
+
 /// A bind's propagation is what `-v` asks for: by default (rprivate) a
 /// mount made on the host afterwards stays out, with rslave it comes in.
 #[test]

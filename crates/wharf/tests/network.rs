@@ -158,6 +158,53 @@ fn user_networks_resolve_names_and_aliases() {
     assert!(!env.ok(&["network", "ls"]).contains("appnet"));
 }
 
+/// `--ip` on a user network: the container has that address (and keeps it
+/// across a restart), a second container cannot take it, and docker's
+/// refusals hold (the default bridge, an address outside the subnet).
+#[test]
+fn static_ip_on_a_user_network() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["network", "create", "--subnet", "10.93.7.0/24", "fixednet"]);
+    let ip_of = "ip -4 -o addr show eth0 | awk '{print $4}'";
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "fixednet",
+        "--ip",
+        "10.93.7.77",
+        "localhost/bb",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(env.ok(&["exec", "fixed", "sh", "-c", ip_of]).trim(), "10.93.7.77/24");
+    let asked =
+        "{{json .NetworkSettings.Networks.fixednet.IPAMConfig}} {{.NetworkSettings.Networks.fixednet.IPAddress}}";
+    assert_eq!(env.ok(&["inspect", "-f", asked, "fixed"]).trim(), r#"{"IPv4Address":"10.93.7.77"} 10.93.7.77"#);
+    let (code, _, err) =
+        env.out(&["run", "--rm", "--network", "fixednet", "--ip", "10.93.7.77", "localhost/bb", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("Address already in use"), "{err}");
+    // A container without --ip is given another address.
+    let other = env.ok(&["run", "--rm", "--network", "fixednet", "localhost/bb", "sh", "-c", ip_of]);
+    assert!(other.starts_with("10.93.7.") && !other.starts_with("10.93.7.77/"), "{other}");
+    env.ok(&["restart", "-t", "0", "fixed"]);
+    assert_eq!(env.ok(&["exec", "fixed", "sh", "-c", ip_of]).trim(), "10.93.7.77/24");
+    for (net, ip, msg) in [
+        ("bridge", "10.93.7.78", "user specified IP address is supported on user defined networks only"),
+        ("fixednet", "10.93.8.1", "no configured subnet or ip-range contain the IP address 10.93.8.1"),
+    ] {
+        let (code, _, err) = env.out(&["run", "--rm", "--network", net, "--ip", ip, "localhost/bb", "true"]);
+        assert_eq!(code, 125, "{net} {ip}");
+        assert!(err.contains(msg), "{net} {ip}: {err}");
+    }
+    env.ok(&["rm", "-f", "fixed"]);
+    assert!(env.ok(&["ps", "-aq"]).is_empty(), "refused runs left nothing");
+    env.ok(&["network", "rm", "fixednet"]);
+}
+
 #[test]
 fn publish_all_and_port() {
     let Some(env) = Env::new() else { return };

@@ -79,6 +79,8 @@ pub struct ContainerConfig {
     pub nano_cpus: i64,
     /// `--log-driver` and `--log-opt`.
     pub log: super::logging::LogConfig,
+    /// `--ip`: the address asked for on a user network.
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// A network a container was connected to after creation, and the
@@ -191,7 +193,11 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
     }
     network::create_netns(id).map_err(|e| engine(e.to_string()))?;
     let br = super::network::bridge_of(store, &cfg.network)?;
-    let ip = network::lease(&br, id).map_err(|e| engine(e.to_string()))?;
+    let ip = match cfg.ip {
+        Some(ip) => network::lease_exact(&br, id, ip).map(|()| ip),
+        None => network::lease(&br, id),
+    };
+    let ip = ip.map_err(|e| engine(e.to_string()))?;
     store.set_container_ip(id, &ip.to_string())?;
     network::attach_bridge(&br, id, ip).map_err(|e| engine(e.to_string()))?;
     let mut ports = Vec::new();
@@ -328,6 +334,11 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
                     let _ = writeln!(r, "error: {e:#}");
                 }
                 finish(&mut store, &rt, &rec.id, &rec.image_id, 125, false)?;
+                // As docker's daemon: a --rm container that failed to start
+                // goes too.
+                if cfg.auto_remove {
+                    remove_files(&mut store, id)?;
+                }
                 return Err(e);
             }
         };

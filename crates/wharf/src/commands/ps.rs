@@ -364,9 +364,11 @@ fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -
         };
         let aliases = cfg.connected.iter().find(|e| e.network == n).map_or(cfg.aliases.clone(), |e| e.aliases.clone());
         let mac = mac_of(&ip);
+        // What was asked for (`--ip`), as docker keeps it apart.
+        let ipam = cfg.ip.filter(|_| n == cfg.network).map(|a| json!({"IPv4Address": a.to_string()}));
         nets.insert(
             n,
-            json!({"IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac, "Aliases": aliases}),
+            json!({"IPAMConfig": ipam, "IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac, "Aliases": aliases}),
         );
     }
     Value::Object(nets)

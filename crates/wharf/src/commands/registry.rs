@@ -191,11 +191,29 @@ pub fn pull_one(
 /// Resolves an image for `run`/`create`/`FROM`, pulling it as `policy`
 /// says (docker's `--pull=missing|always|never`). Pull output goes to
 /// stderr, as docker run's does.
-pub fn ensure_image(root: &Path, name: &str, policy: &str, quiet: bool) -> anyhow::Result<image::Digest> {
-    let local = store::Store::open(root)?.resolve(name).ok();
+pub fn ensure_image(
+    root: &Path,
+    name: &str,
+    policy: &str,
+    quiet: bool,
+    platform: Option<&str>,
+) -> anyhow::Result<image::Digest> {
+    let platform = platform.map(Platform::parse).transpose().map_err(|e| Failure::new(125, e.to_string()))?;
+    let store = store::Store::open(root)?;
+    // With --platform, a local image of another platform does not count.
+    let found = store.resolve(name).ok();
+    let local = found.clone().filter(|id| platform.as_ref().is_none_or(|p| is_of(&store, id, p)));
     match (policy, local) {
         ("never", Some(id)) | ("missing", Some(id)) => return Ok(id),
         ("never", None) => {
+            if let (Some(id), Some(p)) = (found, &platform) {
+                return Err(fail(format!(
+                    "image with reference {name} was found but does not match the specified platform: wanted {}/{}, actual: {}",
+                    p.os,
+                    p.arch,
+                    platform_of(&store, &id)
+                )));
+            }
             return Err(fail(format!("No such image: {name}")));
         }
         ("always" | "missing", _) => {}
@@ -211,7 +229,21 @@ pub fn ensure_image(root: &Path, name: &str, policy: &str, quiet: bool) -> anyho
     if !quiet && policy == "missing" {
         eprintln!("Unable to find image '{}' locally", r.familiar());
     }
-    pull_one(root, &r, &Platform::host(), &TlsArgs { tls_verify: None }.options(), quiet, true)
+    let platform = platform.unwrap_or_else(Platform::host);
+    pull_one(root, &r, &platform, &TlsArgs { tls_verify: None }.options(), quiet, true)
+}
+
+/// Whether image `id` is of `platform` (by its config's os/architecture).
+fn is_of(store: &store::Store, id: &image::Digest, platform: &Platform) -> bool {
+    platform_of(store, id) == format!("{}/{}", platform.os, platform.arch)
+}
+
+/// `os/architecture` of image `id`, from its config.
+fn platform_of(store: &store::Store, id: &image::Digest) -> String {
+    let cfg =
+        store.config_bytes(id).map(|b| serde_json::from_slice::<Value>(&b).unwrap_or_default()).unwrap_or_default();
+    let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    format!("{}/{}", field("os"), field("architecture"))
 }
 
 pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {

@@ -105,6 +105,24 @@ pub struct CreateArgs {
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// Container NIS domain name
+    #[arg(long, value_name = "string")]
+    pub domainname: Option<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long, value_name = "string")]
+    pub cgroupns: Option<String>,
+    /// Add an annotation to the container (passed through to the OCI runtime)
+    #[arg(long, value_name = "map")]
+    pub annotation: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long, value_name = "ip")]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
@@ -637,6 +655,13 @@ fn namespaces(store: &mut Store, opts: &mut runtime::RunOptions, args: &CreateAr
         }
         m => return Err(engine(format!("invalid UTS mode: {m}"))),
     }
+    // Private by default on v1 too (docker shares the host's there): a
+    // container sees its own cgroup as /, whichever the host runs.
+    opts.cgroup_ns = match args.cgroupns.as_deref().unwrap_or("private") {
+        "private" => Share::Private,
+        "host" => Share::Host,
+        _ => return Err(engine("--cgroupns: invalid CGROUP mode")),
+    };
     Ok(())
 }
 
@@ -724,6 +749,9 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     if args.rm && restart.name != "no" {
         return Err(engine("Conflicting options: --restart and --rm"));
     }
+    if args.ip.is_some() && !super::network::is_user_network(&args.network) {
+        return Err(engine("user specified IP address is supported on user defined networks only"));
+    }
     if let Some(f) = args.cidfile.as_ref().filter(|f| f.exists()) {
         return Err(engine(format!(
             "Container ID file found, make sure the other container isn't running or delete {}",
@@ -732,9 +760,11 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     }
     let mut store = Store::open(root).map_err(|e| engine(e.to_string()))?;
     let image = match store.resolve(&args.image) {
-        Ok(id) if args.pull != "always" => id,
-        _ => crate::commands::registry::ensure_image(root, &args.image, &args.pull, false)
-            .map_err(|e| engine(e.to_string()))?,
+        Ok(id) if args.pull != "always" && args.platform.is_none() => id,
+        _ => {
+            crate::commands::registry::ensure_image(root, &args.image, &args.pull, args.quiet, args.platform.as_deref())
+                .map_err(|e| engine(e.to_string()))?
+        }
     };
     let cfg: Value = serde_json::from_slice(&store.config_bytes(&image)?).context("image config")?;
     warn_foreign_platform(&cfg);
@@ -809,6 +839,12 @@ fn prepare(
     opts.cap_drop = args.cap_drop.clone();
     if let Some(h) = &args.hostname {
         opts.hostname = h.clone();
+    }
+    opts.domainname = args.domainname.clone().filter(|d| !d.is_empty());
+    for a in &args.annotation {
+        let (k, v) =
+            a.split_once('=').ok_or_else(|| engine(format!("invalid key value pair format in annotations: {a}")))?;
+        opts.annotations.insert(k.to_owned(), v.to_owned());
     }
     let mut exposed: Vec<String> = config
         .and_then(|c| c.get("ExposedPorts"))
@@ -943,6 +979,7 @@ fn prepare(
         ipc: args.ipc.clone().unwrap_or_default(),
         shm_size: opts.shm_size,
         nano_cpus: args.resources.cpus().map_err(engine)?.map_or(0, |c| (c * 1e9) as i64),
+        ip: args.ip,
         log: super::logging::LogConfig::parse(args.logging.log_driver.as_deref(), &args.logging.log_opt)
             .map_err(engine)?,
     };

@@ -232,7 +232,7 @@ impl<'a> Builder<'a> {
         let shown = image::Reference::parse(name).map_or_else(|_| name.to_owned(), |r| r.to_string());
         let n = self.progress.begin(&format!("[internal] load metadata for {shown}"));
         let started = std::time::Instant::now();
-        match crate::commands::registry::ensure_image(self.store.root(), name, "always", true) {
+        match crate::commands::registry::ensure_image(self.store.root(), name, "always", true, None) {
             Ok(id) => {
                 self.progress.done(n, started.elapsed());
                 Ok(id)
