@@ -813,6 +813,63 @@ fn domainname_cgroupns_annotation_and_platform_flags() {
     assert_eq!(env.ok(&["run", "--rm", "-q", "--platform", host_arch, "localhost/bb", "echo", "ok"]), "ok\n");
 }
 
+/// `--volumes-from`: another container's binds and volumes (not its
+/// tmpfs), in their modes or the one asked for; the volumes count as in
+/// use; a mount of the container's own wins.
+#[test]
+fn volumes_from_mounts_another_containers_volumes() {
+    let Some(env) = Env::new() else { return };
+    let host = env.path().join("hostdir");
+    std::fs::create_dir_all(&host).expect("mkdir");
+    std::fs::write(host.join("f"), "host\n").expect("write");
+    let bind = format!("{}:/h:ro", host.display());
+    env.ok(&[
+        "create",
+        "--name",
+        "src",
+        "-v",
+        &bind,
+        "-v",
+        "shared:/n",
+        "-v",
+        "/anon",
+        "--tmpfs",
+        "/t",
+        "localhost/bb",
+        "true",
+    ]);
+    let probe = "cat /h/f; echo a > /n/a && echo n:rw; echo b > /anon/b && echo anon:rw; \
+                 (echo c > /h/c) 2>/dev/null || echo h:ro; test -d /t || echo t:none";
+    let out = env.ok(&["run", "--rm", "--volumes-from", "src", "localhost/bb", "sh", "-c", probe]);
+    assert_eq!(out, "host\nn:rw\nanon:rw\nh:ro\nt:none\n");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:ro",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "cat /n/a; (echo d > /n/d) 2>/dev/null || echo n:ro",
+    ]);
+    assert_eq!(out, "a\nn:ro\n");
+    // Its own -v on the same path wins.
+    let mine = env.path().join("mine");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    std::fs::write(mine.join("f"), "mine\n").expect("write");
+    let own = format!("{}:/h", mine.display());
+    assert_eq!(env.ok(&["run", "--rm", "--volumes-from", "src", "-v", &own, "localhost/bb", "cat", "/h/f"]), "mine\n");
+    env.ok(&["create", "--name", "user", "--volumes-from", "src:ro", "localhost/bb", "true"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{json .HostConfig.VolumesFrom}}", "user"]).trim(), r#"["src:ro"]"#);
+    env.ok(&["rm", "src"]);
+    let (code, _, err) = env.out(&["volume", "rm", "shared"]);
+    assert_eq!(code, 1, "still used by the container that took it over: {err}");
+    let (code, _, err) = env.out(&["run", "--rm", "--volumes-from", "nosuch", "localhost/bb", "true"]);
+    assert_eq!((code, err.trim()), (125, "Error: No such container: nosuch"));
+    env.ok(&["rm", "user"]);
+    env.ok(&["volume", "rm", "shared"]);
+}
+
 /// A bind's propagation is what `-v` asks for: by default (rprivate) a
 /// mount made on the host afterwards stays out, with rslave it comes in.
 #[test]

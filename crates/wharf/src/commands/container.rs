@@ -81,6 +81,8 @@ pub struct ContainerConfig {
     pub log: super::logging::LogConfig,
     /// `--ip`: the address asked for on a user network.
     pub ip: Option<std::net::Ipv4Addr>,
+    /// `--volumes-from`, as given.
+    pub volumes_from: Vec<String>,
 }
 
 /// A network a container was connected to after creation, and the

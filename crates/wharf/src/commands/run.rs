@@ -105,6 +105,9 @@ pub struct CreateArgs {
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Suppress the pull output
     #[arg(short, long)]
     pub quiet: bool,
@@ -379,6 +382,47 @@ fn mounts(
     for t in &args.tmpfs {
         let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
         out.push(runtime::tmpfs_mount(dst, opts)?);
+    }
+    Ok(out)
+}
+
+/// `--volumes-from CONTAINER[:ro|rw]`: the binds and volumes of another
+/// container (not its tmpfs, nor the files wharf made for it), read-only
+/// or read-write as asked, else as it has them.
+fn volumes_from(
+    store: &mut Store,
+    spec: &str,
+    used: &mut VolumesUsed,
+) -> anyhow::Result<Vec<oci_spec::runtime::Mount>> {
+    let (key, mode) = match spec.rsplit_once(':') {
+        Some((k, m @ ("ro" | "rw"))) => (k, Some(m)),
+        Some((_, m)) => return Err(engine(format!("invalid mode for volumes-from: {m}"))),
+        None => (spec, None),
+    };
+    let (id, _, _) = store.find_container(key).map_err(|e| engine(e.to_string()))?;
+    let root = store.root().to_owned();
+    let bundle = container::container_dir(&root, &id).join("config.json");
+    let theirs: oci_spec::runtime::Spec =
+        oci_spec::runtime::Spec::load(&bundle).map_err(|e| engine(format!("reading the mounts of {key}: {e}")))?;
+    let own_files = container::container_dir(&root, &id);
+    let volumes = root.join("volumes");
+    let mut out = Vec::new();
+    for m in theirs.mounts().iter().flatten() {
+        let Some(src) = m.source().as_ref().filter(|_| m.typ().as_deref() == Some("bind")) else { continue };
+        if src.starts_with(&own_files) || m.destination() == Path::new("/dev/shm") {
+            continue;
+        }
+        if let Ok(rest) = src.strip_prefix(&volumes) {
+            if let Some(name) = rest.iter().next() {
+                used.all.push(name.to_string_lossy().into_owned());
+            }
+        }
+        let mut mount = m.clone();
+        if let Some(mode) = mode {
+            let options = m.options().clone().unwrap_or_default().into_iter().filter(|o| o != "ro" && o != "rw");
+            mount.set_options(Some(options.chain(std::iter::once(mode.to_owned())).collect()));
+        }
+        out.push(mount);
     }
     Ok(out)
 }
@@ -907,6 +951,12 @@ fn prepare(
     limits(&mut opts, args)?;
     let mut volumes = VolumesUsed::default();
     opts.extra_mounts = mounts(&root, &ov.target, args, &mut volumes)?;
+    for from in &args.volumes_from {
+        let theirs = volumes_from(store, from, &mut volumes)?;
+        // What this container mounts itself wins, as in docker.
+        let mine: Vec<PathBuf> = opts.extra_mounts.iter().map(|m| m.destination().clone()).collect();
+        opts.extra_mounts.extend(theirs.into_iter().filter(|m| !mine.contains(m.destination())));
+    }
     for u in &args.ulimit {
         opts.rlimits.push(runtime::spec::parse_ulimit(u).map_err(|e| engine(e.to_string()))?);
     }
@@ -980,6 +1030,7 @@ fn prepare(
         shm_size: opts.shm_size,
         nano_cpus: args.resources.cpus().map_err(engine)?.map_or(0, |c| (c * 1e9) as i64),
         ip: args.ip,
+        volumes_from: args.volumes_from.clone(),
         log: super::logging::LogConfig::parse(args.logging.log_driver.as_deref(), &args.logging.log_opt)
             .map_err(engine)?,
     };
