@@ -95,6 +95,8 @@ pub struct RunOptions {
     pub rlimits: Vec<oci_spec::runtime::PosixRlimit>,
     /// `--device`s with their cgroup permissions (`rwm`).
     pub devices: Vec<(oci_spec::runtime::LinuxDevice, String)>,
+    /// `--device-cgroup-rule`s: more devices the container may use.
+    pub device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
     /// `--pid`, `--ipc`, `--uts`: a new namespace (docker's default), the
     /// host's, or another container's.
     pub pid_ns: Share,
@@ -158,6 +160,7 @@ impl RunOptions {
             seccomp: Seccomp::Default,
             rlimits: Vec::new(),
             devices: Vec::new(),
+            device_rules: Vec::new(),
             pid_ns: Share::Private,
             ipc_ns: Share::Private,
             uts_ns: Share::Private,
@@ -182,6 +185,8 @@ pub enum SpecError {
     Ulimit(String),
     #[error("error gathering device information while adding custom device {0}")]
     Device(String),
+    #[error("invalid device cgroup format '{0}'")]
+    DeviceRule(String),
 }
 
 /// Which seccomp filter a container gets.
@@ -469,6 +474,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
                 .build()?,
         );
     }
+    rules.extend(opts.device_rules.iter().cloned());
     let mut linux = LinuxBuilder::default()
         .devices(opts.devices.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .namespaces(namespaces)
@@ -561,6 +567,39 @@ pub fn parse_device(s: &str) -> Result<(oci_spec::runtime::LinuxDevice, String),
     Ok((d, perms.to_owned()))
 }
 
+/// `--device-cgroup-rule 'TYPE MAJOR:MINOR PERMS'` (`c 189:* rwm`), as
+/// docker reads it.
+pub fn parse_device_rule(s: &str) -> Result<oci_spec::runtime::LinuxDeviceCgroup, SpecError> {
+    let bad = || SpecError::DeviceRule(s.to_owned());
+    let fields: Vec<&str> = s.split(' ').collect();
+    let [typ, numbers, access] = fields.as_slice() else { return Err(bad()) };
+    let typ = match *typ {
+        "a" => LinuxDeviceType::A,
+        "b" => LinuxDeviceType::B,
+        "c" => LinuxDeviceType::C,
+        _ => return Err(bad()),
+    };
+    let number = |n: &str| -> Result<Option<i64>, SpecError> {
+        if n == "*" {
+            return Ok(None);
+        }
+        n.parse().map(Some).map_err(|_| bad())
+    };
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let ok_access = (1..=3).contains(&access.len()) && access.chars().all(|c| "rwm".contains(c));
+    if !ok_access {
+        return Err(bad());
+    }
+    let mut rule = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access.to_string());
+    if let Some(m) = number(major)? {
+        rule = rule.major(m);
+    }
+    if let Some(m) = number(minor)? {
+        rule = rule.minor(m);
+    }
+    Ok(rule.build()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,6 +668,18 @@ mod tests {
         let mut o = opts();
         o.cap_add = vec!["NOT_A_CAP".into()];
         assert!(matches!(container_spec(&o), Err(SpecError::Capability(_))));
+    }
+
+    #[test]
+    fn device_cgroup_rules_parse_as_docker_reads_them() {
+        let r = parse_device_rule("c 189:* rwm").expect("a rule");
+        assert_eq!(
+            (r.typ(), r.major(), r.minor(), r.access().as_deref()),
+            (Some(LinuxDeviceType::C), Some(189), None, Some("rwm"))
+        );
+        for bad in ["c 189:*", "x 1:2 r", "c 1:2 rwx", "c a:2 r", "c 1-2 r"] {
+            assert!(parse_device_rule(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -276,6 +276,14 @@ fn init_ulimit_device_mount_volumes_and_shared_network() {
         .starts_with('c'));
     let (_, out, _) = env.out(&["run", "--rm", "localhost/bb", "ls", "/dev/fuse"]);
     assert!(out.is_empty(), "no device without --device");
+    // A node the container makes opens only with a rule that allows it.
+    let open_loop = "mknod /tmp/loop b 7 0 && head -c0 /tmp/loop && echo opened";
+    let (code, _, err) = env.out(&["run", "--rm", "localhost/bb", "sh", "-c", open_loop]);
+    assert!(code != 0 && err.contains("Operation not permitted"), "{err}");
+    let out = env.ok(&["run", "--rm", "--device-cgroup-rule", "b 7:* rmw", "localhost/bb", "sh", "-c", open_loop]);
+    assert_eq!(out, "opened\n");
+    let (code, _, err) = env.out(&["run", "--rm", "--device-cgroup-rule", "b 7:*", "localhost/bb", "true"]);
+    assert_eq!((code, err.trim()), (125, "Error: invalid device cgroup format 'b 7:*'"));
     assert!(env
         .ok(&[
             "run",

@@ -87,6 +87,9 @@ pub struct CreateArgs {
     /// Add a host device to the container (HOST[:CONTAINER[:PERMS]])
     #[arg(long)]
     pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ('c 189:* rwm')
+    #[arg(long = "device-cgroup-rule", value_name = "list")]
+    pub device_cgroup_rule: Vec<String>,
     /// Ulimit options (NAME=SOFT[:HARD])
     #[arg(long)]
     pub ulimit: Vec<String>,
@@ -959,6 +962,9 @@ fn prepare(
     }
     for u in &args.ulimit {
         opts.rlimits.push(runtime::spec::parse_ulimit(u).map_err(|e| engine(e.to_string()))?);
+    }
+    for r in &args.device_cgroup_rule {
+        opts.device_rules.push(runtime::spec::parse_device_rule(r).map_err(|e| engine(e.to_string()))?);
     }
     for d in &args.device {
         opts.devices.push(runtime::spec::parse_device(d).map_err(|e| engine(e.to_string()))?);
