@@ -108,6 +108,8 @@ pub struct RunOptions {
     pub domainname: Option<String>,
     /// `--annotation`s, passed to the OCI runtime.
     pub annotations: BTreeMap<String, String>,
+    /// The container's cgroup, from each hierarchy's root (`/wharf/ID`).
+    pub cgroups_path: PathBuf,
     /// What is at /dev/shm.
     pub shm: Shm,
 }
@@ -167,6 +169,7 @@ impl RunOptions {
             cgroup_ns: Share::Private,
             domainname: None,
             annotations: BTreeMap::new(),
+            cgroups_path: PathBuf::from(format!("/wharf/{id}")),
             shm: Shm::Tmpfs,
         }
     }
@@ -479,7 +482,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .devices(opts.devices.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .namespaces(namespaces)
         .resources(opts.resources.to_oci(rules)?)
-        .cgroups_path(PathBuf::from(format!("/wharf/{}", opts.id)))
+        .cgroups_path(opts.cgroups_path.clone())
         .sysctl(opts.sysctls.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
     if !opts.privileged {
         let profile = match &opts.seccomp {

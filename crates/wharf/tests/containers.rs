@@ -733,6 +733,24 @@ fn resource_flags_reach_the_cgroup_as_docker_sets_them() {
         assert!(err.contains(msg), "{args:?}: {err}");
     }
     assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing is left of refused runs");
+    // --cgroup-parent: the cgroup is PARENT/ID; stats, top and update find it.
+    let parent = format!("wharf-test-{}", std::process::id());
+    let id = env.ok(&["run", "-d", "--cgroup-parent", &parent, "-m", "64m", "localhost/bb", "sleep", "1000"]);
+    let id = id.trim();
+    let dir = if v2 { format!("/sys/fs/cgroup/{parent}/{id}") } else { format!("/sys/fs/cgroup/memory/{parent}/{id}") };
+    assert!(Path::new(&dir).is_dir(), "{dir}");
+    assert!(env.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", id]).trim().ends_with("/ 64MiB"));
+    assert!(env.ok(&["top", id]).contains("sleep 1000"));
+    env.ok(&["update", "-m", "96m", id]);
+    let limit = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
+    assert_eq!(std::fs::read_to_string(format!("{dir}/{limit}")).expect("limit").trim(), "100663296");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", id]).trim(), parent);
+    env.ok(&["rm", "-f", id]);
+    assert!(!Path::new(&dir).exists(), "rm left {dir}");
+    for d in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir(d.path().join(&parent));
+    }
+    let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{parent}"));
 }
 
 /// `--log-opt max-size/max-file` rotate the json-file log as docker's

@@ -83,6 +83,8 @@ pub struct ContainerConfig {
     pub ip: Option<std::net::Ipv4Addr>,
     /// `--volumes-from`, as given.
     pub volumes_from: Vec<String>,
+    /// `--cgroup-parent`: the container's cgroup is PARENT/ID, not wharf/ID.
+    pub cgroup_parent: String,
 }
 
 /// A network a container was connected to after creation, and the
@@ -393,7 +395,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         if let Some(l) = log.as_mut() {
             l.flush()?;
         }
-        let oom = oom_killed(id);
+        let oom = oom_killed(&cgroup_path(&cfg, id));
         finish(&mut store, &rt, &rec.id, &rec.image_id, code, oom)?;
         if oom {
             super::events::container_with(root, "oom", &rec, &cfg, &[]);
@@ -426,6 +428,15 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         a.finish(code);
     }
     Ok(code)
+}
+
+/// The container's cgroup below each hierarchy's root (and in the spec's
+/// cgroupsPath): `wharf/ID`, or `PARENT/ID` with `--cgroup-parent`.
+pub fn cgroup_path(cfg: &ContainerConfig, id: &str) -> String {
+    match cfg.cgroup_parent.trim_matches('/') {
+        "" => format!("wharf/{id}"),
+        parent => format!("{parent}/{id}"),
+    }
 }
 
 /// Where the exit code of an auto-removed (`--rm`) container is left for
@@ -530,11 +541,8 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
 
 /// Whether the kernel OOM-killed something in the container's cgroup
 /// (cgroup v1 memory.oom_control or v2 memory.events).
-fn oom_killed(id: &str) -> bool {
-    for f in [
-        format!("/sys/fs/cgroup/memory/wharf/{id}/memory.oom_control"),
-        format!("/sys/fs/cgroup/wharf/{id}/memory.events"),
-    ] {
+fn oom_killed(cg: &str) -> bool {
+    for f in [format!("/sys/fs/cgroup/memory/{cg}/memory.oom_control"), format!("/sys/fs/cgroup/{cg}/memory.events")] {
         if let Ok(text) = std::fs::read_to_string(f) {
             return text.lines().any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"));
         }

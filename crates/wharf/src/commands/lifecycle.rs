@@ -482,7 +482,7 @@ pub fn top(root: &Path, args: TopArgs) -> anyhow::Result<ExitCode> {
     if rec.state != "running" {
         anyhow::bail!("container {} is not running", rec.id);
     }
-    let pids = cgroup_pids(&rec.id);
+    let pids = cgroup_pids(&container::cgroup_path(&load_config(&rec), &rec.id));
     let list: Vec<String> = if pids.is_empty() { vec![rec.pid.to_string()] } else { pids };
     let out = std::process::Command::new("ps")
         .args(["-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p"])
@@ -492,12 +492,10 @@ pub fn top(root: &Path, args: TopArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cgroup_pids(id: &str) -> Vec<String> {
-    for dir in [
-        format!("/sys/fs/cgroup/pids/wharf/{id}"),
-        format!("/sys/fs/cgroup/memory/wharf/{id}"),
-        format!("/sys/fs/cgroup/wharf/{id}"),
-    ] {
+fn cgroup_pids(cg: &str) -> Vec<String> {
+    for dir in
+        [format!("/sys/fs/cgroup/pids/{cg}"), format!("/sys/fs/cgroup/memory/{cg}"), format!("/sys/fs/cgroup/{cg}")]
+    {
         if let Ok(t) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) {
             return t.lines().map(str::to_owned).collect();
         }

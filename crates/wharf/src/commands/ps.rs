@@ -504,6 +504,7 @@ fn host_config(cfg: &container::ContainerConfig, spec: &Value) -> Value {
     };
     json!({
         "Binds": cfg.binds,
+        "CgroupParent": cfg.cgroup_parent,
         "VolumesFrom": if cfg.volumes_from.is_empty() { Value::Null } else { json!(cfg.volumes_from) },
         "LogConfig": {"Type": cfg.log.driver, "Config": cfg.log.opts},
         "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },

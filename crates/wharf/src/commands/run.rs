@@ -117,6 +117,9 @@ pub struct CreateArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long, value_name = "string")]
+    pub cgroup_parent: Option<String>,
     /// Container NIS domain name
     #[arg(long, value_name = "string")]
     pub domainname: Option<String>,
@@ -888,6 +891,12 @@ fn prepare(
         opts.hostname = h.clone();
     }
     opts.domainname = args.domainname.clone().filter(|d| !d.is_empty());
+    let parent = args.cgroup_parent.clone().unwrap_or_default();
+    if parent.split('/').any(|c| c == "..") {
+        return Err(engine(format!("invalid --cgroup-parent: {parent}")));
+    }
+    let cg = container::cgroup_path(&ContainerConfig { cgroup_parent: parent, ..ContainerConfig::default() }, id);
+    opts.cgroups_path = PathBuf::from(format!("/{cg}"));
     for a in &args.annotation {
         let (k, v) =
             a.split_once('=').ok_or_else(|| engine(format!("invalid key value pair format in annotations: {a}")))?;
@@ -1037,6 +1046,7 @@ fn prepare(
         nano_cpus: args.resources.cpus().map_err(engine)?.map_or(0, |c| (c * 1e9) as i64),
         ip: args.ip,
         volumes_from: args.volumes_from.clone(),
+        cgroup_parent: args.cgroup_parent.clone().unwrap_or_default(),
         log: super::logging::LogConfig::parse(args.logging.log_driver.as_deref(), &args.logging.log_opt)
             .map_err(engine)?,
     };

@@ -110,16 +110,17 @@ fn sample(rec: &ContainerRecord) -> Sample {
     if super::container::load_config(rec).network != "host" {
         (s.net_rx, s.net_tx) = network(rec.pid.into());
     }
+    let cg = super::container::cgroup_path(&super::container::load_config(rec), &rec.id);
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        cgroup_v2(&rec.id, &mut s);
+        cgroup_v2(&cg, &mut s);
     } else {
-        cgroup_v1(&rec.id, &mut s);
+        cgroup_v1(&cg, &mut s);
     }
     s
 }
 
-fn cgroup_v2(id: &str, s: &mut Sample) {
-    let f = |file: &str| format!("/sys/fs/cgroup/wharf/{id}/{file}");
+fn cgroup_v2(cg: &str, s: &mut Sample) {
+    let f = |file: &str| format!("/sys/fs/cgroup/{cg}/{file}");
     s.cpu = keyed(&f("cpu.stat")).get("usage_usec").copied().unwrap_or(0) * 1000;
     let inactive = keyed(&f("memory.stat")).get("inactive_file").copied().unwrap_or(0);
     s.mem_usage = number(&f("memory.current")).unwrap_or(0).saturating_sub(inactive);
@@ -135,8 +136,8 @@ fn cgroup_v2(id: &str, s: &mut Sample) {
     s.pids = number(&f("pids.current")).unwrap_or(0);
 }
 
-fn cgroup_v1(id: &str, s: &mut Sample) {
-    let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{id}/{file}");
+fn cgroup_v1(cg: &str, s: &mut Sample) {
+    let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/{cg}/{file}");
     s.cpu = number(&f("cpuacct", "cpuacct.usage")).unwrap_or(0);
     let inactive = keyed(&f("memory", "memory.stat")).get("total_inactive_file").copied().unwrap_or(0);
     s.mem_usage = number(&f("memory", "memory.usage_in_bytes")).unwrap_or(0).saturating_sub(inactive);

@@ -127,21 +127,27 @@ fn failed(id: &str, what: &str, e: std::io::Error) -> anyhow::Error {
 /// The limits into a running container's cgroup (v1 or v2); `spec` has
 /// them all (the memory and memory+swap pair is written whole, and so
 /// are the CPU period and quota).
-fn apply_to_cgroup(id: &str, l: &Resources, spec: &Value) -> anyhow::Result<()> {
+fn apply_to_cgroup(id: &str, cg: &str, l: &Resources, spec: &Value) -> anyhow::Result<()> {
     let res = &spec["linux"]["resources"];
     let pair = (l.memory.is_some() || l.memory_swap.is_some())
         .then(|| (res["memory"]["limit"].as_i64().unwrap_or(-1), res["memory"]["swap"].as_i64().unwrap_or(-1)));
     let cfs = (l.cpu_period.is_some() || l.cpu_quota.is_some())
         .then(|| (res["cpu"]["period"].as_u64().unwrap_or(100_000), res["cpu"]["quota"].as_i64().unwrap_or(-1)));
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        cgroup_v2(id, l, pair, cfs)
+        cgroup_v2(id, cg, l, pair, cfs)
     } else {
-        cgroup_v1(id, l, pair, cfs)
+        cgroup_v1(id, cg, l, pair, cfs)
     }
 }
 
-fn cgroup_v2(id: &str, l: &Resources, memory: Option<(i64, i64)>, cfs: Option<(u64, i64)>) -> anyhow::Result<()> {
-    let f = |file: &str| format!("/sys/fs/cgroup/wharf/{id}/{file}");
+fn cgroup_v2(
+    id: &str,
+    cg: &str,
+    l: &Resources,
+    memory: Option<(i64, i64)>,
+    cfs: Option<(u64, i64)>,
+) -> anyhow::Result<()> {
+    let f = |file: &str| format!("/sys/fs/cgroup/{cg}/{file}");
     let max = |v: i64| if v < 0 { "max".to_owned() } else { v.to_string() };
     if let Some((m, s)) = memory {
         write(&f("memory.max"), &max(m)).map_err(|e| failed(id, "memory", e))?;
@@ -175,8 +181,14 @@ fn cgroup_v2(id: &str, l: &Resources, memory: Option<(i64, i64)>, cfs: Option<(u
     Ok(())
 }
 
-fn cgroup_v1(id: &str, l: &Resources, memory: Option<(i64, i64)>, cfs: Option<(u64, i64)>) -> anyhow::Result<()> {
-    let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/wharf/{id}/{file}");
+fn cgroup_v1(
+    id: &str,
+    cg: &str,
+    l: &Resources,
+    memory: Option<(i64, i64)>,
+    cfs: Option<(u64, i64)>,
+) -> anyhow::Result<()> {
+    let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/{cg}/{file}");
     if let Some((m, s)) = memory {
         let (m, s) = (m.to_string(), s.to_string());
         let (mem, memsw) = (f("memory", "memory.limit_in_bytes"), f("memory", "memory.memsw.limit_in_bytes"));
@@ -263,7 +275,7 @@ fn update_one(store: &mut Store, key: &str, limits: &Limits, restart: Option<&Re
         limits.check_cpu(&cfg, &spec).map_err(|e| fail(format!("Cannot update container {}: {e}", rec.id)))?;
         limits.apply_to_spec(&mut spec, &rec.id)?;
         if rec.state == "running" || rec.state == "paused" {
-            apply_to_cgroup(&rec.id, &limits.r, &spec)?;
+            apply_to_cgroup(&rec.id, &container::cgroup_path(&cfg, &rec.id), &limits.r, &spec)?;
         }
         crate::files::replace(&path, &serde_json::to_vec_pretty(&spec)?)?;
     }
