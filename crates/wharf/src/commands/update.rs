@@ -133,20 +133,29 @@ fn apply_to_cgroup(id: &str, cg: &str, l: &Resources, spec: &Value) -> anyhow::R
         .then(|| (res["memory"]["limit"].as_i64().unwrap_or(-1), res["memory"]["swap"].as_i64().unwrap_or(-1)));
     let cfs = (l.cpu_period.is_some() || l.cpu_quota.is_some())
         .then(|| (res["cpu"]["period"].as_u64().unwrap_or(100_000), res["cpu"]["quota"].as_i64().unwrap_or(-1)));
+    let change = Change { id, cg, r: l, memory: pair, cfs };
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        cgroup_v2(id, cg, l, pair, cfs)
+        cgroup_v2(&change)
     } else {
-        cgroup_v1(id, cg, l, pair, cfs)
+        cgroup_v1(&change)
     }
 }
 
-fn cgroup_v2(
-    id: &str,
-    cg: &str,
-    l: &Resources,
+/// What to write into one container's cgroup files.
+struct Change<'a> {
+    /// For error messages.
+    id: &'a str,
+    /// The cgroup below each hierarchy's root.
+    cg: &'a str,
+    r: &'a Resources,
+    /// Memory and memory+swap, written together (-1: unlimited).
     memory: Option<(i64, i64)>,
+    /// CFS period and quota, written together.
     cfs: Option<(u64, i64)>,
-) -> anyhow::Result<()> {
+}
+
+fn cgroup_v2(c: &Change) -> anyhow::Result<()> {
+    let Change { id, cg, r: l, memory, cfs } = *c;
     let f = |file: &str| format!("/sys/fs/cgroup/{cg}/{file}");
     let max = |v: i64| if v < 0 { "max".to_owned() } else { v.to_string() };
     if let Some((m, s)) = memory {
@@ -181,13 +190,8 @@ fn cgroup_v2(
     Ok(())
 }
 
-fn cgroup_v1(
-    id: &str,
-    cg: &str,
-    l: &Resources,
-    memory: Option<(i64, i64)>,
-    cfs: Option<(u64, i64)>,
-) -> anyhow::Result<()> {
+fn cgroup_v1(c: &Change) -> anyhow::Result<()> {
+    let Change { id, cg, r: l, memory, cfs } = *c;
     let f = |ctl: &str, file: &str| format!("/sys/fs/cgroup/{ctl}/{cg}/{file}");
     if let Some((m, s)) = memory {
         let (m, s) = (m.to_string(), s.to_string());
