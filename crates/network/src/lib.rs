@@ -233,13 +233,35 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
-/// Connects a container's namespace to the bridge with address `ip`.
-pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError> {
+/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`), as `--mac-address` takes it.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return None;
+    }
+    for (byte, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// Connects a container's namespace to the bridge with address `ip`, and
+/// `mac` (`--mac-address`) or the one [`mac_for`] gives.
+pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr, mac: Option<[u8; 6]>) -> Result<(), NetError> {
     ensure_bridge(br)?;
     let host = veth_name(id);
     let nl = netlink::Netlink::host()?;
     nl.del_link(&host)?;
-    nl.add_veth(&host, &br.name, ("eth0", mac_for(ip)), &netns_path(id))?;
+    nl.add_veth(&host, &br.name, ("eth0", mac.unwrap_or_else(|| mac_for(ip))), &netns_path(id))?;
     let inside = netlink::Netlink::in_netns(&netns_path(id))?;
     inside.set_up("lo")?;
     inside.add_addr("eth0", ip, br.prefix)?;
@@ -534,6 +556,15 @@ pub fn overlaps(a: &Bridge, b: &Bridge) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_parse_with_colons_or_dashes() {
+        assert_eq!(parse_mac("02:11:22:33:44:5A"), Some([2, 0x11, 0x22, 0x33, 0x44, 0x5a]));
+        assert_eq!(parse_mac("02-11-22-33-44-5a").map(format_mac).as_deref(), Some("02:11:22:33:44:5a"));
+        for bad in ["zz", "02:11:22:33:44", "02:11:22:33:44:5", "002:11:22:33:44:55"] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn port_specs_parse_as_docker() -> Result<(), NetError> {

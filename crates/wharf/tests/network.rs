@@ -200,7 +200,46 @@ fn static_ip_on_a_user_network() {
         assert_eq!(code, 125, "{net} {ip}");
         assert!(err.contains(msg), "{net} {ip}: {err}");
     }
-    env.ok(&["rm", "-f", "fixed"]);
+    // --mac-address: eth0 has it (docker accepts '-' too), inspect shows it.
+    let mac = env.ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "02-11-22-33-44-5A",
+        "localhost/bb",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(mac, "02:11:22:33:44:5a\n");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "mac",
+        "--network",
+        "fixednet",
+        "--mac-address",
+        "02:11:22:33:44:55",
+        "localhost/bb",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.fixednet.MacAddress}}", "mac"]).trim(),
+        "02:11:22:33:44:55"
+    );
+    for (args, msg) in [
+        (&["--mac-address", "zz"][..], "zz is not a valid mac address"),
+        (
+            &["--network", "none", "--mac-address", "02:11:22:33:44:55"],
+            "conflicting options: mac-address and the network mode",
+        ),
+    ] {
+        let (code, _, err) = env.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
+        assert_eq!(code, 125, "{args:?}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    env.ok(&["rm", "-f", "fixed", "mac"]);
     assert!(env.ok(&["ps", "-aq"]).is_empty(), "refused runs left nothing");
     env.ok(&["network", "rm", "fixednet"]);
 }

@@ -85,6 +85,8 @@ pub struct ContainerConfig {
     pub volumes_from: Vec<String>,
     /// `--cgroup-parent`: the container's cgroup is PARENT/ID, not wharf/ID.
     pub cgroup_parent: String,
+    /// `--mac-address` of eth0 (checked at create).
+    pub mac_address: Option<String>,
 }
 
 /// A network a container was connected to after creation, and the
@@ -203,7 +205,8 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
     };
     let ip = ip.map_err(|e| engine(e.to_string()))?;
     store.set_container_ip(id, &ip.to_string())?;
-    network::attach_bridge(&br, id, ip).map_err(|e| engine(e.to_string()))?;
+    let mac = cfg.mac_address.as_deref().and_then(network::parse_mac);
+    network::attach_bridge(&br, id, ip, mac).map_err(|e| engine(e.to_string()))?;
     let mut ports = Vec::new();
     for p in &cfg.ports {
         ports.extend(network::parse_ports(p).map_err(|e| engine(e.to_string()))?);

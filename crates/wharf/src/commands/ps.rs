@@ -337,7 +337,7 @@ fn network_settings(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig)
     json!({
         "Ports": ports,
         "IPAddress": rec.ip,
-        "MacAddress": mac_of(&rec.ip),
+        "MacAddress": cfg.mac_address.clone().filter(|_| !rec.ip.is_empty()).unwrap_or_else(|| mac_of(&rec.ip)),
         "IPPrefixLen": prefix,
         "Gateway": gw,
         "SandboxKey": if cfg.network == "host" { String::new() } else { network::netns_path(&rec.id).display().to_string() },
@@ -348,7 +348,7 @@ fn network_settings(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig)
 /// The MAC of the interface with address `ip` ("" without one).
 fn mac_of(ip: &str) -> String {
     let Ok(ip) = ip.parse() else { return String::new() };
-    network::mac_for(ip).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    network::format_mac(network::mac_for(ip))
 }
 
 /// Each network the container is on, with its address there while it runs.
@@ -363,7 +363,8 @@ fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -
             _ => (String::new(), 0),
         };
         let aliases = cfg.connected.iter().find(|e| e.network == n).map_or(cfg.aliases.clone(), |e| e.aliases.clone());
-        let mac = mac_of(&ip);
+        let own = n == cfg.network && !ip.is_empty();
+        let mac = cfg.mac_address.clone().filter(|_| own).unwrap_or_else(|| mac_of(&ip));
         // What was asked for (`--ip`), as docker keeps it apart.
         let ipam = cfg.ip.filter(|_| n == cfg.network).map(|a| json!({"IPv4Address": a.to_string()}));
         nets.insert(

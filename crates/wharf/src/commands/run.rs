@@ -129,6 +129,9 @@ pub struct CreateArgs {
     /// Add an annotation to the container (passed through to the OCI runtime)
     #[arg(long, value_name = "map")]
     pub annotation: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long, value_name = "string")]
+    pub mac_address: Option<String>,
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long, value_name = "ip")]
     pub ip: Option<std::net::Ipv4Addr>,
@@ -802,6 +805,12 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     if args.ip.is_some() && !super::network::is_user_network(&args.network) {
         return Err(engine("user specified IP address is supported on user defined networks only"));
     }
+    if let Some(m) = &args.mac_address {
+        network::parse_mac(m).ok_or_else(|| engine(format!("{m} is not a valid mac address")))?;
+        if matches!(args.network.as_str(), "host" | "none") || args.network.starts_with("container:") {
+            return Err(engine("conflicting options: mac-address and the network mode"));
+        }
+    }
     if let Some(f) = args.cidfile.as_ref().filter(|f| f.exists()) {
         return Err(engine(format!(
             "Container ID file found, make sure the other container isn't running or delete {}",
@@ -1047,6 +1056,7 @@ fn prepare(
         ip: args.ip,
         volumes_from: args.volumes_from.clone(),
         cgroup_parent: args.cgroup_parent.clone().unwrap_or_default(),
+        mac_address: args.mac_address.as_deref().and_then(network::parse_mac).map(network::format_mac),
         log: super::logging::LogConfig::parse(args.logging.log_driver.as_deref(), &args.logging.log_opt)
             .map_err(engine)?,
     };
