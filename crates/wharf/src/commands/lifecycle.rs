@@ -56,7 +56,17 @@ fn send(pid: i32, sig: i32) -> std::io::Result<()> {
 /// gone and whose process has exited is marked exited (255: the exit code
 /// died with the monitor, as docker reports a lost shim) and cleaned up.
 pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<ContainerRecord> {
-    let live = matches!(rec.state.as_str(), "running" | "paused");
+    let live = |r: &ContainerRecord| matches!(r.state.as_str(), "running" | "paused");
+    let monitor_gone = !rustix_alive(rec.monitor_pid);
+    let orphaned = rec.state == "created" && rec.monitor_pid > 0 && monitor_gone;
+    let lost = live(&rec) && monitor_gone && !rustix_alive(rec.pid);
+    if !orphaned && !lost {
+        return Ok(rec);
+    }
+    // The monitor may have recorded the exit, and gone, after `rec` was
+    // read: what it left is read again before calling it lost (under load
+    // a `wait` turned a container's exit code 3 into 255 this way).
+    let rec = store.container(&rec.id)?;
     // A monitor that died while starting the container (state still
     // `created`) may have left a mount, a namespace or rules: remove them.
     if rec.state == "created" && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
@@ -64,7 +74,7 @@ pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<Contai
         store.set_container_monitor(&rec.id, 0, rec.restarts)?;
         return Ok(store.container(&rec.id)?);
     }
-    if !live || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
+    if !live(&rec) || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
         return Ok(rec);
     }
     release_leftovers(store, &rec);
