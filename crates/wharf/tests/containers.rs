@@ -728,9 +728,7 @@ fn resource_flags_reach_the_cgroup_as_docker_sets_them() {
         (&["--oom-score-adj", "-1001"], "Invalid value -1001, range for oom score adj is [-1000, 1000]"),
         (&["--device-read-bps", "/dev/null:1mb"], "/dev/null is not a block device"),
     ] {
-        let (code, _, err) = env.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
-        assert_eq!(code, 125, "{args:?}");
-        assert!(err.contains(msg), "{args:?}: {err}");
+        env.refused_run(args, msg);
     }
     assert_eq!(env.ok(&["ps", "-aq"]), "", "nothing is left of refused runs");
     // --cgroup-parent: the cgroup is PARENT/ID; stats, top and update find it.
@@ -791,9 +789,7 @@ fn log_options_rotate_the_log_and_none_keeps_nothing() {
         (&["--log-opt", "max-sise=1m"], "unknown log opt 'max-sise' for json-file log driver"),
         (&["--log-opt", "max-file=0"], "max-file cannot be less than 1"),
     ] {
-        let (code, _, err) = env.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
-        assert_eq!(code, 125, "{args:?}");
-        assert!(err.contains(msg), "{args:?}: {err}");
+        env.refused_run(args, msg);
     }
     env.ok(&["rm", "rot", "quiet"]);
 }

@@ -429,10 +429,7 @@ fn pid_ipc_and_uts_modes_share_what_they_name() {
         (vec!["--pid", "bogus"], "invalid PID mode: bogus"),
         (vec!["--ipc", "bogus"], "invalid IPC mode: bogus"),
     ] {
-        let mut a = args.clone();
-        a.extend(["localhost/bb", "true"]);
-        let (code, _, err) = run(&env, &a);
-        assert!(code == 125 && err.contains(msg), "{args:?}: {code} {err}");
+        env.refused_run(&args, msg);
     }
     env.ok(&["rm", "-f", "donor", "private"]);
     assert!(common::mounts_under(&env.root()).is_empty(), "the shareable /dev/shm goes with its container");

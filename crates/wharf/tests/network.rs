@@ -196,9 +196,7 @@ fn static_ip_on_a_user_network() {
         ("bridge", "10.93.7.78", "user specified IP address is supported on user defined networks only"),
         ("fixednet", "10.93.8.1", "no configured subnet or ip-range contain the IP address 10.93.8.1"),
     ] {
-        let (code, _, err) = env.out(&["run", "--rm", "--network", net, "--ip", ip, "localhost/bb", "true"]);
-        assert_eq!(code, 125, "{net} {ip}");
-        assert!(err.contains(msg), "{net} {ip}: {err}");
+        env.refused_run(&["--network", net, "--ip", ip], msg);
     }
     // --mac-address: eth0 has it (docker accepts '-' too), inspect shows it.
     let mac = env.ok(&[
@@ -235,9 +233,7 @@ fn static_ip_on_a_user_network() {
             "conflicting options: mac-address and the network mode",
         ),
     ] {
-        let (code, _, err) = env.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
-        assert_eq!(code, 125, "{args:?}");
-        assert!(err.contains(msg), "{args:?}: {err}");
+        env.refused_run(args, msg);
     }
     env.ok(&["rm", "-f", "fixed", "mac"]);
     assert!(env.ok(&["ps", "-aq"]).is_empty(), "refused runs left nothing");

@@ -92,6 +92,14 @@ impl Env {
         )
     }
 
+    /// Asserts that `run --rm ARGS localhost/bb true` is refused as docker
+    /// refuses it: exit 125, with `msg` in the error.
+    pub fn refused_run(&self, args: &[&str], msg: &str) {
+        let (code, _, err) = self.out(&[&["run", "--rm"][..], args, &["localhost/bb", "true"]].concat());
+        assert_eq!(code, 125, "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+
     /// Stdout of a command that must succeed.
     pub fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.out(args);
