@@ -106,11 +106,12 @@ fn sample(rec: &ContainerRecord) -> Sample {
     if rec.state != "running" && rec.state != "paused" {
         return s;
     }
+    let cfg = super::container::load_config(rec);
     // On the host's network the counters are the host's: docker shows none.
-    if super::container::load_config(rec).network != "host" {
+    if cfg.network != "host" {
         (s.net_rx, s.net_tx) = network(rec.pid.into());
     }
-    let cg = super::container::cgroup_path(&super::container::load_config(rec), &rec.id);
+    let cg = super::container::cgroup_path(&cfg, &rec.id);
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         cgroup_v2(&cg, &mut s);
     } else {
