@@ -18,7 +18,7 @@ SLOW_RUNS=${SLOW_RUNS:-3}
 mkdir -p "$WORK"
 # shellcheck source=bench/lib.sh
 . "$HERE/bench/lib.sh"
-podman_ulimits "$WORK"
+podman_fixups "$WORK"
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf
 W="$HERE/target/release/wharf --root $WORK/root"
 DOCKER=docker

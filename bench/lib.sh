@@ -49,9 +49,24 @@ best_of() {
   printf '%s\n' "$@" | grep -v '^-$' | sort -g | head -1
 }
 
-# This host withholds CAP_SYS_RESOURCE: podman's default rlimits fail with
-# EPERM. As ../shared/bench/peers.sh does, give podman a containers.conf
-# with the limits the host allows.
+# podman_fixups WORKDIR: the host fix-ups ../shared/bench/peers.sh applies
+# for the peers. (1) cgroup v1 hybrid with a controller left on the v2
+# 'unified' mount (hugetlb here): crun, podman's runtime when installed,
+# refuses to run ("cgroups in hybrid mode not supported"); each such
+# controller is mounted as a v1 hierarchy. (2) This host withholds
+# CAP_SYS_RESOURCE: podman's default rlimits fail with EPERM; podman gets a
+# containers.conf with the limits the host allows.
+podman_fixups() {
+  local u=/sys/fs/cgroup/unified c
+  if [[ -f $u/cgroup.controllers ]]; then
+    for c in $(cat "$u/cgroup.controllers"); do
+      echo "fix-up: mounting cgroup v1 '$c' so crun accepts this hybrid host" >&2
+      mkdir -p "/sys/fs/cgroup/$c" && mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+    done
+  fi
+  podman_ulimits "$1"
+}
+
 podman_ulimits() {
   local nofile nproc
   nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)

@@ -13,7 +13,7 @@ RUNS=${RUNS:-10}
 mkdir -p "$WORK/www"
 # shellcheck source=bench/lib.sh
 . "$HERE/bench/lib.sh"
-podman_ulimits "$WORK"
+podman_fixups "$WORK"
 command -v wrk >/dev/null && command -v conntrack >/dev/null ||
   { apt-get update -qq; apt-get install -y -qq wrk conntrack; }
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf

@@ -29,7 +29,7 @@ for t in skopeo podman docker-registry python3; do
 done
 cargo build --release -q -p wharf
 start_docker "$WORK"
-podman_ulimits "$WORK"
+podman_fixups "$WORK"
 
 # ---------------------------------------------------------------- the image
 IMG=$WORK/img.tar
