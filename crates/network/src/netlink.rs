@@ -14,11 +14,19 @@ use std::path::Path;
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::packet_route::route::{RouteAttribute, RouteMetric};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use rustix::io::Errno;
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType, UnshareFlags};
 
 use crate::NetError;
+
+/// The namespace end of a veth pair.
+pub struct Peer<'a> {
+    pub name: &'a str,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+}
 
 /// An rtnetlink connection in one network namespace.
 pub struct Netlink {
@@ -119,26 +127,32 @@ impl Netlink {
     }
 
     /// A veth pair: `host` here, enslaved to `bridge` and up; `peer` in
-    /// the namespace `netns`, with hardware address `peer_mac`.
-    pub fn add_veth(
-        &self,
-        host: &str,
-        bridge: &str,
-        (peer, peer_mac): (&str, [u8; 6]),
-        netns: &Path,
-    ) -> Result<(), NetError> {
+    /// the namespace `netns`. Both ends get the peer's MTU.
+    pub fn add_veth(&self, host: &str, bridge: &str, peer: Peer, netns: &Path) -> Result<(), NetError> {
         let master = self.must_index(bridge)?;
         let ns = File::open(netns).map_err(|e| err(&format!("open {}", netns.display()), e))?;
-        let peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd()).address(peer_mac.to_vec()).build();
+        let peer_msg = LinkUnspec::new_with_name(peer.name)
+            .setns_by_fd(ns.as_raw_fd())
+            .address(peer.mac.to_vec())
+            .mtu(peer.mtu)
+            .build();
         let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(host.to_owned())
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
             .controller(master)
+            .mtu(peer.mtu)
             .up()
             .build();
+        let peer = peer.name;
         self.run(|| format!("link add {host} type veth peer name {peer} netns {}", netns.display()), async {
             self.handle.link().add(msg).execute().await
         })
+    }
+
+    /// `ip link set NAME mtu MTU`.
+    pub fn set_mtu(&self, name: &str, mtu: u32) -> Result<(), NetError> {
+        let msg = LinkUnspec::new_with_index(self.must_index(name)?).mtu(mtu).build();
+        self.run(|| format!("link set {name} mtu {mtu}"), self.handle.link().set(msg).execute())
     }
 
     /// `ip link set NAME up`.
@@ -180,9 +194,13 @@ impl Netlink {
         self.run_or(Errno::EXIST, || format!("addr add {ip}/{prefix} dev {name}"), req)
     }
 
-    /// `ip route add default via GATEWAY`.
-    pub fn add_default_route(&self, gateway: Ipv4Addr) -> Result<(), NetError> {
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build();
+    /// `ip route add default via GATEWAY [mtu MTU]`.
+    pub fn add_default_route(&self, gateway: Ipv4Addr, mtu: Option<u32>) -> Result<(), NetError> {
+        let mut builder = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway);
+        if let Some(m) = mtu {
+            builder.get_mut().attributes.push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(m)]));
+        }
+        let msg = builder.build();
         self.run(|| format!("route add default via {gateway}"), self.handle.route().add(msg).execute())
     }
 }

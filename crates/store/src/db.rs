@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS containers(
 
 /// Bumped whenever the schema changes; a database at this version needs
 /// no setup on open.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Opens (creating) the database with WAL and a busy timeout, so several
 /// wharf processes can share it.
@@ -98,6 +98,7 @@ fn setup(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     crate::containers::migrate(conn)?;
     conn.execute_batch(crate::buildcache::SCHEMA)?;
     conn.execute_batch(crate::networks::SCHEMA)?;
+    crate::networks::migrate(conn)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }

@@ -1,4 +1,7 @@
-//! User networks (`wharf network create`): name, ID, subnet and bridge.
+//! User networks (`wharf network create`): name, ID, subnet, bridge and
+//! driver options.
+
+use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -14,6 +17,20 @@ CREATE TABLE IF NOT EXISTS networks(
 );
 "#;
 
+/// Adds the columns newer than a store's networks table.
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('networks')")?;
+    let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    if !have.iter().any(|h| h == "options") {
+        // Another process opening the same store may add it first.
+        match conn.execute_batch("ALTER TABLE networks ADD COLUMN options TEXT NOT NULL DEFAULT '{}'") {
+            Err(e) if e.to_string().contains("duplicate column name") => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 /// One user network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRecord {
@@ -22,16 +39,31 @@ pub struct NetworkRecord {
     pub subnet: String,
     pub bridge: String,
     pub created: String,
+    /// Driver options (`-o KEY=VALUE`), as `network inspect` shows them.
+    pub options: BTreeMap<String, String>,
 }
 
+const COLUMNS: &str = "name, id, subnet, bridge, created, options";
+
 fn record(r: &Row) -> rusqlite::Result<NetworkRecord> {
-    Ok(NetworkRecord { name: r.get(0)?, id: r.get(1)?, subnet: r.get(2)?, bridge: r.get(3)?, created: r.get(4)? })
+    let options: String = r.get(5)?;
+    let options = serde_json::from_str(&options)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?;
+    Ok(NetworkRecord {
+        name: r.get(0)?,
+        id: r.get(1)?,
+        subnet: r.get(2)?,
+        bridge: r.get(3)?,
+        created: r.get(4)?,
+        options,
+    })
 }
 
 pub fn add(conn: &Connection, n: &NetworkRecord) -> Result<(), StoreError> {
+    let options = serde_json::to_string(&n.options).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     match conn.execute(
-        "INSERT INTO networks(name, id, subnet, bridge, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![n.name, n.id, n.subnet, n.bridge, n.created],
+        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![n.name, n.id, n.subnet, n.bridge, n.created, options],
     ) {
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             Err(StoreError::Conflict(format!("network with name {} already exists", n.name)))
@@ -44,8 +76,10 @@ pub fn add(conn: &Connection, n: &NetworkRecord) -> Result<(), StoreError> {
 pub fn find(conn: &Connection, key: &str) -> Result<Option<NetworkRecord>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT name, id, subnet, bridge, created FROM networks WHERE name = ?1 OR id LIKE ?1 || '%' \
-             ORDER BY (name = ?1) DESC LIMIT 1",
+            &format!(
+                "SELECT {COLUMNS} FROM networks WHERE name = ?1 OR id LIKE ?1 || '%' \
+                 ORDER BY (name = ?1) DESC LIMIT 1"
+            ),
             [key],
             record,
         )
@@ -53,7 +87,7 @@ pub fn find(conn: &Connection, key: &str) -> Result<Option<NetworkRecord>, Store
 }
 
 pub fn all(conn: &Connection) -> Result<Vec<NetworkRecord>, StoreError> {
-    let mut st = conn.prepare("SELECT name, id, subnet, bridge, created FROM networks ORDER BY name")?;
+    let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM networks ORDER BY name"))?;
     let rows = st.query_map([], record)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -382,3 +382,45 @@ fn network_connect_and_disconnect_a_running_container() {
     env.ok(&["rm", "-f", "srv", "cli"]);
     env.ok(&["network", "rm", "conn-a", "conn-b"]);
 }
+
+/// `ip -n NETNS ARGS...` in a container's network namespace.
+fn ip_in(id: &str, args: &[&str]) -> String {
+    let ns = format!("wharf-{}", &id[..12]);
+    let o = std::process::Command::new("ip").args(["-n", &ns]).args(args).output().expect("ip");
+    assert!(o.status.success(), "ip -n {ns} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A bridge's links are loopback-sized, so traffic between the host and
+/// its containers moves in 64 KiB segments, while the default route (the
+/// way out through the gateway) stays Ethernet-sized. A network's
+/// `com.docker.network.driver.mtu` sets its links and routes, as docker's.
+#[test]
+fn bridge_links_are_large_and_the_way_out_is_ethernet_sized() {
+    let Some(env) = Env::new() else { return };
+    let big = "0123456789abcdef".repeat(1 << 16);
+    let id = serve(&env, "bigweb", "15011:5000", &big);
+    let got = eventually(|| http_get("127.0.0.1:15011"));
+    assert_eq!(got.map(|b| b.len()), Some(big.len()), "1 MiB through the published port");
+    assert_eq!(env.ok(&["exec", "bigweb", "cat", "/sys/class/net/eth0/mtu"]).trim(), "65520");
+    let route = ip_in(&id, &["route", "show", "default"]);
+    assert!(route.contains("mtu 1500"), "{route}");
+
+    env.ok(&["network", "create", "-o", "com.docker.network.driver.mtu=1400", "mtu-small"]);
+    let shown =
+        env.ok(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.mtu\"}}", "mtu-small"]);
+    assert_eq!(shown.trim(), "1400");
+    let small = env.ok(&["run", "-d", "--network", "mtu-small", "localhost/bb", "sleep", "100"]).trim().to_owned();
+    assert_eq!(env.ok(&["exec", &small, "cat", "/sys/class/net/eth0/mtu"]).trim(), "1400");
+    let route = ip_in(&small, &["route", "show", "default"]);
+    assert!(route.contains("default via") && !route.contains("mtu"), "{route}");
+    env.ok(&["rm", "-f", &small]);
+    env.ok(&["network", "rm", "mtu-small"]);
+
+    for (opt, msg) in [("mtu=abc", "failed to parse mtu value: abc"), ("mtu=40", "invalid MTU number: 40")] {
+        let (code, _, err) = env.out(&["network", "create", "-o", opt, "mtu-bad"]);
+        assert_eq!(code, 1, "{opt}: {err}");
+        assert!(err.contains(msg), "{opt}: {err}");
+    }
+    assert!(env.ok(&["network", "ls", "-q"]).lines().count() == 3, "nothing made by a refused create");
+}

@@ -5,6 +5,7 @@
 //! DNS for the network, and /etc/hosts is read by every libc resolver,
 //! busybox and musl included.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,7 +28,7 @@ pub enum NetworkCommand {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Display detailed information on one or more networks
-    Inspect(NamesArgs),
+    Inspect(InspectArgs),
     /// Remove one or more networks
     #[command(alias = "remove")]
     Rm(NamesArgs),
@@ -65,7 +66,37 @@ pub struct CreateArgs {
     /// Subnet in CIDR format that represents a network segment
     #[arg(long)]
     pub subnet: Option<String>,
+    /// Set driver specific options (com.docker.network.driver.mtu)
+    #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+    pub opt: Vec<String>,
     pub name: String,
+}
+
+/// The driver option that sets a network's MTU (podman's `mtu` too).
+const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+
+/// `-o KEY=VALUE` options, as stored and shown by `network inspect`.
+fn parse_options(opts: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut map = BTreeMap::new();
+    for o in opts {
+        let (k, v) = o.split_once('=').unwrap_or((o, ""));
+        map.insert(k.to_owned(), v.to_owned());
+    }
+    mtu_of(&map)?;
+    Ok(map)
+}
+
+/// The MTU a network's options set, checked as docker's bridge driver
+/// checks it.
+fn mtu_of(options: &BTreeMap<String, String>) -> anyhow::Result<Option<u32>> {
+    let Some((key, v)) = options.get_key_value(MTU_OPTION).or_else(|| options.get_key_value("mtu")) else {
+        return Ok(None);
+    };
+    let mtu: u32 = v.parse().map_err(|e| engine(format!("failed to parse {key} value: {v} ({e})")))?;
+    if !(68..=65535).contains(&mtu) {
+        return Err(engine(format!("invalid MTU number: {mtu} (it must be between 68 and 65535)")));
+    }
+    Ok(Some(mtu))
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +107,15 @@ pub struct LsArgs {
     /// Pretty-print networks using a Go template or 'json'
     #[arg(long)]
     pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -91,7 +131,13 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
+/// Runs a `network` command. What the engine refuses exits 1, as docker's
+/// `network` commands do (only `run` exits 125).
 pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
+    dispatch(root, cmd).map_err(crate::exit::as_command_error)
+}
+
+fn dispatch(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     match cmd {
         NetworkCommand::Create(a) => create(&mut store, a),
@@ -136,6 +182,7 @@ fn create(store: &mut Store, a: CreateArgs) -> anyhow::Result<ExitCode> {
     if BUILTIN.iter().any(|(n, _)| *n == a.name) {
         return Err(engine(format!("network with name {} already exists", a.name)));
     }
+    let options = parse_options(&a.opt)?;
     let id = random_id()?;
     let bridge_name = format!("wh-{}", &id[..12]);
     let subnet = match &a.subnet {
@@ -148,6 +195,7 @@ fn create(store: &mut Store, a: CreateArgs) -> anyhow::Result<ExitCode> {
         subnet: subnet.subnet(),
         bridge: bridge_name,
         created: store::now_rfc3339(),
+        options,
     };
     store.add_network(&rec)?;
     super::events::emit(store.root(), "network", "create", &id, &[("name", &rec.name), ("type", "bridge")]);
@@ -161,7 +209,9 @@ pub fn bridge_of(store: &Store, name: &str) -> anyhow::Result<network::Bridge> {
         return Ok(network::Bridge::default_bridge());
     }
     let n = store.network(name)?.ok_or_else(|| engine(format!("network {name} not found")))?;
-    network::Bridge::from_subnet(&n.bridge, &n.subnet).map_err(|e| engine(e.to_string()))
+    let mut br = network::Bridge::from_subnet(&n.bridge, &n.subnet).map_err(|e| engine(e.to_string()))?;
+    br.mtu = mtu_of(&n.options)?;
+    Ok(br)
 }
 
 /// Whether a network name is a user network (one with name resolution).
@@ -172,8 +222,7 @@ pub fn is_user_network(name: &str) -> bool {
 fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for (n, driver) in BUILTIN {
-        // A stable ID per built-in network (docker's are random per daemon).
-        let id = image::Digest::of(format!("wharf network {n}").as_bytes()).hex();
+        let id = builtin_id(n);
         rows.push((id[..12].to_owned(), n.to_string(), driver.to_string()));
     }
     for n in store.networks()? {
@@ -209,31 +258,69 @@ fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(store: &Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
+fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
     let mut values = Vec::new();
     let mut failed = false;
     for key in &a.networks {
-        let Some(n) = store.network(key)? else {
+        let Some(n) = builtin_record(key).map_or_else(|| store.network(key), |b| Ok(Some(b)))? else {
             eprintln!("Error response from daemon: network {key} not found");
             failed = true;
             continue;
         };
-        let br = bridge_of(store, &n.name)?;
-        let mut containers = serde_json::Map::new();
-        for c in store.containers()? {
-            if let Some(ip) = ip_on(store, &c, &n.name) {
-                containers.insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", br.prefix)}));
-            }
-        }
-        values.push(json!({
-            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": "bridge",
-            "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet, "Gateway": br.gateway.to_string()}]},
-            "Options": {"com.docker.network.bridge.name": n.bridge},
-            "Containers": containers,
+        values.push(network_value(store, &n)?);
+    }
+    super::ps::print_values(&values, a.format.as_deref())?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// A built-in network (`bridge`, `host`, `none`) as a record.
+fn builtin_record(name: &str) -> Option<NetworkRecord> {
+    let (name, _) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+    let bridge = if *name == "bridge" { network::BRIDGE } else { "" };
+    Some(NetworkRecord {
+        name: name.to_string(),
+        id: builtin_id(name),
+        subnet: if bridge.is_empty() { String::new() } else { network::SUBNET.into() },
+        bridge: bridge.into(),
+        created: String::new(),
+        options: BTreeMap::new(),
+    })
+}
+
+/// A stable ID per built-in network (docker's are random per daemon).
+fn builtin_id(name: &str) -> String {
+    image::Digest::of(format!("wharf network {name}").as_bytes()).hex()
+}
+
+/// One network as `network inspect` shows it.
+fn network_value(store: &Store, n: &NetworkRecord) -> anyhow::Result<serde_json::Value> {
+    let driver = BUILTIN.iter().find(|(b, _)| *b == n.name).map_or("bridge", |(_, d)| *d);
+    if n.bridge.is_empty() {
+        return Ok(json!({
+            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
+            "IPAM": {"Driver": "default", "Config": []}, "Options": {}, "Containers": {},
         }));
     }
-    super::ps::print_values(&values, None)?;
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let br = bridge_of(store, &n.name)?;
+    let mut containers = serde_json::Map::new();
+    for c in store.containers()? {
+        if let Some(ip) = ip_on(store, &c, &n.name) {
+            containers.insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", br.prefix)}));
+        }
+    }
+    Ok(json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet, "Gateway": br.gateway.to_string()}]},
+        "Options": options_shown(n),
+        "Containers": containers,
+    }))
+}
+
+/// The options `network inspect` shows: the bridge's name and those given.
+fn options_shown(n: &NetworkRecord) -> BTreeMap<String, String> {
+    let mut shown = n.options.clone();
+    shown.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
+    shown
 }
 
 fn in_use(store: &Store, name: &str) -> anyhow::Result<Vec<String>> {
