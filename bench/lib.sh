@@ -3,6 +3,17 @@
 # shellcheck shell=bash
 
 STARTED=()
+
+# bench_need CMD:PACKAGE...: installs from apt the packages whose command
+# is missing (hyperfine and bc for every bench's medians and ratios).
+bench_need() {
+  local want=() pair
+  for pair in hyperfine:hyperfine bc:bc "$@"; do
+    command -v "${pair%%:*}" >/dev/null || want+=("${pair#*:}")
+  done
+  ((${#want[@]} == 0)) && return 0
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}"
+}
 bench_cleanup() { for p in "${STARTED[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap bench_cleanup EXIT
 

@@ -14,8 +14,7 @@ mkdir -p "$WORK/www"
 # shellcheck source=bench/lib.sh
 . "$HERE/bench/lib.sh"
 podman_fixups "$WORK"
-command -v wrk >/dev/null && command -v conntrack >/dev/null ||
-  { apt-get update -qq; apt-get install -y -qq wrk conntrack; }
+bench_need wrk:wrk conntrack:conntrack
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf
 W="$HERE/target/release/wharf --root $WORK/root"
 

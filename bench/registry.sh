@@ -30,6 +30,7 @@ done
 cargo build --release -q -p wharf
 start_docker "$WORK"
 podman_fixups "$WORK"
+bench_need
 
 # ---------------------------------------------------------------- the image
 IMG=$WORK/img.tar
