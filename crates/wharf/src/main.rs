@@ -6,6 +6,7 @@ mod config;
 mod exit;
 mod files;
 mod format;
+mod names;
 
 use std::process::ExitCode;
 

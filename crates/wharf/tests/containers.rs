@@ -194,6 +194,28 @@ fn many_detached_containers_at_once() {
     assert!(mounts_under(&env.root()).is_empty());
 }
 
+/// Containers made without `--name` are named as docker names them,
+/// `adjective_surname`, each a different name.
+#[test]
+fn unnamed_containers_get_docker_style_names() {
+    let Some(env) = Env::new() else { return };
+    for _ in 0..20 {
+        env.ok(&["create", "--network", "none", "localhost/bb", "true"]);
+    }
+    let names: Vec<String> = env.ok(&["ps", "-a", "--format", "{{.Names}}"]).lines().map(str::to_owned).collect();
+    assert_eq!(names.len(), 20);
+    for n in &names {
+        let (adjective, rest) = n.split_once('_').unwrap_or_default();
+        let surname = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+        let lower = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase());
+        assert!(lower(adjective) && lower(surname), "{n}");
+    }
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+}
+
 #[test]
 fn run_it_gives_a_usable_terminal() {
     let Some(env) = Env::new() else { return };

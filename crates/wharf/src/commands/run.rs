@@ -218,6 +218,19 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Adds container `id` under a random docker-style name; after
+/// `names::ATTEMPTS` names in use, under its short ID, as docker does.
+fn add_named_at_random(store: &mut Store, id: &str, image: &image::Digest) -> anyhow::Result<()> {
+    for attempt in 0..crate::names::ATTEMPTS {
+        let seed = u64::from_str_radix(&random_hex(8)?, 16)?;
+        match store.add_container(id, &crate::names::generate(seed, attempt), image) {
+            Err(store::StoreError::Conflict(_)) => continue,
+            other => return other.map_err(|e| engine(e.to_string())),
+        }
+    }
+    store.add_container(id, &id[..12], image).map_err(|e| engine(e.to_string()))
+}
+
 pub(crate) fn random_hex(bytes: usize) -> anyhow::Result<String> {
     use std::io::Read;
     let mut buf = vec![0u8; bytes];
@@ -833,7 +846,7 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
         return Err(engine("No command specified"));
     }
     let id = random_hex(32)?;
-    let name = match &args.name {
+    match &args.name {
         Some(n) => {
             // docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+: two characters at least.
             if n.len() < 2
@@ -844,11 +857,10 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
             }
-            n.clone()
+            store.add_container(&id, n, &image).map_err(|e| engine(e.to_string()))?;
         }
-        None => format!("wharf_{}", &id[..12]),
-    };
-    store.add_container(&id, &name, &image).map_err(|e| engine(e.to_string()))?;
+        None => add_named_at_random(&mut store, &id, &image)?,
+    }
     let mut result = prepare(&mut store, &id, &image, config, args, entrypoint, cmd, tty, interactive, restart);
     if let (Ok(()), Some(f)) = (&result, &args.cidfile) {
         result = std::fs::write(f, &id).map_err(|e| engine(format!("Failed to create the container ID file: {e}")));
