@@ -16,6 +16,7 @@ const STATE_COLUMNS: &[(&str, &str)] = &[
     ("finished", "TEXT NOT NULL DEFAULT ''"),
     ("restarts", "INTEGER NOT NULL DEFAULT 0"),
     ("ip", "TEXT NOT NULL DEFAULT ''"),
+    ("error", "TEXT NOT NULL DEFAULT ''"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -55,10 +56,12 @@ pub struct ContainerRecord {
     pub restarts: i64,
     /// Address on the bridge network ('' when none).
     pub ip: String,
+    /// Why the last start failed ('' when it did not).
+    pub error: String,
 }
 
 const SELECT: &str = "SELECT id, name, image_id, created, state, config, pid, monitor_pid, exit_code, oom_killed, \
-                      started, finished, restarts, ip FROM containers";
+                      started, finished, restarts, ip, error FROM containers";
 
 fn record(r: &Row) -> rusqlite::Result<ContainerRecord> {
     Ok(ContainerRecord {
@@ -76,6 +79,7 @@ fn record(r: &Row) -> rusqlite::Result<ContainerRecord> {
         finished: r.get(11)?,
         restarts: r.get(12)?,
         ip: r.get(13)?,
+        error: r.get(14)?,
     })
 }
 
@@ -98,8 +102,19 @@ pub fn set_config(tx: &Transaction, id: &str, config: &str) -> Result<(), StoreE
 pub fn set_running(tx: &Transaction, id: &str, pid: i32, monitor_pid: i32, now: &str) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started = ?4, exit_code = 0, \
-         oom_killed = 0, finished = '' WHERE id = ?1",
+         oom_killed = 0, finished = '', error = '' WHERE id = ?1",
         params![id, pid, monitor_pid, now],
+    )?;
+    Ok(())
+}
+
+/// A start that failed, with its exit code and message. As docker's, a
+/// container that never ran stays created, one that ran before is exited.
+pub fn set_start_failed(tx: &Transaction, id: &str, code: i32, error: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE containers SET state = CASE WHEN started = '' THEN 'created' ELSE 'exited' END, pid = 0, \
+         monitor_pid = 0, exit_code = ?2, error = ?3 WHERE id = ?1",
+        params![id, code, error],
     )?;
     Ok(())
 }

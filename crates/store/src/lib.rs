@@ -455,6 +455,12 @@ impl Store {
         self.in_tx(|tx| containers::set_exited(tx, id, code, oom, &now_rfc3339()))
     }
 
+    /// Records a failed start: the container stays created, with the
+    /// failure's exit code and message.
+    pub fn set_container_start_failed(&mut self, id: &str, code: i32, error: &str) -> Result<(), StoreError> {
+        self.in_tx(|tx| containers::set_start_failed(tx, id, code, error))
+    }
+
     /// Records the monitor of a container (and how often it restarted it).
     pub fn set_container_monitor(&mut self, id: &str, monitor_pid: i32, restarts: i64) -> Result<(), StoreError> {
         self.in_tx(|tx| containers::set_monitor(tx, id, monitor_pid, restarts))

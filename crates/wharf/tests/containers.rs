@@ -216,6 +216,33 @@ fn unnamed_containers_get_docker_style_names() {
     assert_eq!(unique.len(), names.len(), "{names:?}");
 }
 
+/// As docker: a missing command fails the start, not the create; the
+/// container stays Created with exit code 127 and the error in `inspect`
+/// (`--rm` removes it).
+#[test]
+fn a_missing_command_fails_the_start_and_the_container_stays_created() {
+    let Some(env) = Env::new() else { return };
+    let bad = ["--network", "none", "localhost/bb", "nonexist"];
+    env.ok(&[&["create", "--name", "made"][..], &bad].concat());
+    let (code, _, err) = env.out(&["start", "made"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("exec: \"nonexist\": executable file not found in $PATH"), "{err}");
+    for (how, name) in [("run", "fg"), ("run -d", "bg")] {
+        let mut args: Vec<&str> = how.split(' ').collect();
+        args.extend(["--name", name]);
+        let (code, _, err) = env.out(&[&args[..], &bad].concat());
+        assert_eq!(code, 127, "{how}: {err}");
+    }
+    for name in ["made", "fg", "bg"] {
+        let state = env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}", name]);
+        assert_eq!(state.trim(), "created 127 exec: \"nonexist\": executable file not found in $PATH", "{name}");
+    }
+    let (code, _, _) = env.out(&[&["run", "--rm", "--name", "gone"][..], &bad].concat());
+    assert_eq!(code, 127);
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]).lines().count(), 3);
+    assert!(env.ok(&["ps", "-a", "--format", "{{.Status}}"]).lines().all(|s| s == "Created"));
+}
+
 #[test]
 fn run_it_gives_a_usable_terminal() {
     let Some(env) = Env::new() else { return };

@@ -337,10 +337,12 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
         let Started { pid, outputs, master, stdin } = match started {
             Ok(x) => x,
             Err(e) => {
+                let code = e.downcast_ref::<Failure>().map_or(ENGINE_ERROR, |f| f.code);
                 if let Some(r) = ready.as_mut() {
-                    let _ = writeln!(r, "error: {e:#}");
+                    let _ = writeln!(r, "error: {code} {e:#}");
                 }
-                finish(&mut store, &rt, &rec.id, &rec.image_id, 125, false)?;
+                finish(&mut store, &rt, &rec.id, &rec.image_id, code.into(), false)?;
+                store.set_container_start_failed(id, code.into(), &format!("{e:#}"))?;
                 // As docker's daemon: a --rm container that failed to start
                 // goes too.
                 if cfg.auto_remove {
@@ -499,6 +501,11 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
         let _ = rt.delete(id);
     }
     let cfg = load_config(&store.container(id)?);
+    // As docker: a command that is not there fails the start, not the
+    // create, with the shell's 127 (or 126).
+    if let Some(prog) = cfg.entrypoint.first().or(cfg.cmd.first()) {
+        super::run::check_executable(&ov.target, prog, &cfg.env, &cfg.working_dir)?;
+    }
     if cfg.ipc == "shareable" {
         mount_shm(store.root(), id, cfg.shm_size)?;
     }
@@ -664,7 +671,12 @@ fn start_monitor(root: &Path, id: &str, attach: bool) -> anyhow::Result<Option<s
         return Ok(sock);
     }
     let _ = child.wait();
-    Err(engine(first.strip_prefix("error: ").unwrap_or("the container monitor failed to start").to_owned()))
+    // "error: CODE MESSAGE": the start's exit code (docker's 125, 126, 127).
+    let failure = first.strip_prefix("error: ").and_then(|f| f.split_once(' '));
+    Err(match failure.and_then(|(code, msg)| Some((code.parse::<u8>().ok()?, msg))) {
+        Some((code, msg)) => Failure::new(code, msg).into(),
+        None => engine("the container monitor failed to start"),
+    })
 }
 
 use std::os::unix::process::CommandExt;

@@ -277,7 +277,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
             "Dead": false,
             "Pid": if running { rec.pid } else { 0 },
             "ExitCode": rec.exit_code,
-            "Error": "",
+            "Error": rec.error,
             "StartedAt": if rec.started.is_empty() { zero } else { rec.started.as_str() },
             "FinishedAt": if rec.finished.is_empty() { zero } else { rec.finished.as_str() },
             "Health": health_of(store.root(), rec, &cfg),

@@ -899,7 +899,6 @@ fn prepare(
     let mut user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;
     user.add_groups(&ov.target, &args.group_add).map_err(|e| engine(e.to_string()))?;
     let argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
-    check_executable(&ov.target, &argv[0], &env, &cwd)?;
     let mut opts = runtime::RunOptions::new(id, ov.target.clone(), argv, user);
     opts.env = env.clone();
     opts.cwd = cwd.clone();
