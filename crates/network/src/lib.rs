@@ -202,24 +202,20 @@ pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
 
 /// Creates the bridge and its NAT and forwarding rules; a marker in /run
 /// (cleared at boot) holding the bridge's MTU lets later containers skip
-/// the checks.
+/// all but a look at the bridge. Whether the rules are still there (another
+/// tool may have flushed them) costs an `iptables` run, a few ms of every
+/// start: [`recheck_rules`] does it once the container runs.
 pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     let ready = format!("/run/wharf/bridge-ready-{}", br.name);
-    let (bridge, gateway, prefix, subnet) = (br.name.as_str(), br.gateway, br.prefix, br.subnet());
     let mtu = br.link_mtu().to_string();
-    // One cheap check when set up before: another tool (dockerd restarting,
-    // a firewall reload) may have flushed the FORWARD chain since.
     if std::fs::read_to_string(&ready).is_ok_and(|m| m == mtu)
-        && std::path::Path::new("/sys/class/net").join(bridge).exists()
-        && ok(
-            "iptables",
-            &["-t", "filter", "-C", "FORWARD", "-i", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"],
-        )
+        && std::path::Path::new("/sys/class/net").join(&br.name).exists()
     {
         return Ok(());
     }
     // Two wharf processes may get here at once: adding what exists is no
     // error.
+    let (bridge, gateway, prefix) = (br.name.as_str(), br.gateway, br.prefix);
     let nl = netlink::Netlink::host()?;
     nl.add_bridge(bridge)?;
     // Set again: the bridge may be older than this MTU.
@@ -231,6 +227,26 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     // 127.0.0.1:PORT → container needs routing of loopback-sourced
     // packets out of the bridge.
     let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"), "1");
+    ensure_rules(br)?;
+    let _ = std::fs::create_dir_all("/run/wharf");
+    let _ = std::fs::write(&ready, mtu);
+    Ok(())
+}
+
+/// Puts back the bridge's NAT and forwarding rules if another tool
+/// (dockerd restarting, a firewall reload) flushed the FORWARD chain.
+pub fn recheck_rules(br: &Bridge) -> Result<(), NetError> {
+    let forward =
+        ["-t", "filter", "-C", "FORWARD", "-i", &br.name, "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"];
+    if ok("iptables", &forward) {
+        return Ok(());
+    }
+    ensure_rules(br)
+}
+
+/// Adds whichever of the bridge's NAT and forwarding rules is missing.
+fn ensure_rules(br: &Bridge) -> Result<(), NetError> {
+    let (bridge, subnet) = (br.name.as_str(), br.subnet());
     let rules: [&[&str]; 4] = [
         &["-t", "nat", "POSTROUTING", "-s", &subnet, "!", "-o", bridge, "-j", "MASQUERADE"],
         &["-t", "nat", "POSTROUTING", "-s", "127.0.0.0/8", "-o", bridge, "-j", "MASQUERADE"],
@@ -249,8 +265,6 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
             run("iptables", &add)?;
         }
     }
-    let _ = std::fs::create_dir_all("/run/wharf");
-    let _ = std::fs::write(&ready, mtu);
     Ok(())
 }
 
@@ -329,9 +343,16 @@ pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
 /// DNAT rules for the published ports of container `id` at `ip`, for
 /// traffic from outside (PREROUTING) and from the host itself (OUTPUT).
 pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
+    publish_start(id, ip, ports)?.map_or(Ok(()), Restore::wait)
+}
+
+/// [`publish`], with the rules still being applied when it returns
+/// (iptables-restore takes 3-4 ms here): the caller sets the container up
+/// meanwhile and waits for the [`Restore`] before the container runs.
+pub fn publish_start(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<Option<Restore>, NetError> {
     let tag = format!("wharf:{id}");
     if ports.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     // Written before the rules, so that teardown (also after a crash)
     // knows there are rules to look for.
@@ -355,28 +376,61 @@ pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError
         }
     }
     batch.push_str("COMMIT\n");
-    restore(&batch)
+    Restore::start(batch).map(Some)
 }
 
 /// Applies `rules` (iptables-save format) without flushing what is there.
 fn restore(rules: &str) -> Result<(), NetError> {
-    use std::io::Write;
-    let fail = |msg: String| NetError::Command { cmd: format!("iptables-restore --noflush: {}", rules.trim()), msg };
-    let mut child = Command::new("iptables-restore")
-        .arg("--noflush")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(rules.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    Restore::start(rules.to_owned())?.wait()
+}
+
+/// A running `iptables-restore --noflush`. Dropped without [`Restore::wait`]
+/// it is still waited for, so that no rule lands after a teardown.
+pub struct Restore {
+    child: Option<std::process::Child>,
+    rules: String,
+}
+
+impl Restore {
+    fn start(rules: String) -> Result<Restore, NetError> {
+        use std::io::Write;
+        let mut child = Command::new("iptables-restore")
+            .arg("--noflush")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| restore_error(&rules, e.to_string()))?;
+        let stdin = child.stdin.take();
+        let pending = Restore { child: Some(child), rules };
+        // Closed when written: iptables-restore applies the rules at EOF.
+        if let Some(mut stdin) = stdin {
+            stdin.write_all(pending.rules.as_bytes()).map_err(|e| restore_error(&pending.rules, e.to_string()))?;
+        }
+        Ok(pending)
     }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+
+    /// Waits until the rules are applied, or for why they were not.
+    pub fn wait(mut self) -> Result<(), NetError> {
+        let Some(child) = self.child.take() else { return Ok(()) };
+        let out = child.wait_with_output().map_err(|e| restore_error(&self.rules, e.to_string()))?;
+        if !out.status.success() {
+            return Err(restore_error(&self.rules, String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+fn restore_error(rules: &str, msg: String) -> NetError {
+    NetError::Command { cmd: format!("iptables-restore --noflush: {}", rules.trim()), msg }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
 }
 
 fn ports_marker(id: &str) -> PathBuf {

@@ -424,3 +424,25 @@ fn bridge_links_are_large_and_the_way_out_is_ethernet_sized() {
     }
     assert!(env.ok(&["network", "ls", "-q"]).lines().count() == 3, "nothing made by a refused create");
 }
+
+/// A bridge's forwarding rules, flushed by another tool (a firewall
+/// reload), are put back when a container on it starts.
+#[test]
+fn a_flushed_forwarding_rule_comes_back_with_the_next_container() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["network", "create", "fw-net"]);
+    env.ok(&["run", "-d", "--name", "fw1", "--network", "fw-net", "localhost/bb", "sleep", "100"]);
+    let bridge =
+        env.ok(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", "fw-net"]);
+    let rule = ["FORWARD", "-i", bridge.trim(), "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"];
+    let iptables = |op: &str| {
+        std::process::Command::new("iptables").args(["-t", "filter", op]).args(rule).status().is_ok_and(|s| s.success())
+    };
+    assert!(iptables("-C"), "the bridge has its rule");
+    assert!(iptables("-D"));
+    assert!(!iptables("-C"));
+    env.ok(&["run", "-d", "--name", "fw2", "--network", "fw-net", "localhost/bb", "sleep", "100"]);
+    assert!(eventually(|| iptables("-C").then_some(())).is_some(), "put back");
+    env.ok(&["rm", "-f", "fw1", "fw2"]);
+    env.ok(&["network", "rm", "fw-net"]);
+}

@@ -187,15 +187,16 @@ pub fn hosts_file(hostname: &str, ip: Option<&str>) -> String {
 
 /// Sets up the container's network before its runtime creates it:
 /// `none` gets a namespace with `lo`; `bridge` also a veth on wharf0 with
-/// an address, and DNAT rules for its published ports.
-fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Result<()> {
+/// an address, and DNAT rules for its published ports. Those are still
+/// being applied when it returns: wait for them before the container runs.
+fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Result<Option<network::Restore>> {
     if cfg.network == "host" {
-        return Ok(());
+        return Ok(None);
     }
     if cfg.network == "none" || cfg.network.starts_with("container:") {
         // A fresh namespace with only lo (made by the runtime), or another
         // container's.
-        return Ok(());
+        return Ok(None);
     }
     network::create_netns(id).map_err(|e| engine(e.to_string()))?;
     let br = super::network::bridge_of(store, &cfg.network)?;
@@ -205,13 +206,13 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
     };
     let ip = ip.map_err(|e| engine(e.to_string()))?;
     store.set_container_ip(id, &ip.to_string())?;
-    let mac = cfg.mac_address.as_deref().and_then(network::parse_mac);
-    network::attach_bridge(&br, id, ip, mac).map_err(|e| engine(e.to_string()))?;
     let mut ports = Vec::new();
     for p in &cfg.ports {
         ports.extend(network::parse_ports(p).map_err(|e| engine(e.to_string()))?);
     }
-    network::publish(id, ip, &ports).map_err(|e| engine(e.to_string()))?;
+    let rules = network::publish_start(id, ip, &ports).map_err(|e| engine(e.to_string()))?;
+    let mac = cfg.mac_address.as_deref().and_then(network::parse_mac);
+    network::attach_bridge(&br, id, ip, mac).map_err(|e| engine(e.to_string()))?;
     for e in &cfg.connected {
         super::network::attach_endpoint(store, id, e)?;
     }
@@ -221,7 +222,20 @@ fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> anyhow::Res
             super::network::update_hosts(store, &net)?;
         }
     }
-    Ok(())
+    Ok(rules)
+}
+
+/// Puts back the rules of the container's bridges if another tool flushed
+/// them. It runs iptables (a few ms), so it is done once the container
+/// runs, not before.
+fn recheck_network(store: &Store, cfg: &ContainerConfig) {
+    for net in cfg.networks() {
+        let checked = super::network::bridge_of(store, &net)
+            .and_then(|br| network::recheck_rules(&br).map_err(|e| engine(e.to_string())));
+        if let Err(e) = checked {
+            eprintln!("warning: network {net}: {e:#}");
+        }
+    }
 }
 
 /// Removes the container's network (rules, veth, namespace, address) and
@@ -357,6 +371,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
             let mut r = r;
             let _ = writeln!(r, "ok {pid}");
         }
+        recheck_network(&store, &cfg);
         // `--log-driver none`: output reaches attached clients only.
         let mut log = match cfg.log.driver.as_str() {
             "none" => None,
@@ -509,10 +524,15 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
     if cfg.ipc == "shareable" {
         mount_shm(store.root(), id, cfg.shm_size)?;
     }
-    if let Err(e) = network_up(store, id, &cfg) {
-        network_down(store, id);
-        return Err(e);
-    }
+    // Dropped on any early return below, it is waited for before the
+    // caller tears the network down.
+    let rules = match network_up(store, id, &cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            network_down(store, id);
+            return Err(e);
+        }
+    };
     let null = || runtime::oci::null_fd().map_err(|e| engine(e.to_string()));
     let started = if cfg.tty {
         let sock = console_path(id);
@@ -541,6 +561,10 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
         let pid = rt.create(id, &dir, [container_stdin, out_w, err_w], None).map_err(|e| engine(e.to_string()))?;
         Started { pid, outputs: vec![(Stream::Stdout, out_r), (Stream::Stderr, err_r)], master: None, stdin: input }
     };
+    if let Some(Err(e)) = rules.map(network::Restore::wait) {
+        let _ = rt.delete(id);
+        return Err(engine(e.to_string()));
+    }
     store.set_container_running(id, started.pid, std::process::id() as i32)?;
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id);
