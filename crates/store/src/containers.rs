@@ -20,12 +20,18 @@ const STATE_COLUMNS: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let mut st = conn.prepare("SELECT name FROM pragma_table_info('containers')")?;
+    add_missing_columns(conn, "containers", STATE_COLUMNS)
+}
+
+/// Adds to `table` whichever of `columns` (name, declaration) a store made
+/// by an older wharf lacks.
+pub(crate) fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<(), StoreError> {
+    let mut st = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
     let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    for (col, decl) in STATE_COLUMNS {
+    for (col, decl) in columns {
         if !have.iter().any(|h| h == col) {
             // Another process opening the same store may add it first.
-            match conn.execute_batch(&format!("ALTER TABLE containers ADD COLUMN {col} {decl}")) {
+            match conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {col} {decl}")) {
                 Err(e) if e.to_string().contains("duplicate column name") => {}
                 other => other?,
             }

@@ -19,16 +19,7 @@ CREATE TABLE IF NOT EXISTS networks(
 
 /// Adds the columns newer than a store's networks table.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let mut st = conn.prepare("SELECT name FROM pragma_table_info('networks')")?;
-    let have: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    if !have.iter().any(|h| h == "options") {
-        // Another process opening the same store may add it first.
-        match conn.execute_batch("ALTER TABLE networks ADD COLUMN options TEXT NOT NULL DEFAULT '{}'") {
-            Err(e) if e.to_string().contains("duplicate column name") => {}
-            other => other?,
-        }
-    }
-    Ok(())
+    crate::containers::add_missing_columns(conn, "networks", &[("options", "TEXT NOT NULL DEFAULT '{}'")])
 }
 
 /// One user network.
