@@ -227,6 +227,7 @@ fn a_missing_command_fails_the_start_and_the_container_stays_created() {
     let (code, _, err) = env.out(&["start", "made"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("exec: \"nonexist\": executable file not found in $PATH"), "{err}");
+    assert!(err.ends_with("Error: failed to start containers: made\n"), "{err}");
     for (how, name) in [("run", "fg"), ("run -d", "bg")] {
         let mut args: Vec<&str> = how.split(' ').collect();
         args.extend(["--name", name]);

@@ -189,18 +189,28 @@ pub struct StopArgs {
 
 fn each(
     keys: &[String],
-    mut f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>,
+    f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>,
     root: &Path,
 ) -> anyhow::Result<ExitCode> {
+    let failed = each_failed(keys, f, root)?;
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// As [`each`]; returns the keys that failed.
+fn each_failed(
+    keys: &[String],
+    mut f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>,
+    root: &Path,
+) -> anyhow::Result<Vec<String>> {
     let mut store = Store::open(root)?;
-    let mut failed = false;
+    let mut failed = Vec::new();
     for key in keys {
         if let Err(e) = f(&mut store, key) {
             eprintln!("Error response from daemon: {e:#}");
-            failed = true;
+            failed.push(key.clone());
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(failed)
 }
 
 pub fn stop(root: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
@@ -296,7 +306,7 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
         let code = container::monitor(root, &rec.id, Attach::Terminal { stdin: args.interactive })?;
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
-    each(
+    let failed = each_failed(
         &args.containers,
         |store, key| {
             let rec = lookup(store, key)?;
@@ -307,7 +317,11 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
             Ok(())
         },
         root,
-    )
+    )?;
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err(crate::exit::fail(format!("failed to start containers: {}", failed.join(", "))))
 }
 
 #[derive(Debug, Args)]
