@@ -3,10 +3,10 @@
 //! longer than 16 KiB are split as docker splits them (the parts carry no
 //! newline). With a `max-size`, the file is rotated as docker's json-file
 //! driver rotates it: `LOG.1` is the newest of the older files, up to
-//! `max-file` files in all.
+//! `max-file` files in all, gzipped (`LOG.1.gz`) with `compress`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -32,18 +32,21 @@ pub struct Entry {
     pub time: String,
 }
 
-/// When a log is rotated: docker's `max-size` and `max-file`.
+/// When a log is rotated: docker's `max-size`, `max-file` and
+/// `compress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rotation {
     /// Bytes; None: the file grows without bound (docker's default).
     pub max_size: Option<u64>,
     /// Files kept, the one written included (at least 1).
     pub max_file: u32,
+    /// Older files are gzipped.
+    pub compress: bool,
 }
 
 impl Default for Rotation {
     fn default() -> Self {
-        Rotation { max_size: None, max_file: 1 }
+        Rotation { max_size: None, max_file: 1, compress: false }
     }
 }
 
@@ -122,18 +125,54 @@ impl LogWriter {
         if self.rotation.max_file <= 1 {
             self.file.set_len(0)?;
         } else {
+            let older = |n| older_file(&self.path, n, self.rotation.compress);
             for i in (1..self.rotation.max_file - 1).rev() {
-                match std::fs::rename(rotated(&self.path, i), rotated(&self.path, i + 1)) {
+                match std::fs::rename(older(i), older(i + 1)) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                     _ => {}
                 }
             }
             std::fs::rename(&self.path, rotated(&self.path, 1))?;
             self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            if self.rotation.compress {
+                gzip_away(&rotated(&self.path, 1))?;
+            }
         }
         self.size = 0;
         Ok(())
     }
+}
+
+/// `LOG.N`, or `LOG.N.gz` when older files are compressed.
+fn older_file(path: &Path, n: u32, compressed: bool) -> PathBuf {
+    let file = rotated(path, n);
+    if compressed {
+        gz_of(&file)
+    } else {
+        file
+    }
+}
+
+/// `FILE.gz`.
+fn gz_of(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".gz");
+    PathBuf::from(name)
+}
+
+/// Replaces `file` by `file.gz`, as docker's json-file driver compresses
+/// a rotated file. Done at once, not in the background as docker does: a
+/// file of max-size is compressed in well under a second at the fast
+/// level, and the monitor must not start threads or processes of its own
+/// (it forks containers again on restart).
+fn gzip_away(file: &Path) -> io::Result<()> {
+    let gz = gz_of(file);
+    let tmp = gz.with_extension("gz.tmp");
+    let mut enc = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    io::copy(&mut File::open(file)?, &mut enc)?;
+    enc.finish()?;
+    std::fs::rename(&tmp, &gz)?;
+    std::fs::remove_file(file)
 }
 
 /// `LOG.N`: the Nth newest of a log's older files.
@@ -146,10 +185,11 @@ pub fn rotated(path: &Path, n: u32) -> PathBuf {
 /// Every entry of a log, its older files first; and where the log itself
 /// ended (for a [`Follower`]).
 pub fn read_all(path: &Path) -> io::Result<(Vec<Entry>, u64)> {
-    let older = (1..).take_while(|n| rotated(path, *n).exists()).count() as u32;
+    let kept = |n: &u32| rotated(path, *n).exists() || older_file(path, *n, true).exists();
+    let older = (1..).take_while(kept).count() as u32;
     let mut entries = Vec::new();
     for n in (1..=older).rev() {
-        entries.extend(read_from(&rotated(path, n), 0)?.0);
+        entries.extend(read_older(path, n, 0)?);
     }
     let (now, end) = read_from(path, 0)?;
     entries.extend(now);
@@ -181,6 +221,9 @@ impl Follower {
             let old = rotated(&self.path, 1);
             if self.inode.is_some() && std::fs::metadata(&old).ok().map(|m| m.ino()) == self.inode {
                 out = read_json_lines(&old, self.offset)?.0;
+            } else if self.inode.is_some() && older_file(&self.path, 1, true).exists() {
+                // Compressed as it was rotated.
+                out = read_gz_lines(&older_file(&self.path, 1, true), self.offset)?;
             }
             self.inode = inode;
             self.offset = 0;
@@ -212,6 +255,23 @@ pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<Entry>, u64)> {
     read_json_lines(path, offset)
 }
 
+/// The entries of the Nth older file of a log, from byte `offset` of its
+/// text: `LOG.N`, or `LOG.N.gz`.
+fn read_older<T: serde::de::DeserializeOwned>(path: &Path, n: u32, offset: u64) -> io::Result<Vec<T>> {
+    let gz = older_file(path, n, true);
+    if gz.exists() {
+        return read_gz_lines(&gz, offset);
+    }
+    Ok(read_json_lines(&rotated(path, n), offset)?.0)
+}
+
+/// The entries of a gzipped log file, from byte `offset` of its text.
+fn read_gz_lines<T: serde::de::DeserializeOwned>(gz: &Path, offset: u64) -> io::Result<Vec<T>> {
+    let mut reader = BufReader::new(flate2::read::GzDecoder::new(File::open(gz)?));
+    io::copy(&mut (&mut reader).take(offset), &mut io::sink())?;
+    Ok(json_lines(reader, offset)?.0)
+}
+
 /// [`read_from`] for any file of one JSON object a line (lines that do not
 /// parse as `T` are skipped).
 pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path, offset: u64) -> io::Result<(Vec<T>, u64)> {
@@ -222,9 +282,14 @@ pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path, offset: u64)
         Err(e) => return Err(e),
     };
     file.seek(io::SeekFrom::Start(offset))?;
-    let mut reader = BufReader::new(file);
+    json_lines(BufReader::new(file), offset)
+}
+
+/// The complete lines of `reader` that parse as `T`, and the offset after
+/// the last complete one (`start` is where `reader` begins).
+fn json_lines<T: serde::de::DeserializeOwned>(mut reader: impl BufRead, start: u64) -> io::Result<(Vec<T>, u64)> {
     let mut entries = Vec::new();
-    let mut pos = offset;
+    let mut pos = start;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -277,36 +342,52 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn rotation_keeps_max_file_files_and_readers_see_every_line() -> io::Result<()> {
+    /// Writes 20 lines into a log rotated at 200 bytes into 3 files,
+    /// following it meanwhile: the newest lines are kept, in order, and the
+    /// follower saw every line.
+    fn rotate_three(compress: bool) -> io::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("log.json");
-        let mut w = LogWriter::open_rotated(&path, Rotation { max_size: Some(200), max_file: 3 })?;
+        let mut w = LogWriter::open_rotated(&path, Rotation { max_size: Some(200), max_file: 3, compress })?;
         let mut follower = Follower::new(&path, 0);
         let mut followed: Vec<Entry> = Vec::new();
         for i in 0..20 {
             w.write(Stream::Stdout, format!("line {i}\n").as_bytes())?;
             followed.extend(follower.read_new::<Entry>()?);
         }
-        assert!(rotated(&path, 2).exists() && !rotated(&path, 3).exists(), "3 files in all");
-        for p in [path.clone(), rotated(&path, 1), rotated(&path, 2)] {
+        let older = |n| older_file(&path, n, compress);
+        assert!(older(2).exists() && !older(3).exists(), "3 files in all");
+        assert_eq!(rotated(&path, 1).exists(), !compress, "LOG.1 is gzipped away with compress");
+        for p in [path.clone(), older(1), older(2)] {
             assert!(std::fs::metadata(&p)?.len() < 200 + 100, "{} outgrew max-size", p.display());
         }
-        // What is kept is the newest lines, in order; the follower saw all.
         let (kept, _) = read_all(&path)?;
         let kept: Vec<String> = kept.into_iter().map(|e| e.log).collect();
         assert_eq!(kept.last().map(String::as_str), Some("line 19\n"));
         let first: usize = kept[0].trim_start_matches("line ").trim().parse().expect("a number");
+        assert!(first > 0, "the oldest lines went");
         let want: Vec<String> = (first..20).map(|i| format!("line {i}\n")).collect();
         assert_eq!(kept, want);
         assert_eq!(followed.len(), 20);
+        Ok(())
+    }
+
+    #[test]
+    fn rotation_keeps_max_file_files_and_readers_see_every_line() -> io::Result<()> {
+        rotate_three(false)?;
         // max-file 1: the file is emptied instead.
+        let dir = tempfile::tempdir()?;
         let one = dir.path().join("one.json");
-        let mut w = LogWriter::open_rotated(&one, Rotation { max_size: Some(100), max_file: 1 })?;
+        let mut w = LogWriter::open_rotated(&one, Rotation { max_size: Some(100), max_file: 1, compress: false })?;
         for i in 0..20 {
             w.write(Stream::Stdout, format!("line {i}\n").as_bytes())?;
         }
         assert!(std::fs::metadata(&one)?.len() < 200 && !rotated(&one, 1).exists());
         Ok(())
+    }
+
+    #[test]
+    fn compressed_rotation_keeps_gzipped_files_that_readers_read() -> io::Result<()> {
+        rotate_three(true)
     }
 }

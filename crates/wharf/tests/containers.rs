@@ -838,10 +838,22 @@ fn log_options_rotate_the_log_and_none_keeps_nothing() {
         (&["--log-driver", "syslogd"][..], "logger: no log driver named 'syslogd' is registered"),
         (&["--log-opt", "max-sise=1m"], "unknown log opt 'max-sise' for json-file log driver"),
         (&["--log-opt", "max-file=0"], "max-file cannot be less than 1"),
+        (&["--log-opt", "compress=yes"], "strconv.ParseBool: parsing \"yes\": invalid syntax"),
+        (&["--log-opt", "compress=true"], "compress cannot be true when max-file is less than 2"),
     ] {
         env.refused_run(args, msg);
     }
-    env.ok(&["rm", "rot", "quiet"]);
+    // compress: the older files are gzipped, and `logs` reads them.
+    let zipped = [&rot[..], &["--log-opt", "compress=true"]].concat();
+    env.ok(&[&["run", "--name", "gz"][..], &zipped, &["localhost/bb", "sh", "-c", script]].concat());
+    let log = env.ok(&["inspect", "-f", "{{.LogPath}}", "gz"]).trim().to_owned();
+    assert!(Path::new(&format!("{log}.1.gz")).exists() && Path::new(&format!("{log}.2.gz")).exists());
+    assert!(!Path::new(&format!("{log}.1")).exists() && !Path::new(&format!("{log}.3.gz")).exists());
+    let out = env.ok(&["logs", "gz"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let first: usize = lines[0].trim_start_matches("line ").parse().expect("a line number");
+    assert_eq!(lines, (first..500).map(|i| format!("line {i}")).collect::<Vec<_>>());
+    env.ok(&["rm", "rot", "quiet", "gz"]);
 }
 
 /// `--domainname`, `--cgroupns`, `--annotation` and `--platform` as

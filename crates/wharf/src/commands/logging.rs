@@ -55,12 +55,6 @@ impl LogConfig {
         if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!("unknown log opt '{k}' for {driver} log driver"));
         }
-        if map.get("compress").is_some_and(|c| c == "true" || c == "1") {
-            return Err(
-                "compress=true is not supported by wharf's json-file driver yet: rotated files are kept uncompressed"
-                    .into(),
-            );
-        }
         let cfg = LogConfig { driver, opts: map };
         cfg.rotation()?;
         Ok(cfg)
@@ -88,7 +82,23 @@ impl LogConfig {
             }
             None => 1,
         };
-        Ok(Rotation { max_size, max_file })
+        let compress = match self.opts.get("compress") {
+            Some(c) => go_bool(c).ok_or_else(|| format!("strconv.ParseBool: parsing \"{c}\": invalid syntax"))?,
+            None => false,
+        };
+        if compress && (max_file == 1 || max_size.is_none()) {
+            return Err("compress cannot be true when max-file is less than 2 or max-size is not set".into());
+        }
+        Ok(Rotation { max_size, max_file, compress })
+    }
+}
+
+/// Go's `strconv.ParseBool`, which docker reads `compress` with.
+fn go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -221,7 +231,9 @@ mod tests {
         let parse =
             |d: Option<&str>, o: &[&str]| LogConfig::parse(d, &o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let r = parse(None, &["max-size=10m", "max-file=3"]).and_then(|c| c.rotation());
-        assert_eq!(r, Ok(Rotation { max_size: Some(10_000_000), max_file: 3 }));
+        assert_eq!(r, Ok(Rotation { max_size: Some(10_000_000), max_file: 3, compress: false }));
+        let r = parse(None, &["max-size=1k", "max-file=2", "compress=True"]).and_then(|c| c.rotation());
+        assert_eq!(r, Ok(Rotation { max_size: Some(1000), max_file: 2, compress: true }));
         assert_eq!(parse(Some("syslogd"), &[]), Err("logger: no log driver named 'syslogd' is registered".into()));
         assert_eq!(parse(None, &["max-sise=1m"]), Err("unknown log opt 'max-sise' for json-file log driver".into()));
         assert_eq!(parse(Some("none"), &["max-size=1m"]), Err("unknown log opt 'max-size' for none log driver".into()));
