@@ -210,6 +210,7 @@ impl Netlink {
 pub fn add_netns(path: &Path) -> Result<(), NetError> {
     let dir = path.parent().unwrap_or(Path::new("/run/netns"));
     std::fs::create_dir_all(dir).map_err(|e| err(&format!("mkdir {}", dir.display()), e))?;
+    share_netns_dir(dir)?;
     File::options()
         .write(true)
         .create_new(true)
@@ -231,6 +232,25 @@ pub fn add_netns(path: &Path) -> Result<(), NetError> {
     })
 }
 
+/// Makes `dir` a shared mount point, as `ip netns add` does: bound onto
+/// itself the first time, then shared. Namespace mounts made in it then
+/// reach other mount namespaces. Without it, a tool that does this later
+/// (`ip netns`, podman) binds a new mount over the namespaces made before:
+/// they could then be neither unmounted nor removed (EBUSY) until reboot,
+/// which was seen here.
+fn share_netns_dir(dir: &Path) -> Result<(), NetError> {
+    use rustix::mount::{mount_bind_recursive, mount_change, MountPropagationFlags};
+    let share = || mount_change(dir, MountPropagationFlags::SHARED | MountPropagationFlags::REC);
+    match share() {
+        // EINVAL: not a mount point yet.
+        Err(Errno::INVAL) => {
+            mount_bind_recursive(dir, dir).map_err(|e| err(&format!("mount --rbind {0} {0}", dir.display()), e))?;
+            share().map_err(|e| err(&format!("mount --make-rshared {}", dir.display()), e))
+        }
+        other => other.map_err(|e| err(&format!("mount --make-rshared {}", dir.display()), e)),
+    }
+}
+
 /// Removes a named network namespace (as `ip netns del`); fine if gone.
 pub fn del_netns(path: &Path) -> Result<(), NetError> {
     match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
@@ -240,5 +260,29 @@ pub fn del_netns(path: &Path) -> Result<(), NetError> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err(&format!("rm {}", path.display()), e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As root (as CI runs): the directory becomes one shared mount point,
+    /// and stays one when asked again.
+    #[test]
+    fn the_netns_dir_becomes_a_shared_mount_point() -> Result<(), NetError> {
+        if !rustix::process::geteuid().is_root() {
+            return Ok(());
+        }
+        let dir = tempfile::tempdir().map_err(|e| err("tempdir", e))?;
+        share_netns_dir(dir.path())?;
+        share_netns_dir(dir.path())?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| err("mountinfo", e))?;
+        let target = dir.path().to_string_lossy().into_owned();
+        let mounts: Vec<&str> = info.lines().filter(|l| l.split(' ').nth(4) == Some(target.as_str())).collect();
+        let _ = rustix::mount::unmount(dir.path(), rustix::mount::UnmountFlags::DETACH);
+        assert_eq!(mounts.len(), 1, "{mounts:?}");
+        assert!(mounts[0].contains(" shared:"), "{}", mounts[0]);
+        Ok(())
     }
 }
