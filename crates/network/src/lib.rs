@@ -342,13 +342,9 @@ pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
 
 /// DNAT rules for the published ports of container `id` at `ip`, for
 /// traffic from outside (PREROUTING) and from the host itself (OUTPUT).
-pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<(), NetError> {
-    publish_start(id, ip, ports)?.map_or(Ok(()), Restore::wait)
-}
-
-/// [`publish`], with the rules still being applied when it returns
-/// (iptables-restore takes 3-4 ms here): the caller sets the container up
-/// meanwhile and waits for the [`Restore`] before the container runs.
+/// They are still being applied when it returns (iptables-restore takes
+/// 3-4 ms here): the caller sets the container up meanwhile and waits for
+/// the [`Restore`] before the container runs.
 pub fn publish_start(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<Option<Restore>, NetError> {
     let tag = format!("wharf:{id}");
     if ports.is_empty() {

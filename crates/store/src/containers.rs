@@ -118,9 +118,8 @@ pub fn set_running(tx: &Transaction, id: &str, pid: i32, monitor_pid: i32, now: 
 /// container that never ran stays created, one that ran before is exited.
 pub fn set_start_failed(tx: &Transaction, id: &str, code: i32, error: &str) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE containers SET state = CASE WHEN started = '' THEN 'created' ELSE 'exited' END, \
-         finished = CASE WHEN started = '' THEN '' ELSE finished END, pid = 0, monitor_pid = 0, exit_code = ?2, \
-         error = ?3 WHERE id = ?1",
+        "UPDATE containers SET state = CASE WHEN started = '' THEN 'created' ELSE 'exited' END, pid = 0, \
+         monitor_pid = 0, exit_code = ?2, error = ?3 WHERE id = ?1",
         params![id, code, error],
     )?;
     Ok(())

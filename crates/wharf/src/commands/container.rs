@@ -355,7 +355,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> anyhow::Result<
                 if let Some(r) = ready.as_mut() {
                     let _ = writeln!(r, "error: {code} {e:#}");
                 }
-                finish(&mut store, &rt, &rec.id, &rec.image_id, code.into(), false)?;
+                release(&mut store, &rt, &rec.id, &rec.image_id)?;
                 store.set_container_start_failed(id, code.into(), &format!("{e:#}"))?;
                 // As docker's daemon: a --rm container that failed to start
                 // goes too.
@@ -587,6 +587,14 @@ fn oom_killed(cg: &str) -> bool {
 /// After the container's init exited: delete the runtime's state, unmount
 /// the rootfs, record the exit.
 fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, oom: bool) -> anyhow::Result<()> {
+    release(store, rt, id, image_id)?;
+    store.set_container_exited(id, code, oom)?;
+    Ok(())
+}
+
+/// What a stopped (or never started) container holds: its runtime state,
+/// network and rootfs mount.
+fn release(store: &mut Store, rt: &Runtime, id: &str, image_id: &str) -> anyhow::Result<()> {
     let _ = rt.delete(id);
     network_down(store, id);
     unmount_shm(store.root(), id);
@@ -594,7 +602,6 @@ fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, 
     if is_mounted(&ov.target) {
         let _ = ov.unmount();
     }
-    store.set_container_exited(id, code, oom)?;
     Ok(())
 }
 
