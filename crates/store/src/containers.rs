@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use crate::StoreError;
+use crate::{ContainerState, StoreError};
 
 /// Columns added after the first schema; added to older databases on open.
 const STATE_COLUMNS: &[(&str, &str)] = &[
@@ -47,9 +47,7 @@ pub struct ContainerRecord {
     pub name: String,
     pub image_id: String,
     pub created: String,
-    /// docker's status words: created, running, paused, restarting,
-    /// exited, dead (and removing).
-    pub state: String,
+    pub state: ContainerState,
     /// The create-time configuration (JSON, wharf's own shape).
     pub config: String,
     /// The container's init as the host sees it (0 when not running).
@@ -105,13 +103,32 @@ pub fn set_config(tx: &Transaction, id: &str, config: &str) -> Result<(), StoreE
     Ok(())
 }
 
-pub fn set_running(tx: &Transaction, id: &str, pid: i32, monitor_pid: i32, now: &str) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started = ?4, exit_code = 0, \
-         oom_killed = 0, finished = '', error = '' WHERE id = ?1",
+/// `WHERE` clause text: the state is one of those `to` is entered from.
+fn from_states(to: ContainerState) -> String {
+    let words: Vec<String> = ContainerState::entered_from(to).iter().map(|s| format!("'{s}'")).collect();
+    format!("state IN ({})", words.join(", "))
+}
+
+/// Records the container running. Refused (false) unless its state may
+/// become running: a container being removed is not brought back.
+pub fn set_running(tx: &Transaction, id: &str, pid: i32, monitor_pid: i32, now: &str) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        &format!(
+            "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, started = ?4, exit_code = 0, \
+             oom_killed = 0, finished = '', error = '' WHERE id = ?1 AND {}",
+            from_states(ContainerState::Running)
+        ),
         params![id, pid, monitor_pid, now],
     )?;
-    Ok(())
+    Ok(n == 1)
+}
+
+/// Moves the container to `to` if its current state allows it; false
+/// (nothing changed) if not, or if there is no such container.
+pub fn transition(tx: &Transaction, id: &str, to: ContainerState) -> Result<bool, StoreError> {
+    let n = tx
+        .execute(&format!("UPDATE containers SET state = ?2 WHERE id = ?1 AND {}", from_states(to)), params![id, to])?;
+    Ok(n == 1)
 }
 
 /// A start that failed, with its exit code and message. As docker's, a

@@ -261,7 +261,7 @@ pub fn delete_image(tx: &Transaction, id: &Digest) -> Result<(), StoreError> {
 }
 
 /// Containers (any state) created from the image.
-pub fn containers_using(conn: &Connection, id: &Digest) -> Result<Vec<(String, String)>, StoreError> {
+pub fn containers_using(conn: &Connection, id: &Digest) -> Result<Vec<(String, crate::ContainerState)>, StoreError> {
     let mut st = conn.prepare("SELECT id, state FROM containers WHERE image_id = ?1")?;
     let rows = st.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -351,18 +351,16 @@ pub fn insert_container(tx: &Transaction, id: &str, name: &str, image: &Digest, 
     }
 }
 
-pub fn set_container_state(tx: &Transaction, id: &str, state: &str) -> Result<(), StoreError> {
-    tx.execute("UPDATE containers SET state = ?2 WHERE id = ?1", params![id, state])?;
-    Ok(())
-}
-
 pub fn delete_container(tx: &Transaction, id: &str) -> Result<(), StoreError> {
     tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Containers whose name is `key`, or whose ID starts with it.
-pub fn find_containers(conn: &Connection, key: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+pub fn find_containers(
+    conn: &Connection,
+    key: &str,
+) -> Result<Vec<(String, String, crate::ContainerState)>, StoreError> {
     let mut st = conn.prepare(
         "SELECT id, name, state FROM containers WHERE name = ?1 OR id LIKE ?2 || '%' ORDER BY (name = ?1) DESC",
     )?;

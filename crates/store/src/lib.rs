@@ -21,6 +21,7 @@ mod containers;
 mod db;
 mod lock;
 mod networks;
+mod state;
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -34,6 +35,7 @@ use image::{ContentError, ContentStore, Digest, Reference};
 pub use lock::Lock;
 pub use networks::NetworkRecord;
 use rusqlite::Connection;
+pub use state::ContainerState;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -398,7 +400,7 @@ impl Store {
     }
 
     /// Containers using the image: `(id, state)`.
-    pub fn containers_using(&self, id: &Digest) -> Result<Vec<(String, String)>, StoreError> {
+    pub fn containers_using(&self, id: &Digest) -> Result<Vec<(String, ContainerState)>, StoreError> {
         db::containers_using(&self.conn, id)
     }
 
@@ -411,16 +413,16 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a container's state (`running`, `exited`, ...).
-    pub fn set_container_state(&mut self, id: &str, state: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        db::set_container_state(&tx, id, state)?;
-        tx.commit()?;
-        Ok(())
+    /// Moves a container to state `to` if its present state allows it
+    /// (`ContainerState::entered_from`), in one statement: of two
+    /// processes racing for the same change, one wins and the other gets
+    /// false.
+    pub fn transition(&mut self, id: &str, to: ContainerState) -> Result<bool, StoreError> {
+        self.in_tx(|tx| containers::transition(tx, id, to))
     }
 
     /// Finds a container by name or unique ID prefix: `(id, name, state)`.
-    pub fn find_container(&self, key: &str) -> Result<(String, String, String), StoreError> {
+    pub fn find_container(&self, key: &str) -> Result<(String, String, ContainerState), StoreError> {
         let hits = db::find_containers(&self.conn, key)?;
         match hits.as_slice() {
             [] => Err(StoreError::NoSuchContainer(key.to_owned())),
@@ -445,9 +447,15 @@ impl Store {
         self.in_tx(|tx| containers::set_config(tx, id, config))
     }
 
-    /// Records that a container's process runs as `pid` under `monitor_pid`.
+    /// Records that a container's process runs as `pid` under `monitor_pid`;
+    /// a conflict if its state does not allow it (it is being removed) or
+    /// it is gone.
     pub fn set_container_running(&mut self, id: &str, pid: i32, monitor_pid: i32) -> Result<(), StoreError> {
-        self.in_tx(|tx| containers::set_running(tx, id, pid, monitor_pid, &now_rfc3339()))
+        let done = self.in_tx(|tx| containers::set_running(tx, id, pid, monitor_pid, &now_rfc3339()))?;
+        match done {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(format!("container {id} can no longer be started: it is being removed"))),
+        }
     }
 
     /// Records a container's exit.
@@ -476,11 +484,11 @@ impl Store {
         self.in_tx(|tx| containers::rename(tx, id, name))
     }
 
-    fn in_tx(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn in_tx<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let tx = self.conn.transaction()?;
-        f(&tx)?;
+        let out = f(&tx)?;
         tx.commit()?;
-        Ok(())
+        Ok(out)
     }
 
     /// The layer a build step with this cache key made, if cached and its

@@ -15,7 +15,7 @@ use clap::{ArgAction, Args};
 use runtime::attach::{read_frame, Frame};
 use runtime::supervise::SignalPipes;
 use rustix::event::{poll, PollFd, PollFlags};
-use store::Store;
+use store::{ContainerState, Store};
 
 use super::container::{attach_path, load_config};
 use super::lifecycle::{lookup, wait_code};
@@ -50,9 +50,9 @@ pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let keys = parse_detach_keys(args.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))?;
     let mut store = Store::open(root)?;
     let rec = lookup(&mut store, &args.container)?;
-    let refuse = |state: &str| match state {
-        "running" => Ok(()),
-        "paused" => Err(fail("You cannot attach to a paused container, unpause it first")),
+    let refuse = |state: &ContainerState| match state {
+        ContainerState::Running => Ok(()),
+        ContainerState::Paused => Err(fail("You cannot attach to a paused container, unpause it first")),
         _ => Err(fail("You cannot attach to a stopped container, start it first")),
     };
     refuse(&rec.state)?;

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use store::ContainerState;
 
 use clap::{ArgAction, Args};
 use serde_json::{json, Value};
@@ -53,7 +54,7 @@ pub fn commit(root: &Path, args: CommitArgs) -> anyhow::Result<ExitCode> {
     let _lock = store.lock(false)?;
     // Frozen while its files are copied, so that the layer is one state.
     let rt = container::oci_runtime(root, &cfg)?;
-    let frozen = args.pause && rec.state == "running";
+    let frozen = args.pause && rec.state == ContainerState::Running;
     if frozen {
         rt.pause(&rec.id)?;
     }

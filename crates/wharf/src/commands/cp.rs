@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use store::ContainerState;
 
 use clap::Args;
 use store::Store;
@@ -54,7 +55,7 @@ pub fn cp(root: &Path, args: CpArgs) -> anyhow::Result<ExitCode> {
         ov.mount().map_err(|e| engine(format!("mounting the container's rootfs: {e}")))?;
     }
     // A frozen container cannot race the copy (see the module comment).
-    let frozen = if rec.state == "running" {
+    let frozen = if rec.state == ContainerState::Running {
         let rt = container::oci_runtime(store.root(), &container::load_config(&rec))?;
         rt.pause(&rec.id).map_err(|e| engine(format!("pausing the container for the copy: {e}")))?;
         Some(rt)

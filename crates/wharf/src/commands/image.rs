@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use store::ContainerState;
 
 use anyhow::Context;
 use clap::Args;
@@ -468,8 +469,8 @@ fn remove_one(store: &mut Store, name: &str, force: bool) -> anyhow::Result<Vec<
         )));
     }
     if let Some((cid, state)) = users.first() {
-        if !force || state == "running" {
-            let what = if state == "running" { "running" } else { "stopped" };
+        if !force || *state == ContainerState::Running {
+            let what = if *state == ContainerState::Running { "running" } else { "stopped" };
             return Err(fail(format!(
                 "conflict: unable to delete {} (must be forced) - image is being used by {what} container {}",
                 short_id(&id),

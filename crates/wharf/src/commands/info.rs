@@ -81,7 +81,7 @@ fn kernel() -> String {
 fn info_value(root: &Path) -> anyhow::Result<Value> {
     let store = Store::open(root)?;
     let containers = store.containers()?;
-    let count = |s: &str| containers.iter().filter(|c| c.state == s).count();
+    let count = |s: &str| containers.iter().filter(|c| c.state.as_str() == s).count();
     let (running, paused) = (count("running"), count("paused"));
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     Ok(json!({

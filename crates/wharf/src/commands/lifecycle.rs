@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use store::ContainerState;
 
 use clap::Args;
 use store::{ContainerRecord, Store};
@@ -56,9 +57,9 @@ fn send(pid: i32, sig: i32) -> std::io::Result<()> {
 /// gone and whose process has exited is marked exited (255: the exit code
 /// died with the monitor, as docker reports a lost shim) and cleaned up.
 pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<ContainerRecord> {
-    let live = |r: &ContainerRecord| matches!(r.state.as_str(), "running" | "paused");
+    let live = |r: &ContainerRecord| r.state.is_live();
     let monitor_gone = !rustix_alive(rec.monitor_pid);
-    let orphaned = rec.state == "created" && rec.monitor_pid > 0 && monitor_gone;
+    let orphaned = rec.state == ContainerState::Created && rec.monitor_pid > 0 && monitor_gone;
     let lost = live(&rec) && monitor_gone && !rustix_alive(rec.pid);
     if !orphaned && !lost {
         return Ok(rec);
@@ -69,7 +70,7 @@ pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<Contai
     let rec = store.container(&rec.id)?;
     // A monitor that died while starting the container (state still
     // `created`) may have left a mount, a namespace or rules: remove them.
-    if rec.state == "created" && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
+    if rec.state == ContainerState::Created && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
         release_leftovers(store, &rec);
         store.set_container_monitor(&rec.id, 0, rec.restarts)?;
         return Ok(store.container(&rec.id)?);
@@ -121,7 +122,7 @@ fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Re
     loop {
         let Ok(rec) = store.container(id) else { return Ok(Waited::Removed) };
         let rec = refresh(store, rec)?;
-        if !matches!(rec.state.as_str(), "running" | "paused") {
+        if !rec.state.is_live() {
             if load_config(&rec).auto_remove && rustix_alive(rec.monitor_pid) {
                 await_monitor(store, &rec);
                 if store.container(id).is_err() {
@@ -150,13 +151,13 @@ fn await_monitor(store: &Store, rec: &ContainerRecord) {
 /// `timeout` seconds (docker's default 10, or the container's
 /// --stop-timeout; negative waits forever).
 fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) -> anyhow::Result<()> {
-    if !matches!(rec.state.as_str(), "running" | "paused") {
+    if !rec.state.is_live() {
         return Ok(());
     }
     let cfg = load_config(rec);
     container::mark_stopped(store.root(), &rec.id);
     let sig = parse_signal(&cfg.stop_signal).unwrap_or(libc::SIGTERM);
-    if rec.state == "paused" {
+    if rec.state == ContainerState::Paused {
         if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
             let _ = rt.resume(&rec.id);
         }
@@ -247,7 +248,7 @@ pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<ExitCode> {
         &args.containers,
         |store, key| {
             let rec = lookup(store, key)?;
-            if rec.state != "running" {
+            if rec.state != ContainerState::Running {
                 anyhow::bail!("cannot kill container: {key}: container {} is not running", rec.id);
             }
             if sig == libc::SIGKILL || sig == libc::SIGTERM || sig == libc::SIGINT {
@@ -285,7 +286,7 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
         let mut store = Store::open(root)?;
         let rec = lookup(&mut store, key)?;
         drop(store);
-        if rec.state == "running" {
+        if rec.state == ContainerState::Running {
             // As docker: attaches to it.
             let attach = super::attach::AttachArgs {
                 detach_keys: args.detach_keys.clone(),
@@ -310,7 +311,7 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
         &args.containers,
         |store, key| {
             let rec = lookup(store, key)?;
-            if rec.state != "running" {
+            if rec.state != ContainerState::Running {
                 container::spawn_monitor(store.root(), &rec.id)?;
             }
             println!("{key}");
@@ -395,7 +396,7 @@ pub struct RmArgs {
 /// Removes a container; a running one only with `force` (killed first,
 /// its monitor then cleans up its mount and runtime state).
 pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::Result<()> {
-    if matches!(rec.state.as_str(), "running" | "paused") {
+    if rec.state.is_live() {
         if !force {
             anyhow::bail!(
                 "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
@@ -404,7 +405,7 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::
         }
         container::mark_stopped(store.root(), &rec.id);
         let cfg = load_config(rec);
-        if rec.state == "paused" {
+        if rec.state == ContainerState::Paused {
             if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
                 let _ = rt.resume(&rec.id);
             }
@@ -471,20 +472,21 @@ pub fn pause(root: &Path, args: PauseArgs, resume: bool) -> anyhow::Result<ExitC
         |store, key| {
             let rec = lookup(store, key)?;
             let rt = container::oci_runtime(store.root(), &load_config(&rec))?;
-            match (resume, rec.state.as_str()) {
-                (false, "running") => {
-                    rt.pause(&rec.id)?;
-                    store.set_container_state(&rec.id, "paused")?;
-                    super::events::container(store.root(), "pause", &rec, &[]);
-                }
-                (true, "paused") => {
-                    rt.resume(&rec.id)?;
-                    store.set_container_state(&rec.id, "running")?;
-                    super::events::container(store.root(), "unpause", &rec, &[]);
-                }
-                (false, _) => anyhow::bail!("container {} is not running", rec.id),
-                (true, _) => anyhow::bail!("container {} is not paused", rec.id),
+            // The store's transition decides first, so that of two racing
+            // pauses one wins; the runtime's failure puts the state back.
+            let (to, back, action) = match resume {
+                false => (ContainerState::Paused, ContainerState::Running, "pause"),
+                true => (ContainerState::Running, ContainerState::Paused, "unpause"),
+            };
+            if rec.state != back || !store.transition(&rec.id, to)? {
+                anyhow::bail!("container {} is not {}", rec.id, if resume { "paused" } else { "running" });
             }
+            let done = if resume { rt.resume(&rec.id) } else { rt.pause(&rec.id) };
+            if let Err(e) = done {
+                store.transition(&rec.id, back)?;
+                return Err(e.into());
+            }
+            super::events::container(store.root(), action, &rec, &[]);
             println!("{key}");
             Ok(())
         },
@@ -503,7 +505,7 @@ pub struct TopArgs {
 pub fn top(root: &Path, args: TopArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let rec = lookup(&mut store, &args.container)?;
-    if rec.state != "running" {
+    if rec.state != ContainerState::Running {
         anyhow::bail!("container {} is not running", rec.id);
     }
     let pids = cgroup_pids(&container::cgroup_path(&load_config(&rec), &rec.id));
@@ -560,7 +562,7 @@ pub struct ExecArgs {
 pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let rec = lookup(&mut store, &args.container)?;
-    if rec.state != "running" {
+    if rec.state != ContainerState::Running {
         return Err(crate::exit::Failure::new(1, format!("container {} is not running", rec.id)).into());
     }
     super::attach::check_tty(args.interactive && !args.detach, args.tty)?;

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
+use store::ContainerState;
 
 use clap::Args;
 use runtime::logs::Rotation;
@@ -214,7 +215,9 @@ pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
             Ok(r) => refresh(&mut store, r)?,
             Err(_) => break,
         };
-        if more.is_empty() && !matches!(now.state.as_str(), "running" | "paused" | "restarting") {
+        if more.is_empty()
+            && !matches!(now.state, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting)
+        {
             show(&follower.read_new()?)?;
             break;
         }

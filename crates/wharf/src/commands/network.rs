@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use store::ContainerState;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -385,7 +386,7 @@ fn connect(store: &mut Store, a: ConnectArgs) -> anyhow::Result<ExitCode> {
         .find(|i| !cfg.connected.iter().any(|e| &e.ifname == i))
         .unwrap_or_else(|| "eth1".into());
     let endpoint = container::Endpoint { network: net.clone(), ifname, aliases: a.alias };
-    if rec.state == "running" || rec.state == "paused" {
+    if rec.state == ContainerState::Running || rec.state == ContainerState::Paused {
         attach_endpoint(store, &rec.id, &endpoint)?;
     }
     cfg.connected.push(endpoint);

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use store::ContainerState;
 
 use clap::Args;
 use serde_json::{json, Value};
@@ -56,7 +57,7 @@ fn status(rec: &ContainerRecord, health: Option<&Health>) -> String {
         "running" | "paused" => {
             let up = since(&rec.started).map(format::human_duration).unwrap_or_default();
             match health {
-                _ if rec.state == "paused" => format!("Up {up} (Paused)"),
+                _ if rec.state == ContainerState::Paused => format!("Up {up} (Paused)"),
                 Some(h) if h.status == "starting" => format!("Up {up} (health: starting)"),
                 Some(h) => format!("Up {up} ({})", h.status),
                 None => format!("Up {up}"),
@@ -115,7 +116,7 @@ fn ellipsis(s: &str, max: usize) -> String {
 fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &Store) -> anyhow::Result<bool> {
     let (k, v) = filter.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
     Ok(match k {
-        "status" => rec.state == v,
+        "status" => rec.state.as_str() == v,
         "name" => rec.name.contains(v),
         "id" => rec.id.starts_with(v),
         "label" => match v.split_once('=') {
@@ -123,7 +124,7 @@ fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &S
             None => cfg.labels.contains_key(v),
         },
         "ancestor" => cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false),
-        "exited" => rec.state == "exited" && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
+        "exited" => rec.state == ContainerState::Exited && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
         "health" => {
             if !["starting", "healthy", "unhealthy", "none"].contains(&v) {
                 anyhow::bail!("Unrecognised filter value for health: {v}");
@@ -150,8 +151,8 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
         let cfg = load_config(rec);
         if !all
             && !args.filter.iter().any(|f| f.starts_with("status="))
-            && rec.state != "running"
-            && rec.state != "paused"
+            && rec.state != ContainerState::Running
+            && rec.state != ContainerState::Paused
         {
             continue;
         }
@@ -256,7 +257,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
         let argv: Vec<String> = cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect();
         (argv.first().cloned().unwrap_or_default(), argv.iter().skip(1).cloned().collect::<Vec<_>>())
     };
-    let running = rec.state == "running" || rec.state == "paused";
+    let running = rec.state == ContainerState::Running || rec.state == ContainerState::Paused;
     let zero = "0001-01-01T00:00:00Z";
     let spec: Value =
         std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -271,7 +272,7 @@ pub fn inspect_value(store: &Store, rec: &ContainerRecord) -> Value {
         "State": {
             "Status": rec.state,
             "Running": running,
-            "Paused": rec.state == "paused",
+            "Paused": rec.state == ContainerState::Paused,
             "Restarting": false,
             "OOMKilled": rec.oom_killed,
             "Dead": false,
@@ -469,7 +470,7 @@ pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> 
     let mut deleted = Vec::new();
     for rec in store.containers()? {
         let rec = refresh(&mut store, rec)?;
-        if matches!(rec.state.as_str(), "running" | "paused") {
+        if rec.state.is_live() {
             continue;
         }
         if until.is_some_and(|u| format::parse_time(&rec.created).is_some_and(|c| c > u)) {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use store::ContainerState;
 
 use anyhow::Context;
 use clap::Args;
@@ -538,7 +539,7 @@ fn port_string(p: &network::PortMap) -> String {
 fn published_ports(store: &Store, args: &CreateArgs, exposed: &[String]) -> anyhow::Result<Vec<network::PortMap>> {
     let mut taken: Vec<String> = Vec::new();
     for rec in store.containers()? {
-        if matches!(rec.state.as_str(), "running" | "paused" | "created") {
+        if matches!(rec.state, ContainerState::Running | ContainerState::Paused | ContainerState::Created) {
             taken.extend(container::load_config(&rec).ports);
         }
     }
@@ -678,7 +679,7 @@ fn namespaces(store: &mut Store, opts: &mut runtime::RunOptions, args: &CreateAr
     let peer = |store: &mut Store, key: &str, what: &str| -> anyhow::Result<i32> {
         let (id, _, state) = store.find_container(key).map_err(|e| engine(e.to_string()))?;
         let pid = store.container(&id)?.pid;
-        if state != "running" || pid <= 0 {
+        if state != ContainerState::Running || pid <= 0 {
             return Err(engine(format!("cannot join {what} of a non running container: {key}")));
         }
         Ok(pid)
@@ -943,7 +944,7 @@ fn prepare(
             let key = &other["container:".len()..];
             let (peer_id, _, state) = store.find_container(key).map_err(|e| engine(e.to_string()))?;
             let peer = store.container(&peer_id)?;
-            if state != "running" || peer.pid <= 0 {
+            if state != ContainerState::Running || peer.pid <= 0 {
                 return Err(engine(format!("cannot join network of a non running container: {key}")));
             }
             if !ports.is_empty() {

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
+use store::ContainerState;
 
 use clap::Args;
 use serde_json::json;
@@ -103,7 +104,7 @@ fn network(pid: i64) -> (u64, u64) {
 
 fn sample(rec: &ContainerRecord) -> Sample {
     let mut s = Sample { system: system_cpu(), ..Sample::default() };
-    if rec.state != "running" && rec.state != "paused" {
+    if rec.state != ContainerState::Running && rec.state != ContainerState::Paused {
         return s;
     }
     let cfg = super::container::load_config(rec);
@@ -156,7 +157,7 @@ fn cgroup_v1(cg: &str, s: &mut Sample) {
 
 /// One row's fields, in docker's names (`--format` placeholders).
 fn row(rec: &ContainerRecord, before: &Sample, now: &Sample, no_trunc: bool) -> BTreeMap<String, serde_json::Value> {
-    let running = rec.state == "running" || rec.state == "paused";
+    let running = rec.state == ContainerState::Running || rec.state == ContainerState::Paused;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let (dc, ds) = (now.cpu.saturating_sub(before.cpu), now.system.saturating_sub(before.system));
     let cpu = if ds > 0 { dc as f64 / ds as f64 * cpus * 100.0 } else { 0.0 };
@@ -196,7 +197,7 @@ fn chosen(store: &mut Store, args: &StatsArgs) -> anyhow::Result<Vec<ContainerRe
         return args.containers.iter().map(|k| lookup(store, k)).collect();
     }
     let mut all = store.containers()?;
-    all.retain(|c| args.all || c.state == "running" || c.state == "paused");
+    all.retain(|c| args.all || c.state == ContainerState::Running || c.state == ContainerState::Paused);
     Ok(all)
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use store::ContainerState;
 
 use clap::Args;
 use store::Store;
@@ -147,7 +148,7 @@ fn containers_row(store: &Store) -> anyhow::Result<Vec<String>> {
         let upper = super::container::container_dir(store.root(), &c.id).join("upper");
         let n = tree_size(&upper);
         size += n;
-        if matches!(c.state.as_str(), "running" | "paused" | "restarting") {
+        if matches!(c.state, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting) {
             active += 1;
         } else {
             idle += n;

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use store::ContainerState;
 
 use clap::Args;
 use serde_json::Value;
@@ -278,7 +279,7 @@ fn update_one(store: &mut Store, key: &str, limits: &Limits, restart: Option<&Re
         let mut spec: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
         limits.check_cpu(&cfg, &spec).map_err(|e| fail(format!("Cannot update container {}: {e}", rec.id)))?;
         limits.apply_to_spec(&mut spec, &rec.id)?;
-        if rec.state == "running" || rec.state == "paused" {
+        if rec.state == ContainerState::Running || rec.state == ContainerState::Paused {
             apply_to_cgroup(&rec.id, &container::cgroup_path(&cfg, &rec.id), &limits.r, &spec)?;
         }
         crate::files::replace(&path, &serde_json::to_vec_pretty(&spec)?)?;

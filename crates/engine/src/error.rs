@@ -1,0 +1,155 @@
+//! The engine's one error type. Every failure has a kind that says what
+//! went wrong in the terms both front ends need: the CLI maps kinds to
+//! docker's exit codes, the Engine API to HTTP statuses (as moby's
+//! `errdefs` classes do). The message is what docker would print.
+
+use std::fmt;
+
+/// What kind of failure this is (moby's errdefs classes, plus the two
+/// start failures docker's CLI turns into exit codes 126 and 127).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No such container, image, network, volume (HTTP 404).
+    NotFound,
+    /// A name in use, an image in use, a removal refused (HTTP 409).
+    Conflict,
+    /// Bad input: a malformed request or flag value (HTTP 400).
+    InvalidArgument,
+    /// The container is not running, or is paused, for an operation that
+    /// needs it running (HTTP 409, as docker's daemon answers).
+    NotRunning,
+    /// Nothing to do: already started, already stopped (HTTP 304).
+    NotModified,
+    /// The host cannot do it (no cgroup controller, a kernel feature).
+    Unsupported,
+    /// The container's command does not exist (docker's CLI exits 127).
+    CommandNotFound,
+    /// The container's command cannot be executed (exit 126).
+    CannotInvoke,
+    /// Anything else: I/O, the runtime, the store (HTTP 500).
+    Internal,
+}
+
+/// An engine failure: its kind and docker's message for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error { kind, message: message.into() }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Conflict, message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub fn not_running(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotRunning, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Internal, message)
+    }
+
+    /// The same error with `context: ` before its message.
+    pub fn context(self, context: impl fmt::Display) -> Error {
+        Error { kind: self.kind, message: format!("{context}: {}", self.message) }
+    }
+
+    /// The HTTP status the Engine API answers this error with (moby's
+    /// `httpstatus.FromError`).
+    pub fn http_status(&self) -> u16 {
+        match self.kind {
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict | ErrorKind::NotRunning => 409,
+            ErrorKind::InvalidArgument | ErrorKind::CommandNotFound | ErrorKind::CannotInvoke => 400,
+            ErrorKind::NotModified => 304,
+            ErrorKind::Unsupported | ErrorKind::Internal => 500,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<store::StoreError> for Error {
+    fn from(e: store::StoreError) -> Error {
+        use store::StoreError as S;
+        let kind = match &e {
+            S::NoSuchImage(_) | S::NoSuchContainer(_) => ErrorKind::NotFound,
+            S::Conflict(_) => ErrorKind::Conflict,
+            S::Ambiguous(_) | S::Reference(_) => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::InvalidInput => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+impl From<network::NetError> for Error {
+    fn from(e: network::NetError) -> Error {
+        Error::internal(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Error {
+        Error::internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_keep_their_kind() {
+        let e: Error = store::StoreError::NoSuchContainer("web".into()).into();
+        assert_eq!((e.kind(), e.message()), (ErrorKind::NotFound, "No such container: web"));
+        let e: Error = store::StoreError::Conflict("name in use".into()).into();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert_eq!(e.http_status(), 409);
+    }
+
+    #[test]
+    fn context_keeps_the_kind() {
+        let e = Error::not_running("container abc is not running").context("exec");
+        assert_eq!((e.kind(), e.to_string().as_str()), (ErrorKind::NotRunning, "exec: container abc is not running"));
+    }
+}

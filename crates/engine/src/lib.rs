@@ -1,0 +1,12 @@
+//! wharf's engine: the one seam under every front end (the CLI, and the
+//! Docker Engine API). It owns the operations on containers, images,
+//! builds, networks and volumes; takes requests and returns results in
+//! the Engine API's model; reports failures as one typed [`Error`]; and
+//! never prints. See docs/ARCHITECTURE.md.
+
+pub mod error;
+pub mod layout;
+
+pub use error::{Error, ErrorKind, Result};
+pub use layout::Layout;
+pub use store::ContainerState;
