@@ -160,6 +160,10 @@ pub enum Command {
     /// A container's health checker (internal)
     #[command(name = "container-health", hide = true)]
     ContainerHealth { id: String },
+    /// A child building one stage of a build (internal): the job is
+    /// serialized in DIR
+    #[command(name = "build-stage", hide = true)]
+    BuildStage { dir: std::path::PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

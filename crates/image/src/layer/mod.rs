@@ -5,10 +5,12 @@ mod apply;
 mod create;
 mod gunzip;
 mod pool;
+mod tree;
 
 pub use apply::{apply, decompress, decompress_buffered, remove_tree, ApplyStats, Compression, Whiteouts};
 pub use create::{write_layer, LayerOptions};
 pub use gunzip::GzipReader;
+pub use tree::write_tree;
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";

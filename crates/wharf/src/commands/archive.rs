@@ -447,7 +447,7 @@ fn oci_archive(store: &Store, sp: &Spool, index: &[u8]) -> anyhow::Result<Vec<Fo
             let sub = ImageIndex::from_reader(&bytes[..])?;
             let pick = sub.manifests().iter().find(|m| {
                 m.platform().as_ref().is_none_or(|p| {
-                    p.os().to_string() == "linux" && p.architecture().to_string() == crate::config::host_arch()
+                    p.os().to_string() == "linux" && p.architecture().to_string() == builder::config::host_arch()
                 })
             });
             if let Some(m) = pick {

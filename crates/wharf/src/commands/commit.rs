@@ -12,8 +12,8 @@ use store::{LayerInfo, Store};
 
 use super::container::{self, load_config};
 use super::rootfs::{is_runtime_mount_point, RUNTIME_MOUNT_POINTS};
-use crate::config::ImageConfig;
 use crate::exit::fail;
+use builder::config::ImageConfig;
 
 #[derive(Debug, Args)]
 pub struct CommitArgs {

@@ -13,10 +13,10 @@ use store::ContainerState;
 use clap::Args;
 use store::Store;
 
-use super::build::context::{clean_rel, resolve_in};
-use super::build::copy::{copy_sources, Attrs};
 use super::container::{self, engine};
 use super::lifecycle::lookup;
+use builder::context::{clean_rel, resolve_in};
+use builder::copy::{copy_sources, Attrs};
 
 #[derive(Debug, Args)]
 pub struct CpArgs {

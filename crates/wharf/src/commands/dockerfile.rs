@@ -1,12 +1,11 @@
 //! `wharf dockerfile parse` and `wharf dockerfile check`.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use dockerfile::expand::{expand_command, platform_args, unconsumed, Platform, Scope};
+use dockerfile::expand::{expand_command, platform_args, unconsumed, Scope};
 use dockerfile::shell::{Lexer, ShellError};
 use dockerfile::{Arg, Command, Instruction};
 use serde::Serialize;
@@ -58,36 +57,15 @@ fn parse(args: ParseArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `KEY=VALUE` build-args; a bare `KEY` takes the value from the
-/// environment, as docker does.
-pub(crate) fn build_args(raw: &[String]) -> BTreeMap<String, String> {
-    raw.iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_owned(), v.to_owned()),
-            None => (kv.clone(), std::env::var(kv).unwrap_or_default()),
-        })
-        .collect()
-}
-
-/// The platform wharf builds for: the host's.
-pub(crate) fn host_platform() -> Platform {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    Platform { os: "linux".into(), arch: arch.into(), variant: String::new() }
-}
-
 /// Everything `wharf build` checks before running anything: instructions,
 /// flags, stage names, and variable expansion with the given build-args.
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (df, shown) = load(&args.file)?;
     let fail = |line: usize, msg: String| Failure::new(1, format!("{shown}:{line}: {msg}"));
     let st = dockerfile::stages(&df).map_err(|e| fail(e.location.start_line, e.message))?;
-    let build_args = build_args(&args.build_args);
+    let build_args = super::build::build_args(&args.build_args);
     let lex = Lexer::new(st.escape);
-    let host = host_platform();
+    let host = builder::host_platform();
     let first = st.stages.first().map_or(0, |s| s.location.start_line);
     let meta = Scope::meta(&lex, &st.meta_args, &build_args, platform_args(&host, &host))
         .map_err(|e| fail(first, e.to_string()))?;

@@ -12,8 +12,6 @@ use image::{Digest, Reference};
 use serde_json::{json, Value};
 use store::{ImageRecord, Store};
 
-use crate::config;
-
 use crate::format::{ago, docker_time, human_size, parse_time, render, table};
 
 #[derive(Debug, Args)]
@@ -156,10 +154,10 @@ pub fn import(root: &std::path::Path, args: ImportArgs) -> anyhow::Result<ExitCo
         return Err(fail("importing from a URL is not supported; download the tarball first"));
     }
     if let Some(p) = &args.platform {
-        config::check_platform(p).map_err(fail)?;
+        builder::config::check_platform(p).map_err(fail)?;
     }
     let target = args.reference.as_deref().map(parse_ref).transpose()?;
-    let mut cfg = config::ImageConfig::new_imported(args.message.as_deref(), &args.file);
+    let mut cfg = builder::config::ImageConfig::new_imported(args.message.as_deref(), &args.file);
     for c in &args.changes {
         cfg.apply_change(c).map_err(|e| fail(format!("--change {c:?}: {e}")))?;
     }
@@ -366,7 +364,7 @@ pub fn inspect_value(store: &Store, id: &Digest) -> anyhow::Result<Value> {
         "Created": cfg.get("created").cloned().unwrap_or(json!("")),
         "DockerVersion": "",
         "Author": cfg.get("author").cloned().unwrap_or(json!("")),
-        "Config": config::docker_config(cfg.get("config")),
+        "Config": builder::config::docker_config(cfg.get("config")),
         "Architecture": cfg.get("architecture").cloned().unwrap_or(json!("")),
         "Variant": cfg.get("variant").cloned(),
         "Os": cfg.get("os").cloned().unwrap_or(json!("")),

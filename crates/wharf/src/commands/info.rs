@@ -32,7 +32,7 @@ fn cgroup_version() -> &'static str {
 
 /// `linux/amd64` and the like, as Go names them.
 fn os_arch() -> String {
-    format!("linux/{}", crate::config::host_arch())
+    format!("linux/{}", builder::config::host_arch())
 }
 
 /// `--format`: `json` for the whole object, or a template.
@@ -48,8 +48,8 @@ fn print_formatted(value: &Value, format: &str) -> anyhow::Result<ExitCode> {
 pub fn version(args: FormatArgs) -> anyhow::Result<ExitCode> {
     let engine = json!({"Version": VERSION, "GitCommit": GIT_COMMIT, "OS/Arch": os_arch(), "Runtime": "libcontainer 0.7.0 (embedded)"});
     let value = json!({
-        "Client": {"Version": VERSION, "GitCommit": GIT_COMMIT, "Os": "linux", "Arch": crate::config::host_arch()},
-        "Server": {"Version": VERSION, "Os": "linux", "Arch": crate::config::host_arch(), "Components": [
+        "Client": {"Version": VERSION, "GitCommit": GIT_COMMIT, "Os": "linux", "Arch": builder::config::host_arch()},
+        "Server": {"Version": VERSION, "Os": "linux", "Arch": builder::config::host_arch(), "Components": [
             {"Name": "Engine", "Version": VERSION, "Details": engine},
         ]},
     });

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+mod build_progress;
 pub mod commit;
 pub mod container;
 pub mod cp;
@@ -98,5 +99,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
         Command::ContainerMonitor { id, wait_attach } => container::monitor_main(root, &id, wait_attach),
         Command::ContainerHealth { id } => health::checker_main(root, &id),
+        Command::BuildStage { dir } => build::build_stage(root, &dir),
     }
 }

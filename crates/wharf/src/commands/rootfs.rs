@@ -105,31 +105,12 @@ pub fn export(root: &Path, args: ExportArgs) -> anyhow::Result<ExitCode> {
         ov.mount().map_err(|e| fail(format!("mounting the container's rootfs: {e}")))?;
     }
     let written = match &args.output {
-        Some(p) => write_tar(&ov.target, std::fs::File::create(p)?),
-        None => write_tar(&ov.target, std::io::stdout().lock()),
+        Some(p) => image::layer::write_tree(&ov.target, std::fs::File::create(p)?),
+        None => image::layer::write_tree(&ov.target, std::io::stdout().lock()),
     };
     if mounted_here {
         let _ = ov.unmount();
     }
     written?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The tree as a tar stream (symlinks as symlinks, special files kept).
-pub fn write_tar(dir: &Path, out: impl Write) -> anyhow::Result<()> {
-    let mut tar = tar::Builder::new(out);
-    tar.follow_symlinks(false);
-    tar.mode(tar::HeaderMode::Complete);
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = entry.file_name();
-        if entry.file_type()?.is_dir() {
-            tar.append_dir_all(&name, &path)?;
-        } else {
-            tar.append_path_with_name(&path, &name)?;
-        }
-    }
-    tar.into_inner()?.flush()?;
-    Ok(())
 }

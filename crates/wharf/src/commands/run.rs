@@ -802,10 +802,10 @@ pub(crate) fn swap_accounting() -> bool {
 fn warn_foreign_platform(cfg: &Value) {
     let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default();
     let (os, arch) = (field("os"), field("architecture"));
-    if (!os.is_empty() && os != "linux") || (!arch.is_empty() && arch != crate::config::host_arch()) {
+    if (!os.is_empty() && os != "linux") || (!arch.is_empty() && arch != builder::config::host_arch()) {
         eprintln!(
             "WARNING: The requested image's platform ({os}/{arch}) does not match the detected host platform (linux/{}) and no specific platform was requested",
-            crate::config::host_arch()
+            builder::config::host_arch()
         );
     }
 }
@@ -895,7 +895,7 @@ fn prepare(
     let env = environment(config, args)?;
     let cwd =
         args.workdir.clone().or_else(|| get("WorkingDir")).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
-    super::build::context::make_dir_in(&ov.target, &cwd).map_err(|e| engine(format!("Cannot mkdir: {e}")))?;
+    builder::context::make_dir_in(&ov.target, &cwd).map_err(|e| engine(format!("Cannot mkdir: {e}")))?;
     let user_spec = args.user.clone().or_else(|| get("User")).unwrap_or_default();
     let mut user = runtime::resolve_user(&ov.target, &user_spec).map_err(|e| engine(e.to_string()))?;
     user.add_groups(&ov.target, &args.group_add).map_err(|e| engine(e.to_string()))?;

@@ -139,7 +139,7 @@ pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> anyhow::R
     let _ = image::layer::remove_tree(&staging);
     std::fs::create_dir_all(&staging)?;
     if let Some((rootfs, dst)) = seed {
-        let from = super::build::context::resolve_in(rootfs, &super::build::context::clean_rel(dst), true)?;
+        let from = builder::context::resolve_in(rootfs, &builder::context::clean_rel(dst), true)?;
         if from.is_dir() {
             // `cp -a` keeps owners, modes, xattrs and hardlinks: the copy
             // docker makes of an image path into a new volume.

@@ -103,11 +103,15 @@ impl ImageConfig {
         let lex = Lexer::new('\\');
         let env = self.env();
         let cmd = dockerfile::expand::expand_command(&lex, &env, &cmd).map_err(|e| e.to_string())?;
-        self.apply(&cmd).map_err(|_| format!("{} is not a valid change command", ins.name().to_uppercase()))
+        match self.apply(&cmd) {
+            true => Ok(()),
+            false => Err(format!("{} is not a valid change command", ins.name().to_uppercase())),
+        }
     }
 
-    /// Applies a config-changing instruction; Err(()) for any other kind.
-    pub fn apply(&mut self, cmd: &Command) -> Result<(), ()> {
+    /// Applies a config-changing instruction; returns whether `cmd` was
+    /// one (false, and nothing changed, for any other kind).
+    pub fn apply(&mut self, cmd: &Command) -> bool {
         match cmd {
             Command::Cmd(c) => {
                 let v = self.command_line(c);
@@ -168,9 +172,9 @@ impl ImageConfig {
                     a.push(json!(t));
                 }
             }
-            _ => return Err(()),
+            _ => return false,
         }
-        Ok(())
+        true
     }
 
     /// Sets `rootfs.diff_ids`.

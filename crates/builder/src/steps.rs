@@ -16,7 +16,7 @@ use store::{CachedStep, LayerInfo, Store};
 use super::context::{self, Context};
 use super::copy::{self, Attrs};
 use super::exec::{self, StepRootfs};
-use super::{fail, BuildArgs, Progress};
+use super::{fail, invalid, BuildOptions, Reporter, Services};
 use crate::config::ImageConfig;
 
 /// A built stage: its image config, layers, history and cache key.
@@ -32,14 +32,15 @@ pub struct Built {
     scope: Scope,
 }
 
-pub struct Builder<'a> {
+pub struct Builder<'a, 'r> {
     store: &'a mut Store,
     stages: &'a Stages,
     lex: &'a Lexer,
     meta: Scope,
     ctx: Context,
-    args: &'a BuildArgs,
-    progress: &'a mut Progress,
+    opts: &'a BuildOptions,
+    services: Services<'a>,
+    progress: &'a mut Reporter<'r>,
     built: BTreeMap<usize, Built>,
     signals: SignalPipes,
     rt: runtime::Runtime,
@@ -60,38 +61,51 @@ fn hash(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-impl<'a> Builder<'a> {
+impl<'a, 'r> Builder<'a, 'r> {
+    #[allow(clippy::too_many_arguments)] // the parts of one build, each borrowed
     pub fn new(
         store: &'a mut Store,
         stages: &'a Stages,
         lex: &'a Lexer,
         meta: Scope,
         ctx: Context,
-        args: &'a BuildArgs,
-        progress: &'a mut Progress,
-    ) -> anyhow::Result<Builder<'a>> {
+        opts: &'a BuildOptions,
+        services: Services<'a>,
+        progress: &'a mut Reporter<'r>,
+    ) -> anyhow::Result<Builder<'a, 'r>> {
         runtime::supervise::become_subreaper()?;
         let signals = SignalPipes::install(&[libc::SIGINT, libc::SIGTERM])?;
-        let rt = crate::commands::container::runtime_for(store.root(), args.runtime.as_deref());
+        let rt = match &opts.runtime {
+            Some(bin) => runtime::Runtime::Binary(runtime::OciRuntime {
+                bin: bin.clone(),
+                state_root: store.root().join("runtime"),
+            }),
+            None => runtime::Runtime::Embedded(runtime::embedded::Embedded {
+                state_root: store.root().join("libcontainer"),
+            }),
+        };
         let mut secrets = BTreeMap::new();
-        for s in &args.secret {
+        for s in &opts.secrets {
             let fields: BTreeMap<&str, &str> = s.split(',').filter_map(|f| f.split_once('=')).collect();
-            let id = fields.get("id").ok_or_else(|| fail(format!("invalid secret {s:?}: no id")))?;
+            let id = fields.get("id").ok_or_else(|| invalid(format!("invalid secret {s:?}: no id")))?;
             let src =
                 fields.get("src").or(fields.get("source")).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(id));
             secrets.insert((*id).to_owned(), src);
         }
-        let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok());
+        let epoch = opts.source_date_epoch;
         let mut contexts = BTreeMap::new();
-        for c in &args.build_context {
-            let (name, value) =
-                c.split_once('=').ok_or_else(|| fail(format!("invalid --build-context {c:?}: expected NAME=DIR")))?;
+        for c in &opts.build_contexts {
+            let (name, value) = c
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("invalid --build-context {c:?}: expected NAME=DIR")))?;
             if value.contains("://") {
-                return Err(fail(format!("--build-context {name}: only local directories are supported, not {value}")));
+                return Err(invalid(format!(
+                    "--build-context {name}: only local directories are supported, not {value}"
+                )));
             }
             let dir = PathBuf::from(value)
                 .canonicalize()
-                .map_err(|e| fail(format!("--build-context {name}={value}: {e}")))?;
+                .map_err(|e| invalid(format!("--build-context {name}={value}: {e}")))?;
             contexts.insert(name.to_owned(), dir);
         }
         Ok(Builder {
@@ -100,7 +114,8 @@ impl<'a> Builder<'a> {
             lex,
             meta,
             ctx,
-            args,
+            opts,
+            services,
             progress,
             built: BTreeMap::new(),
             signals,
@@ -167,8 +182,16 @@ impl<'a> Builder<'a> {
         self.built.get(&idx)
     }
 
-    pub fn progress(&mut self) -> &mut Progress {
+    pub fn progress(&mut self) -> &mut Reporter<'r> {
         self.progress
+    }
+
+    pub fn options(&self) -> &BuildOptions {
+        self.opts
+    }
+
+    pub fn services(&self) -> Services<'a> {
+        self.services
     }
 
     /// The SIGINT/SIGTERM the build has received, without waiting.
@@ -214,7 +237,7 @@ impl<'a> Builder<'a> {
             return Ok(b);
         }
         let id = match self.store.resolve(&name) {
-            Ok(id) if !self.args.pull => id,
+            Ok(id) if !self.opts.pull => id,
             _ => self.pull_base(&name)?,
         };
         let bytes = self.store.config_bytes(&id)?;
@@ -231,10 +254,9 @@ impl<'a> Builder<'a> {
     fn pull_base(&mut self, name: &str) -> anyhow::Result<image::Digest> {
         let shown = image::Reference::parse(name).map_or_else(|_| name.to_owned(), |r| r.to_string());
         let n = self.progress.begin(&format!("[internal] load metadata for {shown}"));
-        let started = std::time::Instant::now();
-        match crate::commands::registry::ensure_image(self.store.root(), name, "always", true, None) {
+        match (self.services.pull)(name) {
             Ok(id) => {
-                self.progress.done(n, started.elapsed());
+                self.progress.done(n);
                 Ok(id)
             }
             Err(e) => {
@@ -258,7 +280,7 @@ impl<'a> Builder<'a> {
         };
         let n = self.progress.begin(&format!("[{label}1/{total}] FROM {}", self.base_name(stage)?));
         let mut b = self.base(idx)?;
-        self.progress.done(n, std::time::Duration::ZERO);
+        self.progress.done(n);
         // ONBUILD triggers of the base run first, and are not inherited.
         let triggers: Vec<String> = b
             .config
@@ -331,7 +353,7 @@ impl<'a> Builder<'a> {
             other => {
                 if let Command::Workdir(_) = other {
                     let n = self.progress.begin(title);
-                    self.progress.done(n, std::time::Duration::ZERO);
+                    self.progress.done(n);
                 }
                 self.config_step(b, other)?;
                 let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
@@ -347,7 +369,7 @@ impl<'a> Builder<'a> {
                 for p in kv {
                     b.scope.set_env(p.key.clone(), p.value.clone());
                 }
-                let _ = b.config.apply(cmd);
+                b.config.apply(cmd);
             }
             Command::Shell(sh) => {
                 b.config.0["config"]["Shell"] = json!(sh);
@@ -373,7 +395,9 @@ impl<'a> Builder<'a> {
                 b.config.0["config"]["Healthcheck"] = v;
             }
             other => {
-                b.config.apply(other).map_err(|_| fail(format!("unsupported instruction {}", describe(other))))?;
+                if !b.config.apply(other) {
+                    return Err(fail(format!("unsupported instruction {}", describe(other))));
+                }
             }
         }
         Ok(())
@@ -381,7 +405,7 @@ impl<'a> Builder<'a> {
 
     /// Looks a step up in the cache; on a hit adds its layer.
     fn try_cache(&mut self, b: &mut Built, key: &str, created_by: &str, n: usize) -> anyhow::Result<bool> {
-        if self.args.no_cache {
+        if self.opts.no_cache {
             return Ok(false);
         }
         let Some(hit) = self.store.cached_step(key)? else { return Ok(false) };
@@ -493,7 +517,7 @@ impl<'a> Builder<'a> {
         }
         let user = b.config.0.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_owned();
         let cwd = Self::workdir(b);
-        let network = match (r.network, self.args.network.as_str()) {
+        let network = match (r.network, self.opts.network_mode.as_str()) {
             (NetworkMode::None, _) | (_, "none") => "none",
             _ => "host",
         };
@@ -507,7 +531,7 @@ impl<'a> Builder<'a> {
         let result = self.run_in(idx, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n);
         match result {
             Ok(0) => {
-                self.progress.done(n, std::time::Duration::ZERO);
+                self.progress.done(n);
                 self.commit(b, &key, rootfs, &created_by)
             }
             Ok(code) => {
@@ -861,7 +885,7 @@ impl<'a> Builder<'a> {
         })();
         match r {
             Ok(()) => {
-                self.progress.done(n, std::time::Duration::ZERO);
+                self.progress.done(n);
                 self.commit(b, &key, rootfs, created_by)
             }
             Err(e) => {
@@ -881,11 +905,10 @@ impl<'a> Builder<'a> {
     }
 
     /// Writes the target stage's image.
-    pub fn finish(self, target: usize, labels: &[String]) -> anyhow::Result<image::Digest> {
+    pub fn finish(self, target: usize, labels: &BTreeMap<String, String>) -> anyhow::Result<image::Digest> {
         let b = self.built.get(&target).cloned().ok_or_else(|| fail("target stage not built"))?;
         let mut config = b.config;
-        for l in labels {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        for (k, v) in labels {
             config.0["config"]["Labels"][k] = json!(v);
         }
         let diffs: Vec<image::Digest> = b.layers.iter().map(|l| l.diff_id.clone()).collect();

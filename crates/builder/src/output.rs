@@ -3,21 +3,25 @@
 //! `-o type=tar,dest=FILE`, `-o -` for a tar on stdout). The image is kept
 //! in the store as well (it is what the build cache is made of).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use image::Digest;
 use store::Store;
 
 use super::fail;
+use serde::{Deserialize, Serialize};
 
 /// Where a build's result goes besides the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {
     /// The store only (no `-o`, or `type=image`/`docker`).
+    #[default]
     Image,
     /// Files in a directory.
     Local(PathBuf),
-    /// A tar archive; None: stdout.
+    /// A tar archive; None: the writer [`export`] is given (the CLI's
+    /// stdout).
     Tar(Option<PathBuf>),
 }
 
@@ -61,41 +65,43 @@ pub fn parse(specs: &[String]) -> Result<Output, String> {
     }
 }
 
-/// Writes image `id`'s filesystem (its layers merged) where `out` says.
-pub fn export(store: &Store, id: &Digest, out: &Output) -> anyhow::Result<()> {
+/// Writes image `id`'s filesystem (its layers merged) where `out` says;
+/// `Tar(None)` into `stream`.
+pub fn export(store: &Store, id: &Digest, out: &Output, stream: &mut dyn Write) -> Result<(), super::BuildError> {
     if *out == Output::Image {
         return Ok(());
     }
-    let staging = store.staging_dir("output-")?;
-    let result = export_from(store, id, out, &staging);
+    let staging = store.staging_dir("output-").map_err(|e| super::BuildError::Failed(e.to_string()))?;
+    let result = export_from(store, id, out, &staging, stream);
     let _ = image::layer::remove_tree(&staging);
-    result
+    result.map_err(super::typed)
 }
 
-fn export_from(store: &Store, id: &Digest, out: &Output, staging: &Path) -> anyhow::Result<()> {
+fn export_from(store: &Store, id: &Digest, out: &Output, staging: &Path, stream: &mut dyn Write) -> anyhow::Result<()> {
     let lowers: Vec<PathBuf> = store.image(id)?.chain.iter().map(|c| store.snapshot_dir(c)).collect();
     let merged = staging.join("merged");
     let overlay =
         runtime::Overlay { lowers, upper: staging.join("upper"), work: staging.join("work"), target: merged.clone() };
     overlay.mount().map_err(|e| fail(format!("mounting the result: {e}")))?;
-    let written = write(&merged, out, staging);
+    let written = write(&merged, out, staging, stream);
     let _ = overlay.unmount();
     written
 }
 
-fn write(tree: &Path, out: &Output, staging: &Path) -> anyhow::Result<()> {
+fn write(tree: &Path, out: &Output, staging: &Path, stream: &mut dyn Write) -> anyhow::Result<()> {
+    use image::layer::write_tree;
     match out {
         Output::Image => Ok(()),
-        Output::Tar(None) => super::super::rootfs::write_tar(tree, std::io::stdout().lock()),
+        Output::Tar(None) => Ok(write_tree(tree, stream)?),
         Output::Tar(Some(file)) => {
             let f = std::fs::File::create(file).map_err(|e| fail(format!("creating {}: {e}", file.display())))?;
-            super::super::rootfs::write_tar(tree, std::io::BufWriter::new(f))
+            Ok(write_tree(tree, std::io::BufWriter::new(f))?)
         }
         Output::Local(dir) => {
             // Through a tar, so that the files land with the same checks
             // (and owners, modes, links) as a layer does.
             let tar = staging.join("out.tar");
-            super::super::rootfs::write_tar(tree, std::io::BufWriter::new(std::fs::File::create(&tar)?))?;
+            write_tree(tree, std::io::BufWriter::new(std::fs::File::create(&tar)?))?;
             std::fs::create_dir_all(dir).map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
             image::layer::apply(std::fs::File::open(&tar)?, dir, image::layer::Whiteouts::Delete)
                 .map_err(|e| fail(format!("writing to {}: {e}", dir.display())))?;

@@ -1,29 +1,20 @@
-//! `wharf build`: Dockerfile + context → an image, one cached layer per
-//! RUN/COPY/ADD. Each RUN runs in a real container over an overlay of the
-//! parent layers; its upper directory *is* the new layer (committed with
-//! one hashing pass). Cache keys are content-based for COPY/ADD.
+//! `wharf build`: flags → the builder's options (the Engine API's build
+//! options) → `builder::build`, with its progress rendered as BuildKit's
+//! (`build_progress`); then the tags, `--iidfile` and `--output`.
+//! Also the hidden `build-stage` entry point of the builder's children.
 
-pub(crate) mod context;
-pub(crate) mod copy;
-mod exec;
-mod output;
-mod parallel;
-mod progress;
-mod steps;
-
-pub use progress::Progress;
-
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
+use builder::{BuildError, BuildInput, BuildOptions, Reporter, Services};
 use clap::Args;
-use dockerfile::expand::{platform_args, Scope};
-use dockerfile::shell::Lexer;
 use image::Reference;
 use store::Store;
 
-use crate::exit::Failure;
+use super::build_progress::{Mode, Progress};
+use crate::exit::{fail, Failure};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -79,10 +70,9 @@ pub struct BuildArgs {
     pub context: String,
 }
 
-pub(crate) use crate::exit::fail;
-
-/// The Dockerfile bytes, its display name, and the context directory.
-fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String, PathBuf, Option<PathBuf>)> {
+/// The Dockerfile and the context directory (a temporary one for a
+/// context read from stdin: removed by the caller).
+fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(BuildInput, Option<PathBuf>)> {
     let mut temp = None;
     let context_dir = if args.context == "-" {
         let mut data = Vec::new();
@@ -105,7 +95,7 @@ fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String, P
         }
         p.canonicalize()?
     };
-    let (bytes, name) = match args.file.as_deref() {
+    let (dockerfile, dockerfile_name) = match args.file.as_deref() {
         Some("-") => {
             let mut d = Vec::new();
             std::io::stdin().read_to_end(&mut d)?;
@@ -124,12 +114,61 @@ fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(Vec<u8>, String, P
             (d, "Dockerfile".to_owned())
         }
     };
-    Ok((bytes, name, context_dir, temp))
+    Ok((BuildInput { dockerfile, dockerfile_name, context: context_dir }, temp))
+}
+
+/// `--build-arg K=V`, or `K` alone for the value of K in the environment
+/// (empty if unset), as docker's CLI resolves them.
+pub fn build_args(raw: &[String]) -> BTreeMap<String, String> {
+    raw.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (kv.clone(), std::env::var(kv).unwrap_or_default()),
+        })
+        .collect()
+}
+
+/// The request body docker's CLI would send for these flags.
+fn options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
+    let labels = args.label.iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.into(), v.into()));
+    Ok(BuildOptions {
+        build_args: build_args(&args.build_arg),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        pull: args.pull,
+        labels: labels.collect(),
+        network_mode: args.network.clone(),
+        output: builder::output::parse(&args.output).map_err(fail)?,
+        secrets: args.secret.clone(),
+        build_contexts: args.build_context.clone(),
+        runtime: args.runtime.clone(),
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
+    })
+}
+
+/// A builder failure as the CLI reports it (docker build exits 1).
+fn build_failure(e: BuildError) -> anyhow::Error {
+    fail(e.to_string())
+}
+
+/// Pulls a missing base image quietly, as BuildKit's FROM does.
+fn pull_base(root: &Path) -> impl Fn(&str) -> Result<image::Digest, String> + '_ {
+    move |name| super::registry::ensure_image(root, name, "always", true, None).map_err(|e| format!("{e:#}"))
+}
+
+/// Starts a child that builds one stage: `wharf --root R build-stage DIR`.
+fn stage_command(root: &Path) -> impl Fn(&Path) -> Command + '_ {
+    move |dir| {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root").arg(root).arg("build-stage").arg(dir);
+        cmd
+    }
 }
 
 pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.platform {
-        crate::config::check_platform(p).map_err(fail)?;
+        builder::config::check_platform(p).map_err(fail)?;
     }
     let mut tags = Vec::new();
     for t in &args.tag {
@@ -138,22 +177,20 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}")))?,
         );
     }
-    let output = output::parse(&args.output).map_err(fail)?;
-    match args.network.as_str() {
-        "default" | "host" | "none" => {}
-        other => return Err(fail(format!("network mode {other:?} not supported by buildkit"))),
-    }
+    let opts = options(&args)?;
     let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;
-    if let Some(dir) = parallel::job_dir() {
-        return build_job(&mut store, &args, &dir);
-    }
-    let (bytes, df_name, context_dir, temp) = inputs(&store, &args)?;
-    let result = build_in(&mut store, &args, &bytes, &df_name, context_dir);
+    let (input, temp) = inputs(&store, &args)?;
+    let quiet = args.quiet || args.progress == "quiet";
+    let mut render = Progress::new(Mode::pick(quiet, &args.progress));
+    let mut progress = Reporter::new(|ev| render.show(ev));
+    let (pull, spawn) = (pull_base(root), stage_command(root));
+    let services = Services { pull: &pull, spawn_stage: &spawn };
+    let result = builder::build(&mut store, &input, &opts, services, &mut progress);
     if let Some(t) = temp {
         let _ = image::layer::remove_tree(&t);
     }
-    let (id, progress) = result?;
+    let id = result.map_err(build_failure)?;
     for t in &tags {
         store.tag(&id, t)?;
         crate::commands::events::image(root, "tag", &id.to_string(), &t.familiar());
@@ -161,95 +198,30 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &args.iidfile {
         std::fs::write(f, id.to_string())?;
     }
-    output::export(&store, &id, &output)?;
-    let quiet = args.quiet || args.progress == "quiet";
-    if quiet && !output.uses_stdout() {
+    builder::output::export(&store, &id, &opts.output, &mut std::io::stdout().lock()).map_err(build_failure)?;
+    if quiet && !opts.output.uses_stdout() {
         println!("{id}");
     } else {
-        let mut p = progress;
-        let n = p.begin("exporting to image");
-        p.note(n, &format!("writing image {id} done"));
+        let n = progress.begin("exporting to image");
+        progress.note(n, &format!("writing image {id} done"));
         for t in &tags {
-            p.note(n, &format!("naming to {} done", t));
+            progress.note(n, &format!("naming to {} done", t));
         }
-        p.done(n, std::time::Duration::ZERO);
-        p.finish();
+        progress.done(n);
+        let steps = progress.steps();
+        drop(progress);
+        render.finish(steps);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A parsed Dockerfile, ready to build: its stages, lexer, meta args and
-/// target stage.
-struct Plan {
-    stages: dockerfile::Stages,
-    lex: Lexer,
-    meta: Scope,
-    target: usize,
-    build_args: std::collections::BTreeMap<String, String>,
-    warnings: Vec<String>,
-}
-
-fn plan(args: &BuildArgs, bytes: &[u8], df_name: &str) -> anyhow::Result<Plan> {
-    let df = dockerfile::parse(bytes).map_err(|e| fail(format!("{df_name}:{}: {}", e.line, e.message)))?;
-    let warnings = df.warnings.iter().map(|w| w.message.clone()).collect();
-    let stages =
-        dockerfile::stages(&df).map_err(|e| fail(format!("{df_name}:{}: {}", e.location.start_line, e.message)))?;
-    let build_args = super::dockerfile::build_args(&args.build_arg);
-    let lex = Lexer::new(stages.escape);
-    let host = super::dockerfile::host_platform();
-    let meta = Scope::meta(&lex, &stages.meta_args, &build_args, platform_args(&host, &host))
-        .map_err(|e| fail(e.to_string()))?;
-    let target = match &args.target {
-        Some(t) => stages
-            .stages
-            .iter()
-            .position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
-            .ok_or_else(|| fail(format!("failed to solve: target stage \"{t}\" could not be found")))?,
-        None => stages.stages.len().checked_sub(1).ok_or_else(|| fail("the Dockerfile has no FROM"))?,
-    };
-    Ok(Plan { stages, lex, meta, target, build_args, warnings })
-}
-
-fn build_in(
-    store: &mut Store,
-    args: &BuildArgs,
-    bytes: &[u8],
-    df_name: &str,
-    context_dir: PathBuf,
-) -> anyhow::Result<(image::Digest, Progress)> {
-    let quiet = args.quiet || args.progress == "quiet";
-    let mut progress = Progress::new(progress::Mode::pick(quiet, &args.progress));
-    let p = plan(args, bytes, df_name)?;
-    for w in &p.warnings {
-        progress.warn(w);
-    }
-    let ctx = context::Context::open(context_dir.clone(), df_name)?;
-    let mut builder = steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, args, &mut progress)?;
-    let needed = builder.needed(p.target)?;
-    parallel::build_all(&mut builder, &needed, bytes, df_name, &context_dir)?;
-    let unused = builder.unused_args(&p.build_args);
-    let id = builder.finish(p.target, &args.label)?;
-    if !unused.is_empty() {
-        progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
-    }
-    Ok((id, progress))
-}
-
-/// A child building one stage for a parent build (see `parallel`).
-fn build_job(store: &mut Store, args: &BuildArgs, dir: &Path) -> anyhow::Result<ExitCode> {
-    let job = parallel::read_job(dir)?;
-    let mut progress = Progress::new(progress::Mode::Events);
-    let result = (|| {
-        let p = plan(args, &job.dockerfile, &job.dockerfile_name)?;
-        let ctx = context::Context::open(job.context.clone(), &job.dockerfile_name)?;
-        let mut builder = steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, args, &mut progress)?;
-        for (i, b) in job.built {
-            builder.insert_built(i, b);
-        }
-        builder.build_stage(job.stage)?;
-        builder.built(job.stage).cloned().ok_or_else(|| fail("the stage was not built"))
-    })();
-    parallel::write_outcome(dir, result)?;
+/// `wharf build-stage DIR` (hidden): a child building one stage of a
+/// parent's build (`builder::build_stage_job`).
+pub fn build_stage(root: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
+    let _lock = store.lock(false)?;
+    let pull = pull_base(root);
+    builder::build_stage_job(&mut store, dir, &pull).map_err(build_failure)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,7 +245,7 @@ pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
     let cutoff = super::image::prune_cutoff(&args.filter)?;
     let before = cutoff.map(|t| humantime::format_rfc3339_nanos(t).to_string());
     let n = store.prune_build_cache(before.as_deref())?;
-    let (lock, _) = crate::commands::system::exclusive_lock(&store)?;
+    let (lock, _) = super::system::exclusive_lock(&store)?;
     let report = store.gc(&lock)?;
     println!("Deleted build cache objects: {n}");
     println!("Total:\t{}", crate::format::human_size(report.bytes));

@@ -4,34 +4,31 @@
 //! reaps every exited child (the builder is the containers' subreaper),
 //! and the embedded runtime must be driven from a single-threaded process
 //! (youki#3011). So a stage that can run alongside another is built by a
-//! re-exec of `wharf build` with a job directory in
-//! `WHARF_INTERNAL_BUILD_STAGE`: the child gets the stages it depends on
-//! as JSON, writes its progress as events on stdout (shown by the parent
-//! with one numbering), and hands back its stage as JSON. When only one
+//! child process that the caller's `StageSpawner` starts (wharf's hidden
+//! `build-stage JOBDIR` entry point) with a job directory: the child reads
+//! the serialized job (options, input, the stages it depends on), writes
+//! its progress as JSON events on stdout (shown by the parent with one
+//! numbering), and hands back its stage as JSON. When only one
 //! stage can run, it runs in this process: no re-exec for the common case.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::steps::{Builder, Built};
-use crate::exit::Failure;
-
-/// The variable that makes `wharf build` a child building one stage.
-const JOB_VAR: &str = "WHARF_INTERNAL_BUILD_STAGE";
+use super::{BuildError, BuildEvent, BuildInput, BuildOptions};
 
 /// What a child needs to build one stage.
 #[derive(Serialize, Deserialize)]
 pub struct Job {
     pub stage: usize,
-    pub dockerfile: Vec<u8>,
-    pub dockerfile_name: String,
-    pub context: PathBuf,
+    pub options: BuildOptions,
+    pub input: BuildInput,
     /// The stages built so far (the ones this stage reads among them).
     pub built: BTreeMap<usize, Built>,
 }
@@ -40,26 +37,29 @@ pub struct Job {
 #[derive(Serialize, Deserialize)]
 pub enum Outcome {
     Built(Box<Built>),
-    Failed { message: String, code: u8 },
-}
-
-/// The job directory when this process is a stage-building child.
-pub fn job_dir() -> Option<PathBuf> {
-    std::env::var_os(JOB_VAR).map(PathBuf::from)
+    Failed(BuildError),
 }
 
 pub fn read_job(dir: &Path) -> anyhow::Result<Job> {
     Ok(serde_json::from_slice(&std::fs::read(dir.join("job.json"))?)?)
 }
 
+/// Child side: one progress event, a JSON line on stdout (the pipe to the
+/// parent, which renumbers and shows it).
+pub fn send_event(ev: &BuildEvent) {
+    use std::io::Write;
+    if let Ok(line) = serde_json::to_string(ev) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}
+
 /// Child side: records how building the stage went.
-pub fn write_outcome(dir: &Path, result: anyhow::Result<Built>) -> anyhow::Result<()> {
+pub fn write_outcome(dir: &Path, result: Result<Built, BuildError>) -> anyhow::Result<()> {
     let outcome = match result {
         Ok(b) => Outcome::Built(Box::new(b)),
-        Err(e) => {
-            let code = e.downcast_ref::<Failure>().map_or(crate::exit::COMMAND_ERROR, |f| f.code);
-            Outcome::Failed { message: format!("{e:#}"), code }
-        }
+        Err(e) => Outcome::Failed(e),
     };
     std::fs::write(dir.join("outcome.json"), serde_json::to_vec(&outcome)?)?;
     Ok(())
@@ -78,13 +78,7 @@ struct Running {
 /// Builds `needed` (in dependency order): every stage whose inputs are
 /// built starts at once; a lone ready stage with nothing else running is
 /// built in this process.
-pub fn build_all(
-    b: &mut Builder,
-    needed: &[usize],
-    dockerfile: &[u8],
-    dockerfile_name: &str,
-    context: &Path,
-) -> anyhow::Result<()> {
+pub fn build_all(b: &mut Builder, needed: &[usize], input: &BuildInput) -> anyhow::Result<()> {
     let mut deps = BTreeMap::new();
     for &i in needed {
         deps.insert(i, b.deps(i)?);
@@ -113,9 +107,8 @@ pub fn build_all(
             for i in ready {
                 let job = Job {
                     stage: i,
-                    dockerfile: dockerfile.to_vec(),
-                    dockerfile_name: dockerfile_name.to_owned(),
-                    context: context.to_owned(),
+                    options: b.options().clone(),
+                    input: input.clone(),
                     built: done.iter().filter_map(|d| b.built(*d).map(|s| (*d, s.clone()))).collect(),
                 };
                 running.push(spawn(b, &job, tx.clone())?);
@@ -127,7 +120,7 @@ pub fn build_all(
                     b.insert_built(stage, *s);
                     done.insert(stage);
                 }
-                (_, Outcome::Failed { message, code }) => return Err(Failure::new(code, message).into()),
+                (_, Outcome::Failed(e)) => return Err(e.into()),
             }
         }
     })();
@@ -148,9 +141,8 @@ pub fn build_all(
 fn spawn(b: &Builder, job: &Job, tx: mpsc::Sender<Event>) -> anyhow::Result<Running> {
     let dir = b.store().staging_dir("stage-")?;
     std::fs::write(dir.join("job.json"), serde_json::to_vec(job)?)?;
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
-    cmd.args(std::env::args_os().skip(1)).env(JOB_VAR, &dir).stdin(Stdio::null()).stdout(Stdio::piped());
+    let mut cmd = (b.services().spawn_stage)(&dir);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
     // SAFETY: the closure runs in the forked child before exec and only
     // makes the prctl system call, which is async-signal-safe.
     unsafe {
@@ -213,8 +205,10 @@ fn show_events(b: &mut Builder, rx: &mpsc::Receiver<Event>, ids: &mut BTreeMap<u
 }
 
 fn show(b: &mut Builder, ids: &mut BTreeMap<usize, BTreeMap<usize, usize>>, stage: usize, line: &str) {
-    if !b.progress().replay(ids.entry(stage).or_default(), line) {
-        eprintln!("{line}");
+    match serde_json::from_str::<BuildEvent>(line) {
+        Ok(ev) => b.progress().forward(ids.entry(stage).or_default(), ev),
+        // Not an event: something else in the child wrote to stdout.
+        Err(_) => b.progress().warn(&format!("stage {stage}: {line}")),
     }
 }
 
@@ -226,6 +220,6 @@ fn collect(mut r: Running) -> anyhow::Result<(usize, Outcome)> {
     let _ = image::layer::remove_tree(&r.dir);
     match outcome {
         Some(o) => Ok((r.stage, o)),
-        None => Err(crate::exit::fail(format!("building stage {} failed: its builder exited with {status}", r.stage))),
+        None => Err(super::fail(format!("building stage {} failed: its builder exited with {status}", r.stage))),
     }
 }

@@ -1,4 +1,4 @@
-//! Build progress as BuildKit prints it. `plain`: one line per event,
+//! The builder's progress events rendered as BuildKit prints them. `plain`: one line per event,
 //! `#N NAME`, output as `#N 0.123 text`, then `#N DONE 1.2s` or
 //! `#N CACHED`. `tty`: one line per step, the running step's last output
 //! lines shown live under it and collapsed when it finishes. `quiet`:
@@ -8,15 +8,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::time::Instant;
 
+use builder::BuildEvent;
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Quiet,
     Plain,
     Tty,
-    /// A stage built in a child process: each event as a JSON line on
-    /// stdout, for the parent to show with [`Progress::replay`].
-    Events,
 }
 
 impl Mode {
@@ -38,7 +37,6 @@ const LIVE_LINES: usize = 6;
 
 pub struct Progress {
     mode: Mode,
-    next: usize,
     started: Instant,
     step_start: BTreeMap<usize, Instant>,
     names: BTreeMap<usize, String>,
@@ -53,7 +51,6 @@ impl Progress {
     pub fn new(mode: Mode) -> Progress {
         Progress {
             mode,
-            next: 1,
             started: Instant::now(),
             step_start: BTreeMap::new(),
             names: BTreeMap::new(),
@@ -64,50 +61,23 @@ impl Progress {
     }
 
     fn emit(&self, line: &str) {
-        if !matches!(self.mode, Mode::Quiet | Mode::Events) {
+        if self.mode != Mode::Quiet {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{line}");
         }
     }
 
-    /// Events mode: writes one event; returns whether it did.
-    fn event(&self, ev: serde_json::Value) -> bool {
-        if self.mode != Mode::Events {
-            return false;
+    /// Shows one event of the build.
+    pub fn show(&mut self, ev: BuildEvent) {
+        match ev {
+            BuildEvent::Begin { n, name } => self.begin(n, &name),
+            BuildEvent::Note { n, text } => self.note(n, &text),
+            BuildEvent::Output { n, text } => self.output(n, &text),
+            BuildEvent::Done { n } => self.done(n),
+            BuildEvent::Cached { n } => self.cached(n),
+            BuildEvent::Error { n, msg } => self.error(n, &msg),
+            BuildEvent::Warn { msg } => self.warn(&msg),
         }
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{ev}");
-        let _ = out.flush();
-        true
-    }
-
-    /// Shows an event a child process wrote in events mode; `ids` maps
-    /// the child's step numbers to ours. Returns false for a line that
-    /// is not an event.
-    pub fn replay(&mut self, ids: &mut BTreeMap<usize, usize>, line: &str) -> bool {
-        let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else { return false };
-        let text = |k: &str| ev.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-        let child = ev.get("n").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-        let kind = text("ev");
-        if kind == "begin" {
-            let n = self.begin(&text("name"));
-            ids.insert(child, n);
-            return true;
-        }
-        if kind == "warn" {
-            self.warn(&text("msg"));
-            return true;
-        }
-        let Some(&n) = ids.get(&child) else { return false };
-        match kind.as_str() {
-            "note" => self.note(n, &text("text")),
-            "output" => self.output(n, text("text").as_bytes()),
-            "done" => self.done(n, std::time::Duration::ZERO),
-            "cached" => self.cached(n),
-            "error" => self.error(n, &text("msg")),
-            _ => return false,
-        }
-        true
     }
 
     fn secs(&self, n: usize) -> f64 {
@@ -137,12 +107,7 @@ impl Progress {
         self.live_shown = 1 + self.live.len();
     }
 
-    pub fn begin(&mut self, name: &str) -> usize {
-        let n = self.next;
-        self.next += 1;
-        if self.event(serde_json::json!({"ev": "begin", "n": n, "name": name})) {
-            return n;
-        }
+    fn begin(&mut self, n: usize, name: &str) {
         self.step_start.insert(n, Instant::now());
         self.names.insert(n, name.to_owned());
         match self.mode {
@@ -152,13 +117,9 @@ impl Progress {
             }
             _ => self.emit(&format!("#{n} {name}")),
         }
-        n
     }
 
-    pub fn note(&mut self, n: usize, text: &str) {
-        if self.event(serde_json::json!({"ev": "note", "n": n, "text": text})) {
-            return;
-        }
+    fn note(&mut self, n: usize, text: &str) {
         match self.mode {
             Mode::Tty => {
                 self.clear_live();
@@ -181,10 +142,7 @@ impl Progress {
     }
 
     /// Output of a running step.
-    pub fn output(&mut self, n: usize, bytes: &[u8]) {
-        if self.event(serde_json::json!({"ev": "output", "n": n, "text": String::from_utf8_lossy(bytes)})) {
-            return;
-        }
+    fn output(&mut self, n: usize, bytes: &[u8]) {
         let lines = self.lines(n, bytes);
         match self.mode {
             Mode::Tty => {
@@ -213,10 +171,7 @@ impl Progress {
         self.partial.remove(&n);
     }
 
-    pub fn done(&mut self, n: usize, _d: std::time::Duration) {
-        if self.event(serde_json::json!({"ev": "done", "n": n})) {
-            return;
-        }
+    fn done(&mut self, n: usize) {
         self.flush(n);
         let t = self.secs(n);
         match self.mode {
@@ -229,10 +184,7 @@ impl Progress {
         }
     }
 
-    pub fn cached(&mut self, n: usize) {
-        if self.event(serde_json::json!({"ev": "cached", "n": n})) {
-            return;
-        }
+    fn cached(&mut self, n: usize) {
         match self.mode {
             Mode::Tty => {
                 self.clear_live();
@@ -243,10 +195,7 @@ impl Progress {
         }
     }
 
-    pub fn error(&mut self, n: usize, msg: &str) {
-        if self.event(serde_json::json!({"ev": "error", "n": n, "msg": msg})) {
-            return;
-        }
+    fn error(&mut self, n: usize, msg: &str) {
         self.flush(n);
         match self.mode {
             Mode::Tty => {
@@ -264,24 +213,16 @@ impl Progress {
         }
     }
 
-    pub fn warn(&mut self, msg: &str) {
-        if self.event(serde_json::json!({"ev": "warn", "msg": msg})) {
-            return;
-        }
+    fn warn(&mut self, msg: &str) {
         self.clear_live();
         self.emit(&format!("WARNING: {msg}"));
     }
 
-    /// tty: the closing summary line.
-    pub fn finish(&mut self) {
+    /// tty: the closing summary line, after `steps` steps.
+    pub fn finish(&mut self, steps: usize) {
         if self.mode == Mode::Tty {
             self.clear_live();
-            self.emit(&format!(
-                "[+] Building {:.1}s ({}/{}) FINISHED",
-                self.started.elapsed().as_secs_f64(),
-                self.next - 1,
-                self.next - 1
-            ));
+            self.emit(&format!("[+] Building {:.1}s ({steps}/{steps}) FINISHED", self.started.elapsed().as_secs_f64()));
         }
     }
 }

@@ -1,0 +1,216 @@
+//! wharf's builder: Dockerfile + context → an image, one cached layer per
+//! RUN/COPY/ADD. Each RUN runs in a real container over an overlay of the
+//! parent layers; its upper directory *is* the new layer (committed with
+//! one hashing pass). Cache keys are content-based for COPY/ADD.
+//!
+//! The builder takes a [`BuildOptions`] (the Engine API's build options),
+//! reports progress as [`BuildEvent`]s and never prints. Stages that can
+//! be built at once are built by child processes, each started by the
+//! caller's [`StageSpawner`] with a serialized job (see `parallel`).
+
+pub mod config;
+pub mod context;
+pub mod copy;
+mod exec;
+pub mod output;
+mod parallel;
+mod progress;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dockerfile::expand::{platform_args, Scope};
+use dockerfile::shell::Lexer;
+use serde::{Deserialize, Serialize};
+use store::Store;
+
+pub use output::Output;
+pub use progress::{BuildEvent, Reporter};
+
+/// A build failure, as docker's builder reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum BuildError {
+    /// The request cannot be built as given: a Dockerfile that does not
+    /// parse, an unknown target, a malformed option (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// A step failed, or the host did (HTTP 500).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A failed step or operation (inside the builder: anyhow carries
+/// context on the way up; the public functions return a BuildError).
+pub(crate) fn fail(msg: impl Into<String>) -> anyhow::Error {
+    BuildError::Failed(msg.into()).into()
+}
+
+/// A request the builder cannot take as given.
+pub(crate) fn invalid(msg: impl Into<String>) -> anyhow::Error {
+    BuildError::Invalid(msg.into()).into()
+}
+
+/// The error a public function returns: the BuildError inside, with any
+/// context added on the way up; anything else is a failure.
+pub(crate) fn typed(e: anyhow::Error) -> BuildError {
+    let text = format!("{e:#}");
+    match e.downcast_ref::<BuildError>() {
+        Some(BuildError::Invalid(_)) => BuildError::Invalid(text),
+        _ => BuildError::Failed(text),
+    }
+}
+
+/// What to build and how: the Engine API's build options (`POST /build`'s
+/// query parameters; names in comments), plus wharf's BuildKit-only
+/// features the classic API lacks (secrets, named contexts, outputs).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BuildOptions {
+    /// `buildargs`: `--build-arg` values (the CLI resolves bare names).
+    pub build_args: BTreeMap<String, String>,
+    /// `target`: the stage to build (default: the last).
+    pub target: Option<String>,
+    /// `nocache`.
+    pub no_cache: bool,
+    /// `pull`: pull every base image, even one in the store.
+    pub pull: bool,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `networkmode`: `default`, `host` or `none` for RUN steps.
+    pub network_mode: String,
+    /// `outputs`: where the result goes besides the store.
+    pub output: Output,
+    /// `--secret id=ID,src=PATH`, as given.
+    pub secrets: Vec<String>,
+    /// `--build-context NAME=DIR`, as given.
+    pub build_contexts: Vec<String>,
+    /// An OCI runtime binary for RUN steps (None: the embedded one).
+    pub runtime: Option<PathBuf>,
+    /// SOURCE_DATE_EPOCH: clamps times for a reproducible image.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// The Dockerfile and the context directory it is built in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildInput {
+    pub dockerfile: Vec<u8>,
+    /// Its name in messages (`Dockerfile:3: ...`).
+    pub dockerfile_name: String,
+    pub context: PathBuf,
+}
+
+/// Starts the process that builds one stage: the caller's binary, told to
+/// run [`build_stage_job`] on the job directory it is given.
+pub type StageSpawner<'a> = &'a dyn Fn(&Path) -> Command;
+
+/// Pulls a base image the store lacks (or every base, with `pull`);
+/// the error is a message.
+pub type BasePuller<'a> = &'a dyn Fn(&str) -> Result<image::Digest, String>;
+
+/// How a build gets what is outside the builder: base images, and child
+/// processes for stages built at once.
+#[derive(Clone, Copy)]
+pub struct Services<'a> {
+    pub pull: BasePuller<'a>,
+    pub spawn_stage: StageSpawner<'a>,
+}
+
+/// The platform wharf builds for: the host's.
+pub fn host_platform() -> dockerfile::expand::Platform {
+    dockerfile::expand::Platform { os: "linux".into(), arch: config::host_arch().into(), variant: String::new() }
+}
+
+/// A parsed Dockerfile, ready to build: its stages, lexer, meta args and
+/// target stage.
+struct Plan {
+    stages: dockerfile::Stages,
+    lex: Lexer,
+    meta: Scope,
+    target: usize,
+    warnings: Vec<String>,
+}
+
+fn plan(opts: &BuildOptions, input: &BuildInput) -> anyhow::Result<Plan> {
+    let name = &input.dockerfile_name;
+    let df = dockerfile::parse(&input.dockerfile).map_err(|e| invalid(format!("{name}:{}: {}", e.line, e.message)))?;
+    let warnings = df.warnings.iter().map(|w| w.message.clone()).collect();
+    let stages =
+        dockerfile::stages(&df).map_err(|e| invalid(format!("{name}:{}: {}", e.location.start_line, e.message)))?;
+    let lex = Lexer::new(stages.escape);
+    let host = host_platform();
+    let meta = Scope::meta(&lex, &stages.meta_args, &opts.build_args, platform_args(&host, &host))
+        .map_err(|e| invalid(e.to_string()))?;
+    let target = match &opts.target {
+        Some(t) => stages
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(t)))
+            .ok_or_else(|| invalid(format!("failed to solve: target stage \"{t}\" could not be found")))?,
+        None => stages.stages.len().checked_sub(1).ok_or_else(|| invalid("the Dockerfile has no FROM"))?,
+    };
+    Ok(Plan { stages, lex, meta, target, warnings })
+}
+
+/// Builds the image; returns its ID. Progress goes to `progress`; the
+/// image is in the store, untagged (tagging is the caller's).
+pub fn build(
+    store: &mut Store,
+    input: &BuildInput,
+    opts: &BuildOptions,
+    services: Services,
+    progress: &mut Reporter,
+) -> Result<image::Digest, BuildError> {
+    build_planned(store, input, opts, services, progress).map_err(typed)
+}
+
+fn build_planned(
+    store: &mut Store,
+    input: &BuildInput,
+    opts: &BuildOptions,
+    services: Services,
+    progress: &mut Reporter,
+) -> anyhow::Result<image::Digest> {
+    match opts.network_mode.as_str() {
+        "" | "default" | "host" | "none" => {}
+        other => return Err(invalid(format!("network mode {other:?} not supported by buildkit"))),
+    }
+    let p = plan(opts, input)?;
+    for w in &p.warnings {
+        progress.warn(w);
+    }
+    let ctx = context::Context::open(input.context.clone(), &input.dockerfile_name)?;
+    let mut builder = steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, opts, services, progress)?;
+    let needed = builder.needed(p.target)?;
+    parallel::build_all(&mut builder, &needed, input)?;
+    let unused = builder.unused_args(&opts.build_args);
+    let id = builder.finish(p.target, &opts.labels)?;
+    if !unused.is_empty() {
+        progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
+    }
+    Ok(id)
+}
+
+/// The body of a child process that builds one stage for a parent build
+/// (`parallel`): reads the job in `dir`, builds, leaves the outcome there.
+/// Its progress goes to stdout as JSON lines, for the parent to show.
+pub fn build_stage_job(store: &mut Store, dir: &Path, pull: BasePuller) -> Result<(), BuildError> {
+    let job = parallel::read_job(dir).map_err(typed)?;
+    let mut progress = Reporter::new(|ev| parallel::send_event(&ev));
+    let result = (|| {
+        let p = plan(&job.options, &job.input)?;
+        let ctx = context::Context::open(job.input.context.clone(), &job.input.dockerfile_name)?;
+        // A child builds its one stage in this process: it never spawns.
+        let spawn_stage: StageSpawner = &|_| Command::new("false");
+        let services = Services { pull, spawn_stage };
+        let mut builder =
+            steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, &job.options, services, &mut progress)?;
+        for (i, b) in job.built {
+            builder.insert_built(i, b);
+        }
+        builder.build_stage(job.stage)?;
+        builder.built(job.stage).cloned().ok_or_else(|| fail("the stage was not built"))
+    })();
+    parallel::write_outcome(dir, result.map_err(typed)).map_err(typed)
+}
