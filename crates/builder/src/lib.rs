@@ -8,6 +8,7 @@
 //! be built at once are built by child processes, each started by the
 //! caller's [`StageSpawner`] with a serialized job (see `parallel`).
 
+mod cache_key;
 pub mod config;
 pub mod context;
 pub mod copy;

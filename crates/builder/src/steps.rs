@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use store::{CachedStep, LayerInfo, Store};
 
+use super::cache_key;
 use super::context::{self, Context};
 use super::copy::{self, Attrs};
 use super::exec::{self, StepRootfs};
@@ -226,7 +227,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                 config,
                 layers: vec![],
                 history: vec![],
-                key: hash(&["scratch"]),
+                key: cache_key::KeyWriter::new("scratch").finish(),
                 created: String::new(),
                 scope: self.meta.stage(vec![]),
             });
@@ -247,7 +248,8 @@ impl<'a, 'r> Builder<'a, 'r> {
         let created = v.get("created").and_then(Value::as_str).unwrap_or_default().to_owned();
         let layers = self.store.image_layers(&id)?;
         let scope = self.meta.stage(config.env());
-        Ok(Built { config, layers, history, key: hash(&["image", &id.to_string()]), created, scope })
+        let key = cache_key::KeyWriter::new("image").str("id", &id.to_string()).finish();
+        Ok(Built { config, layers, history, key, created, scope })
     }
 
     /// Pulls a base image that is missing (or every base with `--pull`).
@@ -467,22 +469,23 @@ impl<'a, 'r> Builder<'a, 'r> {
 
     /// What a RUN's bind mounts see, for its cache key: the content of
     /// each context source, or the key of each stage or image.
-    fn bind_sources_key(&mut self, r: &Run, idx: usize) -> anyhow::Result<String> {
-        let mut key = String::new();
+    fn bind_sources_key(&mut self, r: &Run, idx: usize) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
         for m in r.mounts.iter().filter(|m| m.kind == MountType::Bind) {
-            match &m.from {
-                Some(f) => key.push_str(&self.source_layers(f, idx)?.1),
+            let key = match &m.from {
+                Some(f) => self.source_layers(f, idx)?.1,
                 None => {
                     let rel = context::clean_rel(m.source.as_deref().unwrap_or("."));
                     let host = context::resolve_in(&self.ctx.root, &rel, true)?;
-                    if std::fs::symlink_metadata(&host).is_ok() {
-                        key.push_str(&self.ctx.tree_digest(self.store, &host, &rel)?.to_string());
+                    match std::fs::symlink_metadata(&host) {
+                        Ok(_) => self.ctx.tree_digest(self.store, &host, &rel)?.to_string(),
+                        Err(_) => String::new(),
                     }
                 }
-            }
-            key.push('\0');
+            };
+            keys.push(key);
         }
-        Ok(key)
+        Ok(keys)
     }
 
     /// Mounts `layers` (with a throwaway upper directory) for reading.
@@ -522,8 +525,17 @@ impl<'a, 'r> Builder<'a, 'r> {
             _ => "host",
         };
         let created_by = format!("RUN {} # buildkit", argv.join(" "));
-        let mounts_key = format!("{:?}{}", r.mounts, self.bind_sources_key(r, idx)?);
-        let key = hash(&["run", &b.key, &argv.join("\0"), &env.join("\0"), &user, &cwd, network, &mounts_key]);
+        let bind_sources = self.bind_sources_key(r, idx)?;
+        let key = cache_key::run_key(&cache_key::RunInputs {
+            parent: &b.key,
+            argv: &argv,
+            env: &env,
+            user: &user,
+            cwd: &cwd,
+            network,
+            mounts: &r.mounts,
+            bind_sources: &bind_sources,
+        });
         if self.try_cache(b, &key, &created_by, n)? {
             return Ok(());
         }
@@ -715,9 +727,12 @@ impl<'a, 'r> Builder<'a, 'r> {
         // The source tree: the context, an earlier stage, or an image.
         let mut source_root = self.ctx.root.clone();
         let mut source_mount = Held(Vec::new());
+        let opt = |name: &str, v: &Option<String>| v.as_ref().map_or(format!("no {name}"), |v| format!("{name}={v}"));
         let mut key_parts =
-            vec![word.to_owned(), b.key.clone(), paths.dest.clone(), Self::workdir(b), format!("{chown:?}{chmod:?}")];
-        key_parts.push(format!("exclude:{:?} parents:{}", self.copy_flags.excludes, self.copy_flags.parents));
+            vec![b.key.clone(), paths.dest.clone(), Self::workdir(b), opt("chown", &chown), opt("chmod", &chmod)];
+        key_parts.push(format!("excludes={}", self.copy_flags.excludes.len()));
+        key_parts.extend(self.copy_flags.excludes.iter().cloned());
+        key_parts.push(format!("parents={}", self.copy_flags.parents));
         if let Some(dir) = from.and_then(|f| self.contexts.get(f)).cloned() {
             // A named context: read like the main one, with its own
             // .dockerignore and stat cache entries.
@@ -811,8 +826,7 @@ impl<'a, 'r> Builder<'a, 'r> {
         if from_stage && chown.is_none() {
             key_parts.push("owners kept".into());
         }
-        let refs: Vec<&str> = key_parts.iter().map(String::as_str).collect();
-        let key = hash(&refs);
+        let key = cache_key::KeyWriter::new(if is_add { "add" } else { "copy" }).strs("parts", &key_parts).finish();
         if self.try_cache(b, &key, created_by, n)? {
             return Ok(());
         }
