@@ -128,6 +128,30 @@ impl From<network::NetError> for Error {
     }
 }
 
+impl From<runtime::oci::OciError> for Error {
+    fn from(e: runtime::oci::OciError) -> Error {
+        Error::internal(e.to_string())
+    }
+}
+
+impl From<runtime::user::UserError> for Error {
+    fn from(e: runtime::user::UserError) -> Error {
+        Error::invalid(e.to_string())
+    }
+}
+
+impl From<rustix::io::Errno> for Error {
+    fn from(e: rustix::io::Errno) -> Error {
+        Error::from(std::io::Error::from(e))
+    }
+}
+
+impl From<std::ffi::NulError> for Error {
+    fn from(e: std::ffi::NulError) -> Error {
+        Error::invalid(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Error {
         Error::internal(e.to_string())

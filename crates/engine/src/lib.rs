@@ -4,8 +4,16 @@
 //! the Engine API's model; reports failures as one typed [`Error`]; and
 //! never prints. See docs/ARCHITECTURE.md.
 
+pub mod container;
 pub mod error;
+pub mod events;
+pub mod files;
+pub mod health;
+pub mod internal;
 pub mod layout;
+pub mod logging;
+pub mod monitor;
+pub mod netglue;
 
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;

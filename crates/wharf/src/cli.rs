@@ -149,21 +149,10 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
-    /// The per-container monitor (internal)
-    #[command(name = "container-monitor", hide = true)]
-    ContainerMonitor {
-        id: String,
-        /// Start the container once an attach client is connected.
-        #[arg(long)]
-        wait_attach: bool,
-    },
-    /// A container's health checker (internal)
-    #[command(name = "container-health", hide = true)]
-    ContainerHealth { id: String },
-    /// A child building one stage of a build (internal): the job is
-    /// serialized in DIR
-    #[command(name = "build-stage", hide = true)]
-    BuildStage { dir: std::path::PathBuf },
+    /// One of wharf's own processes (a container's monitor, its health
+    /// checker, a build stage), its job given as JSON (internal)
+    #[command(name = "internal", hide = true)]
+    Internal { job: String },
 }
 
 #[derive(Debug, Subcommand)]

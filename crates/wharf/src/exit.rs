@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use engine::ErrorKind;
+
 /// docker's 125: bad flags, unknown commands, and (for `run`) any failure
 /// of the engine rather than of the container.
 pub const ENGINE_ERROR: u8 = 125;
@@ -40,9 +42,31 @@ pub fn fail(msg: impl Into<String>) -> anyhow::Error {
     Failure::new(COMMAND_ERROR, msg).into()
 }
 
+/// The exit code docker's CLI gives an engine error outside `run`: 1,
+/// but for the start failures docker's CLI names by their own codes.
+fn command_code(e: &engine::Error) -> u8 {
+    match e.kind() {
+        ErrorKind::CommandNotFound | ErrorKind::CannotInvoke => engine::monitor::start_exit_code(e.kind()),
+        _ => COMMAND_ERROR,
+    }
+}
+
+/// `run`'s exit code for an error before its container ran: 125 for the
+/// engine's failures, 126/127 for a command that cannot run.
+pub fn as_run_error(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast::<engine::Error>() {
+        Ok(e) => Failure::new(engine::monitor::start_exit_code(e.kind()), e.to_string()).into(),
+        Err(other) => other,
+    }
+}
+
 /// Prints `err` the way docker does and returns its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    let code = err.downcast_ref::<Failure>().map_or(COMMAND_ERROR, |f| f.code);
+    let code = match (err.downcast_ref::<Failure>(), err.downcast_ref::<engine::Error>()) {
+        (Some(f), _) => f.code,
+        (None, Some(e)) => command_code(e),
+        (None, None) => COMMAND_ERROR,
+    };
     let mut msg = err.to_string();
     for cause in err.chain().skip(1) {
         msg.push_str(": ");

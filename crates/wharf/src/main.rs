@@ -3,7 +3,7 @@
 mod cli;
 mod commands;
 mod exit;
-mod files;
+
 mod format;
 mod names;
 

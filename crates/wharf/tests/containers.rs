@@ -1199,7 +1199,7 @@ fn health_checks_follow_the_probe_as_docker_reports_them() {
     env.ok(&["rm", "-f", "hc", "slow"]);
     let checkers = || {
         let o = std::process::Command::new("pgrep")
-            .args(["-f", &format!("{} container-health", env.root().display())])
+            .args(["-f", &format!("{} internal .*\"job\":\"health\"", env.root().display())])
             .output();
         o.map(|o| o.stdout.is_empty()).unwrap_or(false).then_some(())
     };

@@ -156,14 +156,9 @@ fn pull_base(root: &Path) -> impl Fn(&str) -> Result<image::Digest, String> + '_
     move |name| super::registry::ensure_image(root, name, "always", true, None).map_err(|e| format!("{e:#}"))
 }
 
-/// Starts a child that builds one stage: `wharf --root R build-stage DIR`.
+/// Starts a child that builds one stage: the engine's internal job.
 fn stage_command(root: &Path) -> impl Fn(&Path) -> Command + '_ {
-    move |dir| {
-        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-        let mut cmd = Command::new(exe);
-        cmd.arg("--root").arg(root).arg("build-stage").arg(dir);
-        cmd
-    }
+    move |dir| engine::internal::Job::BuildStage { dir: dir.to_owned() }.command(root)
 }
 
 pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -215,8 +210,8 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `wharf build-stage DIR` (hidden): a child building one stage of a
-/// parent's build (`builder::build_stage_job`).
+/// The internal job of a child building one stage of a parent's build
+/// (`builder::build_stage_job`).
 pub fn build_stage(root: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;

@@ -424,7 +424,7 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::
     if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
         let _ = rt.delete(&rec.id);
     }
-    container::remove_files(store, &rec.id)
+    Ok(container::remove_files(store, &rec.id)?)
 }
 
 pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<ExitCode> {
@@ -578,7 +578,7 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let mut env = cfg.env.clone();
     env.extend(given.iter().cloned());
     let cwd = args.workdir.clone().unwrap_or_else(|| cfg.working_dir.clone());
-    super::run::check_executable(&merged, &args.command[0], &env, &cwd)?;
+    container::check_executable(&merged, &args.command[0], &env, &cwd)?;
     let opts = runtime::ExecOptions {
         detach: args.detach,
         tty: args.tty,

@@ -1,7 +1,6 @@
 //! Container logging: docker's `--log-driver` and `--log-opt` (the
 //! json-file driver with its rotation, or none), and `wharf logs`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,8 +8,6 @@ use std::time::{Duration, SystemTime};
 use store::ContainerState;
 
 use clap::Args;
-use runtime::logs::Rotation;
-use serde::{Deserialize, Serialize};
 use store::Store;
 
 use super::container;
@@ -18,109 +15,7 @@ use super::lifecycle::{lookup, refresh};
 use crate::exit::fail;
 use crate::format;
 
-/// How a container's output is logged (`HostConfig.LogConfig`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LogConfig {
-    /// `json-file` (docker's default) or `none`.
-    pub driver: String,
-    pub opts: BTreeMap<String, String>,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig { driver: "json-file".into(), opts: BTreeMap::new() }
-    }
-}
-
-/// The options docker's json-file driver takes.
-const JSON_FILE_OPTS: &[&str] =
-    &["max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag"];
-
-impl LogConfig {
-    /// `--log-driver` and `--log-opt KEY=VALUE`, checked as docker's
-    /// drivers check them.
-    pub fn parse(driver: Option<&str>, opts: &[String]) -> Result<LogConfig, String> {
-        let driver = driver.unwrap_or("json-file").to_owned();
-        let mut map = BTreeMap::new();
-        for o in opts {
-            let (k, v) =
-                o.split_once('=').ok_or_else(|| format!("invalid key value pair format in logging opts: {o}"))?;
-            map.insert(k.to_owned(), v.to_owned());
-        }
-        let known: &[&str] = match driver.as_str() {
-            "json-file" => JSON_FILE_OPTS,
-            "none" => &[],
-            other => return Err(format!("logger: no log driver named '{other}' is registered")),
-        };
-        if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(format!("unknown log opt '{k}' for {driver} log driver"));
-        }
-        let cfg = LogConfig { driver, opts: map };
-        cfg.rotation()?;
-        Ok(cfg)
-    }
-
-    /// `max-size` and `max-file`, with docker's rules.
-    pub fn rotation(&self) -> Result<Rotation, String> {
-        let max_size = match self.opts.get("max-size") {
-            Some(s) => {
-                let n = human_size(s).ok_or_else(|| format!("invalid size: '{s}'"))?;
-                if n <= 0.0 {
-                    return Err("max-size must be a positive number".into());
-                }
-                Some(n as u64)
-            }
-            None => None,
-        };
-        let max_file = match self.opts.get("max-file") {
-            Some(s) => {
-                let n: i64 = s.parse().map_err(|_| format!("invalid value for max-file: {s}"))?;
-                if n < 1 {
-                    return Err("max-file cannot be less than 1".into());
-                }
-                n as u32
-            }
-            None => 1,
-        };
-        let compress = match self.opts.get("compress") {
-            Some(c) => go_bool(c).ok_or_else(|| format!("strconv.ParseBool: parsing \"{c}\": invalid syntax"))?,
-            None => false,
-        };
-        if compress && (max_file == 1 || max_size.is_none()) {
-            return Err("compress cannot be true when max-file is less than 2 or max-size is not set".into());
-        }
-        Ok(Rotation { max_size, max_file, compress })
-    }
-}
-
-/// Go's `strconv.ParseBool`, which docker reads `compress` with.
-fn go_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-/// docker's `units.FromHumanSize`, which max-size is read with: decimal
-/// units (`10m` is 10,000,000 bytes), unlike `--memory`'s binary ones.
-fn human_size(s: &str) -> Option<f64> {
-    let t = s.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.trim().parse().ok().filter(|n: &f64| n.is_finite())?;
-    let exp = match unit.trim_end_matches('b').trim_end_matches('i') {
-        "" => 0,
-        "k" => 1,
-        "m" => 2,
-        "g" => 3,
-        "t" => 4,
-        "p" => 5,
-        _ => return None,
-    };
-    Some(n * 1000f64.powi(exp))
-}
+pub use engine::logging::LogConfig;
 
 /// `run`/`create`'s logging flags.
 #[derive(Debug, Args)]
@@ -223,27 +118,4 @@ pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_opts_are_checked_as_docker_checks_them() {
-        let parse =
-            |d: Option<&str>, o: &[&str]| LogConfig::parse(d, &o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let r = parse(None, &["max-size=10m", "max-file=3"]).and_then(|c| c.rotation());
-        assert_eq!(r, Ok(Rotation { max_size: Some(10_000_000), max_file: 3, compress: false }));
-        let r = parse(None, &["max-size=1k", "max-file=2", "compress=True"]).and_then(|c| c.rotation());
-        assert_eq!(r, Ok(Rotation { max_size: Some(1000), max_file: 2, compress: true }));
-        assert_eq!(parse(Some("syslogd"), &[]), Err("logger: no log driver named 'syslogd' is registered".into()));
-        assert_eq!(parse(None, &["max-sise=1m"]), Err("unknown log opt 'max-sise' for json-file log driver".into()));
-        assert_eq!(parse(Some("none"), &["max-size=1m"]), Err("unknown log opt 'max-size' for none log driver".into()));
-        assert_eq!(parse(None, &["max-file=0"]), Err("max-file cannot be less than 1".into()));
-        assert_eq!(parse(None, &["max-size=0"]), Err("max-size must be a positive number".into()));
-        assert_eq!(parse(None, &["max-size=lots"]), Err("invalid size: 'lots'".into()));
-        assert_eq!(human_size("1.5k"), Some(1500.0));
-        assert_eq!(human_size("2MB"), Some(2e6));
-    }
 }

@@ -97,8 +97,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(a) | Command::Container(C::Diff(a)) => rootfs::diff(root, a),
         Command::Export(a) | Command::Container(C::Export(a)) => rootfs::export(root, a),
         Command::Commit(a) | Command::Container(C::Commit(a)) => commit::commit(root, a),
-        Command::ContainerMonitor { id, wait_attach } => container::monitor_main(root, &id, wait_attach),
-        Command::ContainerHealth { id } => health::checker_main(root, &id),
-        Command::BuildStage { dir } => build::build_stage(root, &dir),
+        Command::Internal { job } => internal(root, &job),
     }
+}
+
+/// `wharf internal JOB`: one of the engine's own processes.
+fn internal(root: &std::path::Path, job: &str) -> anyhow::Result<ExitCode> {
+    use engine::internal::Job;
+    let job = Job::parse(job)?;
+    if let Job::BuildStage { dir } = &job {
+        return build::build_stage(root, dir);
+    }
+    let code = engine::internal::run(root, &job)?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -74,7 +74,7 @@ pub struct CreateArgs {
 }
 
 /// The driver option that sets a network's MTU (podman's `mtu` too).
-const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+pub use engine::netglue::{attach_endpoint, bridge_of, ip_on, is_user_network, mtu_of, update_hosts, write_hosts};
 
 /// `-o KEY=VALUE` options, as stored and shown by `network inspect`.
 fn parse_options(opts: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
@@ -85,19 +85,6 @@ fn parse_options(opts: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     }
     mtu_of(&map)?;
     Ok(map)
-}
-
-/// The MTU a network's options set, checked as docker's bridge driver
-/// checks it.
-fn mtu_of(options: &BTreeMap<String, String>) -> anyhow::Result<Option<u32>> {
-    let Some((key, v)) = options.get_key_value(MTU_OPTION).or_else(|| options.get_key_value("mtu")) else {
-        return Ok(None);
-    };
-    let mtu: u32 = v.parse().map_err(|e| engine(format!("failed to parse {key} value: {v} ({e})")))?;
-    if !(68..=65535).contains(&mtu) {
-        return Err(engine(format!("invalid MTU number: {mtu} (it must be between 68 and 65535)")));
-    }
-    Ok(Some(mtu))
 }
 
 #[derive(Debug, Args)]
@@ -202,22 +189,6 @@ fn create(store: &mut Store, a: CreateArgs) -> anyhow::Result<ExitCode> {
     super::events::emit(store.root(), "network", "create", &id, &[("name", &rec.name), ("type", "bridge")]);
     println!("{id}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The bridge of a network name (`bridge`/`default` or a user network).
-pub fn bridge_of(store: &Store, name: &str) -> anyhow::Result<network::Bridge> {
-    if name == "bridge" || name == "default" {
-        return Ok(network::Bridge::default_bridge());
-    }
-    let n = store.network(name)?.ok_or_else(|| engine(format!("network {name} not found")))?;
-    let mut br = network::Bridge::from_subnet(&n.bridge, &n.subnet).map_err(|e| engine(e.to_string()))?;
-    br.mtu = mtu_of(&n.options)?;
-    Ok(br)
-}
-
-/// Whether a network name is a user network (one with name resolution).
-pub fn is_user_network(name: &str) -> bool {
-    !matches!(name, "bridge" | "default" | "host" | "none") && !name.starts_with("container:")
 }
 
 fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
@@ -331,24 +302,6 @@ fn in_use(store: &Store, name: &str) -> anyhow::Result<Vec<String>> {
         .filter(|c| load_config(c).networks().iter().any(|n| n == name))
         .map(|c| c.name)
         .collect())
-}
-
-/// A container's address on `net`, while it runs.
-pub fn ip_on(store: &Store, rec: &store::ContainerRecord, net: &str) -> Option<String> {
-    if rec.ip.is_empty() {
-        return None;
-    }
-    if load_config(rec).network == net {
-        return Some(rec.ip.clone());
-    }
-    network::lease_of(&bridge_of(store, net).ok()?, &rec.id).map(|ip| ip.to_string())
-}
-
-/// Gives a running container its interface on a connected network.
-pub fn attach_endpoint(store: &Store, id: &str, e: &container::Endpoint) -> anyhow::Result<()> {
-    let br = bridge_of(store, &e.network)?;
-    let ip = network::lease(&br, id).map_err(|err| engine(err.to_string()))?;
-    network::attach_extra(&br, id, ip, &e.ifname).map_err(|err| engine(err.to_string()))
 }
 
 fn running_container(store: &mut Store, key: &str) -> anyhow::Result<store::ContainerRecord> {
@@ -476,45 +429,4 @@ fn prune(store: &mut Store) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Rewrites /etc/hosts of every running container on user network `net`.
-pub fn update_hosts(store: &Store, net: &str) -> anyhow::Result<()> {
-    for c in store.containers()? {
-        if !c.ip.is_empty() && load_config(&c).networks().iter().any(|n| n == net) {
-            write_hosts(store, &c.id)?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes a running container's /etc/hosts: its own lines, `--add-host`
-/// entries, then, for each user network it is on, every other running
-/// member by name, hostname and aliases.
-pub fn write_hosts(store: &Store, id: &str) -> anyhow::Result<()> {
-    let me = store.container(id)?;
-    let cfg = load_config(&me);
-    let mut text = container::hosts_file(&cfg.hostname, (!me.ip.is_empty()).then_some(me.ip.as_str()));
-    for h in &cfg.extra_hosts {
-        if let Some((name, ip)) = h.split_once(':') {
-            text.push_str(&format!("{ip}\t{name}\n"));
-        }
-    }
-    let all = store.containers()?;
-    for net in cfg.networks().iter().filter(|n| is_user_network(n)) {
-        for o in all.iter().filter(|o| o.id != me.id) {
-            let ocfg = load_config(o);
-            if !ocfg.networks().contains(net) {
-                continue;
-            }
-            if let Some(ip) = ip_on(store, o, net) {
-                let mut names = vec![o.name.clone()];
-                names.extend(ocfg.aliases_on(net));
-                text.push_str(&format!("{ip}\t{}\n", names.join(" ")));
-            }
-        }
-    }
-    // Written in place: the file is bind-mounted into the container.
-    std::fs::write(container::container_dir(store.root(), id).join("hosts"), text)?;
-    Ok(())
 }

@@ -16,7 +16,6 @@ use store::Store;
 
 use super::container::{self, engine, Attach, ContainerConfig, RestartPolicy};
 use super::resources::{ResourceArgs, RunResourceArgs};
-use crate::exit::Failure;
 
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true, disable_help_flag = true)]
@@ -302,33 +301,6 @@ fn environment(config: Option<&Value>, args: &CreateArgs) -> anyhow::Result<Vec<
         env.push(e);
     }
     Ok(env)
-}
-
-/// Finds `prog` in the container's PATH, as the runtime's exec will; gives
-/// docker's 127 (not found) and 126 (cannot invoke) before starting.
-pub(crate) fn check_executable(rootfs: &Path, prog: &str, env: &[String], cwd: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(runtime::spec::DEFAULT_PATH);
-    let candidates: Vec<String> = if prog.contains('/') {
-        vec![if prog.starts_with('/') { prog.to_owned() } else { format!("{cwd}/{prog}") }]
-    } else {
-        path.split(':').map(|d| format!("{d}/{prog}")).collect()
-    };
-    for c in &candidates {
-        // A metadata lookup through the host path tells "missing" from
-        // "present"; symlinks (/bin/sh -> busybox) are resolved by the
-        // kernel inside the container at exec time.
-        let p = rootfs.join(c.trim_start_matches('/'));
-        if let Ok(m) = std::fs::symlink_metadata(&p) {
-            if m.file_type().is_symlink() || (m.is_file() && m.permissions().mode() & 0o111 != 0) {
-                return Ok(());
-            }
-            if prog.contains('/') {
-                return Err(Failure::new(126, format!("exec: \"{prog}\": permission denied")).into());
-            }
-        }
-    }
-    Err(Failure::new(127, format!("exec: \"{prog}\": executable file not found in $PATH")).into())
 }
 
 /// The volumes a new container mounts, by name.
@@ -1077,6 +1049,10 @@ fn prepare(
 }
 
 pub fn run(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    run_container(root, args).map_err(crate::exit::as_run_error)
+}
+
+fn run_container(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     // The container starts in a few ms (here, or in the monitor for -d):
     // pay the first cgroup migration's wait meanwhile (runtime::warmup).
     runtime::warmup::start();

@@ -282,7 +282,7 @@ fn update_one(store: &mut Store, key: &str, limits: &Limits, restart: Option<&Re
         if rec.state == ContainerState::Running || rec.state == ContainerState::Paused {
             apply_to_cgroup(&rec.id, &container::cgroup_path(&cfg, &rec.id), &limits.r, &spec)?;
         }
-        crate::files::replace(&path, &serde_json::to_vec_pretty(&spec)?)?;
+        engine::files::replace(&path, &serde_json::to_vec_pretty(&spec)?)?;
     }
     if let Some(n) = limits.nano_cpus {
         cfg.nano_cpus = n;

@@ -167,7 +167,7 @@ pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> anyhow::R
 }
 
 fn write_meta(root: &Path, name: &str, meta: &Meta) -> anyhow::Result<()> {
-    crate::files::replace(&dir(root, name).join("meta.json"), &serde_json::to_vec(meta)?)?;
+    engine::files::replace(&dir(root, name).join("meta.json"), &serde_json::to_vec(meta)?)?;
     Ok(())
 }
 

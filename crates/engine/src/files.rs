@@ -1,4 +1,4 @@
-//! Small file operations several commands share.
+//! Small file operations the engine's modules share.
 
 use std::io;
 use std::path::Path;

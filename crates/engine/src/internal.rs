@@ -1,0 +1,79 @@
+//! The engine's own processes, started as internal jobs of the wharf
+//! binary: a container's monitor (podman's conmon), its health checker,
+//! and a child building one stage of a build. Each is started with its
+//! job serialized as JSON on the command line (`wharf --root ROOT
+//! internal JOB`), never by replaying the user's command line, and the
+//! binary hands the job back to [`run`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The name of the binary's hidden entry point.
+pub const ENTRY: &str = "internal";
+
+/// One internal job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "kebab-case")]
+pub enum Job {
+    /// Run a container and stay with it until it is finished for good.
+    Monitor {
+        id: String,
+        /// Start it once an attach client is connected (`run -it`).
+        wait_attach: bool,
+    },
+    /// Probe a container's health until its init is gone.
+    Health { id: String },
+    /// Build one stage of a build whose job is in `dir`.
+    BuildStage { dir: PathBuf },
+}
+
+impl Job {
+    /// The command that runs this job: this very binary.
+    pub fn command(&self, root: &Path) -> Command {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+        let mut cmd = Command::new(exe);
+        let json = serde_json::to_string(self).unwrap_or_default();
+        cmd.arg("--root").arg(root).arg(ENTRY).arg(json);
+        cmd
+    }
+
+    pub fn parse(json: &str) -> Result<Job> {
+        serde_json::from_str(json).map_err(|e| Error::invalid(format!("not an internal job: {e}")))
+    }
+}
+
+/// Runs a monitor or health job; returns the process's exit code. A
+/// build stage is the builder's (the binary gives it its services).
+pub fn run(root: &Path, job: &Job) -> Result<i32> {
+    match job {
+        Job::Monitor { id, wait_attach } => crate::monitor::monitor_main(root, id, *wait_attach),
+        Job::Health { id } => crate::health::checker_main(root, id).map(|()| 0),
+        Job::BuildStage { .. } => Err(Error::invalid("a build stage job is run by the builder")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_through_the_command_line() {
+        let jobs = [
+            Job::Monitor { id: "abc".into(), wait_attach: true },
+            Job::Health { id: "abc".into() },
+            Job::BuildStage { dir: "/var/lib/wharf/tmp/stage-1".into() },
+        ];
+        for job in jobs {
+            let cmd = job.command(Path::new("/r"));
+            let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            assert_eq!(&args[..3], ["--root", "/r", ENTRY]);
+            assert_eq!(Job::parse(&args[3]).expect("parses"), job);
+        }
+        assert_eq!(Job::parse(r#"{"job":"health","id":"x"}"#), Ok(Job::Health { id: "x".into() }));
+        assert!(Job::parse("container-monitor").is_err());
+    }
+}
