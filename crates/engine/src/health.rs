@@ -216,10 +216,13 @@ pub fn checker_main(root: &Path, id: &str) -> crate::Result<()> {
 /// exit: the kernel waits for every task of a dying namespace to be
 /// reaped, the monitor waits for the init, and `rm -f` waited forever.
 fn sleep_reaping(d: Duration) {
-    use rustix::process::{waitpid, WaitOptions};
+    use rustix::process::{wait, WaitOptions};
     let end = Instant::now() + d;
     loop {
-        while let Ok(Some(_)) = waitpid(None, WaitOptions::NOHANG) {}
+        // `wait`, any child: `waitpid(None)` is rustix's pid 0, children of
+        // this process group only, and the runtime's exec helpers make
+        // their own (a zombie of theirs kept a container from dying).
+        while let Ok(Some(_)) = wait(WaitOptions::NOHANG) {}
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;

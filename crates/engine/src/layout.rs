@@ -136,6 +136,11 @@ impl ContainerPaths {
         self.dir.join("monitor.log")
     }
 
+    /// Held (flock) by the container's monitor for its whole life.
+    pub fn monitor_lock(&self) -> PathBuf {
+        self.dir.join("monitor.lock")
+    }
+
     /// Present while the user's stop is in force (no restart).
     pub fn stop_marker(&self) -> PathBuf {
         self.dir.join("stopped-by-user")

@@ -11,6 +11,7 @@ pub mod files;
 pub mod health;
 pub mod internal;
 pub mod layout;
+pub mod lifecycle;
 pub mod logging;
 pub mod monitor;
 pub mod netglue;

@@ -113,6 +113,14 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
         Attach::Terminal { stdin } => (true, stdin, None, false),
         Attach::Detached { ready, wait_attach } => (false, false, Some(ready), wait_attach),
     };
+    // One monitor a container: of two racing starts, one runs it.
+    let Some(_lock) = await_monitor_lock(&store, id)? else {
+        if let Some(r) = ready.as_mut() {
+            let _ = writeln!(r, "ok already running");
+            return Ok(0);
+        }
+        return Err(Error::conflict(format!("container {id} is already running")));
+    };
     let _ = std::fs::remove_file(stop_marker(root, id));
     // Recorded before anything is set up, so that a monitor killed half-way
     // is detected (lifecycle::refresh) and its leftovers removed.
@@ -215,6 +223,10 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
         }
         store.set_container_monitor(id, std::process::id() as i32, attempt)?;
         std::thread::sleep(Duration::from_millis(100 << attempt.min(8)));
+        // A stop (or rm -f) during the back-off ends it.
+        if stop_marker(root, id).exists() {
+            break code;
+        }
     };
     if cfg.auto_remove {
         // Only a detached container has waiters elsewhere; a foreground
@@ -230,6 +242,28 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
         a.finish(code);
     }
     Ok(code)
+}
+
+/// The container's monitor lock, once the monitor that held it is gone:
+/// None if another monitor runs the container (it started it first). A
+/// monitor that is finishing (the container just stopped: `stop` then
+/// `start`) is waited for, up to 10 s.
+fn await_monitor_lock(store: &Store, id: &str) -> Result<Option<store::Lock>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(lock) = crate::lifecycle::monitor_lock(store.root(), id)? {
+            return Ok(Some(lock));
+        }
+        if store.container(id)?.state.is_live() {
+            return Ok(None);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::conflict(format!(
+                "container {id} is busy: another wharf process holds its monitor lock"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The container's cgroup below each hierarchy's root (and in the spec's

@@ -84,6 +84,11 @@ pub fn docker_time(t: SystemTime) -> String {
 /// Prints rows as docker's tabwriter does (minimum width 10, padding 3):
 /// columns padded to the widest cell plus three spaces, and to 10 at least.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_min(header, rows, 10)
+}
+
+/// [`table`] with another minimum column width (`top`'s tabwriter: 20).
+pub fn table_min(header: &[&str], rows: &[Vec<String>], min: usize) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -97,7 +102,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, c) in cells.iter().enumerate() {
             s.push_str(c);
             if i + 1 < cells.len() {
-                s.push_str(&" ".repeat((widths[i] + 3).max(10) - c.chars().count()));
+                s.push_str(&" ".repeat((widths[i] + 3).max(min) - c.chars().count()));
             }
         }
         s.push('\n');

@@ -5,7 +5,7 @@ use crate::exit::{Failure, ENGINE_ERROR};
 
 pub use engine::container::{load_config, ContainerConfig, Endpoint, RestartPolicy};
 pub use engine::monitor::*;
-pub use engine::netglue::{hosts_file, network_down};
+pub use engine::netglue::hosts_file;
 
 pub fn engine(msg: impl Into<String>) -> anyhow::Error {
     Failure::new(ENGINE_ERROR, msg).into()

@@ -1,193 +1,20 @@
-//! Container commands after `run`: ps, logs, stop, kill, start, restart,
-//! wait, rm, rename, pause/unpause, top, inspect, container prune.
+//! Container commands after `run`: stop, kill, start, restart, wait, rm,
+//! rename, pause/unpause, top, exec. Flags → the engine's operations
+//! (`engine::lifecycle`) → docker's output.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use store::ContainerState;
 
 use clap::Args;
-use store::{ContainerRecord, Store};
+use store::{ContainerState, Store};
+
+pub use engine::lifecycle::{lookup, parse_signal, refresh, remove, wait_code};
 
 use super::container::{self, load_config, Attach};
 
-/// Signal names as docker accepts them (`TERM`, `SIGTERM`, `15`).
-pub fn parse_signal(s: &str) -> Option<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
-    }
-    let name = s.to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    let table = [
-        ("HUP", libc::SIGHUP),
-        ("INT", libc::SIGINT),
-        ("QUIT", libc::SIGQUIT),
-        ("ILL", libc::SIGILL),
-        ("TRAP", libc::SIGTRAP),
-        ("ABRT", libc::SIGABRT),
-        ("BUS", libc::SIGBUS),
-        ("FPE", libc::SIGFPE),
-        ("KILL", libc::SIGKILL),
-        ("USR1", libc::SIGUSR1),
-        ("SEGV", libc::SIGSEGV),
-        ("USR2", libc::SIGUSR2),
-        ("PIPE", libc::SIGPIPE),
-        ("ALRM", libc::SIGALRM),
-        ("TERM", libc::SIGTERM),
-        ("CHLD", libc::SIGCHLD),
-        ("CONT", libc::SIGCONT),
-        ("STOP", libc::SIGSTOP),
-        ("TSTP", libc::SIGTSTP),
-        ("TTIN", libc::SIGTTIN),
-        ("TTOU", libc::SIGTTOU),
-        ("URG", libc::SIGURG),
-        ("WINCH", libc::SIGWINCH),
-        ("PWR", libc::SIGPWR),
-        ("SYS", libc::SIGSYS),
-    ];
-    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-}
-
-fn send(pid: i32, sig: i32) -> std::io::Result<()> {
-    runtime::supervise::send_signal(pid, sig)
-}
-
-/// Makes a record true: a container recorded running whose monitor is
-/// gone and whose process has exited is marked exited (255: the exit code
-/// died with the monitor, as docker reports a lost shim) and cleaned up.
-pub fn refresh(store: &mut Store, rec: ContainerRecord) -> anyhow::Result<ContainerRecord> {
-    let live = |r: &ContainerRecord| r.state.is_live();
-    let monitor_gone = !rustix_alive(rec.monitor_pid);
-    let orphaned = rec.state == ContainerState::Created && rec.monitor_pid > 0 && monitor_gone;
-    let lost = live(&rec) && monitor_gone && !rustix_alive(rec.pid);
-    if !orphaned && !lost {
-        return Ok(rec);
-    }
-    // The monitor may have recorded the exit, and gone, after `rec` was
-    // read: what it left is read again before calling it lost (under load
-    // a `wait` turned a container's exit code 3 into 255 this way).
-    let rec = store.container(&rec.id)?;
-    // A monitor that died while starting the container (state still
-    // `created`) may have left a mount, a namespace or rules: remove them.
-    if rec.state == ContainerState::Created && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
-        release_leftovers(store, &rec);
-        store.set_container_monitor(&rec.id, 0, rec.restarts)?;
-        return Ok(store.container(&rec.id)?);
-    }
-    if !live(&rec) || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
-        return Ok(rec);
-    }
-    release_leftovers(store, &rec);
-    store.set_container_exited(&rec.id, 255, false)?;
-    Ok(store.container(&rec.id)?)
-}
-
-/// What a dead monitor would have released: the runtime's state, the
-/// rootfs mount, the network.
-fn release_leftovers(store: &mut Store, rec: &ContainerRecord) {
-    if let Ok(rt) = container::oci_runtime(store.root(), &load_config(rec)) {
-        let _ = rt.delete(&rec.id);
-    }
-    let _ = container::unmount_rootfs(store.root(), &rec.id);
-    container::network_down(store, &rec.id);
-}
-
-fn rustix_alive(pid: i32) -> bool {
-    runtime::supervise::alive(pid)
-}
-
-/// Finds a container by name or ID prefix, with its state made true.
-pub fn lookup(store: &mut Store, key: &str) -> anyhow::Result<ContainerRecord> {
-    let (id, _, _) = store.find_container(key)?;
-    let rec = store.container(&id)?;
-    refresh(store, rec)
-}
-
-/// How waiting for a container to stop ended.
-enum Waited {
-    Exited(Box<ContainerRecord>),
-    /// Exited, and removed (`--rm`) before this saw it.
-    Removed,
-    TimedOut,
-}
-
-/// Waits until the container is no longer running (as recorded by its
-/// monitor), or `limit` passes. An auto-removed (`--rm`) container counts
-/// as stopped only once its monitor has removed it, so that its name is
-/// free when `stop` or `wait` returns (a `run --name` right after them
-/// used to meet "already in use" now and then).
-fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> anyhow::Result<Waited> {
-    let start = Instant::now();
-    loop {
-        let Ok(rec) = store.container(id) else { return Ok(Waited::Removed) };
-        let rec = refresh(store, rec)?;
-        if !rec.state.is_live() {
-            if load_config(&rec).auto_remove && rustix_alive(rec.monitor_pid) {
-                await_monitor(store, &rec);
-                if store.container(id).is_err() {
-                    return Ok(Waited::Removed);
-                }
-            }
-            return Ok(Waited::Exited(Box::new(rec)));
-        }
-        if limit.is_some_and(|l| start.elapsed() >= l) {
-            return Ok(Waited::TimedOut);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Gives a monitor whose container has exited up to 10 s to finish its
-/// work (unmounting, removing an auto-removed container).
-fn await_monitor(store: &Store, rec: &ContainerRecord) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rustix_alive(rec.monitor_pid) && store.container(&rec.id).is_ok() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Stops a running container: its stop signal, then SIGKILL after
-/// `timeout` seconds (docker's default 10, or the container's
-/// --stop-timeout; negative waits forever).
-fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) -> anyhow::Result<()> {
-    if !rec.state.is_live() {
-        return Ok(());
-    }
-    let cfg = load_config(rec);
-    container::mark_stopped(store.root(), &rec.id);
-    let sig = parse_signal(&cfg.stop_signal).unwrap_or(libc::SIGTERM);
-    if rec.state == ContainerState::Paused {
-        if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
-            let _ = rt.resume(&rec.id);
-        }
-    }
-    let root = store.root().to_owned();
-    super::events::container(&root, "kill", rec, &[("signal", &sig.to_string())]);
-    let _ = send(rec.pid, sig);
-    let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
-    let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
-    if let Waited::TimedOut = wait_exit(store, &rec.id, limit)? {
-        super::events::container(&root, "kill", rec, &[("signal", &libc::SIGKILL.to_string())]);
-        let _ = send(rec.pid, libc::SIGKILL);
-        wait_exit(store, &rec.id, None)?;
-    }
-    super::events::container(&root, "stop", rec, &[]);
-    Ok(())
-}
-
-#[derive(Debug, Args)]
-pub struct StopArgs {
-    /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
-    pub time: Option<i64>,
-    /// Signal to send to the container
-    #[arg(short, long)]
-    pub signal: Option<String>,
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
-
+/// Runs `f` on each container named, as docker's CLI does: each error
+/// printed as the daemon's answer, exit 1 if any failed.
 fn each(
     keys: &[String],
     f: impl FnMut(&mut Store, &str) -> anyhow::Result<()>,
@@ -214,18 +41,23 @@ fn each_failed(
     Ok(failed)
 }
 
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", allow_negative_numbers = true)]
+    pub time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
 pub fn stop(root: &Path, args: StopArgs) -> anyhow::Result<ExitCode> {
     each(
         &args.containers,
         |store, key| {
-            let mut rec = lookup(store, key)?;
-            if let Some(s) = &args.signal {
-                let mut cfg = load_config(&rec);
-                parse_signal(s).ok_or_else(|| anyhow::anyhow!("invalid signal: {s}"))?;
-                cfg.stop_signal = s.clone();
-                rec.config = serde_json::to_string(&cfg)?;
-            }
-            stop_one(store, &rec, args.time)?;
+            engine::lifecycle::stop(store, key, args.time, args.signal.as_deref())?;
             println!("{key}");
             Ok(())
         },
@@ -247,15 +79,7 @@ pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<ExitCode> {
     each(
         &args.containers,
         |store, key| {
-            let rec = lookup(store, key)?;
-            if rec.state != ContainerState::Running {
-                anyhow::bail!("cannot kill container: {key}: container {} is not running", rec.id);
-            }
-            if sig == libc::SIGKILL || sig == libc::SIGTERM || sig == libc::SIGINT {
-                container::mark_stopped(store.root(), &rec.id);
-            }
-            send(rec.pid, sig)?;
-            super::events::container(store.root(), "kill", &rec, &[("signal", &sig.to_string())]);
+            engine::lifecycle::kill(store, key, sig)?;
             println!("{key}");
             Ok(())
         },
@@ -310,10 +134,7 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
     let failed = each_failed(
         &args.containers,
         |store, key| {
-            let rec = lookup(store, key)?;
-            if rec.state != ContainerState::Running {
-                container::spawn_monitor(store.root(), &rec.id)?;
-            }
+            engine::lifecycle::start(store, key)?;
             println!("{key}");
             Ok(())
         },
@@ -338,10 +159,7 @@ pub fn restart(root: &Path, args: RestartArgs) -> anyhow::Result<ExitCode> {
     each(
         &args.containers,
         |store, key| {
-            let rec = lookup(store, key)?;
-            stop_one(store, &rec, args.time)?;
-            container::spawn_monitor(store.root(), &rec.id)?;
-            super::events::container(store.root(), "restart", &rec, &[]);
+            engine::lifecycle::restart(store, key, args.time)?;
             println!("{key}");
             Ok(())
         },
@@ -359,26 +177,11 @@ pub fn wait(root: &Path, args: WaitArgs) -> anyhow::Result<ExitCode> {
     each(
         &args.containers,
         |store, key| {
-            let rec = lookup(store, key)?;
-            let code = wait_code(store, &rec.id)?.ok_or_else(|| anyhow::anyhow!("No such container: {key}"))?;
-            println!("{code}");
+            println!("{}", engine::lifecycle::wait(store, key)?);
             Ok(())
         },
         root,
     )
-}
-
-/// Waits until container `id` stops; its exit code (None: it was removed
-/// and its code is not known).
-pub fn wait_code(store: &mut Store, id: &str) -> anyhow::Result<Option<i32>> {
-    Ok(match wait_exit(store, id, None)? {
-        Waited::Exited(r) => Some(r.exit_code),
-        // (TimedOut cannot happen without a limit.)
-        Waited::Removed | Waited::TimedOut => {
-            let file = container::exit_file(store.root(), id);
-            std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok())
-        }
-    })
 }
 
 #[derive(Debug, Args)]
@@ -393,51 +196,11 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-/// Removes a container; a running one only with `force` (killed first,
-/// its monitor then cleans up its mount and runtime state).
-pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> anyhow::Result<()> {
-    if rec.state.is_live() {
-        if !force {
-            anyhow::bail!(
-                "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
-                rec.name
-            );
-        }
-        container::mark_stopped(store.root(), &rec.id);
-        let cfg = load_config(rec);
-        if rec.state == ContainerState::Paused {
-            if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
-                let _ = rt.resume(&rec.id);
-            }
-        }
-        let _ = send(rec.pid, libc::SIGKILL);
-        if let Waited::Removed = wait_exit(store, &rec.id, None)? {
-            return Ok(());
-        }
-        // The monitor may still be finishing (auto-remove included).
-        await_monitor(store, rec);
-        if store.container(&rec.id).is_err() {
-            return Ok(());
-        }
-    }
-    let cfg = load_config(rec);
-    if let Ok(rt) = container::oci_runtime(store.root(), &cfg) {
-        let _ = rt.delete(&rec.id);
-    }
-    Ok(container::remove_files(store, &rec.id)?)
-}
-
 pub fn rm(root: &Path, args: RmArgs) -> anyhow::Result<ExitCode> {
     each(
         &args.containers,
         |store, key| {
-            let rec = lookup(store, key)?;
-            remove(store, &rec, args.force)?;
-            if args.volumes {
-                for v in load_config(&rec).anon_volumes {
-                    let _ = image::layer::remove_tree(&store.root().join("volumes").join(v));
-                }
-            }
+            engine::lifecycle::remove_container(store, key, args.force, args.volumes)?;
             println!("{key}");
             Ok(())
         },
@@ -453,10 +216,7 @@ pub struct RenameArgs {
 
 pub fn rename(root: &Path, args: RenameArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let rec = lookup(&mut store, &args.container)?;
-    store.rename_container(&rec.id, &args.new_name)?;
-    let renamed = store.container(&rec.id)?;
-    super::events::container(root, "rename", &renamed, &[("oldName", &format!("/{}", rec.name))]);
+    engine::lifecycle::rename(&mut store, &args.container, &args.new_name)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -470,23 +230,7 @@ pub fn pause(root: &Path, args: PauseArgs, resume: bool) -> anyhow::Result<ExitC
     each(
         &args.containers,
         |store, key| {
-            let rec = lookup(store, key)?;
-            let rt = container::oci_runtime(store.root(), &load_config(&rec))?;
-            // The store's transition decides first, so that of two racing
-            // pauses one wins; the runtime's failure puts the state back.
-            let (to, back, action) = match resume {
-                false => (ContainerState::Paused, ContainerState::Running, "pause"),
-                true => (ContainerState::Running, ContainerState::Paused, "unpause"),
-            };
-            if rec.state != back || !store.transition(&rec.id, to)? {
-                anyhow::bail!("container {} is not {}", rec.id, if resume { "paused" } else { "running" });
-            }
-            let done = if resume { rt.resume(&rec.id) } else { rt.pause(&rec.id) };
-            if let Err(e) = done {
-                store.transition(&rec.id, back)?;
-                return Err(e.into());
-            }
-            super::events::container(store.root(), action, &rec, &[]);
+            engine::lifecycle::pause(store, key, resume)?;
             println!("{key}");
             Ok(())
         },
@@ -501,32 +245,14 @@ pub struct TopArgs {
     pub ps_args: Vec<String>,
 }
 
-/// The container's processes: the pids in its cgroup, shown by ps(1).
+/// The container's processes, as docker's CLI prints them (Go's
+/// tabwriter: minimum width 20, padding 3).
 pub fn top(root: &Path, args: TopArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let rec = lookup(&mut store, &args.container)?;
-    if rec.state != ContainerState::Running {
-        anyhow::bail!("container {} is not running", rec.id);
-    }
-    let pids = cgroup_pids(&container::cgroup_path(&load_config(&rec), &rec.id));
-    let list: Vec<String> = if pids.is_empty() { vec![rec.pid.to_string()] } else { pids };
-    let out = std::process::Command::new("ps")
-        .args(["-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p"])
-        .arg(list.join(","))
-        .output()?;
-    std::io::stdout().write_all(&out.stdout)?;
+    let top = engine::lifecycle::top(&mut store, &args.container, &args.ps_args)?;
+    let header: Vec<&str> = top.titles.iter().map(String::as_str).collect();
+    print!("{}", crate::format::table_min(&header, &top.processes, 20));
     Ok(ExitCode::SUCCESS)
-}
-
-fn cgroup_pids(cg: &str) -> Vec<String> {
-    for dir in
-        [format!("/sys/fs/cgroup/pids/{cg}"), format!("/sys/fs/cgroup/memory/{cg}"), format!("/sys/fs/cgroup/{cg}")]
-    {
-        if let Ok(t) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) {
-            return t.lines().map(str::to_owned).collect();
-        }
-    }
-    Vec::new()
 }
 
 #[derive(Debug, Args)]
@@ -664,7 +390,7 @@ fn exec_terminal(
         if sig == libc::SIGWINCH {
             runtime::console::copy_window_size(&master);
         } else {
-            let _ = send(pid, sig);
+            let _ = runtime::supervise::send_signal(pid, sig);
         }
     };
     let code = runtime::supervise::supervise_io(pid, io, None, &mut signals, &mut sink, &mut fwd)?;

@@ -307,7 +307,7 @@ fn in_use(store: &Store, name: &str) -> anyhow::Result<Vec<String>> {
 fn running_container(store: &mut Store, key: &str) -> anyhow::Result<store::ContainerRecord> {
     let (id, _, _) = store.find_container(key).map_err(|_| fail(format!("No such container: {key}")))?;
     let rec = store.container(&id)?;
-    super::lifecycle::refresh(store, rec)
+    Ok(super::lifecycle::refresh(store, rec)?)
 }
 
 fn save_config(store: &mut Store, id: &str, cfg: &container::ContainerConfig) -> anyhow::Result<()> {

@@ -194,7 +194,7 @@ fn table(rows: &[BTreeMap<String, serde_json::Value>]) -> String {
 /// The containers named, or the running ones (all with -a).
 fn chosen(store: &mut Store, args: &StatsArgs) -> anyhow::Result<Vec<ContainerRecord>> {
     if !args.containers.is_empty() {
-        return args.containers.iter().map(|k| lookup(store, k)).collect();
+        return Ok(args.containers.iter().map(|k| lookup(store, k)).collect::<Result<_, _>>()?);
     }
     let mut all = store.containers()?;
     all.retain(|c| args.all || c.state == ContainerState::Running || c.state == ContainerState::Paused);

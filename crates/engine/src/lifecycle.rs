@@ -1,0 +1,457 @@
+//! The container operations after create: start, stop, kill, restart,
+//! wait, remove, rename, pause/unpause, top. Each takes the container's
+//! record made true first ([`refresh`]: a monitor that died is noticed and
+//! its leftovers released), decides by its state, and reports failures as
+//! the engine's typed errors. Nothing here prints.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use store::{ContainerRecord, ContainerState, Lock, Store};
+
+use crate::container::load_config;
+use crate::{Error, Layout, Result};
+
+/// Signal names as docker accepts them (`TERM`, `SIGTERM`, `15`).
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let table = [
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("WINCH", libc::SIGWINCH),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+    ];
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+fn send(pid: i32, sig: i32) -> std::io::Result<()> {
+    runtime::supervise::send_signal(pid, sig)
+}
+
+/// Makes a record true: a container recorded running whose monitor is
+/// gone and whose process has exited is marked exited (255: the exit code
+/// died with the monitor, as docker reports a lost shim) and cleaned up.
+pub fn refresh(store: &mut Store, rec: ContainerRecord) -> Result<ContainerRecord> {
+    let live = |r: &ContainerRecord| r.state.is_live();
+    let monitor_gone = !rustix_alive(rec.monitor_pid);
+    let orphaned = rec.state == ContainerState::Created && rec.monitor_pid > 0 && monitor_gone;
+    let lost = live(&rec) && monitor_gone && !rustix_alive(rec.pid);
+    if !orphaned && !lost {
+        return Ok(rec);
+    }
+    // The monitor may have recorded the exit, and gone, after `rec` was
+    // read: what it left is read again before calling it lost (under load
+    // a `wait` turned a container's exit code 3 into 255 this way).
+    let rec = store.container(&rec.id)?;
+    // A monitor that died while starting the container (state still
+    // `created`) may have left a mount, a namespace or rules: remove them.
+    if rec.state == ContainerState::Created && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
+        release_leftovers(store, &rec);
+        store.set_container_monitor(&rec.id, 0, rec.restarts)?;
+        return Ok(store.container(&rec.id)?);
+    }
+    if !live(&rec) || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
+        return Ok(rec);
+    }
+    release_leftovers(store, &rec);
+    store.set_container_exited(&rec.id, 255, false)?;
+    Ok(store.container(&rec.id)?)
+}
+
+/// What a dead monitor would have released: the runtime's state, the
+/// rootfs mount, the network.
+fn release_leftovers(store: &mut Store, rec: &ContainerRecord) {
+    if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &load_config(rec)) {
+        let _ = rt.delete(&rec.id);
+    }
+    let _ = crate::monitor::unmount_rootfs(store.root(), &rec.id);
+    crate::netglue::network_down(store, &rec.id);
+}
+
+fn rustix_alive(pid: i32) -> bool {
+    runtime::supervise::alive(pid)
+}
+
+/// Finds a container by name or ID prefix, with its state made true.
+pub fn lookup(store: &mut Store, key: &str) -> Result<ContainerRecord> {
+    let (id, _, _) = store.find_container(key)?;
+    let rec = store.container(&id)?;
+    refresh(store, rec)
+}
+
+/// How waiting for a container to stop ended.
+enum Waited {
+    Exited(Box<ContainerRecord>),
+    /// Exited, and removed (`--rm`) before this saw it.
+    Removed,
+    TimedOut,
+}
+
+/// Waits until the container is no longer running (as recorded by its
+/// monitor), or `limit` passes. An auto-removed (`--rm`) container counts
+/// as stopped only once its monitor has removed it, so that its name is
+/// free when `stop` or `wait` returns (a `run --name` right after them
+/// used to meet "already in use" now and then).
+fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> Result<Waited> {
+    let start = Instant::now();
+    loop {
+        let Ok(rec) = store.container(id) else { return Ok(Waited::Removed) };
+        let rec = refresh(store, rec)?;
+        if !rec.state.is_live() {
+            if load_config(&rec).auto_remove && rustix_alive(rec.monitor_pid) {
+                await_monitor(store, &rec);
+                if store.container(id).is_err() {
+                    return Ok(Waited::Removed);
+                }
+            }
+            return Ok(Waited::Exited(Box::new(rec)));
+        }
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            return Ok(Waited::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Gives a monitor whose container has exited up to 10 s to finish its
+/// work (unmounting, removing an auto-removed container).
+fn await_monitor(store: &Store, rec: &ContainerRecord) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rustix_alive(rec.monitor_pid) && store.container(&rec.id).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Stops a running container: its stop signal, then SIGKILL after
+/// `timeout` seconds (docker's default 10, or the container's
+/// --stop-timeout; negative waits forever).
+pub fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) -> Result<()> {
+    if !rec.state.is_live() {
+        return Ok(());
+    }
+    let cfg = load_config(rec);
+    crate::monitor::mark_stopped(store.root(), &rec.id);
+    let sig = parse_signal(&cfg.stop_signal).unwrap_or(libc::SIGTERM);
+    if rec.state == ContainerState::Paused {
+        if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &cfg) {
+            let _ = rt.resume(&rec.id);
+        }
+    }
+    let root = store.root().to_owned();
+    crate::events::container(&root, "kill", rec, &[("signal", &sig.to_string())]);
+    let _ = send(rec.pid, sig);
+    let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
+    let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
+    if let Waited::TimedOut = wait_exit(store, &rec.id, limit)? {
+        crate::events::container(&root, "kill", rec, &[("signal", &libc::SIGKILL.to_string())]);
+        let _ = send(rec.pid, libc::SIGKILL);
+        wait_exit(store, &rec.id, None)?;
+    }
+    crate::events::container(&root, "stop", rec, &[]);
+    Ok(())
+}
+
+/// Waits until container `id` stops; its exit code (None: it was removed
+/// and its code is not known).
+pub fn wait_code(store: &mut Store, id: &str) -> Result<Option<i32>> {
+    Ok(match wait_exit(store, id, None)? {
+        Waited::Exited(r) => Some(r.exit_code),
+        // (TimedOut cannot happen without a limit.)
+        Waited::Removed | Waited::TimedOut => {
+            let file = crate::monitor::exit_file(store.root(), id);
+            std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok())
+        }
+    })
+}
+
+/// Removes a container; a running one only with `force` (killed first,
+/// its monitor then cleans up its mount and runtime state).
+pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<()> {
+    if rec.state.is_live() {
+        if !force {
+            return Err(Error::conflict(format!(
+                "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                rec.name
+            )));
+        }
+        crate::monitor::mark_stopped(store.root(), &rec.id);
+        let cfg = load_config(rec);
+        if rec.state == ContainerState::Paused {
+            if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &cfg) {
+                let _ = rt.resume(&rec.id);
+            }
+        }
+        let _ = send(rec.pid, libc::SIGKILL);
+        if let Waited::Removed = wait_exit(store, &rec.id, None)? {
+            return Ok(());
+        }
+        // The monitor may still be finishing (auto-remove included).
+        await_monitor(store, rec);
+        if store.container(&rec.id).is_err() {
+            return Ok(());
+        }
+    }
+    // A monitor may still hold the container: finishing, starting it, or
+    // waiting to restart it. Its files stay until it is gone.
+    let Some(_lock) = hold_for_removal(store, rec, force)? else { return Ok(()) };
+    let cfg = load_config(rec);
+    if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &cfg) {
+        let _ = rt.delete(&rec.id);
+    }
+    crate::monitor::remove_files(store, &rec.id)
+}
+
+/// The monitor lock of a stopped container, for removing it: a monitor
+/// finishing is waited for; one that holds on (it is about to restart the
+/// container) is stopped with `force`, else refused. None: the container
+/// went meanwhile (its monitor removed it: `--rm`).
+fn hold_for_removal(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<Option<Lock>> {
+    let deadline = Instant::now() + Duration::from_secs(if force { 30 } else { 2 });
+    loop {
+        if let Some(lock) = monitor_lock(store.root(), &rec.id)? {
+            return Ok(Some(lock));
+        }
+        let Ok(now) = store.container(&rec.id) else { return Ok(None) };
+        if force {
+            crate::monitor::mark_stopped(store.root(), &rec.id);
+            if now.state.is_live() {
+                let _ = send(now.pid, libc::SIGKILL);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(busy(rec));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// docker's refusal to remove a container its monitor still holds.
+fn busy(rec: &ContainerRecord) -> Error {
+    Error::conflict(format!(
+        "cannot remove container \"{}\": container is restarting: stop the container before removing or force remove",
+        rec.name
+    ))
+}
+
+pub fn cgroup_pids(cg: &str) -> Vec<String> {
+    for dir in
+        [format!("/sys/fs/cgroup/pids/{cg}"), format!("/sys/fs/cgroup/memory/{cg}"), format!("/sys/fs/cgroup/{cg}")]
+    {
+        if let Ok(t) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) {
+            return t.lines().map(str::to_owned).collect();
+        }
+    }
+    Vec::new()
+}
+
+/// The lock a container's monitor holds for its whole life: one monitor
+/// a container, and no removal while one runs (it may be starting it, or
+/// waiting to restart it).
+pub fn monitor_lock(root: &Path, id: &str) -> Result<Option<Lock>> {
+    Ok(Lock::try_acquire(&Layout::new(root).container(id).monitor_lock(), true)?)
+}
+
+/// Stops a container: `signal` (or its stop signal), then SIGKILL after
+/// `timeout` seconds (or its --stop-timeout, or 10; negative: forever).
+pub fn stop(store: &mut Store, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    let mut rec = lookup(store, key)?;
+    if let Some(s) = signal {
+        parse_signal(s).ok_or_else(|| Error::invalid(format!("invalid signal: {s}")))?;
+        let mut cfg = load_config(&rec);
+        cfg.stop_signal = s.to_owned();
+        rec.config = serde_json::to_string(&cfg)?;
+    }
+    stop_one(store, &rec, timeout)
+}
+
+/// Sends `sig` to a running container's init.
+pub fn kill(store: &mut Store, key: &str, sig: i32) -> Result<()> {
+    let rec = lookup(store, key)?;
+    if rec.state != ContainerState::Running {
+        return Err(Error::not_running(format!("cannot kill container: {key}: container {} is not running", rec.id)));
+    }
+    if sig == libc::SIGKILL || sig == libc::SIGTERM || sig == libc::SIGINT {
+        crate::monitor::mark_stopped(store.root(), &rec.id);
+    }
+    send(rec.pid, sig)?;
+    crate::events::container(store.root(), "kill", &rec, &[("signal", &sig.to_string())]);
+    Ok(())
+}
+
+/// Starts a container in the background (its own monitor); one that
+/// runs already is left as it is, as docker's (304).
+pub fn start(store: &mut Store, key: &str) -> Result<()> {
+    let rec = lookup(store, key)?;
+    if rec.state == ContainerState::Running {
+        return Ok(());
+    }
+    crate::monitor::spawn_monitor(store.root(), &rec.id)
+}
+
+/// Stops a container if it runs, then starts it again.
+pub fn restart(store: &mut Store, key: &str, timeout: Option<i64>) -> Result<()> {
+    let rec = lookup(store, key)?;
+    stop_one(store, &rec, timeout)?;
+    // Its monitor finishes (unmounts, records) before the next starts.
+    if let Ok(now) = store.container(&rec.id) {
+        await_monitor(store, &now);
+    }
+    crate::monitor::spawn_monitor(store.root(), &rec.id)?;
+    crate::events::container(store.root(), "restart", &rec, &[]);
+    Ok(())
+}
+
+/// Waits until the container stops; its exit code.
+pub fn wait(store: &mut Store, key: &str) -> Result<i32> {
+    let rec = lookup(store, key)?;
+    wait_code(store, &rec.id)?.ok_or_else(|| Error::not_found(format!("No such container: {key}")))
+}
+
+/// Removes a container (a running one only with `force`) and, with
+/// `volumes`, the anonymous volumes made for it.
+pub fn remove_container(store: &mut Store, key: &str, force: bool, volumes: bool) -> Result<()> {
+    let rec = lookup(store, key)?;
+    remove(store, &rec, force)?;
+    if volumes {
+        let layout = Layout::new(store.root());
+        for v in load_config(&rec).anon_volumes {
+            let _ = image::layer::remove_tree(&layout.volume_dir(&v));
+        }
+    }
+    Ok(())
+}
+
+/// Gives a container a new name.
+pub fn rename(store: &mut Store, key: &str, new_name: &str) -> Result<()> {
+    let rec = lookup(store, key)?;
+    store.rename_container(&rec.id, new_name)?;
+    let renamed = store.container(&rec.id)?;
+    crate::events::container(store.root(), "rename", &renamed, &[("oldName", &format!("/{}", rec.name))]);
+    Ok(())
+}
+
+/// Freezes (`resume` false) or thaws a container. The store's transition
+/// decides first, so that of two racing one wins; the runtime's failure
+/// puts the state back.
+pub fn pause(store: &mut Store, key: &str, resume: bool) -> Result<()> {
+    let rec = lookup(store, key)?;
+    let rt = crate::monitor::oci_runtime(store.root(), &load_config(&rec))?;
+    let (to, back, action) = match resume {
+        false => (ContainerState::Paused, ContainerState::Running, "pause"),
+        true => (ContainerState::Running, ContainerState::Paused, "unpause"),
+    };
+    if rec.state != back || !store.transition(&rec.id, to)? {
+        let what = if resume { "paused" } else { "running" };
+        return Err(Error::conflict(format!("container {} is not {what}", rec.id)));
+    }
+    let done = if resume { rt.resume(&rec.id) } else { rt.pause(&rec.id) };
+    if let Err(e) = done {
+        store.transition(&rec.id, back)?;
+        return Err(e.into());
+    }
+    crate::events::container(store.root(), action, &rec, &[]);
+    Ok(())
+}
+
+/// docker's `ContainerTopResponse`: ps(1)'s column titles and one row a
+/// process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Top {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
+/// The processes of a running container: ps(1) with `ps_args` (docker's
+/// default `-ef`) over the pids in its cgroup, as docker's daemon does.
+pub fn top(store: &mut Store, key: &str, ps_args: &[String]) -> Result<Top> {
+    let rec = lookup(store, key)?;
+    if rec.state != ContainerState::Running {
+        return Err(Error::not_running(format!("container {} is not running", rec.id)));
+    }
+    let pids = cgroup_pids(&crate::monitor::cgroup_path(&load_config(&rec), &rec.id));
+    let pids: Vec<String> = if pids.is_empty() { vec![rec.pid.to_string()] } else { pids };
+    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+    let out = std::process::Command::new("ps").args(&args).output()?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::invalid(format!("ps: {}", err.trim())));
+    }
+    parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
+}
+
+/// ps's output, keeping the rows whose PID is one of `pids` (moby's
+/// `parsePSOutput`): the last column takes the rest of the line.
+pub fn parse_ps(text: &str, pids: &[String]) -> Result<Top> {
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    let pid_col =
+        titles.iter().position(|t| t == "PID").ok_or_else(|| Error::invalid("Couldn't find PID field in ps output"))?;
+    let mut processes = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let mut fields: Vec<String> = Vec::new();
+        let mut rest = line.trim_start();
+        while fields.len() + 1 < titles.len() {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            fields.push(rest[..end].to_owned());
+            rest = rest[end..].trim_start();
+        }
+        fields.push(rest.to_owned());
+        if fields.get(pid_col).is_some_and(|p| pids.contains(p)) {
+            processes.push(fields);
+        }
+    }
+    Ok(Top { titles, processes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_as_docker_accepts_them() {
+        assert_eq!(parse_signal("TERM"), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("sigkill"), Some(libc::SIGKILL));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+
+    #[test]
+    fn ps_output_keeps_the_containers_processes_and_the_whole_command() {
+        let text = "UID          PID    PPID  C STIME TTY          TIME CMD\n\
+                    root           1       0  0 10:00 ?        00:00:01 /sbin/init\n\
+                    root        4242       1  0 10:01 ?        00:00:00 sleep 1000 --with args\n";
+        let top = parse_ps(text, &["4242".to_owned()]).expect("parses");
+        assert_eq!(top.titles, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
+        assert_eq!(top.processes.len(), 1);
+        assert_eq!(top.processes[0][1], "4242");
+        assert_eq!(top.processes[0][7], "sleep 1000 --with args");
+        assert!(parse_ps("USER COMMAND\n", &[]).is_err(), "no PID column");
+    }
+}
