@@ -9,12 +9,14 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod health;
+pub mod images;
 pub mod internal;
 pub mod layout;
 pub mod lifecycle;
 pub mod logging;
 pub mod monitor;
 pub mod netglue;
+pub mod time;
 
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;

@@ -65,9 +65,7 @@ pub fn human_duration(d: Duration) -> String {
 
 /// Parses an RFC 3339 time (as stored in image configs).
 pub fn parse_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('+').next()?)
-        .ok()
-        .or_else(|| humantime::parse_rfc3339(s).ok())
+    engine::time::parse(s)
 }
 
 /// `2024-01-02T15:04:05Z`.

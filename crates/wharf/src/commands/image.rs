@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use store::ContainerState;
 
 use anyhow::Context;
 use clap::Args;
-use image::{Digest, Reference};
+use image::Digest;
 use serde_json::{json, Value};
 use store::{ImageRecord, Store};
 
@@ -141,45 +140,26 @@ pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::Syst
 
 use crate::exit::fail;
 
-fn parse_ref(s: &str) -> anyhow::Result<Reference> {
-    Reference::parse(s).map_err(|e| fail(format!("{e}: {s}")))
-}
-
-pub fn short_id(id: &Digest) -> String {
-    id.hex()[..12].to_owned()
-}
+pub use engine::images::short_id;
 
 pub fn import(root: &std::path::Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
     if args.file.contains("://") {
         return Err(fail("importing from a URL is not supported; download the tarball first"));
     }
-    if let Some(p) = &args.platform {
-        builder::config::check_platform(p).map_err(fail)?;
-    }
-    let target = args.reference.as_deref().map(parse_ref).transpose()?;
-    let mut cfg = builder::config::ImageConfig::new_imported(args.message.as_deref(), &args.file);
-    for c in &args.changes {
-        cfg.apply_change(c).map_err(|e| fail(format!("--change {c:?}: {e}")))?;
-    }
+    let opts = engine::images::ImportOptions {
+        reference: args.reference.clone(),
+        changes: args.changes.clone(),
+        message: args.message.clone(),
+        source: args.file.clone(),
+        platform: args.platform.clone(),
+    };
     let mut store = Store::open(root)?;
-    let _lock = store.lock(false)?;
     let input: Box<dyn Read> = if args.file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::fs::File::open(&args.file).with_context(|| format!("open {}", args.file))?)
     };
-    let layer = store.import_layer(input, None)?;
-    cfg.set_layers(std::slice::from_ref(&layer.diff_id));
-    let id = store.add_image(&cfg.to_bytes(), &[layer])?;
-    if let Some(t) = &target {
-        store.tag(&id, t)?;
-    }
-    super::events::image(
-        root,
-        "import",
-        &id.to_string(),
-        &target.as_ref().map(Reference::familiar).unwrap_or_default(),
-    );
+    let id = engine::images::import(&mut store, input, &opts)?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -351,28 +331,7 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
 
 /// docker's `image inspect` object for one image.
 pub fn inspect_value(store: &Store, id: &Digest) -> anyhow::Result<Value> {
-    let rec = store.image(id)?;
-    let cfg: Value = serde_json::from_slice(&store.config_bytes(id)?).context("image config")?;
-    let layers: Vec<String> = store.diff_ids(id)?.iter().map(ToString::to_string).collect();
-    let last_layer = rec.chain.last().map(|c| store.snapshot_dir(c).display().to_string()).unwrap_or_default();
-    Ok(json!({
-        "Id": id.to_string(),
-        "RepoTags": rec.tags.iter().map(Reference::familiar).collect::<Vec<_>>(),
-        "RepoDigests": rec.digests.iter().map(Reference::familiar).collect::<Vec<_>>(),
-        "Parent": "",
-        "Comment": cfg.get("comment").or_else(|| cfg.pointer("/history/0/comment")).cloned().unwrap_or(json!("")),
-        "Created": cfg.get("created").cloned().unwrap_or(json!("")),
-        "DockerVersion": "",
-        "Author": cfg.get("author").cloned().unwrap_or(json!("")),
-        "Config": builder::config::docker_config(cfg.get("config")),
-        "Architecture": cfg.get("architecture").cloned().unwrap_or(json!("")),
-        "Variant": cfg.get("variant").cloned(),
-        "Os": cfg.get("os").cloned().unwrap_or(json!("")),
-        "Size": rec.size,
-        "GraphDriver": {"Data": {"UpperDir": last_layer}, "Name": "wharf-overlay"},
-        "RootFS": {"Type": "layers", "Layers": layers},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-    }))
+    Ok(engine::images::inspect(store, id)?)
 }
 
 pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<ExitCode> {
@@ -421,10 +380,7 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
 pub fn tag(root: &std::path::Path, args: TagArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;
-    let id = store.resolve(&args.source).map_err(|e| fail(e.to_string()))?;
-    let target = parse_ref(&args.target)?;
-    store.tag(&id, &target).map_err(|e| fail(e.to_string()))?;
-    super::events::image(root, "tag", &id.to_string(), &target.familiar());
+    engine::images::tag(&mut store, &args.source, &args.target)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -433,8 +389,8 @@ pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
     let (lock, _) = super::system::exclusive_lock(&store)?;
     let mut failed = false;
     for name in &args.images {
-        match remove_one(&mut store, name, args.force) {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+        match engine::images::remove(&mut store, name, args.force) {
+            Ok(items) => items.iter().for_each(|i| println!("{}", delete_line(i, "Untagged", "Deleted"))),
             Err(e) => {
                 eprintln!("Error response from daemon: {e}");
                 failed = true;
@@ -445,67 +401,23 @@ pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// docker's rmi: a name untags (deleting the image with its last tag); an
-/// ID deletes, refusing without -f if several repositories refer to it;
-/// an image used by a container is never deleted without -f.
-fn remove_one(store: &mut Store, name: &str, force: bool) -> anyhow::Result<Vec<String>> {
-    let id = store.resolve(name)?;
-    let rec = store.image(&id)?;
-    let by_name = Reference::parse(name).ok().filter(|r| rec.tags.contains(r) || rec.digests.contains(r));
-    let users = store.containers_using(&id)?;
-    let mut lines = Vec::new();
-    if let Some(r) = &by_name {
-        if rec.tags.len() + rec.digests.len() > 1 && r.digest().is_none() {
-            store.untag(r)?;
-            super::events::image(store.root(), "untag", &id.to_string(), &r.familiar());
-            return Ok(vec![format!("Untagged: {}", r.familiar())]);
-        }
-    } else if rec.tags.len() > 1 && !force {
-        return Err(fail(format!(
-            "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-            short_id(&id)
-        )));
+/// One line of rmi's (`Untagged: x`) or prune's (`untagged: x`) report.
+fn delete_line(item: &engine::images::DeleteItem, untagged: &str, deleted: &str) -> String {
+    match item {
+        engine::images::DeleteItem::Untagged(name) => format!("{untagged}: {name}"),
+        engine::images::DeleteItem::Deleted(id) => format!("{deleted}: {id}"),
     }
-    if let Some((cid, state)) = users.first() {
-        if !force || *state == ContainerState::Running {
-            let what = if *state == ContainerState::Running { "running" } else { "stopped" };
-            return Err(fail(format!(
-                "conflict: unable to delete {} (must be forced) - image is being used by {what} container {}",
-                short_id(&id),
-                &cid[..12.min(cid.len())]
-            )));
-        }
-    }
-    for t in rec.tags.iter().chain(rec.digests.iter()) {
-        lines.push(format!("Untagged: {}", t.familiar()));
-        super::events::image(store.root(), "untag", &id.to_string(), &t.familiar());
-    }
-    store.delete_image(&id)?;
-    super::events::image(store.root(), "delete", &id.to_string(), &id.to_string());
-    lines.push(format!("Deleted: {id}"));
-    Ok(lines)
 }
 
 pub fn history(root: &std::path::Path, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(root)?;
-    let id = store.resolve(&args.image).map_err(|e| fail(e.to_string()))?;
-    let cfg: Value = serde_json::from_slice(&store.config_bytes(&id)?)?;
-    let rec = store.image(&id)?;
-    let hist = cfg.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
-    // Layer sizes, in order, for the entries that made a layer.
-    let mut sizes = rec.chain.iter().map(|c| store.snapshot_size(c).unwrap_or(0));
-    let mut entries: Vec<(String, String, String, u64, String)> = Vec::new();
-    let n = hist.len();
-    for (i, h) in hist.iter().enumerate() {
-        let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
-        let size = if empty { 0 } else { sizes.next().unwrap_or(0) };
-        let shown_id = if i + 1 == n { short_or_full(&id, args.no_trunc) } else { "<missing>".into() };
-        let created = h.get("created").and_then(Value::as_str).unwrap_or("").to_owned();
-        let by = h.get("created_by").and_then(Value::as_str).unwrap_or("").to_owned();
-        let comment = h.get("comment").and_then(Value::as_str).unwrap_or("").to_owned();
-        entries.push((shown_id, created, by, size, comment));
-    }
-    entries.reverse();
+    let items = engine::images::history(&store, &args.image)?;
+    let shown = |id: &str| match id.parse::<Digest>() {
+        Ok(d) => short_or_full(&d, args.no_trunc),
+        Err(_) => id.to_owned(),
+    };
+    let entries: Vec<(String, String, String, u64, String)> =
+        items.into_iter().map(|h| (shown(&h.id), h.created, h.created_by, h.size, h.comment)).collect();
     let mut out = std::io::stdout().lock();
     if args.quiet {
         for e in &entries {
@@ -575,31 +487,14 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
     let cutoff = prune_cutoff(&args.filters)?;
     let mut store = Store::open(root)?;
     let (lock, _) = super::system::exclusive_lock(&store)?;
-    let mut lines = Vec::new();
-    for img in store.images()? {
-        if !args.all && !img.tags.is_empty() {
-            continue;
-        }
-        if cutoff.is_some_and(|c| parse_time(&img.created).is_none_or(|t| t >= c)) {
-            continue;
-        }
-        if !store.containers_using(&img.id)?.is_empty() {
-            continue;
-        }
-        for t in &img.tags {
-            lines.push(format!("untagged: {}", t.familiar()));
-        }
-        store.delete_image(&img.id)?;
-        lines.push(format!("deleted: {}", img.id));
-    }
-    let report = store.gc(&lock)?;
-    if !lines.is_empty() {
+    let report = engine::images::prune(&mut store, &lock, args.all, cutoff)?;
+    if !report.images_deleted.is_empty() {
         println!("Deleted Images:");
-        for l in &lines {
-            println!("{l}");
+        for item in &report.images_deleted {
+            println!("{}", delete_line(item, "untagged", "deleted"));
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(report.bytes));
+    println!("Total reclaimed space: {}", human_size(report.space_reclaimed));
     Ok(ExitCode::SUCCESS)
 }
