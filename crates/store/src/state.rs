@@ -119,3 +119,39 @@ mod tests {
         assert!(Running.is_live() && Paused.is_live() && !Exited.is_live() && !Created.is_live());
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    use super::ContainerState::*;
+    use crate::Store;
+
+    #[test]
+    fn of_two_racing_transitions_one_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut a = Store::open(dir.path()).expect("opens");
+        let mut b = Store::open(dir.path()).expect("opens again, as a second process would");
+        let config = br#"{"created":"2024-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let img = a.add_image(config, &[]).expect("an image");
+        a.add_container("c1", "web", &img).expect("a container");
+        assert!(!a.transition("c1", Paused).expect("runs"), "a created container does not pause");
+        a.set_container_running("c1", 10, 11).expect("runs");
+        assert!(a.transition("c1", Paused).expect("runs"));
+        assert!(!b.transition("c1", Paused).expect("runs"), "the second pause loses");
+        assert_eq!(b.container("c1").expect("there").state, Paused);
+        assert!(b.transition("c1", Running).expect("runs"), "unpause");
+        assert!(!a.transition("gone", Running).expect("runs"), "no such container: nothing changes");
+    }
+
+    #[test]
+    fn a_container_being_removed_is_not_recorded_running() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(dir.path()).expect("opens");
+        let config = br#"{"created":"2024-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let img = s.add_image(config, &[]).expect("an image");
+        s.add_container("c1", "web", &img).expect("a container");
+        assert!(s.transition("c1", Removing).expect("runs"));
+        let e = s.set_container_running("c1", 10, 11).expect_err("refused");
+        assert!(e.to_string().contains("being removed"), "{e}");
+        assert_eq!(s.container("c1").expect("there").state, Removing);
+    }
+}

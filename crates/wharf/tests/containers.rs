@@ -6,6 +6,8 @@
 mod common;
 use std::path::Path;
 
+use std::process::Stdio;
+
 use common::{eventually, mounts_under, Env};
 
 fn state(env: &Env, name: &str) -> String {
@@ -1289,4 +1291,35 @@ fn events_stream_what_happens_and_replay_the_past() {
     assert_eq!(past, "3\n");
     let (code, _, err) = env.out(&["events", "--filter", "bogus=1", "--until", "0s"]);
     assert_eq!((code, err.trim()), (1, "Error: invalid filter 'bogus'"));
+}
+
+#[test]
+fn concurrent_starts_run_one_monitor_and_stop_then_start_restarts() {
+    let Some(env) = Env::new() else { return };
+    let id = env.ok(&["create", "--name", "race", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    let children: Vec<_> = (0..4)
+        .map(|_| env.cmd(&["start", "race"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start"))
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().expect("start");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "race\n");
+    }
+    // The starts ran at once, each its own process: the monitor lock lets
+    // one of them run the container.
+    let monitors = || {
+        let o = std::process::Command::new("pgrep")
+            .args(["-f", &format!("{} internal .*\"monitor\",\"id\":\"{id}\"", env.root().display())])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    assert_eq!(eventually(|| (monitors() == 1).then_some(())), Some(()), "one monitor for the container");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "race"]).trim(), "running");
+    // A start right after a stop waits for the finishing monitor, then runs.
+    env.ok(&["stop", "-t", "0", "race"]);
+    env.ok(&["start", "race"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "race"]).trim(), "running");
+    env.ok(&["rm", "-f", "race"]);
+    assert_eq!(eventually(|| (monitors() == 0).then_some(())), Some(()), "the monitor goes with rm -f");
 }
