@@ -17,6 +17,7 @@ pub mod logging;
 pub mod monitor;
 pub mod netglue;
 pub mod time;
+pub mod volumes;
 
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;

@@ -68,11 +68,6 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     engine::time::parse(s)
 }
 
-/// `2024-01-02T15:04:05Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 /// `2024-01-02 15:04:05 +0000 UTC`, docker's `CreatedAt`.
 pub fn docker_time(t: SystemTime) -> String {
     let s = humantime::format_rfc3339_seconds(t).to_string();

@@ -232,10 +232,7 @@ fn add_named_at_random(store: &mut Store, id: &str, image: &image::Digest) -> an
 }
 
 pub(crate) fn random_hex(bytes: usize) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(engine::files::random_hex(bytes)?)
 }
 
 /// docker's `RAMInBytes`: a number with an optional b/k/m/g/t suffix

@@ -118,21 +118,7 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Bytes of the files under `dir` (not following symlinks).
-pub fn tree_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
-}
+pub use engine::files::tree_size;
 
 fn usage_row(kind: &str, total: usize, active: usize, size: u64, reclaimable: u64) -> Vec<String> {
     let pct = (reclaimable * 100).checked_div(size).unwrap_or(0);
