@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod monitor;
 pub mod netglue;
+pub mod networks;
 pub mod time;
 pub mod volumes;
 

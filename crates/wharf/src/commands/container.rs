@@ -3,7 +3,7 @@
 
 use crate::exit::{Failure, ENGINE_ERROR};
 
-pub use engine::container::{load_config, ContainerConfig, Endpoint, RestartPolicy};
+pub use engine::container::{load_config, ContainerConfig, RestartPolicy};
 pub use engine::monitor::*;
 pub use engine::netglue::hosts_file;
 

@@ -1,0 +1,281 @@
+//! Networks: the built-in `bridge`, `host` and `none`, and user bridge
+//! networks whose containers find each other by name. Names resolve
+//! through each container's /etc/hosts, which wharf rewrites (in place:
+//! it is bind-mounted) whenever a container on the network starts or
+//! stops. A daemonless engine has no process to answer DNS for the
+//! network, and /etc/hosts is read by every libc resolver, busybox and
+//! musl included. Results in the Engine API's shapes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use store::{NetworkRecord, Store};
+
+use crate::container::{load_config, ContainerConfig, Endpoint};
+use crate::netglue::{attach_endpoint, bridge_of, ip_on, is_user_network, mtu_of, update_hosts, write_hosts};
+use crate::{Error, Result};
+
+/// The built-in networks and their drivers, as `network ls` shows them.
+pub const BUILTIN: &[(&str, &str)] = &[("bridge", "bridge"), ("host", "host"), ("none", "null")];
+
+/// docker's `NetworkCreateRequest`, as far as the bridge driver goes.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: String,
+    /// Only `bridge`.
+    pub driver: String,
+    /// CIDR; None: the first free 10.90.N.0/24.
+    pub subnet: Option<String>,
+    /// Driver options (`com.docker.network.driver.mtu`).
+    pub options: BTreeMap<String, String>,
+}
+
+/// Creates a user bridge network; its ID.
+pub fn create(store: &mut Store, opts: &CreateOptions) -> Result<String> {
+    if opts.driver != "bridge" {
+        return Err(Error::not_found(format!("plugin \"{}\" not found", opts.driver)));
+    }
+    if BUILTIN.iter().any(|(n, _)| *n == opts.name) {
+        return Err(Error::conflict(format!("network with name {} already exists", opts.name)));
+    }
+    mtu_of(&opts.options)?;
+    let id = crate::files::random_hex(32)?;
+    let bridge_name = format!("wh-{}", &id[..12]);
+    let subnet = match &opts.subnet {
+        Some(s) => network::Bridge::from_subnet(&bridge_name, s)?,
+        None => free_subnet(store)?,
+    };
+    let rec = NetworkRecord {
+        name: opts.name.clone(),
+        id: id.clone(),
+        subnet: subnet.subnet(),
+        bridge: bridge_name,
+        created: store::now_rfc3339(),
+        options: opts.options.clone(),
+    };
+    store.add_network(&rec)?;
+    crate::events::emit(store.root(), "network", "create", &id, &[("name", &rec.name), ("type", "bridge")]);
+    Ok(id)
+}
+
+/// docker's network summary, as `network ls` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSummary {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+}
+
+/// Every network, built-in ones too, by name.
+pub fn list(store: &Store) -> Result<Vec<NetworkSummary>> {
+    let mut out: Vec<NetworkSummary> = BUILTIN
+        .iter()
+        .map(|(n, d)| NetworkSummary { id: builtin_id(n), name: n.to_string(), driver: d.to_string() })
+        .collect();
+    for n in store.networks()? {
+        out.push(NetworkSummary { id: n.id, name: n.name, driver: "bridge".into() });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// docker's `network inspect` object of a network, by name or ID.
+pub fn inspect(store: &Store, key: &str) -> Result<Value> {
+    let rec = builtin_record(key).map_or_else(|| store.network(key), |b| Ok(Some(b)))?;
+    let n = rec.ok_or_else(|| Error::not_found(format!("network {key} not found")))?;
+    network_value(store, &n)
+}
+
+/// Removes a user network no container is on.
+pub fn remove(store: &mut Store, key: &str) -> Result<()> {
+    let n = store.network(key)?.ok_or_else(|| Error::not_found(format!("network {key} not found")))?;
+    let users = in_use(store, &n.name)?;
+    if !users.is_empty() {
+        return Err(Error::conflict(format!(
+            "error while removing network: network {} id {} has active endpoints ({})",
+            n.name,
+            n.id,
+            users.join(", ")
+        )));
+    }
+    destroy(store, &n)
+}
+
+fn destroy(store: &mut Store, n: &NetworkRecord) -> Result<()> {
+    network::remove_bridge(&bridge_of(store, &n.name)?);
+    store.remove_network(&n.name)?;
+    crate::events::emit(store.root(), "network", "destroy", &n.id, &[("name", &n.name), ("type", "bridge")]);
+    Ok(())
+}
+
+/// Removes every user network no container is on; their names.
+pub fn prune(store: &mut Store) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for n in store.networks()? {
+        if in_use(store, &n.name)?.is_empty() {
+            destroy(store, &n)?;
+            removed.push(n.name);
+        }
+    }
+    Ok(removed)
+}
+
+/// The first 10.90.N.0/24 free on this host and in this store.
+fn free_subnet(store: &Store) -> Result<network::Bridge> {
+    let mut taken = network::host_subnets();
+    taken.push(network::Bridge::default_bridge());
+    for n in store.networks()? {
+        taken.extend(network::Bridge::from_subnet(&n.bridge, &n.subnet).ok());
+    }
+    for n in 0..=255u8 {
+        let cand = network::Bridge::from_subnet("", &format!("10.90.{n}.0/24"))?;
+        if !taken.iter().any(|t| network::overlaps(t, &cand)) {
+            return Ok(cand);
+        }
+    }
+    Err(Error::conflict(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+    ))
+}
+
+/// A built-in network (`bridge`, `host`, `none`) as a record.
+fn builtin_record(name: &str) -> Option<NetworkRecord> {
+    let (name, _) = BUILTIN.iter().find(|(n, _)| *n == name)?;
+    let bridge = if *name == "bridge" { network::BRIDGE } else { "" };
+    Some(NetworkRecord {
+        name: name.to_string(),
+        id: builtin_id(name),
+        subnet: if bridge.is_empty() { String::new() } else { network::SUBNET.into() },
+        bridge: bridge.into(),
+        created: String::new(),
+        options: BTreeMap::new(),
+    })
+}
+
+/// A stable ID per built-in network (docker's are random per daemon).
+pub fn builtin_id(name: &str) -> String {
+    image::Digest::of(format!("wharf network {name}").as_bytes()).hex()
+}
+
+/// One network as `network inspect` shows it.
+fn network_value(store: &Store, n: &NetworkRecord) -> Result<Value> {
+    let driver = BUILTIN.iter().find(|(b, _)| *b == n.name).map_or("bridge", |(_, d)| *d);
+    if n.bridge.is_empty() {
+        return Ok(json!({
+            "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
+            "IPAM": {"Driver": "default", "Config": []}, "Options": {}, "Containers": {},
+        }));
+    }
+    let br = bridge_of(store, &n.name)?;
+    let mut containers = serde_json::Map::new();
+    for c in store.containers()? {
+        if let Some(ip) = ip_on(store, &c, &n.name) {
+            containers.insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", br.prefix)}));
+        }
+    }
+    Ok(json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
+        "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet, "Gateway": br.gateway.to_string()}]},
+        "Options": options_shown(n),
+        "Containers": containers,
+    }))
+}
+
+/// The options `network inspect` shows: the bridge's name and those given.
+fn options_shown(n: &NetworkRecord) -> BTreeMap<String, String> {
+    let mut shown = n.options.clone();
+    shown.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
+    shown
+}
+
+fn in_use(store: &Store, name: &str) -> Result<Vec<String>> {
+    Ok(store
+        .containers()?
+        .into_iter()
+        .filter(|c| load_config(c).networks().iter().any(|n| n == name))
+        .map(|c| c.name)
+        .collect())
+}
+
+fn running_container(store: &mut Store, key: &str) -> Result<store::ContainerRecord> {
+    let (id, _, _) = store.find_container(key).map_err(|_| Error::not_found(format!("No such container: {key}")))?;
+    let rec = store.container(&id)?;
+    crate::lifecycle::refresh(store, rec)
+}
+
+fn save_config(store: &mut Store, id: &str, cfg: &ContainerConfig) -> Result<()> {
+    store.set_container_config(id, &serde_json::to_string(cfg)?)?;
+    Ok(())
+}
+
+/// Connects a container to another network (at once if it runs; at each
+/// start after).
+pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[String]) -> Result<()> {
+    let rec = running_container(store, container)?;
+    let mut cfg = load_config(&rec);
+    let net = if network == "default" { "bridge".to_owned() } else { network.to_owned() };
+    if net == "host" || net == "none" {
+        return Err(Error::invalid(format!(
+            "container cannot be disconnected from host network or connected to {net} network"
+        )));
+    }
+    if net != "bridge" && store.network(&net)?.is_none() {
+        return Err(Error::not_found(format!("network {net} not found")));
+    }
+    if cfg.network == "host" || cfg.network == "none" || cfg.network.starts_with("container:") {
+        return Err(Error::invalid(format!(
+            "container cannot be connected to multiple networks with one of the networks in {} mode",
+            cfg.network
+        )));
+    }
+    if cfg.networks().contains(&net) {
+        return Err(Error::conflict(format!("endpoint with name {} already exists in network {net}", rec.name)));
+    }
+    let ifname = (1..)
+        .map(|n| format!("eth{n}"))
+        .find(|i| !cfg.connected.iter().any(|e| &e.ifname == i))
+        .unwrap_or_else(|| "eth1".into());
+    let endpoint = Endpoint { network: net.clone(), ifname, aliases: aliases.to_vec() };
+    if rec.state.is_live() {
+        attach_endpoint(store, &rec.id, &endpoint)?;
+    }
+    cfg.connected.push(endpoint);
+    save_config(store, &rec.id, &cfg)?;
+    for n in cfg.networks() {
+        if is_user_network(&n) {
+            update_hosts(store, &n)?;
+        }
+    }
+    Ok(())
+}
+
+/// Disconnects a container from a network it joined with `connect`.
+pub fn disconnect(store: &mut Store, container: &str, network: &str, force: bool) -> Result<()> {
+    let rec = running_container(store, container)?;
+    let mut cfg = load_config(&rec);
+    let net = if network == "default" { "bridge".to_owned() } else { network.to_owned() };
+    let Some(pos) = cfg.connected.iter().position(|e| e.network == net) else {
+        if cfg.network == net {
+            return Err(Error::invalid(format!(
+                "container {} was created on network {net}: wharf can only disconnect networks joined with 'network connect'",
+                rec.name
+            )));
+        }
+        return Err(Error::invalid(format!("container {} is not connected to network {net}", rec.name)));
+    };
+    let endpoint = cfg.connected.remove(pos);
+    if !rec.ip.is_empty() {
+        if let Err(e) = network::detach_extra(&rec.id, &endpoint.ifname) {
+            if !force {
+                return Err(e.into());
+            }
+        }
+        network::release_on(&bridge_of(store, &net)?, &rec.id);
+    }
+    save_config(store, &rec.id, &cfg)?;
+    write_hosts(store, &rec.id)?;
+    if is_user_network(&net) {
+        update_hosts(store, &net)?;
+    }
+    Ok(())
+}
