@@ -90,6 +90,35 @@ impl Error {
     }
 }
 
+/// Context for a failure on the way up (`.ctx("reading X")`), keeping
+/// its kind: the engine's `anyhow::Context`.
+pub trait ResultExt<T> {
+    fn ctx(self, context: impl fmt::Display) -> Result<T>;
+    fn with_ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn ctx(self, context: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.into().context(context))
+    }
+
+    fn with_ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| e.into().context(context()))
+    }
+}
+
+/// A missing value in input (an archive's manifest, a config) is bad
+/// input: `.ctx("what was missing")`.
+impl<T> ResultExt<T> for Option<T> {
+    fn ctx(self, context: impl fmt::Display) -> Result<T> {
+        self.ok_or_else(|| Error::invalid(context.to_string()))
+    }
+
+    fn with_ctx<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.ok_or_else(|| Error::invalid(context().to_string()))
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -148,6 +177,36 @@ impl From<rustix::io::Errno> for Error {
 
 impl From<std::ffi::NulError> for Error {
     fn from(e: std::ffi::NulError) -> Error {
+        Error::invalid(e.to_string())
+    }
+}
+
+impl From<image::ContentError> for Error {
+    fn from(e: image::ContentError) -> Error {
+        Error::internal(e.to_string())
+    }
+}
+
+impl From<image::layer::LayerError> for Error {
+    fn from(e: image::layer::LayerError) -> Error {
+        Error::invalid(e.to_string())
+    }
+}
+
+impl From<image::digest::BadDigest> for Error {
+    fn from(e: image::digest::BadDigest) -> Error {
+        Error::invalid(e.to_string())
+    }
+}
+
+impl From<image::BadReference> for Error {
+    fn from(e: image::BadReference) -> Error {
+        Error::invalid(e.to_string())
+    }
+}
+
+impl From<oci_spec::OciSpecError> for Error {
+    fn from(e: oci_spec::OciSpecError) -> Error {
         Error::invalid(e.to_string())
     }
 }

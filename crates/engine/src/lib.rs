@@ -4,6 +4,7 @@
 //! the Engine API's model; reports failures as one typed [`Error`]; and
 //! never prints. See docs/ARCHITECTURE.md.
 
+pub mod archive;
 pub mod container;
 pub mod error;
 pub mod events;

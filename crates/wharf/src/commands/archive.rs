@@ -1,25 +1,17 @@
-//! `wharf save` and `wharf load`: docker-archive tarballs in the layout of
-//! docker 25+ (an OCI image layout with docker's `manifest.json` beside
-//! it), read back along with archives from older docker, podman and skopeo
-//! (`docker-archive:` and `oci-archive:`).
+//! `wharf save` and `wharf load`: flags → `engine::archive` → docker's
+//! output.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use image::{Digest, Reference};
-use oci_spec::image::{DescriptorBuilder, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType};
-use serde_json::{json, Value};
+use engine::archive::{self, SaveTarget};
 use store::Store;
 
 use crate::exit::Failure;
-
-use store::LAYER_TAR;
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
@@ -63,415 +55,35 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
-/// One image to save and the names it is saved under.
-struct Saved {
-    id: Digest,
-    names: Vec<Reference>,
-    diff_ids: Vec<Digest>,
-    chain: Vec<Digest>,
-}
-
 pub fn save(root: &Path, args: SaveArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let _lock = store.lock(false)?;
-    let mut saved: Vec<Saved> = Vec::new();
-    for name in &args.images {
-        let id = store.resolve(name).map_err(|e| Failure::new(1, e.to_string()))?;
-        let rec = store.image(&id)?;
-        let names: Vec<Reference> = match Reference::parse(name) {
-            Ok(r) if rec.tags.contains(&r) => vec![r],
-            _ if name.starts_with("sha256:") || id.hex().starts_with(name.as_str()) => Vec::new(),
-            _ => rec.tags.clone(),
-        };
-        match saved.iter_mut().find(|s| s.id == id) {
-            Some(s) => s.names.extend(names),
-            None => saved.push(Saved { diff_ids: store.diff_ids(&id)?, chain: rec.chain.clone(), id, names }),
-        }
-    }
     let codec = match args.compression {
         Compression::Gzip => store::Codec::Gzip,
         Compression::Zstd => store::Codec::Zstd,
     };
-    if args.format == SaveFormat::OciDir {
-        let dir = args.output.as_ref().ok_or_else(|| Failure::new(1, "oci-dir needs -o DIRECTORY"))?;
-        std::fs::create_dir_all(dir.join("blobs/sha256")).with_context(|| format!("create {}", dir.display()))?;
-        write_oci(&mut store, &saved, codec, &mut DirSink(dir.clone()))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.format == SaveFormat::OciArchive {
-        let path = args.output.as_ref().ok_or_else(|| Failure::new(1, "oci-archive needs -o FILE"))?;
-        let tmp = path.with_extension("wharf-partial");
-        let file = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        let mut sink = TarSink(tar::Builder::new(io::BufWriter::with_capacity(1 << 20, file)));
-        let result = write_oci(&mut store, &saved, codec, &mut sink).and_then(|_| Ok(sink.0.into_inner()?.flush()?));
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    match &args.output {
-        Some(path) => {
-            let tmp = path.with_extension("wharf-partial");
-            let file = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-            let result = write_archive(&store, &saved, io::BufWriter::with_capacity(1 << 20, file));
-            if let Err(e) = result {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
-        }
-        None => {
-            if io::stdout().is_terminal() {
+    let format = match args.format {
+        SaveFormat::DockerArchive => archive::SaveFormat::DockerArchive,
+        SaveFormat::OciArchive => archive::SaveFormat::OciArchive,
+        SaveFormat::OciDir => archive::SaveFormat::OciDir,
+    };
+    let mut stdout = io::stdout().lock();
+    let target = match (&args.output, format) {
+        (Some(dir), archive::SaveFormat::OciDir) => SaveTarget::Dir(dir.clone()),
+        (Some(path), _) => SaveTarget::File(path.clone()),
+        (None, archive::SaveFormat::DockerArchive) => {
+            if stdout.is_terminal() {
                 bail!(Failure::new(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect"));
             }
-            write_archive(&store, &saved, io::BufWriter::with_capacity(1 << 20, io::stdout().lock()))?;
+            SaveTarget::Stream(&mut stdout)
         }
-    }
+        (None, _) => SaveTarget::Stream(&mut stdout),
+    };
+    archive::save(&mut store, &args.images, format, codec, target)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Where OCI layout files go: a tar or a directory.
-trait Sink {
-    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()>;
-}
-
-struct TarSink<W: Write>(tar::Builder<W>);
-
-impl<W: Write> Sink for TarSink<W> {
-    fn file(&mut self, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        self.0.append_data(&mut h, path, data)
-    }
-}
-
-struct DirSink(PathBuf);
-
-impl Sink for DirSink {
-    fn file(&mut self, path: &str, _size: u64, data: &mut dyn Read) -> io::Result<()> {
-        let dest = self.0.join(path);
-        let mut f = File::create(&dest)?;
-        io::copy(data, &mut f)?;
-        f.sync_all()
-    }
-}
-
-/// An OCI image layout: config, compressed layers (made once and kept in
-/// the store), manifests and `index.json`.
-fn write_oci(store: &mut Store, saved: &[Saved], codec: store::Codec, sink: &mut dyn Sink) -> anyhow::Result<()> {
-    let mut written = std::collections::HashSet::new();
-    let mut index_entries = Vec::new();
-    for s in saved {
-        let config = store.config_bytes(&s.id)?;
-        if written.insert(s.id.clone()) {
-            sink.file(&blob_path(&s.id), config.len() as u64, &mut &config[..])?;
-        }
-        let mut layers = Vec::new();
-        for (diff, chain) in s.diff_ids.iter().zip(&s.chain) {
-            let (blob, size) = store.compressed_layer(chain, diff, codec)?;
-            if written.insert(blob.clone()) {
-                sink.file(&blob_path(&blob), size, &mut store.content().open_blob(&blob)?)?;
-            }
-            layers.push(json!({"mediaType": codec.media_type(), "digest": blob.to_string(), "size": size}));
-        }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": s.id.to_string(), "size": config.len()},
-            "layers": layers,
-        });
-        let mbytes = serde_json::to_vec(&manifest)?;
-        let mdigest = Digest::of(&mbytes);
-        if written.insert(mdigest.clone()) {
-            sink.file(&blob_path(&mdigest), mbytes.len() as u64, &mut &mbytes[..])?;
-        }
-        let names: Vec<Option<&Reference>> =
-            if s.names.is_empty() { vec![None] } else { s.names.iter().map(Some).collect() };
-        for n in names {
-            let mut d = json!({"mediaType": MANIFEST, "digest": mdigest.to_string(), "size": mbytes.len()});
-            if let Some(r) = n {
-                d["annotations"] = json!({"io.containerd.image.name": r.to_string(), "org.opencontainers.image.ref.name": r.familiar()});
-            }
-            index_entries.push(d);
-        }
-    }
-    let index =
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
-    let ib = serde_json::to_vec(&index)?;
-    sink.file("index.json", ib.len() as u64, &mut &ib[..])?;
-    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-    sink.file("oci-layout", layout.len() as u64, &mut &layout[..])?;
-    Ok(())
-}
-
-fn blob_path(d: &Digest) -> String {
-    format!("blobs/sha256/{}", d.hex())
-}
-
-fn append_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> io::Result<()> {
-    let mut h = tar::Header::new_ustar();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    b.append_data(&mut h, path, data)
-}
-
-fn write_archive<W: Write>(store: &Store, saved: &[Saved], out: W) -> anyhow::Result<()> {
-    let mut b = tar::Builder::new(out);
-    let mut written = std::collections::HashSet::new();
-    let mut index_entries = Vec::new();
-    let mut manifest_json = Vec::new();
-    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for s in saved {
-        let config = store.config_bytes(&s.id)?;
-        if written.insert(s.id.clone()) {
-            append_bytes(&mut b, &blob_path(&s.id), &config)?;
-        }
-        let mut layer_descs = Vec::new();
-        for (diff, chain) in s.diff_ids.iter().zip(&s.chain) {
-            let size = write_layer_entry(store, &mut b, diff, chain, &mut written)?;
-            layer_descs.push(
-                DescriptorBuilder::default()
-                    .media_type(MediaType::ImageLayer)
-                    .digest(oci_digest(diff)?)
-                    .size(size)
-                    .build()?,
-            );
-        }
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(
-                DescriptorBuilder::default()
-                    .media_type(MediaType::ImageConfig)
-                    .digest(oci_digest(&s.id)?)
-                    .size(config.len() as u64)
-                    .build()?,
-            )
-            .layers(layer_descs)
-            .build()?;
-        let mbytes = manifest.to_string()?.into_bytes();
-        let mdigest = Digest::of(&mbytes);
-        if written.insert(mdigest.clone()) {
-            append_bytes(&mut b, &blob_path(&mdigest), &mbytes)?;
-        }
-        // The index is written as plain JSON: oci-spec keeps annotations in
-        // a HashMap, whose order would make two saves differ.
-        let names: Vec<Option<&Reference>> =
-            if s.names.is_empty() { vec![None] } else { s.names.iter().map(Some).collect() };
-        for n in names {
-            let mut d = json!({"mediaType": MANIFEST, "digest": mdigest.to_string(), "size": mbytes.len()});
-            if let Some(r) = n {
-                let tag = r.tag().unwrap_or("latest").to_owned();
-                d["annotations"] =
-                    json!({"io.containerd.image.name": r.to_string(), "org.opencontainers.image.ref.name": tag});
-                let top = s.diff_ids.last().map(|d| d.hex()).unwrap_or_default();
-                repositories.entry(r.familiar_repository()).or_default().insert(tag, top);
-            }
-            index_entries.push(d);
-        }
-        manifest_json.push(json!({
-            "Config": blob_path(&s.id),
-            "RepoTags": s.names.iter().map(Reference::familiar).collect::<Vec<_>>(),
-            "Layers": s.diff_ids.iter().map(blob_path).collect::<Vec<_>>(),
-        }));
-    }
-    let index =
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
-    append_bytes(&mut b, "index.json", serde_json::to_string(&index)?.as_bytes())?;
-    append_bytes(&mut b, "manifest.json", serde_json::to_string(&manifest_json)?.as_bytes())?;
-    append_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    if !repositories.is_empty() {
-        append_bytes(&mut b, "repositories", serde_json::to_string(&repositories)?.as_bytes())?;
-    }
-    b.into_inner()?.flush()?;
-    Ok(())
-}
-
-fn oci_digest(d: &Digest) -> anyhow::Result<oci_spec::image::Digest> {
-    d.to_string().parse().map_err(|e| anyhow::anyhow!("digest {d}: {e:?}"))
-}
-
-/// Writes one layer as `blobs/sha256/<diffID>`: the original tar if the
-/// store kept it, otherwise the canonical tar of the snapshot, streamed
-/// straight into the archive and checked against the diffID as it goes.
-fn write_layer_entry<W: Write>(
-    store: &Store,
-    b: &mut tar::Builder<W>,
-    diff: &Digest,
-    chain: &Digest,
-    written: &mut std::collections::HashSet<Digest>,
-) -> anyhow::Result<u64> {
-    let size = store.snapshot_size(chain)?;
-    if !written.insert(diff.clone()) {
-        return Ok(size);
-    }
-    if let Some((blob, bsize)) = store.layer_blob(diff, LAYER_TAR)? {
-        let mut h = tar::Header::new_ustar();
-        h.set_size(bsize);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, blob_path(diff), store.content().open_blob(&blob)?)?;
-        return Ok(bsize);
-    }
-    let mut h = tar::Header::new_ustar();
-    h.set_path(blob_path(diff))?;
-    h.set_size(size);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    let out = b.get_mut();
-    out.write_all(h.as_bytes())?;
-    let (digest, n) = store.write_layer_tar(chain, &mut *out)?;
-    if digest != *diff || n != size {
-        bail!("layer {diff} changed on disk (now {digest}, {n} bytes); run 'wharf system check'");
-    }
-    let pad = (512 - (n % 512)) % 512;
-    out.write_all(&vec![0u8; pad as usize])?;
-    Ok(size)
-}
-
-/// A file of an archive: small ones (configs, manifests, small layers) are
-/// held in memory; large ones (layers) go straight into the content store.
-enum Member {
-    Small(Vec<u8>),
-    Blob(Digest),
-}
-
-/// Files of an archive by path.
-struct Spool(HashMap<String, Member>);
-
-const SMALL: u64 = 4 << 20;
-
-impl Spool {
-    fn bytes(&self, store: &Store, path: &str) -> anyhow::Result<Vec<u8>> {
-        match self.0.get(path) {
-            Some(Member::Small(b)) => Ok(b.clone()),
-            Some(Member::Blob(d)) => Ok(store.content().read(d)?),
-            None => bail!("archive has no {path}"),
-        }
-    }
-
-    /// The member as a stored blob (storing it now if it is small).
-    fn blob(&self, store: &Store, path: &str) -> anyhow::Result<Digest> {
-        match self.0.get(path) {
-            Some(Member::Small(b)) => Ok(store.content().put(b)?),
-            Some(Member::Blob(d)) => Ok(d.clone()),
-            None => bail!("archive has no {path}"),
-        }
-    }
-}
-
-fn spool(store: &Store, r: impl Read) -> anyhow::Result<Spool> {
-    let (_, plain) = image::layer::decompress(r)?;
-    let mut ar = tar::Archive::new(plain);
-    let mut sp = Spool(HashMap::new());
-    for e in ar.entries()? {
-        let mut e = e?;
-        if !e.header().entry_type().is_file() {
-            continue;
-        }
-        let path = e.path()?.to_string_lossy().trim_start_matches("./").to_owned();
-        // A member named by its digest must have that digest.
-        let expected = path.strip_prefix("blobs/sha256/").and_then(|h| Digest::from_hex(h).ok());
-        let member = if e.header().size()? <= SMALL {
-            let mut buf = Vec::new();
-            e.read_to_end(&mut buf)?;
-            if let Some(x) = &expected {
-                let actual = Digest::of(&buf);
-                if actual != *x {
-                    bail!(Failure::new(1, format!("archive member {path} has digest {actual}")));
-                }
-            }
-            Member::Small(buf)
-        } else {
-            let mut w = store.content().writer()?;
-            io::copy(&mut e, &mut w)?;
-            Member::Blob(w.commit(expected.as_ref()).with_context(|| format!("archive member {path}"))?)
-        };
-        sp.0.insert(path, member);
-    }
-    Ok(sp)
-}
-
-/// An image found in an archive: its config and layer blobs.
-struct Found {
-    config: Vec<u8>,
-    layers: Vec<(Digest, String)>,
-    names: Vec<Reference>,
-}
-
-fn docker_archive(store: &Store, sp: &Spool, manifest: &[u8]) -> anyhow::Result<Vec<Found>> {
-    let items: Vec<Value> = serde_json::from_slice(manifest).context("manifest.json")?;
-    let mut out = Vec::new();
-    for it in items {
-        let cfg_path = it["Config"].as_str().context("manifest.json: Config")?;
-        let config = sp.bytes(store, cfg_path)?;
-        let mut layers = Vec::new();
-        for l in it["Layers"].as_array().context("manifest.json: Layers")? {
-            let p = l.as_str().context("layer path")?;
-            layers.push((sp.blob(store, p)?, p.to_owned()));
-        }
-        let names = it["RepoTags"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str()).filter_map(|t| Reference::parse(t).ok()).collect())
-            .unwrap_or_default();
-        out.push(Found { config, layers, names });
-    }
-    Ok(out)
-}
-
-fn oci_archive(store: &Store, sp: &Spool, index: &[u8]) -> anyhow::Result<Vec<Found>> {
-    let index = ImageIndex::from_reader(index).context("index.json")?;
-    let mut out = Vec::new();
-    let mut todo: Vec<(oci_spec::image::Descriptor, Option<String>)> =
-        index.manifests().iter().map(|m| (m.clone(), None)).collect();
-    while let Some((desc, inherited)) = todo.pop() {
-        let d: Digest = desc.digest().to_string().parse()?;
-        let bytes = sp.bytes(store, &blob_path(&d))?;
-        let ann = desc.annotations().clone().unwrap_or_default();
-        let name = ann
-            .get("io.containerd.image.name")
-            .cloned()
-            .or(inherited.clone())
-            .or_else(|| ann.get("org.opencontainers.image.ref.name").cloned());
-        if matches!(desc.media_type(), MediaType::ImageIndex) || desc.media_type().to_string().contains("manifest.list")
-        {
-            let sub = ImageIndex::from_reader(&bytes[..])?;
-            let pick = sub.manifests().iter().find(|m| {
-                m.platform().as_ref().is_none_or(|p| {
-                    p.os().to_string() == "linux" && p.architecture().to_string() == builder::config::host_arch()
-                })
-            });
-            if let Some(m) = pick {
-                todo.push((m.clone(), name));
-            }
-            continue;
-        }
-        let m = ImageManifest::from_reader(&bytes[..])?;
-        let cd: Digest = m.config().digest().to_string().parse()?;
-        let config = sp.bytes(store, &blob_path(&cd))?;
-        let mut layers = Vec::new();
-        for l in m.layers() {
-            let p = blob_path(&l.digest().to_string().parse::<Digest>()?);
-            layers.push((sp.blob(store, &p)?, p));
-        }
-        let names = name.and_then(|n| Reference::parse(&n).ok()).into_iter().collect();
-        out.push(Found { config, layers, names });
-    }
-    Ok(out)
 }
 
 pub fn load(root: &Path, args: LoadArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let _lock = store.lock(false)?;
     let input: Box<dyn Read> = match &args.input {
         Some(p) => Box::new(File::open(p).with_context(|| format!("open {}", p.display()))?),
         None => {
@@ -481,64 +93,16 @@ pub fn load(root: &Path, args: LoadArgs) -> anyhow::Result<ExitCode> {
             Box::new(io::stdin().lock())
         }
     };
-    let sp = spool(&store, input)?;
-    let found = if sp.0.contains_key("manifest.json") {
-        docker_archive(&store, &sp, &sp.bytes(&store, "manifest.json")?)?
-    } else if sp.0.contains_key("index.json") {
-        oci_archive(&store, &sp, &sp.bytes(&store, "index.json")?)?
-    } else {
-        bail!(Failure::new(1, "unrecognized image archive: no manifest.json or index.json"));
-    };
-    for f in found {
-        let id = load_one(&mut store, &f)?;
-        super::events::image(root, "load", &id.to_string(), &f.names.first().map(|n| n.familiar()).unwrap_or_default());
-        if f.names.is_empty() && !args.quiet {
-            println!("Loaded image ID: {id}");
+    for l in archive::load(&mut store, input)? {
+        if args.quiet {
+            continue;
         }
-        for n in &f.names {
-            store.tag(&id, n)?;
-            if !args.quiet {
-                println!("Loaded image: {}", n.familiar());
-            }
+        if l.names.is_empty() {
+            println!("Loaded image ID: {}", l.id);
+        }
+        for n in &l.names {
+            println!("Loaded image: {}", n.familiar());
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn load_one(store: &mut Store, f: &Found) -> anyhow::Result<Digest> {
-    let cfg: Value = serde_json::from_slice(&f.config).context("image config")?;
-    let diff_ids: Vec<Digest> = cfg
-        .pointer("/rootfs/diff_ids")
-        .and_then(Value::as_array)
-        .context("image config has no rootfs.diff_ids")?
-        .iter()
-        .map(|v| v.as_str().unwrap_or_default().parse::<Digest>())
-        .collect::<Result<_, _>>()?;
-    if diff_ids.len() != f.layers.len() {
-        bail!("image config names {} layers, the archive has {}", diff_ids.len(), f.layers.len());
-    }
-    let mut parent: Option<Digest> = None;
-    let mut infos = Vec::new();
-    for ((blob, path), diff) in f.layers.iter().zip(&diff_ids) {
-        let info = store
-            .import_layer_declared(store.content().open_blob(blob)?, parent.as_ref(), diff)
-            .with_context(|| format!("layer {path}"))?;
-        let media = blob_media_type(store, blob)?;
-        let size = store.content().size(blob).unwrap_or(0);
-        store.add_layer_blob(diff, media, blob, size)?;
-        parent = Some(info.chain_id.clone());
-        infos.push(info);
-    }
-    Ok(store.add_image(&f.config, &infos)?)
-}
-
-/// The layer media type of a stored blob, from its magic bytes.
-fn blob_media_type(store: &Store, blob: &Digest) -> anyhow::Result<&'static str> {
-    let mut head = [0u8; 4];
-    let n = store.content().open_blob(blob)?.read(&mut head)?;
-    Ok(match &head[..n] {
-        [0x1f, 0x8b, ..] => "application/vnd.oci.image.layer.v1.tar+gzip",
-        [0x28, 0xb5, 0x2f, 0xfd] => "application/vnd.oci.image.layer.v1.tar+zstd",
-        _ => LAYER_TAR,
-    })
 }
