@@ -11,6 +11,7 @@ pub mod events;
 pub mod files;
 pub mod health;
 pub mod images;
+pub mod inspect;
 pub mod internal;
 pub mod layout;
 pub mod lifecycle;

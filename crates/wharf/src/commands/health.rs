@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use engine::health::MIN_DURATION_NS;
-pub use engine::health::{read, Health, HealthConfig};
+pub use engine::health::{Health, HealthConfig};
 
 /// docker's `--health-*` flags.
 #[derive(Debug, Clone, Default, clap::Args)]

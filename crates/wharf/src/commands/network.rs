@@ -10,7 +10,7 @@ use engine::networks;
 use serde_json::json;
 use store::Store;
 
-pub use engine::netglue::{bridge_of, ip_on, is_user_network};
+pub use engine::netglue::is_user_network;
 
 use crate::format;
 

@@ -1,0 +1,230 @@
+//! `inspect` of a container, in docker's shape (`ContainerInspectResponse`
+//! field for field): its record, its create-time configuration, its
+//! runtime spec (limits, mounts) and its network state.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use store::{ContainerRecord, ContainerState, Store};
+
+use crate::container::{load_config, ContainerConfig};
+use crate::health::Health;
+
+/// The health of a container with a check (None without one).
+pub fn health_of(root: &Path, rec: &ContainerRecord, cfg: &ContainerConfig) -> Option<Health> {
+    cfg.health.as_ref().filter(|h| h.active()).and_then(|_| crate::health::read(root, &rec.id))
+}
+
+/// docker's `Mounts` of a container: its volumes and bind mounts, read
+/// from its runtime spec (the runtime's own mounts, and wharf's
+/// /etc/hosts, hostname and resolv.conf, left out).
+fn mounts_of(root: &Path, dir: &Path, spec: &Value) -> Value {
+    let volumes = crate::Layout::new(root).volumes_dir();
+    let mut out = Vec::new();
+    for m in spec["mounts"].as_array().into_iter().flatten() {
+        let options: Vec<&str> = m["options"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let is_bind = m["type"] == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
+        let (Some(source), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else { continue };
+        if !is_bind || Path::new(source).starts_with(dir) || dest == "/sbin/docker-init" {
+            continue;
+        }
+        let rw = !options.contains(&"ro");
+        let volume = Path::new(source).strip_prefix(&volumes).ok().and_then(|p| p.components().next());
+        out.push(match volume {
+            Some(name) => json!({
+                "Type": "volume", "Name": name.as_os_str().to_string_lossy(), "Source": source,
+                "Destination": dest, "Driver": "local", "Mode": "z", "RW": rw, "Propagation": "",
+            }),
+            None => {
+                let propagation = options.iter().copied().find(|o| o.ends_with("shared") || o.ends_with("slave"));
+                json!({
+                    "Type": "bind", "Source": source, "Destination": dest, "Mode": if rw { "" } else { "ro" },
+                    "RW": rw, "Propagation": propagation.unwrap_or("rprivate"),
+                })
+            }
+        });
+    }
+    out.sort_by(|a, b| a["Destination"].as_str().cmp(&b["Destination"].as_str()));
+    json!(out)
+}
+
+/// `inspect` of a container, in docker's shape.
+pub fn container(store: &Store, rec: &ContainerRecord) -> Value {
+    let cfg = load_config(rec);
+    let dir = crate::monitor::container_dir(store.root(), &rec.id);
+    let (path, args) = {
+        let argv: Vec<String> = cfg.entrypoint.iter().chain(cfg.cmd.iter()).cloned().collect();
+        (argv.first().cloned().unwrap_or_default(), argv.iter().skip(1).cloned().collect::<Vec<_>>())
+    };
+    let running = rec.state.is_live();
+    let zero = "0001-01-01T00:00:00Z";
+    let spec: Value =
+        std::fs::read(dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    // Health and Healthcheck are null without a check: docker's JSON leaves
+    // them out, but its templates see a nil (`{{json .State.Health}}` is
+    // `null`), as they do here.
+    json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": rec.state,
+            "Running": running,
+            "Paused": rec.state == ContainerState::Paused,
+            "Restarting": false,
+            "OOMKilled": rec.oom_killed,
+            "Dead": false,
+            "Pid": if running { rec.pid } else { 0 },
+            "ExitCode": rec.exit_code,
+            "Error": rec.error,
+            "StartedAt": if rec.started.is_empty() { zero } else { rec.started.as_str() },
+            "FinishedAt": if rec.finished.is_empty() { zero } else { rec.finished.as_str() },
+            "Health": health_of(store.root(), rec, &cfg),
+        },
+        "Image": rec.image_id,
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": if cfg.log.driver == "none" { String::new() } else { crate::monitor::log_path(store.root(), &rec.id).display().to_string() },
+        "Name": format!("/{}", rec.name),
+        "RestartCount": rec.restarts,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": host_config(&cfg, &spec),
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": dir.join("upper").display().to_string(),
+            "WorkDir": dir.join("work").display().to_string(),
+            "MergedDir": dir.join("merged").display().to_string(),
+        }},
+        "Mounts": mounts_of(store.root(), &dir, &spec),
+        "Config": {
+            "Hostname": cfg.hostname,
+            "User": cfg.user,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Image": cfg.image,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+            "ExposedPorts": cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+            "Healthcheck": cfg.health,
+        },
+        "NetworkSettings": network_settings(store, rec, &cfg),
+    })
+}
+
+/// docker's `NetworkSettings`: address on the bridge and the port map
+/// (`"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "5001"}]`).
+fn network_settings(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
+    let mut ports = serde_json::Map::new();
+    for p in &cfg.ports {
+        for m in network::parse_ports(p).unwrap_or_default() {
+            let key = format!("{}/{}", m.container_port, m.proto);
+            let ip = m.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED).to_string();
+            let entry = ports.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({"HostIp": ip, "HostPort": m.host_port.to_string()}));
+            }
+        }
+    }
+    let (gw, prefix) =
+        if rec.ip.is_empty() { (String::new(), 0) } else { (network::GATEWAY.to_string(), network::PREFIX) };
+    json!({
+        "Ports": ports,
+        "IPAddress": rec.ip,
+        "MacAddress": cfg.mac_address.clone().filter(|_| !rec.ip.is_empty()).unwrap_or_else(|| mac_of(&rec.ip)),
+        "IPPrefixLen": prefix,
+        "Gateway": gw,
+        "SandboxKey": if cfg.network == "host" { String::new() } else { network::netns_path(&rec.id).display().to_string() },
+        "Networks": networks_value(store, rec, cfg),
+    })
+}
+
+/// The MAC of the interface with address `ip` ("" without one).
+fn mac_of(ip: &str) -> String {
+    let Ok(ip) = ip.parse() else { return String::new() };
+    network::format_mac(network::mac_for(ip))
+}
+
+/// Each network the container is on, with its address there while it runs.
+fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -> Value {
+    let mut nets = serde_json::Map::new();
+    let names = if cfg.networks().is_empty() { vec![cfg.network.clone()] } else { cfg.networks() };
+    for n in names {
+        let br = crate::netglue::bridge_of(store, &n).ok();
+        let ip = crate::netglue::ip_on(store, rec, &n).unwrap_or_default();
+        let (gw, prefix) = match (&br, ip.is_empty()) {
+            (Some(b), false) => (b.gateway.to_string(), b.prefix),
+            _ => (String::new(), 0),
+        };
+        let aliases = cfg.connected.iter().find(|e| e.network == n).map_or(cfg.aliases.clone(), |e| e.aliases.clone());
+        let own = n == cfg.network && !ip.is_empty();
+        let mac = cfg.mac_address.clone().filter(|_| own).unwrap_or_else(|| mac_of(&ip));
+        // What was asked for (`--ip`), as docker keeps it apart.
+        let ipam = cfg.ip.filter(|_| n == cfg.network).map(|a| json!({"IPv4Address": a.to_string()}));
+        nets.insert(
+            n,
+            json!({"IPAMConfig": ipam, "IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac, "Aliases": aliases}),
+        );
+    }
+    Value::Object(nets)
+}
+
+/// `inspect`'s HostConfig: the flags as given, the limits from the spec.
+fn host_config(cfg: &ContainerConfig, spec: &Value) -> Value {
+    let res = &spec["linux"]["resources"];
+    // A quota from --cpus is NanoCpus, one from --cpu-quota is CpuQuota.
+    let cpu = |k: &str| if cfg.nano_cpus == 0 { res["cpu"][k].as_i64().unwrap_or(0) } else { 0 };
+    let mem = |k: &str| res["memory"][k].as_i64().unwrap_or(0);
+    let throttles = |k: &str| -> Value {
+        let list = res["blockIO"][k].as_array().cloned().unwrap_or_default();
+        json!(list
+            .iter()
+            .map(|t| json!({"Path": block_device(&t["major"], &t["minor"]), "Rate": t["rate"]}))
+            .collect::<Vec<_>>())
+    };
+    json!({
+        "Binds": cfg.binds,
+        "CgroupParent": cfg.cgroup_parent,
+        "VolumesFrom": if cfg.volumes_from.is_empty() { Value::Null } else { json!(cfg.volumes_from) },
+        "LogConfig": {"Type": cfg.log.driver, "Config": cfg.log.opts},
+        "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },
+        "NetworkMode": cfg.network,
+        "PortBindings": cfg.ports,
+        "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
+        "AutoRemove": cfg.auto_remove,
+        "Tmpfs": cfg.tmpfs,
+        "Memory": mem("limit"),
+        "MemorySwap": mem("swap"),
+        "MemoryReservation": mem("reservation"),
+        "MemorySwappiness": res["memory"]["swappiness"].as_i64(),
+        "OomKillDisable": res["memory"]["disableOOMKiller"].as_bool().unwrap_or(false),
+        "OomScoreAdj": spec["process"]["oomScoreAdj"].as_i64().unwrap_or(0),
+        "NanoCpus": cfg.nano_cpus,
+        "CpuPeriod": cpu("period"),
+        "CpuQuota": cpu("quota"),
+        "CpuShares": res["cpu"]["shares"].as_u64().unwrap_or(0),
+        "CpusetCpus": res["cpu"]["cpus"].as_str().unwrap_or_default(),
+        "CpusetMems": res["cpu"]["mems"].as_str().unwrap_or_default(),
+        "BlkioWeight": res["blockIO"]["weight"].as_u64().unwrap_or(0),
+        "BlkioDeviceReadBps": throttles("throttleReadBpsDevice"),
+        "BlkioDeviceWriteBps": throttles("throttleWriteBpsDevice"),
+        "BlkioDeviceReadIOps": throttles("throttleReadIOPSDevice"),
+        "BlkioDeviceWriteIOps": throttles("throttleWriteIOPSDevice"),
+        "PidsLimit": res["pids"]["limit"].as_i64().filter(|p| *p > 0),
+        "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "wharf".into()),
+    })
+}
+
+/// `/dev/NAME` of a block device by its numbers (the spec keeps only
+/// those; docker's inspect shows the path given).
+fn block_device(major: &Value, minor: &Value) -> String {
+    let link = std::fs::read_link(format!("/sys/dev/block/{major}:{minor}")).ok();
+    link.and_then(|l| l.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
+        .unwrap_or_else(|| format!("{major}:{minor}"))
+}
