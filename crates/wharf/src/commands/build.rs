@@ -236,13 +236,14 @@ pub struct PruneArgs {
 /// `wharf builder prune`: forgets cache entries (older than `until=`) and
 /// frees the layers only they kept.
 pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
     let cutoff = super::image::prune_cutoff(&args.filter)?;
-    let before = cutoff.map(|t| humantime::format_rfc3339_nanos(t).to_string());
-    let n = store.prune_build_cache(before.as_deref())?;
-    let (lock, _) = super::system::exclusive_lock(&store)?;
-    let report = store.gc(&lock)?;
-    println!("Deleted build cache objects: {n}");
-    println!("Total:\t{}", crate::format::human_size(report.bytes));
+    let report = engine::system::prune_build_cache(&mut Store::open(root)?, cutoff)?;
+    print_pruned(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's report of a build cache prune.
+pub fn print_pruned(report: &engine::system::CachePruneReport) {
+    println!("Deleted build cache objects: {}", report.caches_deleted);
+    println!("Total:\t{}", crate::format::human_size(report.space_reclaimed));
 }

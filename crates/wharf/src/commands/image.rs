@@ -488,6 +488,12 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
     let mut store = Store::open(root)?;
     let (lock, _) = super::system::exclusive_lock(&store)?;
     let report = engine::images::prune(&mut store, &lock, args.all, cutoff)?;
+    print_pruned(&report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// docker's report of an image prune.
+pub fn print_pruned(report: &engine::images::PruneReport) {
     if !report.images_deleted.is_empty() {
         println!("Deleted Images:");
         for item in &report.images_deleted {
@@ -496,5 +502,4 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
         println!();
     }
     println!("Total reclaimed space: {}", human_size(report.space_reclaimed));
-    Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use store::{ContainerRecord, Store};
 
 use super::container::{load_config, ContainerConfig};
 use super::health::Health;
-use super::lifecycle::{lookup, refresh, remove};
+use super::lifecycle::{lookup, refresh};
 use crate::format;
 pub use engine::inspect::container as inspect_value;
 use engine::inspect::health_of;
@@ -302,28 +302,20 @@ pub struct ContainerPruneArgs {
 }
 
 pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
     let until = super::image::prune_cutoff(&args.filter)?;
-    let mut deleted = Vec::new();
-    for rec in store.containers()? {
-        let rec = refresh(&mut store, rec)?;
-        if rec.state.is_live() {
-            continue;
-        }
-        if until.is_some_and(|u| format::parse_time(&rec.created).is_some_and(|c| c > u)) {
-            continue;
-        }
-        remove(&mut store, &rec, false)?;
-        deleted.push(rec.id);
-    }
-    let mut out = std::io::stdout().lock();
-    if !deleted.is_empty() {
-        writeln!(out, "Deleted Containers:")?;
-        for d in &deleted {
-            writeln!(out, "{d}")?;
-        }
-        writeln!(out)?;
-    }
-    writeln!(out, "Total reclaimed space: 0B")?;
+    let deleted = engine::system::prune_containers(&mut Store::open(root)?, until)?;
+    print_pruned_containers(&deleted);
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's report of a container prune.
+pub fn print_pruned_containers(deleted: &[String]) {
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for d in deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
 }

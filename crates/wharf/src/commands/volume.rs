@@ -14,7 +14,7 @@ use engine::volumes::{self, Volume};
 use serde_json::json;
 use store::Store;
 
-pub use engine::volumes::{ensure, names, users};
+pub use engine::volumes::ensure;
 
 use crate::format;
 

@@ -1,0 +1,260 @@
+//! The system operations: disk usage, prunes (each kind, and all of them
+//! as `system prune`), and the store check that finishes or undoes what a
+//! killed wharf process left.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use store::{ContainerState, Store};
+
+use crate::{Layout, Result};
+
+/// One line of docker's `system df`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub total: usize,
+    pub active: usize,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
+/// docker's `system df`: images, containers, local volumes, build cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DiskUsage {
+    pub images: Usage,
+    pub containers: Usage,
+    pub volumes: Usage,
+    pub build_cache: Usage,
+}
+
+pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
+    let images = store.images()?;
+    let mut in_use = Vec::new();
+    for i in &images {
+        in_use.push(!store.containers_using(&i.id)?.is_empty());
+    }
+    let (_, layer_bytes, blob_bytes) = store.disk_usage()?;
+    let size = layer_bytes + blob_bytes;
+    let unused: u64 =
+        images.iter().zip(&in_use).filter(|(_, used)| !**used).map(|(i, _)| i.size).sum::<u64>().min(size);
+    let (entries, cache_size, cache_reclaimable) = store.build_cache_usage()?;
+    Ok(DiskUsage {
+        images: Usage { total: images.len(), active: in_use.iter().filter(|u| **u).count(), size, reclaimable: unused },
+        containers: containers_usage(store)?,
+        volumes: volumes_usage(store)?,
+        build_cache: Usage { total: entries, active: 0, size: cache_size, reclaimable: cache_reclaimable },
+    })
+}
+
+/// Containers: their writable layers; those not running can be removed.
+fn containers_usage(store: &Store) -> Result<Usage> {
+    let layout = Layout::new(store.root());
+    let mut u = Usage::default();
+    for c in store.containers()? {
+        let n = crate::files::tree_size(&layout.container(&c.id).upper());
+        u.total += 1;
+        u.size += n;
+        if matches!(c.state, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting) {
+            u.active += 1;
+        } else {
+            u.reclaimable += n;
+        }
+    }
+    Ok(u)
+}
+
+fn volumes_usage(store: &Store) -> Result<Usage> {
+    let users = crate::volumes::users(store)?;
+    let layout = Layout::new(store.root());
+    let mut u = Usage::default();
+    for n in crate::volumes::names(store.root()) {
+        let size = crate::files::tree_size(&layout.volume_data(&n));
+        u.total += 1;
+        u.size += size;
+        if users.contains_key(&n) {
+            u.active += 1;
+        } else {
+            u.reclaimable += size;
+        }
+    }
+    Ok(u)
+}
+
+/// Removes the containers that do not run (created before `until` when
+/// given); their IDs.
+pub fn prune_containers(store: &mut Store, until: Option<SystemTime>) -> Result<Vec<String>> {
+    let mut deleted = Vec::new();
+    for rec in store.containers()? {
+        let rec = crate::lifecycle::refresh(store, rec)?;
+        if rec.state.is_live() {
+            continue;
+        }
+        if until.is_some_and(|u| crate::time::parse(&rec.created).is_some_and(|c| c > u)) {
+            continue;
+        }
+        crate::lifecycle::remove(store, &rec, false)?;
+        deleted.push(rec.id);
+    }
+    Ok(deleted)
+}
+
+/// docker's `BuildCachePruneResponse`: how many entries went, and the
+/// bytes freed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CachePruneReport {
+    pub caches_deleted: usize,
+    pub space_reclaimed: u64,
+}
+
+/// Forgets build cache entries (older than `until`) and frees the layers
+/// only they kept.
+pub fn prune_build_cache(store: &mut Store, until: Option<SystemTime>) -> Result<CachePruneReport> {
+    let before = until.map(|t| humantime::format_rfc3339_nanos(t).to_string());
+    let n = store.prune_build_cache(before.as_deref())?;
+    let (lock, _) = exclusive_lock(store)?;
+    let report = store.gc(&lock)?;
+    Ok(CachePruneReport { caches_deleted: n, space_reclaimed: report.bytes })
+}
+
+/// An anonymous volume's name: 64 hex digits, as `-v /path` makes them.
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What `system prune` is asked to remove besides stopped containers,
+/// unused networks, dangling images and build cache.
+#[derive(Debug, Clone, Default)]
+pub struct SystemPruneOptions {
+    /// Every unused image, not only dangling ones.
+    pub all_images: bool,
+    /// Unused anonymous volumes too.
+    pub volumes: bool,
+    pub until: Option<SystemTime>,
+}
+
+/// What `system prune` removed, kind by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SystemPruneReport {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+    pub images: crate::images::PruneReport,
+    pub build_cache: CachePruneReport,
+}
+
+/// docker's `system prune`: stopped containers, unused networks, dangling
+/// (or all unused) images, build cache, and unused anonymous volumes when
+/// asked.
+pub fn prune(store: &mut Store, opts: &SystemPruneOptions) -> Result<SystemPruneReport> {
+    let mut report = SystemPruneReport { containers: prune_containers(store, opts.until)?, ..Default::default() };
+    report.networks = crate::networks::prune(store)?;
+    if opts.volumes {
+        let (_lock, _) = exclusive_lock(store)?;
+        let users = crate::volumes::users(store)?;
+        let layout = Layout::new(store.root());
+        for n in crate::volumes::names(store.root()) {
+            if !users.contains_key(&n) && is_anonymous(&n) {
+                image::layer::remove_tree(&layout.volume_dir(&n))
+                    .map_err(|e| crate::Error::internal(format!("remove volume {n}: {e}")))?;
+                report.volumes.push(n);
+            }
+        }
+    }
+    {
+        let (lock, _) = exclusive_lock(store)?;
+        report.images = crate::images::prune(store, &lock, opts.all_images, opts.until)?;
+    }
+    report.build_cache = prune_build_cache(store, opts.until)?;
+    Ok(report)
+}
+
+/// What a killed build leaves besides staging files: step containers and
+/// overlay mounts under tmp/. Only called under the exclusive lock, so no
+/// build is running.
+fn build_leftovers(root: &Path, repair: bool) -> Vec<String> {
+    let mut found = Vec::new();
+    let layout = Layout::new(root);
+    let state = layout.embedded_runtime_state();
+    if let Ok(rd) = std::fs::read_dir(&state) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("wharf-build-") {
+                found.push(format!("build step container {name} left running"));
+                if repair {
+                    let _ = crate::monitor::runtime_for(root, None).delete(&name);
+                }
+            }
+        }
+    }
+    let tmp = layout.tmp().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut points: Vec<&str> =
+        mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&tmp)).collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        found.push(format!("mount {p} left by a build"));
+        if repair {
+            let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+    found
+}
+
+/// libcontainer forks a step container's init, which holds wharf's open
+/// files (the store lock among them) until it execs the step's command. A
+/// build killed in that moment leaves the init waiting forever for a start
+/// that will not come, in its own session (so killing the build's process
+/// group misses it) and holding the lock. Such a process is in a child PID
+/// namespace, orphaned to PID 1, with this store's lock open: it can never
+/// proceed, and killing it is the only way to free the lock.
+fn reap_orphaned_step_inits(root: &Path) -> Vec<String> {
+    let Ok(lock) = std::fs::canonicalize(Layout::new(root).lock_file()) else { return Vec::new() };
+    let mut found = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return found };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).unwrap_or_default().trim().to_owned();
+        let in_child_ns = field("NSpid:").split_whitespace().count() > 1;
+        if field("PPid:") != "1" || !in_child_ns {
+            continue;
+        }
+        let holds_lock = std::fs::read_dir(p.path().join("fd"))
+            .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == lock)))
+            .unwrap_or(false);
+        if holds_lock && runtime::supervise::send_signal(pid, libc::SIGKILL).is_ok() {
+            found.push(format!("killed orphaned build step process {pid} (it held the store lock)"));
+        }
+    }
+    found
+}
+
+/// The store's exclusive lock, after freeing it from orphaned step inits
+/// (see above); returns what was reaped.
+pub fn exclusive_lock(store: &Store) -> Result<(store::Lock, Vec<String>)> {
+    let reaped = reap_orphaned_step_inits(store.root());
+    Ok((store.lock(true)?, reaped))
+}
+
+/// `system check`: every problem found (with `repair`, fixed).
+pub fn check(store: &mut Store, repair: bool) -> Result<Vec<String>> {
+    let (lock, mut problems) = exclusive_lock(store)?;
+    problems.extend(build_leftovers(store.root(), repair));
+    if repair {
+        problems.iter_mut().for_each(|p| p.push_str(" (repaired)"));
+    }
+    problems.extend(store.check(&lock, repair)?);
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_volumes_are_64_hex_digits() {
+        assert!(is_anonymous(&"ab".repeat(32)));
+        assert!(!is_anonymous("data") && !is_anonymous(&"g".repeat(64)));
+    }
+}
