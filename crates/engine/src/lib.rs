@@ -19,6 +19,7 @@ pub mod logging;
 pub mod monitor;
 pub mod netglue;
 pub mod networks;
+pub mod rootfs;
 pub mod system;
 pub mod time;
 pub mod volumes;
