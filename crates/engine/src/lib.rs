@@ -22,6 +22,7 @@ pub mod networks;
 pub mod rootfs;
 pub mod system;
 pub mod time;
+pub mod update;
 pub mod volumes;
 
 pub use error::{Error, ErrorKind, Result};
