@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod netglue;
 pub mod networks;
 pub mod rootfs;
+pub mod stats;
 pub mod system;
 pub mod time;
 pub mod update;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 use store::{ContainerState, Store};
 
 use crate::{Layout, Result};
@@ -246,6 +247,76 @@ pub fn check(store: &mut Store, repair: bool) -> Result<Vec<String>> {
     }
     problems.extend(store.check(&lock, repair)?);
     Ok(problems)
+}
+
+/// wharf's version: the engine's, the CLI's and the Engine API server's.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn cgroup_version() -> &'static str {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// `linux/amd64` and the like, as Go names them.
+pub fn os_arch() -> String {
+    format!("linux/{}", builder::config::host_arch())
+}
+
+fn os_name() -> String {
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
+}
+
+/// docker's `info` object (`SystemInfo`), with the fields a daemonless
+/// engine has.
+pub fn info(store: &Store) -> Result<Value> {
+    let root = store.root();
+    let containers = store.containers()?;
+    let count = |s: &str| containers.iter().filter(|c| c.state.as_str() == s).count();
+    let (running, paused) = (count("running"), count("paused"));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    Ok(json!({
+        "Containers": containers.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": containers.len() - running - paused,
+        "Images": store.images()?.len(),
+        "Driver": "overlay",
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version(),
+        "KernelVersion": kernel(),
+        "OperatingSystem": os_name(),
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": crate::stats::host_memory(),
+        "DockerRootDir": root.display().to_string(),
+        "Name": hostname.trim(),
+        "ServerVersion": VERSION,
+        "DefaultRuntime": "libcontainer",
+        "SecurityOptions": ["name=seccomp,profile=default", "name=cgroupns"],
+    }))
+}
+
+/// docker's `version` object for the server side (`SystemVersion`):
+/// `git_commit` is the binary's.
+pub fn version(git_commit: &str) -> Value {
+    let details = json!({"Version": VERSION, "GitCommit": git_commit, "OS/Arch": os_arch(), "Runtime": "libcontainer 0.7.0 (embedded)"});
+    json!({"Version": VERSION, "Os": "linux", "Arch": builder::config::host_arch(), "Components": [
+        {"Name": "Engine", "Version": VERSION, "Details": details},
+    ]})
 }
 
 #[cfg(test)]

@@ -22,17 +22,9 @@ pub struct FormatArgs {
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const GIT_COMMIT: &str = env!("WHARF_GIT_COMMIT");
 
-fn cgroup_version() -> &'static str {
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "2"
-    } else {
-        "1"
-    }
-}
-
 /// `linux/amd64` and the like, as Go names them.
 fn os_arch() -> String {
-    format!("linux/{}", builder::config::host_arch())
+    engine::system::os_arch()
 }
 
 /// `--format`: `json` for the whole object, or a template.
@@ -46,12 +38,9 @@ fn print_formatted(value: &Value, format: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub fn version(args: FormatArgs) -> anyhow::Result<ExitCode> {
-    let engine = json!({"Version": VERSION, "GitCommit": GIT_COMMIT, "OS/Arch": os_arch(), "Runtime": "libcontainer 0.7.0 (embedded)"});
     let value = json!({
         "Client": {"Version": VERSION, "GitCommit": GIT_COMMIT, "Os": "linux", "Arch": builder::config::host_arch()},
-        "Server": {"Version": VERSION, "Os": "linux", "Arch": builder::config::host_arch(), "Components": [
-            {"Name": "Engine", "Version": VERSION, "Details": engine},
-        ]},
+        "Server": engine::system::version(GIT_COMMIT),
     });
     if let Some(f) = &args.format {
         return print_formatted(&value, f);
@@ -64,52 +53,8 @@ pub fn version(args: FormatArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn os_name() -> String {
-    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    release
-        .lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_owned())
-        .unwrap_or_else(|| "Linux".into())
-}
-
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned()
-}
-
-/// docker's `info` object, with the fields a daemonless engine has.
-fn info_value(root: &Path) -> anyhow::Result<Value> {
-    let store = Store::open(root)?;
-    let containers = store.containers()?;
-    let count = |s: &str| containers.iter().filter(|c| c.state.as_str() == s).count();
-    let (running, paused) = (count("running"), count("paused"));
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    Ok(json!({
-        "Containers": containers.len(),
-        "ContainersRunning": running,
-        "ContainersPaused": paused,
-        "ContainersStopped": containers.len() - running - paused,
-        "Images": store.images()?.len(),
-        "Driver": "overlay",
-        "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version(),
-        "KernelVersion": kernel(),
-        "OperatingSystem": os_name(),
-        "OSType": "linux",
-        "Architecture": std::env::consts::ARCH,
-        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "MemTotal": super::stats::host_memory(),
-        "DockerRootDir": root.display().to_string(),
-        "Name": hostname.trim(),
-        "ServerVersion": VERSION,
-        "DefaultRuntime": "libcontainer",
-        "SecurityOptions": ["name=seccomp,profile=default", "name=cgroupns"],
-    }))
-}
-
 pub fn info(root: &Path, args: FormatArgs) -> anyhow::Result<ExitCode> {
-    let v = info_value(root)?;
+    let v = engine::system::info(&Store::open(root)?)?;
     if let Some(f) = &args.format {
         return print_formatted(&v, f);
     }
