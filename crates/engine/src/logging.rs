@@ -110,6 +110,75 @@ fn human_size(s: &str) -> Option<f64> {
     Some(n * 1000f64.powi(exp))
 }
 
+/// What `logs` reads: the last `tail` entries (all when None), within
+/// `since..=until`.
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub tail: Option<usize>,
+    pub since: Option<std::time::SystemTime>,
+    pub until: Option<std::time::SystemTime>,
+}
+
+/// A container's json-file log, read and then followed.
+pub struct LogReader {
+    id: String,
+    follower: runtime::logs::Follower,
+    opts: LogsOptions,
+    done: bool,
+}
+
+impl LogReader {
+    /// The log of the container `key` names, and what it has so far.
+    pub fn open(store: &mut store::Store, key: &str, opts: LogsOptions) -> crate::Result<(LogReader, Vec<Entry>)> {
+        let rec = crate::lifecycle::lookup(store, key)?;
+        if crate::container::load_config(&rec).log.driver == "none" {
+            return Err(crate::Error::invalid("configured logging driver does not support reading"));
+        }
+        let path = crate::Layout::new(store.root()).container(&rec.id).log();
+        let (mut entries, offset) = runtime::logs::read_all(&path)?;
+        if let Some(n) = opts.tail {
+            let skip = entries.len().saturating_sub(n);
+            entries.drain(..skip);
+        }
+        let reader = LogReader { id: rec.id, follower: runtime::logs::Follower::new(&path, offset), opts, done: false };
+        let entries = reader.within(entries);
+        Ok((reader, entries))
+    }
+
+    fn within(&self, entries: Vec<Entry>) -> Vec<Entry> {
+        let (since, until) = (self.opts.since, self.opts.until);
+        entries
+            .into_iter()
+            .filter(|e| {
+                let t = crate::time::parse(&e.time);
+                !(since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)))
+            })
+            .collect()
+    }
+
+    /// Whether the container stopped and its last lines were read.
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
+    /// The entries written since the last call; after the container
+    /// stopped (or went), its last ones, and `finished` turns true.
+    pub fn next_batch(&mut self, store: &mut store::Store) -> crate::Result<Vec<Entry>> {
+        let mut more = self.follower.read_new()?;
+        let running = match store.container(&self.id) {
+            Ok(r) => crate::lifecycle::refresh(store, r)?.state.is_live_or_restarting(),
+            Err(_) => false,
+        };
+        if more.is_empty() && !running {
+            more = self.follower.read_new()?;
+            self.done = true;
+        }
+        Ok(self.within(more))
+    }
+}
+
+pub use runtime::logs::Entry;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,11 @@ impl ContainerState {
         matches!(self, ContainerState::Running | ContainerState::Paused)
     }
 
+    /// Whether it runs or is about to run again (a log is still written).
+    pub fn is_live_or_restarting(self) -> bool {
+        matches!(self, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting)
+    }
+
     /// The states `to` may be entered from. A state missing here is a
     /// change the engine must refuse (docker's "is not paused", "is
     /// already running" ...).

@@ -5,13 +5,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
-use store::ContainerState;
 
 use clap::Args;
+use engine::logging::{Entry, LogReader, LogsOptions};
 use store::Store;
 
-use super::container;
-use super::lifecycle::{lookup, refresh};
 use crate::exit::fail;
 use crate::format;
 
@@ -62,60 +60,37 @@ fn parse_when(s: &str) -> anyhow::Result<SystemTime> {
 }
 
 pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
-    let rec = lookup(&mut store, &args.container)?;
-    let cfg = container::load_config(&rec);
-    if cfg.log.driver == "none" {
-        return Err(fail("configured logging driver does not support reading"));
-    }
-    let path = container::log_path(root, &rec.id);
+    let tail = match args.tail.as_str() {
+        "all" => None,
+        n => Some(n.parse::<usize>().map_err(|_| anyhow::anyhow!("invalid tail value: {:?}", args.tail))?),
+    };
     let since = args.since.as_deref().map(parse_when).transpose()?;
     let until = args.until.as_deref().map(parse_when).transpose()?;
-    let (mut entries, offset) = runtime::logs::read_all(&path)?;
-    let mut follower = runtime::logs::Follower::new(&path, offset);
-    if args.tail != "all" {
-        let n: usize = args.tail.parse().map_err(|_| anyhow::anyhow!("invalid tail value: {:?}", args.tail))?;
-        let skip = entries.len().saturating_sub(n);
-        entries.drain(..skip);
-    }
-    let show = |entries: &[runtime::logs::Entry]| -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        let mut err = std::io::stderr().lock();
-        for e in entries {
-            let t = format::parse_time(&e.time);
-            if since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)) {
-                continue;
-            }
-            let w: &mut dyn Write = match e.stream {
-                runtime::logs::Stream::Stdout => &mut out,
-                runtime::logs::Stream::Stderr => &mut err,
-            };
-            if args.timestamps {
-                write!(w, "{} ", e.time)?;
-            }
-            w.write_all(e.log.as_bytes())?;
-        }
-        out.flush()?;
-        Ok(())
-    };
-    show(&entries)?;
-    if !args.follow {
-        return Ok(ExitCode::SUCCESS);
-    }
-    loop {
+    let mut store = Store::open(root)?;
+    let opts = LogsOptions { tail, since, until };
+    let (mut reader, entries) = LogReader::open(&mut store, &args.container, opts).map_err(|e| fail(e.to_string()))?;
+    show(&entries, args.timestamps)?;
+    while args.follow && !reader.finished() {
         std::thread::sleep(Duration::from_millis(50));
-        let more = follower.read_new()?;
-        show(&more)?;
-        let now = match store.container(&rec.id) {
-            Ok(r) => refresh(&mut store, r)?,
-            Err(_) => break,
-        };
-        if more.is_empty()
-            && !matches!(now.state, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting)
-        {
-            show(&follower.read_new()?)?;
-            break;
-        }
+        show(&reader.next_batch(&mut store)?, args.timestamps)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Entries to stdout and stderr as they were written, as docker's.
+fn show(entries: &[Entry], timestamps: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for e in entries {
+        let w: &mut dyn Write = match e.stream {
+            runtime::logs::Stream::Stdout => &mut out,
+            runtime::logs::Stream::Stderr => &mut err,
+        };
+        if timestamps {
+            write!(w, "{} ", e.time)?;
+        }
+        w.write_all(e.log.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
 }
