@@ -20,6 +20,7 @@ pub mod logging;
 pub mod monitor;
 pub mod netglue;
 pub mod networks;
+pub mod registry;
 pub mod rootfs;
 pub mod stats;
 pub mod system;

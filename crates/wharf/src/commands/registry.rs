@@ -12,7 +12,6 @@ use clap::{Args, ValueEnum};
 use image::Reference;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use registry::{auth, Event, Options, Platform};
-use serde_json::Value;
 
 use crate::exit::Failure;
 
@@ -25,24 +24,8 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    /// Options with the insecure registries from `/etc/wharf/daemon.json`
-    /// (docker's `insecure-registries` key) and `WHARF_INSECURE_REGISTRIES`.
     pub fn options(&self) -> Options {
-        let mut insecure: Vec<String> = std::env::var("WHARF_INSECURE_REGISTRIES")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let daemon = std::env::var_os("WHARF_DAEMON_JSON").unwrap_or_else(|| "/etc/wharf/daemon.json".into());
-        if let Ok(bytes) = std::fs::read(daemon) {
-            if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                let listed = v.get("insecure-registries").and_then(Value::as_array).cloned().unwrap_or_default();
-                insecure.extend(listed.iter().filter_map(|s| s.as_str().map(str::to_owned)));
-            }
-        }
-        Options { tls_verify: self.tls_verify, insecure_registries: insecure, max_concurrent: None }
+        engine::registry::options(self.tls_verify)
     }
 }
 
@@ -199,31 +182,12 @@ pub fn ensure_image(
     platform: Option<&str>,
 ) -> anyhow::Result<image::Digest> {
     let platform = platform.map(Platform::parse).transpose().map_err(|e| Failure::new(125, e.to_string()))?;
-    let store = store::Store::open(root)?;
-    // With --platform, a local image of another platform does not count.
-    let found = store.resolve(name).ok();
-    let local = found.clone().filter(|id| platform.as_ref().is_none_or(|p| is_of(&store, id, p)));
-    match (policy, local) {
-        ("never", Some(id)) | ("missing", Some(id)) => return Ok(id),
-        ("never", None) => {
-            if let (Some(id), Some(p)) = (found, &platform) {
-                return Err(fail(format!(
-                    "image with reference {name} was found but does not match the specified platform: wanted {}/{}, actual: {}",
-                    p.os,
-                    p.arch,
-                    platform_of(&store, &id)
-                )));
-            }
-            return Err(fail(format!("No such image: {name}")));
-        }
-        ("always" | "missing", _) => {}
-        (other, _) => {
-            return Err(Failure::new(
-                125,
-                format!("invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""),
-            )
-            .into())
-        }
+    let local = engine::registry::local_image(&store::Store::open(root)?, name, policy, platform.as_ref());
+    match local {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => {}
+        Err(e) if e.kind() == engine::ErrorKind::InvalidArgument => return Err(Failure::new(125, e.to_string()).into()),
+        Err(e) => return Err(fail(e.to_string())),
     }
     let r = Reference::parse(name).map_err(|e| fail(format!("{name}: {e}")))?;
     if !quiet && policy == "missing" {
@@ -233,42 +197,10 @@ pub fn ensure_image(
     pull_one(root, &r, &platform, &TlsArgs { tls_verify: None }.options(), quiet, true)
 }
 
-/// Whether image `id` is of `platform` (by its config's os/architecture).
-fn is_of(store: &store::Store, id: &image::Digest, platform: &Platform) -> bool {
-    platform_of(store, id) == format!("{}/{}", platform.os, platform.arch)
-}
-
-/// `os/architecture` of image `id`, from its config.
-fn platform_of(store: &store::Store, id: &image::Digest) -> String {
-    let cfg =
-        store.config_bytes(id).map(|b| serde_json::from_slice::<Value>(&b).unwrap_or_default()).unwrap_or_default();
-    let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    format!("{}/{}", field("os"), field("architecture"))
-}
-
 pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
     let opts = args.tls.options();
     let named = Reference::parse_named(&args.name)?;
-    let targets: Vec<Reference> = if args.all_tags {
-        let store = store::Store::open(root)?;
-        let mut tags: Vec<Reference> =
-            store.images()?.into_iter().flat_map(|i| i.tags).filter(|t| t.repository() == named.repository()).collect();
-        tags.sort();
-        tags
-    } else {
-        vec![Reference::parse(&args.name)?]
-    };
-    if targets.is_empty() {
-        return Err(fail(format!("An image does not exist locally with the tag: {}", named.familiar_repository())));
-    }
-    {
-        let store = store::Store::open(root)?;
-        for t in &targets {
-            store
-                .resolve(&t.to_string())
-                .map_err(|_| fail(format!("An image does not exist locally with the tag: {}", t.familiar())))?;
-        }
-    }
+    let targets = engine::registry::push_targets(&store::Store::open(root)?, &args.name, args.all_tags)?;
     let codec = match args.compression {
         Compression::Gzip => store::Codec::Gzip,
         Compression::Zstd => store::Codec::Zstd,

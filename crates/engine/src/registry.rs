@@ -1,0 +1,97 @@
+//! What the engine decides around a registry transfer (the transfer
+//! itself is the `registry` crate's): the options from wharf's daemon
+//! configuration, docker's `--pull` policy, the images a push sends.
+
+use image::Reference;
+use registry::{Options, Platform};
+use serde_json::Value;
+use store::Store;
+
+use crate::{Error, Result};
+
+/// Registry options: TLS verification as asked (`--tls-verify`), and the
+/// insecure registries from `/etc/wharf/daemon.json` (docker's
+/// `insecure-registries` key; `WHARF_DAEMON_JSON` names another file) and
+/// `WHARF_INSECURE_REGISTRIES`.
+pub fn options(tls_verify: Option<bool>) -> Options {
+    let mut insecure: Vec<String> = std::env::var("WHARF_INSECURE_REGISTRIES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let daemon = std::env::var_os("WHARF_DAEMON_JSON").unwrap_or_else(|| "/etc/wharf/daemon.json".into());
+    if let Ok(bytes) = std::fs::read(daemon) {
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            let listed = v.get("insecure-registries").and_then(Value::as_array).cloned().unwrap_or_default();
+            insecure.extend(listed.iter().filter_map(|s| s.as_str().map(str::to_owned)));
+        }
+    }
+    Options { tls_verify, insecure_registries: insecure, max_concurrent: None }
+}
+
+/// docker's `--pull=always|missing|never` for an image `run`, `create`
+/// or `FROM` needs: the local image when the policy takes it, None when
+/// it must be pulled, or the refusal.
+pub fn local_image(
+    store: &Store,
+    name: &str,
+    policy: &str,
+    platform: Option<&Platform>,
+) -> Result<Option<image::Digest>> {
+    // With --platform, a local image of another platform does not count.
+    let found = store.resolve(name).ok();
+    let local = found.clone().filter(|id| platform.is_none_or(|p| is_of(store, id, p)));
+    match (policy, local) {
+        ("never", Some(id)) | ("missing", Some(id)) => Ok(Some(id)),
+        ("never", None) => match (found, platform) {
+            (Some(id), Some(p)) => Err(Error::not_found(format!(
+                "image with reference {name} was found but does not match the specified platform: wanted {}/{}, actual: {}",
+                p.os,
+                p.arch,
+                platform_of(store, &id)
+            ))),
+            _ => Err(Error::not_found(format!("No such image: {name}"))),
+        },
+        ("always" | "missing", _) => Ok(None),
+        (other, _) => Err(Error::invalid(format!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ))),
+    }
+}
+
+/// Whether image `id` is of `platform` (by its config's os/architecture).
+fn is_of(store: &Store, id: &image::Digest, platform: &Platform) -> bool {
+    platform_of(store, id) == format!("{}/{}", platform.os, platform.arch)
+}
+
+/// `os/architecture` of image `id`, from its config.
+fn platform_of(store: &Store, id: &image::Digest) -> String {
+    let cfg =
+        store.config_bytes(id).map(|b| serde_json::from_slice::<Value>(&b).unwrap_or_default()).unwrap_or_default();
+    let field = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    format!("{}/{}", field("os"), field("architecture"))
+}
+
+/// The references a push of `name` sends: it, or with `all_tags` every
+/// local tag of its repository; each must name a local image.
+pub fn push_targets(store: &Store, name: &str, all_tags: bool) -> Result<Vec<Reference>> {
+    let named = Reference::parse_named(name)?;
+    let targets: Vec<Reference> = if all_tags {
+        let mut tags: Vec<Reference> =
+            store.images()?.into_iter().flat_map(|i| i.tags).filter(|t| t.repository() == named.repository()).collect();
+        tags.sort();
+        tags
+    } else {
+        vec![Reference::parse(name)?]
+    };
+    let missing = |what: String| Error::not_found(format!("An image does not exist locally with the tag: {what}"));
+    if targets.is_empty() {
+        return Err(missing(named.familiar_repository()));
+    }
+    for t in &targets {
+        store.resolve(&t.to_string()).map_err(|_| missing(t.familiar()))?;
+    }
+    Ok(targets)
+}
