@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod container;
+pub mod containers;
 pub mod cp;
 pub mod error;
 pub mod events;

@@ -12,7 +12,7 @@ use store::{ContainerRecord, Store};
 
 use super::container::{load_config, ContainerConfig};
 use super::health::Health;
-use super::lifecycle::{lookup, refresh};
+use super::lifecycle::lookup;
 use crate::format;
 pub use engine::inspect::container as inspect_value;
 use engine::inspect::health_of;
@@ -110,57 +110,11 @@ fn ellipsis(s: &str, max: usize) -> String {
     }
 }
 
-fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &Store) -> anyhow::Result<bool> {
-    let (k, v) = filter.split_once('=').ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value)"))?;
-    Ok(match k {
-        "status" => rec.state.as_str() == v,
-        "name" => rec.name.contains(v),
-        "id" => rec.id.starts_with(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => cfg.labels.get(lk).is_some_and(|x| x == lv),
-            None => cfg.labels.contains_key(v),
-        },
-        "ancestor" => cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false),
-        "exited" => rec.state == ContainerState::Exited && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
-        "health" => {
-            if !["starting", "healthy", "unhealthy", "none"].contains(&v) {
-                anyhow::bail!("Unrecognised filter value for health: {v}");
-            }
-            health_of(store.root(), rec, cfg).map_or("none".to_owned(), |h| h.status) == v
-        }
-        _ => anyhow::bail!("invalid filter '{k}'"),
-    })
-}
-
 pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let mut recs = Vec::new();
-    for rec in store.containers()? {
-        recs.push(refresh(&mut store, rec)?);
-    }
-    let mut limit = if args.latest { 1 } else { args.last };
-    let all = args.all || limit > 0;
-    if limit <= 0 {
-        limit = i64::MAX;
-    }
-    let mut rows = Vec::new();
-    for rec in recs.iter().take(limit as usize) {
-        let cfg = load_config(rec);
-        if !all
-            && !args.filter.iter().any(|f| f.starts_with("status="))
-            && rec.state != ContainerState::Running
-            && rec.state != ContainerState::Paused
-        {
-            continue;
-        }
-        let mut keep = true;
-        for f in &args.filter {
-            keep &= matches(rec, &cfg, f, &store)?;
-        }
-        if keep {
-            rows.push((rec, cfg));
-        }
-    }
+    let limit = if args.latest { Some(1) } else { (args.last > 0).then_some(args.last as usize) };
+    let opts = engine::containers::ListOptions { all: args.all, limit, filters: args.filter.clone() };
+    let rows = engine::containers::list(&mut store, &opts)?;
     let mut out = std::io::stdout().lock();
     if args.quiet {
         for (rec, _) in &rows {
