@@ -123,7 +123,7 @@ fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> Result<Wai
         let Ok(rec) = store.container(id) else { return Ok(Waited::Removed) };
         let rec = refresh(store, rec)?;
         if !rec.state.is_live() {
-            if load_config(&rec).auto_remove && rustix_alive(rec.monitor_pid) {
+            if load_config(&rec).auto_remove {
                 await_monitor(store, &rec);
                 if store.container(id).is_err() {
                     return Ok(Waited::Removed);
@@ -139,10 +139,16 @@ fn wait_exit(store: &mut Store, id: &str, limit: Option<Duration>) -> Result<Wai
 }
 
 /// Gives a monitor whose container has exited up to 10 s to finish its
-/// work (unmounting, removing an auto-removed container).
+/// work (unmounting, removing an auto-removed container). The monitor
+/// lock tells whether one is still at it: the record's monitor pid is
+/// cleared with the exit, before that work (waiting on it let a `stop` of
+/// a `--rm` container return before its name was free).
 fn await_monitor(store: &Store, rec: &ContainerRecord) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while rustix_alive(rec.monitor_pid) && store.container(&rec.id).is_ok() && Instant::now() < deadline {
+    while store.container(&rec.id).is_ok() && Instant::now() < deadline {
+        if !matches!(probe_monitor(store.root(), &rec.id), Ok(MonitorProbe::Busy)) {
+            return;
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -230,11 +236,11 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<(
 /// finishing is waited for; one that holds on (it is about to restart the
 /// container) is stopped with `force`, else refused. None: the container
 /// went meanwhile (its monitor removed it: `--rm`).
-fn hold_for_removal(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<Option<Lock>> {
+fn hold_for_removal(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<Option<Held>> {
     let deadline = Instant::now() + Duration::from_secs(if force { 30 } else { 2 });
     loop {
-        if let Some(lock) = monitor_lock(store.root(), &rec.id)? {
-            return Ok(Some(lock));
+        if let MonitorProbe::Free(lock) = probe_monitor(store.root(), &rec.id)? {
+            return Ok(Some(Held(lock)));
         }
         let Ok(now) = store.container(&rec.id) else { return Ok(None) };
         if force {
@@ -249,6 +255,10 @@ fn hold_for_removal(store: &mut Store, rec: &ContainerRecord, force: bool) -> Re
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The monitor lock, held while a container is removed (None: there was
+/// no lock file).
+struct Held(#[allow(dead_code)] Option<std::fs::File>);
 
 /// docker's refusal to remove a container its monitor still holds.
 fn busy(rec: &ContainerRecord) -> Error {
@@ -271,9 +281,33 @@ pub fn cgroup_pids(cg: &str) -> Vec<String> {
 
 /// The lock a container's monitor holds for its whole life: one monitor
 /// a container, and no removal while one runs (it may be starting it, or
-/// waiting to restart it).
+/// waiting to restart it). Taken by a monitor (the file made if need be).
 pub fn monitor_lock(root: &Path, id: &str) -> Result<Option<Lock>> {
     Ok(Lock::try_acquire(&Layout::new(root).container(id).monitor_lock(), true)?)
+}
+
+/// Whether a monitor holds the container now. When none does, the lock,
+/// held for the caller (None without a lock file: no monitor ever ran, or
+/// the container's files are gone). It never makes the file: made again
+/// in a directory a finishing monitor is removing, it failed that removal
+/// ("Directory not empty") and left a `--rm` container behind.
+pub enum MonitorProbe {
+    Busy,
+    Free(Option<std::fs::File>),
+}
+
+pub fn probe_monitor(root: &Path, id: &str) -> Result<MonitorProbe> {
+    use rustix::fs::{flock, FlockOperation};
+    let file = match std::fs::File::options().write(true).open(Layout::new(root).container(id).monitor_lock()) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(MonitorProbe::Free(None)),
+        Err(e) => return Err(e.into()),
+    };
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(MonitorProbe::Free(Some(file))),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(MonitorProbe::Busy),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Stops a container: `signal` (or its stop signal), then SIGKILL after

@@ -427,7 +427,11 @@ pub fn unmount_rootfs(root: &Path, id: &str) -> std::io::Result<()> {
     unmount_shm(root, id);
     let target = Layout::new(root).container(id).merged();
     if is_mounted(&target) {
-        rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH)?;
+        match rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH) {
+            // Unmounted (or removed) meanwhile by another remover.
+            Ok(()) | Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
@@ -466,12 +470,29 @@ pub fn remove_files(store: &mut Store, id: &str) -> Result<()> {
     let dir = container_dir(store.root(), id);
     unmount_rootfs(store.root(), id)
         .map_err(|e| Error::from(e).context(format!("unmounting {}", dir.join("merged").display())))?;
-    image::layer::remove_tree(&dir).map_err(|e| Error::internal(format!("removing {}: {e}", dir.display())))?;
+    remove_dir_shared(&dir)?;
     store.remove_container(id)?;
     if let Some(rec) = rec {
         crate::events::container(store.root(), "destroy", &rec, &[]);
     }
     Ok(())
+}
+
+/// Removes a container's directory that another process may be removing
+/// at the same time (the monitor of a `--rm` container, and `rm -f`):
+/// what the other removed first is no error.
+fn remove_dir_shared(dir: &Path) -> Result<()> {
+    for _ in 0..10 {
+        match image::layer::remove_tree(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::internal(format!("removing {}: {e}", dir.display()))),
+        }
+    }
+    match dir.exists() {
+        false => Ok(()),
+        true => Err(Error::internal(format!("removing {}: another process keeps changing it", dir.display()))),
+    }
 }
 
 /// Starts a detached monitor for `id` (a re-exec of this binary in its own
