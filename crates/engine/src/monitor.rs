@@ -128,7 +128,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
     // Without it the container still runs; only `attach` is refused.
     let mut attach = std::fs::create_dir_all(crate::layout::RUN_DIR)
         .and_then(|_| AttachServer::listen(&attach_path(id)))
-        .map_err(|e| eprintln!("warning: no attach socket: {e}"))
+        .map_err(|e| warn(&format!("no attach socket: {e}")))
         .ok();
     if let (true, Some(a), Some(r)) = (wait_attach, attach.as_mut(), ready.as_mut()) {
         let _ = writeln!(r, "listening");
@@ -264,6 +264,14 @@ fn await_monitor_lock(store: &Store, id: &str) -> Result<Option<store::Lock>> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A warning of the monitor or the health checker, which have no user to
+/// tell: their stderr is the container's monitor.log (the user's terminal
+/// only for a foreground `run`, whose monitor is the CLI). The engine's
+/// one place that writes to stderr.
+pub fn warn(msg: &str) {
+    eprintln!("warning: {msg}");
 }
 
 /// The container's cgroup below each hierarchy's root (and in the spec's

@@ -158,7 +158,7 @@ pub fn recheck_network(store: &Store, cfg: &ContainerConfig) {
     for net in cfg.networks() {
         let checked = bridge_of(store, &net).and_then(|br| Ok(network::recheck_rules(&br)?));
         if let Err(e) = checked {
-            eprintln!("warning: network {net}: {e:#}");
+            crate::monitor::warn(&format!("network {net}: {e:#}"));
         }
     }
 }
