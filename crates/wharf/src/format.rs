@@ -265,6 +265,54 @@ fn to_json(v: &gotmpl::Value) -> serde_json::Value {
     }
 }
 
+/// `inspect`'s output: the objects as an indented JSON array, or each
+/// through the `--format` template.
+pub fn print_values(values: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match format {
+        None => {
+            serde_json::to_writer_pretty(&mut out, values)?;
+            writeln!(out)?;
+        }
+        Some(f) => {
+            for v in values {
+                writeln!(out, "{}", template_value(f, v)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `until=` of prune: a Go duration (`24h`, `90m`) before now, or an
+/// RFC 3339 timestamp.
+pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
+    let mut cutoff = None;
+    for f in filters {
+        match f.split_once('=') {
+            Some(("until", v)) => {
+                let t = match dockerfile::instructions::parse_duration(v) {
+                    Ok(ns) => std::time::SystemTime::now() - std::time::Duration::from_nanos(ns),
+                    Err(_) => parse_time(v).ok_or_else(|| {
+                        crate::exit::fail(format!("invalid filter 'until={v}': not a duration or timestamp"))
+                    })?,
+                };
+                cutoff = Some(t);
+            }
+            _ => return Err(crate::exit::fail(format!("invalid filter '{f}' (supported: until)"))),
+        }
+    }
+    Ok(cutoff)
+}
+
+/// One line of rmi's (`Untagged: x`) or prune's (`untagged: x`) report.
+pub fn delete_line(item: &engine::images::DeleteItem, untagged: &str, deleted: &str) -> String {
+    match item {
+        engine::images::DeleteItem::Untagged(name) => format!("{untagged}: {name}"),
+        engine::images::DeleteItem::Deleted(id) => format!("{deleted}: {id}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

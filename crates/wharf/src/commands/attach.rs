@@ -18,8 +18,8 @@ use rustix::event::{poll, PollFd, PollFlags};
 use store::{ContainerState, Store};
 
 use super::container::{attach_path, load_config};
-use super::lifecycle::{lookup, wait_code};
 use crate::exit::fail;
+use engine::lifecycle::{lookup, wait_code};
 
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 

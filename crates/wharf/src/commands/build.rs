@@ -236,14 +236,8 @@ pub struct PruneArgs {
 /// `wharf builder prune`: forgets cache entries (older than `until=`) and
 /// frees the layers only they kept.
 pub fn prune(root: &Path, args: PruneArgs) -> anyhow::Result<ExitCode> {
-    let cutoff = super::image::prune_cutoff(&args.filter)?;
+    let cutoff = crate::format::prune_cutoff(&args.filter)?;
     let report = engine::system::prune_build_cache(&mut Store::open(root)?, cutoff)?;
-    print_pruned(&report);
+    super::system::print_pruned_cache(&report);
     Ok(ExitCode::SUCCESS)
-}
-
-/// docker's report of a build cache prune.
-pub fn print_pruned(report: &engine::system::CachePruneReport) {
-    println!("Deleted build cache objects: {}", report.caches_deleted);
-    println!("Total:\t{}", crate::format::human_size(report.space_reclaimed));
 }

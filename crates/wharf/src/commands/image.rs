@@ -118,26 +118,6 @@ pub struct PruneArgs {
     pub filters: Vec<String>,
 }
 
-/// `until=` of prune: a Go duration (`24h`, `90m`) before now, or an
-/// RFC 3339 timestamp.
-pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
-    let mut cutoff = None;
-    for f in filters {
-        match f.split_once('=') {
-            Some(("until", v)) => {
-                let t = match dockerfile::instructions::parse_duration(v) {
-                    Ok(ns) => std::time::SystemTime::now() - std::time::Duration::from_nanos(ns),
-                    Err(_) => parse_time(v)
-                        .ok_or_else(|| fail(format!("invalid filter 'until={v}': not a duration or timestamp")))?,
-                };
-                cutoff = Some(t);
-            }
-            _ => return Err(fail(format!("invalid filter '{f}' (supported: until)"))),
-        }
-    }
-    Ok(cutoff)
-}
-
 use crate::exit::fail;
 
 pub use engine::images::short_id;
@@ -244,7 +224,7 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
             Some(("before", v)) => before = Some(created_of(v)?),
             Some(("since", v)) => since = Some(created_of(v)?),
             Some(("until", _)) => {
-                before = prune_cutoff(std::slice::from_ref(f))?;
+                before = crate::format::prune_cutoff(std::slice::from_ref(f))?;
             }
             _ => return Err(fail(format!("invalid filter '{f}'"))),
         }
@@ -341,8 +321,8 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
     for name in &args.images {
         // `docker inspect` looks for a container first, then an image.
         if args.containers {
-            if let Ok(rec) = super::lifecycle::lookup(&mut store, name) {
-                values.push(super::ps::inspect_value(&store, &rec));
+            if let Ok(rec) = engine::lifecycle::lookup(&mut store, name) {
+                values.push(engine::inspect::container(&store, &rec));
                 continue;
             }
         }
@@ -386,11 +366,13 @@ pub fn tag(root: &std::path::Path, args: TagArgs) -> anyhow::Result<ExitCode> {
 
 pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let (lock, _) = super::system::exclusive_lock(&store)?;
+    let (lock, _) = engine::system::exclusive_lock(&store)?;
     let mut failed = false;
     for name in &args.images {
         match engine::images::remove(&mut store, name, args.force) {
-            Ok(items) => items.iter().for_each(|i| println!("{}", delete_line(i, "Untagged", "Deleted"))),
+            Ok(items) => {
+                items.iter().for_each(|i| println!("{}", crate::format::delete_line(i, "Untagged", "Deleted")))
+            }
             Err(e) => {
                 eprintln!("Error response from daemon: {e}");
                 failed = true;
@@ -399,14 +381,6 @@ pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
     }
     store.gc(&lock)?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-/// One line of rmi's (`Untagged: x`) or prune's (`untagged: x`) report.
-fn delete_line(item: &engine::images::DeleteItem, untagged: &str, deleted: &str) -> String {
-    match item {
-        engine::images::DeleteItem::Untagged(name) => format!("{untagged}: {name}"),
-        engine::images::DeleteItem::Deleted(id) => format!("{deleted}: {id}"),
-    }
 }
 
 pub fn history(root: &std::path::Path, args: HistoryArgs) -> anyhow::Result<ExitCode> {
@@ -484,9 +458,9 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let cutoff = prune_cutoff(&args.filters)?;
+    let cutoff = crate::format::prune_cutoff(&args.filters)?;
     let mut store = Store::open(root)?;
-    let (lock, _) = super::system::exclusive_lock(&store)?;
+    let (lock, _) = engine::system::exclusive_lock(&store)?;
     let report = engine::images::prune(&mut store, &lock, args.all, cutoff)?;
     print_pruned(&report);
     Ok(ExitCode::SUCCESS)
@@ -497,7 +471,7 @@ pub fn print_pruned(report: &engine::images::PruneReport) {
     if !report.images_deleted.is_empty() {
         println!("Deleted Images:");
         for item in &report.images_deleted {
-            println!("{}", delete_line(item, "untagged", "deleted"));
+            println!("{}", crate::format::delete_line(item, "untagged", "deleted"));
         }
         println!();
     }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use store::{ContainerState, Store};
 
-pub use engine::lifecycle::{lookup, parse_signal, wait_code};
+pub use engine::lifecycle::{lookup, parse_signal};
 
 use super::container::{self, load_config, Attach};
 

@@ -10,8 +10,6 @@ use engine::networks;
 use serde_json::json;
 use store::Store;
 
-pub use engine::netglue::is_user_network;
-
 use crate::format;
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +178,7 @@ fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    super::ps::print_values(&values, a.format.as_deref())?;
+    crate::format::print_values(&values, a.format.as_deref())?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

@@ -12,10 +12,10 @@ use store::{ContainerRecord, Store};
 
 use super::container::{load_config, ContainerConfig};
 use super::health::Health;
-use super::lifecycle::lookup;
 use crate::format;
 pub use engine::inspect::container as inspect_value;
 use engine::inspect::health_of;
+use engine::lifecycle::lookup;
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -225,24 +225,8 @@ pub fn inspect(root: &Path, args: ContainerInspectArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    print_values(&values, args.format.as_deref())?;
+    crate::format::print_values(&values, args.format.as_deref())?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-pub fn print_values(values: &[Value], format: Option<&str>) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        None => {
-            serde_json::to_writer_pretty(&mut out, values)?;
-            writeln!(out)?;
-        }
-        Some(f) => {
-            for v in values {
-                writeln!(out, "{}", format::template_value(f, v)?)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -256,20 +240,8 @@ pub struct ContainerPruneArgs {
 }
 
 pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> {
-    let until = super::image::prune_cutoff(&args.filter)?;
+    let until = crate::format::prune_cutoff(&args.filter)?;
     let deleted = engine::system::prune_containers(&mut Store::open(root)?, until)?;
-    print_pruned_containers(&deleted);
+    super::system::print_pruned_containers(&deleted);
     Ok(ExitCode::SUCCESS)
-}
-
-/// docker's report of a container prune.
-pub fn print_pruned_containers(deleted: &[String]) {
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
-    println!("Total reclaimed space: 0B");
 }

@@ -6,8 +6,6 @@ use std::path::Path;
 use clap::Args;
 use runtime::resources::{Resources, Throttle};
 
-use super::run::parse_bytes;
-
 /// The resource limits of `run`/`create`, and of `update`.
 #[derive(Debug, Args)]
 pub struct ResourceArgs {
@@ -271,6 +269,26 @@ fn blkio_weight_supported() -> bool {
     ];
     let v2 = ["/sys/fs/cgroup/wharf/io.weight", "/sys/fs/cgroup/wharf/io.bfq.weight"];
     v1.iter().chain(&v2).any(|p| Path::new(p).exists())
+}
+
+/// docker's `RAMInBytes`: a number with an optional b/k/m/g/t suffix
+/// (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').filter(|r| r.ends_with(|c: char| "kmgt".contains(c))).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
+    if n < 0.0 {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    Ok((n * mult as f64) as i64)
 }
 
 #[cfg(test)]

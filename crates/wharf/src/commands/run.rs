@@ -235,26 +235,6 @@ pub(crate) fn random_hex(bytes: usize) -> anyhow::Result<String> {
     Ok(engine::files::random_hex(bytes)?)
 }
 
-/// docker's `RAMInBytes`: a number with an optional b/k/m/g/t suffix
-/// (powers of 1024).
-pub fn parse_bytes(s: &str) -> Result<i64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').filter(|r| r.ends_with(|c: char| "kmgt".contains(c))).unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        Some('b') => (&t[..t.len() - 1], 1),
-        _ => (t, 1),
-    };
-    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
-    if n < 0.0 {
-        return Err(format!("invalid size: '{s}'"));
-    }
-    Ok((n * mult as f64) as i64)
-}
-
 /// The argv: docker's rule is that `--entrypoint` replaces the image's
 /// ENTRYPOINT and drops its CMD; a command after the image replaces CMD.
 fn entry_and_cmd(config: Option<&Value>, args: &CreateArgs) -> (Vec<String>, Vec<String>) {
@@ -322,14 +302,14 @@ impl VolumesUsed {
                 n
             }
         };
-        let data = super::volume::ensure(root, &name, seed)?;
+        let data = engine::volumes::ensure(root, &name, seed)?;
         self.all.push(name);
         Ok(data)
     }
 }
 
 /// `-v`, `--mount` and `--tmpfs` as OCI mounts; volumes are made under
-/// `volumes/NAME/_data` (super::volume).
+/// `volumes/NAME/_data` (engine::volumes).
 fn mounts(
     root: &Path,
     rootfs: &Path,
@@ -743,7 +723,7 @@ fn limits(opts: &mut runtime::RunOptions, args: &CreateArgs) -> anyhow::Result<(
     }
     opts.resources = r;
     if let Some(s) = &args.shm_size {
-        opts.shm_size = parse_bytes(s).map_err(engine)? as u64;
+        opts.shm_size = super::resources::parse_bytes(s).map_err(engine)? as u64;
     }
     for s in &args.sysctl {
         let (k, v) = s.split_once('=').ok_or_else(|| engine(format!("invalid sysctl: {s:?}")))?;
@@ -785,7 +765,7 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     if args.rm && restart.name != "no" {
         return Err(engine("Conflicting options: --restart and --rm"));
     }
-    if args.ip.is_some() && !super::network::is_user_network(&args.network) {
+    if args.ip.is_some() && !engine::netglue::is_user_network(&args.network) {
         return Err(engine("user specified IP address is supported on user defined networks only"));
     }
     if let Some(m) = &args.mac_address {
@@ -1000,7 +980,7 @@ fn prepare(
         labels.insert(k.to_owned(), v.to_owned());
     }
     let stop_signal = args.stop_signal.clone().or_else(|| get("StopSignal")).unwrap_or_else(|| "SIGTERM".into());
-    if super::lifecycle::parse_signal(&stop_signal).is_none() {
+    if engine::lifecycle::parse_signal(&stop_signal).is_none() {
         return Err(engine(format!("Invalid signal: {stop_signal}")));
     }
     let record = ContainerConfig {
@@ -1106,6 +1086,7 @@ pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::resources::parse_bytes;
 
     #[test]
     fn sizes_parse_as_docker() {

@@ -8,9 +8,25 @@ use clap::Args;
 use engine::system::{self, Usage};
 use store::Store;
 
-pub use engine::system::exclusive_lock;
-
 use crate::format::{human_size, table};
+
+/// docker's report of a container prune.
+pub fn print_pruned_containers(deleted: &[String]) {
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for d in deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+}
+
+/// docker's report of a build cache prune.
+pub fn print_pruned_cache(report: &engine::system::CachePruneReport) {
+    println!("Deleted build cache objects: {}", report.caches_deleted);
+    println!("Total:\t{}", human_size(report.space_reclaimed));
+}
 
 #[derive(Debug, Args)]
 pub struct DfArgs {
@@ -93,10 +109,10 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
     let opts = system::SystemPruneOptions {
         all_images: args.images.all,
         volumes: args.volumes,
-        until: super::image::prune_cutoff(&args.images.filters)?,
+        until: crate::format::prune_cutoff(&args.images.filters)?,
     };
     let r = system::prune(&mut Store::open(root)?, &opts)?;
-    super::ps::print_pruned_containers(&r.containers);
+    print_pruned_containers(&r.containers);
     if !r.networks.is_empty() {
         println!("Deleted Networks:");
         for n in &r.networks {
@@ -111,7 +127,7 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
         println!();
     }
     super::image::print_pruned(&r.images);
-    super::build::print_pruned(&r.build_cache);
+    print_pruned_cache(&r.build_cache);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,8 +14,6 @@ use engine::volumes::{self, Volume};
 use serde_json::json;
 use store::Store;
 
-pub use engine::volumes::ensure;
-
 use crate::format;
 
 #[derive(Debug, Subcommand)]
@@ -158,7 +156,7 @@ fn inspect(root: &Path, a: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    super::ps::print_values(&values, a.format.as_deref())?;
+    crate::format::print_values(&values, a.format.as_deref())?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
