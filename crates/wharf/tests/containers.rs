@@ -791,6 +791,11 @@ fn resource_flags_reach_the_cgroup_as_docker_sets_them() {
     assert!(Path::new(&dir).is_dir(), "{dir}");
     assert!(env.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", id]).trim().ends_with("/ 64MiB"));
     assert!(env.ok(&["top", id]).contains("sleep 1000"));
+    // ps's own options after the container, as docker's: only its processes.
+    let top = env.ok(&["top", id, "-o", "pid,comm"]);
+    let lines: Vec<Vec<&str>> = top.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["PID", "COMMAND"], "{top}");
+    assert_eq!(lines[1..].iter().map(|l| l[1]).collect::<Vec<_>>(), ["sleep"], "{top}");
     env.ok(&["update", "-m", "96m", id]);
     let limit = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
     assert_eq!(std::fs::read_to_string(format!("{dir}/{limit}")).expect("limit").trim(), "100663296");

@@ -239,9 +239,12 @@ pub fn pause(root: &Path, args: PauseArgs, resume: bool) -> anyhow::Result<ExitC
 }
 
 #[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
 pub struct TopArgs {
     pub container: String,
-    /// ps options
+    /// ps options (docker's default: -ef); everything after the container
+    /// is ps's, `-o pid,comm` included
+    #[arg(allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
 }
 
