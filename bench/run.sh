@@ -14,7 +14,7 @@ mkdir -p "$WORK"
 # shellcheck source=bench/lib.sh
 . "$HERE/bench/lib.sh"
 podman_fixups "$WORK"
-bench_need
+bench_need crun:crun
 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml" -p wharf
 W="$HERE/target/release/wharf --root $WORK/root"
 
