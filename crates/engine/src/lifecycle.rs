@@ -90,7 +90,7 @@ fn release_leftovers(store: &mut Store, rec: &ContainerRecord) {
         let _ = rt.delete(&rec.id);
     }
     let _ = crate::monitor::unmount_rootfs(store.root(), &rec.id);
-    crate::netglue::network_down(store, &rec.id);
+    crate::monitor::warn_all(crate::netglue::network_down(store, &rec.id));
 }
 
 fn rustix_alive(pid: i32) -> bool {

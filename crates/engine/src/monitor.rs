@@ -274,6 +274,14 @@ pub fn warn(msg: &str) {
     eprintln!("warning: {msg}");
 }
 
+/// Each of `errors` as a warning (a teardown's failures: the container is
+/// gone either way, but what is left behind is said).
+pub fn warn_all(errors: Vec<Error>) {
+    for e in errors {
+        warn(&e.to_string());
+    }
+}
+
 /// The container's cgroup below each hierarchy's root (and in the spec's
 /// cgroupsPath): `wharf/ID`, or `PARENT/ID` with `--cgroup-parent`.
 pub fn cgroup_path(cfg: &ContainerConfig, id: &str) -> String {
@@ -353,7 +361,7 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
     let rules = match network_up(store, id, &cfg) {
         Ok(r) => r,
         Err(e) => {
-            network_down(store, id);
+            warn_all(network_down(store, id));
             return Err(e);
         }
     };
@@ -420,7 +428,7 @@ fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, 
 /// network and rootfs mount.
 fn release(store: &mut Store, rt: &Runtime, id: &str, image_id: &str) -> Result<()> {
     let _ = rt.delete(id);
-    network_down(store, id);
+    warn_all(network_down(store, id));
     unmount_shm(store.root(), id);
     let ov = overlay(store, id, image_id)?;
     if is_mounted(&ov.target) {
@@ -472,7 +480,7 @@ fn unmount_shm(root: &Path, id: &str) {
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> Result<()> {
     let rec = store.container(id).ok();
-    network::teardown(id);
+    warn_all(network::teardown(id).into_iter().map(Error::from).collect());
     // Left by a monitor that was killed.
     let _ = std::fs::remove_file(attach_path(id));
     let dir = container_dir(store.root(), id);

@@ -164,15 +164,18 @@ pub fn recheck_network(store: &Store, cfg: &ContainerConfig) {
 }
 
 /// Removes the container's network (rules, veth, namespace, address) and
-/// its name from its network's other members.
-pub fn network_down(store: &mut Store, id: &str) {
-    network::teardown(id);
-    let _ = store.set_container_ip(id, "");
+/// its name from its network's other members. Every step is tried; what
+/// failed is returned, each error on its own.
+#[must_use = "the failures are for the caller to report"]
+pub fn network_down(store: &mut Store, id: &str) -> Vec<Error> {
+    let mut errors: Vec<Error> = network::teardown(id).into_iter().map(Error::from).collect();
+    errors.extend(store.set_container_ip(id, "").err().map(Error::from));
     if let Ok(rec) = store.container(id) {
         for net in load_config(&rec).networks() {
             if is_user_network(&net) {
-                let _ = update_hosts(store, &net);
+                errors.extend(update_hosts(store, &net).err());
             }
         }
     }
+    errors
 }

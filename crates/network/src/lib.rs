@@ -434,33 +434,39 @@ fn ports_marker(id: &str) -> PathBuf {
 }
 
 /// Removes everything of container `id`: its DNAT rules, its veth and its
-/// namespace. Safe to call when some or all of it is already gone.
-pub fn teardown(id: &str) {
+/// namespace. Safe to call when some or all of it is already gone. Every
+/// step is tried; the failures are returned, each on its own.
+pub fn teardown(id: &str) -> Vec<NetError> {
+    let mut errors = Vec::new();
     let tag = format!("wharf:{id}");
     let marker = ports_marker(id);
     if marker.exists() {
-        if let Ok(rules) = run("iptables", &["-t", "nat", "-S"]) {
-            // `-S` prints rules in iptables-save syntax: each one deleted
-            // as printed, all in one iptables-restore.
-            let dels: Vec<String> = rules
-                .lines()
-                .filter(|l| l.contains(&tag) && l.starts_with("-A "))
-                .map(|l| format!("-D {}", &l[3..]))
-                .collect();
-            if !dels.is_empty() {
-                let _ = restore(&format!("*nat\n{}\nCOMMIT\n", dels.join("\n")));
+        match run("iptables", &["-t", "nat", "-S"]) {
+            Ok(rules) => {
+                // `-S` prints rules in iptables-save syntax: each one deleted
+                // as printed, all in one iptables-restore.
+                let dels: Vec<String> = rules
+                    .lines()
+                    .filter(|l| l.contains(&tag) && l.starts_with("-A "))
+                    .map(|l| format!("-D {}", &l[3..]))
+                    .collect();
+                if !dels.is_empty() {
+                    errors.extend(restore(&format!("*nat\n{}\nCOMMIT\n", dels.join("\n"))).err());
+                }
             }
+            Err(e) => errors.push(e),
         }
         let _ = std::fs::remove_file(&marker);
     }
     // Deleting the namespace destroys eth0 and with it its host peer.
     if netns_path(id).exists() {
-        let _ = netlink::del_netns(&netns_path(id));
+        errors.extend(netlink::del_netns(&netns_path(id)).err());
     }
     if std::path::Path::new("/sys/class/net").join(veth_name(id)).exists() {
-        let _ = netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id)));
+        errors.extend(netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id))).err());
     }
     release(id);
+    errors
 }
 
 /// Host-wide address leases: one file per address naming the container.
