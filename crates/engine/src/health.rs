@@ -157,7 +157,7 @@ pub fn start_checker(root: &Path, id: &str, cfg: &ContainerConfig) -> Option<Own
     }
     let starting = Health { status: "starting".into(), ..Health::default() };
     if let Err(e) = write(root, id, &starting) {
-        crate::monitor::warn(&format!("health state: {e}"));
+        crate::monitor::warn(root, id, &format!("health state: {e}"));
         return None;
     }
     let log = std::fs::OpenOptions::new().create(true).append(true).open(Layout::new(root).container(id).monitor_log());
@@ -167,7 +167,7 @@ pub fn start_checker(root: &Path, id: &str, cfg: &ContainerConfig) -> Option<Own
         .stdout(Stdio::null())
         .stderr(log.map_or(Stdio::null(), Stdio::from))
         .spawn()
-        .map_err(|e| crate::monitor::warn(&format!("starting the health checker: {e}")))
+        .map_err(|e| crate::monitor::warn(root, id, &format!("starting the health checker: {e}")))
         .ok()?;
     let pid = rustix::process::Pid::from_raw(child.id() as i32)?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()

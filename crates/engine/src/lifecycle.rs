@@ -90,7 +90,8 @@ fn release_leftovers(store: &mut Store, rec: &ContainerRecord) {
         let _ = rt.delete(&rec.id);
     }
     let _ = crate::monitor::unmount_rootfs(store.root(), &rec.id);
-    crate::monitor::warn_all(crate::netglue::network_down(store, &rec.id));
+    let left = crate::netglue::network_down(store, &rec.id);
+    crate::monitor::warn_all(store.root(), &rec.id, left);
 }
 
 fn rustix_alive(pid: i32) -> bool {

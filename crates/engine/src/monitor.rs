@@ -128,7 +128,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
     // Without it the container still runs; only `attach` is refused.
     let mut attach = std::fs::create_dir_all(crate::layout::RUN_DIR)
         .and_then(|_| AttachServer::listen(&attach_path(id)))
-        .map_err(|e| warn(&format!("no attach socket: {e}")))
+        .map_err(|e| warn(root, id, &format!("no attach socket: {e}")))
         .ok();
     if let (true, Some(a), Some(r)) = (wait_attach, attach.as_mut(), ready.as_mut()) {
         let _ = writeln!(r, "listening");
@@ -161,7 +161,7 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
             let mut r = r;
             let _ = writeln!(r, "ok {pid}");
         }
-        recheck_network(&store, &cfg);
+        recheck_network(&store, id, &cfg);
         // `--log-driver none`: output reaches attached clients only.
         let mut log = match cfg.log.driver.as_str() {
             "none" => None,
@@ -266,19 +266,22 @@ fn await_monitor_lock(store: &Store, id: &str) -> Result<Option<store::Lock>> {
     }
 }
 
-/// A warning of the monitor or the health checker, which have no user to
-/// tell: their stderr is the container's monitor.log (the user's terminal
-/// only for a foreground `run`, whose monitor is the CLI). The engine's
-/// one place that writes to stderr.
-pub fn warn(msg: &str) {
-    eprintln!("warning: {msg}");
+/// A warning about container `id` that no caller can act on (the monitor
+/// and the health checker have no user to tell): a line appended to the
+/// container's monitor.log, where `system check` and a person look. Best
+/// effort: a log that cannot be written loses the line, not the work.
+pub fn warn(root: &Path, id: &str, msg: &str) {
+    let log = File::options().create(true).append(true).open(Layout::new(root).container(id).monitor_log());
+    if let Ok(mut f) = log {
+        let _ = writeln!(f, "warning: {msg}");
+    }
 }
 
 /// Each of `errors` as a warning (a teardown's failures: the container is
-/// gone either way, but what is left behind is said).
-pub fn warn_all(errors: Vec<Error>) {
+/// stopped either way, but what is left behind is said).
+pub fn warn_all(root: &Path, id: &str, errors: Vec<Error>) {
     for e in errors {
-        warn(&e.to_string());
+        warn(root, id, &e.to_string());
     }
 }
 
@@ -361,7 +364,8 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
     let rules = match network_up(store, id, &cfg) {
         Ok(r) => r,
         Err(e) => {
-            warn_all(network_down(store, id));
+            let left = network_down(store, id);
+            warn_all(store.root(), id, left);
             return Err(e);
         }
     };
@@ -428,7 +432,8 @@ fn finish(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, code: i32, 
 /// network and rootfs mount.
 fn release(store: &mut Store, rt: &Runtime, id: &str, image_id: &str) -> Result<()> {
     let _ = rt.delete(id);
-    warn_all(network_down(store, id));
+    let left = network_down(store, id);
+    warn_all(store.root(), id, left);
     unmount_shm(store.root(), id);
     let ov = overlay(store, id, image_id)?;
     if is_mounted(&ov.target) {
@@ -480,7 +485,9 @@ fn unmount_shm(root: &Path, id: &str) {
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> Result<()> {
     let rec = store.container(id).ok();
-    warn_all(network::teardown(id).into_iter().map(Error::from).collect());
+    // Its directory (and monitor.log) goes below: what the teardown left is
+    // the caller's to report, once the container is gone.
+    let left: Vec<String> = network::teardown(id).iter().map(ToString::to_string).collect();
     // Left by a monitor that was killed.
     let _ = std::fs::remove_file(attach_path(id));
     let dir = container_dir(store.root(), id);
@@ -491,7 +498,10 @@ pub fn remove_files(store: &mut Store, id: &str) -> Result<()> {
     if let Some(rec) = rec {
         crate::events::container(store.root(), "destroy", &rec, &[]);
     }
-    Ok(())
+    match left.is_empty() {
+        true => Ok(()),
+        false => Err(Error::internal(format!("container {id} removed, but its network was left: {}", left.join("; ")))),
+    }
 }
 
 /// Removes a container's directory that another process may be removing

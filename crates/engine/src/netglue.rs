@@ -154,11 +154,11 @@ pub fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> Result<
 /// Puts back the rules of the container's bridges if another tool flushed
 /// them. It runs iptables (a few ms), so it is done once the container
 /// runs, not before.
-pub fn recheck_network(store: &Store, cfg: &ContainerConfig) {
+pub fn recheck_network(store: &Store, id: &str, cfg: &ContainerConfig) {
     for net in cfg.networks() {
         let checked = bridge_of(store, &net).and_then(|br| Ok(network::recheck_rules(&br)?));
         if let Err(e) = checked {
-            crate::monitor::warn(&format!("network {net}: {e:#}"));
+            crate::monitor::warn(store.root(), id, &format!("network {net}: {e:#}"));
         }
     }
 }
