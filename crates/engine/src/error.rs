@@ -211,6 +211,17 @@ impl From<oci_spec::OciSpecError> for Error {
     }
 }
 
+/// A spec the runtime cannot build is bad input (an unknown capability,
+/// ulimit, device, seccomp profile), but for the builder's own failures.
+impl From<runtime::spec::SpecError> for Error {
+    fn from(e: runtime::spec::SpecError) -> Error {
+        match e {
+            runtime::spec::SpecError::Build(_) => Error::internal(e.to_string()),
+            _ => Error::invalid(e.to_string()),
+        }
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Error {
         Error::internal(e.to_string())

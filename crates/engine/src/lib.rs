@@ -4,10 +4,12 @@
 //! the Engine API's model; reports failures as one typed [`Error`]; and
 //! never prints. See docs/ARCHITECTURE.md.
 
+pub mod api;
 pub mod archive;
 pub mod container;
 pub mod containers;
 pub mod cp;
+pub mod create;
 pub mod error;
 pub mod events;
 pub mod files;
@@ -19,9 +21,11 @@ pub mod layout;
 pub mod lifecycle;
 pub mod logging;
 pub mod monitor;
+pub mod names;
 pub mod netglue;
 pub mod networks;
 pub mod registry;
+pub mod resources;
 pub mod rootfs;
 pub mod stats;
 pub mod system;

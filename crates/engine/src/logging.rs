@@ -29,13 +29,20 @@ impl LogConfig {
     /// `--log-driver` and `--log-opt KEY=VALUE`, checked as docker's
     /// drivers check them.
     pub fn parse(driver: Option<&str>, opts: &[String]) -> Result<LogConfig, String> {
-        let driver = driver.unwrap_or("json-file").to_owned();
         let mut map = BTreeMap::new();
         for o in opts {
             let (k, v) =
                 o.split_once('=').ok_or_else(|| format!("invalid key value pair format in logging opts: {o}"))?;
             map.insert(k.to_owned(), v.to_owned());
         }
+        LogConfig::checked(driver.unwrap_or("json-file"), map)
+    }
+
+    /// A driver and its options (the API's `HostConfig.LogConfig`; an
+    /// empty driver is docker's default), checked as docker's drivers
+    /// check them.
+    pub fn checked(driver: &str, map: BTreeMap<String, String>) -> Result<LogConfig, String> {
+        let driver = if driver.is_empty() { "json-file" } else { driver }.to_owned();
         let known: &[&str] = match driver.as_str() {
             "json-file" => JSON_FILE_OPTS,
             "none" => &[],

@@ -5,7 +5,6 @@ mod commands;
 mod exit;
 
 mod format;
-mod names;
 
 use std::process::ExitCode;
 

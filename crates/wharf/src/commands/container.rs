@@ -5,7 +5,6 @@ use crate::exit::{Failure, ENGINE_ERROR};
 
 pub use engine::container::{load_config, ContainerConfig, RestartPolicy};
 pub use engine::monitor::*;
-pub use engine::netglue::hosts_file;
 
 pub fn engine(msg: impl Into<String>) -> anyhow::Error {
     Failure::new(ENGINE_ERROR, msg).into()

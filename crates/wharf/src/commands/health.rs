@@ -1,10 +1,7 @@
-//! docker's `--health-*` flags, merged over the image's check into the
-//! engine's `HealthConfig`.
+//! docker's `--health-*` flags, into the API's `Healthcheck` (the engine
+//! merges it over the image's check).
 
-use serde_json::Value;
-
-use engine::health::MIN_DURATION_NS;
-pub use engine::health::{Health, HealthConfig};
+pub use engine::health::Health;
 
 /// docker's `--health-*` flags.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -42,63 +39,42 @@ impl HealthArgs {
             || self.timeout.is_some()
     }
 
-    /// The container's check: these flags over the image's `Healthcheck`
-    /// field by field, as docker merges them. None: no check at all.
-    pub fn merge(&self, image: Option<&Value>) -> Result<Option<HealthConfig>, String> {
+    /// The API's `Healthcheck` these flags ask for, as docker's CLI builds
+    /// it: None (the image's check), `["NONE"]` (`--no-healthcheck`), or
+    /// the fields given (zeros are the image's; the engine merges).
+    pub fn to_api(&self) -> Result<Option<engine::api::HealthConfig>, String> {
         if self.no_healthcheck {
             if self.any_set() {
                 return Err("--no-healthcheck conflicts with --health-* options".into());
             }
-            return Ok(Some(HealthConfig { test: vec!["NONE".into()], ..HealthConfig::default() }));
+            return Ok(Some(engine::api::HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() }));
         }
-        let image: Option<HealthConfig> = image.and_then(|v| serde_json::from_value(v.clone()).ok());
         if !self.any_set() {
-            return Ok(image);
+            return Ok(None);
         }
-        let base = image.unwrap_or_default();
-        let retries = match self.retries {
-            Some(r) if r < 0 => return Err("--health-retries cannot be negative".into()),
-            Some(r) => u32::try_from(r).map_err(|_| format!("--health-retries out of range: {r}"))?,
-            None => 0,
-        };
-        let merged = HealthConfig {
-            test: self.cmd.as_ref().map_or(base.test, |c| vec!["CMD-SHELL".into(), c.clone()]),
-            interval: pick(duration("interval", &self.interval)?, base.interval),
-            timeout: pick(duration("timeout", &self.timeout)?, base.timeout),
-            start_period: pick(duration("start-period", &self.start_period)?, base.start_period),
-            start_interval: pick(duration("start-interval", &self.start_interval)?, base.start_interval),
-            retries: if retries == 0 { base.retries } else { retries },
-        };
-        Ok(Some(merged))
+        if self.retries.is_some_and(|r| r < 0) {
+            return Err("--health-retries cannot be negative".into());
+        }
+        Ok(Some(engine::api::HealthConfig {
+            test: self.cmd.as_ref().map(|c| vec!["CMD-SHELL".into(), c.clone()]),
+            interval: duration("interval", &self.interval)?,
+            timeout: duration("timeout", &self.timeout)?,
+            start_period: duration("start-period", &self.start_period)?,
+            start_interval: duration("start-interval", &self.start_interval)?,
+            retries: self.retries,
+        }))
     }
 }
 
-fn pick(flag: u64, image: u64) -> u64 {
-    if flag == 0 {
-        image
-    } else {
-        flag
-    }
-}
-
-/// A `--health-NAME` duration in nanoseconds (0 if not given).
-fn duration(name: &str, value: &Option<String>) -> Result<u64, String> {
-    let Some(v) = value else { return Ok(0) };
+/// A `--health-NAME` duration in nanoseconds (None if not given).
+fn duration(name: &str, value: &Option<String>) -> Result<Option<i64>, String> {
+    let Some(v) = value else { return Ok(None) };
     if v.starts_with('-') {
         return Err(format!("--health-{name} cannot be negative"));
     }
     let ns = dockerfile::instructions::parse_duration(v)
         .map_err(|e| format!("invalid argument {v:?} for \"--health-{name}\" flag: {e}"))?;
-    if ns > 0 && ns < MIN_DURATION_NS {
-        let field = match name {
-            "start-period" => "StartPeriod",
-            "start-interval" => "StartInterval",
-            "timeout" => "Timeout",
-            _ => "Interval",
-        };
-        return Err(format!("{field} in Healthcheck cannot be less than 1ms"));
-    }
-    Ok(ns)
+    Ok(Some(ns as i64))
 }
 
 #[cfg(test)]
@@ -106,29 +82,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_override_the_image_field_by_field() {
-        let image = serde_json::json!({"Test": ["CMD", "true"], "Interval": 5_000_000_000u64, "Retries": 2});
+    fn flags_become_the_apis_healthcheck() {
         let flags = HealthArgs { timeout: Some("2s".into()), ..HealthArgs::default() };
-        let merged = flags.merge(Some(&image)).expect("merges").expect("a check");
-        assert_eq!(merged.test, vec!["CMD", "true"]);
-        assert_eq!((merged.interval, merged.timeout, merged.retries), (5_000_000_000, 2_000_000_000, 2));
+        let h = flags.to_api().expect("valid").expect("a check");
+        assert_eq!((h.test, h.timeout, h.interval), (None, Some(2_000_000_000), None));
         let flags = HealthArgs { cmd: Some("curl -f x".into()), ..HealthArgs::default() };
-        let merged = flags.merge(Some(&image)).expect("merges").expect("a check");
-        assert_eq!(merged.argv(), vec!["/bin/sh", "-c", "curl -f x"]);
+        assert_eq!(flags.to_api().unwrap().unwrap().test, Some(vec!["CMD-SHELL".into(), "curl -f x".into()]));
         let none = HealthArgs { no_healthcheck: true, ..HealthArgs::default() };
-        assert!(!none.merge(Some(&image)).expect("merges").expect("NONE").active());
-        assert_eq!(HealthArgs::default().merge(None), Ok(None));
+        assert_eq!(none.to_api().unwrap().unwrap().test, Some(vec!["NONE".into()]));
+        assert_eq!(HealthArgs::default().to_api(), Ok(None));
     }
 
     #[test]
     fn bad_flags_are_refused_as_docker_does() {
         let both = HealthArgs { no_healthcheck: true, cmd: Some("true".into()), ..HealthArgs::default() };
-        assert_eq!(both.merge(None), Err("--no-healthcheck conflicts with --health-* options".into()));
+        assert_eq!(both.to_api(), Err("--no-healthcheck conflicts with --health-* options".into()));
         let negative = HealthArgs { retries: Some(-1), ..HealthArgs::default() };
-        assert_eq!(negative.merge(None), Err("--health-retries cannot be negative".into()));
-        let tiny = HealthArgs { interval: Some("10us".into()), ..HealthArgs::default() };
-        assert_eq!(tiny.merge(None), Err("Interval in Healthcheck cannot be less than 1ms".into()));
+        assert_eq!(negative.to_api(), Err("--health-retries cannot be negative".into()));
         let neg = HealthArgs { timeout: Some("-1s".into()), ..HealthArgs::default() };
-        assert_eq!(neg.merge(None), Err("--health-timeout cannot be negative".into()));
+        assert_eq!(neg.to_api(), Err("--health-timeout cannot be negative".into()));
     }
 }

@@ -303,7 +303,7 @@ pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
     let user_spec = args.user.as_ref().unwrap_or(&cfg.user);
     let mut eu = runtime::resolve_user(&merged, user_spec).map_err(|e| container::engine(e.to_string()))?;
     eu.add_groups(&merged, &cfg.group_add).map_err(|e| container::engine(e.to_string()))?;
-    let given = super::run::given_env(&args.env_file, &args.env)?;
+    let given = super::create_flags::given_env(&args.env_file, &args.env)?;
     let mut env = cfg.env.clone();
     env.extend(given.iter().cloned());
     let cwd = args.workdir.clone().unwrap_or_else(|| cfg.working_dir.clone());

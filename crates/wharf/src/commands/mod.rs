@@ -7,6 +7,7 @@ mod build_progress;
 pub mod commit;
 pub mod container;
 pub mod cp;
+mod create_flags;
 mod dockerfile;
 pub mod events;
 pub mod health;

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
+use engine::api::HostConfig;
 use engine::update::Limits;
 use store::Store;
 
@@ -24,14 +25,18 @@ pub struct UpdateArgs {
 
 /// The flags as the engine's limits (docker's UpdateConfig).
 fn limits(a: &ResourceArgs) -> anyhow::Result<Limits> {
-    let mut warn = |w: &str| eprintln!("WARNING: {w}");
-    let mut r = a.to_resources(&mut warn).map_err(fail)?;
+    let mut hc = HostConfig::default();
+    a.fill(&mut hc).map_err(fail)?;
+    let mut warnings = Vec::new();
+    let mut r = engine::resources::limits(&hc, &mut warnings).map_err(|e| fail(e.to_string()))?;
+    for w in warnings {
+        eprintln!("WARNING: {w}");
+    }
     // 0 is "unlimited" here, where `run` reads it as "not set".
     if a.pids_limit == Some(0) {
         r.pids_limit = Some(-1);
     }
-    let nano_cpus = a.cpus().map_err(fail)?.map(|c| (c * 1e9) as i64);
-    Ok(Limits { r, nano_cpus })
+    Ok(Limits { r, nano_cpus: a.nano_cpus() })
 }
 
 pub fn update(root: &Path, args: UpdateArgs) -> anyhow::Result<ExitCode> {
