@@ -147,7 +147,8 @@ fn throttles(devices: Option<&[ThrottleDevice]>) -> Result<Vec<Throttle>> {
             return Err(Error::invalid(format!("{path} is not a block device")));
         }
         let (major, minor) = (rustix::fs::major(m.st_rdev), rustix::fs::minor(m.st_rdev));
-        let rate = u64::try_from(d.rate.unwrap_or(0)).map_err(|_| Error::invalid(format!("invalid rate for {path}")))?;
+        let rate =
+            u64::try_from(d.rate.unwrap_or(0)).map_err(|_| Error::invalid(format!("invalid rate for {path}")))?;
         out.push(Throttle { major: major.into(), minor: minor.into(), rate });
     }
     Ok(out)
@@ -246,7 +247,8 @@ mod tests {
         assert!(limits(&both, &mut Vec::new()).is_err_and(|e| e.message().contains("Nano CPUs and CPU Period")));
         let tiny = HostConfig { nano_cpus: Some(1), ..HostConfig::default() };
         assert!(limits(&tiny, &mut Vec::new()).is_err_and(|e| e.message().starts_with("Range of CPUs")));
-        let reservation = HostConfig { memory: Some(8 << 20), memory_reservation: Some(16 << 20), ..HostConfig::default() };
+        let reservation =
+            HostConfig { memory: Some(8 << 20), memory_reservation: Some(16 << 20), ..HostConfig::default() };
         assert!(limits(&reservation, &mut Vec::new()).is_err());
         let unlimited_pids = HostConfig { pids_limit: Some(-5), ..HostConfig::default() };
         assert_eq!(limits(&unlimited_pids, &mut Vec::new()).unwrap().pids_limit, Some(-1));

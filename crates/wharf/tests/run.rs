@@ -194,6 +194,30 @@ fn the_working_directory_is_made_inside_the_rootfs() {
 }
 
 #[test]
+fn flags_after_the_image_are_the_containers_and_binds_may_be_relative() {
+    let Some(env) = Env::new() else { return };
+    // As docker's CLI: `-c` after the image is sh's, not --cpu-shares.
+    let (code, out, err) = env.out(&["run", "--rm", "--entrypoint", "sh", "localhost/bb", "-c", "echo in; exit 3"]);
+    assert_eq!((code, out.trim()), (3, "in"), "{err}");
+    // A relative working directory is refused, as docker's daemon does.
+    let (code, _, err) = env.out(&["run", "--rm", "-w", "rel", "localhost/bb", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("the working directory 'rel' is invalid, it needs to be an absolute path"), "{err}");
+    // `-v ./dir:/mnt` is a bind of ./dir, made absolute, as docker's CLI does.
+    let dir = env.dir.path().join("relbind");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("f"), "hello\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(env.root())
+        .args(["run", "--rm", "-v", "./relbind:/mnt", "localhost/bb", "cat", "/mnt/f"])
+        .current_dir(env.dir.path())
+        .output()
+        .expect("wharf runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn kept_containers_block_rmi_until_removed() {
     let Some(env) = Env::new() else { return };
     assert_eq!(env.out(&["run", "--name", "keep", "localhost/bb", "true"]).0, 0);

@@ -46,7 +46,8 @@ pub(super) fn check(req: &CreateRequest) -> Result<Checked> {
     let mac = match endpoint.mac_address.as_deref().filter(|m| !m.is_empty()) {
         None => None,
         Some(m) => {
-            let parsed = network::parse_mac(m).ok_or_else(|| Error::invalid(format!("{m} is not a valid mac address")))?;
+            let parsed =
+                network::parse_mac(m).ok_or_else(|| Error::invalid(format!("{m} is not a valid mac address")))?;
             if matches!(network.as_str(), "host" | "none") || network.starts_with("container:") {
                 return Err(Error::invalid("conflicting options: mac-address and the network mode"));
             }
@@ -67,7 +68,9 @@ pub fn check_name(name: &str) -> Result<()> {
         && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
-        return Err(Error::invalid(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+        return Err(Error::invalid(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
     }
     Ok(())
 }
@@ -145,7 +148,9 @@ fn check_health(body: &crate::api::ContainerCreateBody) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig, RestartPolicy as ApiRestart};
+    use crate::api::{
+        ContainerCreateBody, EndpointIpamConfig, EndpointSettings, NetworkingConfig, RestartPolicy as ApiRestart,
+    };
     use crate::ErrorKind;
 
     fn req(hc: HostConfig) -> CreateRequest {
@@ -184,7 +189,8 @@ mod tests {
         assert_eq!(err(&req(hc)), "Conflicting options: --restart and --rm");
         let retries = Some(ApiRestart { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: Some(3) });
         assert!(err(&req(HostConfig { restart_policy: retries, ..Default::default() })).contains("maximum retry count"));
-        let on_failure = Some(ApiRestart { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: Some(3) });
+        let on_failure =
+            Some(ApiRestart { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: Some(3) });
         let c = check(&req(HostConfig { restart_policy: on_failure, ..Default::default() })).unwrap();
         assert_eq!((c.restart.name.as_str(), c.restart.max_retries), ("on-failure", 3));
     }
@@ -198,9 +204,8 @@ mod tests {
 
     fn on_network(net: &str, endpoint: EndpointSettings) -> CreateRequest {
         let mut r = req(HostConfig { network_mode: Some(net.into()), ..Default::default() });
-        r.body.networking_config = Some(NetworkingConfig {
-            endpoints_config: Some([(net.to_owned(), endpoint)].into_iter().collect()),
-        });
+        r.body.networking_config =
+            Some(NetworkingConfig { endpoints_config: Some([(net.to_owned(), endpoint)].into_iter().collect()) });
         r
     }
 

@@ -58,7 +58,10 @@ struct ImageConfig(Value);
 
 impl ImageConfig {
     fn strings(&self, key: &str) -> Vec<String> {
-        self.0[key].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        self.0[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
     }
 
     fn string(&self, key: &str) -> Option<String> {

@@ -205,7 +205,9 @@ fn network(store: &mut Store, c: &Checked, opts: &mut runtime::RunOptions, publi
     }
     for h in c.hc.extra_hosts.iter().flatten() {
         if h.split_once(':').is_none_or(|(_, ip)| ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway") {
-            return Err(Error::invalid(format!("invalid argument \"{h}\" for \"--add-host\" flag: invalid IP address")));
+            return Err(Error::invalid(format!(
+                "invalid argument \"{h}\" for \"--add-host\" flag: invalid IP address"
+            )));
         }
     }
     Ok(())
@@ -252,7 +254,8 @@ fn namespaces(store: &mut Store, hc: &HostConfig, opts: &mut runtime::RunOptions
     };
     if hc.uts_mode.as_deref() == Some("host") {
         opts.uts_ns = Share::Host;
-        opts.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        opts.hostname =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
     }
     // Private by default on v1 too (docker shares the host's there): a
     // container sees its own cgroup as /, whichever the host runs.

@@ -118,7 +118,8 @@ mod tests {
         assert_eq!(resolv_conf(host, true, &none), host, "the host's network reaches its own resolver");
         let usable = "nameserver 10.0.0.2\nnameserver 127.0.0.1\n";
         assert_eq!(resolv_conf(usable, false, &none), "nameserver 10.0.0.2\n");
-        let given = Dns { servers: vec!["1.1.1.1".into()], search: vec!["a.example".into()], options: vec!["ndots:2".into()] };
+        let given =
+            Dns { servers: vec!["1.1.1.1".into()], search: vec!["a.example".into()], options: vec!["ndots:2".into()] };
         assert_eq!(resolv_conf(host, false, &given), "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n");
         let no_search = Dns { search: vec![".".into()], ..Dns::default() };
         assert_eq!(resolv_conf(usable, false, &no_search), "nameserver 10.0.0.2\n");

@@ -184,13 +184,24 @@ pub struct CreateArgs {
     /// Set DNS options
     #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
     pub dns_option: Vec<String>,
-    /// The image to run
-    pub image: String,
-    /// The command and its arguments
-    pub command: Vec<String>,
+    /// The image, then the command and its arguments: everything after
+    /// the image is the container's, flags too (docker's CLI stops
+    /// parsing its own flags at the image).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "IMAGE [COMMAND] [ARG...]")]
+    pub argv: Vec<String>,
 }
 
 impl CreateArgs {
+    /// The image to run.
+    pub fn image(&self) -> &str {
+        &self.argv[0]
+    }
+
+    /// The command and its arguments, after the image.
+    pub fn command(&self) -> &[String] {
+        &self.argv[1..]
+    }
+
     /// The create request these flags make (docker's CLI `parse`).
     pub fn request(&self, tty: bool, interactive: bool) -> anyhow::Result<CreateRequest> {
         let (binds, volumes) = self.binds_and_volumes();
@@ -202,9 +213,9 @@ impl CreateArgs {
             tty: Some(tty),
             open_stdin: Some(interactive),
             env: Some(given_env(&self.env_file, &self.env)?),
-            cmd: (!self.command.is_empty()).then(|| self.command.clone()),
+            cmd: (!self.command().is_empty()).then(|| self.command().to_vec()),
             healthcheck: self.health.to_api().map_err(engine)?,
-            image: Some(self.image.clone()),
+            image: Some(self.image().to_owned()),
             volumes: Some(volumes),
             working_dir: self.workdir.clone(),
             // `--entrypoint ""` is `[""]`: no entrypoint, and not the image's.
@@ -263,7 +274,11 @@ impl CreateArgs {
             binds: Some(binds),
             mounts: Some(self.mount.iter().map(|m| parse_mount(m)).collect::<anyhow::Result<_>>()?),
             tmpfs: Some(
-                self.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t, ""))).map(|(p, o)| (p.into(), o.into())).collect(),
+                self.tmpfs
+                    .iter()
+                    .map(|t| t.split_once(':').unwrap_or((t, "")))
+                    .map(|(p, o)| (p.into(), o.into()))
+                    .collect(),
             ),
             network_mode: Some(self.network.clone()),
             port_bindings: Some(self.port_bindings()?),
@@ -316,7 +331,10 @@ impl CreateArgs {
                     host_ip: Some(p.host_ip.map(|ip| ip.to_string()).unwrap_or_default()),
                     host_port: Some(if p.host_port == 0 { String::new() } else { p.host_port.to_string() }),
                 };
-                map.entry(format!("{}/{}", p.container_port, p.proto)).or_default().get_or_insert_default().push(binding);
+                map.entry(format!("{}/{}", p.container_port, p.proto))
+                    .or_default()
+                    .get_or_insert_default()
+                    .push(binding);
             }
         }
         Ok(map)
@@ -483,7 +501,11 @@ fn ulimit(spec: &str) -> anyhow::Result<ResourcesUlimits> {
     let limit = runtime::spec::parse_ulimit(spec).map_err(|e| engine(e.to_string()))?;
     let signed = |v: u64| if v == u64::MAX { -1 } else { v as i64 };
     let name = spec.split_once('=').map_or(spec, |(n, _)| n);
-    Ok(ResourcesUlimits { name: Some(name.to_owned()), soft: Some(signed(limit.soft())), hard: Some(signed(limit.hard())) })
+    Ok(ResourcesUlimits {
+        name: Some(name.to_owned()),
+        soft: Some(signed(limit.soft())),
+        hard: Some(signed(limit.hard())),
+    })
 }
 
 /// `--device HOST[:CONTAINER][:PERMS]`.
@@ -516,6 +538,16 @@ mod tests {
         }
         let argv = std::iter::once("create").chain(flags.iter().copied()).chain(std::iter::once("img"));
         <Wrap as clap::Parser>::try_parse_from(argv).expect("flags parse").create
+    }
+
+    #[test]
+    fn everything_after_the_image_is_the_containers() {
+        let a = args(&["--entrypoint", "sh", "img2", "-c", "exit 0", "--rm"]);
+        assert_eq!(
+            (a.image(), a.command()),
+            ("img2", &["-c".to_owned(), "exit 0".into(), "--rm".into(), "img".into()][..])
+        );
+        assert!(!a.rm);
     }
 
     #[test]

@@ -119,7 +119,8 @@ fn throttles(flags: &[String], bytes: bool) -> Result<Vec<ThrottleDevice>, Strin
         if !path.starts_with("/dev/") {
             return Err(format!("bad format for device path: {f}"));
         }
-        let rate = if bytes { parse_bytes(rate).ok().filter(|r| *r >= 0) } else { rate.parse::<u64>().ok().map(|r| r as i64) };
+        let rate =
+            if bytes { parse_bytes(rate).ok().filter(|r| *r >= 0) } else { rate.parse::<u64>().ok().map(|r| r as i64) };
         let Some(rate) = rate else {
             let unit = if bytes {
                 "[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb"

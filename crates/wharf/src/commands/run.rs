@@ -14,7 +14,7 @@ use super::container::{self, engine, Attach};
 pub use super::create_flags::CreateArgs;
 
 #[derive(Debug, Args)]
-#[command(trailing_var_arg = true, disable_help_flag = true)]
+#[command(disable_help_flag = true, override_usage = "wharf run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 pub struct RunArgs {
     /// Print help (docker uses -h for --hostname here)
     #[arg(long, action = clap::ArgAction::Help)]
@@ -47,8 +47,8 @@ pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> a
     }
     let request = args.request(tty, interactive)?;
     let mut store = Store::open(root)?;
-    if store.resolve(&args.image).is_err() || args.pull == "always" || args.platform.is_some() {
-        crate::commands::registry::ensure_image(root, &args.image, &args.pull, args.quiet, args.platform.as_deref())
+    if store.resolve(args.image()).is_err() || args.pull == "always" || args.platform.is_some() {
+        crate::commands::registry::ensure_image(root, args.image(), &args.pull, args.quiet, args.platform.as_deref())
             .map_err(|e| engine(e.to_string()))?;
     }
     let created = engine::create::create(&mut store, &request)?;
@@ -97,7 +97,7 @@ fn run_container(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Debug, Args)]
-#[command(trailing_var_arg = true, disable_help_flag = true)]
+#[command(disable_help_flag = true, override_usage = "wharf create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
 pub struct CreateCmdArgs {
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
