@@ -181,10 +181,13 @@ fn build_leftovers(root: &Path, repair: bool) -> Vec<String> {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with("wharf-build-") {
-                found.push(format!("build step container {name} left running"));
+                let mut problem = format!("build step container {name} left running");
                 if repair {
-                    let _ = crate::monitor::runtime_for(root, None).delete(&name);
+                    if let Err(e) = remove_step_container(root, &e.path(), &name) {
+                        problem.push_str(&format!(" (could not remove it: {e})"));
+                    }
                 }
+                found.push(problem);
             }
         }
     }
@@ -200,6 +203,37 @@ fn build_leftovers(root: &Path, repair: bool) -> Vec<String> {
         }
     }
     found
+}
+
+/// Removes a step container a killed build left: the runtime's forced
+/// delete (which kills what still runs in it), tried again while its last
+/// processes die (the cgroup cannot go before they have); a container
+/// killed while it was being made, which the runtime cannot load, loses
+/// its state directory; then its empty cgroups go.
+fn remove_step_container(root: &Path, state: &Path, name: &str) -> Result<(), String> {
+    let rt = crate::monitor::runtime_for(root, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut result = rt.delete(name);
+    while result.is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        result = rt.delete(name);
+    }
+    if let Err(e) = result {
+        if !state.join("state.json").exists() {
+            std::fs::remove_dir_all(state).map_err(|e| e.to_string())?;
+        } else {
+            return Err(e.to_string());
+        }
+    }
+    for cgroups in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        let _ = std::fs::remove_dir(Path::new(cgroups).join("wharf").join(name));
+    }
+    if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
+        for c in controllers.flatten() {
+            let _ = std::fs::remove_dir(c.path().join("wharf").join(name));
+        }
+    }
+    Ok(())
 }
 
 /// libcontainer forks a step container's init, which holds wharf's open
@@ -243,7 +277,7 @@ pub fn check(store: &mut Store, repair: bool) -> Result<Vec<String>> {
     let (lock, mut problems) = exclusive_lock(store)?;
     problems.extend(build_leftovers(store.root(), repair));
     if repair {
-        problems.iter_mut().for_each(|p| p.push_str(" (repaired)"));
+        problems.iter_mut().filter(|p| !p.contains("(could not remove")).for_each(|p| p.push_str(" (repaired)"));
     }
     problems.extend(store.check(&lock, repair)?);
     Ok(problems)

@@ -140,9 +140,13 @@ pub fn check(root: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
     for p in &problems {
         println!("{p}");
     }
-    if args.repair {
+    let left = problems.iter().filter(|p| !p.ends_with("(repaired)")).count();
+    if args.repair && left == 0 {
         println!("{} problem(s) found and repaired.", problems.len());
         Ok(ExitCode::SUCCESS)
+    } else if args.repair {
+        println!("{} problem(s) found; {left} could not be repaired.", problems.len());
+        Ok(ExitCode::from(1))
     } else {
         println!("{} problem(s) found; run 'wharf system check --repair' to fix them.", problems.len());
         Ok(ExitCode::from(1))
