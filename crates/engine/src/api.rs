@@ -11,7 +11,7 @@
 //! explicit nulls that these types drop, the engine still builds JSON.
 
 pub use bollard_stubs::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
     HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum,
     MountTmpfsOptions, MountType, MountVolumeOptions, NetworkingConfig, PortBinding, PortMap, ResourcesUlimits,
     RestartPolicy, RestartPolicyNameEnum, ThrottleDevice,

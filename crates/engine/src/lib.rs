@@ -12,6 +12,7 @@ pub mod cp;
 pub mod create;
 pub mod error;
 pub mod events;
+pub mod exec;
 pub mod files;
 pub mod health;
 pub mod images;

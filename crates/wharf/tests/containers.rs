@@ -296,6 +296,11 @@ fn run_it_gives_a_usable_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/dev/pts/") && text.contains("1000"), "{text}");
     assert_eq!(out.status.code(), Some(4), "{text}");
+    // exec runs in the container's working directory unless -w says
+    // otherwise, as docker's.
+    let id = env.ok(&["run", "-d", "-w", "/tmp", "localhost/bb", "sleep", "1000"]).trim().to_owned();
+    assert_eq!(env.ok(&["exec", &id, "pwd"]).trim(), "/tmp");
+    assert_eq!(env.ok(&["exec", "-w", "/", &id, "pwd"]).trim(), "/");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! (`engine::lifecycle`) → docker's output.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -287,115 +287,33 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// `wharf exec`: a process in a running container's namespaces and cgroup.
+/// `wharf exec`: the flags as the API's `ExecConfig`, run by the engine
+/// with this process's stdio, or on a pty relayed to the terminal.
 pub fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<ExitCode> {
+    let config = engine::exec::ExecConfig {
+        attach_stdin: Some(args.interactive),
+        tty: Some(args.tty),
+        env: Some(super::create_flags::given_env(&args.env_file, &args.env)?),
+        cmd: Some(args.command.clone()),
+        user: args.user.clone(),
+        working_dir: args.workdir.clone(),
+        ..Default::default()
+    };
     let mut store = Store::open(root)?;
-    let rec = lookup(&mut store, &args.container)?;
-    if rec.state != ContainerState::Running {
-        return Err(crate::exit::Failure::new(1, format!("container {} is not running", rec.id)).into());
-    }
+    let exec = engine::exec::prepare(&mut store, &args.container, &config, args.detach)?;
+    drop(store);
     super::attach::check_tty(args.interactive && !args.detach, args.tty)?;
-    let cfg = load_config(&rec);
-    let merged = container::container_dir(root, &rec.id).join("merged");
-    // Without -u, the container's own user, as docker: resolved again
-    // here so that the process gets that user's groups, and the
-    // container's --group-add, too.
-    let user_spec = args.user.as_ref().unwrap_or(&cfg.user);
-    let mut eu = runtime::resolve_user(&merged, user_spec).map_err(|e| container::engine(e.to_string()))?;
-    eu.add_groups(&merged, &cfg.group_add).map_err(|e| container::engine(e.to_string()))?;
-    let given = super::create_flags::given_env(&args.env_file, &args.env)?;
-    let mut env = cfg.env.clone();
-    env.extend(given.iter().cloned());
-    let cwd = args.workdir.clone().unwrap_or_else(|| cfg.working_dir.clone());
-    container::check_executable(&merged, &args.command[0], &env, &cwd)?;
-    let opts = runtime::ExecOptions {
-        detach: args.detach,
-        tty: args.tty,
-        stdin: args.interactive,
-        env: given,
-        user: Some(format!("{}:{}", eu.uid, eu.gid)),
-        additional_gids: eu.additional_gids,
-        cwd: args.workdir.clone(),
+    let code = if exec.wants_terminal() {
+        let _raw = runtime::console::RawMode::enter();
+        let mut output = |b: &[u8]| {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b).and_then(|_| out.flush());
+        };
+        let mut resize = |master: &std::os::fd::OwnedFd| runtime::console::copy_window_size(master);
+        let input = args.interactive.then(|| runtime::oci::dup_stdio(0)).transpose()?;
+        exec.run_terminal(engine::exec::TerminalIo { input, output: &mut output, resize: &mut resize })?
+    } else {
+        exec.run_inherited()?
     };
-    let rt = container::oci_runtime(root, &cfg)?;
-    if let (true, runtime::Runtime::Embedded(e)) = (args.tty && !args.detach, &rt) {
-        // The container's own env is in its process settings already.
-        return exec_terminal(root, &rec.id, e, &opts, &[], &args.command);
-    }
-    let code = rt.exec(&rec.id, &opts, &args.command).map_err(|e| container::engine(e.to_string()))?;
-    Ok(ExitCode::from(code.clamp(0, 255) as u8))
-}
-
-/// `exec -t` with the embedded runtime: the container's process settings
-/// (capabilities, user, ...) with this command, a pty received over a
-/// console socket, the user's terminal in raw mode.
-fn exec_terminal(
-    root: &Path,
-    id: &str,
-    rt: &runtime::embedded::Embedded,
-    opts: &runtime::ExecOptions,
-    env: &[String],
-    argv: &[String],
-) -> anyhow::Result<ExitCode> {
-    let dir = container::container_dir(root, id);
-    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)?;
-    let mut process = spec.get("process").cloned().unwrap_or_default();
-    process["args"] = serde_json::json!(argv);
-    process["terminal"] = serde_json::json!(true);
-    let mut full_env: Vec<String> = process["env"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    for e in env.iter().chain(opts.env.iter()) {
-        let key = e.split('=').next().unwrap_or_default();
-        full_env.retain(|x| x.split('=').next() != Some(key));
-        full_env.push(e.clone());
-    }
-    if !full_env.iter().any(|e| e.starts_with("TERM=")) {
-        full_env.push("TERM=xterm".into());
-    }
-    process["env"] = serde_json::json!(full_env);
-    if let Some(cwd) = &opts.cwd {
-        process["cwd"] = serde_json::json!(cwd);
-    }
-    if let Some((u, g)) = opts.user.as_deref().and_then(|u| u.split_once(':')) {
-        process["user"]["uid"] = serde_json::json!(u.parse::<u32>().unwrap_or(0));
-        process["user"]["gid"] = serde_json::json!(g.parse::<u32>().unwrap_or(0));
-        process["user"]["additionalGids"] = serde_json::json!(opts.additional_gids);
-    }
-    let tag: String = format!("{}-{}", &id[..12], std::process::id());
-    let pjson = dir.join(format!("exec-{tag}.json"));
-    std::fs::write(&pjson, serde_json::to_vec(&process)?)?;
-    let sock = PathBuf::from(format!("/run/wharf/exec-{tag}.sock"));
-    std::fs::create_dir_all("/run/wharf")?;
-    runtime::supervise::become_subreaper()?;
-    let mut signals =
-        runtime::supervise::SignalPipes::install(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGWINCH])?;
-    let listener = runtime::console::listen(&sock)?;
-    let started = rt.exec_with_terminal(id, &pjson, &sock);
-    let _ = std::fs::remove_file(&sock);
-    let _ = std::fs::remove_file(&pjson);
-    let pid = started.map_err(|e| container::engine(e.to_string()))?;
-    let master = runtime::console::receive_master(&listener)?;
-    let _raw = runtime::console::RawMode::enter();
-    runtime::console::copy_window_size(&master);
-    let io = runtime::supervise::Io {
-        outputs: vec![(runtime::logs::Stream::Stdout, master.try_clone()?)],
-        user_input: opts.stdin.then(|| runtime::oci::dup_stdio(0)).transpose()?,
-        stdin: opts.stdin.then(|| master.try_clone()).transpose()?,
-        terminal: None,
-    };
-    let mut sink = |_: runtime::logs::Stream, b: &[u8]| {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(b).and_then(|_| out.flush());
-    };
-    let mut fwd = |sig: i32| {
-        if sig == libc::SIGWINCH {
-            runtime::console::copy_window_size(&master);
-        } else {
-            let _ = runtime::supervise::send_signal(pid, sig);
-        }
-    };
-    let code = runtime::supervise::supervise_io(pid, io, None, &mut signals, &mut sink, &mut fwd)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
