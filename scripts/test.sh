@@ -74,3 +74,13 @@ fi
 export WHARF_REQUIRE_ORACLE=1
 
 cargo test --workspace --locked "$@"
+
+# The engine's rules are unit-tested on a fake host (engine::host), with
+# no root: its unit tests run again as an unprivileged user to keep it so.
+engine_tests=$(cargo test -p engine --lib --locked --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import sys, json; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("executable")]' | tail -1)
+unprivileged=$(mktemp -d /tmp/wharf-unprivileged.XXXXXX)
+install -m 755 "$engine_tests" "$unprivileged/engine-tests"
+chmod 755 "$unprivileged"
+(cd "$unprivileged" && setpriv --reuid=65534 --regid=65534 --clear-groups ./engine-tests -q)
+rm -rf "$unprivileged"

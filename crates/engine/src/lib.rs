@@ -15,6 +15,7 @@ pub mod events;
 pub mod exec;
 pub mod files;
 pub mod health;
+pub mod host;
 pub mod images;
 pub mod inspect;
 pub mod internal;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use store::{ContainerRecord, ContainerState, Lock, Store};
 
 use crate::container::load_config;
+use crate::host::Host;
 use crate::{Error, Layout, Result};
 
 /// Signal names as docker accepts them (`TERM`, `SIGTERM`, `15`).
@@ -57,6 +58,11 @@ fn send(pid: i32, sig: i32) -> std::io::Result<()> {
 /// gone and whose process has exited is marked exited (255: the exit code
 /// died with the monitor, as docker reports a lost shim) and cleaned up.
 pub fn refresh(store: &mut Store, rec: ContainerRecord) -> Result<ContainerRecord> {
+    refresh_on(&crate::host::System, store, rec)
+}
+
+/// [`refresh`] on `host`.
+pub fn refresh_on(host: &dyn Host, store: &mut Store, rec: ContainerRecord) -> Result<ContainerRecord> {
     let live = |r: &ContainerRecord| r.state.is_live();
     let monitor_gone = !rustix_alive(rec.monitor_pid);
     let orphaned = rec.state == ContainerState::Created && rec.monitor_pid > 0 && monitor_gone;
@@ -71,26 +77,24 @@ pub fn refresh(store: &mut Store, rec: ContainerRecord) -> Result<ContainerRecor
     // A monitor that died while starting the container (state still
     // `created`) may have left a mount, a namespace or rules: remove them.
     if rec.state == ContainerState::Created && rec.monitor_pid > 0 && !rustix_alive(rec.monitor_pid) {
-        release_leftovers(store, &rec);
+        release_leftovers(host, store, &rec);
         store.set_container_monitor(&rec.id, 0, rec.restarts)?;
         return Ok(store.container(&rec.id)?);
     }
     if !live(&rec) || rustix_alive(rec.monitor_pid) || rustix_alive(rec.pid) {
         return Ok(rec);
     }
-    release_leftovers(store, &rec);
+    release_leftovers(host, store, &rec);
     store.set_container_exited(&rec.id, 255, false)?;
     Ok(store.container(&rec.id)?)
 }
 
 /// What a dead monitor would have released: the runtime's state, the
 /// rootfs mount, the network.
-fn release_leftovers(store: &mut Store, rec: &ContainerRecord) {
-    if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &load_config(rec)) {
-        let _ = rt.delete(&rec.id);
-    }
+fn release_leftovers(host: &dyn Host, store: &mut Store, rec: &ContainerRecord) {
+    let _ = host.runtime(store.root(), &load_config(rec)).delete(&rec.id);
     let _ = crate::monitor::unmount_rootfs(store.root(), &rec.id);
-    let left = crate::netglue::network_down(store, &rec.id);
+    let left = crate::netglue::network_down_on(host, store, &rec.id);
     crate::monitor::warn_all(store.root(), &rec.id, left);
 }
 
@@ -199,6 +203,11 @@ pub fn wait_code(store: &mut Store, id: &str) -> Result<Option<i32>> {
 /// Removes a container; a running one only with `force` (killed first,
 /// its monitor then cleans up its mount and runtime state).
 pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<()> {
+    remove_on(&crate::host::System, store, rec, force)
+}
+
+/// [`remove`] on `host`.
+pub fn remove_on(host: &dyn Host, store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<()> {
     if rec.state.is_live() {
         if !force {
             return Err(Error::conflict(format!(
@@ -209,9 +218,7 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<(
         crate::monitor::mark_stopped(store.root(), &rec.id);
         let cfg = load_config(rec);
         if rec.state == ContainerState::Paused {
-            if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &cfg) {
-                let _ = rt.resume(&rec.id);
-            }
+            let _ = host.runtime(store.root(), &cfg).resume(&rec.id);
         }
         let _ = send(rec.pid, libc::SIGKILL);
         if let Waited::Removed = wait_exit(store, &rec.id, None)? {
@@ -226,11 +233,8 @@ pub fn remove(store: &mut Store, rec: &ContainerRecord, force: bool) -> Result<(
     // A monitor may still hold the container: finishing, starting it, or
     // waiting to restart it. Its files stay until it is gone.
     let Some(_lock) = hold_for_removal(store, rec, force)? else { return Ok(()) };
-    let cfg = load_config(rec);
-    if let Ok(rt) = crate::monitor::oci_runtime(store.root(), &cfg) {
-        let _ = rt.delete(&rec.id);
-    }
-    crate::monitor::remove_files(store, &rec.id)
+    let _ = host.runtime(store.root(), &load_config(rec)).delete(&rec.id);
+    crate::monitor::remove_files_on(host, store, &rec.id)
 }
 
 /// The monitor lock of a stopped container, for removing it: a monitor
@@ -394,8 +398,13 @@ pub fn rename(store: &mut Store, key: &str, new_name: &str) -> Result<()> {
 /// decides first, so that of two racing one wins; the runtime's failure
 /// puts the state back.
 pub fn pause(store: &mut Store, key: &str, resume: bool) -> Result<()> {
+    pause_on(&crate::host::System, store, key, resume)
+}
+
+/// [`pause`] on `host`.
+pub fn pause_on(host: &dyn Host, store: &mut Store, key: &str, resume: bool) -> Result<()> {
     let rec = lookup(store, key)?;
-    let rt = crate::monitor::oci_runtime(store.root(), &load_config(&rec))?;
+    let rt = host.runtime(store.root(), &load_config(&rec));
     let (to, back, action) = match resume {
         false => (ContainerState::Paused, ContainerState::Running, "pause"),
         true => (ContainerState::Running, ContainerState::Paused, "unpause"),
@@ -407,7 +416,7 @@ pub fn pause(store: &mut Store, key: &str, resume: bool) -> Result<()> {
     let done = if resume { rt.resume(&rec.id) } else { rt.pause(&rec.id) };
     if let Err(e) = done {
         store.transition(&rec.id, back)?;
-        return Err(e.into());
+        return Err(e);
     }
     crate::events::container(store.root(), action, &rec, &[]);
     Ok(())
@@ -467,6 +476,80 @@ pub fn parse_ps(text: &str, pids: &[String]) -> Result<Top> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::fake::FakeHost;
+    use crate::ErrorKind;
+
+    /// A store with one image and container `id` (created).
+    fn store_with(id: &str) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("opens");
+        let config = r#"{"config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let image = store.add_image(config.as_bytes(), &[]).expect("an image");
+        store.add_container(id, &format!("{id}-name"), &image).expect("a container");
+        (dir, store)
+    }
+
+    /// PID 1 never dies: a container recorded running on it stays so.
+    const ALIVE: i32 = 1;
+    /// No process has this PID.
+    const DEAD: i32 = i32::MAX;
+
+    #[test]
+    fn pause_follows_the_state_and_a_runtime_failure_puts_it_back() {
+        let (_d, mut s) = store_with("c1");
+        let host = FakeHost::default();
+        let e = pause_on(&host, &mut s, "c1", false).expect_err("a created container does not pause");
+        assert_eq!((e.kind(), e.message()), (ErrorKind::Conflict, "container c1 is not running"));
+        assert!(host.calls().is_empty(), "the runtime is not asked");
+        s.set_container_running("c1", ALIVE, ALIVE).expect("runs");
+        pause_on(&host, &mut s, "c1", false).expect("pauses");
+        assert_eq!(s.container("c1").expect("there").state, ContainerState::Paused);
+        assert!(pause_on(&host, &mut s, "c1", false).is_err(), "paused twice");
+        host.fail("resume");
+        pause_on(&host, &mut s, "c1", true).expect_err("the runtime failed");
+        assert_eq!(s.container("c1").expect("there").state, ContainerState::Paused, "the state is put back");
+        assert_eq!(host.calls(), ["pause c1", "resume c1"]);
+    }
+
+    #[test]
+    fn a_removal_reports_what_the_network_left_once_the_container_is_gone() {
+        let (_d, mut s) = store_with("c2");
+        let host = FakeHost::default();
+        host.fail("teardown");
+        let rec = s.container("c2").expect("there");
+        let e = remove_on(&host, &mut s, &rec, false).expect_err("the teardown failed");
+        assert_eq!(e.message(), "container c2 removed, but its network was left: teardown failed");
+        assert!(s.container("c2").is_err(), "the container is gone all the same");
+        assert_eq!(host.calls(), ["delete c2", "teardown c2"]);
+    }
+
+    #[test]
+    fn a_running_container_is_removed_only_with_force() {
+        let (_d, mut s) = store_with("c3");
+        s.set_container_running("c3", ALIVE, ALIVE).expect("runs");
+        let host = FakeHost::default();
+        let rec = s.container("c3").expect("there");
+        let e = remove_on(&host, &mut s, &rec, false).expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.message().contains("container is running: stop the container before removing"), "{e}");
+        assert!(host.calls().is_empty() && s.container("c3").is_ok());
+    }
+
+    #[test]
+    fn a_container_whose_monitor_died_is_marked_exited_and_released() {
+        let (_d, mut s) = store_with("c4");
+        s.set_container_running("c4", DEAD, DEAD).expect("runs");
+        let host = FakeHost::default();
+        let recorded = s.container("c4").expect("there");
+        let rec = refresh_on(&host, &mut s, recorded).expect("refreshes");
+        assert_eq!((rec.state, rec.exit_code), (ContainerState::Exited, 255), "docker's code for a lost shim");
+        assert_eq!(host.calls(), ["delete c4", "teardown c4"], "its runtime state and network are released");
+        let (_d, mut s) = store_with("c5");
+        s.set_container_running("c5", ALIVE, ALIVE).expect("runs");
+        let recorded = s.container("c5").expect("there");
+        let rec = refresh_on(&host, &mut s, recorded).expect("refreshes");
+        assert_eq!(rec.state, ContainerState::Running, "a live one is left alone");
+    }
 
     #[test]
     fn signals_parse_as_docker_accepts_them() {

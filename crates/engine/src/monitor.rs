@@ -484,10 +484,15 @@ fn unmount_shm(root: &Path, id: &str) {
 
 /// Removes a stopped container's directory and record.
 pub fn remove_files(store: &mut Store, id: &str) -> Result<()> {
+    remove_files_on(&crate::host::System, store, id)
+}
+
+/// [`remove_files`] on `host`.
+pub fn remove_files_on(host: &dyn crate::host::Host, store: &mut Store, id: &str) -> Result<()> {
     let rec = store.container(id).ok();
     // Its directory (and monitor.log) goes below: what the teardown left is
     // the caller's to report, once the container is gone.
-    let left: Vec<String> = network::teardown(id).iter().map(ToString::to_string).collect();
+    let left: Vec<String> = host.network().teardown(id).iter().map(ToString::to_string).collect();
     // Left by a monitor that was killed.
     let _ = std::fs::remove_file(attach_path(id));
     let dir = container_dir(store.root(), id);

@@ -168,7 +168,13 @@ pub fn recheck_network(store: &Store, id: &str, cfg: &ContainerConfig) {
 /// failed is returned, each error on its own.
 #[must_use = "the failures are for the caller to report"]
 pub fn network_down(store: &mut Store, id: &str) -> Vec<Error> {
-    let mut errors: Vec<Error> = network::teardown(id).into_iter().map(Error::from).collect();
+    network_down_on(&crate::host::System, store, id)
+}
+
+/// [`network_down`] on `host`.
+#[must_use = "the failures are for the caller to report"]
+pub fn network_down_on(host: &dyn crate::host::Host, store: &mut Store, id: &str) -> Vec<Error> {
+    let mut errors: Vec<Error> = host.network().teardown(id);
     errors.extend(store.set_container_ip(id, "").err().map(Error::from));
     if let Ok(rec) = store.container(id) {
         for net in load_config(&rec).networks() {

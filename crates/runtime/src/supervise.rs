@@ -318,7 +318,10 @@ pub fn send_signal(pid: i32, sig: i32) -> io::Result<()> {
 /// Whether a process exists and has not exited (a zombie waiting for its
 /// parent to reap it counts as gone: some inits reap only now and then).
 pub fn alive(pid: i32) -> bool {
-    if pid <= 0 || Pid::from_raw(pid).is_none_or(|p| rustix::process::test_kill_process(p).is_err()) {
+    // EPERM: the process exists, but is not ours to signal (another
+    // user's, as PID 1 is to an unprivileged caller).
+    let exists = |p| !matches!(rustix::process::test_kill_process(p), Err(e) if e != rustix::io::Errno::PERM);
+    if pid <= 0 || Pid::from_raw(pid).is_none_or(|p| !exists(p)) {
         return false;
     }
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
