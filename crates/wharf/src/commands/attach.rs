@@ -15,11 +15,11 @@ use clap::{ArgAction, Args};
 use runtime::attach::{read_frame, Frame};
 use runtime::supervise::SignalPipes;
 use rustix::event::{poll, PollFd, PollFlags};
-use store::{ContainerState, Store};
+use store::Store;
 
-use super::container::{attach_path, load_config};
 use crate::exit::fail;
-use engine::lifecycle::{lookup, wait_code};
+use engine::attach::{DetachKeys, Scan};
+use engine::lifecycle::wait_code;
 
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
@@ -49,24 +49,14 @@ pub fn check_tty(stdin: bool, tty: bool) -> anyhow::Result<()> {
 pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let keys = parse_detach_keys(args.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))?;
     let mut store = Store::open(root)?;
-    let rec = lookup(&mut store, &args.container)?;
-    let refuse = |state: &ContainerState| match state {
-        ContainerState::Running => Ok(()),
-        ContainerState::Paused => Err(fail("You cannot attach to a paused container, unpause it first")),
-        _ => Err(fail("You cannot attach to a stopped container, start it first")),
+    let attached = engine::attach::connect(&mut store, &args.container)?;
+    check_tty(attached.open_stdin && !args.no_stdin, attached.tty)?;
+    let session = Session {
+        sock: attached.sock,
+        stdin: attached.open_stdin && !args.no_stdin,
+        tty: attached.tty,
+        detach: DetachKeys::new(keys),
     };
-    refuse(&rec.state)?;
-    let cfg = load_config(&rec);
-    let sock = match UnixStream::connect(attach_path(&rec.id)) {
-        Ok(s) => s,
-        Err(e) => {
-            // It may have stopped since it was looked up.
-            refuse(&lookup(&mut store, &rec.id)?.state)?;
-            return Err(fail(format!("attaching to {}: {e}", args.container)));
-        }
-    };
-    check_tty(cfg.open_stdin && !args.no_stdin, cfg.tty)?;
-    let session = Session { sock, stdin: cfg.open_stdin && !args.no_stdin, tty: cfg.tty, detach: Matcher::new(keys) };
     match session.run(args.sig_proxy)? {
         Ended::Exited(code) => Ok(exit_code(code)),
         Ended::Detached => {
@@ -74,15 +64,20 @@ pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         // The monitor went without a word (killed, or between two runs).
-        Ended::Closed => Ok(wait_code(&mut store, &rec.id)?.map_or(ExitCode::from(1), exit_code)),
+        Ended::Closed => Ok(wait_code(&mut store, &attached.id)?.map_or(ExitCode::from(1), exit_code)),
     }
+}
+
+/// docker's detach keys, refused with exit 1 as docker's CLI does.
+pub fn parse_detach_keys(spec: &str) -> anyhow::Result<Vec<u8>> {
+    engine::attach::parse_detach_keys(spec).map_err(|e| fail(e.to_string()))
 }
 
 /// The CLI side of `run -it` and `start -ai` on a `-t` container: an
 /// attach client of a monitor that waited for it. Detaching exits 0
 /// without a word, as docker's `run` does.
 pub fn run_attached(root: &Path, id: &str, sock: UnixStream, keys: Vec<u8>) -> anyhow::Result<ExitCode> {
-    let session = Session { sock, stdin: true, tty: true, detach: Matcher::new(keys) };
+    let session = Session { sock, stdin: true, tty: true, detach: DetachKeys::new(keys) };
     match session.run(true)? {
         Ended::Exited(code) => Ok(exit_code(code)),
         Ended::Detached => Ok(ExitCode::SUCCESS),
@@ -92,64 +87,6 @@ pub fn run_attached(root: &Path, id: &str, sock: UnixStream, keys: Vec<u8>) -> a
 
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
-}
-
-/// docker's detach-key syntax: comma-separated `ctrl-X` or single
-/// characters.
-pub fn parse_detach_keys(spec: &str) -> anyhow::Result<Vec<u8>> {
-    let invalid = |k: &str| fail(format!("Invalid detach keys ({spec}) provided: unknown key {k:?}"));
-    let mut keys = Vec::new();
-    for key in spec.split(',') {
-        let byte = match key.strip_prefix("ctrl-").map(str::as_bytes) {
-            Some([c @ b'a'..=b'z']) | Some([c @ b'A'..=b'Z']) => c.to_ascii_lowercase() - b'a' + 1,
-            Some([b'@']) => 0,
-            Some([c @ (b'[' | b'\\' | b']' | b'^' | b'_')]) => c - b'[' + 27,
-            Some(_) => return Err(invalid(key)),
-            None => match key.as_bytes() {
-                [c] => *c,
-                _ => return Err(invalid(key)),
-            },
-        };
-        keys.push(byte);
-    }
-    Ok(keys)
-}
-
-/// Finds the detach keys in the input. Bytes that may begin them are
-/// held back until it is clear they do not (as docker's escape proxy).
-struct Matcher {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-enum Scan {
-    Pass(Vec<u8>),
-    Detach,
-}
-
-impl Matcher {
-    fn new(keys: Vec<u8>) -> Matcher {
-        Matcher { keys, matched: 0 }
-    }
-
-    fn feed(&mut self, input: &[u8]) -> Scan {
-        let mut out = Vec::with_capacity(input.len());
-        for &b in input {
-            if self.keys.get(self.matched) != Some(&b) {
-                out.extend_from_slice(&self.keys[..self.matched]);
-                self.matched = 0;
-            }
-            if self.keys.get(self.matched) == Some(&b) {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return Scan::Detach;
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        Scan::Pass(out)
-    }
 }
 
 enum Ended {
@@ -162,7 +99,7 @@ struct Session {
     sock: UnixStream,
     stdin: bool,
     tty: bool,
-    detach: Matcher,
+    detach: DetachKeys,
 }
 
 impl Session {
@@ -249,39 +186,5 @@ impl Session {
             self.send(Frame::Resize { rows: ws.ws_row, cols: ws.ws_col })?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn passed(m: &mut Matcher, input: &[u8]) -> Option<Vec<u8>> {
-        match m.feed(input) {
-            Scan::Pass(b) => Some(b),
-            Scan::Detach => None,
-        }
-    }
-
-    #[test]
-    fn detach_keys_parse_as_docker_spells_them() {
-        assert_eq!(parse_detach_keys("ctrl-p,ctrl-q").expect("parses"), vec![16, 17]);
-        assert_eq!(parse_detach_keys("ctrl-@,ctrl-[,ctrl-_,a,ctrl-Z").expect("parses"), vec![0, 27, 31, b'a', 26]);
-        assert!(parse_detach_keys("ctrl-").is_err());
-        assert!(parse_detach_keys("ctrl-1").is_err());
-        assert!(parse_detach_keys("ab").is_err());
-        assert!(parse_detach_keys("").is_err());
-    }
-
-    #[test]
-    fn detach_keys_are_held_back_until_they_match_or_not() {
-        let mut m = Matcher::new(vec![16, 17]);
-        assert_eq!(passed(&mut m, b"ls\x10"), Some(b"ls".to_vec()));
-        assert_eq!(passed(&mut m, b"x"), Some(b"\x10x".to_vec()));
-        assert_eq!(passed(&mut m, b"\x10\x10"), Some(b"\x10".to_vec()));
-        assert_eq!(passed(&mut m, b"\x11"), None);
-        let mut split = Matcher::new(vec![16, 17]);
-        assert_eq!(passed(&mut split, b"a\x10"), Some(b"a".to_vec()));
-        assert_eq!(passed(&mut split, b"\x11tail"), None);
     }
 }
