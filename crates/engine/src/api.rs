@@ -11,8 +11,10 @@
 //! explicit nulls that these types drop, the engine still builds JSON.
 
 pub use bollard_stubs::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
-    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum,
-    MountTmpfsOptions, MountType, MountVolumeOptions, NetworkingConfig, PortBinding, PortMap, ResourcesUlimits,
-    RestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
+    ContainerCreateBody, ContainerSummary, ContainerSummaryHealth, ContainerSummaryHealthStatusEnum,
+    ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DeviceMapping,
+    EndpointIpamConfig, EndpointSettings, ExecConfig, HealthConfig, HostConfig, HostConfigCgroupnsModeEnum,
+    HostConfigLogConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountPoint, MountTmpfsOptions,
+    MountType, MountVolumeOptions, NetworkingConfig, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
 };

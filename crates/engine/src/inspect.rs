@@ -15,6 +15,22 @@ pub fn health_of(root: &Path, rec: &ContainerRecord, cfg: &ContainerConfig) -> O
     cfg.health.as_ref().filter(|h| h.active()).and_then(|_| crate::health::read(root, &rec.id))
 }
 
+/// A container's mounts and networks in the API's types, for its list
+/// summary.
+pub fn mounts_and_networks(
+    store: &Store,
+    rec: &ContainerRecord,
+    cfg: &ContainerConfig,
+) -> (Vec<crate::api::MountPoint>, std::collections::HashMap<String, crate::api::EndpointSettings>) {
+    let paths = crate::Layout::new(store.root()).container(&rec.id);
+    let spec: Value =
+        std::fs::read(paths.spec()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let dir = crate::monitor::container_dir(store.root(), &rec.id);
+    let mounts = serde_json::from_value(mounts_of(store.root(), &dir, &spec)).unwrap_or_default();
+    let networks = serde_json::from_value(networks_value(store, rec, cfg)).unwrap_or_default();
+    (mounts, networks)
+}
+
 /// docker's `Mounts` of a container: its volumes and bind mounts, read
 /// from its runtime spec (the runtime's own mounts, and wharf's
 /// /etc/hosts, hostname and resolv.conf, left out).

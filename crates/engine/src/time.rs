@@ -8,3 +8,28 @@ pub fn parse(s: &str) -> Option<SystemTime> {
         .ok()
         .or_else(|| humantime::parse_rfc3339(s).ok())
 }
+
+/// docker's `units.HumanDuration`: `Less than a second`, `5 seconds`,
+/// `About a minute`, `3 hours`, `2 weeks`...
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (m, h) = (s / 60, s / 3600);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if (h as f64 + 0.5) as u64 == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// How long ago `t` was, from now.
+pub fn since(t: SystemTime) -> std::time::Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
+}

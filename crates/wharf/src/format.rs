@@ -45,23 +45,7 @@ pub fn ago(t: SystemTime) -> String {
     format!("{} ago", human_duration(d))
 }
 
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (m, h) = (s / 60, s / 3600);
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        _ if m == 1 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if (h as f64 + 0.5) as u64 == 1 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
-        _ => format!("{} years", h / 24 / 365),
-    }
-}
+pub use engine::time::human_duration;
 
 /// Parses an RFC 3339 time (as stored in image configs).
 pub fn parse_time(s: &str) -> Option<SystemTime> {

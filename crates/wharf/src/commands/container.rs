@@ -3,7 +3,7 @@
 
 use crate::exit::{Failure, ENGINE_ERROR};
 
-pub use engine::container::{load_config, ContainerConfig, RestartPolicy};
+pub use engine::container::{load_config, RestartPolicy};
 pub use engine::monitor::*;
 
 pub fn engine(msg: impl Into<String>) -> anyhow::Error {

@@ -1,8 +1,6 @@
 //! docker's `--health-*` flags, into the API's `Healthcheck` (the engine
 //! merges it over the image's check).
 
-pub use engine::health::Health;
-
 /// docker's `--health-*` flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct HealthArgs {

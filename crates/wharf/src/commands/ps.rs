@@ -4,17 +4,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use store::ContainerState;
 
 use clap::Args;
+use engine::api::{ContainerSummary, PortSummary};
 use serde_json::{json, Value};
-use store::{ContainerRecord, Store};
+use store::Store;
 
-use super::container::{load_config, ContainerConfig};
-use super::health::Health;
+use super::container::load_config;
 use crate::format;
 pub use engine::inspect::container as inspect_value;
-use engine::inspect::health_of;
 use engine::lifecycle::lookup;
 
 #[derive(Debug, Args)]
@@ -45,56 +43,6 @@ pub struct PsArgs {
     pub size: bool,
 }
 
-/// docker's `Up 5 seconds`, `Up 2 minutes (healthy)`, `Exited (0) 3
-/// minutes ago`, `Created`.
-fn status(rec: &ContainerRecord, health: Option<&Health>) -> String {
-    let since =
-        |t: &str| format::parse_time(t).map(|t| std::time::SystemTime::now().duration_since(t).unwrap_or_default());
-    match rec.state.as_str() {
-        "running" | "paused" => {
-            let up = since(&rec.started).map(format::human_duration).unwrap_or_default();
-            match health {
-                _ if rec.state == ContainerState::Paused => format!("Up {up} (Paused)"),
-                Some(h) if h.status == "starting" => format!("Up {up} (health: starting)"),
-                Some(h) => format!("Up {up} ({})", h.status),
-                None => format!("Up {up}"),
-            }
-        }
-        "exited" => {
-            let ago = since(&rec.finished).map(format::human_duration).unwrap_or_default();
-            format!("Exited ({}) {ago} ago", rec.exit_code)
-        }
-        "created" => "Created".into(),
-        other => other.to_owned(),
-    }
-}
-
-/// `0.0.0.0:5001->5000/tcp` for each published port.
-fn ports(cfg: &ContainerConfig) -> String {
-    cfg.ports
-        .iter()
-        .map(|p| {
-            let parts: Vec<&str> = p.rsplitn(3, ':').collect();
-            let (ctr, host, ip) = match parts.as_slice() {
-                [c] => (*c, "", "0.0.0.0"),
-                [c, h] => (*c, *h, "0.0.0.0"),
-                [c, h, ip] => (*c, *h, *ip),
-                _ => (p.as_str(), "", ""),
-            };
-            let ctr = if ctr.contains('/') { ctr.to_owned() } else { format!("{ctr}/tcp") };
-            format!("{ip}:{host}->{ctr}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The command as docker's ps shows it: an argument with a space in
-/// single quotes.
-fn command_line(cfg: &ContainerConfig) -> String {
-    let quoted = |a: &String| if a.contains(' ') { format!("'{a}'") } else { a.clone() };
-    cfg.entrypoint.iter().chain(cfg.cmd.iter()).map(quoted).collect::<Vec<_>>().join(" ")
-}
-
 /// Go's strconv.Quote for what ps prints: `"`, `\` and control characters
 /// escaped.
 fn go_quote(s: &str) -> String {
@@ -114,16 +62,23 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     let limit = if args.latest { Some(1) } else { (args.last > 0).then_some(args.last as usize) };
     let opts = engine::containers::ListOptions { all: args.all, limit, filters: args.filter.clone() };
-    let rows = engine::containers::list(&mut store, &opts)?;
+    let rows = engine::containers::summaries(&mut store, &opts)?;
     let mut out = std::io::stdout().lock();
+    let id = |c: &ContainerSummary| {
+        let id = c.id.clone().unwrap_or_default();
+        if args.no_trunc {
+            id
+        } else {
+            id.chars().take(12).collect()
+        }
+    };
     if args.quiet {
-        for (rec, _) in &rows {
-            writeln!(out, "{}", if args.no_trunc { rec.id.clone() } else { rec.id[..12].to_owned() })?;
+        for c in &rows {
+            writeln!(out, "{}", id(c))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let maps: Vec<BTreeMap<String, Value>> =
-        rows.iter().map(|(rec, cfg)| row(store.root(), rec, cfg, args.no_trunc)).collect();
+    let maps: Vec<BTreeMap<String, Value>> = rows.iter().map(|c| row(c, id(c), args.no_trunc)).collect();
     match args.format.as_deref() {
         Some(f) if f != "table" => write!(out, "{}", format::render(f, &maps)?)?,
         _ => {
@@ -141,30 +96,58 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn row(root: &Path, rec: &ContainerRecord, cfg: &ContainerConfig, no_trunc: bool) -> BTreeMap<String, Value> {
-    let cmd = command_line(cfg);
+/// docker's ps fields of a container summary (the docker CLI's
+/// `ContainerContext`).
+fn row(c: &ContainerSummary, id: String, no_trunc: bool) -> BTreeMap<String, Value> {
+    let cmd = c.command.clone().unwrap_or_default();
     let command = if no_trunc { go_quote(&cmd) } else { go_quote(&ellipsis(&cmd, 20)) };
-    let created = format::parse_time(&rec.created);
-    let labels = cfg.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let created = c.created.map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64));
+    let labels: BTreeMap<&String, &String> = c.labels.iter().flatten().collect();
+    let labels = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let mounts = c.mounts.as_deref().unwrap_or_default();
+    let mount_names: Vec<String> = mounts
+        .iter()
+        .map(|m| m.name.clone().filter(|n| !n.is_empty()).or_else(|| m.source.clone()).unwrap_or_default())
+        .map(|n| if no_trunc { n } else { ellipsis(&n, 15) })
+        .collect();
+    let local_volumes = mounts.iter().filter(|m| m.driver.as_deref() == Some("local")).count();
+    let mut networks: Vec<&String> =
+        c.network_settings.iter().flat_map(|n| n.networks.iter().flatten()).map(|(k, _)| k).collect();
+    networks.sort();
+    let name = c.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_default();
+    let state = c.state.map(|s| s.to_string()).unwrap_or_default();
     let mut m = BTreeMap::new();
-    m.insert("ID".into(), json!(if no_trunc { rec.id.clone() } else { rec.id[..12].to_owned() }));
-    m.insert("Image".into(), json!(cfg.image));
+    m.insert("ID".into(), json!(id));
+    m.insert("Image".into(), json!(c.image.clone().unwrap_or_default()));
     m.insert("Command".into(), json!(command));
     m.insert("CreatedAt".into(), json!(created.map(format::docker_time).unwrap_or_default()));
     m.insert("RunningFor".into(), json!(created.map(format::ago).unwrap_or_default()));
-    m.insert("Status".into(), json!(status(rec, health_of(root, rec, cfg).as_ref())));
-    m.insert("State".into(), json!(rec.state));
-    m.insert("Ports".into(), json!(ports(cfg)));
-    m.insert("Names".into(), json!(rec.name));
+    m.insert("Status".into(), json!(c.status.clone().unwrap_or_default()));
+    m.insert("State".into(), json!(state));
+    m.insert("Ports".into(), json!(ports(c.ports.as_deref().unwrap_or_default())));
+    m.insert("Names".into(), json!(name));
     m.insert("Labels".into(), json!(labels));
-    m.insert("Mounts".into(), json!(cfg.binds.join(",")));
-    m.insert(
-        "Networks".into(),
-        json!(if cfg.networks().is_empty() { cfg.network.clone() } else { cfg.networks().join(",") }),
-    );
-    m.insert("LocalVolumes".into(), json!("0"));
+    m.insert("Mounts".into(), json!(mount_names.join(",")));
+    m.insert("Networks".into(), json!(networks.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")));
+    m.insert("LocalVolumes".into(), json!(local_volumes.to_string()));
     m.insert("Size".into(), json!("0B"));
     m
+}
+
+/// `0.0.0.0:5001->5000/tcp` for a published port, `80/tcp` for one only
+/// exposed.
+fn ports(ports: &[PortSummary]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            let typ = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+            match p.public_port {
+                Some(public) => format!("{}:{public}->{}/{typ}", p.ip.as_deref().unwrap_or("0.0.0.0"), p.private_port),
+                None => format!("{}/{typ}", p.private_port),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Args)]
