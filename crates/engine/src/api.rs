@@ -14,7 +14,7 @@ pub use bollard_stubs::models::{
     ContainerCreateBody, ContainerSummary, ContainerSummaryHealth, ContainerSummaryHealthStatusEnum,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, DeviceMapping,
     EndpointIpamConfig, EndpointSettings, ExecConfig, HealthConfig, HostConfig, HostConfigCgroupnsModeEnum,
-    HostConfigLogConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountPoint, MountTmpfsOptions,
-    MountType, MountVolumeOptions, NetworkingConfig, PortBinding, PortMap, PortSummary, PortSummaryTypeEnum,
-    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
+    HostConfigLogConfig, ImageSummary, Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountPoint,
+    MountTmpfsOptions, MountType, MountVolumeOptions, NetworkingConfig, PortBinding, PortMap, PortSummary,
+    PortSummaryTypeEnum, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum, ThrottleDevice,
 };

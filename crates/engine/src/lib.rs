@@ -17,6 +17,7 @@ pub mod exec;
 pub mod files;
 pub mod health;
 pub mod host;
+pub mod image_list;
 pub mod images;
 pub mod inspect;
 pub mod internal;

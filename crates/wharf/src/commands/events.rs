@@ -52,7 +52,7 @@ fn line(e: &Event) -> String {
 pub fn events(root: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> {
     let since = args.since.as_deref().map(|v| instant("since", v)).transpose()?;
     let until = args.until.as_deref().map(|v| instant("until", v)).transpose()?;
-    let filters = Filters::parse(&args.filter).map_err(|e| fail(e.to_string()))?;
+    let filters = Filters::parse(&args.filter)?;
     let mut reader = EventReader::open(root, since, until, filters);
     let mut out = std::io::stdout().lock();
     loop {

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use engine::api::ImageSummary;
 use image::Digest;
 use serde_json::{json, Value};
-use store::{ImageRecord, Store};
+use store::Store;
 
 use crate::format::{ago, docker_time, human_size, parse_time, render, table};
 
@@ -144,115 +145,54 @@ pub fn import(root: &std::path::Path, args: ImportArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row of `wharf images`: an image under one of its names.
+/// One row of `wharf images`: an image under one of its names (docker's
+/// CLI makes a row of each of a summary's `RepoTags`).
 struct Row<'a> {
-    image: &'a ImageRecord,
+    image: &'a ImageSummary,
     repo: String,
     tag: String,
     digest: String,
 }
 
-fn rows(images: &[ImageRecord]) -> Vec<Row<'_>> {
+fn rows(images: &[ImageSummary]) -> Vec<Row<'_>> {
     let mut out = Vec::new();
     for img in images {
         let digest_of = |repo: &str| {
-            img.digests
+            img.repo_digests
                 .iter()
-                .find(|d| d.repository() == repo)
-                .and_then(|d| d.digest())
-                .map_or("<none>".into(), |d| d.to_string())
+                .filter_map(|d| d.split_once('@'))
+                .find(|(r, _)| *r == repo)
+                .map_or("<none>".into(), |(_, d)| d.to_owned())
         };
-        if img.tags.is_empty() {
-            let (repo, digest) = match img.digests.first() {
-                Some(d) => (d.familiar_repository(), d.digest().map_or("<none>".into(), |x| x.to_string())),
+        if img.repo_tags.is_empty() {
+            let (repo, digest) = match img.repo_digests.first().and_then(|d| d.split_once('@')) {
+                Some((r, d)) => (r.to_owned(), d.to_owned()),
                 None => ("<none>".into(), "<none>".into()),
             };
             out.push(Row { image: img, repo, tag: "<none>".into(), digest });
         }
-        for t in &img.tags {
-            out.push(Row {
-                image: img,
-                repo: t.familiar_repository(),
-                tag: t.tag().unwrap_or("<none>").to_owned(),
-                digest: digest_of(&t.repository()),
-            });
+        for t in &img.repo_tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((t, "<none>"));
+            out.push(Row { image: img, repo: repo.to_owned(), tag: tag.to_owned(), digest: digest_of(repo) });
         }
     }
     out
 }
 
-/// docker's reference filter: a glob on the familiar name, matched against
-/// `repo` and `repo:tag`.
-fn reference_matches(pattern: &str, repo: &str, tag: &str) -> bool {
-    let full = format!("{repo}:{tag}");
-    glob(pattern, repo) || glob(pattern, &full)
-}
-
-/// `*` (not crossing `/`) and `?` wildcards, as Go's path.Match.
-fn glob(p: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
-    fn m(p: &[char], s: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('*') => (0..=s.len()).take_while(|i| *i == 0 || s[i - 1] != '/').any(|i| m(&p[1..], &s[i..])),
-            Some('?') => !s.is_empty() && s[0] != '/' && m(&p[1..], &s[1..]),
-            Some(c) => s.first() == Some(c) && m(&p[1..], &s[1..]),
-        }
-    }
-    m(&p, &s)
-}
-
 pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(root)?;
-    let all = store.images()?;
-    let mut dangling: Option<bool> = None;
-    let mut patterns: Vec<String> = args.reference.iter().cloned().collect();
-    let mut labels: Vec<(String, Option<String>)> = Vec::new();
-    let (mut before, mut since) = (None, None);
-    let created_of = |name: &str| -> anyhow::Result<std::time::SystemTime> {
-        let id = store.resolve(name).map_err(|e| fail(e.to_string()))?;
-        parse_time(&store.image(&id)?.created).ok_or_else(|| fail(format!("image {name} has no creation time")))
-    };
-    for f in &args.filters {
-        match f.split_once('=') {
-            Some(("dangling", v)) => dangling = Some(matches!(v, "true" | "1")),
-            Some(("reference", v)) => patterns.push(v.to_owned()),
-            Some(("label", v)) => labels.push(match v.split_once('=') {
-                Some((k, val)) => (k.to_owned(), Some(val.to_owned())),
-                None => (v.to_owned(), None),
-            }),
-            Some(("before", v)) => before = Some(created_of(v)?),
-            Some(("since", v)) => since = Some(created_of(v)?),
-            Some(("until", _)) => {
-                before = crate::format::prune_cutoff(std::slice::from_ref(f))?;
-            }
-            _ => return Err(fail(format!("invalid filter '{f}'"))),
+    let opts =
+        engine::image_list::ImageListOptions { reference: args.reference.clone(), filters: args.filters.clone() };
+    let summaries = engine::image_list::list(&store, &opts)?;
+    let rows = rows(&summaries);
+    let id_text = |id: &str| {
+        let hex = id.strip_prefix("sha256:").unwrap_or(id);
+        if args.no_trunc {
+            id.to_owned()
+        } else {
+            hex.chars().take(12).collect()
         }
-    }
-    let label_ok = |img: &ImageRecord| -> bool {
-        if labels.is_empty() {
-            return true;
-        }
-        let cfg: Value =
-            store.config_bytes(&img.id).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
-        let have = cfg.pointer("/config/Labels");
-        labels.iter().all(|(k, v)| match (have.and_then(|l| l.get(k)).and_then(Value::as_str), v) {
-            (Some(_), None) => true,
-            (Some(x), Some(want)) => x == want,
-            (None, _) => false,
-        })
     };
-    let time_ok = |img: &ImageRecord| -> bool {
-        let t = parse_time(&img.created);
-        before.is_none_or(|b| t.is_some_and(|t| t < b)) && since.is_none_or(|s| t.is_some_and(|t| t > s))
-    };
-    let rows: Vec<Row> = rows(&all)
-        .into_iter()
-        .filter(|r| dangling.is_none_or(|d| d == r.image.tags.is_empty()))
-        .filter(|r| label_ok(r.image) && time_ok(r.image))
-        .filter(|r| patterns.is_empty() || patterns.iter().any(|p| reference_matches(p, &r.repo, &r.tag)))
-        .collect();
-    let id_text = |id: &Digest| if args.no_trunc { id.to_string() } else { short_id(id) };
     let mut out = std::io::stdout().lock();
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
@@ -263,7 +203,10 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let created = |img: &ImageRecord| parse_time(&img.created);
+    let created = |img: &ImageSummary| {
+        (img.created > 0).then(|| std::time::UNIX_EPOCH + std::time::Duration::from_secs(img.created as u64))
+    };
+    let size = |img: &ImageSummary| human_size(img.size.max(0) as u64);
     if let Some(fmt) = args.format.as_deref().filter(|f| *f != "table") {
         let maps: Vec<BTreeMap<String, Value>> = rows
             .iter()
@@ -277,10 +220,10 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
                     ("ID".into(), json!(id_text(&r.image.id))),
                     ("Repository".into(), json!(r.repo)),
                     ("SharedSize".into(), json!("N/A")),
-                    ("Size".into(), json!(human_size(r.image.size))),
+                    ("Size".into(), json!(size(r.image))),
                     ("Tag".into(), json!(r.tag)),
                     ("UniqueSize".into(), json!("N/A")),
-                    ("VirtualSize".into(), json!(human_size(r.image.size))),
+                    ("VirtualSize".into(), json!(size(r.image))),
                 ])
             })
             .collect();
@@ -301,7 +244,7 @@ pub fn images(root: &std::path::Path, args: ImagesArgs) -> anyhow::Result<ExitCo
             }
             v.push(id_text(&r.image.id));
             v.push(created(r.image).map(ago).unwrap_or_else(|| "N/A".into()));
-            v.push(human_size(r.image.size));
+            v.push(size(r.image));
             v
         })
         .collect();

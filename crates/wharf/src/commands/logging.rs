@@ -10,7 +10,6 @@ use clap::Args;
 use engine::logging::{Entry, LogReader, LogsOptions};
 use store::Store;
 
-use crate::exit::fail;
 use crate::format;
 
 pub use engine::logging::LogConfig;
@@ -68,7 +67,7 @@ pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let until = args.until.as_deref().map(parse_when).transpose()?;
     let mut store = Store::open(root)?;
     let opts = LogsOptions { tail, since, until };
-    let (mut reader, entries) = LogReader::open(&mut store, &args.container, opts).map_err(|e| fail(e.to_string()))?;
+    let (mut reader, entries) = LogReader::open(&mut store, &args.container, opts)?;
     show(&entries, args.timestamps)?;
     while args.follow && !reader.finished() {
         std::thread::sleep(Duration::from_millis(50));

@@ -28,7 +28,7 @@ fn limits(a: &ResourceArgs) -> anyhow::Result<Limits> {
     let mut hc = HostConfig::default();
     a.fill(&mut hc).map_err(fail)?;
     let mut warnings = Vec::new();
-    let mut r = engine::resources::limits(&hc, &mut warnings).map_err(|e| fail(e.to_string()))?;
+    let mut r = engine::resources::limits(&hc, &mut warnings)?;
     for w in warnings {
         eprintln!("WARNING: {w}");
     }
