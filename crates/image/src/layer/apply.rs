@@ -173,7 +173,9 @@ impl Extractor {
         }
         if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
             self.drain()?;
-            return self.whiteout(parent, hidden);
+            let header = entry.header();
+            let mtime = numeric(header.mtime(), &header.as_old().mtime)? as i64;
+            return self.whiteout(parent, hidden, mtime);
         }
         let header = entry.header().clone();
         let kind = header.entry_type();
@@ -421,7 +423,10 @@ impl Extractor {
         }
     }
 
-    fn whiteout(&mut self, parent: &[Vec<u8>], hidden: &[u8]) -> Result<(), LayerError> {
+    /// A whiteout: as overlayfs marks one (a 0/0 character device, with
+    /// the entry's mtime, so that writing the layer again gives the same
+    /// bytes), or the deletion of what it hides.
+    fn whiteout(&mut self, parent: &[Vec<u8>], hidden: &[u8], mtime: i64) -> Result<(), LayerError> {
         if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err(LayerError::Invalid(format!("invalid whiteout in {}", show(parent))));
         }
@@ -431,6 +436,8 @@ impl Extractor {
         self.clear(&dir, hidden, false, &comps)?;
         if self.whiteouts == Whiteouts::Overlay {
             rfs::mknodat(&dir, hidden, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
+                .map_err(|e| LayerError::io(show(&comps), e))?;
+            rfs::utimensat(&dir, hidden, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|e| LayerError::io(show(&comps), e))?;
         }
         Ok(())
