@@ -67,6 +67,10 @@ pub struct ContainerConfig {
     pub cgroup_parent: String,
     /// `--mac-address` of eth0 (checked at create).
     pub mac_address: Option<String>,
+    /// The create request as given (the API's body): what `inspect`
+    /// shows of the container's HostConfig and Config beyond the fields
+    /// above. None for a record an older wharf wrote.
+    pub request: Option<Box<crate::api::ContainerCreateBody>>,
 }
 
 /// A network a container was connected to after creation, and the

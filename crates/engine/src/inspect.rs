@@ -114,24 +114,55 @@ pub fn container(store: &Store, rec: &ContainerRecord) -> Value {
             "MergedDir": dir.join("merged").display().to_string(),
         }},
         "Mounts": mounts_of(store.root(), &dir, &spec),
-        "Config": {
-            "Hostname": cfg.hostname,
-            "User": cfg.user,
-            "Tty": cfg.tty,
-            "OpenStdin": cfg.open_stdin,
-            "Env": cfg.env,
-            "Cmd": cfg.cmd,
-            "Image": cfg.image,
-            "WorkingDir": cfg.working_dir,
-            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
-            "Labels": cfg.labels,
-            "StopSignal": cfg.stop_signal,
-            "StopTimeout": cfg.stop_timeout,
-            "ExposedPorts": cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
-            "Healthcheck": cfg.health,
-        },
+        "Config": config(&cfg, image_workdir(store, rec)),
         "NetworkSettings": network_settings(store, rec, &cfg),
     })
+}
+
+/// docker's `Config` of a container: the create request merged with its
+/// image's (what the container runs with), and the request's own fields.
+/// Unset maps and lists are null, as docker's templates see them.
+fn config(cfg: &ContainerConfig, image_workdir: String) -> Value {
+    let request = cfg.request.as_deref().cloned().unwrap_or_default();
+    // As configured ("" for none: the process runs in /).
+    let workdir = match &cfg.request {
+        Some(r) => r.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or(image_workdir),
+        None => cfg.working_dir.clone(),
+    };
+    let volumes: Option<serde_json::Map<String, Value>> =
+        request.volumes.filter(|v| !v.is_empty()).map(|v| v.into_iter().map(|p| (p, json!({}))).collect());
+    let exposed: serde_json::Map<String, Value> = cfg.exposed.iter().map(|p| (p.clone(), json!({}))).collect();
+    json!({
+        "Hostname": cfg.hostname,
+        "Domainname": request.domainname.unwrap_or_default(),
+        "User": cfg.user,
+        "AttachStdin": request.attach_stdin.unwrap_or(false),
+        "AttachStdout": request.attach_stdout.unwrap_or(false),
+        "AttachStderr": request.attach_stderr.unwrap_or(false),
+        "ExposedPorts": if exposed.is_empty() { Value::Null } else { Value::Object(exposed) },
+        "Tty": cfg.tty,
+        "OpenStdin": cfg.open_stdin,
+        "StdinOnce": request.stdin_once.unwrap_or(false),
+        "Env": if cfg.env.is_empty() { Value::Null } else { json!(cfg.env) },
+        "Cmd": cfg.cmd,
+        "Healthcheck": cfg.health,
+        "Image": cfg.image,
+        "Volumes": volumes,
+        "WorkingDir": workdir,
+        "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+        "OnBuild": null,
+        "Labels": cfg.labels,
+        "StopSignal": cfg.stop_signal,
+        "StopTimeout": cfg.stop_timeout,
+    })
+}
+
+/// The WORKDIR of the container's image ("" for none).
+fn image_workdir(store: &Store, rec: &ContainerRecord) -> String {
+    let id: Option<image::Digest> = rec.image_id.parse().ok();
+    let blob: Value =
+        id.and_then(|d| store.config_bytes(&d).ok()).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    blob["config"]["WorkingDir"].as_str().unwrap_or_default().to_owned()
 }
 
 /// docker's `NetworkSettings`: address on the bridge and the port map
@@ -191,8 +222,80 @@ fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -
     Value::Object(nets)
 }
 
-/// `inspect`'s HostConfig: the flags as given, the limits from the spec.
+/// `inspect`'s HostConfig, as docker's: every key docker has (its
+/// defaults), the create request's over them, then what the container
+/// has now (limits from the spec, which `update` changes; its restart
+/// policy; its binds).
 fn host_config(cfg: &ContainerConfig, spec: &Value) -> Value {
+    let mut hc = host_config_defaults(spec);
+    if let Some(given) = cfg.request.as_ref().and_then(|r| r.host_config.as_ref()) {
+        merge(&mut hc, serde_json::to_value(given).unwrap_or_default());
+    }
+    merge(&mut hc, host_config_now(cfg, spec));
+    if cfg.request.is_none() {
+        // An older record: the mode and bindings as made, in the API's map.
+        hc["NetworkMode"] = json!(cfg.network);
+        hc["PortBindings"] = port_map(cfg);
+        hc["Tmpfs"] = cfg
+            .tmpfs
+            .iter()
+            .map(|t| t.split_once(':').unwrap_or((t, "")))
+            .map(|(p, o)| (p.to_owned(), json!(o)))
+            .collect();
+    }
+    hc
+}
+
+/// Each key of `over` replaces the same key of `base`.
+fn merge(base: &mut Value, over: Value) {
+    if let (Some(b), Value::Object(o)) = (base.as_object_mut(), over) {
+        b.extend(o);
+    }
+}
+
+/// docker's HostConfig of a container created with no flags (its JSON
+/// leaves out the null ones at the end, but its templates see them).
+const HOST_CONFIG_DEFAULTS: &str = r#"{
+    "Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+    "NetworkMode": "bridge", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0],
+    "CapAdd": null, "CapDrop": null, "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+    "ExtraHosts": null, "GroupAdd": null, "IpcMode": "private", "Cgroup": "", "Links": null, "OomScoreAdj": 0,
+    "PidMode": "", "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
+    "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "wharf", "Isolation": "",
+    "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+    "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+    "CpusetMems": "", "Devices": [], "DeviceCgroupRules": null, "DeviceRequests": null, "MemoryReservation": 0,
+    "MemorySwap": 0, "MemorySwappiness": null, "OomKillDisable": false, "PidsLimit": null, "Ulimits": [],
+    "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+    "MaskedPaths": null, "ReadonlyPaths": null,
+    "Tmpfs": null, "Sysctls": null, "StorageOpt": null, "Mounts": null, "Init": null
+}"#;
+
+fn host_config_defaults(spec: &Value) -> Value {
+    let mut hc: Value = serde_json::from_str(HOST_CONFIG_DEFAULTS).unwrap_or_default();
+    hc["MaskedPaths"] = spec["linux"]["maskedPaths"].clone();
+    hc["ReadonlyPaths"] = spec["linux"]["readonlyPaths"].clone();
+    hc
+}
+
+/// The published ports as made, in the API's map.
+fn port_map(cfg: &ContainerConfig) -> Value {
+    let mut ports = serde_json::Map::new();
+    for m in cfg.ports.iter().flat_map(|p| network::parse_ports(p).unwrap_or_default()) {
+        let ip = m.host_ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let entry = ports.entry(format!("{}/{}", m.container_port, m.proto)).or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": ip, "HostPort": m.host_port.to_string()}));
+        }
+    }
+    Value::Object(ports)
+}
+
+/// What the container has now: the limits from its spec, the policy and
+/// names as they are.
+fn host_config_now(cfg: &ContainerConfig, spec: &Value) -> Value {
     let res = &spec["linux"]["resources"];
     // A quota from --cpus is NanoCpus, one from --cpu-quota is CpuQuota.
     let cpu = |k: &str| if cfg.nano_cpus == 0 { res["cpu"][k].as_i64().unwrap_or(0) } else { 0 };
@@ -205,16 +308,13 @@ fn host_config(cfg: &ContainerConfig, spec: &Value) -> Value {
             .collect::<Vec<_>>())
     };
     json!({
-        "Binds": cfg.binds,
+        "Binds": if cfg.binds.is_empty() { Value::Null } else { json!(cfg.binds) },
         "CgroupParent": cfg.cgroup_parent,
         "VolumesFrom": if cfg.volumes_from.is_empty() { Value::Null } else { json!(cfg.volumes_from) },
         "LogConfig": {"Type": cfg.log.driver, "Config": cfg.log.opts},
         "GroupAdd": if cfg.group_add.is_empty() { Value::Null } else { json!(cfg.group_add) },
-        "NetworkMode": cfg.network,
-        "PortBindings": cfg.ports,
         "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
         "AutoRemove": cfg.auto_remove,
-        "Tmpfs": cfg.tmpfs,
         "Memory": mem("limit"),
         "MemorySwap": mem("swap"),
         "MemoryReservation": mem("reservation"),

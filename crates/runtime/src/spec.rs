@@ -267,7 +267,8 @@ fn all_capabilities() -> Vec<String> {
         .collect()
 }
 
-fn normalize_cap(c: &str) -> String {
+/// A capability as docker records it: `CAP_` and upper case, `ALL` as is.
+pub fn normalize_cap(c: &str) -> String {
     let up = c.to_uppercase();
     if up == "ALL" || up.starts_with("CAP_") {
         up

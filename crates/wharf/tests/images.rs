@@ -517,3 +517,133 @@ fn prune_removes_dangling_images_and_honours_until() {
     assert_eq!(env.ok(&["images", "-q", "--no-trunc"]).trim(), kept, "tagged images stay");
     assert!(env.ok(&["system", "check"]).contains("consistent"));
 }
+
+/// `inspect` of a container made with the same flags from the same image
+/// shows docker's HostConfig and Config (issue 25): created in both, each
+/// field compared as docker's templates print it.
+#[test]
+fn container_inspect_matches_dockers() {
+    if !docker_available() {
+        eprintln!("skipping: no docker daemon");
+        return;
+    }
+    let env = Env::new();
+    let tar = rootfs_tar(&env, "bb", &[]);
+    let image = format!("localhost/wharf-inspect-diff:{}", std::process::id());
+    import(&env, &tar, &image);
+    let docker = |args: &[&str]| {
+        let o = Command::new("docker").args(args).output().expect("docker");
+        assert!(o.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    docker(&["import", tar.to_str().unwrap(), &image]);
+    let cases: [&[&str]; 3] = [
+        &[],
+        &[
+            "-P",
+            "--read-only",
+            "--cap-add",
+            "net_admin",
+            "--cap-drop",
+            "chown",
+            "--dns",
+            "10.0.0.9",
+            "--dns-search",
+            "example.com",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "h:10.1.2.3",
+            "-p",
+            "8089:80",
+            "-p",
+            "127.0.0.1::81/udp",
+            "--tmpfs",
+            "/t:size=1m",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--init",
+            "--shm-size",
+            "128m",
+            "--group-add",
+            "10",
+            "--restart",
+            "on-failure:3",
+            "--log-opt",
+            "max-size=1m",
+            "-v",
+            "/data",
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "--domainname",
+            "ex.com",
+            "-l",
+            "k=v",
+            "-i",
+            "-t",
+            "--entrypoint",
+            "sh",
+        ],
+        &["--privileged", "--network", "none", "--ipc", "shareable", "--rm", "-v", "/tmp:/host:ro"],
+    ];
+    let fields = [
+        "HostConfig.Privileged",
+        "HostConfig.ReadonlyRootfs",
+        "HostConfig.PublishAllPorts",
+        "HostConfig.CapAdd",
+        "HostConfig.CapDrop",
+        "HostConfig.Dns",
+        "HostConfig.DnsSearch",
+        "HostConfig.DnsOptions",
+        "HostConfig.ExtraHosts",
+        "HostConfig.PortBindings",
+        "HostConfig.Tmpfs",
+        "HostConfig.Sysctls",
+        "HostConfig.Init",
+        "HostConfig.ShmSize",
+        "HostConfig.IpcMode",
+        "HostConfig.NetworkMode",
+        "HostConfig.Binds",
+        "HostConfig.GroupAdd",
+        "HostConfig.AutoRemove",
+        "HostConfig.RestartPolicy",
+        "HostConfig.LogConfig",
+        "HostConfig.VolumesFrom",
+        "HostConfig.Memory",
+        "HostConfig.PidMode",
+        "Config.Domainname",
+        "Config.AttachStdin",
+        "Config.AttachStdout",
+        "Config.AttachStderr",
+        "Config.StdinOnce",
+        "Config.OpenStdin",
+        "Config.Tty",
+        "Config.Volumes",
+        "Config.WorkingDir",
+        "Config.Env",
+        "Config.Cmd",
+        "Config.Entrypoint",
+        "Config.Labels",
+        "Config.OnBuild",
+        "Config.User",
+    ];
+    for (i, flags) in cases.iter().enumerate() {
+        let name = format!("inspect-diff-{}-{i}", std::process::id());
+        let args: Vec<&str> = [&["create", "--name", &name][..], flags, &[&image, "true"]].concat();
+        env.ok(&args);
+        docker(&args);
+        for f in fields {
+            let template = format!("{{{{json .{f}}}}}");
+            // Compared as JSON: the order of an object's keys is Go's
+            // struct order in docker's, sorted in wharf's templates.
+            let parse = |s: String| serde_json::from_str::<serde_json::Value>(s.trim()).expect("JSON");
+            let ours = parse(env.ok(&["inspect", "-f", &template, &name]));
+            let theirs = parse(docker(&["inspect", "-f", &template, &name]));
+            assert_eq!(ours, theirs, "{f} with {flags:?}");
+        }
+        docker(&["rm", "-f", &name]);
+    }
+    docker(&["rmi", &image]);
+}

@@ -25,17 +25,12 @@ pub(super) fn check(req: &CreateRequest) -> Result<Checked> {
     if let Some(w) = body.working_dir.as_deref().filter(|w| !w.is_empty() && !w.starts_with('/')) {
         return Err(Error::invalid(format!("the working directory '{w}' is invalid, it needs to be an absolute path")));
     }
-    let network = match hc.network_mode.as_deref() {
-        None | Some("") => "bridge".to_owned(),
-        Some(n) => n.to_owned(),
-    };
-    let endpoint = body
-        .networking_config
-        .as_ref()
-        .and_then(|n| n.endpoints_config.as_ref())
-        .and_then(|e| e.get(&network))
-        .cloned()
-        .unwrap_or_default();
+    // `default` (what docker's CLI sends without --network) is the
+    // bridge; the request keeps the word, as docker's inspect shows it.
+    let mode = hc.network_mode.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "default".into());
+    let network = if mode == "default" { "bridge".to_owned() } else { mode.clone() };
+    let endpoints = body.networking_config.as_ref().and_then(|n| n.endpoints_config.as_ref());
+    let endpoint = endpoints.and_then(|e| e.get(&network).or_else(|| e.get(&mode))).cloned().unwrap_or_default();
     let ip = match endpoint.ipam_config.as_ref().and_then(|c| c.ipv4_address.as_deref()).filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => Some(a.parse().map_err(|_| Error::invalid(format!("invalid IPv4 address: {a}")))?),
@@ -55,6 +50,9 @@ pub(super) fn check(req: &CreateRequest) -> Result<Checked> {
         }
     };
     check_modes(&body, &hc)?;
+    let mut hc = hc;
+    hc.cap_add = hc.cap_add.map(|c| c.iter().map(|c| runtime::spec::normalize_cap(c)).collect());
+    hc.cap_drop = hc.cap_drop.map(|c| c.iter().map(|c| runtime::spec::normalize_cap(c)).collect());
     let log = log_config(&hc)?;
     check_health(&body)?;
     Ok(Checked { body, hc, network, endpoint, restart, log, ip, mac })
@@ -170,6 +168,11 @@ mod tests {
     fn defaults_are_dockers() {
         let c = check(&req(HostConfig::default())).unwrap();
         assert_eq!((c.network.as_str(), c.restart.name.as_str(), c.log.driver.as_str()), ("bridge", "no", "json-file"));
+        let caps = HostConfig {
+            cap_add: Some(vec!["net_admin".into(), "CAP_SYS_TIME".into(), "all".into()]),
+            ..Default::default()
+        };
+        assert_eq!(check(&req(caps)).unwrap().hc.cap_add.unwrap(), ["CAP_NET_ADMIN", "CAP_SYS_TIME", "ALL"]);
     }
 
     #[test]

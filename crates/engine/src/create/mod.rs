@@ -222,6 +222,7 @@ fn record(c: &Checked, made: &Container, image: &ImageConfig) -> ContainerConfig
         cgroup_parent: hc.cgroup_parent.clone().unwrap_or_default(),
         mac_address: c.mac.clone(),
         log: c.log.clone(),
+        request: Some(Box::new(ContainerCreateBody { host_config: Some(hc.clone()), ..body.clone() })),
         ..ContainerConfig::default()
     }
 }

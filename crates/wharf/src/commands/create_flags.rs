@@ -81,7 +81,7 @@ pub struct CreateArgs {
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
     /// Connect a container to a network
-    #[arg(long, alias = "net", default_value = "bridge")]
+    #[arg(long, alias = "net", default_value = "default")]
     pub network: String,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias", alias = "net-alias")]
@@ -191,6 +191,14 @@ pub struct CreateArgs {
     pub argv: Vec<String>,
 }
 
+/// `-t`, `-i` and `-d`: what the container's stdio is and who attaches.
+#[derive(Debug, Clone, Copy)]
+pub struct Stdio {
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+}
+
 impl CreateArgs {
     /// The image to run.
     pub fn image(&self) -> &str {
@@ -203,15 +211,20 @@ impl CreateArgs {
     }
 
     /// The create request these flags make (docker's CLI `parse`).
-    pub fn request(&self, tty: bool, interactive: bool) -> anyhow::Result<CreateRequest> {
+    pub fn request(&self, stdio: Stdio) -> anyhow::Result<CreateRequest> {
         let (binds, volumes) = self.binds_and_volumes();
         let body = ContainerCreateBody {
             hostname: self.hostname.clone(),
             domainname: self.domainname.clone(),
             user: self.user.clone(),
             exposed_ports: Some(self.exposed_ports()?),
-            tty: Some(tty),
-            open_stdin: Some(interactive),
+            // As docker's CLI: who attaches, unless detached.
+            attach_stdin: Some(stdio.interactive && !stdio.detach),
+            attach_stdout: Some(!stdio.detach),
+            attach_stderr: Some(!stdio.detach),
+            stdin_once: Some(stdio.interactive && !stdio.detach),
+            tty: Some(stdio.tty),
+            open_stdin: Some(stdio.interactive),
             env: Some(given_env(&self.env_file, &self.env)?),
             cmd: (!self.command().is_empty()).then(|| self.command().to_vec()),
             healthcheck: self.health.to_api().map_err(engine)?,
@@ -271,15 +284,16 @@ impl CreateArgs {
     fn host_config(&self, binds: Vec<String>) -> anyhow::Result<HostConfig> {
         let restart = RestartPolicy::parse(&self.restart).map_err(engine)?;
         let mut hc = HostConfig {
-            binds: Some(binds),
-            mounts: Some(self.mount.iter().map(|m| parse_mount(m)).collect::<anyhow::Result<_>>()?),
+            binds: nonempty(binds),
+            mounts: nonempty(self.mount.iter().map(|m| parse_mount(m)).collect::<anyhow::Result<_>>()?),
             tmpfs: Some(
                 self.tmpfs
                     .iter()
                     .map(|t| t.split_once(':').unwrap_or((t, "")))
                     .map(|(p, o)| (p.into(), o.into()))
                     .collect(),
-            ),
+            )
+            .filter(|m: &HashMap<String, String>| !m.is_empty()),
             network_mode: Some(self.network.clone()),
             port_bindings: Some(self.port_bindings()?),
             publish_all_ports: Some(self.publish_all),
@@ -288,14 +302,14 @@ impl CreateArgs {
                 maximum_retry_count: Some(restart.max_retries),
             }),
             auto_remove: Some(self.rm),
-            volumes_from: Some(self.volumes_from.clone()),
-            cap_add: Some(self.cap_add.clone()),
-            cap_drop: Some(self.cap_drop.clone()),
+            volumes_from: nonempty(self.volumes_from.clone()),
+            cap_add: nonempty(self.cap_add.clone()),
+            cap_drop: nonempty(self.cap_drop.clone()),
             privileged: Some(self.privileged),
             readonly_rootfs: Some(self.read_only),
-            security_opt: Some(self.security_opts()?),
+            security_opt: nonempty(self.security_opts()?),
             shm_size: self.shm_size.as_deref().map(parse_bytes).transpose().map_err(engine)?,
-            sysctls: Some(pairs(&self.sysctl, |s| format!("invalid sysctl: {s:?}"))?),
+            sysctls: Some(pairs(&self.sysctl, |s| format!("invalid sysctl: {s:?}"))?).filter(|m| !m.is_empty()),
             runtime: self.runtime.as_ref().map(|r| r.to_string_lossy().into_owned()),
             pid_mode: self.pid.clone(),
             ipc_mode: self.ipc.clone(),
@@ -304,17 +318,18 @@ impl CreateArgs {
             cgroup_parent: self.cgroup_parent.clone(),
             annotations: Some(pairs(&self.annotation, |a| {
                 format!("invalid key value pair format in annotations: {a}")
-            })?),
-            extra_hosts: Some(self.add_host.clone()),
+            })?)
+            .filter(|m| !m.is_empty()),
+            extra_hosts: nonempty(self.add_host.clone()),
             dns: Some(self.dns.clone()),
             dns_search: Some(self.dns_search.clone()),
             dns_options: Some(self.dns_option.clone()),
-            group_add: Some(self.group_add.clone()),
-            init: Some(self.init),
+            group_add: nonempty(self.group_add.clone()),
+            init: self.init.then_some(true),
             log_config: Some(self.log_config()?),
             ulimits: Some(self.ulimit.iter().map(|u| ulimit(u)).collect::<anyhow::Result<_>>()?),
             devices: Some(self.device.iter().map(|d| device(d)).collect::<anyhow::Result<_>>()?),
-            device_cgroup_rules: Some(self.device_cgroup_rule.clone()),
+            device_cgroup_rules: nonempty(self.device_cgroup_rule.clone()),
             ..HostConfig::default()
         };
         self.resources.fill(&mut hc).map_err(engine)?;
@@ -387,6 +402,11 @@ impl CreateArgs {
         };
         Some(NetworkingConfig { endpoints_config: Some([(self.network.clone(), endpoint)].into_iter().collect()) })
     }
+}
+
+/// None for no values: docker's CLI sends null for a list flag not given.
+fn nonempty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
 }
 
 fn restart_name(name: &str) -> RestartPolicyNameEnum {

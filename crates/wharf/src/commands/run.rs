@@ -38,14 +38,14 @@ pub struct RunArgs {
 /// Creates a container as `run` and `create` do: the image pulled per
 /// `--pull` (docker's CLI pulls, then asks the engine), the flags as the
 /// API's create body, the engine's warnings printed, `--cidfile` written.
-pub fn create(root: &Path, args: &CreateArgs, tty: bool, interactive: bool) -> anyhow::Result<(String, Store)> {
+pub fn create(root: &Path, args: &CreateArgs, mode: super::create_flags::Stdio) -> anyhow::Result<(String, Store)> {
     if let Some(f) = args.cidfile.as_ref().filter(|f| f.exists()) {
         return Err(engine(format!(
             "Container ID file found, make sure the other container isn't running or delete {}",
             f.display()
         )));
     }
-    let request = args.request(tty, interactive)?;
+    let request = args.request(mode)?;
     let mut store = Store::open(root)?;
     if store.resolve(args.image()).is_err() || args.pull == "always" || args.platform.is_some() {
         crate::commands::registry::ensure_image(root, args.image(), &args.pull, args.quiet, args.platform.as_deref())
@@ -76,7 +76,8 @@ fn run_container(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         super::attach::parse_detach_keys(args.detach_keys.as_deref().unwrap_or(super::attach::DEFAULT_DETACH_KEYS))?;
     // Refused before anything is made, as docker's.
     super::attach::check_tty(args.interactive && !args.detach, args.tty)?;
-    let (id, store) = create(root, &args.create, args.tty, args.interactive)?;
+    let mode = super::create_flags::Stdio { tty: args.tty, interactive: args.interactive, detach: args.detach };
+    let (id, store) = create(root, &args.create, mode)?;
     if args.tty && args.interactive && !args.detach {
         // As docker: this CLI is an attach client of the container's
         // monitor, so the detach keys leave the container running.
@@ -114,7 +115,8 @@ pub struct CreateCmdArgs {
 
 /// `wharf create`: prints the new container's ID.
 pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> {
-    let (id, store) = create(root, &args.create, args.tty, args.interactive).map_err(crate::exit::as_command_error)?;
+    let mode = super::create_flags::Stdio { tty: args.tty, interactive: args.interactive, detach: false };
+    let (id, store) = create(root, &args.create, mode).map_err(crate::exit::as_command_error)?;
     let rec = store.container(&id)?;
     let ov = container::overlay(&store, &id, &rec.image_id)?;
     let _ = ov.unmount();
