@@ -24,6 +24,7 @@ pub struct ListOptions {
 /// The containers the options select, newest first, each with its record
 /// made true and its configuration.
 pub fn list(store: &mut Store, opts: &ListOptions) -> Result<Vec<(ContainerRecord, ContainerConfig)>> {
+    check_filters(&opts.filters)?;
     let mut recs = Vec::new();
     for rec in store.containers()? {
         recs.push(crate::lifecycle::refresh(store, rec)?);
@@ -162,6 +163,25 @@ pub fn status(rec: &ContainerRecord, health: Option<&Health>) -> String {
     }
 }
 
+/// The filters, checked before anything is listed, as docker's daemon
+/// does (so a bad one is refused when no container would be tested).
+fn check_filters(filters: &[String]) -> Result<()> {
+    const KEYS: [&str; 7] = ["status", "name", "id", "label", "ancestor", "exited", "health"];
+    for f in filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| Error::invalid("bad format of filter (expected name=value)"))?;
+        if !KEYS.contains(&k) {
+            return Err(Error::invalid(format!("Invalid filter '{k}'")));
+        }
+        if k == "status" && !ContainerState::ALL.iter().any(|s| s.as_str() == v) {
+            return Err(Error::invalid(format!("Invalid filter 'status={v}'")));
+        }
+        if k == "health" && !["starting", "healthy", "unhealthy", "none"].contains(&v) {
+            return Err(Error::invalid(format!("Unrecognised filter value for health: {v}")));
+        }
+    }
+    Ok(())
+}
+
 fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &Store) -> Result<bool> {
     let (k, v) = filter.split_once('=').ok_or_else(|| Error::invalid("bad format of filter (expected name=value)"))?;
     Ok(match k {
@@ -174,12 +194,23 @@ fn matches(rec: &ContainerRecord, cfg: &ContainerConfig, filter: &str, store: &S
         },
         "ancestor" => cfg.image == v || store.resolve(v).map(|d| d.to_string() == rec.image_id).unwrap_or(false),
         "exited" => rec.state == ContainerState::Exited && v.parse::<i32>().is_ok_and(|c| c == rec.exit_code),
-        "health" => {
-            if !["starting", "healthy", "unhealthy", "none"].contains(&v) {
-                return Err(Error::invalid(format!("Unrecognised filter value for health: {v}")));
-            }
-            crate::inspect::health_of(store.root(), rec, cfg).map_or("none".to_owned(), |h| h.status) == v
-        }
-        _ => return Err(Error::invalid(format!("invalid filter '{k}'"))),
+        "health" => crate::inspect::health_of(store.root(), rec, cfg).map_or("none".to_owned(), |h| h.status) == v,
+        _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_filters_are_refused_up_front_as_docker_does() {
+        let f = |s: &str| check_filters(&[s.to_owned()]).map_err(|e| e.to_string());
+        assert_eq!(f("status=bogus"), Err("Invalid filter 'status=bogus'".into()));
+        assert_eq!(f("bogus=1"), Err("Invalid filter 'bogus'".into()));
+        assert!(f("health=sick").is_err() && f("nofilter").is_err());
+        for ok in ["status=exited", "status=running", "name=x", "label=a=b", "health=none", "exited=0"] {
+            assert_eq!(f(ok), Ok(()), "{ok}");
+        }
+    }
 }
