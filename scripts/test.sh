@@ -71,6 +71,10 @@ fi
 if ! python3 -c 'import dockerfile' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check dockerfile==3.4.0
 fi
+# docker-py, a client of wharf's Engine API in the tests.
+if ! python3 -c 'import docker' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check docker==7.1.0
+fi
 export WHARF_REQUIRE_ORACLE=1
 
 cargo test --workspace --locked "$@"

@@ -564,8 +564,10 @@ fn start_monitor(root: &Path, id: &str, attach: bool) -> Result<Option<std::os::
         first = lines.next().transpose()?.unwrap_or_default();
     }
     if first.starts_with("ok") {
-        // The monitor lives on; reaping it is init's job once this CLI exits.
-        std::mem::drop(child);
+        // The monitor lives on. A thread waits for it, so that a
+        // long-lived caller (the API server) reaps it when it exits; a CLI
+        // exits first, and init reaps it then.
+        std::thread::spawn(move || child.wait());
         return Ok(sock);
     }
     let _ = child.wait();

@@ -259,6 +259,8 @@ pub enum SystemCommand {
     Info(info::FormatArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
+    /// Serve the Docker Engine API (on unix:///run/wharf/wharf.sock unless told)
+    Service(system::ServiceArgs),
 }
 
 #[derive(Debug, Subcommand)]

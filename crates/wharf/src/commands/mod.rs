@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Df(a)) => system::df(root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(root, a),
         Command::System(SystemCommand::Check(a)) => system::check(root, a),
+        Command::System(SystemCommand::Service(a)) => system::service(root, a),
         Command::Build(a) => build::build(root, a),
         Command::Image(ImageCommand::Build(a)) => build::build(root, *a),
         Command::Builder(BuilderCommand::Prune(a)) => build::prune(root, a),

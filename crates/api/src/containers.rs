@@ -1,0 +1,163 @@
+//! `/containers/...`: docker's container endpoints over the engine.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use engine::api::ContainerCreateBody;
+use engine::{ContainerState, Error, ErrorKind};
+
+use crate::http::{blocking, empty, filters, json, truthy, ApiError, ApiResult};
+use crate::Ctx;
+
+type Params = Query<HashMap<String, String>>;
+
+pub fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/containers/json", get(list))
+        .route("/containers/create", post(create))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/logs", get(crate::logs::logs))
+        .route("/containers/{id}", delete(remove))
+}
+
+/// `GET /containers/json?all&limit&filters`.
+async fn list(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
+    let limit = q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
+    let opts = engine::containers::ListOptions {
+        all: truthy(q.get("all").map(String::as_str)),
+        limit,
+        filters: filters(q.get("filters").map(String::as_str))?,
+    };
+    let list = blocking(&ctx, move |store| engine::containers::summaries(store, &opts)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+/// `POST /containers/create?name`: the API's create body, as it is.
+async fn create(State(ctx): State<Ctx>, Query(q): Params, body: Bytes) -> ApiResult<Response> {
+    let body: ContainerCreateBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError(Error::invalid(format!("invalid JSON: {e}"))))?;
+    let request = engine::create::CreateRequest { name: q.get("name").filter(|n| !n.is_empty()).cloned(), body };
+    let created = blocking(&ctx, move |store| engine::create::create(store, &request)).await?;
+    Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": created.id, "Warnings": created.warnings})))
+}
+
+async fn inspect(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
+    let v = blocking(&ctx, move |store| {
+        let rec = engine::lifecycle::lookup(store, &id)?;
+        Ok(engine::inspect::container(store, &rec))
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// A container that runs already is docker's 304.
+async fn start(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
+    blocking(&ctx, move |store| {
+        let rec = engine::lifecycle::lookup(store, &id)?;
+        if rec.state == ContainerState::Running {
+            return Err(Error::new(ErrorKind::NotModified, "container already started"));
+        }
+        engine::lifecycle::start(store, &rec.id)
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `?t=` seconds before SIGKILL, `?signal=`; a stopped container is 304.
+async fn stop(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let timeout = q.get("t").and_then(|t| t.parse().ok());
+    blocking(&ctx, move |store| {
+        let rec = engine::lifecycle::lookup(store, &id)?;
+        if !rec.state.is_live() {
+            return Err(Error::new(ErrorKind::NotModified, "container already stopped"));
+        }
+        engine::lifecycle::stop(store, &rec.id, timeout, q.get("signal").map(String::as_str))
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn kill(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let name = q.get("signal").cloned().unwrap_or_else(|| "KILL".into());
+    let sig = engine::lifecycle::parse_signal(&name)
+        .ok_or_else(|| ApiError(Error::invalid(format!("Invalid signal: {name}"))))?;
+    blocking(&ctx, move |store| engine::lifecycle::kill(store, &id, sig)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn restart(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let timeout = q.get("t").and_then(|t| t.parse().ok());
+    blocking(&ctx, move |store| engine::lifecycle::restart(store, &id, timeout)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `?condition=not-running|next-exit|removed`: the exit code once the
+/// container stops (and, for `removed`, once it is gone).
+async fn wait(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let condition = q.get("condition").cloned().unwrap_or_else(|| "not-running".into());
+    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
+        return Err(ApiError(Error::invalid(format!("invalid condition: \"{condition}\""))));
+    }
+    let code = blocking(&ctx, move |store| {
+        let rec = engine::lifecycle::lookup(store, &id)?;
+        if condition == "not-running" && rec.state == ContainerState::Created {
+            return Ok(rec.exit_code);
+        }
+        let code = engine::lifecycle::wait_code(store, &rec.id)?.unwrap_or(rec.exit_code);
+        if condition == "removed" {
+            while store.container(&rec.id).is_ok() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Ok(code)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({"StatusCode": code, "Error": null})))
+}
+
+async fn pause(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
+    blocking(&ctx, move |store| engine::lifecycle::pause(store, &id, false)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn unpause(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
+    blocking(&ctx, move |store| engine::lifecycle::pause(store, &id, true)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn rename(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let name = q.get("name").cloned().unwrap_or_default();
+    engine::create::check_name(&name)?;
+    blocking(&ctx, move |store| engine::lifecycle::rename(store, &id, &name)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `?ps_args=`: ps(1)'s options, split as a shell would not (docker's
+/// daemon splits on spaces).
+async fn top(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let args: Vec<String> =
+        q.get("ps_args").map(|a| a.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+    let top = blocking(&ctx, move |store| engine::lifecycle::top(store, &id, &args)).await?;
+    Ok(json(StatusCode::OK, &top))
+}
+
+/// `?force` kills a running one first; `?v` removes its anonymous volumes.
+async fn remove(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
+    let (force, volumes) = (truthy(q.get("force").map(String::as_str)), truthy(q.get("v").map(String::as_str)));
+    blocking(&ctx, move |store| engine::lifecycle::remove_container(store, &id, force, volumes)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,90 @@
+//! `/images/...`: list, inspect, history, tag, remove. An image's name
+//! may hold slashes (`localhost/app`), so one route per method takes the
+//! rest of the path and the last segment says what is asked.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use engine::Error;
+
+use crate::http::{blocking, filters, json, truthy, ApiError, ApiResult};
+use crate::Ctx;
+
+type Params = Query<HashMap<String, String>>;
+
+pub fn routes() -> Router<Ctx> {
+    Router::new().route("/images/json", get(list)).route("/images/{*rest}", any(image))
+}
+
+/// `GET /images/json?filters`.
+async fn list(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
+    let opts = engine::image_list::ImageListOptions {
+        reference: None,
+        filters: filters(q.get("filters").map(String::as_str))?,
+    };
+    let list = blocking(&ctx, move |store| engine::image_list::list(store, &opts)).await?;
+    Ok(json(StatusCode::OK, &list))
+}
+
+/// `GET NAME/json`, `GET NAME/history`, `POST NAME/tag`, `DELETE NAME`.
+async fn image(
+    State(ctx): State<Ctx>,
+    method: Method,
+    Path(rest): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Response> {
+    let (name, what) = match rest.rsplit_once('/') {
+        Some((n, w @ ("json" | "history" | "tag"))) => (n.to_owned(), w),
+        _ => (rest.clone(), ""),
+    };
+    match (method, what) {
+        (Method::GET, "json") => {
+            let v = blocking(&ctx, move |store| {
+                let id = store.resolve(&name).map_err(|_| Error::not_found(format!("No such image: {name}")))?;
+                engine::images::inspect(store, &id)
+            })
+            .await?;
+            Ok(json(StatusCode::OK, &v))
+        }
+        (Method::GET, "history") => {
+            let items = blocking(&ctx, move |store| engine::images::history(store, &name)).await?;
+            let items: Vec<serde_json::Value> = items.into_iter().map(history_item).collect();
+            Ok(json(StatusCode::OK, &items))
+        }
+        (Method::POST, "tag") => {
+            let repo = q.get("repo").cloned().unwrap_or_default();
+            let target = match q.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo,
+            };
+            blocking(&ctx, move |store| engine::images::tag(store, &name, &target)).await?;
+            Ok(crate::http::empty(StatusCode::CREATED))
+        }
+        (Method::DELETE, "") => {
+            let force = truthy(q.get("force").map(String::as_str));
+            let items = blocking(&ctx, move |store| {
+                let (lock, _) = engine::system::exclusive_lock(store)?;
+                let items = engine::images::remove(store, &name, force)?;
+                store.gc(&lock)?;
+                Ok(items)
+            })
+            .await?;
+            Ok(json(StatusCode::OK, &items))
+        }
+        (m, _) => Err(ApiError(Error::not_found(format!("page not found: {m} /images/{rest}")))),
+    }
+}
+
+/// docker's `HistoryResponseItem`: `Created` in Unix seconds, `Tags`.
+fn history_item(h: engine::images::HistoryItem) -> serde_json::Value {
+    let created = engine::time::parse(&h.created)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    serde_json::json!({
+        "Id": h.id, "Created": created, "CreatedBy": h.created_by, "Tags": null, "Size": h.size, "Comment": h.comment,
+    })
+}

@@ -1,0 +1,207 @@
+//! `wharf system service`: the Docker Engine API on a unix socket, driven
+//! by docker's own CLI (DOCKER_HOST), against the same store the wharf CLI
+//! uses. Runs as root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+struct Env {
+    dir: tempfile::TempDir,
+    service: Option<Child>,
+}
+
+impl Env {
+    fn new() -> Option<Env> {
+        let have = |bin: &str| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success());
+        if !have("docker") || !Path::new("/usr/sbin/runc").exists() && !Path::new("/usr/bin/runc").exists() {
+            assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker's CLI and runc are required");
+            return None;
+        }
+        let env = Env { dir: tempfile::tempdir().expect("tempdir"), service: None };
+        let rootfs = env.dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
+        for a in ["sh", "echo", "sleep", "cat", "true"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("symlink");
+        }
+        let tar = env.dir.path().join("bb.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar")
+            .success());
+        let o = env.wharf(&["import", tar.to_str().expect("utf-8"), "localhost/bb"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Some(env)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("api.sock")
+    }
+
+    fn wharf(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_wharf")).arg("--root").arg(self.root()).args(args).output().expect("wharf")
+    }
+
+    /// Starts the service and waits until it answers.
+    fn serve(&mut self) {
+        let uri = format!("unix://{}", self.socket().display());
+        let child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--root")
+            .arg(self.root())
+            .args(["system", "service", "--time", "0", &uri])
+            .spawn()
+            .expect("wharf system service");
+        self.service = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(Instant::now() < deadline, "the service did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the service with SIGTERM, as systemd does.
+    fn stop_service(&mut self) {
+        if let Some(mut c) = self.service.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let status = c.wait().expect("wait");
+            assert!(status.success(), "the service exits cleanly on SIGTERM: {status}");
+        }
+    }
+
+    /// docker's CLI against the service: (exit code, stdout, stderr).
+    fn docker(&self, args: &[&str]) -> (i32, String, String) {
+        let o = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args)
+            .output()
+            .expect("docker");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (o.status.code().unwrap_or(-1), text(&o.stdout), text(&o.stderr))
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.docker(args);
+        assert_eq!(code, 0, "docker {args:?}: {err}{out}");
+        out
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.service.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let ids = self.wharf(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.wharf(&["rm", "-f", id]);
+        }
+    }
+}
+
+#[test]
+fn dockers_cli_drives_containers_and_images_through_the_service() {
+    let Some(mut env) = Env::new() else { return };
+    env.serve();
+    let version = env.docker_ok(&["version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"]);
+    assert_eq!(version.trim(), "1.44 linux");
+    // run -d: create + start through the API; the wharf CLI sees it.
+    let id = env.docker_ok(&["run", "-d", "--name", "web", "-e", "A=1", "localhost/bb", "sleep", "1000"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert!(env.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]).contains("web Up"));
+    let ours = env.wharf(&["ps", "--format", "{{.Names}}"]);
+    assert_eq!(String::from_utf8_lossy(&ours.stdout).trim(), "web");
+    assert_eq!(env.docker_ok(&["inspect", "-f", "{{.State.Running}} {{.Config.Env}}", "web"]).trim(), "true [A=1]");
+    // Logs, split into their streams, and wait's exit code.
+    env.docker_ok(&["run", "-d", "--name", "say", "localhost/bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(env.docker_ok(&["wait", "say"]).trim(), "3");
+    let (code, out, err) = env.docker(&["logs", "say"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "out\n", "err\n"));
+    // The service can stop while containers run: they keep their monitors.
+    env.stop_service();
+    let state = env.wharf(&["inspect", "-f", "{{.State.Status}}", "web"]);
+    assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "running");
+    env.serve();
+    assert_eq!(env.docker_ok(&["stop", "-t", "1", "web"]).trim(), "web");
+    assert!(env.docker_ok(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]).contains("web"));
+    assert_eq!(env.docker_ok(&["rm", "web", "say"]).split_whitespace().collect::<Vec<_>>(), ["web", "say"]);
+    // Errors are docker's: status, message, exit code.
+    let (code, _, err) = env.docker(&["rm", "nosuch"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("No such container: nosuch"), "{err}");
+    // Images: list, tag, remove.
+    assert!(env.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("localhost/bb:latest"));
+    env.docker_ok(&["tag", "localhost/bb", "localhost/bb:two"]);
+    assert_eq!(env.docker_ok(&["rmi", "localhost/bb:two"]).trim(), "Untagged: localhost/bb:two");
+    let history = env.docker_ok(&["history", "-q", "localhost/bb"]);
+    assert!(!history.trim().is_empty());
+}
+
+#[test]
+fn versions_outside_the_range_are_refused_and_every_answer_names_the_api() {
+    let Some(mut env) = Env::new() else { return };
+    env.serve();
+    let sock = env.socket();
+    let get = |path: &str| {
+        let o = Command::new("curl")
+            .args(["-s", "-i", "--unix-socket", sock.to_str().expect("utf-8"), &format!("http://localhost{path}")])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let ping = get("/_ping");
+    assert!(ping.starts_with("HTTP/1.1 200") && ping.ends_with("OK"), "{ping}");
+    assert!(ping.contains("api-version: 1.44") && ping.contains("ostype: linux"), "{ping}");
+    assert!(get("/v1.24/containers/json").starts_with("HTTP/1.1 200"));
+    let old = get("/v1.12/containers/json");
+    assert!(old.starts_with("HTTP/1.1 400") && old.contains("is too old"), "{old}");
+    let new = get("/v1.99/version");
+    assert!(new.starts_with("HTTP/1.1 400") && new.contains("is too new"), "{new}");
+    let missing = get("/v1.44/containers/nosuch/json");
+    assert!(
+        missing.starts_with("HTTP/1.1 404") && missing.contains(r#"{"message":"No such container: nosuch"}"#),
+        "{missing}"
+    );
+}
+
+/// docker-py (PyPI's `docker`, 7.x), through its high-level API.
+#[test]
+fn docker_py_runs_waits_logs_and_lists() {
+    let Some(mut env) = Env::new() else { return };
+    let have_py = Command::new("python3").args(["-c", "import docker"]).status().is_ok_and(|s| s.success());
+    if !have_py {
+        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker-py is required (pip install docker)");
+        return;
+    }
+    env.serve();
+    let script = r#"
+import sys, docker
+c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
+assert c.version()["ApiVersion"] == "1.44", c.version()
+box = c.containers.run("localhost/bb", ["sh", "-c", "echo hello; echo oops >&2; exit 2"], detach=True, name="py")
+assert box.wait()["StatusCode"] == 2
+assert box.logs(stdout=True, stderr=False) == b"hello\n", box.logs()
+assert box.logs(stdout=False, stderr=True) == b"oops\n"
+box.reload()
+assert box.status == "exited" and box.attrs["State"]["ExitCode"] == 2, box.attrs["State"]
+assert [x.name for x in c.containers.list(all=True)] == ["py"]
+assert c.containers.list() == []
+box.remove()
+assert "localhost/bb:latest" in [t for i in c.images.list() for t in i.tags]
+print("ok")
+"#;
+    let o =
+        Command::new("python3").args(["-c", script, env.socket().to_str().expect("utf-8")]).output().expect("python3");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+}
