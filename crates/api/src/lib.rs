@@ -13,6 +13,7 @@ mod containers;
 mod http;
 mod images;
 mod logs;
+mod resources;
 mod system;
 
 use std::path::{Path, PathBuf};
@@ -103,6 +104,7 @@ fn router(ctx: Ctx) -> Router {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(images::routes())
+        .merge(resources::routes())
         .fallback(http::not_found)
         .with_state(ctx)
 }

@@ -147,7 +147,9 @@ fn builtin_record(name: &str) -> Option<NetworkRecord> {
         id: builtin_id(name),
         subnet: if bridge.is_empty() { String::new() } else { network::SUBNET.into() },
         bridge: bridge.into(),
-        created: String::new(),
+        // They have no creation of their own: Go's zero time, which every
+        // client parses (an empty string breaks docker's `network ls`).
+        created: "0001-01-01T00:00:00Z".into(),
         options: BTreeMap::new(),
     })
 }

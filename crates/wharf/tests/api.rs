@@ -205,3 +205,47 @@ print("ok")
         Command::new("python3").args(["-c", script, env.socket().to_str().expect("utf-8")]).output().expect("python3");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Networks and volumes through docker's CLI: two containers on a user
+/// network know each other by name; a named volume keeps what one wrote.
+#[test]
+fn dockers_cli_makes_networks_and_volumes() {
+    let Some(mut env) = Env::new() else { return };
+    env.serve();
+    let net = format!("apinet{}", std::process::id() % 10000);
+    env.docker_ok(&["network", "create", &net]);
+    assert!(env.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]).contains(&format!("{net} bridge")));
+    assert_eq!(env.docker_ok(&["network", "inspect", "-f", "{{.Name}}", &net]).trim(), net);
+    env.docker_ok(&["volume", "create", "apivol"]);
+    assert!(env.docker_ok(&["volume", "ls", "-q"]).lines().any(|l| l == "apivol"));
+    env.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "alpha",
+        "--network",
+        &net,
+        "-v",
+        "apivol:/data",
+        "localhost/bb",
+        "sh",
+        "-c",
+        "echo kept > /data/f; sleep 1000",
+    ]);
+    env.docker_ok(&["run", "-d", "--name", "beta", "--network", &net, "localhost/bb", "cat", "/etc/hosts"]);
+    assert_eq!(env.docker_ok(&["wait", "beta"]).trim(), "0");
+    let hosts = env.docker_ok(&["logs", "beta"]);
+    assert!(
+        hosts.lines().any(|l| l.split_whitespace().skip(1).any(|n| n == "alpha")),
+        "beta knows alpha by name: {hosts}"
+    );
+    env.docker_ok(&["rm", "-f", "alpha", "beta"]);
+    env.docker_ok(&["run", "-d", "--name", "gamma", "-v", "apivol:/data", "localhost/bb", "cat", "/data/f"]);
+    assert_eq!(env.docker_ok(&["wait", "gamma"]).trim(), "0");
+    assert_eq!(env.docker_ok(&["logs", "gamma"]), "kept\n");
+    env.docker_ok(&["rm", "gamma"]);
+    env.docker_ok(&["volume", "rm", "apivol"]);
+    env.docker_ok(&["network", "rm", &net]);
+    let (code, _, err) = env.docker(&["network", "inspect", &net]);
+    assert!(code != 0 && err.contains("not found"), "{err}");
+}
