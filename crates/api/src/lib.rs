@@ -10,6 +10,7 @@
 //! dependency tree already.
 
 mod containers;
+mod exec;
 mod http;
 mod images;
 mod logs;
@@ -73,6 +74,8 @@ pub enum ServeError {
 pub(crate) struct Ctx {
     pub root: Arc<PathBuf>,
     activity: Arc<Activity>,
+    /// Exec instances, as dockerd keeps them: in memory.
+    pub execs: exec::Execs,
 }
 
 /// Requests in flight and when the last one ended.
@@ -105,6 +108,7 @@ fn router(ctx: Ctx) -> Router {
         .merge(containers::routes())
         .merge(images::routes())
         .merge(resources::routes())
+        .merge(exec::routes())
         .fallback(http::not_found)
         .with_state(ctx)
 }
@@ -121,7 +125,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
 
 async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let activity = Arc::new(Activity { active: AtomicUsize::new(0), last: Mutex::new(Instant::now()) });
-    let ctx = Ctx { root: Arc::new(opts.root.clone()), activity: activity.clone() };
+    let ctx = Ctx { root: Arc::new(opts.root.clone()), activity: activity.clone(), execs: Default::default() };
     let app = http::wrap(router(ctx));
     let shutdown = shutdown_signal(activity, opts.idle);
     if let Some(listener) = activated_socket() {

@@ -117,14 +117,21 @@ fn frame(e: &Entry, wanted: &Wanted, tty: bool) -> Option<Bytes> {
         line.push(b' ');
     }
     line.extend_from_slice(e.log.as_bytes());
+    Some(framed(&line, kind, tty).into())
+}
+
+/// `bytes` of `stream` (1 stdout, 2 stderr) as docker sends them: as they
+/// are for a TTY, else after the 8-byte header (stream, three zeros, the
+/// length in big-endian).
+pub fn framed(bytes: &[u8], stream: u8, tty: bool) -> Vec<u8> {
     if tty {
-        return Some(line.into());
+        return bytes.to_vec();
     }
-    let mut out = Vec::with_capacity(8 + line.len());
-    out.extend_from_slice(&[kind, 0, 0, 0]);
-    out.extend_from_slice(&(line.len() as u32).to_be_bytes());
-    out.extend_from_slice(&line);
-    Some(out.into())
+    let mut out = Vec::with_capacity(8 + bytes.len());
+    out.extend_from_slice(&[stream, 0, 0, 0]);
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+    out
 }
 
 /// docker's `since`/`until`: Unix seconds, with a fraction.

@@ -1,6 +1,7 @@
 //! The engine's own processes, started as internal jobs of the wharf
 //! binary: a container's monitor (podman's conmon), its health checker,
-//! and a child building one stage of a build. Each is started with its
+//! a child building one stage of a build, and an exec for the API server
+//! (the embedded runtime forks, which a multi-threaded server must not). Each is started with its
 //! job serialized as JSON on the command line (`wharf --root ROOT
 //! internal JOB`), never by replaying the user's command line, and the
 //! binary hands the job back to [`run`].
@@ -16,7 +17,7 @@ use crate::{Error, Result};
 pub const ENTRY: &str = "internal";
 
 /// One internal job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "kebab-case")]
 pub enum Job {
     /// Run a container and stay with it until it is finished for good.
@@ -29,6 +30,14 @@ pub enum Job {
     Health { id: String },
     /// Build one stage of a build whose job is in `dir`.
     BuildStage { dir: PathBuf },
+    /// Run an exec in a container with this process's stdio (pipes of the
+    /// API server): its exit code is the job's.
+    Exec {
+        container: String,
+        config: crate::exec::ExecConfig,
+        /// The pty's rows and columns, for a TTY exec.
+        console_size: Option<(u16, u16)>,
+    },
 }
 
 impl Job {
@@ -53,7 +62,32 @@ pub fn run(root: &Path, job: &Job) -> Result<i32> {
         Job::Monitor { id, wait_attach } => crate::monitor::monitor_main(root, id, *wait_attach),
         Job::Health { id } => crate::health::checker_main(root, id).map(|()| 0),
         Job::BuildStage { .. } => Err(Error::invalid("a build stage job is run by the builder")),
+        Job::Exec { container, config, console_size } => exec_main(root, container, config, *console_size),
     }
+}
+
+/// An exec with this process's stdio; on a pty, relayed to stdout, sized
+/// as asked.
+fn exec_main(root: &Path, container: &str, config: &crate::exec::ExecConfig, size: Option<(u16, u16)>) -> Result<i32> {
+    let mut store = store::Store::open(root)?;
+    let exec = crate::exec::prepare(&mut store, container, config, false)?;
+    drop(store);
+    if !exec.wants_terminal() {
+        return exec.run_inherited();
+    }
+    let mut output = |b: &[u8]| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(b).and_then(|_| out.flush());
+    };
+    let mut resize = |master: &std::os::fd::OwnedFd| {
+        if let Some((rows, cols)) = size {
+            let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+            let _ = rustix::termios::tcsetwinsize(master, ws);
+        }
+    };
+    let input = config.attach_stdin.unwrap_or(false).then(|| runtime::oci::dup_stdio(0)).transpose()?;
+    exec.run_terminal(crate::exec::TerminalIo { input, output: &mut output, resize: &mut resize })
 }
 
 #[cfg(test)]

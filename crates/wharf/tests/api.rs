@@ -128,6 +128,28 @@ fn dockers_cli_drives_containers_and_images_through_the_service() {
     assert_eq!(env.docker_ok(&["wait", "say"]).trim(), "3");
     let (code, out, err) = env.docker(&["logs", "say"]);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "out\n", "err\n"));
+    // exec: output in its streams, the exit code, stdin, a TTY, the
+    // container's working directory.
+    let (code, out, err) = env.docker(&["exec", "web", "sh", "-c", "echo $A; echo e >&2; exit 4"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (4, "1\n", "e\n"));
+    let mut child = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .env("DOCKER_CONFIG", env.dir.path().join("docker-config"))
+        .args(["exec", "-i", "web", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker exec -i");
+    {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"through stdin\n").expect("write");
+    }
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "through stdin\n"));
+    let cmd = format!("DOCKER_HOST=unix://{} docker exec -it web sh -c 'tty; exit 6'", env.socket().display());
+    let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(o.status.code(), Some(6));
     // The service can stop while containers run: they keep their monitors.
     env.stop_service();
     let state = env.wharf(&["inspect", "-f", "{{.State.Status}}", "web"]);
@@ -198,6 +220,10 @@ assert box.status == "exited" and box.attrs["State"]["ExitCode"] == 2, box.attrs
 assert [x.name for x in c.containers.list(all=True)] == ["py"]
 assert c.containers.list() == []
 box.remove()
+live = c.containers.run("localhost/bb", ["sleep", "100"], detach=True, name="live")
+r = live.exec_run(["sh", "-c", "echo in; exit 5"])
+assert (r.exit_code, r.output) == (5, b"in\n"), r
+live.remove(force=True)
 assert "localhost/bb:latest" in [t for i in c.images.list() for t in i.tags]
 print("ok")
 "#;
