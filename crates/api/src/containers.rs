@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use engine::api::ContainerCreateBody;
@@ -31,6 +31,8 @@ pub fn routes() -> Router<Ctx> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/top", get(top))
         .route("/containers/{id}/logs", get(crate::logs::logs))
+        .route("/containers/{id}/attach", post(crate::attach::attach))
+        .route("/containers/{id}/resize", post(crate::attach::resize))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -66,12 +68,14 @@ async fn inspect(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Re
 
 /// A container that runs already is docker's 304.
 async fn start(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
+    let pending = ctx.pending.clone();
     blocking(&ctx, move |store| {
         let rec = engine::lifecycle::lookup(store, &id)?;
         if rec.state == ContainerState::Running {
             return Err(Error::new(ErrorKind::NotModified, "container already started"));
         }
-        engine::lifecycle::start(store, &rec.id)
+        let waiting = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&rec.id).unwrap_or_default();
+        crate::attach::start_for_waiting(store, &rec.id, waiting)
     })
     .await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -106,27 +110,51 @@ async fn restart(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Param
 }
 
 /// `?condition=not-running|next-exit|removed`: the exit code once the
-/// container stops (and, for `removed`, once it is gone).
+/// container stops (and, for `removed`, once it is gone). As dockerd, the
+/// headers go at once and the body when the wait is over: docker's CLI
+/// asks for the wait before it starts the container, and waits for the
+/// headers before it goes on.
 async fn wait(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
     let condition = q.get("condition").cloned().unwrap_or_else(|| "not-running".into());
     if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
         return Err(ApiError(Error::invalid(format!("invalid condition: \"{condition}\""))));
     }
-    let code = blocking(&ctx, move |store| {
-        let rec = engine::lifecycle::lookup(store, &id)?;
-        if condition == "not-running" && rec.state == ContainerState::Created {
-            return Ok(rec.exit_code);
+    let rec = blocking(&ctx, move |store| engine::lifecycle::lookup(store, &id)).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+    let root = ctx.root.clone();
+    let busy = ctx.busy();
+    tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        let result = store::Store::open(root.as_path())
+            .map_err(engine::Error::from)
+            .and_then(|mut store| wait_for(&mut store, &rec, &condition));
+        let body = match result {
+            Ok(code) => serde_json::json!({"StatusCode": code, "Error": null}),
+            Err(e) => serde_json::json!({"StatusCode": -1, "Error": {"Message": e.message()}}),
+        };
+        let _ = tx.send(body.to_string().into_bytes());
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::once(async move {
+        rx.await.map_err(|_| std::io::Error::other("the wait ended without an answer"))
+    }));
+    Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn wait_for(store: &mut store::Store, rec: &store::ContainerRecord, condition: &str) -> engine::Result<i32> {
+    if condition == "not-running" && rec.state == ContainerState::Created {
+        return Ok(rec.exit_code);
+    }
+    let code = match condition {
+        "not-running" => engine::lifecycle::wait_code(store, &rec.id)?,
+        _ => engine::lifecycle::wait_next_exit(store, &rec.id)?,
+    }
+    .unwrap_or(rec.exit_code);
+    if condition == "removed" {
+        while store.container(&rec.id).is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let code = engine::lifecycle::wait_code(store, &rec.id)?.unwrap_or(rec.exit_code);
-        if condition == "removed" {
-            while store.container(&rec.id).is_ok() {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-        }
-        Ok(code)
-    })
-    .await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({"StatusCode": code, "Error": null})))
+    }
+    Ok(code)
 }
 
 async fn pause(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -9,6 +9,7 @@
 //! over hyper that the issue asks for; tokio, hyper and tower were in the
 //! dependency tree already.
 
+mod attach;
 mod containers;
 mod exec;
 mod http;
@@ -76,6 +77,8 @@ pub(crate) struct Ctx {
     activity: Arc<Activity>,
     /// Exec instances, as dockerd keeps them: in memory.
     pub execs: exec::Execs,
+    /// Attaches that came before their container's start.
+    pub pending: attach::Pending,
 }
 
 /// Requests in flight and when the last one ended.
@@ -120,14 +123,55 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(|e| ServeError::Io("starting the runtime".into(), e))?;
-    rt.block_on(run(opts))
+    let served = rt.block_on(run(opts));
+    // Blocking tasks still waiting (a container's exit, a log to follow)
+    // are not waited for: their clients are gone with the service.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    served
 }
 
 async fn run(opts: ServeOptions) -> Result<(), ServeError> {
     let activity = Arc::new(Activity { active: AtomicUsize::new(0), last: Mutex::new(Instant::now()) });
-    let ctx = Ctx { root: Arc::new(opts.root.clone()), activity: activity.clone(), execs: Default::default() };
+    let ctx = Ctx {
+        root: Arc::new(opts.root.clone()),
+        activity: activity.clone(),
+        execs: Default::default(),
+        pending: Default::default(),
+    };
     let app = http::wrap(router(ctx));
-    let shutdown = shutdown_signal(activity, opts.idle);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown_signal(activity, opts.idle).await;
+        let _ = stopping_tx.send(true);
+    };
+    tokio::select! {
+        served = serve_on(&opts.listen, app, shutdown) => served,
+        () = grace(stopping) => {
+            if let Listen::Unix(path) = &opts.listen {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Once the service is stopping, what is still streaming (a follow, an
+/// attach) gets a few seconds, not forever: the containers do not need
+/// the service, and a client sees its stream end.
+async fn grace(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    while !*stopping.borrow() {
+        if stopping.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+async fn serve_on(
+    listen: &Listen,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     if let Some(listener) = activated_socket() {
         let listener = tokio::net::UnixListener::from_std(listener)
             .map_err(|e| ServeError::Io("the socket systemd passed".into(), e))?;
@@ -136,7 +180,7 @@ async fn run(opts: ServeOptions) -> Result<(), ServeError> {
             .await
             .map_err(|e| ServeError::Io("the socket systemd passed".into(), e));
     }
-    match &opts.listen {
+    match listen {
         Listen::Unix(path) => {
             let listener = bind_unix(path)?;
             let served = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown).await;

@@ -21,6 +21,16 @@ pub struct Attached {
     pub tty: bool,
 }
 
+/// Starts container `key` with a monitor that waits for an attach client
+/// first, and connects to it: an attach that came before the start (the
+/// Engine API's, for docker's `run` and `start -a`) gets all the output.
+pub fn start_attached(store: &mut Store, key: &str) -> Result<Attached> {
+    let rec = crate::lifecycle::lookup(store, key)?;
+    let cfg = load_config(&rec);
+    let sock = crate::monitor::spawn_monitor_attached(store.root(), &rec.id)?;
+    Ok(Attached { id: rec.id, sock, open_stdin: cfg.open_stdin, tty: cfg.tty })
+}
+
 /// Connects to container `key`'s monitor, as docker's attach does: a
 /// running container only.
 pub fn connect(store: &mut Store, key: &str) -> Result<Attached> {

@@ -365,6 +365,20 @@ pub fn restart(store: &mut Store, key: &str, timeout: Option<i64>) -> Result<()>
     Ok(())
 }
 
+/// Waits for container `id`'s next exit (docker's `next-exit`): one not
+/// started yet is waited for to start first. Its exit code (None: it was
+/// removed and its code is not known).
+pub fn wait_next_exit(store: &mut Store, id: &str) -> Result<Option<i32>> {
+    loop {
+        let Ok(rec) = store.container(id) else { break };
+        if refresh(store, rec)?.state != ContainerState::Created {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_code(store, id)
+}
+
 /// Waits until the container stops; its exit code.
 pub fn wait(store: &mut Store, key: &str) -> Result<i32> {
     let rec = lookup(store, key)?;

@@ -43,6 +43,9 @@ pub enum Frame {
     Signal(i32),
     /// Monitor to client: the container exited with this code.
     Exit(i32),
+    /// Client to monitor: no more input; the container's stdin is closed
+    /// once what was sent is written (without a TTY).
+    CloseStdin,
 }
 
 impl Frame {
@@ -54,6 +57,7 @@ impl Frame {
             Frame::Resize { rows, cols } => (3, [rows.to_be_bytes(), cols.to_be_bytes()].concat()),
             Frame::Signal(s) => (4, s.to_be_bytes().to_vec()),
             Frame::Exit(c) => (5, c.to_be_bytes().to_vec()),
+            Frame::CloseStdin => (6, Vec::new()),
         };
         let mut out = Vec::with_capacity(8 + payload.len());
         out.extend_from_slice(&[kind, 0, 0, 0]);
@@ -76,6 +80,7 @@ impl Frame {
             },
             4 => Frame::Signal(int(&payload)?),
             5 => Frame::Exit(int(&payload)?),
+            6 => Frame::CloseStdin,
             k => return Err(bad(&format!("unknown kind {k}"))),
         })
     }
@@ -126,6 +131,7 @@ fn take_frames(buf: &mut Vec<u8>) -> io::Result<Vec<Frame>> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
     Input(Vec<u8>),
+    CloseInput,
     Resize(rustix::termios::Winsize),
     Signal(i32),
 }
@@ -317,6 +323,7 @@ fn request(frame: Frame) -> Option<Request> {
             Some(Request::Resize(rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }))
         }
         Frame::Signal(s) => Some(Request::Signal(s)),
+        Frame::CloseStdin => Some(Request::CloseInput),
         Frame::Stdout(_) | Frame::Stderr(_) | Frame::Exit(_) => None,
     }
 }

@@ -117,6 +117,9 @@ struct Input {
     user: Option<File>,
     target: Option<File>,
     pending: Vec<u8>,
+    /// Close the target once `pending` is written (an attach client has
+    /// no more input).
+    closing: bool,
 }
 
 impl Input {
@@ -182,8 +185,12 @@ pub fn supervise_io(
     if let Some(fd) = &io.stdin {
         rustix::io::ioctl_fionbio(fd, true)?;
     }
-    let mut input =
-        Input { user: io.user_input.map(File::from), target: io.stdin.map(File::from), pending: Vec::new() };
+    let mut input = Input {
+        user: io.user_input.map(File::from),
+        target: io.stdin.map(File::from),
+        pending: Vec::new(),
+        closing: false,
+    };
     let mut status = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -236,6 +243,10 @@ pub fn supervise_io(
             for req in a.handle(&revents[attach_at..]) {
                 match req {
                     Request::Input(b) => input.push(&b),
+                    // A pty's master stays: closing it would hang up the
+                    // terminal, not end the input.
+                    Request::CloseInput if io.terminal.is_none() => input.closing = true,
+                    Request::CloseInput => {}
                     Request::Resize(ws) => {
                         if let Some(t) = &io.terminal {
                             let _ = rustix::termios::tcsetwinsize(t, ws);
@@ -249,6 +260,9 @@ pub fn supervise_io(
         // soon as poll says it has room.
         if !input.pending.is_empty() {
             input.write_pending();
+        }
+        if input.closing && input.pending.is_empty() {
+            input.target = None;
         }
         drain(&mut signals.chld);
         for (k, (sig, p)) in signals.forwarded.iter_mut().enumerate() {

@@ -150,6 +150,32 @@ fn dockers_cli_drives_containers_and_images_through_the_service() {
     let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script");
     assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/"), "{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(o.status.code(), Some(6));
+    // run without -d: attach before the start, the output in its streams,
+    // the exit code from the wait; --rm; stdin to its end; a TTY.
+    let (code, out, err) = env.docker(&["run", "--rm", "localhost/bb", "sh", "-c", "echo o; echo e >&2; exit 3"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "o\n", "e\n"));
+    let mut child = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .env("DOCKER_CONFIG", env.dir.path().join("docker-config"))
+        .args(["run", "--rm", "-i", "localhost/bb", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker run -i");
+    {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(b"to the end\n").expect("write");
+    }
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "to the end\n"));
+    let cmd =
+        format!("DOCKER_HOST=unix://{} docker run --rm -it localhost/bb sh -c 'tty; exit 4'", env.socket().display());
+    let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(env.docker_ok(&["run", "--name", "again", "localhost/bb", "echo", "once"]), "once\n");
+    assert_eq!(env.docker_ok(&["start", "-a", "again"]), "once\n");
+    env.docker_ok(&["rm", "again"]);
     // The service can stop while containers run: they keep their monitors.
     env.stop_service();
     let state = env.wharf(&["inspect", "-f", "{{.State.Status}}", "web"]);
