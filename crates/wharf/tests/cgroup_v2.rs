@@ -19,7 +19,7 @@ $W import -c 'CMD ["sh"]' -c 'ENV PATH=/bin' /mnt/bb.tar localhost/bb >/dev/null
 echo "cgroupns=$($W run --rm --network none localhost/bb cat /proc/self/cgroup)"
 $W run --rm --network none --memory 32m --memory-swap 64m --pids-limit 10 --cpus 0.5 --cpu-shares 512 localhost/bb \
   sh -c 'cd /sys/fs/cgroup; for f in memory.max memory.swap.max pids.max cpu.max cpu.weight; do echo "$f=$(cat $f)"; done
-  echo max >memory.max 2>/dev/null; echo "cgroup_write=$?"'
+  echo max 2>/dev/null >memory.max; echo "cgroup_write=$?"'
 echo "forks=$($W run --rm --network none --pids-limit 10 localhost/bb sh -c \
   '(i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done) 2>/dev/null; read n </sys/fs/cgroup/pids.current;
    while read k v; do [ $k = max ] && echo "$n $v"; done </sys/fs/cgroup/pids.events')"
