@@ -9,9 +9,8 @@ use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use engine::{ContainerState, Error};
 use runtime::attach::{read_frame, send_all, Frame};
@@ -71,13 +70,7 @@ pub async fn attach(
         }
         drop(busy);
     });
-    let kind = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
-    Ok((
-        StatusCode::SWITCHING_PROTOCOLS,
-        [(header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp"), (header::CONTENT_TYPE, kind)],
-        Body::empty(),
-    )
-        .into_response())
+    Ok(crate::http::upgraded(tty))
 }
 
 /// Starts container `id` for the attaches waiting on it: its monitor

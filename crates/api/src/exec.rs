@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -131,13 +131,7 @@ async fn start(State(ctx): State<Ctx>, Path(id): Path<String>, mut req: Request)
         }
         drop(busy);
     });
-    let kind = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
-    Ok((
-        StatusCode::SWITCHING_PROTOCOLS,
-        [(header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp"), (header::CONTENT_TYPE, kind)],
-        Body::empty(),
-    )
-        .into_response())
+    Ok(crate::http::upgraded(tty))
 }
 
 fn set(execs: &Execs, id: &str, f: impl FnOnce(&mut Instance)) {

@@ -142,6 +142,18 @@ pub async fn not_found(req: Request) -> Response {
     json_error(StatusCode::NOT_FOUND, &format!("page not found: {} {}", req.method(), req.uri().path()))
 }
 
+/// docker's answer to a hijack (attach, exec start): 101, the connection
+/// upgraded to a raw stream (a TTY's) or docker's multiplexed one.
+pub fn upgraded(tty: bool) -> Response {
+    let kind = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [(header::CONNECTION, "Upgrade"), (header::UPGRADE, "tcp"), (header::CONTENT_TYPE, kind)],
+        Body::empty(),
+    )
+        .into_response()
+}
+
 /// An empty answer with `status`.
 pub fn empty(status: StatusCode) -> Response {
     (status, Body::empty()).into_response()

@@ -90,6 +90,23 @@ impl Env {
         (o.status.code().unwrap_or(-1), text(&o.stdout), text(&o.stderr))
     }
 
+    /// docker's CLI with `input` on its stdin, closed after it.
+    fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker");
+        {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(input).expect("write");
+        }
+        child.wait_with_output().expect("wait")
+    }
+
     fn docker_ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.docker(args);
         assert_eq!(code, 0, "docker {args:?}: {err}{out}");
@@ -132,19 +149,7 @@ fn dockers_cli_drives_containers_and_images_through_the_service() {
     // container's working directory.
     let (code, out, err) = env.docker(&["exec", "web", "sh", "-c", "echo $A; echo e >&2; exit 4"]);
     assert_eq!((code, out.as_str(), err.as_str()), (4, "1\n", "e\n"));
-    let mut child = Command::new("docker")
-        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
-        .env("DOCKER_CONFIG", env.dir.path().join("docker-config"))
-        .args(["exec", "-i", "web", "cat"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("docker exec -i");
-    {
-        use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(b"through stdin\n").expect("write");
-    }
-    let o = child.wait_with_output().expect("wait");
+    let o = env.docker_with_input(&["exec", "-i", "web", "cat"], b"through stdin\n");
     assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "through stdin\n"));
     let cmd = format!("DOCKER_HOST=unix://{} docker exec -it web sh -c 'tty; exit 6'", env.socket().display());
     let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script");
@@ -154,19 +159,7 @@ fn dockers_cli_drives_containers_and_images_through_the_service() {
     // the exit code from the wait; --rm; stdin to its end; a TTY.
     let (code, out, err) = env.docker(&["run", "--rm", "localhost/bb", "sh", "-c", "echo o; echo e >&2; exit 3"]);
     assert_eq!((code, out.as_str(), err.as_str()), (3, "o\n", "e\n"));
-    let mut child = Command::new("docker")
-        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
-        .env("DOCKER_CONFIG", env.dir.path().join("docker-config"))
-        .args(["run", "--rm", "-i", "localhost/bb", "cat"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("docker run -i");
-    {
-        use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(b"to the end\n").expect("write");
-    }
-    let o = child.wait_with_output().expect("wait");
+    let o = env.docker_with_input(&["run", "--rm", "-i", "localhost/bb", "cat"], b"to the end\n");
     assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "to the end\n"));
     let cmd =
         format!("DOCKER_HOST=unix://{} docker run --rm -it localhost/bb sh -c 'tty; exit 4'", env.socket().display());
