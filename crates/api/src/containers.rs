@@ -115,10 +115,7 @@ async fn restart(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Param
 /// asks for the wait before it starts the container, and waits for the
 /// headers before it goes on.
 async fn wait(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) -> ApiResult<Response> {
-    let condition = q.get("condition").cloned().unwrap_or_else(|| "not-running".into());
-    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
-        return Err(ApiError(Error::invalid(format!("invalid condition: \"{condition}\""))));
-    }
+    let condition = engine::lifecycle::WaitCondition::parse(q.get("condition").map_or("", String::as_str))?;
     let rec = blocking(&ctx, move |store| engine::lifecycle::lookup(store, &id)).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
     let root = ctx.root.clone();
@@ -127,7 +124,7 @@ async fn wait(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) 
         let _busy = busy;
         let result = store::Store::open(root.as_path())
             .map_err(engine::Error::from)
-            .and_then(|mut store| wait_for(&mut store, &rec, &condition));
+            .and_then(|mut store| engine::lifecycle::wait_until(&mut store, &rec, condition));
         let body = match result {
             Ok(code) => serde_json::json!({"StatusCode": code, "Error": null}),
             Err(e) => serde_json::json!({"StatusCode": -1, "Error": {"Message": e.message()}}),
@@ -138,23 +135,6 @@ async fn wait(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) 
         rx.await.map_err(|_| std::io::Error::other("the wait ended without an answer"))
     }));
     Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-fn wait_for(store: &mut store::Store, rec: &store::ContainerRecord, condition: &str) -> engine::Result<i32> {
-    if condition == "not-running" && rec.state == ContainerState::Created {
-        return Ok(rec.exit_code);
-    }
-    let code = match condition {
-        "not-running" => engine::lifecycle::wait_code(store, &rec.id)?,
-        _ => engine::lifecycle::wait_next_exit(store, &rec.id)?,
-    }
-    .unwrap_or(rec.exit_code);
-    if condition == "removed" {
-        while store.container(&rec.id).is_ok() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-    Ok(code)
 }
 
 async fn pause(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {

@@ -82,8 +82,11 @@ async fn start(State(ctx): State<Ctx>, Path(id): Path<String>, mut req: Request)
     let bytes = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20)
         .await
         .map_err(|e| ApiError(Error::invalid(e.to_string())))?;
-    let body: StartBody =
-        if bytes.is_empty() { StartBody::default() } else { serde_json::from_slice(&bytes).unwrap_or_default() };
+    let body: StartBody = if bytes.is_empty() {
+        StartBody::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError(Error::invalid(format!("invalid JSON: {e}"))))?
+    };
     let instance = {
         let mut execs = ctx.execs.lock().unwrap_or_else(|e| e.into_inner());
         let i = execs.get_mut(&id).ok_or_else(|| ApiError(Error::not_found(format!("No such exec instance: {id}"))))?;

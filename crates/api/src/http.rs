@@ -69,9 +69,11 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     }
 }
 
-/// docker's flag values in a query: `1`, `true`, `True`...
+/// A flag in a query, as dockerd reads one (`httputils.BoolValue`): set
+/// unless empty, `0`, `no`, `false` or `none`.
 pub fn truthy(v: Option<&str>) -> bool {
-    matches!(v, Some("1" | "true" | "True" | "TRUE" | "yes"))
+    let v = v.unwrap_or_default().trim().to_ascii_lowercase();
+    !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
 }
 
 /// docker's `filters` query parameter, `{"key": ["value", ...]}` (or the
@@ -172,6 +174,16 @@ mod tests {
         assert_eq!(filters(Some(r#"{"label":{"a=b":true}}"#)).ok(), Some(vec!["label=a=b".into()]));
         assert_eq!(filters(None).ok(), Some(vec![]));
         assert!(filters(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn flags_read_as_dockerds() {
+        for on in ["1", "true", "True", "yes", "anything"] {
+            assert!(truthy(Some(on)), "{on}");
+        }
+        for off in [None, Some(""), Some("0"), Some("false"), Some("FALSE"), Some("no"), Some("none")] {
+            assert!(!truthy(off), "{off:?}");
+        }
     }
 
     #[test]

@@ -67,10 +67,7 @@ async fn image(
         (Method::DELETE, "") => {
             let force = truthy(q.get("force").map(String::as_str));
             let items = blocking(&ctx, move |store| {
-                let (lock, _) = engine::system::exclusive_lock(store)?;
-                let items = engine::images::remove(store, &name, force)?;
-                store.gc(&lock)?;
-                Ok(items)
+                engine::images::remove_all(store, std::slice::from_ref(&name), force)?.remove(0)
             })
             .await?;
             Ok(json(StatusCode::OK, &items))

@@ -149,8 +149,8 @@ mod tests {
         let wanted =
             Wanted { stdout: true, stderr: false, follow: false, timestamps: false, opts: LogsOptions::default() };
         let e = Entry { stream: Stream::Stdout, log: "hi\n".into(), time: "2024-01-01T00:00:00Z".into() };
-        assert_eq!(frame(&e, &wanted, false).unwrap().as_ref(), b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n");
-        assert_eq!(frame(&e, &wanted, true).unwrap().as_ref(), b"hi\n");
+        assert_eq!(frame(&e, &wanted, false).expect("a frame").as_ref(), b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n");
+        assert_eq!(frame(&e, &wanted, true).expect("a frame").as_ref(), b"hi\n");
         let err = Entry { stream: Stream::Stderr, ..e };
         assert!(frame(&err, &wanted, false).is_none(), "stderr was not asked for");
     }

@@ -79,6 +79,16 @@ pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<DeleteIt
 }
 
 /// Points `target` at the image `source` names.
+/// `rmi NAME...`: each name removed by [`remove`]'s rules under the
+/// store's exclusive lock, then what nothing uses collected; each name's
+/// outcome, in order.
+pub fn remove_all(store: &mut Store, names: &[String], force: bool) -> Result<Vec<Result<Vec<DeleteItem>>>> {
+    let (lock, _) = crate::system::exclusive_lock(store)?;
+    let outcomes = names.iter().map(|n| remove(store, n, force)).collect();
+    store.gc(&lock)?;
+    Ok(outcomes)
+}
+
 pub fn tag(store: &mut Store, source: &str, target: &str) -> Result<()> {
     let id = store.resolve(source)?;
     let target = parse_ref(target)?;

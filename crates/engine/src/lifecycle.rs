@@ -379,6 +379,46 @@ pub fn wait_next_exit(store: &mut Store, id: &str) -> Result<Option<i32>> {
     wait_code(store, id)
 }
 
+/// docker's wait conditions (`POST /containers/{id}/wait?condition=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Until it does not run: at once for one never started.
+    NotRunning,
+    /// Until its next exit: one not started yet is waited for to start.
+    NextExit,
+    /// Until its next exit and its removal (`--rm`).
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Result<WaitCondition> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            _ => Err(Error::invalid(format!("invalid condition: \"{s}\""))),
+        }
+    }
+}
+
+/// Waits for container `rec` as `condition` asks; its exit code.
+pub fn wait_until(store: &mut Store, rec: &ContainerRecord, condition: WaitCondition) -> Result<i32> {
+    if condition == WaitCondition::NotRunning && rec.state == ContainerState::Created {
+        return Ok(rec.exit_code);
+    }
+    let code = match condition {
+        WaitCondition::NotRunning => wait_code(store, &rec.id)?,
+        _ => wait_next_exit(store, &rec.id)?,
+    }
+    .unwrap_or(rec.exit_code);
+    if condition == WaitCondition::Removed {
+        while store.container(&rec.id).is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(code)
+}
+
 /// Waits until the container stops; its exit code.
 pub fn wait(store: &mut Store, key: &str) -> Result<i32> {
     let rec = lookup(store, key)?;

@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn cpu_limits_follow_docker_rules() {
         let hc = HostConfig { nano_cpus: Some(500_000_000), ..HostConfig::default() };
-        let r = limits(&hc, &mut Vec::new()).unwrap();
+        let r = limits(&hc, &mut Vec::new()).expect("valid limits");
         assert_eq!((r.cpu_period, r.cpu_quota), (Some(100_000), Some(50_000)));
         let both = HostConfig { nano_cpus: Some(500_000_000), cpu_period: Some(5000), ..HostConfig::default() };
         assert!(limits(&both, &mut Vec::new()).is_err_and(|e| e.message().contains("Nano CPUs and CPU Period")));
@@ -251,6 +251,6 @@ mod tests {
             HostConfig { memory: Some(8 << 20), memory_reservation: Some(16 << 20), ..HostConfig::default() };
         assert!(limits(&reservation, &mut Vec::new()).is_err());
         let unlimited_pids = HostConfig { pids_limit: Some(-5), ..HostConfig::default() };
-        assert_eq!(limits(&unlimited_pids, &mut Vec::new()).unwrap().pids_limit, Some(-1));
+        assert_eq!(limits(&unlimited_pids, &mut Vec::new()).expect("valid limits").pids_limit, Some(-1));
     }
 }

@@ -2,65 +2,43 @@
 //! by docker's own CLI (DOCKER_HOST), against the same store the wharf CLI
 //! uses. Runs as root.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+/// The shared store with `localhost/bb`, and the service over it.
 struct Env {
-    dir: tempfile::TempDir,
+    base: common::Env,
     service: Option<Child>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = common::Env;
+    fn deref(&self) -> &common::Env {
+        &self.base
+    }
 }
 
 impl Env {
     fn new() -> Option<Env> {
-        let have = |bin: &str| Command::new(bin).arg("--version").output().is_ok_and(|o| o.status.success());
-        if !have("docker") || !Path::new("/usr/sbin/runc").exists() && !Path::new("/usr/bin/runc").exists() {
-            assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker's CLI and runc are required");
+        let have_docker = Command::new("docker").arg("--version").output().is_ok_and(|o| o.status.success());
+        if !have_docker {
+            assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker's CLI is required");
             return None;
         }
-        let env = Env { dir: tempfile::tempdir().expect("tempdir"), service: None };
-        let rootfs = env.dir.path().join("rootfs");
-        std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
-        for a in ["sh", "echo", "sleep", "cat", "true"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).expect("symlink");
-        }
-        let tar = env.dir.path().join("bb.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .expect("tar")
-            .success());
-        let o = env.wharf(&["import", tar.to_str().expect("utf-8"), "localhost/bb"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        Some(env)
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        Some(Env { base: common::Env::new()?, service: None })
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.path().join("api.sock")
-    }
-
-    fn wharf(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_wharf")).arg("--root").arg(self.root()).args(args).output().expect("wharf")
+        self.path().join("api.sock")
     }
 
     /// Starts the service and waits until it answers.
     fn serve(&mut self) {
         let uri = format!("unix://{}", self.socket().display());
-        let child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-            .arg("--root")
-            .arg(self.root())
-            .args(["system", "service", "--time", "0", &uri])
-            .spawn()
-            .expect("wharf system service");
+        let child = self.cmd(&["system", "service", "--time", "0", &uri]).spawn().expect("wharf system service");
         self.service = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
@@ -82,7 +60,7 @@ impl Env {
     fn docker(&self, args: &[&str]) -> (i32, String, String) {
         let o = Command::new("docker")
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env("DOCKER_CONFIG", self.path().join("docker-config"))
             .args(args)
             .output()
             .expect("docker");
@@ -94,7 +72,7 @@ impl Env {
     fn docker_with_input(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = Command::new("docker")
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env("DOCKER_CONFIG", self.path().join("docker-config"))
             .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -120,10 +98,6 @@ impl Drop for Env {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let ids = self.wharf(&["ps", "-aq"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.wharf(&["rm", "-f", id]);
-        }
     }
 }
 
@@ -137,9 +111,11 @@ fn dockers_cli_drives_containers_and_images_through_the_service() {
     let id = env.docker_ok(&["run", "-d", "--name", "web", "-e", "A=1", "localhost/bb", "sleep", "1000"]);
     assert_eq!(id.trim().len(), 64, "{id}");
     assert!(env.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]).contains("web Up"));
-    let ours = env.wharf(&["ps", "--format", "{{.Names}}"]);
-    assert_eq!(String::from_utf8_lossy(&ours.stdout).trim(), "web");
-    assert_eq!(env.docker_ok(&["inspect", "-f", "{{.State.Running}} {{.Config.Env}}", "web"]).trim(), "true [A=1]");
+    assert_eq!(env.ok(&["ps", "--format", "{{.Names}}"]).trim(), "web");
+    assert_eq!(
+        env.docker_ok(&["inspect", "-f", "{{.State.Running}} {{.Config.Env}}", "web"]).trim(),
+        "true [PATH=/bin A=1]"
+    );
     // Logs, split into their streams, and wait's exit code.
     env.docker_ok(&["run", "-d", "--name", "say", "localhost/bb", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(env.docker_ok(&["wait", "say"]).trim(), "3");
@@ -171,8 +147,7 @@ fn dockers_cli_drives_containers_and_images_through_the_service() {
     env.docker_ok(&["rm", "again"]);
     // The service can stop while containers run: they keep their monitors.
     env.stop_service();
-    let state = env.wharf(&["inspect", "-f", "{{.State.Status}}", "web"]);
-    assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "running");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "web"]).trim(), "running");
     env.serve();
     assert_eq!(env.docker_ok(&["stop", "-t", "1", "web"]).trim(), "web");
     assert!(env.docker_ok(&["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]).contains("web"));

@@ -536,7 +536,7 @@ fn container_inspect_matches_dockers() {
         assert!(o.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    docker(&["import", tar.to_str().unwrap(), &image]);
+    docker(&["import", tar.to_str().expect("a UTF-8 path"), &image]);
     let cases: [&[&str]; 3] = [
         &[],
         &[

@@ -166,13 +166,16 @@ mod tests {
 
     #[test]
     fn defaults_are_dockers() {
-        let c = check(&req(HostConfig::default())).unwrap();
+        let c = check(&req(HostConfig::default())).expect("accepted");
         assert_eq!((c.network.as_str(), c.restart.name.as_str(), c.log.driver.as_str()), ("bridge", "no", "json-file"));
         let caps = HostConfig {
             cap_add: Some(vec!["net_admin".into(), "CAP_SYS_TIME".into(), "all".into()]),
             ..Default::default()
         };
-        assert_eq!(check(&req(caps)).unwrap().hc.cap_add.unwrap(), ["CAP_NET_ADMIN", "CAP_SYS_TIME", "ALL"]);
+        assert_eq!(
+            check(&req(caps)).expect("accepted").hc.cap_add.expect("accepted"),
+            ["CAP_NET_ADMIN", "CAP_SYS_TIME", "ALL"]
+        );
     }
 
     #[test]
@@ -194,7 +197,7 @@ mod tests {
         assert!(err(&req(HostConfig { restart_policy: retries, ..Default::default() })).contains("maximum retry count"));
         let on_failure =
             Some(ApiRestart { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: Some(3) });
-        let c = check(&req(HostConfig { restart_policy: on_failure, ..Default::default() })).unwrap();
+        let c = check(&req(HostConfig { restart_policy: on_failure, ..Default::default() })).expect("accepted");
         assert_eq!((c.restart.name.as_str(), c.restart.max_retries), ("on-failure", 3));
     }
 
@@ -219,7 +222,7 @@ mod tests {
             ..Default::default()
         };
         assert!(err(&on_network("bridge", ip.clone())).contains("user defined networks only"));
-        assert_eq!(check(&on_network("mynet", ip)).unwrap().ip, Some([10, 1, 0, 5].into()));
+        assert_eq!(check(&on_network("mynet", ip)).expect("accepted").ip, Some([10, 1, 0, 5].into()));
         let mac = EndpointSettings { mac_address: Some("02:42:ac:11:00:99".into()), ..Default::default() };
         assert!(err(&on_network("host", mac.clone())).contains("mac-address and the network mode"));
         let bad = EndpointSettings { mac_address: Some("nope".into()), ..Default::default() };

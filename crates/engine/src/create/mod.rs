@@ -277,7 +277,7 @@ mod tests {
             healthcheck: Some(HealthConfig { timeout: Some(7), ..HealthConfig::default() }),
             ..ContainerCreateBody::default()
         };
-        let h = health(&img, &given).unwrap();
+        let h = health(&img, &given).expect("a check");
         assert_eq!((h.test, h.interval, h.timeout, h.retries), (vec!["CMD".into(), "true".into()], 5, 7, 2));
     }
 }

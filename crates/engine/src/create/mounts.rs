@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn parents_mount_first() {
-        let m = |d: &str| runtime::tmpfs_mount(d, "").unwrap();
+        let m = |d: &str| runtime::tmpfs_mount(d, "").expect("a tmpfs mount");
         let mut mounts = vec![m("/data/sub"), m("/x"), m("/data")];
         sort_by_depth(&mut mounts);
         let order: Vec<_> = mounts.iter().map(|m| m.destination().to_string_lossy().into_owned()).collect();

@@ -591,8 +591,8 @@ mod tests {
     #[test]
     fn ports_become_the_apis_map() {
         let a = args(&["-p", "8080:80", "-p", "127.0.0.1:8081:80/udp", "-p", "90"]);
-        let map = a.port_bindings().unwrap();
-        let b = |k: &str| map[k].clone().unwrap();
+        let map = a.port_bindings().expect("parses");
+        let b = |k: &str| map[k].clone().expect("parses");
         assert_eq!(b("80/tcp"), [PortBinding { host_ip: Some(String::new()), host_port: Some("8080".into()) }]);
         assert_eq!(b("80/udp")[0].host_ip.as_deref(), Some("127.0.0.1"));
         assert_eq!(b("90/tcp")[0].host_port.as_deref(), Some(""));
@@ -600,18 +600,18 @@ mod tests {
 
     #[test]
     fn mounts_parse_as_dockers_cli() {
-        let m = parse_mount("type=tmpfs,target=/t,tmpfs-size=1m").unwrap();
-        assert_eq!((m.typ, m.tmpfs_options.unwrap().size_bytes), (Some(MountType::TMPFS), Some(1 << 20)));
+        let m = parse_mount("type=tmpfs,target=/t,tmpfs-size=1m").expect("parses");
+        assert_eq!((m.typ, m.tmpfs_options.expect("parses").size_bytes), (Some(MountType::TMPFS), Some(1 << 20)));
         assert!(parse_mount("type=bind,source=/x").is_err());
         assert!(parse_mount("target=/x,bogus=1").is_err());
     }
 
     #[test]
     fn devices_and_ulimits_take_dockers_forms() {
-        assert_eq!(device("/dev/null:r").unwrap().cgroup_permissions.as_deref(), Some("r"));
-        assert_eq!(device("/dev/null:/dev/x").unwrap().path_in_container.as_deref(), Some("/dev/x"));
-        let u = ulimit("nofile=1024:2048").unwrap();
+        assert_eq!(device("/dev/null:r").expect("parses").cgroup_permissions.as_deref(), Some("r"));
+        assert_eq!(device("/dev/null:/dev/x").expect("parses").path_in_container.as_deref(), Some("/dev/x"));
+        let u = ulimit("nofile=1024:2048").expect("parses");
         assert_eq!((u.name.as_deref(), u.soft, u.hard), (Some("nofile"), Some(1024), Some(2048)));
-        assert_eq!(ulimit("core=-1").unwrap().soft, Some(-1));
+        assert_eq!(ulimit("core=-1").expect("parses").soft, Some(-1));
     }
 }

@@ -85,9 +85,12 @@ mod tests {
         let h = flags.to_api().expect("valid").expect("a check");
         assert_eq!((h.test, h.timeout, h.interval), (None, Some(2_000_000_000), None));
         let flags = HealthArgs { cmd: Some("curl -f x".into()), ..HealthArgs::default() };
-        assert_eq!(flags.to_api().unwrap().unwrap().test, Some(vec!["CMD-SHELL".into(), "curl -f x".into()]));
+        assert_eq!(
+            flags.to_api().expect("valid").expect("valid").test,
+            Some(vec!["CMD-SHELL".into(), "curl -f x".into()])
+        );
         let none = HealthArgs { no_healthcheck: true, ..HealthArgs::default() };
-        assert_eq!(none.to_api().unwrap().unwrap().test, Some(vec!["NONE".into()]));
+        assert_eq!(none.to_api().expect("valid").expect("valid").test, Some(vec!["NONE".into()]));
         assert_eq!(HealthArgs::default().to_api(), Ok(None));
     }
 

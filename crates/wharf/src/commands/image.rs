@@ -309,10 +309,9 @@ pub fn tag(root: &std::path::Path, args: TagArgs) -> anyhow::Result<ExitCode> {
 
 pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    let (lock, _) = engine::system::exclusive_lock(&store)?;
     let mut failed = false;
-    for name in &args.images {
-        match engine::images::remove(&mut store, name, args.force) {
+    for outcome in engine::images::remove_all(&mut store, &args.images, args.force)? {
+        match outcome {
             Ok(items) => {
                 items.iter().for_each(|i| println!("{}", crate::format::delete_line(i, "Untagged", "Deleted")))
             }
@@ -322,7 +321,6 @@ pub fn rmi(root: &std::path::Path, args: RmiArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    store.gc(&lock)?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(throttles(&["nocolon".into()], true), Err("bad format: nocolon".into()));
         assert_eq!(throttles(&["/tmp/x:1mb".into()], true), Err("bad format for device path: /tmp/x:1mb".into()));
         assert!(throttles(&["/dev/null:lots".into()], true).is_err_and(|e| e.starts_with("invalid rate for device")));
-        let t = throttles(&["/dev/sda:1mb".into()], true).unwrap();
+        let t = throttles(&["/dev/sda:1mb".into()], true).expect("parses");
         assert_eq!((t[0].path.as_deref(), t[0].rate), (Some("/dev/sda"), Some(1 << 20)));
     }
 
