@@ -2,7 +2,7 @@
 //! headers, errors as `{"message": ...}` with the engine's status, and
 //! running the engine off the async threads.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -154,6 +154,54 @@ pub fn upgraded(tty: bool) -> Response {
         Body::empty(),
     )
         .into_response()
+}
+
+/// A request body as a blocking `Read` for the engine's tar readers: a
+/// task forwards its chunks as they arrive, so a large upload is never
+/// held in memory whole.
+pub fn body_reader(body: Body) -> BodyReader {
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(std::io::Error::other);
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    BodyReader { rx, chunk: Bytes::new() }
+}
+
+/// See [`body_reader`]; read it on a blocking thread only.
+pub struct BodyReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.chunk = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A streamed answer: what the blocking side sends on the channel, as it
+/// comes.
+pub fn streamed(content_type: &'static str, rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response {
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    }));
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// An empty answer with `status`.

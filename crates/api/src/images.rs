@@ -5,19 +5,25 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use engine::Error;
 
 use crate::http::{blocking, filters, json, truthy, ApiError, ApiResult};
-use crate::Ctx;
+use crate::{transfer, Ctx};
 
 type Params = Query<HashMap<String, String>>;
 
 pub fn routes() -> Router<Ctx> {
-    Router::new().route("/images/json", get(list)).route("/images/{*rest}", any(image))
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/create", post(transfer::create))
+        .route("/images/load", post(transfer::load))
+        .route("/images/get", get(save_many))
+        .route("/auth", post(transfer::auth))
+        .route("/images/{*rest}", any(image))
 }
 
 /// `GET /images/json?filters`.
@@ -30,18 +36,28 @@ async fn list(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
     Ok(json(StatusCode::OK, &list))
 }
 
-/// `GET NAME/json`, `GET NAME/history`, `POST NAME/tag`, `DELETE NAME`.
+/// `GET /images/get?names=A&names=B`.
+async fn save_many(State(ctx): State<Ctx>, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Response> {
+    let names = q.into_iter().filter(|(k, _)| k == "names").map(|(_, v)| v).collect();
+    transfer::save(ctx, names).await
+}
+
+/// `GET NAME/json`, `GET NAME/history`, `POST NAME/tag`, `POST NAME/push`,
+/// `GET NAME/get`, `DELETE NAME`.
 async fn image(
     State(ctx): State<Ctx>,
     method: Method,
+    headers: HeaderMap,
     Path(rest): Path<String>,
     Query(q): Params,
 ) -> ApiResult<Response> {
     let (name, what) = match rest.rsplit_once('/') {
-        Some((n, w @ ("json" | "history" | "tag"))) => (n.to_owned(), w),
+        Some((n, w @ ("json" | "history" | "tag" | "push" | "get"))) => (n.to_owned(), w),
         _ => (rest.clone(), ""),
     };
     match (method, what) {
+        (Method::POST, "push") => transfer::push(ctx, name, &headers, &q).await,
+        (Method::GET, "get") => transfer::save(ctx, vec![name]).await,
         (Method::GET, "json") => {
             let v = blocking(&ctx, move |store| {
                 let id = store.resolve(&name).map_err(|_| Error::not_found(format!("No such image: {name}")))?;

@@ -10,6 +10,7 @@
 //! dependency tree already.
 
 mod attach;
+mod build;
 mod containers;
 mod exec;
 mod http;
@@ -17,6 +18,7 @@ mod images;
 mod logs;
 mod resources;
 mod system;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,6 +112,7 @@ fn router(ctx: Ctx) -> Router {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(images::routes())
+        .merge(build::routes())
         .merge(resources::routes())
         .merge(exec::routes())
         .fallback(http::not_found)

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     NotModified,
     /// The host cannot do it (no cgroup controller, a kernel feature).
     Unsupported,
+    /// A registry refused the credentials (HTTP 401).
+    Unauthorized,
     /// The container's command does not exist (docker's CLI exits 127).
     CommandNotFound,
     /// The container's command cannot be executed (exit 126).
@@ -85,6 +87,7 @@ impl Error {
             ErrorKind::Conflict | ErrorKind::NotRunning => 409,
             ErrorKind::InvalidArgument | ErrorKind::CommandNotFound | ErrorKind::CannotInvoke => 400,
             ErrorKind::NotModified => 304,
+            ErrorKind::Unauthorized => 401,
             ErrorKind::Unsupported | ErrorKind::Internal => 500,
         }
     }
@@ -134,6 +137,18 @@ impl From<store::StoreError> for Error {
             S::NoSuchImage(_) | S::NoSuchContainer(_) => ErrorKind::NotFound,
             S::Conflict(_) => ErrorKind::Conflict,
             S::Ambiguous(_) | S::Reference(_) => ErrorKind::InvalidArgument,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
+impl From<registry::RegistryError> for Error {
+    fn from(e: registry::RegistryError) -> Error {
+        use registry::RegistryError as R;
+        let kind = match &e {
+            R::NotFound(_) => ErrorKind::NotFound,
+            R::Unauthorized { .. } | R::Auth(_) => ErrorKind::Unauthorized,
             _ => ErrorKind::Internal,
         };
         Error::new(kind, e.to_string())

@@ -30,6 +30,8 @@ pub enum Job {
     Health { id: String },
     /// Build one stage of a build whose job is in `dir`.
     BuildStage { dir: PathBuf },
+    /// Build the request in `dir` for the API server (`build::build_job`).
+    Build { dir: PathBuf },
     /// Run an exec in a container with this process's stdio (pipes of the
     /// API server): its exit code is the job's.
     Exec {
@@ -55,13 +57,15 @@ impl Job {
     }
 }
 
-/// Runs a monitor or health job; returns the process's exit code. A
-/// build stage is the builder's (the binary gives it its services).
+/// Runs a job; returns the process's exit code.
 pub fn run(root: &Path, job: &Job) -> Result<i32> {
     match job {
         Job::Monitor { id, wait_attach } => crate::monitor::monitor_main(root, id, *wait_attach),
         Job::Health { id } => crate::health::checker_main(root, id).map(|()| 0),
-        Job::BuildStage { .. } => Err(Error::invalid("a build stage job is run by the builder")),
+        Job::BuildStage { dir } => {
+            crate::build::stage_job(root, dir).map(|()| 0).map_err(|e| Error::internal(e.to_string()))
+        }
+        Job::Build { dir } => crate::build::build_job(root, dir),
         Job::Exec { container, config, console_size } => exec_main(root, container, config, *console_size),
     }
 }
@@ -100,6 +104,7 @@ mod tests {
             Job::Monitor { id: "abc".into(), wait_attach: true },
             Job::Health { id: "abc".into() },
             Job::BuildStage { dir: "/var/lib/wharf/tmp/stage-1".into() },
+            Job::Build { dir: "/var/lib/wharf/tmp/build-1".into() },
         ];
         for job in jobs {
             let cmd = job.command(Path::new("/r"));

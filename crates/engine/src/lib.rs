@@ -7,6 +7,7 @@
 pub mod api;
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod container;
 pub mod containers;
 pub mod cp;

@@ -2,8 +2,10 @@
 //! itself is the `registry` crate's): the options from wharf's daemon
 //! configuration, docker's `--pull` policy, the images a push sends.
 
+use std::path::Path;
+
 use image::Reference;
-use registry::{Options, Platform};
+use registry::{Options, Platform, Pulled, Pushed};
 use serde_json::Value;
 use store::Store;
 
@@ -28,7 +30,7 @@ pub fn options(tls_verify: Option<bool>) -> Options {
             insecure.extend(listed.iter().filter_map(|s| s.as_str().map(str::to_owned)));
         }
     }
-    Options { tls_verify, insecure_registries: insecure, max_concurrent: None }
+    Options { tls_verify, insecure_registries: insecure, max_concurrent: None, credentials: Vec::new() }
 }
 
 /// docker's `--pull=always|missing|never` for an image `run`, `create`
@@ -94,4 +96,39 @@ pub fn push_targets(store: &Store, name: &str, all_tags: bool) -> Result<Vec<Ref
         store.resolve(&t.to_string()).map_err(|_| missing(t.familiar()))?;
     }
     Ok(targets)
+}
+
+/// Pulls `r` for `platform` into the store at `root` and records docker's
+/// pull event (which names the image by reference).
+pub fn pull(
+    root: &Path,
+    r: &Reference,
+    platform: &Platform,
+    opts: &Options,
+    progress: &dyn registry::Progress,
+) -> Result<Pulled> {
+    let pulled = registry::pull(root, r, platform, opts, progress)?;
+    crate::events::image(root, "pull", &r.familiar(), &r.familiar());
+    Ok(pulled)
+}
+
+/// Pushes the local image `r` names, layers compressed with `codec` where
+/// they are not yet, and records docker's push event.
+pub fn push(
+    root: &Path,
+    r: &Reference,
+    codec: store::Codec,
+    opts: &Options,
+    progress: &dyn registry::Progress,
+) -> Result<Pushed> {
+    let pushed = registry::push(root, r, codec, opts, progress)?;
+    crate::events::image(root, "push", &r.familiar(), &r.familiar());
+    Ok(pushed)
+}
+
+/// Pulls `name` quietly for the host's platform: a build's FROM of an
+/// image the store lacks (or of every base, with `--pull`).
+pub fn pull_quietly(root: &Path, name: &str, opts: &Options) -> Result<image::Digest> {
+    let r = Reference::parse(name).map_err(|e| Error::invalid(format!("{name}: {e}")))?;
+    Ok(pull(root, &r, &Platform::host(), opts, &|_: registry::Event| {})?.id)
 }

@@ -28,9 +28,22 @@ pub struct Options {
     pub insecure_registries: Vec<String>,
     /// Layers transferred at once (docker's default: 3 down, 5 up).
     pub max_concurrent: Option<usize>,
+    /// Credentials given with the request (the Engine API's
+    /// `X-Registry-Auth`), by registry: used instead of the stored ones.
+    pub credentials: Vec<(String, auth::Credentials)>,
 }
 
 impl Options {
+    /// The credentials for `registry`: the request's, else the stored ones.
+    fn credentials_for(&self, registry: &str) -> Result<Option<auth::Credentials>, RegistryError> {
+        let key = auth::server_key(registry);
+        let given = self.credentials.iter().find(|(r, _)| *r == registry || auth::server_key(r) == key);
+        match given {
+            Some((_, c)) => Ok(Some(c.clone())),
+            None => auth::credentials(registry),
+        }
+    }
+
     fn max_concurrent(&self) -> usize {
         self.max_concurrent.unwrap_or(3).max(1)
     }

@@ -17,7 +17,7 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
 
-use crate::{auth, Options, RegistryError};
+use crate::{Options, RegistryError};
 
 const USER_AGENT: &str = concat!("wharf/", env!("CARGO_PKG_VERSION"));
 
@@ -104,7 +104,7 @@ impl Session {
             ..ClientConfig::default()
         };
         let client = oci_client::Client::new(config);
-        let creds = auth::credentials(&registry)?;
+        let creds = opts.credentials_for(&registry)?;
         let registry_auth = match creds {
             Some(c) if c.username.is_empty() || c.username == "<token>" => RegistryAuth::Bearer(c.secret),
             Some(c) => RegistryAuth::Basic(c.username, c.secret),

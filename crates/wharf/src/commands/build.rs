@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use builder::{BuildError, BuildInput, BuildOptions, Reporter, Services};
+use builder::{BuildError, BuildInput, BuildOptions, Reporter};
 use clap::Args;
 use image::Reference;
 use store::Store;
@@ -77,16 +77,16 @@ fn inputs(store: &Store, args: &BuildArgs) -> anyhow::Result<(BuildInput, Option
     let context_dir = if args.context == "-" {
         let mut data = Vec::new();
         std::io::stdin().read_to_end(&mut data)?;
-        let dir = store.staging_dir("context-")?;
-        temp = Some(dir.clone());
         let is_tar = data.len() > 262 && &data[257..262] == b"ustar";
         let is_compressed = data.starts_with(&[0x1f, 0x8b]) || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
-        if is_tar || is_compressed {
-            image::layer::apply(&data[..], &dir, image::layer::Whiteouts::Delete)
-                .map_err(|e| fail(format!("reading the context from stdin: {e}")))?;
+        let dir = if is_tar || is_compressed {
+            engine::build::unpack_context(store, &data[..]).map_err(|e| fail(e.message().to_owned()))?
         } else {
+            let dir = store.staging_dir("context-")?;
             std::fs::write(dir.join("Dockerfile"), &data)?;
-        }
+            dir
+        };
+        temp = Some(dir.clone());
         dir
     } else {
         let p = PathBuf::from(&args.context);
@@ -151,16 +151,6 @@ fn build_failure(e: BuildError) -> anyhow::Error {
     fail(e.to_string())
 }
 
-/// Pulls a missing base image quietly, as BuildKit's FROM does.
-fn pull_base(root: &Path) -> impl Fn(&str) -> Result<image::Digest, String> + '_ {
-    move |name| super::registry::ensure_image(root, name, "always", true, None).map_err(|e| format!("{e:#}"))
-}
-
-/// Starts a child that builds one stage: the engine's internal job.
-fn stage_command(root: &Path) -> impl Fn(&Path) -> Command + '_ {
-    move |dir| engine::internal::Job::BuildStage { dir: dir.to_owned() }.command(root)
-}
-
 pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &args.platform {
         builder::config::check_platform(p).map_err(fail)?;
@@ -172,24 +162,19 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| Failure::new(125, format!("invalid argument \"{t}\" for \"-t, --tag\" flag: {e}")))?,
         );
     }
-    let opts = options(&args)?;
-    let mut store = Store::open(root)?;
-    let _lock = store.lock(false)?;
+    let options = options(&args)?;
+    let store = Store::open(root)?;
     let (input, temp) = inputs(&store, &args)?;
     let quiet = args.quiet || args.progress == "quiet";
     let mut render = Progress::new(Mode::pick(quiet, &args.progress));
     let mut progress = Reporter::new(|ev| render.show(ev));
-    let (pull, spawn) = (pull_base(root), stage_command(root));
-    let services = Services { pull: &pull, spawn_stage: &spawn };
-    let result = builder::build(&mut store, &input, &opts, services, &mut progress);
+    let req = engine::build::BuildRequest { input, options, tags: args.tag.clone() };
+    let result = engine::build::build(root, &req, &mut progress);
     if let Some(t) = temp {
         let _ = image::layer::remove_tree(&t);
     }
     let id = result.map_err(build_failure)?;
-    for t in &tags {
-        store.tag(&id, t)?;
-        crate::commands::events::image(root, "tag", &id.to_string(), &t.familiar());
-    }
+    let opts = &req.options;
     if let Some(f) = &args.iidfile {
         std::fs::write(f, id.to_string())?;
     }
@@ -207,16 +192,6 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
         drop(progress);
         render.finish(steps);
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The internal job of a child building one stage of a parent's build
-/// (`builder::build_stage_job`).
-pub fn build_stage(root: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
-    let _lock = store.lock(false)?;
-    let pull = pull_base(root);
-    builder::build_stage_job(&mut store, dir, &pull).map_err(build_failure)?;
     Ok(ExitCode::SUCCESS)
 }
 

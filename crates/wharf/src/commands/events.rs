@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-pub use engine::events::{image, Event};
+pub use engine::events::Event;
 use engine::events::{EventReader, Filters};
 
 use crate::exit::fail;

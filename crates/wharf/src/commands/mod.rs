@@ -107,9 +107,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn internal(root: &std::path::Path, job: &str) -> anyhow::Result<ExitCode> {
     use engine::internal::Job;
     let job = Job::parse(job)?;
-    if let Job::BuildStage { dir } = &job {
-        return build::build_stage(root, dir);
-    }
     let code = engine::internal::run(root, &job)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -158,10 +158,8 @@ pub fn pull_one(
         out.flush()?;
     }
     let progress = Lines::new(quiet, to_stderr, "Pulling fs layer", "Pull complete", "Already exists");
-    let pulled = registry::pull(root, r, platform, opts, &progress).map_err(|e| fail(e.to_string()))?;
+    let pulled = engine::registry::pull(root, r, platform, opts, &progress).map_err(|e| fail(e.to_string()))?;
     progress.finish();
-    // docker names the image in its pull event by reference.
-    super::events::image(root, "pull", &r.familiar(), &r.familiar());
     if !quiet {
         writeln!(out, "Digest: {}", pulled.digest)?;
         let status = if pulled.fetched == 0 { "Image is up to date for" } else { "Downloaded newer image for" };
@@ -210,9 +208,8 @@ pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
     }
     for t in &targets {
         let progress = Lines::new(args.quiet, false, "Preparing", "Pushed", "Layer already exists");
-        let pushed = registry::push(root, t, codec, &opts, &progress).map_err(|e| fail(e.to_string()))?;
+        let pushed = engine::registry::push(root, t, codec, &opts, &progress).map_err(|e| fail(e.to_string()))?;
         progress.finish();
-        super::events::image(root, "push", &t.familiar(), &t.familiar());
         if args.quiet {
             println!("{t}");
         } else {

@@ -1,0 +1,149 @@
+//! Builds: the builder run with the engine's services (base images pulled
+//! quietly from their registries, stages built at once by internal-job
+//! children), then the tags and their events. The CLI builds in its own
+//! process; the API server in a child ([`Job::Build`]), which sends its
+//! progress back as JSON lines: the embedded runtime forks for RUN, which
+//! a multi-threaded server must not do itself.
+
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use builder::{BuildError, BuildEvent, BuildInput, BuildOptions, Reporter, Services};
+use image::{Digest, Reference};
+use serde::{Deserialize, Serialize};
+use store::Store;
+
+use crate::internal::Job;
+use crate::{Error, Result};
+
+/// What to build: the Dockerfile and context, the options, the tags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildRequest {
+    pub input: BuildInput,
+    pub options: BuildOptions,
+    /// `-t` / `t=`: the names the image gets.
+    pub tags: Vec<String>,
+}
+
+/// The tags of a request, each a valid reference.
+pub fn parse_tags(tags: &[String]) -> Result<Vec<Reference>> {
+    let parse = |t: &String| Reference::parse(t).map_err(|e| Error::invalid(format!("invalid tag \"{t}\": {e}")));
+    tags.iter().map(parse).collect()
+}
+
+/// Builds `req` in this process, reporting to `progress`; tags the image
+/// (with docker's tag events) and returns its ID.
+pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result<Digest, BuildError> {
+    let tags = parse_tags(&req.tags).map_err(|e| BuildError::Invalid(e.message().to_owned()))?;
+    let failed = |e: store::StoreError| BuildError::Failed(e.to_string());
+    let mut store = Store::open(root).map_err(failed)?;
+    let _lock = store.lock(false).map_err(failed)?;
+    let opts = crate::registry::options(None);
+    let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
+    let spawn = |dir: &Path| Job::BuildStage { dir: dir.to_owned() }.command(root);
+    let services = Services { pull: &pull, spawn_stage: &spawn };
+    let id = builder::build(&mut store, &req.input, &req.options, services, progress)?;
+    for t in &tags {
+        store.tag(&id, t).map_err(failed)?;
+        crate::events::image(root, "tag", &id.to_string(), &t.familiar());
+    }
+    Ok(id)
+}
+
+/// A child building one stage of a parent's build (`Job::BuildStage`).
+pub fn stage_job(root: &Path, dir: &Path) -> Result<(), BuildError> {
+    let failed = |e: store::StoreError| BuildError::Failed(e.to_string());
+    let mut store = Store::open(root).map_err(failed)?;
+    let _lock = store.lock(false).map_err(failed)?;
+    let opts = crate::registry::options(None);
+    let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
+    builder::build_stage_job(&mut store, dir, &pull)
+}
+
+/// A build context read from a tar stream (plain or compressed), in a
+/// staging directory of its own that the caller removes.
+pub fn unpack_context(store: &Store, tar: impl Read) -> Result<PathBuf> {
+    let dir = store.staging_dir("context-")?;
+    if let Err(e) = image::layer::apply(tar, &dir, image::layer::Whiteouts::Delete) {
+        let _ = image::layer::remove_tree(&dir);
+        return Err(Error::invalid(format!("reading the build context: {e}")));
+    }
+    Ok(dir)
+}
+
+/// A build running in a child process (`Job::Build`): its events as they
+/// come, then its outcome.
+pub struct BuildChild {
+    dir: PathBuf,
+    child: Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+/// What a build child leaves in its job directory.
+type Outcome = std::result::Result<String, BuildError>;
+
+impl BuildChild {
+    /// Starts building `req` in a child; the job directory `dir` (a
+    /// staging directory) is the child's to write and the caller's to
+    /// remove.
+    pub fn start(root: &Path, dir: &Path, req: &BuildRequest) -> Result<BuildChild> {
+        let json = serde_json::to_vec(req).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(dir.join("request.json"), json)?;
+        let mut child = Job::Build { dir: dir.to_owned() }
+            .command(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::internal(format!("starting the build: {e}")))?;
+        let out = child.stdout.take().ok_or_else(|| Error::internal("the build child has no stdout"))?;
+        Ok(BuildChild { dir: dir.to_owned(), child, lines: std::io::BufReader::new(out).lines() })
+    }
+
+    /// The next progress event; None once the child is done.
+    pub fn next_event(&mut self) -> Option<BuildEvent> {
+        loop {
+            let line = self.lines.next()?.ok()?;
+            if let Ok(ev) = serde_json::from_str(&line) {
+                return Some(ev);
+            }
+        }
+    }
+
+    /// Waits for the child and returns what it built.
+    pub fn finish(mut self) -> Result<Digest, BuildError> {
+        let status = self.child.wait().map_err(|e| BuildError::Failed(format!("waiting for the build: {e}")))?;
+        let outcome: Option<Outcome> =
+            std::fs::read(self.dir.join("outcome.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        match outcome {
+            Some(Ok(id)) => id.parse().map_err(|_| BuildError::Failed(format!("the build child named no image: {id}"))),
+            Some(Err(e)) => Err(e),
+            None => Err(BuildError::Failed(format!("the build process ended without a result ({status})"))),
+        }
+    }
+
+    /// Stops the build (its client went away).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The child's side of `Job::Build`: builds the request in `dir`, its
+/// events as JSON lines on stdout, its outcome in `dir/outcome.json`.
+pub fn build_job(root: &Path, dir: &Path) -> Result<i32> {
+    let req: BuildRequest = serde_json::from_slice(&std::fs::read(dir.join("request.json"))?)
+        .map_err(|e| Error::invalid(format!("not a build request: {e}")))?;
+    let mut progress = Reporter::new(|ev| {
+        use std::io::Write;
+        if let Ok(line) = serde_json::to_string(&ev) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        }
+    });
+    let outcome: Outcome = build(root, &req, &mut progress).map(|id| id.to_string());
+    let code = i32::from(outcome.is_err());
+    let json = serde_json::to_vec(&outcome).map_err(|e| Error::internal(e.to_string()))?;
+    std::fs::write(dir.join("outcome.json"), json)?;
+    Ok(code)
+}
