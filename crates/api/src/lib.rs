@@ -12,6 +12,7 @@
 mod attach;
 mod build;
 mod containers;
+mod events;
 mod exec;
 mod http;
 mod images;
@@ -113,6 +114,7 @@ fn router(ctx: Ctx) -> Router {
         .merge(containers::routes())
         .merge(images::routes())
         .merge(build::routes())
+        .merge(events::routes())
         .merge(resources::routes())
         .merge(exec::routes())
         .fallback(http::not_found)

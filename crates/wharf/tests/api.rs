@@ -58,9 +58,15 @@ impl Env {
 
     /// docker's CLI against the service: (exit code, stdout, stderr).
     fn docker(&self, args: &[&str]) -> (i32, String, String) {
+        self.docker_with_env(&[], args)
+    }
+
+    /// The same, with more environment (`DOCKER_BUILDKIT=0`).
+    fn docker_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
         let o = Command::new("docker")
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
             .env("DOCKER_CONFIG", self.path().join("docker-config"))
+            .envs(env.iter().copied())
             .args(args)
             .output()
             .expect("docker");
@@ -268,4 +274,83 @@ fn dockers_cli_makes_networks_and_volumes() {
     env.docker_ok(&["network", "rm", &net]);
     let (code, _, err) = env.docker(&["network", "inspect", &net]);
     assert!(code != 0 && err.contains("not found"), "{err}");
+}
+
+/// Images through docker's CLI: `build` with the classic builder
+/// (`DOCKER_BUILDKIT=0`), the image run; `save` piped into `load`;
+/// `login`, `push` and `pull` against a registry behind htpasswd; and
+/// the `events` those left.
+#[test]
+fn dockers_cli_builds_saves_loads_pushes_and_pulls_through_the_service() {
+    let Some(mut env) = Env::new() else { return };
+    if !common::registry::have_registry() {
+        return;
+    }
+    env.serve();
+    let ctx = env.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("greeting"), "hello from the context\n").expect("write");
+    let dockerfile = "FROM localhost/bb\nARG WHO=nobody\nRUN echo \"built for $WHO\" > /who\nCOPY greeting /greeting\n\
+                      CMD [\"cat\", \"/who\", \"/greeting\"]\n";
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("write");
+    let classic = [("DOCKER_BUILDKIT", "0")];
+    let ctx_arg = ctx.to_str().expect("utf-8");
+    let (code, out, err) =
+        env.docker_with_env(&classic, &["build", "-t", "apibuilt:1", "--build-arg", "WHO=api", ctx_arg]);
+    assert_eq!(code, 0, "{err}{out}");
+    assert!(out.contains("Successfully built ") && out.contains("Successfully tagged apibuilt:1"), "{out}");
+    assert_eq!(env.docker_ok(&["run", "--rm", "apibuilt:1"]), "built for api\nhello from the context\n");
+    let (code, _, err) = env.docker_with_env(&classic, &["build", "-q", "-t", "apibuilt:2", ctx_arg]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN exit 3\n").expect("write");
+    let (code, out, err) = env.docker_with_env(&classic, &["build", ctx_arg]);
+    assert_ne!(code, 0, "a failing RUN fails the build: {out}");
+    assert!(err.contains("exit") || err.contains("returned a non-zero code"), "{err}");
+
+    let saved = env.path().join("saved.tar");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker save apibuilt:1 > {}", saved.display()))
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .output()
+        .expect("sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.docker_ok(&["rmi", "apibuilt:1", "apibuilt:2"]);
+    let loaded = env.docker_with_input(&["load"], &std::fs::read(&saved).expect("the archive"));
+    assert_eq!(String::from_utf8_lossy(&loaded.stdout), "Loaded image: apibuilt:1\n");
+    assert_eq!(env.docker_ok(&["run", "--rm", "apibuilt:1", "cat", "/who"]), "built for api\n");
+
+    let reg = common::registry::Registry::start(Some(("alice", "s3cret")));
+    let remote = format!("{}/team/built:1", reg.addr());
+    env.docker_ok(&["tag", "apibuilt:1", &remote]);
+    let (code, _, err) = env.docker(&["push", &remote]);
+    assert_ne!(code, 0, "a push without login is refused");
+    assert!(err.contains("unauthorized") || err.contains("authentication required"), "{err}");
+    let (code, _, err) = env.docker(&["login", "-u", "alice", "-p", "wrong", &reg.addr()]);
+    assert_ne!(code, 0, "a wrong password is refused: {err}");
+    env.docker_ok(&["login", "-u", "alice", "-p", "s3cret", &reg.addr()]);
+    let pushed = env.docker_ok(&["push", &remote]);
+    assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
+    env.docker_ok(&["rmi", &remote, "apibuilt:1"]);
+    let pulled = env.docker_ok(&["pull", &remote]);
+    assert!(pulled.contains("Status: Downloaded newer image for") || pulled.contains("up to date"), "{pulled}");
+    assert_eq!(env.docker_ok(&["run", "--rm", &remote, "cat", "/greeting"]), "hello from the context\n");
+    let (code, _, err) = env.docker(&["pull", &format!("{}/team/missing:1", reg.addr())]);
+    assert!(code != 0 && err.contains("not found"), "{err}");
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() + 1;
+    let events = env.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &now.to_string(),
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}}",
+    ]);
+    for action in ["tag", "load", "push", "pull"] {
+        assert!(events.lines().any(|l| l == action), "an image {action} event: {events}");
+    }
 }

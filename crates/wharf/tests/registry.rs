@@ -9,102 +9,23 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use common::Env;
 
-/// A registry process on a free loopback port, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+use common::registry::{have_registry, Registry};
 
-fn have_registry() -> bool {
-    let ok = Path::new("/usr/bin/docker-registry").exists() && Path::new("/usr/bin/skopeo").exists();
-    if !ok {
-        assert!(
-            std::env::var_os("WHARF_REQUIRE_PEERS").is_none(),
-            "docker-registry and skopeo are required (scripts/test.sh installs them)"
-        );
-    }
-    ok
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-impl Registry {
-    /// Starts a registry; with `user` set, behind htpasswd basic auth.
-    fn start(user: Option<(&str, &str)>) -> Registry {
-        Registry::start_tls(user, None)
-    }
-
-    /// With `tls`, a directory holding `cert.pem` and `key.pem`, over HTTPS.
-    fn start_tls(user: Option<(&str, &str)>, tls: Option<&Path>) -> Registry {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let auth = user.map(|(u, p)| {
-            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd (apache2-utils)");
-            assert!(out.status.success());
-            std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("write htpasswd");
-            format!("auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n", dir.path().join("htpasswd").display())
-        });
-        Registry::start_with(dir, auth.as_deref().unwrap_or(""), tls)
-    }
-
-    /// Behind bearer tokens from `tokens`, which the registry trusts.
-    fn start_token(tokens: &TokenServer) -> Registry {
-        let auth = format!(
-            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
-             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
-            tokens.port,
-            tokens.cert.display()
-        );
-        Registry::start_with(tempfile::tempdir().expect("tempdir"), &auth, None)
-    }
-
-    /// Starts `docker-registry serve` in `dir` with the `auth` section given.
-    fn start_with(dir: tempfile::TempDir, auth: &str, tls: Option<&Path>) -> Registry {
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
-            dir.path().join("data").display()
-        );
-        config.push_str(&format!("http:\n  addr: 127.0.0.1:{port}\n"));
-        if let Some(t) = tls {
-            config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                t.join("cert.pem").display(),
-                t.join("key.pem").display()
-            ));
-        }
-        config.push_str(auth);
-        std::fs::write(dir.path().join("config.yml"), config).expect("config");
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry");
-        let up = common::eventually(|| TcpStream::connect(("127.0.0.1", port)).ok());
-        assert!(up.is_some(), "the registry did not listen on {port}");
-        Registry { child, port, _dir: dir }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A registry behind bearer tokens from `tokens`, which it trusts.
+fn start_token(tokens: &TokenServer) -> Registry {
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
+         issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+        tokens.port,
+        tokens.cert.display()
+    );
+    Registry::start_with(tempfile::tempdir().expect("tempdir"), &auth, None)
 }
 
 /// A second store beside the env's: a machine that has never seen the image.
@@ -485,7 +406,7 @@ fn bearer_token_login_push_pull_logout() {
         return;
     }
     let tokens = TokenServer::start();
-    let reg = Registry::start_token(&tokens);
+    let reg = start_token(&tokens);
     let config = env.path().join("docker-config");
     let name = format!("{}/private/app:v1", reg.addr());
     two_layer_image(&env, &name);

@@ -3,6 +3,8 @@
 //! host's busybox-static, and helpers that drive the real binary.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
