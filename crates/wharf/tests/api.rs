@@ -354,3 +354,52 @@ fn dockers_cli_builds_saves_loads_pushes_and_pulls_through_the_service() {
         assert!(events.lines().any(|l| l == action), "an image {action} event: {events}");
     }
 }
+
+/// docker-py's high-level API for images and events: `images.build`
+/// (which looks for the classic builder's lines), `images.get`, `tag`,
+/// `save` into `images.load`, `remove`, and `events` decoded.
+#[test]
+fn docker_py_builds_tags_saves_loads_and_reads_events() {
+    let Some(mut env) = Env::new() else { return };
+    let have_py = Command::new("python3").args(["-c", "import docker"]).status().is_ok_and(|s| s.success());
+    if !have_py {
+        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker-py is required (pip install docker)");
+        return;
+    }
+    env.serve();
+    let script = r#"
+import io, sys, time, docker
+c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
+start = int(time.time())
+df = io.BytesIO(b"FROM localhost/bb\nRUN echo made > /made\nLABEL who=py\nCMD [\"cat\", \"/made\"]\n")
+img, logs = c.images.build(fileobj=df, tag="pybuilt:1", rm=True)
+assert "pybuilt:1" in img.tags, img.tags
+assert img.labels.get("who") == "py", img.labels
+assert any("Successfully built" in l.get("stream", "") for l in logs), list(logs)
+assert c.containers.run("pybuilt:1", remove=True) == b"made\n"
+try:
+    c.images.build(fileobj=io.BytesIO(b"FROM localhost/bb\nRUN exit 7\n"))
+    raise SystemExit("a failing RUN must raise BuildError")
+except docker.errors.BuildError as e:
+    assert "7" in str(e), str(e)
+img.tag("pybuilt", "2")
+assert "pybuilt:2" in c.images.get("pybuilt:1").tags
+data = b"".join(img.save(named=True))
+c.images.remove("pybuilt:1")
+c.images.remove("pybuilt:2")
+try:
+    c.images.get("pybuilt:1")
+    raise SystemExit("the image is gone")
+except docker.errors.ImageNotFound:
+    pass
+back = c.images.load(data)
+assert [t for i in back for t in i.tags] == ["pybuilt:1"], [i.tags for i in back]
+seen = [e["Action"] for e in c.events(since=start, until=int(time.time()) + 1, decode=True, filters={"type": "image"})]
+for action in ("tag", "delete", "load"):
+    assert action in seen or (action == "delete" and "untag" in seen), (action, seen)
+print("ok")
+"#;
+    let o =
+        Command::new("python3").args(["-c", script, env.socket().to_str().expect("utf-8")]).output().expect("python3");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+}
