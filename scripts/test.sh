@@ -13,6 +13,8 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tar >/dev/null || need+=(tar)
 command -v dockerd >/dev/null || need+=(docker.io containerd)
+# docker-compose 1.29 (on Debian's own docker-py) drives the API server.
+command -v docker-compose >/dev/null || need+=(docker-compose)
 # Container networking (iptables; ip for the tests' own namespaces) and the demo test's Python base
 # (debootstrap; curl for the README demo).
 command -v ip >/dev/null || need+=(iproute2)
@@ -74,6 +76,10 @@ fi
 # docker-py, a client of wharf's Engine API in the tests.
 if ! python3 -c 'import docker' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check docker==7.1.0
+fi
+# testcontainers-python, another client of the API in the tests.
+if ! python3 -c 'import testcontainers' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check testcontainers==4.15.0
 fi
 export WHARF_REQUIRE_ORACLE=1
 

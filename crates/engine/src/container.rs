@@ -46,6 +46,10 @@ pub struct ContainerConfig {
     pub volumes: Vec<String>,
     /// Networks joined with `network connect`, beyond `network`.
     pub connected: Vec<Endpoint>,
+    /// Disconnected from its own network while stopped (`network` is then
+    /// `none`): the next `network connect` gives it its own network again,
+    /// as compose does to set a service's aliases.
+    pub unplugged: bool,
     /// The health check (the image's, with `--health-*` over it).
     pub health: Option<crate::health::HealthConfig>,
     /// `--ipc`, as given (`shareable`: /dev/shm is a host-side tmpfs that

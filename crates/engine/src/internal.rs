@@ -43,10 +43,15 @@ pub enum Job {
 }
 
 impl Job {
-    /// The command that runs this job: this very binary.
+    /// The command that runs this job: this very binary, through
+    /// `/proc/self/exe` so that a long-running API server whose binary
+    /// was replaced (an upgrade, a rebuild) still starts its own jobs;
+    /// argv[0] keeps the binary's name for `ps`.
     pub fn command(&self, root: &Path) -> Command {
-        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-        let mut cmd = Command::new(exe);
+        use std::os::unix::process::CommandExt;
+        let name = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("wharf"));
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg0(name.to_string_lossy().trim_end_matches(" (deleted)"));
         let json = serde_json::to_string(self).unwrap_or_default();
         cmd.arg("--root").arg(root).arg(ENTRY).arg(json);
         cmd

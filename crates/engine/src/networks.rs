@@ -183,11 +183,32 @@ fn network_value(store: &Store, n: &NetworkRecord) -> Result<Value> {
     }))
 }
 
-/// The options `network inspect` shows: the bridge's name and those given.
+/// The options `network inspect` shows: those given, as docker's (whose
+/// default network alone also names its bridge device). compose compares
+/// them with its file's and recreates a network whose options differ.
 fn options_shown(n: &NetworkRecord) -> BTreeMap<String, String> {
     let mut shown = n.options.clone();
-    shown.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
+    if n.name == "bridge" {
+        shown.insert("com.docker.network.bridge.name".into(), n.bridge.clone());
+    }
     shown
+}
+
+/// A stopped container leaves its own network: the next network it was
+/// connected to takes its place, or it has none until a `connect`.
+fn unplug(cfg: &mut ContainerConfig) {
+    if cfg.connected.is_empty() {
+        cfg.network = "none".into();
+        cfg.unplugged = true;
+        cfg.aliases.clear();
+        return;
+    }
+    let next = cfg.connected.remove(0);
+    cfg.network = next.network;
+    cfg.aliases = next.aliases;
+    for (i, e) in cfg.connected.iter_mut().enumerate() {
+        e.ifname = format!("eth{}", i + 1);
+    }
 }
 
 fn in_use(store: &Store, name: &str) -> Result<Vec<String>> {
@@ -224,6 +245,12 @@ pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[Str
     if net != "bridge" && store.network(&net)?.is_none() {
         return Err(Error::not_found(format!("network {net} not found")));
     }
+    if cfg.unplugged && !rec.state.is_live() {
+        cfg.network = net;
+        cfg.aliases = aliases.to_vec();
+        cfg.unplugged = false;
+        return save_config(store, &rec.id, &cfg);
+    }
     if cfg.network == "host" || cfg.network == "none" || cfg.network.starts_with("container:") {
         return Err(Error::invalid(format!(
             "container cannot be connected to multiple networks with one of the networks in {} mode",
@@ -251,15 +278,21 @@ pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[Str
     Ok(())
 }
 
-/// Disconnects a container from a network it joined with `connect`.
+/// Disconnects a container from a network: one it joined with
+/// `connect`, or while it is not running, the one it was created on.
 pub fn disconnect(store: &mut Store, container: &str, network: &str, force: bool) -> Result<()> {
     let rec = running_container(store, container)?;
     let mut cfg = load_config(&rec);
     let net = if network == "default" { "bridge".to_owned() } else { network.to_owned() };
     let Some(pos) = cfg.connected.iter().position(|e| e.network == net) else {
+        if cfg.network == net && !rec.state.is_live() {
+            unplug(&mut cfg);
+            save_config(store, &rec.id, &cfg)?;
+            return if is_user_network(&net) { update_hosts(store, &net) } else { Ok(()) };
+        }
         if cfg.network == net {
             return Err(Error::invalid(format!(
-                "container {} was created on network {net}: wharf can only disconnect networks joined with 'network connect'",
+                "container {} is running on network {net}, which it was created on: wharf disconnects it from that network only while it is stopped",
                 rec.name
             )));
         }

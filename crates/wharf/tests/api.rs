@@ -403,3 +403,102 @@ print("ok")
         Command::new("python3").args(["-c", script, env.socket().to_str().expect("utf-8")]).output().expect("python3");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+const COMPOSE_FILE: &str = r#"version: "2.4"
+services:
+  web:
+    build: ./web
+    ports:
+      - "127.0.0.1:PORT:80"
+    environment:
+      GREETING: hello from web
+    depends_on:
+      api:
+        condition: service_healthy
+    stop_grace_period: 1s
+  api:
+    image: localhost/bb
+    command: ["httpd", "-f", "-p", "8080", "-h", "/data"]
+    volumes:
+      - data:/data
+    depends_on:
+      - seed
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/index.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+  seed:
+    image: localhost/bb
+    command: ["sh", "-c", "echo from the api > /data/index.html; echo seeded; exec sleep 1000"]
+    stop_grace_period: 1s
+    volumes:
+      - data:/data
+volumes:
+  data:
+"#;
+
+/// The web service's page: its environment, then what it fetches from
+/// the api service by name.
+const COMPOSE_CGI: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"$GREETING\"\n\
+                           wget -q -O - http://api:8080/index.html\n";
+
+/// docker-compose 1.29 (Debian's, on its own docker-py) brings up three
+/// services through the service: one built from a Dockerfile with a
+/// published port, one it reaches by name on the project's network with
+/// a health check it waits for, one filling a named volume; then `ps`,
+/// `logs`, `exec`, and `down -v` leaves nothing behind.
+#[test]
+fn compose_brings_up_a_three_service_app_and_takes_it_down() {
+    let Some(mut env) = Env::new() else { return };
+    let have_compose = Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success());
+    if !have_compose {
+        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker-compose is required (apt docker-compose)");
+        return;
+    }
+    env.serve();
+    let port = common::registry::free_port();
+    let dir = env.path().join("app");
+    std::fs::create_dir_all(dir.join("web")).expect("mkdir");
+    std::fs::write(dir.join("docker-compose.yml"), COMPOSE_FILE.replace("PORT", &port.to_string())).expect("write");
+    let dockerfile = "FROM localhost/bb\nCOPY index.cgi /www/cgi-bin/index.cgi\nRUN chmod 755 /www/cgi-bin/index.cgi\n\
+                      CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n";
+    std::fs::write(dir.join("web/Dockerfile"), dockerfile).expect("write");
+    std::fs::write(dir.join("web/index.cgi"), COMPOSE_CGI).expect("write");
+    let project = format!("cmp{}", std::process::id());
+    let compose = |args: &[&str]| {
+        let o = Command::new("docker-compose")
+            .current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+            .env("DOCKER_BUILDKIT", "0")
+            .env("COMPOSE_DOCKER_CLI_BUILD", "0")
+            .args(["-p", &project])
+            .args(args)
+            .output()
+            .expect("docker-compose");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        assert!(o.status.success(), "docker-compose {args:?}: {}{}", text(&o.stderr), text(&o.stdout));
+        text(&o.stdout)
+    };
+    compose(&["up", "-d"]);
+    let addr = format!("127.0.0.1:{port}");
+    let get = || common::http_get_path(&addr, "/cgi-bin/index.cgi");
+    let page = common::eventually(|| get().filter(|p| p.contains("from the api")));
+    let page = page.unwrap_or_else(|| panic!("the web service answers on {port}: {:?}", get()));
+    assert!(page.ends_with("hello from web\nfrom the api\n"), "{page}");
+    let api = format!("{project}_api_1");
+    assert_eq!(env.docker_ok(&["inspect", "-f", "{{.State.Health.Status}}", &api]).trim(), "healthy");
+    let ps = compose(&["ps"]);
+    for service in ["web", "api", "seed"] {
+        let name = format!("{project}_{service}_1");
+        assert!(ps.lines().any(|l| l.starts_with(&name) && l.contains(" Up")), "{name} is up: {ps}");
+    }
+    assert!(compose(&["logs", "seed"]).contains("seeded"), "the seed service's log");
+    assert_eq!(compose(&["exec", "-T", "api", "cat", "/data/index.html"]), "from the api\n");
+    compose(&["down", "-v"]);
+    let left = |args: &[&str]| env.ok(args).lines().filter(|l| l.contains(&project)).count();
+    assert_eq!(left(&["ps", "-a", "--format", "{{.Names}}"]), 0, "no container left");
+    assert_eq!(left(&["network", "ls", "--format", "{{.Name}}"]), 0, "no network left");
+    assert_eq!(left(&["volume", "ls", "--format", "{{.Name}}"]), 0, "no volume left");
+}

@@ -432,9 +432,10 @@ fn a_flushed_forwarding_rule_comes_back_with_the_next_container() {
     let Some(env) = Env::new() else { return };
     env.ok(&["network", "create", "fw-net"]);
     env.ok(&["run", "-d", "--name", "fw1", "--network", "fw-net", "localhost/bb", "sleep", "100"]);
-    let bridge =
-        env.ok(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", "fw-net"]);
-    let rule = ["FORWARD", "-i", bridge.trim(), "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"];
+    // A user network's bridge is named after its ID (docker's `br-ID12`).
+    let id = env.ok(&["network", "inspect", "-f", "{{.Id}}", "fw-net"]);
+    let bridge = format!("wh-{}", &id.trim()[..12]);
+    let rule = ["FORWARD", "-i", bridge.as_str(), "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"];
     let iptables = |op: &str| {
         std::process::Command::new("iptables").args(["-t", "filter", op]).args(rule).status().is_ok_and(|s| s.success())
     };

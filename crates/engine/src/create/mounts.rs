@@ -54,18 +54,31 @@ pub(super) fn mounts(
     for b in hc.binds.iter().flatten() {
         out.push(bind(root, rootfs, b, used)?);
     }
+    let tmpfs = super::tmpfs_list(hc);
+    // A `Volumes` entry that a bind, mount or tmpfs already covers makes
+    // no anonymous volume (compose sends both for `data:/data`).
+    let mut covered: Vec<PathBuf> = out.iter().map(|m| clean(&m.destination().to_string_lossy())).collect();
+    covered.extend(tmpfs.iter().map(|t| clean(t.split_once(':').map_or(t.as_str(), |(d, _)| d))));
     for dst in body.volumes.iter().flatten() {
         if !dst.starts_with('/') {
             return Err(Error::invalid(format!("invalid volume specification: '{dst}': invalid mount config for type \"volume\": invalid mount path: '{dst}' mount path must be absolute")));
         }
+        if covered.contains(&clean(dst)) {
+            continue;
+        }
         let data = used.volume(root, None, Some((rootfs, dst)))?;
         out.push(runtime::bind_mount(&data, dst, false)?);
     }
-    for t in super::tmpfs_list(hc) {
+    for t in tmpfs {
         let (dst, opts) = t.split_once(':').unwrap_or((&t, ""));
         out.push(runtime::tmpfs_mount(dst, opts)?);
     }
     Ok(out)
+}
+
+/// A mount destination with `.`, `..` and extra slashes resolved.
+fn clean(dst: &str) -> PathBuf {
+    Path::new("/").join(builder::context::clean_rel(dst))
 }
 
 /// Mount propagation modes of a bind.

@@ -134,12 +134,17 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
     text.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&d)).map(str::to_owned).collect()
 }
 
-/// An HTTP GET over loopback; the body, or None.
+/// An HTTP GET of `/` over loopback; the body, or None.
 pub fn http_get(addr: &str) -> Option<String> {
+    http_get_path(addr, "/")
+}
+
+/// An HTTP GET of `path` over loopback; the body, or None.
+pub fn http_get_path(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, std::time::Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(3))).ok()?;
-    write!(s, "GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
