@@ -502,3 +502,43 @@ fn compose_brings_up_a_three_service_app_and_takes_it_down() {
     assert_eq!(left(&["network", "ls", "--format", "{{.Name}}"]), 0, "no network left");
     assert_eq!(left(&["volume", "ls", "--format", "{{.Name}}"]), 0, "no volume left");
 }
+
+/// testcontainers-python (Ryuk off) starts generic containers through the
+/// service and waits on them by a log line and by an exposed port, then
+/// reaches the published port. This machine looks like a container to it
+/// (/.dockerenv), so it is told to use the docker host, on loopback.
+#[test]
+fn testcontainers_waits_on_a_log_line_and_an_exposed_port() {
+    let Some(mut env) = Env::new() else { return };
+    let have_tc = Command::new("python3").args(["-c", "import testcontainers"]).status().is_ok_and(|s| s.success());
+    if !have_tc {
+        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "testcontainers is required (pip install)");
+        return;
+    }
+    env.serve();
+    let script = r#"
+import sys, urllib.request
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.wait_strategies import LogMessageWaitStrategy, PortWaitStrategy
+cmd = ["sh", "-c", "mkdir -p /w && echo served > /w/index.html && echo ready && exec httpd -f -p 8080 -h /w"]
+by_log = DockerContainer("localhost/bb").with_command(cmd).with_exposed_ports(8080)
+with by_log.waiting_for(LogMessageWaitStrategy("ready")) as c:
+    assert b"ready" in c.get_logs()[0], c.get_logs()
+by_port = DockerContainer("localhost/bb").with_command(cmd).with_exposed_ports(8080)
+with by_port.waiting_for(PortWaitStrategy(8080)) as c:
+    host, port = c.get_container_host_ip(), c.get_exposed_port(8080)
+    assert host == "127.0.0.1", host
+    assert urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=5).read() == b"served\n"
+print("ok")
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .env("TESTCONTAINERS_RYUK_DISABLED", "true")
+        .env("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+        .env("TC_HOST", "127.0.0.1")
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(env.ok(&["ps", "-aq"]), "", "testcontainers removed what it started");
+}
