@@ -39,8 +39,8 @@ fn request(q: &[(String, String)], dockerfile: Vec<u8>, input_dir: std::path::Pa
     let get = |k: &str| q.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let map = |k: &str| -> ApiResult<BTreeMap<String, String>> {
         let Some(raw) = get(k).filter(|v| !v.is_empty()) else { return Ok(BTreeMap::new()) };
-        let m: BTreeMap<String, Option<String>> = serde_json::from_str(raw)
-            .map_err(|e| ApiError(Error::invalid(format!("invalid {k} JSON: {e}"))))?;
+        let m: BTreeMap<String, Option<String>> =
+            serde_json::from_str(raw).map_err(|e| ApiError(Error::invalid(format!("invalid {k} JSON: {e}"))))?;
         // A build arg given with no value (null) takes none, as dockerd's.
         Ok(m.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     };
@@ -100,11 +100,8 @@ fn read_dockerfile(q: &[(String, String)], dir: &std::path::Path) -> ApiResult<B
     let rel = builder::context::clean_rel(name);
     let path = builder::context::resolve_in(dir, &rel, true)
         .map_err(|e| ApiError(Error::invalid(format!("the Dockerfile {name:?}: {e}"))))?;
-    let dockerfile = std::fs::read(&path).map_err(|_| {
-        ApiError(Error::invalid(format!(
-            "Cannot locate specified Dockerfile: {name}"
-        )))
-    })?;
+    let dockerfile = std::fs::read(&path)
+        .map_err(|_| ApiError(Error::invalid(format!("Cannot locate specified Dockerfile: {name}"))))?;
     request(q, dockerfile, dir.to_owned())
 }
 
@@ -173,10 +170,11 @@ impl Lines {
             out.push_str(s);
         };
         match ev {
-            BuildEvent::Begin { name, .. } => match step_title(&name) {
-                Some(title) => line(&mut out, &format!("{title}\n")),
-                None => {}
-            },
+            BuildEvent::Begin { name, .. } => {
+                if let Some(title) = step_title(&name) {
+                    line(&mut out, &format!("{title}\n"));
+                }
+            }
             BuildEvent::Cached { .. } => line(&mut out, " ---> Using cache\n"),
             BuildEvent::Output { text, .. } => {
                 let text = String::from_utf8_lossy(&text).into_owned();

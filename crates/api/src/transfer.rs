@@ -112,7 +112,9 @@ impl registry::Progress for Lines<'_> {
                 json!({"status": moving, "progressDetail": {"current": n, "total": total}, "id": id})
             }
             Event::Exists { id } => json!({"status": exists, "progressDetail": {}, "id": id}),
-            Event::Mounted { id, from } => json!({"status": format!("Mounted from {from}"), "progressDetail": {}, "id": id}),
+            Event::Mounted { id, from } => {
+                json!({"status": format!("Mounted from {from}"), "progressDetail": {}, "id": id})
+            }
             Event::Done { id } => json!({"status": done, "progressDetail": {}, "id": id}),
             Event::Retrying { id, reason } => json!({"status": format!("Retrying ({reason})"), "id": id}),
         };
@@ -264,7 +266,13 @@ pub async fn save(ctx: Ctx, names: Vec<String>) -> ApiResult<Response> {
         let mut out = ChannelWriter(tx);
         let mut store = store::Store::open(root.as_path())?;
         let target = engine::archive::SaveTarget::Stream(&mut out);
-        engine::archive::save(&mut store, &names, engine::archive::SaveFormat::DockerArchive, store::Codec::Gzip, target)
+        engine::archive::save(
+            &mut store,
+            &names,
+            engine::archive::SaveFormat::DockerArchive,
+            store::Codec::Gzip,
+            target,
+        )
     });
     Ok(streamed("application/x-tar", rx))
 }

@@ -979,9 +979,8 @@ fn fetch_url(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result<(S
     use std::os::unix::fs::PermissionsExt;
     let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').find(|s| !s.is_empty()).unwrap_or("index.html");
     let name = if name.contains(':') { "index.html" } else { name };
-    let mut resp = reqwest::blocking::get(url)
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| fail(format!("ADD {url}: {e}")))?;
+    let mut resp =
+        reqwest::blocking::get(url).and_then(|r| r.error_for_status()).map_err(|e| fail(format!("ADD {url}: {e}")))?;
     let path = dir.join(name);
     let file = std::fs::File::create(&path)?;
     let mut hw = image::digest::HashingWriter::new(file);
