@@ -91,6 +91,39 @@ impl Env {
         child.wait_with_output().expect("wait")
     }
 
+    /// Whether Python has `module` (a required peer when the tests say so).
+    fn have_python(module: &str) -> bool {
+        let have =
+            Command::new("python3").args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success());
+        assert!(
+            have || std::env::var_os("WHARF_REQUIRE_PEERS").is_none(),
+            "python3's {module} is required (pip install)"
+        );
+        have
+    }
+
+    /// A served store for a Python client that needs `module`.
+    fn serving_for_python(module: &str) -> Option<Env> {
+        let mut env = Env::new()?;
+        if !Env::have_python(module) {
+            return None;
+        }
+        env.serve();
+        Some(env)
+    }
+
+    /// Runs a Python client against the service (its socket in argv[1]
+    /// and DOCKER_HOST, `vars` too): it must print `ok`.
+    fn python_ok(&self, script: &str, vars: &[(&str, &str)]) {
+        let o = Command::new("python3")
+            .args(["-c", script, self.socket().to_str().expect("utf-8")])
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .envs(vars.iter().copied())
+            .output()
+            .expect("python3");
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
     fn docker_ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.docker(args);
         assert_eq!(code, 0, "docker {args:?}: {err}{out}");
@@ -200,13 +233,7 @@ fn versions_outside_the_range_are_refused_and_every_answer_names_the_api() {
 /// docker-py (PyPI's `docker`, 7.x), through its high-level API.
 #[test]
 fn docker_py_runs_waits_logs_and_lists() {
-    let Some(mut env) = Env::new() else { return };
-    let have_py = Command::new("python3").args(["-c", "import docker"]).status().is_ok_and(|s| s.success());
-    if !have_py {
-        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker-py is required (pip install docker)");
-        return;
-    }
-    env.serve();
+    let Some(env) = Env::serving_for_python("docker") else { return };
     let script = r#"
 import sys, docker
 c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
@@ -227,9 +254,7 @@ live.remove(force=True)
 assert "localhost/bb:latest" in [t for i in c.images.list() for t in i.tags]
 print("ok")
 "#;
-    let o =
-        Command::new("python3").args(["-c", script, env.socket().to_str().expect("utf-8")]).output().expect("python3");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+    env.python_ok(script, &[]);
 }
 
 /// Networks and volumes through docker's CLI: two containers on a user
@@ -360,13 +385,7 @@ fn dockers_cli_builds_saves_loads_pushes_and_pulls_through_the_service() {
 /// `save` into `images.load`, `remove`, and `events` decoded.
 #[test]
 fn docker_py_builds_tags_saves_loads_and_reads_events() {
-    let Some(mut env) = Env::new() else { return };
-    let have_py = Command::new("python3").args(["-c", "import docker"]).status().is_ok_and(|s| s.success());
-    if !have_py {
-        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "docker-py is required (pip install docker)");
-        return;
-    }
-    env.serve();
+    let Some(env) = Env::serving_for_python("docker") else { return };
     let script = r#"
 import io, sys, time, docker
 c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
@@ -399,9 +418,7 @@ for action in ("tag", "delete", "load"):
     assert action in seen or (action == "delete" and "untag" in seen), (action, seen)
 print("ok")
 "#;
-    let o =
-        Command::new("python3").args(["-c", script, env.socket().to_str().expect("utf-8")]).output().expect("python3");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+    env.python_ok(script, &[]);
 }
 
 const COMPOSE_FILE: &str = r#"version: "2.4"
@@ -509,13 +526,7 @@ fn compose_brings_up_a_three_service_app_and_takes_it_down() {
 /// (/.dockerenv), so it is told to use the docker host, on loopback.
 #[test]
 fn testcontainers_waits_on_a_log_line_and_an_exposed_port() {
-    let Some(mut env) = Env::new() else { return };
-    let have_tc = Command::new("python3").args(["-c", "import testcontainers"]).status().is_ok_and(|s| s.success());
-    if !have_tc {
-        assert!(std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "testcontainers is required (pip install)");
-        return;
-    }
-    env.serve();
+    let Some(env) = Env::serving_for_python("testcontainers") else { return };
     let script = r#"
 import sys, urllib.request
 from testcontainers.core.container import DockerContainer
@@ -531,14 +542,11 @@ with by_port.waiting_for(PortWaitStrategy(8080)) as c:
     assert urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=5).read() == b"served\n"
 print("ok")
 "#;
-    let o = Command::new("python3")
-        .args(["-c", script])
-        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
-        .env("TESTCONTAINERS_RYUK_DISABLED", "true")
-        .env("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
-        .env("TC_HOST", "127.0.0.1")
-        .output()
-        .expect("python3");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ok", "{}", String::from_utf8_lossy(&o.stderr));
+    let vars = [
+        ("TESTCONTAINERS_RYUK_DISABLED", "true"),
+        ("TESTCONTAINERS_CONNECTION_MODE", "docker_host"),
+        ("TC_HOST", "127.0.0.1"),
+    ];
+    env.python_ok(script, &vars);
     assert_eq!(env.ok(&["ps", "-aq"]), "", "testcontainers removed what it started");
 }
