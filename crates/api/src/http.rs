@@ -204,6 +204,22 @@ pub fn streamed(content_type: &'static str, rx: tokio::sync::mpsc::Receiver<Byte
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// A `Write` that sends what it is given to the answer's stream.
+pub struct ChannelWriter(pub tokio::sync::mpsc::Sender<Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An empty answer with `status`.
 pub fn empty(status: StatusCode) -> Response {
     (status, Body::empty()).into_response()

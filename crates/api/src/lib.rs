@@ -14,12 +14,14 @@ mod build;
 mod containers;
 mod events;
 mod exec;
+mod files;
 mod http;
 mod images;
 mod logs;
 mod resources;
 mod system;
 mod transfer;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,6 +119,8 @@ fn router(ctx: Ctx) -> Router {
         .merge(events::routes())
         .merge(resources::routes())
         .merge(exec::routes())
+        .merge(files::routes())
+        .merge(usage::routes())
         .fallback(http::not_found)
         .with_state(ctx)
 }

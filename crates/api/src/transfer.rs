@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 use tokio::sync::oneshot;
 
-use crate::http::{blocking, body_reader, json, streamed, ApiError, ApiResult};
+use crate::http::{blocking, body_reader, json, streamed, ApiError, ApiResult, ChannelWriter};
 use crate::Ctx;
 
 type Params = Query<HashMap<String, String>>;
@@ -294,22 +294,6 @@ pub async fn load(State(ctx): State<Ctx>, body: Body) -> ApiResult<Response> {
     }
     drop(tx);
     Ok(streamed("application/json", rx))
-}
-
-/// A `Write` that sends what it is given to the answer's stream.
-struct ChannelWriter(Sender<Bytes>);
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

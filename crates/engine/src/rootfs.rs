@@ -75,6 +75,17 @@ pub struct Change {
     pub path: String,
 }
 
+impl Change {
+    /// The API's `Kind`: 0 changed, 1 added, 2 deleted.
+    pub fn kind_code(&self) -> u8 {
+        match self.kind {
+            'A' => 1,
+            'D' => 2,
+            _ => 0,
+        }
+    }
+}
+
 /// The container's changes to its image, in path order.
 pub fn diff(store: &mut Store, key: &str) -> Result<Vec<Change>> {
     let rec = crate::lifecycle::lookup(store, key)?;

@@ -33,3 +33,35 @@ pub fn human_duration(d: std::time::Duration) -> String {
 pub fn since(t: SystemTime) -> std::time::Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
 }
+
+/// A time as docker writes one to the second (`2024-01-02T03:04:05Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `until=` of a prune's filters: a Go duration (`24h`, `90m`) before
+/// now, or a timestamp; no other filter is taken.
+pub fn prune_cutoff(filters: &[String]) -> crate::Result<Option<SystemTime>> {
+    let mut cutoff = None;
+    for f in filters {
+        match f.split_once('=') {
+            Some(("until", v)) => {
+                let t = match dockerfile::instructions::parse_duration(v) {
+                    Ok(ns) => SystemTime::now() - std::time::Duration::from_nanos(ns),
+                    Err(_) => parse(v)
+                        .or_else(|| {
+                            v.parse::<f64>()
+                                .ok()
+                                .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0)))
+                        })
+                        .ok_or_else(|| {
+                            crate::Error::invalid(format!("invalid filter 'until={v}': not a duration or timestamp"))
+                        })?,
+                };
+                cutoff = Some(t);
+            }
+            _ => return Err(crate::Error::invalid(format!("invalid filter '{f}' (supported: until)"))),
+        }
+    }
+    Ok(cutoff)
+}

@@ -20,6 +20,17 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The limits an update body asks for (the API's `Resources`, read
+    /// into a HostConfig): docker's checks, with their warnings. A pids
+    /// limit of 0 means unlimited here, where create reads it as unset.
+    pub fn from_host_config(hc: &crate::api::HostConfig, warnings: &mut Vec<String>) -> Result<Limits> {
+        let mut r = crate::resources::limits(hc, warnings)?;
+        if hc.pids_limit == Some(0) {
+            r.pids_limit = Some(-1);
+        }
+        Ok(Limits { r, nano_cpus: hc.nano_cpus.filter(|n| *n != 0) })
+    }
+
     fn is_empty(&self) -> bool {
         self.r == Resources::default()
     }

@@ -33,10 +33,6 @@ pub struct Volume {
     pub scope: String,
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 /// Whether volume `name` exists.
 pub fn exists(root: &Path, name: &str) -> bool {
     Layout::new(root).volume_data(name).is_dir()
@@ -97,7 +93,7 @@ pub fn ensure(root: &Path, name: &str, seed: Option<(&Path, &str)>) -> Result<Pa
         }
         return Ok(data);
     }
-    let meta = Meta { created: rfc3339(SystemTime::now()), labels: BTreeMap::new() };
+    let meta = Meta { created: crate::time::rfc3339(SystemTime::now()), labels: BTreeMap::new() };
     let _ = write_meta(root, name, &meta);
     Ok(data)
 }
@@ -115,7 +111,7 @@ fn read_meta(root: &Path, name: &str) -> Meta {
     if meta.created.is_empty() {
         // A volume from before meta.json: its directory's time.
         let t = std::fs::metadata(Layout::new(root).volume_data(name)).and_then(|m| m.modified());
-        meta.created = rfc3339(t.unwrap_or(SystemTime::UNIX_EPOCH));
+        meta.created = crate::time::rfc3339(t.unwrap_or(SystemTime::UNIX_EPOCH));
     }
     meta
 }

@@ -268,25 +268,9 @@ pub fn print_values(values: &[serde_json::Value], format: Option<&str>) -> anyho
     Ok(())
 }
 
-/// `until=` of prune: a Go duration (`24h`, `90m`) before now, or an
-/// RFC 3339 timestamp.
+/// `until=` of prune (see `engine::time::prune_cutoff`).
 pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
-    let mut cutoff = None;
-    for f in filters {
-        match f.split_once('=') {
-            Some(("until", v)) => {
-                let t = match dockerfile::instructions::parse_duration(v) {
-                    Ok(ns) => std::time::SystemTime::now() - std::time::Duration::from_nanos(ns),
-                    Err(_) => parse_time(v).ok_or_else(|| {
-                        crate::exit::fail(format!("invalid filter 'until={v}': not a duration or timestamp"))
-                    })?,
-                };
-                cutoff = Some(t);
-            }
-            _ => return Err(crate::exit::fail(format!("invalid filter '{f}' (supported: until)"))),
-        }
-    }
-    Ok(cutoff)
+    engine::time::prune_cutoff(filters).map_err(|e| crate::exit::fail(e.message().to_owned()))
 }
 
 /// One line of rmi's (`Untagged: x`) or prune's (`untagged: x`) report.

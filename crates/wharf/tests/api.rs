@@ -550,3 +550,61 @@ print("ok")
     env.python_ok(script, &vars);
     assert_eq!(env.ok(&["ps", "-aq"]), "", "testcontainers removed what it started");
 }
+
+/// A container's files and resources through docker's CLI: `cp` both
+/// ways (a directory, a file, and a tar on stdout), `diff`, `export`,
+/// `stats --no-stream`, `update`, `system df`, and the prunes.
+#[test]
+fn dockers_cli_copies_inspects_files_and_resources() {
+    let Some(mut env) = Env::new() else { return };
+    env.serve();
+    env.docker_ok(&["run", "-d", "--name", "files", "localhost/bb", "sh", "-c", "mkdir -p /srv; sleep 1000"]);
+    let src = env.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).expect("mkdir");
+    std::fs::write(src.join("a"), "one\n").expect("write");
+    std::fs::write(src.join("sub/b"), "two\n").expect("write");
+    common::eventually(|| env.docker(&["exec", "files", "test", "-d", "/srv"]).0.eq(&0).then_some(()));
+    env.docker_ok(&["cp", src.to_str().expect("utf-8"), "files:/srv/"]);
+    assert_eq!(env.docker_ok(&["exec", "files", "cat", "/srv/src/a", "/srv/src/sub/b"]), "one\ntwo\n");
+    env.docker_ok(&["cp", src.join("a").to_str().expect("utf-8"), "files:/srv/renamed"]);
+    assert_eq!(env.docker_ok(&["exec", "files", "cat", "/srv/renamed"]), "one\n");
+    let out = env.path().join("out");
+    env.docker_ok(&["cp", "files:/srv/src", out.to_str().expect("utf-8")]);
+    assert_eq!(std::fs::read_to_string(out.join("sub/b")).expect("copied out"), "two\n");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("docker cp files:/srv/renamed - | tar -tf -")
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .output()
+        .expect("sh");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "renamed\n", "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, _, err) = env.docker(&["cp", "files:/nope", out.to_str().expect("utf-8")]);
+    assert!(code != 0 && err.contains("Could not find the file /nope"), "{err}");
+    let diff = env.docker_ok(&["diff", "files"]);
+    assert!(diff.lines().any(|l| l == "A /srv/renamed"), "{diff}");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("docker export files | tar -tf - | grep -c '^srv/src/sub/b$'")
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .output()
+        .expect("sh");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1", "{}", String::from_utf8_lossy(&o.stderr));
+
+    let stats = env.docker_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "files"]);
+    assert!(stats.starts_with("files ") && stats.trim() != "files 0", "{stats}");
+    env.docker_ok(&["update", "--memory", "64m", "--restart", "on-failure:3", "files"]);
+    let shown = env.docker_ok(&["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}", "files"]);
+    assert_eq!(shown.trim(), "67108864 on-failure");
+    let limit = env.docker_ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "files"]);
+    assert!(limit.trim().ends_with("/ 64MiB"), "{limit}");
+
+    let df = env.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
+    assert!(df.lines().any(|l| l == "Containers 1 1"), "{df}");
+    env.docker_ok(&["run", "--name", "done", "localhost/bb", "true"]);
+    let pruned = env.docker_ok(&["container", "prune", "-f"]);
+    assert!(!pruned.is_empty() && env.docker(&["inspect", "done"]).0 != 0, "the stopped container is pruned: {pruned}");
+    assert_eq!(env.docker_ok(&["inspect", "-f", "{{.State.Running}}", "files"]).trim(), "true");
+    env.docker_ok(&["image", "prune", "-f"]);
+    assert!(env.docker_ok(&["images", "-q", "localhost/bb"]).trim().len() == 12, "a used image stays");
+    env.docker_ok(&["rm", "-f", "files"]);
+}

@@ -28,15 +28,11 @@ fn limits(a: &ResourceArgs) -> anyhow::Result<Limits> {
     let mut hc = HostConfig::default();
     a.fill(&mut hc).map_err(fail)?;
     let mut warnings = Vec::new();
-    let mut r = engine::resources::limits(&hc, &mut warnings)?;
+    let limits = Limits::from_host_config(&hc, &mut warnings)?;
     for w in warnings {
         eprintln!("WARNING: {w}");
     }
-    // 0 is "unlimited" here, where `run` reads it as "not set".
-    if a.pids_limit == Some(0) {
-        r.pids_limit = Some(-1);
-    }
-    Ok(Limits { r, nano_cpus: a.nano_cpus() })
+    Ok(limits)
 }
 
 pub fn update(root: &Path, args: UpdateArgs) -> anyhow::Result<ExitCode> {
