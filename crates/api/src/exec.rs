@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -104,6 +104,7 @@ async fn start(State(ctx): State<Ctx>, Path(id): Path<String>, mut req: Request)
         container: instance.container.clone(),
         config: config.clone(),
         console_size: size,
+        size_file: tty.then(|| size_file(&ctx, &id)),
     };
     let stdin = config.attach_stdin.unwrap_or(false) && !body.detach;
     let mut cmd = tokio::process::Command::from(job.command(&ctx.root));
@@ -141,6 +142,11 @@ fn set(execs: &Execs, id: &str, f: impl FnOnce(&mut Instance)) {
     if let Some(i) = execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
         f(i);
     }
+}
+
+/// Where a TTY exec's job reads its size on SIGWINCH.
+fn size_file(ctx: &Ctx, id: &str) -> std::path::PathBuf {
+    ctx.root.join("tmp").join(format!("exec-{id}.size"))
 }
 
 fn finish(execs: &Execs, id: &str, code: i32) {
@@ -230,11 +236,23 @@ async fn inspect(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Re
     ))
 }
 
-/// The pty's size is set once, from `ConsoleSize` at start; a resize
-/// later is accepted and not applied yet.
-async fn resize(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
-    if !ctx.execs.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&id) {
+/// `?h=ROWS&w=COLS`: a running TTY exec's job gets the size in its size
+/// file and SIGWINCH; before the start, `ConsoleSize` is what counts.
+async fn resize(
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let Some(i) = ctx.execs.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned() else {
         return Err(ApiError(Error::not_found(format!("No such exec instance: {id}"))));
+    };
+    let dim = |k: &str| q.get(k).and_then(|v| v.parse::<u16>().ok());
+    let (Some(rows), Some(cols)) = (dim("h"), dim("w")) else {
+        return Err(ApiError(Error::invalid("h and w must be numbers")));
+    };
+    if i.running && i.pid > 0 && i.config.tty.unwrap_or(false) {
+        std::fs::write(size_file(&ctx, &id), format!("{rows} {cols}"))?;
+        let _ = runtime::supervise::send_signal(i.pid as i32, libc::SIGWINCH);
     }
     Ok(StatusCode::OK.into_response())
 }

@@ -39,6 +39,10 @@ pub enum Job {
         config: crate::exec::ExecConfig,
         /// The pty's rows and columns, for a TTY exec.
         console_size: Option<(u16, u16)>,
+        /// A file holding `ROWS COLS` that replaces `console_size` when
+        /// the job gets SIGWINCH (the API's exec resize writes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size_file: Option<PathBuf>,
     },
 }
 
@@ -71,13 +75,21 @@ pub fn run(root: &Path, job: &Job) -> Result<i32> {
             crate::build::stage_job(root, dir).map(|()| 0).map_err(|e| Error::internal(e.to_string()))
         }
         Job::Build { dir } => crate::build::build_job(root, dir),
-        Job::Exec { container, config, console_size } => exec_main(root, container, config, *console_size),
+        Job::Exec { container, config, console_size, size_file } => {
+            exec_main(root, container, config, *console_size, size_file.as_deref())
+        }
     }
 }
 
 /// An exec with this process's stdio; on a pty, relayed to stdout, sized
-/// as asked.
-fn exec_main(root: &Path, container: &str, config: &crate::exec::ExecConfig, size: Option<(u16, u16)>) -> Result<i32> {
+/// as asked (and as `size_file` says, on each SIGWINCH).
+fn exec_main(
+    root: &Path,
+    container: &str,
+    config: &crate::exec::ExecConfig,
+    size: Option<(u16, u16)>,
+    size_file: Option<&Path>,
+) -> Result<i32> {
     let mut store = store::Store::open(root)?;
     let exec = crate::exec::prepare(&mut store, container, config, false)?;
     drop(store);
@@ -90,13 +102,21 @@ fn exec_main(root: &Path, container: &str, config: &crate::exec::ExecConfig, siz
         let _ = out.write_all(b).and_then(|_| out.flush());
     };
     let mut resize = |master: &std::os::fd::OwnedFd| {
-        if let Some((rows, cols)) = size {
+        let asked = size_file.and_then(|f| std::fs::read_to_string(f).ok()).and_then(|t| {
+            let (rows, cols) = t.trim().split_once(' ')?;
+            Some((rows.parse().ok()?, cols.parse().ok()?))
+        });
+        if let Some((rows, cols)) = asked.or(size) {
             let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
             let _ = rustix::termios::tcsetwinsize(master, ws);
         }
     };
     let input = config.attach_stdin.unwrap_or(false).then(|| runtime::oci::dup_stdio(0)).transpose()?;
-    exec.run_terminal(crate::exec::TerminalIo { input, output: &mut output, resize: &mut resize })
+    let code = exec.run_terminal(crate::exec::TerminalIo { input, output: &mut output, resize: &mut resize });
+    if let Some(f) = size_file {
+        let _ = std::fs::remove_file(f);
+    }
+    code
 }
 
 #[cfg(test)]

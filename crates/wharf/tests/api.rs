@@ -235,7 +235,7 @@ fn versions_outside_the_range_are_refused_and_every_answer_names_the_api() {
 fn docker_py_runs_waits_logs_and_lists() {
     let Some(env) = Env::serving_for_python("docker") else { return };
     let script = r#"
-import sys, docker
+import sys, time, docker
 c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
 assert c.version()["ApiVersion"] == "1.44", c.version()
 box = c.containers.run("localhost/bb", ["sh", "-c", "echo hello; echo oops >&2; exit 2"], detach=True, name="py")
@@ -250,6 +250,11 @@ box.remove()
 live = c.containers.run("localhost/bb", ["sleep", "100"], detach=True, name="live")
 r = live.exec_run(["sh", "-c", "echo in; exit 5"])
 assert (r.exit_code, r.output) == (5, b"in\n"), r
+e = c.api.exec_create(live.id, ["sh", "-c", "sleep 2; stty size"], tty=True)
+out = c.api.exec_start(e["Id"], tty=True, stream=True)
+time.sleep(0.3)
+c.api.exec_resize(e["Id"], height=33, width=111)
+assert b"".join(out) == b"33 111\r\n"
 live.remove(force=True)
 assert "localhost/bb:latest" in [t for i in c.images.list() for t in i.tags]
 print("ok")
