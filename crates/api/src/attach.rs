@@ -33,6 +33,9 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let flag = |k: &str| truthy(q.get(k).map(String::as_str));
     let (stdin, stdout, stderr) = (flag("stdin"), flag("stdout"), flag("stderr"));
+    let keys = q.get("detachKeys").filter(|k| !k.is_empty()).map_or("ctrl-p,ctrl-q", String::as_str);
+    let detach = engine::attach::parse_detach_keys(keys)?;
+    let with_logs = flag("logs");
     // A running container's monitor now; any other's once it is started.
     let (id, running, tty, open_stdin) = blocking(&ctx, move |store| {
         let rec = engine::lifecycle::lookup(store, &id)?;
@@ -57,6 +60,12 @@ pub async fn attach(
             Some(rx)
         }
     };
+    let past = if with_logs {
+        let key = id.clone();
+        blocking(&ctx, move |store| past_output(store, &key, tty, (stdout, stderr))).await?
+    } else {
+        Vec::new()
+    };
     let upgrade = hyper::upgrade::on(&mut req);
     let busy = ctx.busy();
     tokio::spawn(async move {
@@ -66,7 +75,9 @@ pub async fn attach(
             (None, None) => None,
         };
         if let (Ok(conn), Some(sock)) = (upgrade.await, sock) {
-            relay(hyper_util::rt::TokioIo::new(conn), sock, tty, stdin && open_stdin, (stdout, stderr)).await;
+            let input = (stdin && open_stdin).then(|| engine::attach::DetachKeys::new(detach));
+            let session = Session { tty, input, wanted: (stdout, stderr), past };
+            relay(hyper_util::rt::TokioIo::new(conn), sock, session).await;
         }
         drop(busy);
     });
@@ -88,17 +99,49 @@ pub fn start_for_waiting(store: &mut Store, id: &str, waiting: Vec<oneshot::Send
     Ok(())
 }
 
+/// `logs=1`: what the container wrote so far, framed as the stream is.
+fn past_output(store: &mut Store, id: &str, tty: bool, wanted: (bool, bool)) -> engine::Result<Vec<u8>> {
+    let (_, entries) = engine::logging::LogReader::open(store, id, Default::default())?;
+    let mut out = Vec::new();
+    for e in entries {
+        let (stream, on) = match e.stream {
+            runtime::logs::Stream::Stdout => (1, wanted.0),
+            runtime::logs::Stream::Stderr => (2, wanted.1),
+        };
+        if on {
+            out.extend(crate::logs::framed(e.log.as_bytes(), stream, tty));
+        }
+    }
+    Ok(out)
+}
+
+/// What an attach relays: its output streams (and the log so far), and
+/// the client's input with docker's detach keys watched for.
+struct Session {
+    tty: bool,
+    input: Option<engine::attach::DetachKeys>,
+    wanted: (bool, bool),
+    past: Vec<u8>,
+}
+
 /// Monitor → client: the output frames as docker's, until the exit.
 /// Client → monitor: its bytes as input, and its half-close as the end
-/// of the container's stdin.
-async fn relay<C>(conn: C, sock: UnixStream, tty: bool, take_input: bool, wanted: (bool, bool))
+/// of the container's stdin; the detach keys end the attach alone (the
+/// container goes on).
+async fn relay<C>(conn: C, sock: UnixStream, session: Session)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let Session { tty, input, wanted, past } = session;
     let (mut from_client, mut to_client) = tokio::io::split(conn);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    // None: the client typed the detach keys.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    if !past.is_empty() && tx.send(Some(past)).await.is_err() {
+        return;
+    }
     let Ok(mut reader) = sock.try_clone() else { return };
     // The monitor's socket is blocking: a thread reads it.
+    let output = tx.clone();
     std::thread::spawn(move || {
         while let Ok(Some(frame)) = read_frame(&mut reader) {
             let chunk = match frame {
@@ -107,12 +150,12 @@ where
                 Frame::Exit(_) => break,
                 _ => continue,
             };
-            if tx.blocking_send(chunk).is_err() {
+            if output.blocking_send(Some(chunk)).is_err() {
                 break;
             }
         }
     });
-    if take_input {
+    if let Some(mut keys) = input {
         let (in_tx, in_rx) = std::sync::mpsc::channel::<Option<Vec<u8>>>();
         let writer = sock;
         std::thread::spawn(move || {
@@ -127,22 +170,30 @@ where
             }
             let _ = (&writer).flush();
         });
+        let detached = tx.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 32 * 1024];
             loop {
                 match from_client.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if in_tx.send(Some(buf[..n].to_vec())).is_err() {
+                    Ok(n) => match keys.feed(&buf[..n]) {
+                        engine::attach::Scan::Pass(b) => {
+                            if in_tx.send(Some(b)).is_err() {
+                                return;
+                            }
+                        }
+                        engine::attach::Scan::Detach => {
+                            let _ = detached.send(None).await;
                             return;
                         }
-                    }
+                    },
                 }
             }
             let _ = in_tx.send(None);
         });
     }
-    while let Some(chunk) = rx.recv().await {
+    drop(tx);
+    while let Some(Some(chunk)) = rx.recv().await {
         if to_client.write_all(&chunk).await.is_err() {
             break;
         }

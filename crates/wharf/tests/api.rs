@@ -257,6 +257,23 @@ c.api.exec_resize(e["Id"], height=33, width=111)
 assert b"".join(out) == b"33 111\r\n"
 live.remove(force=True)
 assert "localhost/bb:latest" in [t for i in c.images.list() for t in i.tags]
+early = c.containers.run("localhost/bb", ["sh", "-c", "echo before; exec sleep 1000"], detach=True, name="early")
+while b"before" not in early.logs():
+    time.sleep(0.1)
+assert next(early.attach(stdout=True, stderr=True, stream=True, logs=True)) == b"before\n"
+early.remove(force=True)
+cat = c.containers.run("localhost/bb", ["cat"], detach=True, stdin_open=True, tty=True, name="cat")
+sock = c.api.attach_socket(cat.id, params={"stdin": 1, "stdout": 1, "stream": 1, "detachKeys": "ctrl-x"})._sock
+sock.sendall(b"hi\n")
+time.sleep(0.3)
+sock.sendall(b"\x18")
+sock.settimeout(10)
+got = b""
+while (chunk := sock.recv(4096)):
+    got += chunk
+cat.reload()
+assert b"hi" in got and cat.status == "running", (got, cat.status)
+cat.remove(force=True)
 print("ok")
 "#;
     env.python_ok(script, &[]);
