@@ -124,7 +124,7 @@ async fn wait(State(ctx): State<Ctx>, Path(id): Path<String>, Query(q): Params) 
         let _busy = busy;
         let result = store::Store::open(root.as_path())
             .map_err(engine::Error::from)
-            .and_then(|mut store| engine::lifecycle::wait_until(&mut store, &rec, condition));
+            .and_then(|mut store| engine::lifecycle::wait_until(&mut store, &rec, condition, &|| tx.is_closed()));
         let body = match result {
             Ok(code) => serde_json::json!({"StatusCode": code, "Error": null}),
             Err(e) => serde_json::json!({"StatusCode": -1, "Error": {"Message": e.message()}}),

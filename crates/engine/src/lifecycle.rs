@@ -193,11 +193,14 @@ pub fn wait_code(store: &mut Store, id: &str) -> Result<Option<i32>> {
     Ok(match wait_exit(store, id, None)? {
         Waited::Exited(r) => Some(r.exit_code),
         // (TimedOut cannot happen without a limit.)
-        Waited::Removed | Waited::TimedOut => {
-            let file = crate::monitor::exit_file(store.root(), id);
-            std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok())
-        }
+        Waited::Removed | Waited::TimedOut => removed_code(store, id),
     })
+}
+
+/// The exit code a removed container's monitor left behind, if any.
+fn removed_code(store: &Store, id: &str) -> Option<i32> {
+    let file = crate::monitor::exit_file(store.root(), id);
+    std::fs::read_to_string(file).ok().and_then(|c| c.trim().parse().ok())
 }
 
 /// Removes a container; a running one only with `force` (killed first,
@@ -365,20 +368,6 @@ pub fn restart(store: &mut Store, key: &str, timeout: Option<i64>) -> Result<()>
     Ok(())
 }
 
-/// Waits for container `id`'s next exit (docker's `next-exit`): one not
-/// started yet is waited for to start first. Its exit code (None: it was
-/// removed and its code is not known).
-pub fn wait_next_exit(store: &mut Store, id: &str) -> Result<Option<i32>> {
-    loop {
-        let Ok(rec) = store.container(id) else { break };
-        if refresh(store, rec)?.state != ContainerState::Created {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    wait_code(store, id)
-}
-
 /// docker's wait conditions (`POST /containers/{id}/wait?condition=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
@@ -401,18 +390,44 @@ impl WaitCondition {
     }
 }
 
-/// Waits for container `rec` as `condition` asks; its exit code.
-pub fn wait_until(store: &mut Store, rec: &ContainerRecord, condition: WaitCondition) -> Result<i32> {
+/// Waits for container `rec` as `condition` asks; its exit code. `gone`
+/// says the waiter went away (the API's client hung up): the wait then
+/// ends at once with an error, instead of polling on for nobody.
+pub fn wait_until(
+    store: &mut Store,
+    rec: &ContainerRecord,
+    condition: WaitCondition,
+    gone: &dyn Fn() -> bool,
+) -> Result<i32> {
+    let abandoned = || Error::internal("the waiter went away");
     if condition == WaitCondition::NotRunning && rec.state == ContainerState::Created {
         return Ok(rec.exit_code);
     }
-    let code = match condition {
-        WaitCondition::NotRunning => wait_code(store, &rec.id)?,
-        _ => wait_next_exit(store, &rec.id)?,
+    if condition != WaitCondition::NotRunning {
+        while let Ok(r) = store.container(&rec.id) {
+            if refresh(store, r)?.state != ContainerState::Created {
+                break;
+            }
+            if gone() {
+                return Err(abandoned());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let code = loop {
+        match wait_exit(store, &rec.id, Some(Duration::from_millis(500)))? {
+            Waited::Exited(r) => break Some(r.exit_code),
+            Waited::Removed => break removed_code(store, &rec.id),
+            Waited::TimedOut if gone() => return Err(abandoned()),
+            Waited::TimedOut => {}
+        }
     }
     .unwrap_or(rec.exit_code);
     if condition == WaitCondition::Removed {
         while store.container(&rec.id).is_ok() {
+            if gone() {
+                return Err(abandoned());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -37,8 +37,13 @@ impl Env {
 
     /// Starts the service and waits until it answers.
     fn serve(&mut self) {
+        self.serve_idle("0");
+    }
+
+    /// Starts the service with `--time IDLE` and waits until it answers.
+    fn serve_idle(&mut self, idle: &str) {
         let uri = format!("unix://{}", self.socket().display());
-        let child = self.cmd(&["system", "service", "--time", "0", &uri]).spawn().expect("wharf system service");
+        let child = self.cmd(&["system", "service", "--time", idle, &uri]).spawn().expect("wharf system service");
         self.service = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
@@ -629,4 +634,28 @@ fn dockers_cli_copies_inspects_files_and_resources() {
     env.docker_ok(&["image", "prune", "-f"]);
     assert!(env.docker_ok(&["images", "-q", "localhost/bb"]).trim().len() == 12, "a used image stays");
     env.docker_ok(&["rm", "-f", "files"]);
+}
+
+/// A `wait` whose client hangs up ends in the service: it no longer
+/// counts as a request in flight, so the idle timer runs out (before,
+/// it polled on for nobody and kept the service up for good).
+#[test]
+fn an_abandoned_wait_lets_the_service_go_idle() {
+    let Some(mut env) = Env::new() else { return };
+    env.serve_idle("2");
+    env.docker_ok(&["run", "-d", "--name", "waited", "localhost/bb", "sleep", "1000"]);
+    let mut waiter = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+        .args(["wait", "waited"])
+        .spawn()
+        .expect("docker wait");
+    std::thread::sleep(Duration::from_millis(500));
+    waiter.kill().expect("kill the client");
+    let _ = waiter.wait();
+    let service = env.service.as_mut().expect("the service");
+    let exited = common::eventually_within(Duration::from_secs(30), || service.try_wait().ok().flatten());
+    assert!(exited.is_some_and(|s| s.success()), "the service went idle and exited: {exited:?}");
+    env.service = None;
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Running}}", "waited"]).trim(), "true", "the container runs on");
+    env.ok(&["rm", "-f", "waited"]);
 }
