@@ -22,6 +22,7 @@ pub fn routes() -> Router<Ctx> {
         .route("/images/create", post(transfer::create))
         .route("/images/load", post(transfer::load))
         .route("/images/get", get(save_many))
+        .route("/images/search", get(search))
         .route("/auth", post(transfer::auth))
         .route("/images/{*rest}", any(image))
 }
@@ -34,6 +35,14 @@ async fn list(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
     };
     let list = blocking(&ctx, move |store| engine::image_list::list(store, &opts)).await?;
     Ok(json(StatusCode::OK, &list))
+}
+
+/// `GET /images/search`: there is no registry index to search here.
+async fn search() -> Response {
+    crate::http::json_error(
+        StatusCode::NOT_IMPLEMENTED,
+        "image search is not supported by wharf: no registry offers a search index it could ask",
+    )
 }
 
 /// `GET /images/get?names=A&names=B`.
