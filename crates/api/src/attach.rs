@@ -134,7 +134,7 @@ where
 {
     let Session { tty, input, wanted, past } = session;
     let (mut from_client, mut to_client) = tokio::io::split(conn);
-    // None: the client typed the detach keys.
+    // None: the output ended, or the client typed the detach keys.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
     if !past.is_empty() && tx.send(Some(past)).await.is_err() {
         return;
@@ -154,6 +154,9 @@ where
                 break;
             }
         }
+        // The output is over: the connection ends even while the input
+        // side still holds a sender for the detach keys.
+        let _ = output.blocking_send(None);
     });
     if let Some(mut keys) = input {
         let (in_tx, in_rx) = std::sync::mpsc::channel::<Option<Vec<u8>>>();
@@ -193,6 +196,10 @@ where
         });
     }
     drop(tx);
+    // docker-py reads the 101's headers through a buffer, then the raw
+    // socket: output that arrives with the headers (the log so far, sent
+    // at once) is lost to it. The first output waits a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     while let Some(Some(chunk)) = rx.recv().await {
         if to_client.write_all(&chunk).await.is_err() {
             break;

@@ -203,38 +203,50 @@ pub struct Follower {
     path: PathBuf,
     offset: u64,
     inode: Option<u64>,
+    /// The file being read, kept open: lines written just before the
+    /// file is removed (a `--rm` container's log) are still read.
+    file: Option<File>,
 }
 
 impl Follower {
     /// From `offset` in the file now at `path`.
     pub fn new(path: &Path, offset: u64) -> Follower {
-        let inode = std::fs::metadata(path).ok().map(|m| m.ino());
-        Follower { path: path.to_owned(), offset, inode }
+        let file = File::open(path).ok();
+        let inode = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+        Follower { path: path.to_owned(), offset, inode, file }
     }
 
     pub fn read_new<T: serde::de::DeserializeOwned>(&mut self) -> io::Result<Vec<T>> {
-        let meta = std::fs::metadata(&self.path).ok();
-        let inode = meta.as_ref().map(|m| m.ino());
+        let at_path = std::fs::metadata(&self.path).ok().map(|m| m.ino());
         let mut out = Vec::new();
-        if inode != self.inode {
-            // Rotated: the file read so far is LOG.1 now; its rest first.
-            let old = rotated(&self.path, 1);
-            if self.inode.is_some() && std::fs::metadata(&old).ok().map(|m| m.ino()) == self.inode {
-                out = read_json_lines(&old, self.offset)?.0;
-            } else if self.inode.is_some() && older_file(&self.path, 1, true).exists() {
-                // Compressed as it was rotated.
-                out = read_gz_lines(&older_file(&self.path, 1, true), self.offset)?;
+        if at_path.is_some() && at_path != self.inode {
+            // Rotated (or made): the rest of the file read so far first,
+            // then the new one from its start.
+            if let Some(old) = self.file.take() {
+                out = read_open(&old, self.offset)?.0;
             }
-            self.inode = inode;
-            self.offset = 0;
-        } else if meta.is_some_and(|m| m.len() < self.offset) {
+            self.file = File::open(&self.path).ok();
+            self.inode = self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
             self.offset = 0;
         }
-        let (more, next) = read_json_lines(&self.path, self.offset)?;
+        let Some(file) = &self.file else { return Ok(out) };
+        if file.metadata().is_ok_and(|m| m.len() < self.offset) {
+            self.offset = 0;
+        }
+        let (more, next) = read_open(file, self.offset)?;
         self.offset = next;
         out.extend(more);
         Ok(out)
     }
+}
+
+/// The complete JSON lines of an open file from `offset`, and the offset
+/// after them.
+fn read_open<T: serde::de::DeserializeOwned>(file: &File, offset: u64) -> io::Result<(Vec<T>, u64)> {
+    use std::io::Seek;
+    let mut f = file;
+    f.seek(io::SeekFrom::Start(offset))?;
+    json_lines(BufReader::new(f), offset)
 }
 
 fn encode(out: &mut Vec<u8>, stream: Stream, line: &[u8]) -> io::Result<()> {
@@ -339,6 +351,23 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].log.len(), MAX_LINE);
         assert_eq!(entries[1].log, format!("{}\n", "x".repeat(10)));
+        Ok(())
+    }
+
+    /// A `--rm` container's log is removed with it: a follower still reads
+    /// the lines written before the removal.
+    #[test]
+    fn a_follower_reads_what_was_written_before_the_removal() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("log.json");
+        let mut w = LogWriter::open(&path)?;
+        let mut follower = Follower::new(&path, 0);
+        assert!(follower.read_new::<Entry>()?.is_empty());
+        w.write(Stream::Stdout, b"last words\n")?;
+        std::fs::remove_file(&path)?;
+        let got: Vec<String> = follower.read_new::<Entry>()?.into_iter().map(|e| e.log).collect();
+        assert_eq!(got, ["last words\n"]);
+        assert!(follower.read_new::<Entry>()?.is_empty());
         Ok(())
     }
 

@@ -241,7 +241,7 @@ fn docker_py_runs_waits_logs_and_lists() {
     let Some(env) = Env::serving_for_python("docker") else { return };
     let script = r#"
 import sys, time, docker
-c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
+c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto", timeout=60)
 assert c.version()["ApiVersion"] == "1.44", c.version()
 box = c.containers.run("localhost/bb", ["sh", "-c", "echo hello; echo oops >&2; exit 2"], detach=True, name="py")
 assert box.wait()["StatusCode"] == 2
@@ -415,7 +415,7 @@ fn docker_py_builds_tags_saves_loads_and_reads_events() {
     let Some(env) = Env::serving_for_python("docker") else { return };
     let script = r#"
 import io, sys, time, docker
-c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
+c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto", timeout=60)
 start = int(time.time())
 df = io.BytesIO(b"FROM localhost/bb\nRUN echo made > /made\nLABEL who=py\nCMD [\"cat\", \"/made\"]\n")
 img, logs = c.images.build(fileobj=df, tag="pybuilt:1", rm=True)

@@ -93,7 +93,17 @@ pub fn create(store: &mut Store, req: &CreateRequest) -> Result<Created> {
     }
     let made = Container { id: &id, image: &image, config: &image_config, entrypoint, cmd };
     match options::prepare(store, &checked, &made, &mut warnings) {
-        Ok(record) => store.set_container_config(&id, &serde_json::to_string(&record)?)?,
+        Ok(record) => {
+            store.set_container_config(&id, &serde_json::to_string(&record)?)?;
+            if record.log.driver != "none" {
+                // The log exists from the creation: a reader that comes
+                // before the first line (docker-py's `run` asks for the
+                // logs, then waits, then removes) follows the very file
+                // the monitor appends to, even once it is removed.
+                let log = crate::Layout::new(store.root()).container(&id).log();
+                std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+            }
+        }
         Err(e) => {
             let _ = crate::monitor::remove_files(store, &id);
             return Err(e);
