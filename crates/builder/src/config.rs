@@ -141,8 +141,7 @@ impl ImageConfig {
             Command::Expose(ports) => {
                 let e = self.config_mut().entry("ExposedPorts").or_insert_with(|| json!({}));
                 if let Some(m) = e.as_object_mut() {
-                    for p in ports {
-                        let p = if p.contains('/') { p.to_lowercase() } else { format!("{p}/tcp") };
+                    for p in port_specs(ports) {
                         m.insert(p, json!({}));
                     }
                 }
@@ -216,6 +215,24 @@ pub fn docker_config(c: Option<&Value>) -> Value {
     for k in ["ExposedPorts", "StopSignal", "Healthcheck", "Shell", "ArgsEscaped"] {
         if let Some(v) = c.and_then(|c| c.get(k)) {
             out[k] = v.clone();
+        }
+    }
+    out
+}
+
+/// EXPOSE's ports as docker's `nat.ParsePortSpecs` reads them, sorted:
+/// `PORT[/PROTO]` with tcp by default, a range `A-B` one key a port.
+pub fn port_specs(ports: &[String]) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for p in ports {
+        let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+        let proto = proto.to_lowercase();
+        let range = port.split_once('-').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+        match range {
+            Some((a, b)) if a <= b => out.extend((a..=b).map(|n| format!("{n}/{proto}"))),
+            _ => {
+                out.insert(format!("{port}/{proto}"));
+            }
         }
     }
     out

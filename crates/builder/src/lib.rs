@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod copy;
 mod exec;
+mod history;
 pub mod output;
 mod parallel;
 mod progress;

@@ -223,13 +223,17 @@ impl<'a, 'r> Builder<'a, 'r> {
             let mut config = ImageConfig::new_imported(None, "");
             config.0["history"] = json!([]);
             config.0["created"] = json!("");
+            // BuildKit's empty image: the default PATH, WorkingDir "/".
+            config.0["config"]["Env"] = json!([format!("PATH={DEFAULT_PATH}")]);
+            config.0["config"]["WorkingDir"] = json!("/");
+            let scope = self.meta.stage(config.env());
             return Ok(Built {
                 config,
                 layers: vec![],
                 history: vec![],
                 key: cache_key::KeyWriter::new("scratch").finish(),
                 created: String::new(),
-                scope: self.meta.stage(vec![]),
+                scope,
             });
         }
         if let Some(j) = self.stage_index(&name, idx) {
@@ -243,7 +247,14 @@ impl<'a, 'r> Builder<'a, 'r> {
         };
         let bytes = self.store.config_bytes(&id)?;
         let v: Value = serde_json::from_slice(&bytes)?;
-        let config = ImageConfig(v.clone());
+        let mut config = ImageConfig(v.clone());
+        // BuildKit makes sure PATH is always set.
+        if !config.env().iter().any(|(k, _)| k == "PATH") {
+            let env = config.0["config"]["Env"].as_array().cloned().unwrap_or_default();
+            let mut env: Vec<Value> = env;
+            env.push(json!(format!("PATH={DEFAULT_PATH}")));
+            config.0["config"]["Env"] = Value::Array(env);
+        }
         let history = v.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
         let created = v.get("created").and_then(Value::as_str).unwrap_or_default().to_owned();
         let layers = self.store.image_layers(&id)?;
@@ -332,6 +343,7 @@ impl<'a, 'r> Builder<'a, 'r> {
             for d in decls {
                 b.scope.declare(self.lex, d).map_err(|e| fail(e.to_string()))?;
             }
+            self.history_only(b, crate::history::arg(decls));
             return Ok(());
         }
         let cmd = expand_command(self.lex, &b.scope, cmd).map_err(|e| fail(e.to_string()))?;
@@ -352,17 +364,71 @@ impl<'a, 'r> Builder<'a, 'r> {
                 };
                 self.copy(b, &a.paths, None, (a.chown.clone(), a.chmod.clone()), true, title, idx)
             }
+            Command::Workdir(_) => self.workdir_step(b, &cmd, title),
             other => {
-                if let Command::Workdir(_) = other {
-                    let n = self.progress.begin(title);
-                    self.progress.done(n);
-                }
                 self.config_step(b, other)?;
-                let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
-                b.history.push(json!({"created": created, "created_by": describe(other), "comment": "buildkit.dockerfile.v0", "empty_layer": true}));
+                if let Some(text) = crate::history::config_step(other, &b.config.0["config"], describe(other)) {
+                    self.history_only(b, text);
+                }
                 Ok(())
             }
         }
+    }
+
+    /// WORKDIR: the directory made as BuildKit makes it (with its
+    /// parents, 0755, owned by the USER), a layer of its own; `/` makes
+    /// none.
+    fn workdir_step(&mut self, b: &mut Built, cmd: &Command, title: &str) -> anyhow::Result<()> {
+        self.config_step(b, cmd)?;
+        let wd = Self::workdir(b);
+        let created_by = format!("WORKDIR {wd}");
+        if wd == "/" {
+            self.history_only(b, created_by);
+            return Ok(());
+        }
+        let n = self.progress.begin(title);
+        let user = b.config.0.pointer("/config/User").and_then(Value::as_str).unwrap_or("").to_owned();
+        let key =
+            cache_key::KeyWriter::new("workdir").str("parent", &b.key).str("dir", &wd).str("user", &user).finish();
+        if self.try_cache(b, &key, &created_by, n)? {
+            return Ok(());
+        }
+        let rootfs = self.mount_step(b)?;
+        let made = make_workdir(rootfs.merged(), &wd, &user);
+        self.finish_step(b, &key, rootfs, &created_by, n, made)
+    }
+
+    /// Ends a step that ran in `rootfs`: its layer committed when it
+    /// succeeded, the rootfs thrown away (and the step shown failed) when
+    /// it did not.
+    fn finish_step(
+        &mut self,
+        b: &mut Built,
+        key: &str,
+        rootfs: StepRootfs,
+        created_by: &str,
+        n: usize,
+        result: anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        match result {
+            Ok(()) => {
+                self.progress.done(n);
+                self.commit(b, key, rootfs, created_by)
+            }
+            Err(e) => {
+                let dir = rootfs.dir.clone();
+                let _ = rootfs.finish();
+                let _ = image::layer::remove_tree(&dir);
+                self.progress.error(n, &format!("{e:#}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// A history entry without a layer.
+    fn history_only(&self, b: &mut Built, created_by: String) {
+        let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
+        b.history.push(json!({"created": created, "created_by": created_by, "comment": "buildkit.dockerfile.v0", "empty_layer": true}));
     }
 
     fn config_step(&mut self, b: &mut Built, cmd: &Command) -> anyhow::Result<()> {
@@ -524,7 +590,7 @@ impl<'a, 'r> Builder<'a, 'r> {
             (NetworkMode::None, _) | (_, "none") => "none",
             _ => "host",
         };
-        let created_by = format!("RUN {} # buildkit", argv.join(" "));
+        let created_by = crate::history::run(&b.scope.history_args(), &argv);
         let bind_sources = self.bind_sources_key(r, idx)?;
         let key = cache_key::run_key(&cache_key::RunInputs {
             parent: &b.key,
@@ -540,28 +606,14 @@ impl<'a, 'r> Builder<'a, 'r> {
             return Ok(());
         }
         let mut rootfs = self.mount_step(b)?;
-        let result = self.run_in(idx, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n);
-        match result {
-            Ok(0) => {
-                self.progress.done(n);
-                self.commit(b, &key, rootfs, &created_by)
-            }
+        let result = match self.run_in(idx, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n) {
+            Ok(0) => Ok(()),
             Ok(code) => {
-                let dir = rootfs.dir.clone();
-                let _ = rootfs.finish();
-                let _ = image::layer::remove_tree(&dir);
-                let msg = format!("process \"{}\" did not complete successfully: exit code: {code}", argv.join(" "));
-                self.progress.error(n, &msg);
-                Err(fail(msg))
+                Err(fail(format!("process \"{}\" did not complete successfully: exit code: {code}", argv.join(" "))))
             }
-            Err(e) => {
-                let dir = rootfs.dir.clone();
-                let _ = rootfs.finish();
-                let _ = image::layer::remove_tree(&dir);
-                self.progress.error(n, &format!("{e:#}"));
-                Err(e)
-            }
-        }
+            Err(e) => Err(e),
+        };
+        self.finish_step(b, &key, rootfs, &created_by, n, result)
     }
 
     /// argv of a RUN: exec form as is; shell form through SHELL. A
@@ -612,7 +664,11 @@ impl<'a, 'r> Builder<'a, 'r> {
     ) -> anyhow::Result<i32> {
         let merged = rootfs.merged().to_owned();
         super::context::make_dir_in(&merged, cwd).map_err(|e| fail(format!("Cannot mkdir: {e}")))?;
-        let exec_user = runtime::resolve_user(&merged, user).map_err(|e| fail(e.to_string()))?;
+        let mut exec_user = runtime::resolve_user(&merged, user).map_err(|e| fail(e.to_string()))?;
+        // BuildKit gives a step only the groups /etc/group lists the user
+        // in, not its primary group again (`id` shows no `groups=` for a
+        // user without memberships, unlike `docker run`).
+        exec_user.additional_gids.retain(|g| *g != exec_user.gid);
         let id = format!("wharf-build-{}", &hash(&[&rootfs.dir.display().to_string()])[..16]);
         let mut opts = runtime::RunOptions::new(&id, merged.clone(), argv, exec_user);
         opts.env = env;
@@ -837,8 +893,7 @@ impl<'a, 'r> Builder<'a, 'r> {
             // image, and makes what comes from the context root's.
             let mut attrs = if from_stage { Attrs::keep_owners() } else { Attrs::root() };
             if let Some(c) = &chown {
-                let u = runtime::resolve_user(merged, c).map_err(|e| fail(e.to_string()))?;
-                attrs.owner = Some((u.uid, u.gid));
+                attrs.owner = Some(chown_owner(merged, c)?);
             }
             if let Some(m) = &chmod {
                 attrs.mode = Some(copy::parse_chmod(m).map_err(fail)?);
@@ -897,19 +952,7 @@ impl<'a, 'r> Builder<'a, 'r> {
             }
             Ok(())
         })();
-        match r {
-            Ok(()) => {
-                self.progress.done(n);
-                self.commit(b, &key, rootfs, created_by)
-            }
-            Err(e) => {
-                let dir = rootfs.dir.clone();
-                let _ = rootfs.finish();
-                let _ = image::layer::remove_tree(&dir);
-                self.progress.error(n, &format!("{e:#}"));
-                Err(e)
-            }
-        }
+        self.finish_step(b, &key, rootfs, created_by, n, r)
     }
 
     /// Build-args no ARG of a built stage consumed.
@@ -1080,6 +1123,44 @@ fn clamp_mtimes(dir: &Path, epoch: i64) -> anyhow::Result<()> {
 }
 
 /// An instruction as the progress and history show it.
+/// Makes `wd` (absolute) in `rootfs` with its missing parents, 0755 and
+/// owned by `user` (resolved in the image), as BuildKit's mkdir for
+/// WORKDIR; every component is resolved inside the rootfs.
+fn make_workdir(rootfs: &Path, wd: &str, user: &str) -> anyhow::Result<()> {
+    let (uid, gid) = if user.is_empty() {
+        (0, 0)
+    } else {
+        let u = runtime::resolve_user(rootfs, user).map_err(|e| fail(e.to_string()))?;
+        (u.uid, u.gid)
+    };
+    let mut rel = PathBuf::new();
+    for part in crate::context::clean_rel(wd).components() {
+        rel.push(part);
+        let at = crate::context::resolve_in(rootfs, &rel, true)?;
+        if std::fs::symlink_metadata(&at).is_err() {
+            std::fs::create_dir(&at)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755))?;
+            std::os::unix::fs::lchown(&at, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// The PATH BuildKit gives an image that has none (Linux's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `--chown`'s owner as BuildKit resolves it: a bare number is that uid
+/// and the same gid (not the user's group, not root's); names come from
+/// the image's /etc/passwd and /etc/group.
+fn chown_owner(rootfs: &Path, spec: &str) -> anyhow::Result<(u32, u32)> {
+    if let Ok(n) = spec.parse::<u32>() {
+        return Ok((n, n));
+    }
+    let u = runtime::resolve_user(rootfs, spec).map_err(|e| fail(e.to_string()))?;
+    Ok((u.uid, u.gid))
+}
+
 pub fn describe(cmd: &Command) -> String {
     let q = |v: &[String]| format!("[{}]", v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" "));
     let line = |c: &CommandLine| if c.prepend_shell { c.args.join(" ") } else { q(&c.args) };

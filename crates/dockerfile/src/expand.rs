@@ -169,6 +169,22 @@ impl Scope {
         v
     }
 
+    /// The stage's ARGs in declaration order with the value a RUN sees
+    /// (an ENV of the same name wins; none: empty), as BuildKit lists
+    /// them before a RUN's command in its history.
+    pub fn history_args(&self) -> Vec<(String, String)> {
+        let value = |k: &String, v: &Option<String>| {
+            self.env
+                .iter()
+                .rev()
+                .find(|(e, _)| e == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| v.clone())
+                .unwrap_or_default()
+        };
+        self.args.iter().map(|(k, v)| (k.clone(), value(k, v))).collect()
+    }
+
     /// Build-args consumed by some ARG in this scope.
     pub fn consumed(&self) -> &BTreeSet<String> {
         &self.consumed
