@@ -125,6 +125,12 @@ impl Context {
         self.ignore.as_ref().is_some_and(|d| d.excludes(&s))
     }
 
+    /// Whether an excluded directory must still be walked: an exception
+    /// of `.dockerignore` may match below it.
+    pub fn may_reinclude_below(&self, rel: &Path) -> bool {
+        self.ignore.as_ref().is_some_and(|d| d.may_reinclude_below(&rel.to_string_lossy()))
+    }
+
     /// The sources a COPY names, expanded (globs) and resolved in the
     /// context: `(relative name as written, host path)`.
     pub fn sources(&self, src: &str) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
@@ -152,7 +158,9 @@ impl Context {
             names.sort();
             for n in names {
                 let r = rel.join(&n);
-                if self.excluded(&r) {
+                // As the copy walks: an excluded directory an exception
+                // may take something back from is walked too.
+                if self.excluded(&r) && !(path.join(&n).is_dir() && self.may_reinclude_below(&r)) {
                     continue;
                 }
                 self.hash_into(store, h, &path.join(&n), &r, &name.join(&n))?;
@@ -247,12 +255,7 @@ pub fn sources_in(root: &Path, src: &str, excluded: &dyn Fn(&Path) -> bool) -> a
         .filter(|p| !excluded(p))
         .map(|p| resolve_in(root, &p, true).map(|h| (p, h)))
         .collect::<io::Result<_>>()?;
-    if out.is_empty() {
-        anyhow::bail!(
-            "failed to compute cache key: failed to calculate checksum of ref: \"/{}\": not found",
-            rel.display()
-        );
-    }
+    // A wildcard may match nothing (BuildKit's AllowEmptyWildcard).
     Ok(out)
 }
 
@@ -291,7 +294,8 @@ mod tests {
         assert_eq!(got, vec![PathBuf::from("a.txt"), PathBuf::from("b.txt")]);
         let got: Vec<PathBuf> = sources_in(d.path(), "*/*.txt", &|_| false)?.into_iter().map(|(r, _)| r).collect();
         assert_eq!(got, vec![PathBuf::from("dir/d.txt")]);
-        assert!(sources_in(d.path(), "nope*", &|_| false).is_err());
+        assert!(sources_in(d.path(), "nope*", &|_| false)?.is_empty(), "a wildcard may match nothing");
+        assert!(sources_in(d.path(), "nope", &|_| false).is_err(), "a plain name must exist");
         let ex: Vec<PathBuf> =
             sources_in(d.path(), "*.txt", &|p| p == Path::new("a.txt"))?.into_iter().map(|(r, _)| r).collect();
         assert_eq!(ex, vec![PathBuf::from("b.txt")]);

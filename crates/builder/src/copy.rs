@@ -52,7 +52,28 @@ pub fn dest_path(rootfs: &Path, cwd: &str, dest: &str) -> io::Result<PathBuf> {
 
 /// Skips entries by their path relative to the source tree's root (the
 /// context's `.dockerignore`).
-pub type Excluded<'a> = &'a dyn Fn(&Path) -> bool;
+/// What of a source tree is left out (`.dockerignore`, `--exclude`).
+pub trait Filter {
+    fn excluded(&self, rel: &Path) -> bool;
+    /// Whether an excluded directory is walked all the same (an exception
+    /// may take something below it back).
+    fn may_reinclude_below(&self, _dir: &Path) -> bool {
+        false
+    }
+}
+
+impl<F: Fn(&Path) -> bool> Filter for F {
+    fn excluded(&self, rel: &Path) -> bool {
+        self(rel)
+    }
+}
+
+pub type Excluded<'a> = &'a dyn Filter;
+
+/// The files of one copy that had other links, by (device, inode): the
+/// first copy of each, which the later links link to (BuildKit keeps
+/// hardlinks within a COPY).
+type Links = std::collections::HashMap<(u64, u64), PathBuf>;
 
 /// Copies the sources (`(path relative to the source root, host path)`)
 /// to `dest` as docker does.
@@ -64,11 +85,12 @@ pub fn copy_sources(
     excluded: Excluded,
 ) -> io::Result<()> {
     let dir_dest = dest_is_dir_hint || sources.len() > 1 || dest.is_dir();
+    let mut links = Links::new();
     for (rel, src) in sources {
         let m = fs::metadata(src)?;
         if m.is_dir() {
             make_dirs(dest, attrs)?;
-            copy_tree(src, dest, attrs, rel, excluded)?;
+            copy_tree(src, dest, attrs, rel, excluded, &mut links)?;
         } else {
             let target = if dir_dest {
                 make_dirs(dest, attrs)?;
@@ -79,7 +101,7 @@ pub fn copy_sources(
                 }
                 dest.to_owned()
             };
-            copy_entry(src, &target, attrs, rel, excluded)?;
+            copy_entry(src, &target, attrs, rel, excluded, &mut links)?;
         }
     }
     Ok(())
@@ -99,22 +121,36 @@ fn make_dirs(dir: &Path, attrs: Attrs) -> io::Result<()> {
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
 }
 
-fn copy_tree(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Excluded) -> io::Result<()> {
+fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    attrs: Attrs,
+    rel: &Path,
+    excluded: Excluded,
+    links: &mut Links,
+) -> io::Result<()> {
     let mut entries: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let r = rel.join(e.file_name());
-        if excluded(&r) {
+        if excluded.excluded(&r) && !(e.file_type()?.is_dir() && excluded.may_reinclude_below(&r)) {
             continue;
         }
-        copy_entry(&e.path(), &dst.join(e.file_name()), attrs, &r, excluded)?;
+        copy_entry(&e.path(), &dst.join(e.file_name()), attrs, &r, excluded, links)?;
     }
     Ok(())
 }
 
 /// Copies one file, symlink or directory (recursively), replacing what is
 /// at `dst` unless both are directories (then they merge).
-fn copy_entry(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Excluded) -> io::Result<()> {
+fn copy_entry(
+    src: &Path,
+    dst: &Path,
+    attrs: Attrs,
+    rel: &Path,
+    excluded: Excluded,
+    links: &mut Links,
+) -> io::Result<()> {
     let m = fs::symlink_metadata(src)?;
     let existing = fs::symlink_metadata(dst).ok();
     let ft = m.file_type();
@@ -133,7 +169,13 @@ fn copy_entry(src: &Path, dst: &Path, attrs: Attrs, rel: &Path, excluded: Exclud
         if existing.as_ref().is_none_or(|e| !e.is_dir()) {
             fs::create_dir(dst)?;
         }
-        copy_tree(src, dst, attrs, rel, excluded)?;
+        copy_tree(src, dst, attrs, rel, excluded, links)?;
+    } else if ft.is_file() && m.nlink() > 1 {
+        if let Some(first) = links.get(&(m.dev(), m.ino())) {
+            return fs::hard_link(first, dst);
+        }
+        fs::copy(src, dst)?;
+        links.insert((m.dev(), m.ino()), dst.to_owned());
     } else if ft.is_file() {
         fs::copy(src, dst)?;
     } else {

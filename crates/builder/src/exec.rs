@@ -20,6 +20,8 @@ pub struct StepRootfs {
     pub dir: PathBuf,
     pub overlay: runtime::Overlay,
     absent: Vec<String>,
+    /// Files the runtime made as mount points whose directories stay.
+    mount_files: Vec<String>,
 }
 
 impl StepRootfs {
@@ -27,7 +29,7 @@ impl StepRootfs {
         let overlay =
             runtime::Overlay { lowers, upper: dir.join("fs"), work: dir.join("work"), target: dir.join("merged") };
         overlay.mount().map_err(|e| anyhow::anyhow!("mounting the step's rootfs: {e}"))?;
-        let mut step = StepRootfs { dir, overlay, absent: Vec::new() };
+        let mut step = StepRootfs { dir, overlay, absent: Vec::new(), mount_files: Vec::new() };
         step.will_mount(MOUNT_POINTS.iter().map(|p| format!("/{p}")));
         Ok(step)
     }
@@ -52,6 +54,15 @@ impl StepRootfs {
         }
     }
 
+    /// Notes a file mount target (a bind of a file) that the runtime will
+    /// make if missing: the empty file goes, its directories stay.
+    pub fn will_mount_file(&mut self, target: &str) {
+        let rel = target.trim_start_matches('/').to_owned();
+        if fs::symlink_metadata(self.overlay.target.join(&rel)).is_err() {
+            self.mount_files.push(rel);
+        }
+    }
+
     pub fn merged(&self) -> &Path {
         &self.overlay.target
     }
@@ -63,6 +74,12 @@ impl StepRootfs {
         let upper = &self.overlay.upper;
         for p in self.absent.iter().rev() {
             let _ = remove_empty_tree(&upper.join(p));
+        }
+        for f in &self.mount_files {
+            let p = upper.join(f);
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = fs::remove_file(&p);
+            }
         }
         for d in ["work", "merged"] {
             let _ = image::layer::remove_tree(&self.dir.join(d));

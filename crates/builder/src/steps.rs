@@ -340,10 +340,15 @@ impl<'a, 'r> Builder<'a, 'r> {
 
     fn step(&mut self, b: &mut Built, cmd: &Command, title: &str, idx: usize) -> anyhow::Result<()> {
         if let Command::Arg(decls) = cmd {
+            // The history shows each default as it expanded.
+            let mut shown = Vec::new();
             for d in decls {
+                let mut d2 = d.clone();
+                d2.default = d.default.as_ref().map(|v| self.lex.process_word(v, &b.scope)).transpose()?;
+                shown.push(d2);
                 b.scope.declare(self.lex, d).map_err(|e| fail(e.to_string()))?;
             }
-            self.history_only(b, crate::history::arg(decls));
+            self.history_only(b, crate::history::arg(&shown));
             return Ok(());
         }
         let cmd = expand_command(self.lex, &b.scope, cmd).map_err(|e| fail(e.to_string()))?;
@@ -686,10 +691,22 @@ impl<'a, 'r> Builder<'a, 'r> {
             }
         }
         let mut held = Held(Vec::new());
+        // BuildKit leaves the targets of cache, tmpfs and bind mounts in
+        // the image as (empty) directories; the others' mount points go.
+        let mut kept = Vec::new();
         for m in &r.mounts {
-            opts.extra_mounts.push(self.run_mount(m, cwd, idx, &mut held)?);
+            let mount = self.run_mount(m, cwd, idx, &mut held)?;
+            if matches!(m.kind, MountType::Cache | MountType::Tmpfs | MountType::Bind) {
+                let dest = mount.destination().display().to_string();
+                if mount.source().as_ref().is_some_and(|s| s.is_file()) {
+                    rootfs.will_mount_file(&dest);
+                }
+                kept.push(dest);
+            }
+            opts.extra_mounts.push(mount);
         }
-        rootfs.will_mount(opts.extra_mounts.iter().map(|m| m.destination().display().to_string()));
+        let dests = opts.extra_mounts.iter().map(|m| m.destination().display().to_string());
+        rootfs.will_mount(dests.filter(|d| !kept.contains(d)));
         let mut spec = runtime::container_spec(&opts).map_err(|e| fail(e.to_string()))?;
         runtime::seccomp::attach_compiled(&mut spec);
         std::fs::write(rootfs.dir.join("config.json"), serde_json::to_vec(&spec)?)?;
@@ -926,6 +943,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                         ex.excludes(&s) || s.split_once('/').is_some_and(|(_, below)| ex.excludes(below))
                     })
             };
+            let filter = CopyFilter { excluded: &excluded, context: (!from_stage).then_some(ctx) };
             if self.copy_flags.parents {
                 // Each source keeps its path below the pivot, as
                 // BuildKit's `COPY --parents` does.
@@ -934,10 +952,10 @@ impl<'a, 'r> Builder<'a, 'r> {
                     let below = if host.is_dir() { kept } else { kept.parent().unwrap_or(Path::new("")) };
                     let to = format!("{}/{}", paths.dest.trim_end_matches('/'), below.display());
                     let target = copy::dest_path(merged, &Self::workdir(b), &to)?;
-                    copy::copy_sources(&[(rel.clone(), host.clone())], &target, true, attrs, &excluded)?;
+                    copy::copy_sources(&[(rel.clone(), host.clone())], &target, true, attrs, &filter)?;
                 }
             } else {
-                copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &excluded)?;
+                copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &filter)?;
             }
             for f in &paths.contents {
                 let target = if dir_hint || dest.is_dir() { dest.join(&f.name) } else { dest.clone() };
@@ -1145,6 +1163,23 @@ fn make_workdir(rootfs: &Path, wd: &str, user: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A COPY's filter: the excluded paths, and for a copy from the context,
+/// the directories `.dockerignore`'s exceptions take back into.
+struct CopyFilter<'a> {
+    excluded: &'a dyn Fn(&Path) -> bool,
+    context: Option<&'a context::Context>,
+}
+
+impl copy::Filter for CopyFilter<'_> {
+    fn excluded(&self, rel: &Path) -> bool {
+        (self.excluded)(rel)
+    }
+
+    fn may_reinclude_below(&self, dir: &Path) -> bool {
+        self.context.is_some_and(|c| c.may_reinclude_below(dir))
+    }
 }
 
 /// The PATH BuildKit gives an image that has none (Linux's default).

@@ -127,6 +127,24 @@ impl Dockerignore {
 
     /// True if any pattern is an `!` exception (then an excluded directory
     /// must still be walked: something inside may be re-included).
+    /// Whether an exception (`!pattern`) may match something below the
+    /// directory `dir`: then an excluded `dir` is still walked (and made),
+    /// as BuildKit's context transfer does.
+    pub fn may_reinclude_below(&self, dir: &str) -> bool {
+        let dir = clean(dir);
+        let depth = dir.split('/').count();
+        self.patterns.iter().filter(|p| p.exclusion).any(|p| {
+            let parts: Vec<&str> = p.text.split('/').collect();
+            if parts.iter().take(depth).any(|c| c.contains("**")) {
+                return true;
+            }
+            parts.len() > depth
+                && compile(&parts[..depth].join("/")).is_ok_and(|toks| {
+                    Pattern { text: String::new(), exclusion: false, toks, suffix: None }.matches(&dir)
+                })
+        })
+    }
+
     pub fn has_exceptions(&self) -> bool {
         self.patterns.iter().any(|p| p.exclusion)
     }

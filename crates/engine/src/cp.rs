@@ -84,7 +84,7 @@ fn copy_in(rootfs: &Path, src: &Path, ctr_path: &str, attrs: Attrs) -> Result<()
     if meta.is_dir() {
         std::fs::create_dir_all(&t)?;
     }
-    copy_sources(&[(PathBuf::new(), src.to_owned())], &t, false, attrs, &|_| false)?;
+    copy_sources(&[(PathBuf::new(), src.to_owned())], &t, false, attrs, &|_: &Path| false)?;
     Ok(())
 }
 
@@ -106,7 +106,7 @@ fn copy_out(rootfs: &Path, ctr_path: &str, dest: &Path, follow: bool, attrs: Att
     if meta.is_dir() {
         std::fs::create_dir_all(&t)?;
     }
-    copy_sources(&[(PathBuf::new(), src)], &t, false, attrs, &|_| false)?;
+    copy_sources(&[(PathBuf::new(), src)], &t, false, attrs, &|_: &Path| false)?;
     Ok(())
 }
 

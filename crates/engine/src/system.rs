@@ -219,21 +219,40 @@ fn remove_step_container(root: &Path, state: &Path, name: &str) -> Result<(), St
         result = rt.delete(name);
     }
     if let Err(e) = result {
-        if !state.join("state.json").exists() {
-            std::fs::remove_dir_all(state).map_err(|e| e.to_string())?;
-        } else {
+        // Killed while the runtime was writing its state: no state, or a
+        // state file cut short. What runs in its cgroups is killed.
+        let unreadable = std::fs::read(state.join("state.json"))
+            .map_or(true, |b| serde_json::from_slice::<serde_json::Value>(&b).is_err());
+        if !unreadable {
             return Err(e.to_string());
         }
-    }
-    for cgroups in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
-        let _ = std::fs::remove_dir(Path::new(cgroups).join("wharf").join(name));
-    }
-    if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
-        for c in controllers.flatten() {
-            let _ = std::fs::remove_dir(c.path().join("wharf").join(name));
+        for dir in step_cgroups(name) {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|p| p.parse::<i32>().ok()) {
+                let _ = runtime::supervise::send_signal(pid, libc::SIGKILL);
+            }
         }
+        std::fs::remove_dir_all(state).map_err(|e| e.to_string())?;
+    }
+    // The cgroups go once their last processes are gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while step_cgroups(name).iter().any(|d| std::fs::remove_dir(d).is_err() && d.exists())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// The cgroup directories of step container `name` (v2, hybrid, v1).
+fn step_cgroups(name: &str) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> =
+        ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].iter().map(|c| Path::new(c).join("wharf").join(name)).collect();
+    if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
+        dirs.extend(controllers.flatten().map(|c| c.path().join("wharf").join(name)));
+    }
+    dirs.retain(|d| d.exists());
+    dirs
 }
 
 /// libcontainer forks a step container's init, which holds wharf's open
@@ -356,6 +375,21 @@ pub fn version(git_commit: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A build killed while the runtime wrote a step container's state
+    /// leaves a state file cut short: the repair removes it all the same.
+    #[test]
+    fn a_step_container_with_a_cut_state_file_is_removed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let name = "wharf-build-0123456789abcdef";
+        let state = Layout::new(root.path()).embedded_runtime_state().join(name);
+        std::fs::create_dir_all(&state).expect("mkdir");
+        std::fs::write(state.join("state.json"), b"{\"id\":\"wharf-bu").expect("write");
+        let found = build_leftovers(root.path(), true);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(!found[0].contains("could not remove"), "{found:?}");
+        assert!(!state.exists(), "the state directory is gone");
+    }
 
     #[test]
     fn anonymous_volumes_are_64_hex_digits() {

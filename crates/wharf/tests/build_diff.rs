@@ -6,7 +6,10 @@
 //! same base image, and the two images must agree: the config, the
 //! history, and every path of the final filesystem (type, mode, owner,
 //! size, content, link target, hardlinks), whiteouts applied. A case
-//! named `refused-*` must be refused by both.
+//! named `refused-*` must be refused by both. Where current BuildKit
+//! behaves otherwise than v0.8, the case holds `newer-buildkit` (why):
+//! docker then builds `Dockerfile.old`, a hand-written equivalent for the
+//! old BuildKit, or for a refusal only wharf is asked to refuse.
 
 mod common;
 
@@ -151,9 +154,12 @@ fn apply_layer(bytes: &[u8], files: &mut BTreeMap<String, Entry>) -> bool {
 
 /// Builds `ctx` with docker's BuildKit; the saved image, or the error.
 fn docker_build(ctx: &Path, tag: &str, args: &[String]) -> Result<Vec<u8>, String> {
+    let old = ctx.join("Dockerfile.old");
+    let file = if old.exists() { old } else { ctx.join("Dockerfile") };
     let o = Command::new(DOCKER)
         .env("DOCKER_BUILDKIT", "1")
-        .args(["build", "-q", "-t", tag])
+        .args(["build", "-q", "-t", tag, "-f"])
+        .arg(file)
         .args(args)
         .arg(ctx)
         .output()
@@ -276,7 +282,9 @@ fn every_case_builds_the_image_buildkit_builds() {
         let ours = wharf_build(&env, &ctx, &tag, &args);
         let _ = Command::new(DOCKER).args(["rmi", "-f", &tag]).output();
         let refused = name.starts_with("refused-");
+        let newer = ctx.join("newer-buildkit").exists();
         match (ours, theirs) {
+            (Err(_), _) if refused && newer => {}
             (Err(_), Err(_)) if refused => {}
             (Ok(_), Ok(_)) if refused => failures.push(format!("{name}: both built it; both must refuse it")),
             (Ok(a), Ok(b)) => {

@@ -1,0 +1,1 @@
+mkdir t && echo in > t/in && tar -C t -cf a.tar in && rm -rf t

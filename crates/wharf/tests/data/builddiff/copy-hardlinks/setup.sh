@@ -1,0 +1,2 @@
+ln f g
+mkdir sub && ln f sub/h

@@ -1,0 +1,2 @@
+ln -s f link
+ln -s d dirlink
