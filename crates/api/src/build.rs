@@ -56,10 +56,20 @@ fn request(q: &[(String, String)], dockerfile: Vec<u8>, input_dir: std::path::Pa
     };
     let tags = q.iter().filter(|(k, v)| k == "t" && !v.is_empty()).map(|(_, v)| v.clone()).collect();
     let dockerfile_name = std::path::Path::new(name).file_name().map_or(name.into(), |n| n.to_string_lossy().into());
-    Ok(BuildRequest { input: BuildInput { dockerfile, dockerfile_name, context: input_dir }, options, tags })
+    let input = BuildInput { dockerfile, dockerfile_name, context: input_dir };
+    Ok(BuildRequest { input, options, tags, registry_logins: Vec::new() })
 }
 
-async fn build(State(ctx): State<Ctx>, Query(q): Query<Vec<(String, String)>>, body: Body) -> ApiResult<Response> {
+async fn build(
+    State(ctx): State<Ctx>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let logins: Vec<engine::build::RegistryLogin> = crate::transfer::registry_config(&headers)?
+        .into_iter()
+        .map(|(registry, c)| engine::build::RegistryLogin { registry, username: c.username, secret: c.secret })
+        .collect();
     if q.iter().any(|(k, v)| k == "remote" && !v.is_empty()) {
         return Err(ApiError(Error::invalid("remote build contexts are not supported: send the context as a tar")));
     }
@@ -73,7 +83,7 @@ async fn build(State(ctx): State<Ctx>, Query(q): Query<Vec<(String, String)>>, b
     // answer, not a stream.
     let (dir, req) = blocking(&ctx, move |store| {
         let dir = engine::build::unpack_context(store, reader)?;
-        let req = read_dockerfile(&q, &dir);
+        let req = read_dockerfile(&q, &dir).map(|r| engine::build::BuildRequest { registry_logins: logins, ..r });
         match req {
             Ok(r) => Ok((dir, r)),
             Err(e) => {

@@ -40,6 +40,27 @@ fn registry_auth(headers: &HeaderMap) -> ApiResult<Vec<(String, Credentials)>> {
     Ok(credentials_of(&v).into_iter().collect())
 }
 
+/// The credentials of `X-Registry-Config` (a build's: base64url of a map
+/// of docker's `AuthConfig` by registry).
+pub fn registry_config(headers: &HeaderMap) -> ApiResult<Vec<(String, Credentials)>> {
+    let Some(raw) = headers.get("X-Registry-Config").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .map_err(|_| ApiError(Error::invalid("X-Registry-Config is not base64")))?;
+    let map: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).unwrap_or_default();
+    Ok(map
+        .iter()
+        .filter_map(|(server, cfg)| {
+            let (_, creds) = credentials_of(cfg)?;
+            Some((registry_name(server), creds))
+        })
+        .collect())
+}
+
 /// A registry and its credentials from docker's `AuthConfig`.
 fn credentials_of(v: &Value) -> Option<(String, Credentials)> {
     let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -24,6 +24,24 @@ pub struct BuildRequest {
     pub options: BuildOptions,
     /// `-t` / `t=`: the names the image gets.
     pub tags: Vec<String>,
+    /// Credentials for the base images' registries (the API's
+    /// `X-Registry-Config`); the stored ones are used for the others.
+    #[serde(default)]
+    pub registry_logins: Vec<RegistryLogin>,
+}
+
+/// A registry's credentials given with a build request.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RegistryLogin {
+    pub registry: String,
+    pub username: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryLogin({}, {}, ****)", self.registry, self.username)
+    }
 }
 
 /// The tags of a request, each a valid reference.
@@ -39,7 +57,14 @@ pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result
     let failed = |e: store::StoreError| BuildError::Failed(e.to_string());
     let mut store = Store::open(root).map_err(failed)?;
     let _lock = store.lock(false).map_err(failed)?;
-    let opts = crate::registry::options(None);
+    let mut opts = crate::registry::options(None);
+    opts.credentials = req
+        .registry_logins
+        .iter()
+        .map(|l| {
+            (l.registry.clone(), registry::auth::Credentials { username: l.username.clone(), secret: l.secret.clone() })
+        })
+        .collect();
     let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
     let spawn = |dir: &Path| Job::BuildStage { dir: dir.to_owned() }.command(root);
     let services = Services { pull: &pull, spawn_stage: &spawn };
@@ -89,7 +114,12 @@ impl BuildChild {
     /// remove.
     pub fn start(root: &Path, dir: &Path, req: &BuildRequest) -> Result<BuildChild> {
         let json = serde_json::to_vec(req).map_err(|e| Error::internal(e.to_string()))?;
-        std::fs::write(dir.join("request.json"), json)?;
+        // The request may hold registry credentials: for the owner only.
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(dir.join("request.json"))?;
+        f.write_all(&json)?;
         let mut child = Job::Build { dir: dir.to_owned() }
             .command(root)
             .stdin(Stdio::null())

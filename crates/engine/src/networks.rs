@@ -211,6 +211,22 @@ fn unplug(cfg: &mut ContainerConfig) {
     }
 }
 
+/// The name of the network `key` names (its name, ID or ID prefix; a
+/// built-in's too; `default` is the bridge), as connect and disconnect
+/// take either.
+fn network_name(store: &Store, key: &str) -> Result<String> {
+    if key == "default" {
+        return Ok("bridge".into());
+    }
+    if let Some((name, _)) = BUILTIN.iter().find(|(n, _)| *n == key || builtin_id(n) == key) {
+        return Ok((*name).to_owned());
+    }
+    match store.network(key)? {
+        Some(n) => Ok(n.name),
+        None => Err(Error::not_found(format!("network {key} not found"))),
+    }
+}
+
 fn in_use(store: &Store, name: &str) -> Result<Vec<String>> {
     Ok(store
         .containers()?
@@ -236,7 +252,7 @@ fn save_config(store: &mut Store, id: &str, cfg: &ContainerConfig) -> Result<()>
 pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[String]) -> Result<()> {
     let rec = running_container(store, container)?;
     let mut cfg = load_config(&rec);
-    let net = if network == "default" { "bridge".to_owned() } else { network.to_owned() };
+    let net = network_name(store, network)?;
     if net == "host" || net == "none" {
         return Err(Error::invalid(format!(
             "container cannot be disconnected from host network or connected to {net} network"
@@ -283,7 +299,7 @@ pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[Str
 pub fn disconnect(store: &mut Store, container: &str, network: &str, force: bool) -> Result<()> {
     let rec = running_container(store, container)?;
     let mut cfg = load_config(&rec);
-    let net = if network == "default" { "bridge".to_owned() } else { network.to_owned() };
+    let net = network_name(store, network)?;
     let Some(pos) = cfg.connected.iter().position(|e| e.network == net) else {
         if cfg.network == net && !rec.state.is_live() {
             unplug(&mut cfg);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,9 @@ impl Env {
     /// Starts the service with `--time IDLE` and waits until it answers.
     fn serve_idle(&mut self, idle: &str) {
         let uri = format!("unix://{}", self.socket().display());
-        let child = self.cmd(&["system", "service", "--time", idle, &uri]).spawn().expect("wharf system service");
+        let log = std::fs::File::create(self.path().join("service.log")).expect("service.log");
+        let child =
+            self.cmd(&["system", "service", "--time", idle, &uri]).stderr(log).spawn().expect("wharf system service");
         self.service = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
@@ -131,8 +133,16 @@ impl Env {
 
     fn docker_ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.docker(args);
-        assert_eq!(code, 0, "docker {args:?}: {err}{out}");
+        assert_eq!(code, 0, "docker {args:?}: {err}{out}{}", self.service_state());
         out
+    }
+
+    /// Whether the service still runs, and what it wrote on stderr: for a
+    /// failure's message.
+    fn service_state(&self) -> String {
+        let alive = self.service.as_ref().is_some_and(|c| Path::new(&format!("/proc/{}", c.id())).exists());
+        let log = std::fs::read_to_string(self.path().join("service.log")).unwrap_or_default();
+        format!("\n[service running: {alive}; its stderr:\n{log}]")
     }
 }
 
@@ -366,7 +376,7 @@ fn dockers_cli_builds_saves_loads_pushes_and_pulls_through_the_service() {
         .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
         .output()
         .expect("sh");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), env.service_state());
     env.docker_ok(&["rmi", "apibuilt:1", "apibuilt:2"]);
     let loaded = env.docker_with_input(&["load"], &std::fs::read(&saved).expect("the archive"));
     assert_eq!(String::from_utf8_lossy(&loaded.stdout), "Loaded image: apibuilt:1\n");
@@ -389,6 +399,13 @@ fn dockers_cli_builds_saves_loads_pushes_and_pulls_through_the_service() {
     assert_eq!(env.docker_ok(&["run", "--rm", &remote, "cat", "/greeting"]), "hello from the context\n");
     let (code, _, err) = env.docker(&["pull", &format!("{}/team/missing:1", reg.addr())]);
     assert!(code != 0 && err.contains("not found"), "{err}");
+    // A build pulls its base from the registry with the credentials the
+    // CLI sends (X-Registry-Config): the service has none stored.
+    env.docker_ok(&["rmi", &remote]);
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {remote}\nRUN cat /greeting > /again\n")).expect("write");
+    let (code, out, err) = env.docker_with_env(&classic, &["build", "-t", "onbase", ctx_arg]);
+    assert_eq!(code, 0, "{err}{out}");
+    assert_eq!(env.docker_ok(&["run", "--rm", "onbase", "cat", "/again"]), "hello from the context\n");
 
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() + 1;
     let events = env.docker_ok(&[
@@ -440,6 +457,24 @@ except docker.errors.ImageNotFound:
     pass
 back = c.images.load(data)
 assert [t for i in back for t in i.tags] == ["pybuilt:1"], [i.tags for i in back]
+net = c.networks.create("pynet")
+vol = c.volumes.create("pyvol", labels={"k": "v"})
+assert c.volumes.get("pyvol").attrs["Labels"] == {"k": "v"}
+web = c.containers.run("localhost/bb", ["sh", "-c", "echo hi > /data/f; exec sleep 100"], detach=True, name="pyweb",
+                       network="pynet", volumes={"pyvol": {"bind": "/data", "mode": "rw"}})
+probe = c.containers.run("localhost/bb", ["sh", "-c", "ping -c1 -W2 pyweb >/dev/null && echo up"], network="pynet",
+                         remove=True)
+assert probe == b"up\n", probe
+net.reload()
+assert [x.name for x in net.containers] == ["pyweb"], net.containers
+web.stop(timeout=1)
+net.disconnect(web)
+net.reload()
+assert net.containers == [], net.containers
+web.remove(force=True)
+net.remove()
+vol.remove()
+assert "pynet" not in [n.name for n in c.networks.list()] and "pyvol" not in [v.name for v in c.volumes.list()]
 seen = [e["Action"] for e in c.events(since=start, until=int(time.time()) + 1, decode=True, filters={"type": "image"})]
 for action in ("tag", "delete", "load"):
     assert action in seen or (action == "delete" and "untag" in seen), (action, seen)

@@ -168,7 +168,7 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let quiet = args.quiet || args.progress == "quiet";
     let mut render = Progress::new(Mode::pick(quiet, &args.progress));
     let mut progress = Reporter::new(|ev| render.show(ev));
-    let req = engine::build::BuildRequest { input, options, tags: args.tag.clone() };
+    let req = engine::build::BuildRequest { input, options, tags: args.tag.clone(), registry_logins: Vec::new() };
     let result = engine::build::build(root, &req, &mut progress);
     if let Some(t) = temp {
         let _ = image::layer::remove_tree(&t);
