@@ -136,7 +136,8 @@ where
     let (mut from_client, mut to_client) = tokio::io::split(conn);
     // None: the output ended, or the client typed the detach keys.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
-    if !past.is_empty() && tx.send(Some(past)).await.is_err() {
+    let had_past = !past.is_empty();
+    if had_past && tx.send(Some(past)).await.is_err() {
         return;
     }
     let Ok(mut reader) = sock.try_clone() else { return };
@@ -198,8 +199,10 @@ where
     drop(tx);
     // docker-py reads the 101's headers through a buffer, then the raw
     // socket: output that arrives with the headers (the log so far, sent
-    // at once) is lost to it. The first output waits a moment.
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // at once) is lost to it. That output waits a moment.
+    if had_past {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     while let Some(Some(chunk)) = rx.recv().await {
         if to_client.write_all(&chunk).await.is_err() {
             break;
