@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use axum::Router;
 use base64::Engine;
 use engine::Error;
 
-use crate::http::{blocking, body_reader, json, streamed, truthy, ApiError, ApiResult, ChannelWriter};
+use crate::http::{blocking, body_reader, json, stream_written, truthy, ApiError, ApiResult};
 use crate::Ctx;
 
 type Params = Query<HashMap<String, String>>;
@@ -51,15 +51,9 @@ async fn archive(
     if method == Method::HEAD {
         return Ok((StatusCode::OK, [("X-Docker-Container-Path-Stat", stat_value)]).into_response());
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let root = ctx.root.clone();
-    let busy = ctx.busy();
-    tokio::task::spawn_blocking(move || {
-        let _busy = busy;
-        let mut store = store::Store::open(root.as_path())?;
-        engine::cp::archive_out(&mut store, &id, &path, &mut ChannelWriter(tx))
+    let mut r = stream_written(&ctx, "application/x-tar", move |store, out| {
+        engine::cp::archive_out(store, &id, &path, out).map(|_| ())
     });
-    let mut r = streamed("application/x-tar", rx);
     r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_value);
     Ok(r)
 }
@@ -86,13 +80,5 @@ async fn changes(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Re
 async fn export(State(ctx): State<Ctx>, Path(id): Path<String>) -> ApiResult<Response> {
     let key = id.clone();
     blocking(&ctx, move |store| engine::lifecycle::lookup(store, &key).map(|_| ())).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let root = ctx.root.clone();
-    let busy = ctx.busy();
-    tokio::task::spawn_blocking(move || {
-        let _busy = busy;
-        let mut store = store::Store::open(root.as_path())?;
-        engine::rootfs::export(&mut store, &id, &mut ChannelWriter(tx))
-    });
-    Ok(streamed("application/x-tar", rx))
+    Ok(stream_written(&ctx, "application/x-tar", move |store, out| engine::rootfs::export(store, &id, out)))
 }

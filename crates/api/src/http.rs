@@ -205,7 +205,7 @@ pub fn streamed(content_type: &'static str, rx: tokio::sync::mpsc::Receiver<Byte
 }
 
 /// A `Write` that sends what it is given to the answer's stream.
-pub struct ChannelWriter(pub tokio::sync::mpsc::Sender<Bytes>);
+struct ChannelWriter(tokio::sync::mpsc::Sender<Bytes>);
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -218,6 +218,38 @@ impl std::io::Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A tar (or any bytes) the engine writes on a blocking thread with a
+/// store of its own, streamed as it is written (save, export, archive).
+pub fn stream_written(
+    ctx: &Ctx,
+    content_type: &'static str,
+    write: impl FnOnce(&mut Store, &mut dyn std::io::Write) -> engine::Result<()> + Send + 'static,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let root = ctx.root.clone();
+    let busy = ctx.busy();
+    tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        let mut store = Store::open(root.as_path())?;
+        write(&mut store, &mut ChannelWriter(tx))
+    });
+    streamed(content_type, rx)
+}
+
+/// A header holding base64 (URL-safe or standard, padded or not) of
+/// JSON, as docker's clients send credentials; None when absent or empty.
+pub fn json_header(headers: &axum::http::HeaderMap, name: &str) -> ApiResult<Option<serde_json::Value>> {
+    use base64::Engine;
+    let Some(raw) = headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .map_err(|_| ApiError(engine::Error::invalid(format!("{name} is not base64"))))?;
+    Ok(Some(serde_json::from_slice(&bytes).unwrap_or_default()))
 }
 
 /// An empty answer with `status`.

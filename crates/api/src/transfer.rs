@@ -12,7 +12,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use engine::Error;
 use image::Reference;
 use registry::{auth::Credentials, Event, Options, Platform};
@@ -20,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 use tokio::sync::oneshot;
 
-use crate::http::{blocking, body_reader, json, streamed, ApiError, ApiResult, ChannelWriter};
+use crate::http::{blocking, body_reader, json, json_header, streamed, ApiError, ApiResult};
 use crate::Ctx;
 
 type Params = Query<HashMap<String, String>>;
@@ -28,37 +27,15 @@ type Params = Query<HashMap<String, String>>;
 /// The credentials of `X-Registry-Auth` (base64url of docker's
 /// `AuthConfig` JSON); none when absent or empty.
 fn registry_auth(headers: &HeaderMap) -> ApiResult<Vec<(String, Credentials)>> {
-    let Some(raw) = headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE
-        .decode(raw.trim_end_matches('='))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
-        .map_err(|_| ApiError(Error::invalid("X-Registry-Auth is not base64")))?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    Ok(credentials_of(&v).into_iter().collect())
+    Ok(json_header(headers, "X-Registry-Auth")?.as_ref().and_then(credentials_of).into_iter().collect())
 }
 
 /// The credentials of `X-Registry-Config` (a build's: base64url of a map
 /// of docker's `AuthConfig` by registry).
 pub fn registry_config(headers: &HeaderMap) -> ApiResult<Vec<(String, Credentials)>> {
-    let Some(raw) = headers.get("X-Registry-Config").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE
-        .decode(raw.trim_end_matches('='))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
-        .map_err(|_| ApiError(Error::invalid("X-Registry-Config is not base64")))?;
-    let map: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).unwrap_or_default();
-    Ok(map
-        .iter()
-        .filter_map(|(server, cfg)| {
-            let (_, creds) = credentials_of(cfg)?;
-            Some((registry_name(server), creds))
-        })
-        .collect())
+    let Some(Value::Object(map)) = json_header(headers, "X-Registry-Config")? else { return Ok(Vec::new()) };
+    let named = |(server, cfg): (&String, &Value)| credentials_of(cfg).map(|(_, c)| (registry_name(server), c));
+    Ok(map.iter().filter_map(named).collect())
 }
 
 /// A registry and its credentials from docker's `AuthConfig`.
@@ -279,23 +256,10 @@ pub async fn save(ctx: Ctx, names: Vec<String>) -> ApiResult<Response> {
         Ok(())
     })
     .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let root = ctx.root.clone();
-    let busy = ctx.busy();
-    tokio::task::spawn_blocking(move || {
-        let _busy = busy;
-        let mut out = ChannelWriter(tx);
-        let mut store = store::Store::open(root.as_path())?;
-        let target = engine::archive::SaveTarget::Stream(&mut out);
-        engine::archive::save(
-            &mut store,
-            &names,
-            engine::archive::SaveFormat::DockerArchive,
-            store::Codec::Gzip,
-            target,
-        )
-    });
-    Ok(streamed("application/x-tar", rx))
+    Ok(crate::http::stream_written(&ctx, "application/x-tar", move |store, out| {
+        let target = engine::archive::SaveTarget::Stream(out);
+        engine::archive::save(store, &names, engine::archive::SaveFormat::DockerArchive, store::Codec::Gzip, target)
+    }))
 }
 
 /// `POST /images/load`: the body is an image archive. `quiet` only
@@ -320,6 +284,7 @@ pub async fn load(State(ctx): State<Ctx>, body: Body) -> ApiResult<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     #[test]
     fn registry_auth_reads_dockers_header() {

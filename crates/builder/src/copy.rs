@@ -70,10 +70,14 @@ impl<F: Fn(&Path) -> bool> Filter for F {
 
 pub type Excluded<'a> = &'a dyn Filter;
 
-/// The files of one copy that had other links, by (device, inode): the
-/// first copy of each, which the later links link to (BuildKit keeps
-/// hardlinks within a COPY).
-type Links = std::collections::HashMap<(u64, u64), PathBuf>;
+/// One copy under way: its attributes and filter, and the files it met
+/// that had other links, by (device, inode): the first copy of each,
+/// which the later links link to (BuildKit keeps hardlinks within a COPY).
+struct Copying<'a> {
+    attrs: Attrs,
+    excluded: Excluded<'a>,
+    links: std::collections::HashMap<(u64, u64), PathBuf>,
+}
 
 /// Copies the sources (`(path relative to the source root, host path)`)
 /// to `dest` as docker does.
@@ -85,12 +89,12 @@ pub fn copy_sources(
     excluded: Excluded,
 ) -> io::Result<()> {
     let dir_dest = dest_is_dir_hint || sources.len() > 1 || dest.is_dir();
-    let mut links = Links::new();
+    let mut copying = Copying { attrs, excluded, links: Default::default() };
     for (rel, src) in sources {
         let m = fs::metadata(src)?;
         if m.is_dir() {
             make_dirs(dest, attrs)?;
-            copy_tree(src, dest, attrs, rel, excluded, &mut links)?;
+            copying.tree(src, dest, rel)?;
         } else {
             let target = if dir_dest {
                 make_dirs(dest, attrs)?;
@@ -101,7 +105,7 @@ pub fn copy_sources(
                 }
                 dest.to_owned()
             };
-            copy_entry(src, &target, attrs, rel, excluded, &mut links)?;
+            copying.entry(src, &target, rel)?;
         }
     }
     Ok(())
@@ -121,79 +125,68 @@ fn make_dirs(dir: &Path, attrs: Attrs) -> io::Result<()> {
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
 }
 
-fn copy_tree(
-    src: &Path,
-    dst: &Path,
-    attrs: Attrs,
-    rel: &Path,
-    excluded: Excluded,
-    links: &mut Links,
-) -> io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let r = rel.join(e.file_name());
-        if excluded.excluded(&r) && !(e.file_type()?.is_dir() && excluded.may_reinclude_below(&r)) {
-            continue;
+impl Copying<'_> {
+    fn tree(&mut self, src: &Path, dst: &Path, rel: &Path) -> io::Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let r = rel.join(e.file_name());
+            if self.excluded.excluded(&r) && !(e.file_type()?.is_dir() && self.excluded.may_reinclude_below(&r)) {
+                continue;
+            }
+            self.entry(&e.path(), &dst.join(e.file_name()), &r)?;
         }
-        copy_entry(&e.path(), &dst.join(e.file_name()), attrs, &r, excluded, links)?;
+        Ok(())
     }
-    Ok(())
-}
 
-/// Copies one file, symlink or directory (recursively), replacing what is
-/// at `dst` unless both are directories (then they merge).
-fn copy_entry(
-    src: &Path,
-    dst: &Path,
-    attrs: Attrs,
-    rel: &Path,
-    excluded: Excluded,
-    links: &mut Links,
-) -> io::Result<()> {
-    let m = fs::symlink_metadata(src)?;
-    let existing = fs::symlink_metadata(dst).ok();
-    let ft = m.file_type();
-    if let Some(e) = &existing {
-        if !(e.is_dir() && ft.is_dir()) {
-            if e.is_dir() {
-                fs::remove_dir_all(dst)?;
-            } else {
-                fs::remove_file(dst)?;
+    /// Copies one file, symlink or directory (recursively), replacing what is
+    /// at `dst` unless both are directories (then they merge).
+    fn entry(&mut self, src: &Path, dst: &Path, rel: &Path) -> io::Result<()> {
+        let attrs = self.attrs;
+        let m = fs::symlink_metadata(src)?;
+        let existing = fs::symlink_metadata(dst).ok();
+        let ft = m.file_type();
+        if let Some(e) = &existing {
+            if !(e.is_dir() && ft.is_dir()) {
+                if e.is_dir() {
+                    fs::remove_dir_all(dst)?;
+                } else {
+                    fs::remove_file(dst)?;
+                }
             }
         }
-    }
-    if ft.is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
-    } else if ft.is_dir() {
-        if existing.as_ref().is_none_or(|e| !e.is_dir()) {
-            fs::create_dir(dst)?;
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
+        } else if ft.is_dir() {
+            if existing.as_ref().is_none_or(|e| !e.is_dir()) {
+                fs::create_dir(dst)?;
+            }
+            self.tree(src, dst, rel)?;
+        } else if ft.is_file() && m.nlink() > 1 {
+            if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
+                return fs::hard_link(first, dst);
+            }
+            fs::copy(src, dst)?;
+            self.links.insert((m.dev(), m.ino()), dst.to_owned());
+        } else if ft.is_file() {
+            fs::copy(src, dst)?;
+        } else {
+            // Sockets, fifos and devices in a context are not copied (BuildKit
+            // skips them too).
+            return Ok(());
         }
-        copy_tree(src, dst, attrs, rel, excluded, links)?;
-    } else if ft.is_file() && m.nlink() > 1 {
-        if let Some(first) = links.get(&(m.dev(), m.ino())) {
-            return fs::hard_link(first, dst);
+        let (uid, gid) = attrs.owner.unwrap_or((m.uid(), m.gid()));
+        std::os::unix::fs::lchown(dst, Some(uid), Some(gid))?;
+        if !ft.is_symlink() {
+            let mode = attrs.mode.unwrap_or(m.mode() & 0o7777);
+            fs::set_permissions(dst, fs::Permissions::from_mode(mode))?;
         }
-        fs::copy(src, dst)?;
-        links.insert((m.dev(), m.ino()), dst.to_owned());
-    } else if ft.is_file() {
-        fs::copy(src, dst)?;
-    } else {
-        // Sockets, fifos and devices in a context are not copied (BuildKit
-        // skips them too).
-        return Ok(());
+        let t = |s: i64, ns: i64| Timespec { tv_sec: s, tv_nsec: ns as _ };
+        let times =
+            Timestamps { last_access: t(m.atime(), m.atime_nsec()), last_modification: t(m.mtime(), m.mtime_nsec()) };
+        rustix::fs::utimensat(CWD, dst, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
     }
-    let (uid, gid) = attrs.owner.unwrap_or((m.uid(), m.gid()));
-    std::os::unix::fs::lchown(dst, Some(uid), Some(gid))?;
-    if !ft.is_symlink() {
-        let mode = attrs.mode.unwrap_or(m.mode() & 0o7777);
-        fs::set_permissions(dst, fs::Permissions::from_mode(mode))?;
-    }
-    let t = |s: i64, ns: i64| Timespec { tv_sec: s, tv_nsec: ns as _ };
-    let times =
-        Timestamps { last_access: t(m.atime(), m.atime_nsec()), last_modification: t(m.mtime(), m.mtime_nsec()) };
-    rustix::fs::utimensat(CWD, dst, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-    Ok(())
 }
 
 /// Parses `--chmod` (octal only, as BuildKit's Dockerfile frontend).
