@@ -271,17 +271,15 @@ async fn shutdown_signal(activity: Arc<Activity>, idle: Option<Duration>) {
             }
         }
     };
-    match idle {
-        Some(limit) => tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-            _ = idle_for(limit) => {}
-        },
-        None => tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        },
-    }
+    let never = || std::future::pending::<()>();
+    let why = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = async { match idle { Some(limit) => idle_for(limit).await, None => never().await } } => "idle",
+    };
+    // As dockerd logs the signal it stops on: a service that went away
+    // says why.
+    eprintln!("wharf system service: stopping ({why})");
 }
 
 #[cfg(test)]

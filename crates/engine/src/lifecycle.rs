@@ -50,8 +50,19 @@ pub fn parse_signal(s: &str) -> Option<i32> {
     table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
-fn send(pid: i32, sig: i32) -> std::io::Result<()> {
-    runtime::supervise::send_signal(pid, sig)
+/// Signals container `rec`'s process, once it is sure the pid is still
+/// the container's (its cgroup is named after the container): a record's
+/// pid can outlive the process, and after a pid wraps around the signal
+/// would hit whatever process has the number now (seen as an API server
+/// of another test store stopping on a SIGTERM it never should have got).
+fn send(rec: &ContainerRecord, sig: i32) -> std::io::Result<()> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", rec.pid)).unwrap_or_default();
+    let ours =
+        cgroups.lines().any(|l| l.rsplit(':').next().is_some_and(|path| path.ends_with(&format!("/{}", rec.id))));
+    if !ours {
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    runtime::supervise::send_signal(rec.pid, sig)
 }
 
 /// Makes a record true: a container recorded running whose monitor is
@@ -175,12 +186,12 @@ pub fn stop_one(store: &mut Store, rec: &ContainerRecord, timeout: Option<i64>) 
     }
     let root = store.root().to_owned();
     crate::events::container(&root, "kill", rec, &[("signal", &sig.to_string())]);
-    let _ = send(rec.pid, sig);
+    let _ = send(rec, sig);
     let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
     let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
     if let Waited::TimedOut = wait_exit(store, &rec.id, limit)? {
         crate::events::container(&root, "kill", rec, &[("signal", &libc::SIGKILL.to_string())]);
-        let _ = send(rec.pid, libc::SIGKILL);
+        let _ = send(rec, libc::SIGKILL);
         wait_exit(store, &rec.id, None)?;
     }
     crate::events::container(&root, "stop", rec, &[]);
@@ -223,7 +234,7 @@ pub fn remove_on(host: &dyn Host, store: &mut Store, rec: &ContainerRecord, forc
         if rec.state == ContainerState::Paused {
             let _ = host.runtime(store.root(), &cfg).resume(&rec.id);
         }
-        let _ = send(rec.pid, libc::SIGKILL);
+        let _ = send(rec, libc::SIGKILL);
         if let Waited::Removed = wait_exit(store, &rec.id, None)? {
             return Ok(());
         }
@@ -254,7 +265,7 @@ fn hold_for_removal(store: &mut Store, rec: &ContainerRecord, force: bool) -> Re
         if force {
             crate::monitor::mark_stopped(store.root(), &rec.id);
             if now.state.is_live() {
-                let _ = send(now.pid, libc::SIGKILL);
+                let _ = send(&now, libc::SIGKILL);
             }
         }
         if Instant::now() >= deadline {
@@ -340,7 +351,7 @@ pub fn kill(store: &mut Store, key: &str, sig: i32) -> Result<()> {
     if sig == libc::SIGKILL || sig == libc::SIGTERM || sig == libc::SIGINT {
         crate::monitor::mark_stopped(store.root(), &rec.id);
     }
-    send(rec.pid, sig)?;
+    send(&rec, sig)?;
     crate::events::container(store.root(), "kill", &rec, &[("signal", &sig.to_string())]);
     Ok(())
 }

@@ -9,21 +9,34 @@ mod format;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = match cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(code) => return code,
     };
+    if !serves(&cli) {
+        restore_sigpipe();
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => exit::report(&err),
     }
 }
 
+/// Whether the process is the API server: it keeps Rust's ignored
+/// SIGPIPE, as a client that hangs up mid-answer is an error to handle
+/// (with the default action it silently killed the server). The engine's
+/// own processes restore the default: a container's init inherits it
+/// from its monitor, and docker's containers start with it.
+fn serves(cli: &cli::Cli) -> bool {
+    use cli::{Command, SystemCommand};
+    matches!(cli.command, Some(Command::System(SystemCommand::Service(_))))
+}
+
 /// Rust ignores SIGPIPE; a CLI piped into `head` should just stop, as
 /// docker's does, instead of reporting a broken pipe.
 fn restore_sigpipe() {
-    // SAFETY: called first thing in main, before any thread exists;
+    // SAFETY: called in main once the arguments are parsed, before any
+    // thread exists;
     // SIG_DFL is a valid disposition for SIGPIPE.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);

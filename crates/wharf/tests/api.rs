@@ -694,3 +694,29 @@ fn an_abandoned_wait_lets_the_service_go_idle() {
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.Running}}", "waited"]).trim(), "true", "the container runs on");
     env.ok(&["rm", "-f", "waited"]);
 }
+
+/// A client that hangs up while the service streams to it (`logs -f`,
+/// `stats`) leaves the service serving: a write to the closed connection
+/// is an error to handle, not a SIGPIPE that kills it.
+#[test]
+fn clients_that_hang_up_mid_stream_leave_the_service_up() {
+    let Some(mut env) = Env::new() else { return };
+    env.serve();
+    let loop_ = "while true; do echo tick; sleep 0.02; done";
+    env.docker_ok(&["run", "-d", "--name", "chatty", "localhost/bb", "sh", "-c", loop_]);
+    for args in [&["logs", "-f", "chatty"][..], &["stats", "chatty"][..], &["events"][..]] {
+        let mut client = Command::new("docker")
+            .env("DOCKER_HOST", format!("unix://{}", env.socket().display()))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("docker");
+        std::thread::sleep(Duration::from_millis(700));
+        client.kill().expect("kill the client");
+        let _ = client.wait();
+        env.docker_ok(&["restart", "-t", "0", "chatty"]);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(env.docker_ok(&["ps", "--format", "{{.Names}}"]).contains("chatty"), "after {args:?}");
+    }
+    env.docker_ok(&["rm", "-f", "chatty"]);
+}
