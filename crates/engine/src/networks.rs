@@ -211,6 +211,64 @@ fn unplug(cfg: &mut ContainerConfig) {
     }
 }
 
+/// Takes a running container off the network it was created on (docker
+/// allows it): the rules, interface and address on it go, and the first
+/// network it stays on gives it its default route and address. Its
+/// configuration says `none`, unplugged, until it stops: its interfaces
+/// keep their names meanwhile, and [`settle`] renames them at the next
+/// start.
+fn detach_primary(store: &mut Store, rec: &store::ContainerRecord, mut cfg: ContainerConfig, force: bool) -> Result<()> {
+    let net = cfg.network.clone();
+    let next = cfg.connected.first().map(|e| bridge_of(store, &e.network)).transpose()?;
+    if let Err(e) = network::detach_primary(&rec.id, next.as_ref()) {
+        if !force {
+            return Err(e.into());
+        }
+    }
+    network::release_on(&bridge_of(store, &net)?, &rec.id);
+    cfg.network = "none".into();
+    cfg.unplugged = true;
+    cfg.aliases.clear();
+    save_config(store, &rec.id, &cfg)?;
+    let ip = next.and_then(|br| network::lease_of(&br, &rec.id)).map(|ip| ip.to_string()).unwrap_or_default();
+    store.set_container_ip(&rec.id, &ip)?;
+    write_hosts(store, &rec.id)?;
+    if is_user_network(&net) {
+        update_hosts(store, &net)?;
+    }
+    Ok(())
+}
+
+/// A running container off its creation network: the first network it is
+/// still on gives it its address and default route (none when there is
+/// none left).
+fn take_next_gateway(store: &mut Store, id: &str, cfg: &ContainerConfig) -> Result<()> {
+    let Some(first) = cfg.connected.first() else {
+        store.set_container_ip(id, "")?;
+        return Ok(());
+    };
+    let br = bridge_of(store, &first.network)?;
+    // Already there when the gateway's network stays: nothing to do.
+    let _ = network::route_through(id, &br);
+    let ip = network::lease_of(&br, id).map(|ip| ip.to_string()).unwrap_or_default();
+    store.set_container_ip(id, &ip)?;
+    Ok(())
+}
+
+/// Before a start: a container taken off its creation network while it
+/// ran gets its first remaining network as its own (`eth0`), the others
+/// renumbered after it, as a stopped container's disconnect does at once.
+pub fn settle(store: &mut Store, id: &str) -> Result<()> {
+    let rec = store.container(id)?;
+    let mut cfg = load_config(&rec);
+    if !(cfg.unplugged && cfg.network == "none" && !cfg.connected.is_empty()) {
+        return Ok(());
+    }
+    unplug(&mut cfg);
+    cfg.unplugged = false;
+    save_config(store, id, &cfg)
+}
+
 /// The name of the network `key` names (its name, ID or ID prefix; a
 /// built-in's too; `default` is the bridge), as connect and disconnect
 /// take either.
@@ -267,7 +325,8 @@ pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[Str
         cfg.unplugged = false;
         return save_config(store, &rec.id, &cfg);
     }
-    if cfg.network == "host" || cfg.network == "none" || cfg.network.starts_with("container:") {
+    let primary_gone = cfg.unplugged && rec.state.is_live();
+    if !primary_gone && (cfg.network == "host" || cfg.network == "none" || cfg.network.starts_with("container:")) {
         return Err(Error::invalid(format!(
             "container cannot be connected to multiple networks with one of the networks in {} mode",
             cfg.network
@@ -286,6 +345,9 @@ pub fn connect(store: &mut Store, container: &str, network: &str, aliases: &[Str
     }
     cfg.connected.push(endpoint);
     save_config(store, &rec.id, &cfg)?;
+    if primary_gone && rec.ip.is_empty() {
+        take_next_gateway(store, &rec.id, &cfg)?;
+    }
     for n in cfg.networks() {
         if is_user_network(&n) {
             update_hosts(store, &n)?;
@@ -307,10 +369,7 @@ pub fn disconnect(store: &mut Store, container: &str, network: &str, force: bool
             return if is_user_network(&net) { update_hosts(store, &net) } else { Ok(()) };
         }
         if cfg.network == net {
-            return Err(Error::invalid(format!(
-                "container {} is running on network {net}, which it was created on: wharf disconnects it from that network only while it is stopped",
-                rec.name
-            )));
+            return detach_primary(store, &rec, cfg, force);
         }
         return Err(Error::invalid(format!("container {} is not connected to network {net}", rec.name)));
     };
@@ -324,6 +383,9 @@ pub fn disconnect(store: &mut Store, container: &str, network: &str, force: bool
         network::release_on(&bridge_of(store, &net)?, &rec.id);
     }
     save_config(store, &rec.id, &cfg)?;
+    if cfg.unplugged && rec.state.is_live() {
+        take_next_gateway(store, &rec.id, &cfg)?;
+    }
     write_hosts(store, &rec.id)?;
     if is_user_network(&net) {
         update_hosts(store, &net)?;

@@ -340,6 +340,22 @@ pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
     netlink::Netlink::in_netns(&netns_path(id))?.del_link(ifname)
 }
 
+/// Takes a running container off the network it was created on: its
+/// published ports' rules and `eth0` go, and the default route moves to
+/// `next` (the bridge of a network it stays on), as docker moves the
+/// gateway to another endpoint.
+pub fn detach_primary(id: &str, next: Option<&Bridge>) -> Result<(), NetError> {
+    unpublish(id)?;
+    detach_extra(id, "eth0")?;
+    next.map_or(Ok(()), |br| route_through(id, br))
+}
+
+/// Makes `br`'s gateway the default route of container `id` (connected
+/// to `br`), when the network that held it was taken away.
+pub fn route_through(id: &str, br: &Bridge) -> Result<(), NetError> {
+    netlink::Netlink::in_netns(&netns_path(id))?.add_default_route(br.gateway, br.outside_mtu())
+}
+
 /// DNAT rules for the published ports of container `id` at `ip`, for
 /// traffic from outside (PREROUTING) and from the host itself (OUTPUT).
 /// They are still being applied when it returns (iptables-restore takes
@@ -433,31 +449,31 @@ fn ports_marker(id: &str) -> PathBuf {
     PathBuf::from(format!("/run/wharf/ports/{id}"))
 }
 
+/// Removes the DNAT rules of container `id`'s published ports, if it has
+/// any (the marker says so, also after a crash).
+fn unpublish(id: &str) -> Result<(), NetError> {
+    let tag = format!("wharf:{id}");
+    let marker = ports_marker(id);
+    if !marker.exists() {
+        return Ok(());
+    }
+    // `-S` prints rules in iptables-save syntax: each one deleted as
+    // printed, all in one iptables-restore.
+    let rules = run("iptables", &["-t", "nat", "-S"])?;
+    let dels: Vec<String> =
+        rules.lines().filter(|l| l.contains(&tag) && l.starts_with("-A ")).map(|l| format!("-D {}", &l[3..])).collect();
+    if !dels.is_empty() {
+        restore(&format!("*nat\n{}\nCOMMIT\n", dels.join("\n")))?;
+    }
+    let _ = std::fs::remove_file(&marker);
+    Ok(())
+}
+
 /// Removes everything of container `id`: its DNAT rules, its veth and its
 /// namespace. Safe to call when some or all of it is already gone. Every
 /// step is tried; the failures are returned, each on its own.
 pub fn teardown(id: &str) -> Vec<NetError> {
-    let mut errors = Vec::new();
-    let tag = format!("wharf:{id}");
-    let marker = ports_marker(id);
-    if marker.exists() {
-        match run("iptables", &["-t", "nat", "-S"]) {
-            Ok(rules) => {
-                // `-S` prints rules in iptables-save syntax: each one deleted
-                // as printed, all in one iptables-restore.
-                let dels: Vec<String> = rules
-                    .lines()
-                    .filter(|l| l.contains(&tag) && l.starts_with("-A "))
-                    .map(|l| format!("-D {}", &l[3..]))
-                    .collect();
-                if !dels.is_empty() {
-                    errors.extend(restore(&format!("*nat\n{}\nCOMMIT\n", dels.join("\n"))).err());
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-        let _ = std::fs::remove_file(&marker);
-    }
+    let mut errors: Vec<NetError> = unpublish(id).err().into_iter().collect();
     // Deleting the namespace destroys eth0 and with it its host peer.
     if netns_path(id).exists() {
         errors.extend(netlink::del_netns(&netns_path(id)).err());

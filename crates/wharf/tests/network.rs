@@ -345,7 +345,7 @@ fn network_connect_and_disconnect_a_running_container() {
         "-h",
         "/www",
     ]);
-    env.ok(&["run", "-d", "--name", "cli", "--network", "conn-a", "localhost/bb", "sleep", "300"]);
+    env.ok(&["run", "-d", "--name", "cli", "--network", "conn-a", "-p", "80", "localhost/bb", "sleep", "300"]);
     let (code, _, _) = env.out(&["exec", "cli", "grep", "-w", "srv", "/etc/hosts"]);
     assert_ne!(code, 0, "srv is on another network");
 
@@ -379,6 +379,30 @@ fn network_connect_and_disconnect_a_running_container() {
     let (code, _, err) = env.out(&["network", "disconnect", "conn-b", "cli"]);
     assert_eq!(code, 1);
     assert!(err.contains("is not connected to network conn-b"), "{err}");
+
+    // Off the network it was created on, while it runs (docker allows it):
+    // its ports' rules and eth0 go, the network it stays on carries it.
+    env.ok(&["network", "connect", "conn-b", "cli"]);
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "cli"]).trim().to_owned();
+    env.ok(&["network", "disconnect", "conn-a", "cli"]);
+    let (code, _, _) = env.out(&["exec", "cli", "ip", "link", "show", "eth0"]);
+    assert_ne!(code, 0, "eth0 is gone");
+    let nat = std::process::Command::new("iptables").args(["-t", "nat", "-S"]).output().expect("iptables");
+    assert!(!String::from_utf8_lossy(&nat.stdout).contains(&format!("wharf:{id}")), "its port rules are gone");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "cli"])).expect("json");
+    let nets: Vec<&String> = v[0]["NetworkSettings"]["Networks"].as_object().expect("networks").keys().collect();
+    assert_eq!(nets, ["conn-b"]);
+    let got = env.ok(&["exec", "cli", "wget", "-q", "-O", "-", "http://srv:5000/"]);
+    assert_eq!(got, "from srv\n");
+    let route = env.ok(&["exec", "cli", "ip", "route"]);
+    assert!(route.starts_with("default via "), "conn-b's gateway is the way out now: {route}");
+    env.ok(&["restart", "-t", "0", "cli"]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "cli"])).expect("json");
+    let ip = v[0]["NetworkSettings"]["Networks"]["conn-b"]["IPAddress"].as_str().expect("an address").to_owned();
+    let eth0 = env.ok(&["exec", "cli", "ip", "addr", "show", "eth0"]);
+    assert!(eth0.contains(&format!("inet {ip}/")), "restarted, conn-b is its eth0: {eth0}");
+    let got = env.ok(&["exec", "cli", "wget", "-q", "-O", "-", "http://srv:5000/"]);
+    assert_eq!(got, "from srv\n");
     env.ok(&["rm", "-f", "srv", "cli"]);
     env.ok(&["network", "rm", "conn-a", "conn-b"]);
 }

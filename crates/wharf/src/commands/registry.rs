@@ -158,7 +158,7 @@ pub fn pull_one(
         out.flush()?;
     }
     let progress = Lines::new(quiet, to_stderr, "Pulling fs layer", "Pull complete", "Already exists");
-    let pulled = engine::registry::pull(root, r, platform, opts, &progress).map_err(|e| fail(e.to_string()))?;
+    let pulled = engine::registry::pull(root, r, platform, opts, &progress)?;
     progress.finish();
     if !quiet {
         writeln!(out, "Digest: {}", pulled.digest)?;
@@ -185,7 +185,7 @@ pub fn ensure_image(
         Ok(Some(id)) => return Ok(id),
         Ok(None) => {}
         Err(e) if e.kind() == engine::ErrorKind::InvalidArgument => return Err(Failure::new(125, e.to_string()).into()),
-        Err(e) => return Err(fail(e.to_string())),
+        Err(e) => return Err(e.into()),
     }
     let r = Reference::parse(name).map_err(|e| fail(format!("{name}: {e}")))?;
     if !quiet && policy == "missing" {
@@ -208,7 +208,7 @@ pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
     }
     for t in &targets {
         let progress = Lines::new(args.quiet, false, "Preparing", "Pushed", "Layer already exists");
-        let pushed = engine::registry::push(root, t, codec, &opts, &progress).map_err(|e| fail(e.to_string()))?;
+        let pushed = engine::registry::push(root, t, codec, &opts, &progress)?;
         progress.finish();
         if args.quiet {
             println!("{t}");
