@@ -149,8 +149,7 @@ async fn prune_images(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Res
 
 /// docker's `system df` answer: the images (with how many containers
 /// use each), the containers (with their writable layer's size), the
-/// volumes (with their size and users). The build cache is counted
-/// by `wharf system df`; its records are not listed here.
+/// volumes (with their size and users), the build cache's records.
 async fn disk_usage(State(ctx): State<Ctx>) -> ApiResult<Response> {
     let v = blocking(&ctx, |store| {
         let usage = engine::system::disk_usage(store)?;
@@ -183,13 +182,26 @@ async fn disk_usage(State(ctx): State<Ctx>) -> ApiResult<Response> {
             v["UsageData"] = json!({"Size": size, "RefCount": users.get(&name).map_or(0, Vec::len)});
             volumes.push(v);
         }
+        let cache: Vec<Value> = store.build_cache()?.iter().map(cache_record).collect();
         Ok(json!({
             "LayersSize": usage.images.size, "Images": images, "Containers": containers,
-            "Volumes": volumes, "BuildCache": [],
+            "Volumes": volumes, "BuildCache": cache,
         }))
     })
     .await?;
     Ok(json(StatusCode::OK, &v))
+}
+
+/// A build cache entry as BuildKit's `BuildCache` record. docker's CLI
+/// sums `Size` over the records not `Shared`, and counts as reclaimable
+/// what is not `InUse`: an entry whose layer an image holds is in use.
+fn cache_record(e: &store::CacheEntry) -> Value {
+    json!({
+        "ID": &e.key[..25.min(e.key.len())], "Parent": "", "Parents": null, "Type": "regular",
+        "Description": e.chain_id.as_deref().map_or_else(|| "no layer".to_owned(), |c| format!("layer {c}")),
+        "InUse": e.in_use, "Shared": false, "Size": e.size,
+        "CreatedAt": e.created, "LastUsedAt": e.last_used, "UsageCount": 1,
+    })
 }
 
 #[cfg(test)]

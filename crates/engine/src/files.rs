@@ -42,3 +42,18 @@ pub fn random_hex(bytes: usize) -> io::Result<String> {
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// `cmd`, set to be killed when this process dies: a command killed with
+/// -9 must not leave a child still writing into the store (`commit`'s copy
+/// went on for seconds after it).
+pub fn dies_with_parent(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes the prctl system call, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            Ok(())
+        })
+    }
+}

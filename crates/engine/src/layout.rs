@@ -141,6 +141,12 @@ impl ContainerPaths {
         self.dir.join("monitor.lock")
     }
 
+    /// Locked (flock) by a command that froze the container to copy its
+    /// files; left unlocked by one that died meanwhile.
+    pub fn freeze_lock(&self) -> PathBuf {
+        self.dir.join("frozen-by")
+    }
+
     /// Present while the user's stop is in force (no restart).
     pub fn stop_marker(&self) -> PathBuf {
         self.dir.join("stopped-by-user")

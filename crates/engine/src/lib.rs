@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod files;
+pub mod freeze;
 pub mod health;
 pub mod host;
 pub mod image_list;

@@ -74,6 +74,9 @@ pub fn refresh(store: &mut Store, rec: ContainerRecord) -> Result<ContainerRecor
 
 /// [`refresh`] on `host`.
 pub fn refresh_on(host: &dyn Host, store: &mut Store, rec: ContainerRecord) -> Result<ContainerRecord> {
+    if let Err(e) = crate::freeze::thaw_abandoned(host, store.root(), &rec) {
+        crate::monitor::warn(store.root(), &rec.id, &format!("thawing what a dead command froze: {e}"));
+    }
     let live = |r: &ContainerRecord| r.state.is_live();
     let monitor_gone = !rustix_alive(rec.monitor_pid);
     let orphaned = rec.state == ContainerState::Created && rec.monitor_pid > 0 && monitor_gone;

@@ -146,13 +146,13 @@ pub fn commit(store: &mut Store, key: &str, opts: &CommitOptions) -> Result<imag
     let _lock = store.lock(false)?;
     // Frozen while its files are copied, so that the layer is one state.
     let rt = crate::monitor::oci_runtime(store.root(), &cfg)?;
-    let frozen = opts.pause && rec.state == ContainerState::Running;
-    if frozen {
-        rt.pause(&rec.id)?;
-    }
+    let frozen = match opts.pause && rec.state == ContainerState::Running {
+        true => Some(crate::freeze::freeze(store.root(), &rt, &rec.id)?),
+        false => None,
+    };
     let staged = stage_changes(store, &crate::Layout::new(store.root()).container(&rec.id).upper());
-    if frozen {
-        rt.resume(&rec.id)?;
+    if let Some(f) = frozen {
+        f.thaw()?;
     }
     let staged = staged?;
     let mut layers = store.image_layers(&base)?;
@@ -179,7 +179,9 @@ fn stage_changes(store: &Store, upper: &Path) -> Result<std::path::PathBuf> {
     std::fs::create_dir(&fs)?;
     // `cp -a` keeps owners, modes, xattrs (overlay's opaque markers),
     // whiteout devices and hardlinks.
-    let st = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", upper.display())).arg(&fs).status()?;
+    let mut cp = std::process::Command::new("cp");
+    cp.arg("-a").arg(format!("{}/.", upper.display())).arg(&fs);
+    let st = crate::files::dies_with_parent(&mut cp).status()?;
     if !st.success() {
         let _ = image::layer::remove_tree(&staging);
         return Err(Error::internal(format!("copying the container's changes from {} failed", upper.display())));

@@ -39,12 +39,20 @@ pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
     let size = layer_bytes + blob_bytes;
     let unused: u64 =
         images.iter().zip(&in_use).filter(|(_, used)| !**used).map(|(i, _)| i.size).sum::<u64>().min(size);
-    let (entries, cache_size, cache_reclaimable) = store.build_cache_usage()?;
+    let cache = store.build_cache()?;
+    let cache_size = cache.iter().map(|e| e.size).sum();
+    let cache_active: Vec<_> = cache.iter().filter(|e| e.in_use).collect();
+    let cache_reclaimable = cache_size - cache_active.iter().map(|e| e.size).sum::<u64>();
     Ok(DiskUsage {
         images: Usage { total: images.len(), active: in_use.iter().filter(|u| **u).count(), size, reclaimable: unused },
         containers: containers_usage(store)?,
         volumes: volumes_usage(store)?,
-        build_cache: Usage { total: entries, active: 0, size: cache_size, reclaimable: cache_reclaimable },
+        build_cache: Usage {
+            total: cache.len(),
+            active: cache_active.len(),
+            size: cache_size,
+            reclaimable: cache_reclaimable,
+        },
     })
 }
 
@@ -291,10 +299,32 @@ pub fn exclusive_lock(store: &Store) -> Result<(store::Lock, Vec<String>)> {
     Ok((store.lock(true)?, reaped))
 }
 
+/// Containers a command froze and died before thawing (see
+/// [`crate::freeze`]); with `repair`, thawed.
+fn frozen_leftovers(store: &Store, repair: bool) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for rec in store.containers()? {
+        let left = match repair {
+            true => crate::freeze::thaw_abandoned(&crate::host::System, store.root(), &rec),
+            false => crate::freeze::abandoned(store.root(), &rec.id).map(|l| l.is_some()),
+        };
+        match left {
+            Ok(true) => found.push(format!("container {} was left frozen by a command that died", rec.name)),
+            Ok(false) => {}
+            Err(e) => found.push(format!(
+                "container {} was left frozen by a command that died (could not remove: {e})",
+                rec.name
+            )),
+        }
+    }
+    Ok(found)
+}
+
 /// `system check`: every problem found (with `repair`, fixed).
 pub fn check(store: &mut Store, repair: bool) -> Result<Vec<String>> {
     let (lock, mut problems) = exclusive_lock(store)?;
     problems.extend(build_leftovers(store.root(), repair));
+    problems.extend(frozen_leftovers(store, repair)?);
     if repair {
         problems.iter_mut().filter(|p| !p.contains("(could not remove")).for_each(|p| p.push_str(" (repaired)"));
     }

@@ -78,16 +78,36 @@ pub fn prune(conn: &Connection, before: Option<&str>) -> Result<usize, StoreErro
     })
 }
 
-pub fn usage(conn: &Connection) -> Result<(usize, u64, u64), StoreError> {
-    let (n, size): (i64, i64) =
-        conn.query_row("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM build_cache", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let idle: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(b.size), 0) FROM build_cache b WHERE b.chain_id IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = b.chain_id)",
-        [],
-        |r| r.get(0),
+/// One build cache entry, as `system df -v` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub key: String,
+    /// The layer the step made (None: it made none).
+    pub chain_id: Option<String>,
+    pub size: u64,
+    pub created: String,
+    pub last_used: String,
+    /// Whether an image holds its layer (`builder prune` does not free it).
+    pub in_use: bool,
+}
+
+pub fn entries(conn: &Connection) -> Result<Vec<CacheEntry>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT b.key, b.chain_id, b.size, b.created, b.last_used, \
+         EXISTS (SELECT 1 FROM image_layers l WHERE l.chain_id = b.chain_id) \
+         FROM build_cache b ORDER BY b.last_used DESC",
     )?;
-    Ok((n as usize, size as u64, idle as u64))
+    let rows = stmt.query_map([], |r| {
+        Ok(CacheEntry {
+            key: r.get(0)?,
+            chain_id: r.get(1)?,
+            size: r.get::<_, i64>(2)? as u64,
+            created: r.get(3)?,
+            last_used: r.get(4)?,
+            in_use: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn stat_get(conn: &Connection, path: &str, stamp: &str) -> Result<Option<Digest>, StoreError> {

@@ -27,7 +27,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-pub use buildcache::CachedStep;
+pub use buildcache::{CacheEntry, CachedStep};
 pub use containers::ContainerRecord;
 pub use db::ImageRecord;
 use image::layer::{self, LayerOptions, Whiteouts};
@@ -517,10 +517,9 @@ impl Store {
         buildcache::prune(&self.conn, before)
     }
 
-    /// Build cache: (entries, bytes of the layers they name, bytes of
-    /// those no image uses, which `builder prune` frees).
-    pub fn build_cache_usage(&self) -> Result<(usize, u64, u64), StoreError> {
-        buildcache::usage(&self.conn)
+    /// The build cache's entries, last used first.
+    pub fn build_cache(&self) -> Result<Vec<buildcache::CacheEntry>, StoreError> {
+        buildcache::entries(&self.conn)
     }
 
     /// The content digest recorded for a context file with this stat

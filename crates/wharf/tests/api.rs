@@ -660,8 +660,19 @@ fn dockers_cli_copies_inspects_files_and_resources() {
     let limit = env.docker_ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", "files"]);
     assert!(limit.trim().ends_with("/ 64MiB"), "{limit}");
 
+    let ctx = env.path().join("dfctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("Dockerfile"), "FROM localhost/bb\nRUN echo df > /df\n").expect("write");
+    env.ok(&["build", "-q", "-t", "dfimg", ctx.to_str().expect("utf-8")]);
     let df = env.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}"]);
     assert!(df.lines().any(|l| l == "Containers 1 1"), "{df}");
+    // The build cache's records add up to what wharf's own df counts, and
+    // the step an image holds is active.
+    let own = env.ok(&["system", "df"]);
+    let row: Vec<&str> = own.lines().find(|l| l.starts_with("Build Cache")).expect("a row").split_whitespace().collect();
+    let cache = format!("Build Cache {} {}", row[2], row[3]);
+    assert!(df.lines().any(|l| l == cache), "{df} / {own}");
+    assert!(row[3].parse::<u32>().expect("a count") >= 1, "{own}");
     env.docker_ok(&["run", "--name", "done", "localhost/bb", "true"]);
     let pruned = env.docker_ok(&["container", "prune", "-f"]);
     assert!(!pruned.is_empty() && env.docker(&["inspect", "done"]).0 != 0, "the stopped container is pruned: {pruned}");

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use std::process::Stdio;
 
-use common::{eventually, mounts_under, Env};
+use common::{eventually, eventually_within, mounts_under, Env};
 
 fn state(env: &Env, name: &str) -> String {
     env.ok(&["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name]).trim().to_owned()
@@ -583,6 +583,54 @@ fn commit_makes_an_image_of_a_containers_changes() {
     let (code, _, err) = env.out(&["commit", "-c", "BOGUS x", "same"]);
     assert_eq!(code, 1);
     assert!(err.contains("BOGUS"), "{err}");
+}
+
+/// `commit` killed with -9 while the container is frozen for the copy:
+/// the container is not left frozen (any later command on it thaws it;
+/// `system check` reports and repairs it), and the copy dies with it.
+#[test]
+fn a_commit_killed_while_the_container_is_frozen_leaves_it_running() {
+    let Some(env) = Env::new() else { return };
+    let fill = "mkdir /d; i=0; while [ $i -lt 30000 ]; do echo $i > /d/$i; i=$((i+1)); done; echo filled; exec sleep 1000";
+    env.ok(&["run", "-d", "--name", "busy", "localhost/bb", "sh", "-c", fill]);
+    eventually_within(std::time::Duration::from_secs(120), || {
+        env.out(&["logs", "busy"]).1.contains("filled").then_some(())
+    })
+    .expect("files written");
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "busy"]).trim().to_owned();
+    let lock = env.root().join("containers").join(&id).join("frozen-by");
+    // The copy takes long enough to be caught frozen; tried again if a
+    // commit got through before the file was seen.
+    let caught = (0..5).any(|_| {
+        let mut commit = env.cmd(&["commit", "busy", "localhost/partial"]).stdout(Stdio::null()).spawn().expect("commit");
+        let seen = eventually_within(std::time::Duration::from_secs(30), || {
+            if lock.exists() {
+                return Some(true);
+            }
+            commit.try_wait().ok().flatten().map(|_| false)
+        });
+        let _ = commit.kill();
+        let _ = commit.wait();
+        seen == Some(true)
+    });
+    assert!(caught, "a commit was killed while it held the container frozen");
+    let copying = || {
+        let o = std::process::Command::new("pgrep").args(["-f", &format!("cp -a {}", env.root().display())]).output();
+        o.map(|o| o.status.success()).unwrap_or(false)
+    };
+    assert!(eventually(|| (!copying()).then_some(())).is_some(), "the commit's copy died with it");
+    let (code, out, _) = env.out(&["system", "check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("container busy was left frozen"), "{out}");
+    // Any command on the container finds it thawed.
+    assert_eq!(env.ok(&["exec", "busy", "echo", "thawed"]), "thawed\n");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "busy"]).trim(), "running false");
+    env.ok(&["system", "check", "--repair"]);
+    assert!(env.ok(&["system", "check"]).contains("is consistent"));
+    env.ok(&["commit", "busy", "localhost/whole"]);
+    assert_eq!(env.ok(&["run", "--rm", "localhost/whole", "cat", "/d/29999"]), "29999\n");
+    env.ok(&["stop", "-t", "1", "busy"]);
+    env.ok(&["rm", "busy"]);
 }
 
 #[test]
