@@ -8,6 +8,7 @@
 //! lock                      flock: shared for writers, exclusive for GC
 //! content/blobs/sha256/HEX  configs, manifests, compressed layers
 //! snapshots/HEX/fs          one extracted layer per chain ID (overlay lowerdir)
+//! locks/snapshot-HEX        flock: held while that snapshot is made
 //! tmp/                      staging; renamed into place when complete
 //! ```
 //!
@@ -182,6 +183,9 @@ impl Store {
     ) -> Result<LayerInfo, StoreError> {
         let chain_id = Digest::chain_above(parent, diff_id);
         let dest = self.root.join("snapshots").join(chain_id.hex());
+        // Another process making the same snapshot is waited for, and its
+        // result taken.
+        let _making = self.snapshot_lock(&chain_id)?;
         if dest.is_dir() && self.has_snapshot(&chain_id)? {
             return Ok(LayerInfo { diff_id: diff_id.clone(), size: self.snapshot_size(&chain_id)?, chain_id });
         }
@@ -202,6 +206,7 @@ impl Store {
                 )));
             }
             if dest.exists() {
+                // Unindexed, under the lock: a crashed maker's.
                 layer::remove_tree(&dest).map_err(io_at(&dest))?;
             }
             sync_filesystem(&staging)?;
@@ -233,15 +238,31 @@ impl Store {
         synced?;
         let chain_id = Digest::chain_above(parent, &diff_id);
         let dest = self.root.join("snapshots").join(chain_id.hex());
-        if dest.exists() {
+        let _making = self.snapshot_lock(&chain_id)?;
+        if dest.is_dir() && self.has_snapshot(&chain_id)? {
             layer::remove_tree(staging).map_err(io_at(staging))?;
         } else {
+            if dest.exists() {
+                // Unindexed, under the lock: a crashed maker's.
+                layer::remove_tree(&dest).map_err(io_at(&dest))?;
+            }
             fs::rename(staging, &dest).map_err(io_at(&dest))?;
         }
         let tx = self.conn.transaction()?;
         db::insert_snapshot(&tx, &chain_id, parent, &diff_id, size, &now_rfc3339())?;
         tx.commit()?;
         Ok(LayerInfo { diff_id, chain_id, size })
+    }
+
+    /// Held while snapshot `chain` is made, so that two processes making
+    /// the same layer (concurrent pulls, loads, builds) do not undo each
+    /// other's: the second waits, then finds it made. Taken under the
+    /// shared store lock; GC (exclusive) removes the lock files.
+    fn snapshot_lock(&self, chain: &Digest) -> Result<Lock, StoreError> {
+        let dir = self.root.join("locks");
+        fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        let path = dir.join(format!("snapshot-{}", chain.hex()));
+        Lock::acquire(&path, true).map_err(io_at(&path))
     }
 
     /// A fresh directory under `tmp/`.
@@ -613,6 +634,12 @@ impl Store {
             tx.commit()?;
             layer::remove_tree(&dir).map_err(io_at(&dir))?;
             report.snapshots += 1;
+        }
+        // Nobody holds a snapshot lock while GC holds the exclusive one.
+        if let Ok(locks) = fs::read_dir(self.root.join("locks")) {
+            for l in locks.flatten() {
+                let _ = fs::remove_file(l.path());
+            }
         }
         let keep: std::collections::HashSet<Digest> = db::referenced_blobs(&self.conn)?.into_iter().collect();
         for blob in self.content.list()? {

@@ -684,3 +684,38 @@ fn from_scratch_copies_and_output_writes_the_result_out() {
     assert!(err.contains("output type \"registry\" is not supported"), "{err}");
     assert!(common::mounts_under(&env.root()).is_empty(), "the result's overlay is unmounted");
 }
+
+/// Builds and loads of the same layers at once on one store: all succeed,
+/// and the store stays consistent.
+#[test]
+fn concurrent_builds_and_loads_of_the_same_layers_all_succeed() {
+    let Some(env) = Env::new() else { return };
+    let ctx = context(
+        &env,
+        "same",
+        &[("Dockerfile", "FROM localhost/bb\nCOPY data /data\nRUN cat /data/a > /copied\n"), ("data/a", "shared\n")],
+    );
+    let spawn = |args: &[&str]| {
+        env.cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn")
+    };
+    let builds: Vec<_> = (0..4).map(|i| spawn(&["build", "-q", "-t", &format!("same:{i}"), &ctx])).collect();
+    for b in builds {
+        let o = b.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for i in 0..4 {
+        assert_eq!(env.ok(&["run", "--rm", &format!("same:{i}"), "cat", "/copied"]), "shared\n");
+    }
+    let tar = env.path().join("same.tar");
+    env.ok(&["save", "-o", tar.to_str().expect("utf-8"), "same:0"]);
+    env.ok(&["rmi", "same:0", "same:1", "same:2", "same:3"]);
+    env.ok(&["image", "prune", "-f"]);
+    let loads: Vec<_> = (0..4).map(|_| spawn(&["load", "-q", "-i", tar.to_str().expect("utf-8")])).collect();
+    for l in loads {
+        let o = l.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(env.ok(&["run", "--rm", "same:0", "cat", "/copied"]), "shared\n");
+    let out = env.ok(&["system", "check"]);
+    assert!(out.contains("is consistent"), "{out}");
+}

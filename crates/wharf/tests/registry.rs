@@ -853,3 +853,42 @@ fn https_registries_are_verified_against_the_system_ca_store() {
     let (code, out, err) = wharf_at(&other, &["run", "--rm", &name]);
     assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
 }
+
+/// Eight pulls of one image at once into an empty store: all succeed (the
+/// layers are extracted once and shared), and the image runs.
+#[test]
+fn concurrent_pulls_of_one_image_all_succeed() {
+    let Some(env) = Env::new() else { return };
+    if !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}/wharf/many:v1", reg.addr());
+    let id = two_layer_image(&env, &name);
+    env.ok(&["push", &name]);
+    let other = fresh_root(&env, "many");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let pulls: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_wharf"))
+                .arg("--root")
+                .arg(&other)
+                .args(["pull", "-q", &name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("pull")
+        })
+        .collect();
+    for p in pulls {
+        let o = p.wait_with_output().expect("wait");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (_, pulled_id, _) = wharf_at(&other, &["image", "inspect", "--format", "{{.Id}}", &name]);
+    assert_eq!(pulled_id.trim(), id);
+    let (code, out, err) = wharf_at(&other, &["run", "--rm", &name]);
+    assert_eq!((code, out.trim()), (0, "pulled-and-ran"), "{err}");
+    let (code, out, _) = wharf_at(&other, &["system", "check"]);
+    assert_eq!(code, 0, "{out}");
+}
