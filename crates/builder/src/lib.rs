@@ -136,10 +136,17 @@ struct Plan {
 
 fn plan(opts: &BuildOptions, input: &BuildInput) -> anyhow::Result<Plan> {
     let name = &input.dockerfile_name;
-    let df = dockerfile::parse(&input.dockerfile).map_err(|e| invalid(format!("{name}:{}: {}", e.line, e.message)))?;
+    // Text has no NUL bytes (a file given by mistake, an image, an
+    // archive): refused whole rather than as "unknown instruction" with
+    // its bytes printed.
+    if let Some(at) = input.dockerfile.iter().position(|b| *b == 0) {
+        return Err(invalid(format!("invalid Dockerfile {name}: not text (a NUL byte at offset {at})")));
+    }
+    let df = dockerfile::parse(&input.dockerfile)
+        .map_err(|e| invalid(format!("{name}:{}: {}", e.line, image::layer::printable(&e.message))))?;
     let warnings = df.warnings.iter().map(|w| w.message.clone()).collect();
-    let stages =
-        dockerfile::stages(&df).map_err(|e| invalid(format!("{name}:{}: {}", e.location.start_line, e.message)))?;
+    let stages = dockerfile::stages(&df)
+        .map_err(|e| invalid(format!("{name}:{}: {}", e.location.start_line, image::layer::printable(&e.message))))?;
     let lex = Lexer::new(stages.escape);
     let host = host_platform();
     let meta = Scope::meta(&lex, &stages.meta_args, &opts.build_args, platform_args(&host, &host))

@@ -380,8 +380,8 @@ fn spool(store: &Store, r: impl Read) -> Result<Spool> {
     let (_, plain) = image::layer::decompress(r)?;
     let mut ar = tar::Archive::new(plain);
     let mut sp = Spool(HashMap::new());
-    for e in ar.entries()? {
-        let mut e = e?;
+    for (read, e) in ar.entries()?.enumerate() {
+        let mut e = e.map_err(|e| image::layer::tar_read_error(e, read))?;
         if !e.header().entry_type().is_file() {
             continue;
         }

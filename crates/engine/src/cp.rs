@@ -192,8 +192,12 @@ pub fn archive_in(store: &mut Store, key: &str, ctr_path: &str, input: impl Read
         archive.set_preserve_ownerships(keep_owners);
         archive.set_preserve_mtime(true);
         archive.set_overwrite(true);
-        for entry in archive.entries().map_err(|e| Error::invalid(format!("reading the archive: {e}")))? {
-            let mut entry = entry.map_err(|e| Error::invalid(format!("reading the archive: {e}")))?;
+        for (read, entry) in
+            archive.entries().map_err(|e| Error::invalid(format!("reading the archive: {e}")))?.enumerate()
+        {
+            let mut entry = entry.map_err(|e| {
+                Error::invalid(format!("reading the archive: {}", image::layer::tar_read_error(e, read)))
+            })?;
             let path = entry.path().map_err(|e| Error::invalid(format!("reading the archive: {e}")))?.into_owned();
             let rel = rel_dir.join(clean_rel(&path.to_string_lossy()));
             if rel == rel_dir {

@@ -217,7 +217,12 @@ fn unplug(cfg: &mut ContainerConfig) {
 /// configuration says `none`, unplugged, until it stops: its interfaces
 /// keep their names meanwhile, and [`settle`] renames them at the next
 /// start.
-fn detach_primary(store: &mut Store, rec: &store::ContainerRecord, mut cfg: ContainerConfig, force: bool) -> Result<()> {
+fn detach_primary(
+    store: &mut Store,
+    rec: &store::ContainerRecord,
+    mut cfg: ContainerConfig,
+    force: bool,
+) -> Result<()> {
     let net = cfg.network.clone();
     let next = cfg.connected.first().map(|e| bridge_of(store, &e.network)).transpose()?;
     if let Err(e) = network::detach_primary(&rec.id, next.as_ref()) {

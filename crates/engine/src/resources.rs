@@ -22,6 +22,11 @@ pub fn limits(hc: &HostConfig, warnings: &mut Vec<String>) -> Result<Resources> 
         pids_limit: positive(hc.pids_limit).map(|p| if p < 0 { -1 } else { p }),
         ..Resources::default()
     };
+    // docker's linuxMinMemory: below it the kernel's own use kills the
+    // container's first process; refused before anything is created.
+    if r.memory.is_some_and(|m| m > 0 && m < 6 << 20) {
+        return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
+    }
     if let (Some(m), Some(res)) = (r.memory, r.memory_reservation) {
         if m > 0 && res > 0 && m < res {
             return Err(Error::invalid(
@@ -252,5 +257,19 @@ mod tests {
         assert!(limits(&reservation, &mut Vec::new()).is_err());
         let unlimited_pids = HostConfig { pids_limit: Some(-5), ..HostConfig::default() };
         assert_eq!(limits(&unlimited_pids, &mut Vec::new()).expect("valid limits").pids_limit, Some(-1));
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn memory_below_six_megabytes_is_refused_as_docker_refuses_it() {
+        let hc = |m: i64| HostConfig { memory: Some(m), ..HostConfig::default() };
+        let err = limits(&hc(4 << 20), &mut Vec::new()).expect_err("4 MB is too little");
+        assert_eq!(err.to_string(), "Minimum memory limit allowed is 6MB");
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument);
+        assert_eq!(limits(&hc(6 << 20), &mut Vec::new()).expect("6 MB").memory, Some(6 << 20));
     }
 }

@@ -311,10 +311,8 @@ fn frozen_leftovers(store: &Store, repair: bool) -> Result<Vec<String>> {
         match left {
             Ok(true) => found.push(format!("container {} was left frozen by a command that died", rec.name)),
             Ok(false) => {}
-            Err(e) => found.push(format!(
-                "container {} was left frozen by a command that died (could not remove: {e})",
-                rec.name
-            )),
+            Err(e) => found
+                .push(format!("container {} was left frozen by a command that died (could not remove: {e})", rec.name)),
         }
     }
     Ok(found)

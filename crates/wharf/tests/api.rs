@@ -669,7 +669,8 @@ fn dockers_cli_copies_inspects_files_and_resources() {
     // The build cache's records add up to what wharf's own df counts, and
     // the step an image holds is active.
     let own = env.ok(&["system", "df"]);
-    let row: Vec<&str> = own.lines().find(|l| l.starts_with("Build Cache")).expect("a row").split_whitespace().collect();
+    let row: Vec<&str> =
+        own.lines().find(|l| l.starts_with("Build Cache")).expect("a row").split_whitespace().collect();
     let cache = format!("Build Cache {} {}", row[2], row[3]);
     assert!(df.lines().any(|l| l == cache), "{df} / {own}");
     assert!(row[3].parse::<u32>().expect("a count") >= 1, "{own}");

@@ -591,7 +591,8 @@ fn commit_makes_an_image_of_a_containers_changes() {
 #[test]
 fn a_commit_killed_while_the_container_is_frozen_leaves_it_running() {
     let Some(env) = Env::new() else { return };
-    let fill = "mkdir /d; i=0; while [ $i -lt 30000 ]; do echo $i > /d/$i; i=$((i+1)); done; echo filled; exec sleep 1000";
+    let fill =
+        "mkdir /d; i=0; while [ $i -lt 30000 ]; do echo $i > /d/$i; i=$((i+1)); done; echo filled; exec sleep 1000";
     env.ok(&["run", "-d", "--name", "busy", "localhost/bb", "sh", "-c", fill]);
     eventually_within(std::time::Duration::from_secs(120), || {
         env.out(&["logs", "busy"]).1.contains("filled").then_some(())
@@ -602,7 +603,8 @@ fn a_commit_killed_while_the_container_is_frozen_leaves_it_running() {
     // The copy takes long enough to be caught frozen; tried again if a
     // commit got through before the file was seen.
     let caught = (0..5).any(|_| {
-        let mut commit = env.cmd(&["commit", "busy", "localhost/partial"]).stdout(Stdio::null()).spawn().expect("commit");
+        let mut commit =
+            env.cmd(&["commit", "busy", "localhost/partial"]).stdout(Stdio::null()).spawn().expect("commit");
         let seen = eventually_within(std::time::Duration::from_secs(30), || {
             if lock.exists() {
                 return Some(true);

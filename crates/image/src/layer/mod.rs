@@ -39,3 +39,70 @@ impl LayerError {
         LayerError::Io(at.into(), std::io::Error::from_raw_os_error(e.raw_os_error()))
     }
 }
+
+/// A tar reader's error in words. The `tar` crate reports a bad header
+/// with the header's raw bytes in its message ("numeric field did not
+/// have utf-8 text: <bytes> when getting cksum for <bytes>") and a short
+/// one as "failed to read entire block"; neither says what the user gave.
+/// `entries_read`: how many entries came before (none: the input is not
+/// a tar archive at all).
+pub fn tar_read_error(e: std::io::Error, entries_read: usize) -> std::io::Error {
+    let msg = e.to_string();
+    let header = ["checksum", "numeric field", "cksum", "invalid", "header"].iter().any(|w| msg.contains(w));
+    let short = e.kind() == std::io::ErrorKind::UnexpectedEof
+        || msg.contains("failed to read entire block")
+        || msg.contains("unexpected EOF");
+    let words = match (header || short, entries_read) {
+        (true, 0) => "not a tar archive".to_owned(),
+        (true, n) if short => format!("unexpected end of archive (after {n} entries)"),
+        (true, n) => format!("invalid tar header (after {n} entries)"),
+        (false, _) => printable(&msg),
+    };
+    std::io::Error::new(std::io::ErrorKind::InvalidData, words)
+}
+
+/// `s` with control and replacement characters escaped, so that no raw
+/// bytes of a hostile input reach a terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| if c.is_control() || c == '\u{fffd}' { c.escape_default().collect() } else { vec![c] })
+        .collect()
+}
+
+#[cfg(test)]
+mod tar_error_tests {
+    use super::*;
+
+    fn first_error(bytes: &[u8]) -> std::io::Error {
+        let mut ar = tar::Archive::new(bytes);
+        let mut n = 0;
+        let entries = ar.entries().expect("entries");
+        for e in entries {
+            match e {
+                Ok(_) => n += 1,
+                Err(e) => return tar_read_error(e, n),
+            }
+        }
+        panic!("no error in {n} entries")
+    }
+
+    #[test]
+    fn garbage_is_not_a_tar_archive_in_words() {
+        let garbage: Vec<u8> = (0..3000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        assert_eq!(first_error(&garbage).to_string(), "not a tar archive");
+        assert_eq!(first_error(b"hello world, not a tar\n").to_string(), "not a tar archive");
+    }
+
+    #[test]
+    fn a_cut_archive_is_an_unexpected_end() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1000);
+        h.set_cksum();
+        b.append_data(&mut h, "a", &[0u8; 1000][..]).expect("append");
+        b.append_data(&mut h, "b", &[0u8; 1000][..]).expect("append");
+        let whole = b.into_inner().expect("tar");
+        let err = first_error(&whole[..512 * 4 + 100]);
+        assert!(err.to_string().starts_with("unexpected end of archive"), "{err}");
+    }
+}
