@@ -103,11 +103,9 @@ pub fn apply(r: impl Read, root: &Path, whiteouts: Whiteouts) -> Result<ApplySta
             made: std::collections::HashSet::new(),
         };
         let mut archive = tar::Archive::new(plain);
-        let mut read = 0;
-        for entry in archive.entries().map_err(LayerError::Read)? {
+        for (read, entry) in archive.entries().map_err(LayerError::Read)?.enumerate() {
             let mut entry = entry.map_err(|e| LayerError::Read(super::tar_read_error(e, read)))?;
             ex.entry(&mut entry)?;
-            read += 1;
         }
         ex.finish()?;
         Ok(ex.stats)
