@@ -62,6 +62,16 @@ pub(crate) fn run(store: &mut Store, lock: &Lock, repair: bool) -> Result<Vec<St
             fix(format!("blob {b} is not referenced"), &mut found);
         }
     }
+    for (diff, media, blob) in db::all_layer_blobs(&store.conn)? {
+        if !store.content.contains(&blob) {
+            fix(format!("layer {diff} names blob {blob} ({media}), which is missing"), &mut found);
+            if repair {
+                let tx = store.conn.transaction()?;
+                db::delete_layer_blob(&tx, &diff, &media)?;
+                tx.commit()?;
+            }
+        }
+    }
     for id in db::all_image_ids(&store.conn)? {
         if !store.content.contains(&id) {
             fix(format!("image {id} has no config blob"), &mut found);
@@ -78,4 +88,42 @@ pub(crate) fn run(store: &mut Store, lock: &Lock, repair: bool) -> Result<Vec<St
         store.gc(lock)?;
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Store, LAYER_TAR};
+
+    fn one_file_layer() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"abc"[..]).expect("append");
+        b.into_inner().expect("tar")
+    }
+
+    /// An image removed and collected takes its layers' blob records
+    /// along: an image made later of the same layer (a rebuild, a load)
+    /// must not be given a blob that GC deleted (`save` failed with "blob
+    /// ... not found in the content store").
+    #[test]
+    fn a_collected_layers_blob_record_goes_with_its_blob() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("store");
+        let config = br#"{"created":"2024-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let layer = store.import_layer(&one_file_layer()[..], None).expect("layer");
+        let img = store.add_image(config, std::slice::from_ref(&layer)).expect("image");
+        let blob = store.content().put(&one_file_layer()).expect("blob");
+        store.add_layer_blob(&layer.diff_id, LAYER_TAR, &blob, 10).expect("record");
+        store.delete_image(&img).expect("rmi");
+        let lock = store.lock(true).expect("lock");
+        store.gc(&lock).expect("gc");
+        assert!(!store.content().contains(&blob), "the blob is collected");
+        let again = store.import_layer(&one_file_layer()[..], None).expect("the same layer");
+        store.add_image(config, &[again]).expect("image");
+        assert_eq!(store.layer_blob(&layer.diff_id, LAYER_TAR).expect("query"), None);
+        assert!(store.check(&lock, false).expect("check").is_empty());
+    }
 }

@@ -323,6 +323,32 @@ pub fn layer_blob(conn: &Connection, diff: &Digest, media_type: &str) -> Result<
     row.map(|(d, s)| Ok((digest(d)?, s as u64))).transpose()
 }
 
+/// Forgets the compressed forms of layers no image has any more: GC then
+/// deletes their blobs, and a later image with the same layer must not
+/// find a record of a blob that is gone.
+pub fn forget_unused_layer_blobs(tx: &Transaction) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "DELETE FROM layer_blobs WHERE NOT EXISTS (SELECT 1 FROM image_layers l WHERE l.diff_id = layer_blobs.diff_id)",
+        [],
+    )?)
+}
+
+/// Every (diffID, media type, blob) recorded.
+pub fn all_layer_blobs(conn: &Connection) -> Result<Vec<(String, String, Digest)>, StoreError> {
+    let mut st = conn.prepare("SELECT diff_id, media_type, digest FROM layer_blobs")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    rows.map(|r| {
+        let (d, m, b) = r?;
+        Ok((d, m, digest(b)?))
+    })
+    .collect()
+}
+
+pub fn delete_layer_blob(tx: &Transaction, diff: &str, media_type: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM layer_blobs WHERE diff_id = ?1 AND media_type = ?2", params![diff, media_type])?;
+    Ok(())
+}
+
 pub fn add_layer_blob(
     tx: &Transaction,
     diff: &Digest,

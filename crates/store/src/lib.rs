@@ -605,7 +605,9 @@ impl Store {
 
     /// A compressed blob already made for a layer.
     pub fn layer_blob(&self, diff: &Digest, media_type: &str) -> Result<Option<(Digest, u64)>, StoreError> {
-        db::layer_blob(&self.conn, diff, media_type)
+        // A record whose blob is gone (removed by hand, or by a GC before
+        // the records were kept with it) is no blob.
+        Ok(db::layer_blob(&self.conn, diff, media_type)?.filter(|(b, _)| self.content.contains(b)))
     }
 
     /// Records a compressed blob made for a layer, so it is reused.
@@ -635,6 +637,9 @@ impl Store {
             layer::remove_tree(&dir).map_err(io_at(&dir))?;
             report.snapshots += 1;
         }
+        let tx = self.conn.transaction()?;
+        db::forget_unused_layer_blobs(&tx)?;
+        tx.commit()?;
         // Nobody holds a snapshot lock while GC holds the exclusive one.
         if let Ok(locks) = fs::read_dir(self.root.join("locks")) {
             for l in locks.flatten() {
