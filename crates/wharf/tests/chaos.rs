@@ -151,7 +151,12 @@ fn cases(env: &Env, reg: Option<&Registry>) -> Vec<Case> {
         case("network create", &["network", "create", "chaos-net"], &[&["network", "rm", "chaos-net"]], 200),
         case("network rm", &["network", "rm", "chaos-net"], &[&["network", "create", "chaos-net"]], 200),
         case("volume rm", &["volume", "rm", "chaos-vol"], &[&["volume", "create", "chaos-vol"]], 100),
-        case("system prune", &["system", "prune", "-f"], &[&["run", "--name", "chaos-done", "localhost/bb", "true"]], 300),
+        case(
+            "system prune",
+            &["system", "prune", "-f"],
+            &[&["run", "--name", "chaos-done", "localhost/bb", "true"]],
+            300,
+        ),
     ];
     if let Some(reg) = reg {
         let remote = format!("{}/chaos/built:v1", reg.addr());
@@ -232,5 +237,95 @@ fn commands_killed_at_random_moments_leave_a_store_that_repairs_and_works() {
         let left = host_leftovers(&chaos.seen, &root);
         left.is_empty().then_some(())
     });
-    assert!(left.is_some(), "seed {seed}: left on the host: {:?} (containers {ids:?})", host_leftovers(&chaos.seen, &root));
+    assert!(
+        left.is_some(),
+        "seed {seed}: left on the host: {:?} (containers {ids:?})",
+        host_leftovers(&chaos.seen, &root)
+    );
+}
+
+/// Many `run -d` with published ports at once, then as many `rm -f` at
+/// once, with `ps` and `inspect` in a loop meanwhile: every command
+/// succeeds, every container answers on its port, and nothing is left.
+/// `WHARF_CONCURRENCY=N` sets how many (default 100).
+#[test]
+fn a_hundred_runs_and_removals_at_once_all_succeed_and_leave_nothing() {
+    let Some(env) = Env::new() else { return };
+    let n: usize = std::env::var("WHARF_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let root = env.root();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut failures = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (code, out, err) = env.out(&["ps", "-a", "--format", "{{.Names}}"]);
+                if code != 0 {
+                    failures.push(format!("ps: {err}"));
+                }
+                if let Some(name) = out.lines().next() {
+                    let (code, _, err) = env.out(&["inspect", "-f", "{{.State.Status}}", name]);
+                    if code != 0 && !err.contains("No such") {
+                        failures.push(format!("inspect {name}: {err}"));
+                    }
+                }
+            }
+            failures
+        });
+        let runs: Vec<_> = (0..n)
+            .map(|i| {
+                let name = format!("many{i}");
+                let args = [
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "-p",
+                    "127.0.0.1::8080",
+                    "localhost/bb",
+                    "httpd",
+                    "-f",
+                    "-p",
+                    "8080",
+                ];
+                env.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run")
+            })
+            .collect();
+        let ids: Vec<String> = runs
+            .into_iter()
+            .map(|r| {
+                let o = r.wait_with_output().expect("wait");
+                assert!(o.status.success(), "run -d: {}", String::from_utf8_lossy(&o.stderr));
+                String::from_utf8_lossy(&o.stdout).trim().to_owned()
+            })
+            .collect();
+        for i in 0..n {
+            let port = env.ok(&["port", &format!("many{i}"), "8080"]);
+            let addr = port.lines().next().expect("a binding").trim().to_owned();
+            let answered = common::eventually(|| std::net::TcpStream::connect(&addr).ok().map(|_| ()));
+            assert!(answered.is_some(), "many{i} answers on {addr}");
+        }
+        let removals: Vec<_> = (0..n)
+            .map(|i| {
+                env.cmd(&["rm", "-f", &format!("many{i}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("rm")
+            })
+            .collect();
+        for r in removals {
+            let o = r.wait_with_output().expect("wait");
+            assert!(o.status.success(), "rm -f: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let failures = watcher.join().expect("watcher");
+        assert!(failures.is_empty(), "ps/inspect meanwhile: {failures:?}");
+        ids
+    });
+    assert_eq!(env.ok(&["ps", "-aq"]), "");
+    let seen = ids.into_iter().collect();
+    let left = common::eventually(|| host_leftovers(&seen, &root).is_empty().then_some(()));
+    assert!(left.is_some(), "left on the host: {:?}", host_leftovers(&seen, &root));
+    let (code, out, _) = env.out(&["system", "check"]);
+    assert_eq!(code, 0, "{out}");
 }
