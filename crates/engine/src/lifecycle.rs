@@ -105,7 +105,7 @@ pub fn refresh_on(host: &dyn Host, store: &mut Store, rec: ContainerRecord) -> R
 
 /// What a dead monitor would have released: the runtime's state, the
 /// rootfs mount, the network.
-fn release_leftovers(host: &dyn Host, store: &mut Store, rec: &ContainerRecord) {
+pub(crate) fn release_leftovers(host: &dyn Host, store: &mut Store, rec: &ContainerRecord) {
     let _ = host.runtime(store.root(), &load_config(rec)).delete(&rec.id);
     let _ = crate::monitor::unmount_rootfs(store.root(), &rec.id);
     let left = crate::netglue::network_down_on(host, store, &rec.id);

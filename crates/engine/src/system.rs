@@ -318,11 +318,55 @@ fn frozen_leftovers(store: &Store, repair: bool) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// What a container's dead monitor or command left on the host: a
+/// container recorded running whose processes are gone, or a stopped one
+/// that still has its network namespace, port rules or rootfs mount.
+/// With `repair`, released as its monitor would have.
+fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let layout = Layout::new(store.root());
+    for rec in store.containers()? {
+        if matches!(crate::lifecycle::probe_monitor(store.root(), &rec.id)?, crate::lifecycle::MonitorProbe::Busy) {
+            continue; // its monitor is at work on it
+        }
+        let lost = rec.state.is_live() && !runtime::supervise::alive(rec.pid);
+        let mut left = Vec::new();
+        if !rec.state.is_live() || lost {
+            if network::netns_path(&rec.id).exists() {
+                left.push("network namespace");
+            }
+            if Path::new("/run/wharf/ports").join(&rec.id).exists() {
+                left.push("port rules");
+            }
+            if crate::monitor::is_mounted(&layout.container(&rec.id).merged()) {
+                left.push("rootfs mount");
+            }
+        }
+        if !lost && left.is_empty() {
+            continue;
+        }
+        let what = match lost {
+            true => format!("container {} is recorded {} but its processes are gone", rec.name, rec.state),
+            false => format!("stopped container {} still has its {}", rec.name, left.join(", ")),
+        };
+        found.push(what);
+        if repair {
+            if lost {
+                crate::lifecycle::refresh(store, rec)?;
+            } else {
+                crate::lifecycle::release_leftovers(&crate::host::System, store, &rec);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// `system check`: every problem found (with `repair`, fixed).
 pub fn check(store: &mut Store, repair: bool) -> Result<Vec<String>> {
     let (lock, mut problems) = exclusive_lock(store)?;
     problems.extend(build_leftovers(store.root(), repair));
     problems.extend(frozen_leftovers(store, repair)?);
+    problems.extend(container_leftovers(store, repair)?);
     if repair {
         problems.iter_mut().filter(|p| !p.contains("(could not remove")).for_each(|p| p.push_str(" (repaired)"));
     }

@@ -1383,3 +1383,29 @@ fn concurrent_starts_run_one_monitor_and_stop_then_start_restarts() {
     env.ok(&["rm", "-f", "race"]);
     assert_eq!(eventually(|| (monitors() == 0).then_some(())), Some(()), "the monitor goes with rm -f");
 }
+
+/// A container whose monitor and process were killed (-9, as an OOM
+/// killer or a careless admin would): `system check` says so, and
+/// `--repair` releases its network namespace, port rules and mount.
+#[test]
+fn check_finds_and_repairs_a_container_whose_monitor_and_process_died() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["run", "-d", "--name", "lost", "-p", "80", "localhost/bb", "sleep", "1000"]);
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "lost"]).trim().to_owned();
+    let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", "lost"]).trim().to_owned();
+    let monitor = std::process::Command::new("pgrep").args(["-f", &format!("internal.*{id}")]).output().expect("pgrep");
+    let monitor = String::from_utf8_lossy(&monitor.stdout).lines().next().expect("a monitor").to_owned();
+    for p in [&monitor, &pid] {
+        assert!(std::process::Command::new("kill").args(["-9", p]).status().expect("kill").success());
+    }
+    eventually(|| (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())).expect("the process is gone");
+    let (code, out, _) = env.out(&["system", "check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("container lost is recorded running but its processes are gone"), "{out}");
+    env.ok(&["system", "check", "--repair"]);
+    assert!(env.ok(&["system", "check"]).contains("is consistent"));
+    assert!(!Path::new(&format!("/run/wharf/ports/{id}")).exists(), "its port rules are gone");
+    assert!(!Path::new("/run/netns").join(format!("wharf-{}", &id[..12])).exists(), "its namespace is gone");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "lost"]).trim(), "exited 255");
+    env.ok(&["rm", "lost"]);
+}
