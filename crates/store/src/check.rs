@@ -66,7 +66,7 @@ pub(crate) fn run(store: &mut Store, lock: &Lock, repair: bool) -> Result<Vec<St
         if !store.content.contains(&blob) {
             fix(format!("layer {diff} names blob {blob} ({media}), which is missing"), &mut found);
             if repair {
-                let tx = store.conn.transaction()?;
+                let tx = store.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 db::delete_layer_blob(&tx, &diff, &media)?;
                 tx.commit()?;
             }

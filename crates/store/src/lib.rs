@@ -211,7 +211,7 @@ impl Store {
             }
             sync_filesystem(&staging)?;
             fs::rename(&staging, &dest).map_err(io_at(&dest))?;
-            let tx = self.conn.transaction()?;
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             db::insert_snapshot(&tx, &chain_id, parent, diff_id, size, &now_rfc3339())?;
             tx.commit()?;
             Ok(LayerInfo { diff_id: diff_id.clone(), chain_id: chain_id.clone(), size })
@@ -248,7 +248,7 @@ impl Store {
             }
             fs::rename(staging, &dest).map_err(io_at(&dest))?;
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::insert_snapshot(&tx, &chain_id, parent, &diff_id, size, &now_rfc3339())?;
         tx.commit()?;
         Ok(LayerInfo { diff_id, chain_id, size })
@@ -288,7 +288,7 @@ impl Store {
         let id = self.content.put(config)?;
         let size = layers.iter().map(|l| l.size).sum();
         let pairs: Vec<(Digest, Digest)> = layers.iter().map(|l| (l.chain_id.clone(), l.diff_id.clone())).collect();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::insert_image(&tx, &id, &created, size, &pairs, &now_rfc3339())?;
         tx.commit()?;
         Ok(id)
@@ -296,7 +296,7 @@ impl Store {
 
     /// Records a blob (e.g. a manifest) as belonging to an image.
     pub fn add_image_blob(&mut self, id: &Digest, blob: &Digest) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::add_image_blob(&tx, id, blob)?;
         tx.commit()?;
         Ok(())
@@ -304,7 +304,7 @@ impl Store {
 
     /// Records `repo@digest` as a name of the image.
     pub fn add_repo_digest(&mut self, r: &Reference, id: &Digest) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::add_repo_digest(&tx, r, id)?;
         tx.commit()?;
         Ok(())
@@ -318,7 +318,7 @@ impl Store {
                 name.familiar()
             )));
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let old = db::set_tag(&tx, name, id)?;
         tx.commit()?;
         Ok(old)
@@ -326,7 +326,7 @@ impl Store {
 
     /// Removes a tag; false if it did not exist.
     pub fn untag(&mut self, name: &Reference) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let removed = db::remove_tag(&tx, name)?;
         tx.commit()?;
         Ok(removed)
@@ -428,7 +428,7 @@ impl Store {
     /// Records a new container (state `created`); a taken name is docker's
     /// conflict error.
     pub fn add_container(&mut self, id: &str, name: &str, image: &Digest) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::insert_container(&tx, id, name, image, &now_rfc3339())?;
         tx.commit()?;
         Ok(())
@@ -505,8 +505,12 @@ impl Store {
         self.in_tx(|tx| containers::rename(tx, id, name))
     }
 
+    // Write transactions begin IMMEDIATE: a deferred one that reads and
+    // then writes cannot wait for another process's write (SQLite answers
+    // "database is locked" at once, whatever the busy timeout), which
+    // eight concurrent pulls hit in CI.
     fn in_tx<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
@@ -588,7 +592,7 @@ impl Store {
 
     /// Forgets a container.
     pub fn remove_container(&mut self, id: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::delete_container(&tx, id)?;
         tx.commit()?;
         Ok(())
@@ -597,7 +601,7 @@ impl Store {
     /// Deletes an image record (its tags go with it). Call [`Store::gc`]
     /// afterwards, under the exclusive lock, to free its layers.
     pub fn delete_image(&mut self, id: &Digest) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::delete_image(&tx, id)?;
         tx.commit()?;
         Ok(())
@@ -618,7 +622,7 @@ impl Store {
         blob: &Digest,
         size: u64,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::add_layer_blob(&tx, diff, media_type, blob, size)?;
         tx.commit()?;
         Ok(())
@@ -631,13 +635,13 @@ impl Store {
         for chain in db::unreferenced_snapshots(&self.conn)? {
             let dir = self.root.join("snapshots").join(chain.hex());
             report.bytes += self.snapshot_size(&chain).unwrap_or(0);
-            let tx = self.conn.transaction()?;
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             db::delete_snapshot(&tx, &chain)?;
             tx.commit()?;
             layer::remove_tree(&dir).map_err(io_at(&dir))?;
             report.snapshots += 1;
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         db::forget_unused_layer_blobs(&tx)?;
         tx.commit()?;
         // Nobody holds a snapshot lock while GC holds the exclusive one.
