@@ -38,21 +38,13 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
 }
 
 /// `GET /networks?filters`: each network as inspect shows it (docker's
-/// list answers the same objects). Filters: name, id, driver.
+/// list answers the same objects), filtered as `network ls` filters.
 async fn networks(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
     let filters = filters(q.get("filters").map(String::as_str))?;
     let list = blocking(&ctx, move |store| {
         let mut out = Vec::new();
-        for n in engine::networks::list(store)? {
-            let keep = filters.iter().all(|f| match f.split_once('=') {
-                Some(("name", v)) => n.name.contains(v),
-                Some(("id", v)) => n.id.starts_with(v),
-                Some(("driver", v)) => n.driver == v,
-                _ => true,
-            });
-            if keep {
-                out.push(engine::networks::inspect(store, &n.name)?);
-            }
+        for n in engine::networks::matching(store, &filters)? {
+            out.push(engine::networks::inspect(store, &n.name)?);
         }
         Ok(out)
     })

@@ -133,7 +133,7 @@ impl RestartPolicy {
             "no" | "always" | "unless-stopped" => Err(format!(
                 "invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"
             )),
-            _ => Err(format!("invalid restart policy format: unknown policy '{name}'")),
+            _ => Err(format!("invalid restart policy '{name}'")),
         }
     }
 

@@ -43,22 +43,35 @@ fn with_rootfs<T>(store: &mut Store, key: &str, f: impl FnOnce(&Path) -> Result<
     if mounted_here {
         ov.mount().map_err(|e| Error::internal(format!("mounting the container's rootfs: {e}")))?;
     }
-    // A frozen container cannot race the copy (see the module comment).
-    let frozen = if rec.state == ContainerState::Running {
-        let rt = crate::monitor::oci_runtime(store.root(), &crate::container::load_config(&rec))?;
-        rt.pause(&rec.id).map_err(|e| Error::internal(format!("pausing the container for the copy: {e}")))?;
-        Some(rt)
-    } else {
-        None
+    // A frozen container cannot race the copy (see the module comment);
+    // a cp killed meanwhile leaves it for the next command to thaw.
+    let rt = crate::monitor::oci_runtime(store.root(), &crate::container::load_config(&rec))?;
+    let frozen = match rec.state == ContainerState::Running {
+        true => Some(
+            crate::freeze::freeze(store.root(), &rt, &rec.id)
+                .map_err(|e| Error::internal(format!("pausing the container for the copy: {e}")))?,
+        ),
+        false => None,
     };
     let result = f(&ov.target);
-    if let Some(rt) = frozen {
-        rt.resume(&rec.id).map_err(|e| Error::internal(format!("resuming the container after the copy: {e}")))?;
+    if let Some(f) = frozen {
+        f.thaw().map_err(|e| Error::internal(format!("resuming the container after the copy: {e}")))?;
     }
     if mounted_here {
         let _ = ov.unmount();
     }
-    result
+    result.map_err(|e| named_container(e, key))
+}
+
+/// docker names the container as it was given in "Could not find the
+/// file PATH in container NAME".
+fn named_container(e: Error, key: &str) -> Error {
+    match e.to_string() {
+        m if m.starts_with("Could not find the file ") && m.ends_with(" in container") => {
+            Error::not_found(format!("{m} {key}"))
+        }
+        _ => e,
+    }
 }
 
 /// docker's target rule: into an existing directory (or one named with a

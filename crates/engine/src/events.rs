@@ -127,7 +127,7 @@ impl Filters {
                 .split_once('=')
                 .ok_or_else(|| Error::invalid(format!("bad format of filter (expected name=value): {f}")))?;
             if !["type", "event", "container", "image", "label", "network", "volume"].contains(&k) {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
+                return Err(Error::invalid(format!("Invalid filter '{k}'")));
             }
             m.entry(k.to_owned()).or_default().push(v.to_owned());
         }

@@ -79,7 +79,10 @@ fn filters(store: &Store, opts: &ImageListOptions) -> Result<Filters> {
             Some(("before", v)) => f.before = Some(created_of(v)?),
             Some(("since", v)) => f.since = Some(created_of(v)?),
             Some(("until", v)) => f.before = Some(until(v)?),
-            _ => return Err(Error::invalid(format!("invalid filter '{filter}'"))),
+            _ => {
+                let key = filter.split_once('=').map_or(filter.as_str(), |(k, _)| k);
+                return Err(Error::invalid(format!("Invalid filter '{key}'")));
+            }
         }
     }
     Ok(f)

@@ -337,7 +337,7 @@ pub fn probe_monitor(root: &Path, id: &str) -> Result<MonitorProbe> {
 pub fn stop(store: &mut Store, key: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
     let mut rec = lookup(store, key)?;
     if let Some(s) = signal {
-        parse_signal(s).ok_or_else(|| Error::invalid(format!("invalid signal: {s}")))?;
+        parse_signal(s).ok_or_else(|| Error::invalid(format!("Invalid signal: {s}")))?;
         let mut cfg = load_config(&rec);
         cfg.stop_signal = s.to_owned();
         rec.config = serde_json::to_string(&cfg)?;
@@ -471,6 +471,9 @@ pub fn remove_container(store: &mut Store, key: &str, force: bool, volumes: bool
 /// Gives a container a new name.
 pub fn rename(store: &mut Store, key: &str, new_name: &str) -> Result<()> {
     let rec = lookup(store, key)?;
+    if rec.name == new_name.trim_start_matches('/') {
+        return Err(Error::invalid("Renaming a container with the same name as its current name"));
+    }
     store.rename_container(&rec.id, new_name)?;
     let renamed = store.container(&rec.id)?;
     crate::events::container(store.root(), "rename", &renamed, &[("oldName", &format!("/{}", rec.name))]);

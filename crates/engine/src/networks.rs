@@ -66,6 +66,38 @@ pub struct NetworkSummary {
     pub driver: String,
 }
 
+/// The networks `filters` (docker's `KEY=VALUE`: `name` (part of the
+/// name), `id` (a prefix), `driver`, `type` (`builtin` or `custom`),
+/// `label`, `scope`) let
+/// through: values of one key are alternatives, keys must all match.
+pub fn matching(store: &Store, filters: &[String]) -> Result<Vec<NetworkSummary>> {
+    let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f.as_str(), ""));
+        if !matches!(k, "name" | "id" | "driver" | "type" | "label" | "scope") {
+            return Err(Error::invalid(format!("Invalid filter '{k}'")));
+        }
+        if k == "type" && !matches!(v, "builtin" | "custom") {
+            return Err(Error::invalid(format!("invalid filter: 'type'='{v}'")));
+        }
+        by_key.entry(k).or_default().push(v);
+    }
+    let keep = |n: &NetworkSummary| {
+        by_key.iter().all(|(k, vs)| {
+            vs.iter().any(|v| match *k {
+                "name" => n.name.contains(v),
+                "id" => n.id.starts_with(v),
+                "driver" => n.driver == *v,
+                // wharf's networks carry no labels; all are local.
+                "label" => false,
+                "scope" => *v == "local",
+                _ => (*v == "builtin") == BUILTIN.iter().any(|(b, _)| *b == n.name),
+            })
+        })
+    };
+    Ok(list(store)?.into_iter().filter(keep).collect())
+}
+
 /// Every network, built-in ones too, by name.
 pub fn list(store: &Store) -> Result<Vec<NetworkSummary>> {
     let mut out: Vec<NetworkSummary> = BUILTIN
@@ -162,12 +194,27 @@ pub fn builtin_id(name: &str) -> String {
 /// One network as `network inspect` shows it.
 fn network_value(store: &Store, n: &NetworkRecord) -> Result<Value> {
     let driver = BUILTIN.iter().find(|(b, _)| *b == n.name).map_or("bridge", |(_, d)| *d);
-    if n.bridge.is_empty() {
-        return Ok(json!({
+    // The fields of docker's Network object wharf has no use for, as
+    // docker shows them for a network without those features.
+    let fixed = json!({
+        "EnableIPv4": true, "EnableIPv6": false, "Internal": false, "Attachable": false, "Ingress": false,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Labels": {},
+    });
+    let mut v = if n.bridge.is_empty() {
+        json!({
             "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
             "IPAM": {"Driver": "default", "Config": []}, "Options": {}, "Containers": {},
-        }));
+        })
+    } else {
+        bridge_network_value(store, n, driver)?
+    };
+    if let (Some(o), Some(f)) = (v.as_object_mut(), fixed.as_object()) {
+        o.extend(f.clone());
     }
+    Ok(v)
+}
+
+fn bridge_network_value(store: &Store, n: &NetworkRecord, driver: &str) -> Result<Value> {
     let br = bridge_of(store, &n.name)?;
     let mut containers = serde_json::Map::new();
     for c in store.containers()? {

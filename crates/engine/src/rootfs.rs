@@ -18,13 +18,14 @@ use crate::{Error, Result};
 /// until then) and the kernel filesystems' directories. docker keeps these
 /// in an "init" layer that diff and commit leave out.
 pub fn is_runtime_mount_point(rel: &Path, meta: &std::fs::Metadata) -> bool {
-    let (files, dirs) = RUNTIME_MOUNT_POINTS.split_at(3);
+    let (files, dirs) = RUNTIME_MOUNT_POINTS.split_at(4);
     (meta.is_file() && meta.len() == 0 && files.iter().any(|f| rel == Path::new(f)))
         || (meta.is_dir() && dirs.iter().any(|d| rel == Path::new(d)))
 }
 
 /// The paths `is_runtime_mount_point` knows: files first, then directories.
-pub const RUNTIME_MOUNT_POINTS: [&str; 6] = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys"];
+pub const RUNTIME_MOUNT_POINTS: [&str; 7] =
+    [".dockerenv", "etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys"];
 
 /// An overlay whiteout: a character device 0/0.
 fn is_whiteout(meta: &std::fs::Metadata) -> bool {

@@ -254,12 +254,18 @@ fn remove_step_container(root: &Path, state: &Path, name: &str) -> Result<(), St
 
 /// The cgroup directories of step container `name` (v2, hybrid, v1).
 fn step_cgroups(name: &str) -> Vec<std::path::PathBuf> {
+    cgroup_dirs(&format!("wharf/{name}"))
+}
+
+/// The directories of cgroup `rel` (below each hierarchy's root) that
+/// exist: v2, the hybrid's unified tree, each v1 controller.
+fn cgroup_dirs(rel: &str) -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<std::path::PathBuf> =
-        ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].iter().map(|c| Path::new(c).join("wharf").join(name)).collect();
+        ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].iter().map(|c| Path::new(c).join(rel)).collect();
     if let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") {
-        dirs.extend(controllers.flatten().map(|c| c.path().join("wharf").join(name)));
+        dirs.extend(controllers.flatten().map(|c| c.path().join(rel)));
     }
-    dirs.retain(|d| d.exists());
+    dirs.retain(|d| d.is_dir());
     dirs
 }
 
@@ -342,6 +348,13 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
                 left.push("rootfs mount");
             }
         }
+        let cgroups = match rec.state.is_live() {
+            true => Vec::new(),
+            false => cgroup_dirs(&crate::monitor::cgroup_path(&crate::container::load_config(&rec), &rec.id)),
+        };
+        if !cgroups.is_empty() {
+            left.push("cgroups");
+        }
         if !lost && left.is_empty() {
             continue;
         }
@@ -355,6 +368,11 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
                 crate::lifecycle::refresh(store, rec)?;
             } else {
                 crate::lifecycle::release_leftovers(&crate::host::System, store, &rec);
+            }
+            // Empty once the runtime forgot the container: removed
+            // deepest first (a v1 controller may nest them).
+            for dir in cgroups.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
             }
         }
     }

@@ -164,7 +164,7 @@ fn matches(root: &Path, name: &str, used: bool, filters: &[(String, String)]) ->
                     None => labels.contains_key(v),
                 }
             }
-            _ => return Err(Error::invalid(format!("invalid filter '{k}'"))),
+            _ => return Err(Error::invalid(format!("Invalid filter '{k}'"))),
         };
         if !ok {
             return Ok(false);

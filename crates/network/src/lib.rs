@@ -97,7 +97,8 @@ pub enum NetError {
     BadSubnet(String),
     #[error("{cmd}: {msg}")]
     Command { cmd: String, msg: String },
-    #[error("invalid port specification: {0:?}")]
+    /// A `-p` that does not parse, in docker's words.
+    #[error("{0}")]
     BadPort(String),
     #[error("Bind for {0} failed: port is already allocated")]
     PortTaken(String),
@@ -140,34 +141,33 @@ pub struct PortMap {
 /// `8000-8001:80-81` and `CONTAINERPORT` alone, which picks a free host
 /// port).
 pub fn parse_ports(spec: &str) -> Result<Vec<PortMap>, NetError> {
-    let bad = || NetError::BadPort(spec.to_owned());
+    let bad = |what: &str, v: &str| NetError::BadPort(format!("invalid {what}: {v}"));
     let (rest, proto) = spec.split_once('/').map_or((spec, "tcp"), |(r, p)| (r, p));
     if proto != "tcp" && proto != "udp" {
-        return Err(bad());
+        return Err(bad("proto", proto));
     }
     let parts: Vec<&str> = rest.split(':').collect();
     let (ip, host, ctr) = match parts.as_slice() {
         [c] => (None, "", *c),
         [h, c] => (None, *h, *c),
-        [ip, h, c] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| bad())?), *h, *c),
-        _ => return Err(bad()),
+        [ip, h, c] => (Some(ip.parse::<Ipv4Addr>().map_err(|_| bad("IP address", ip))?), *h, *c),
+        _ => return Err(NetError::BadPort(format!("invalid port specification: {spec:?}"))),
     };
-    let range = |s: &str| -> Result<(u16, u16), NetError> {
-        match s.split_once('-') {
-            Some((a, b)) => Ok((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)),
-            None => {
-                let p = s.parse().map_err(|_| bad())?;
-                Ok((p, p))
-            }
-        }
+    // `A-B` (B not below A) or one port.
+    let range = |s: &str| -> Option<(u16, u16)> {
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let (a, b) = (a.parse().ok()?, b.parse().ok()?);
+        (a <= b).then_some((a, b))
     };
-    let (c0, c1) = range(ctr)?;
+    let (c0, c1) = range(ctr).ok_or_else(|| bad("containerPort", ctr))?;
     let hosts: Vec<u16> = if host.is_empty() {
         vec![0; (c1 - c0 + 1) as usize]
     } else {
-        let (h0, h1) = range(host)?;
+        let (h0, h1) = range(host).ok_or_else(|| bad("hostPort", host))?;
         if h1 - h0 != c1 - c0 {
-            return Err(bad());
+            return Err(NetError::BadPort(format!(
+                "invalid ranges specified for container and host Ports: {ctr} and {host}"
+            )));
         }
         (h0..=h1).collect()
     };

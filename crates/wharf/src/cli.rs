@@ -8,10 +8,10 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, attach, build, commit, cp, events, image, info, lifecycle, logging, network, ps, registry, rootfs, run,
-    stats, system, update, volume,
+    archive, attach, build, commit, cp, events, image, info, lifecycle, logging, network, object, ps, registry, rootfs,
+    run, stats, system, update, volume,
 };
-use crate::exit::ENGINE_ERROR;
+use crate::exit::{COMMAND_ERROR, ENGINE_ERROR};
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), ", build ", env!("WHARF_GIT_COMMIT"));
 
@@ -60,7 +60,7 @@ pub enum Command {
     /// Import the contents from a tarball to create a filesystem image
     Import(image::ImportArgs),
     /// Return low-level information on images
-    Inspect(image::InspectArgs),
+    Inspect(object::InspectArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(image::TagArgs),
     /// Remove one or more images
@@ -310,14 +310,17 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Cli, ExitC
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
+            // docker's command groups (`docker network`) print their help
+            // to stdout and exit 0.
             ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
-                let _ = e.print();
-                return ExitCode::from(ENGINE_ERROR);
+                print!("{}", e.render());
+                return ExitCode::SUCCESS;
             }
             _ => {}
         }
-        eprintln!("{}", docker_style(&e, &command_path(&args)));
-        ExitCode::from(ENGINE_ERROR)
+        let (text, code) = docker_style(&e, &command_path(&args));
+        eprintln!("{text}");
+        ExitCode::from(code)
     })
 }
 
@@ -333,8 +336,14 @@ fn context(e: &clap::Error, kind: ContextKind) -> Option<String> {
 fn command_path(args: &[OsString]) -> String {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     let mut path = vec!["wharf".to_owned()];
+    let mut value_of_global = false;
     for a in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if std::mem::take(&mut value_of_global) {
+            continue;
+        }
         if a.starts_with('-') {
+            // The global options that take a value (as a separate word).
+            value_of_global = matches!(a, "--root" | "-H" | "--host");
             continue;
         }
         match cmd.find_subcommand(a) {
@@ -348,26 +357,47 @@ fn command_path(args: &[OsString]) -> String {
     path.join(" ")
 }
 
-/// Docker's wording for command-line errors.
-fn docker_style(e: &clap::Error, cmd_path: &str) -> String {
+/// Docker's wording for command-line errors, and its exit code: 1 for
+/// missing arguments and unknown commands, 125 for bad flags.
+fn docker_style(e: &clap::Error, cmd_path: &str) -> (String, u8) {
     let rendered = e.render().to_string();
+    // `network rm` of `wharf network rm`.
+    let sub = cmd_path.strip_prefix("wharf").unwrap_or(cmd_path).trim();
+    let usage = crate::usage::usage(sub)
+        .map(|u| format!("\n\nUsage:  wharf {}", u.replace("||", "\n\twharf ")))
+        .unwrap_or_default();
     match e.kind() {
-        ErrorKind::MissingRequiredArgument => {
-            let missing = context(e, ContextKind::InvalidArg).unwrap_or_default();
-            format!("wharf: \"{cmd_path}\" requires {missing}\nSee '{cmd_path} --help'.")
-        }
+        ErrorKind::MissingRequiredArgument => match crate::usage::missing_arguments("wharf", sub) {
+            Some(text) => (text, COMMAND_ERROR),
+            None => {
+                let missing = context(e, ContextKind::InvalidArg).unwrap_or_default();
+                (format!("wharf: \"{cmd_path}\" requires {missing}\nSee '{cmd_path} --help'."), COMMAND_ERROR)
+            }
+        },
         ErrorKind::InvalidSubcommand => {
-            let sub = context(e, ContextKind::InvalidSubcommand).unwrap_or_default();
-            format!("wharf: '{sub}' is not a wharf command.\nSee 'wharf --help'")
+            let name = context(e, ContextKind::InvalidSubcommand).unwrap_or_default();
+            let group = if sub.is_empty() { String::new() } else { format!("\n\nUsage:  {cmd_path}") };
+            (
+                format!(
+                    "wharf: unknown command: {cmd_path} {name}{group}\n\nRun '{cmd_path} --help' for more information"
+                ),
+                COMMAND_ERROR,
+            )
         }
         ErrorKind::UnknownArgument => {
             let arg = context(e, ContextKind::InvalidArg).unwrap_or_default();
             let arg = arg.split('=').next().unwrap_or_default();
-            format!("unknown flag: {arg}\nSee '{cmd_path} --help'.")
+            match usage.is_empty() {
+                true => (format!("unknown flag: {arg}\nSee '{cmd_path} --help'."), ENGINE_ERROR),
+                false => (
+                    format!("unknown flag: {arg}{usage}\n\nRun '{cmd_path} --help' for more information"),
+                    ENGINE_ERROR,
+                ),
+            }
         }
         _ => {
             let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
-            format!("wharf: {first}\nSee '{cmd_path} --help'.")
+            (format!("wharf: {first}\nSee '{cmd_path} --help'."), ENGINE_ERROR)
         }
     }
 }

@@ -106,8 +106,11 @@ pub fn render(format: &str, rows: &[BTreeMap<String, serde_json::Value>]) -> Res
         Some(rest) => (true, rest.trim_start().to_owned()),
         None => (false, format.to_owned()),
     };
-    let tmpl = tmpl.replace("\\t", "\t").replace("\\n", "\n");
-    let compiled = compile(&tmpl)?;
+    let tmpl = label_calls(&tmpl.replace("\\t", "\t").replace("\\n", "\n"));
+    // docker's list commands report a template that does not parse with
+    // exit 1 (inspect: 64).
+    let compiled = compile(&tmpl)
+        .map_err(|e| Failure::new(1, e.message.replacen("template parsing error", "failed to parse template", 1)))?;
     let mut out = String::new();
     if table {
         out.push_str(&header(&tmpl));
@@ -126,6 +129,23 @@ pub fn render(format: &str, rows: &[BTreeMap<String, serde_json::Value>]) -> Res
         }
     }
     Ok(out)
+}
+
+/// docker's list rows have a `Label` method (`{{.Label "com.x"}}`), which
+/// a template over JSON cannot call: each call becomes the `label`
+/// function over the row's `Labels` text (`k=v,k2=v2`).
+fn label_calls(tmpl: &str) -> String {
+    let mut out = String::new();
+    let mut rest = tmpl;
+    while let Some(at) = rest.find(".Label \"") {
+        let after = &rest[at + ".Label ".len()..];
+        let Some(end) = after[1..].find('"') else { break };
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("(label .Labels {})", &after[..end + 2]));
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The header row of a `table` format: each `{{.Field}}` as docker names
@@ -203,6 +223,11 @@ fn docker_funcs(t: gotmpl::Template) -> gotmpl::Template {
         .func("split", move |a: &[Value]| {
             let (text, sep) = (a.first().map(s).unwrap_or_default(), a.get(1).map(s).unwrap_or_default());
             Ok(Value::List(text.split(sep.as_str()).map(|p| Value::String(p.into())).collect()))
+        })
+        .func("label", move |a: &[Value]| {
+            let (labels, key) = (a.first().map(s).unwrap_or_default(), a.get(1).map(s).unwrap_or_default());
+            let value = labels.split(',').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v));
+            Ok(Value::String(value.unwrap_or_default().into()))
         })
         .func("upper", text(|x| x.to_uppercase()))
         .func("lower", text(|x| x.to_lowercase()))
@@ -305,6 +330,14 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(7200)), "2 hours");
         assert_eq!(human_duration(Duration::from_secs(3 * 86400)), "3 days");
+    }
+
+    #[test]
+    fn label_calls_read_the_rows_labels() {
+        let mut row = BTreeMap::new();
+        row.insert("Names".to_owned(), serde_json::json!("web"));
+        row.insert("Labels".to_owned(), serde_json::json!("a=b,c=d"));
+        assert_eq!(render(r#"{{.Names}} {{.Label "c"}}|{{.Label "x"}}"#, &[row]).expect("renders"), "web d|\n");
     }
 
     #[test]

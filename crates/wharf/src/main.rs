@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 
 mod format;
+mod usage;
 
 use std::process::ExitCode;
 

@@ -43,11 +43,22 @@ fn version_and_info_with_dockers_fields() {
     assert!(text.contains("\n Containers: 0\n  Running: 0\n"), "{text}");
 }
 
+/// As docker 28's CLI: an unknown command exits 1, an unknown flag 125,
+/// too few arguments 1 with the command's usage.
 #[test]
-fn unknown_command_and_flag_exit_125() {
+fn unknown_commands_flags_and_missing_arguments_as_docker() {
     let o = wharf(&["frobnicate"]);
-    assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).contains("'frobnicate' is not a wharf command"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "wharf: unknown command: wharf frobnicate\n\nRun 'wharf --help' for more information\n");
+    let o = wharf(&["--root", "/tmp/x", "rm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(
+            "wharf: 'wharf rm' requires at least 1 argument\n\nUsage:  wharf rm [OPTIONS] CONTAINER [CONTAINER...]\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
     let o = wharf(&["dockerfile", "parse", "--nope", "x"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("unknown flag: --nope"), "{}", stderr(&o));

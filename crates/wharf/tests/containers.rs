@@ -270,7 +270,7 @@ fn run_it_gives_a_usable_terminal() {
     // Without a terminal to read from, -it is refused before anything is
     // made, as docker's; -t alone, or -dit, are fine.
     let (code, _, err) = env.out(&["run", "-it", "localhost/bb", "true"]);
-    assert_eq!((code, err.trim()), (1, "Error: the input device is not a TTY"));
+    assert_eq!((code, err.trim()), (1, "the input device is not a TTY"));
     assert_eq!(env.ok(&["ps", "-aq"]), "");
     // Detached with -t: the terminal's output is logged.
     let id = env.ok(&["run", "-dt", "localhost/bb", "sh", "-c", "tty"]).trim().to_owned();
@@ -279,7 +279,7 @@ fn run_it_gives_a_usable_terminal() {
     // exec -it into a running container.
     let id = env.ok(&["run", "-d", "localhost/bb", "sleep", "1000"]).trim().to_owned();
     let (code, _, err) = env.out(&["exec", "-it", &id, "true"]);
-    assert_eq!((code, err.trim()), (1, "Error: the input device is not a TTY"));
+    assert_eq!((code, err.trim()), (1, "the input device is not a TTY"));
     let cmd = format!("{} --root {} exec -it -u app {id} sh", env!("CARGO_BIN_EXE_wharf"), env.root().display());
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -340,7 +340,7 @@ fn init_ulimit_device_mount_volumes_and_shared_network() {
     let out = env.ok(&["run", "--rm", "--device-cgroup-rule", "b 7:* rmw", "localhost/bb", "sh", "-c", open_loop]);
     assert_eq!(out, "opened\n");
     let (code, _, err) = env.out(&["run", "--rm", "--device-cgroup-rule", "b 7:*", "localhost/bb", "true"]);
-    assert_eq!((code, err.trim()), (125, "Error: invalid device cgroup format 'b 7:*'"));
+    assert_eq!((code, err.trim()), (125, "wharf: Error response from daemon: invalid device cgroup format 'b 7:*'\n\nRun 'wharf run --help' for more information"));
     assert!(env
         .ok(&[
             "run",
@@ -894,7 +894,10 @@ fn log_options_rotate_the_log_and_none_keeps_nothing() {
     // none: the output still reaches a foreground run, and no file is kept.
     assert_eq!(env.ok(&["run", "--name", "quiet", "--log-driver", "none", "localhost/bb", "echo", "hi"]), "hi\n");
     let (code, _, err) = env.out(&["logs", "quiet"]);
-    assert_eq!((code, err.trim()), (1, "Error: configured logging driver does not support reading"));
+    assert_eq!(
+        (code, err.trim()),
+        (1, "Error response from daemon: configured logging driver does not support reading")
+    );
     assert_eq!(env.ok(&["inspect", "-f", "[{{.LogPath}}]", "quiet"]).trim(), "[]");
     for (args, msg) in [
         (&["--log-driver", "syslogd"][..], "logger: no log driver named 'syslogd' is registered"),
@@ -943,7 +946,10 @@ fn domainname_cgroupns_annotation_and_platform_flags() {
     let host = env.ok(&["run", "--rm", "--cgroupns", "host", "localhost/bb", "cat", "/proc/self/cgroup"]);
     assert!(host.lines().any(|l| l.contains("/wharf/")), "{host}");
     let (code, _, err) = env.out(&["run", "--rm", "--cgroupns", "bogus", "localhost/bb", "true"]);
-    assert_eq!((code, err.trim()), (125, "Error: --cgroupns: invalid CGROUP mode"));
+    assert_eq!(
+        (code, err.trim()),
+        (125, "wharf: --cgroupns: invalid CGROUP mode\n\nRun 'wharf run --help' for more information")
+    );
     // Annotations reach the runtime's bundle.
     let id = env.ok(&["create", "--annotation", "org.example.k=v", "localhost/bb", "true"]).trim().to_owned();
     let spec = std::fs::read_to_string(env.root().join("containers").join(&id).join("config.json")).expect("bundle");
@@ -1011,7 +1017,7 @@ fn volumes_from_mounts_another_containers_volumes() {
     let (code, _, err) = env.out(&["volume", "rm", "shared"]);
     assert_eq!(code, 1, "still used by the container that took it over: {err}");
     let (code, _, err) = env.out(&["run", "--rm", "--volumes-from", "nosuch", "localhost/bb", "true"]);
-    assert_eq!((code, err.trim()), (125, "Error: No such container: nosuch"));
+    assert_eq!((code, err.trim()), (125, "wharf: Error response from daemon: No such container: nosuch\n\nRun 'wharf run --help' for more information"));
     env.ok(&["rm", "user"]);
     env.ok(&["volume", "rm", "shared"]);
 }
@@ -1092,10 +1098,10 @@ fn read_until(out: &mut impl std::io::Read, want: &str) -> String {
 fn attach_streams_output_takes_input_and_returns_the_exit_code() {
     let Some(env) = Env::new() else { return };
     let (code, _, err) = env.out(&["attach", "nosuch"]);
-    assert_eq!((code, err.trim()), (1, "Error: No such container: nosuch"));
+    assert_eq!((code, err.trim()), (1, "Error response from daemon: No such container: nosuch"));
     env.ok(&["create", "--name", "idle", "localhost/bb", "true"]);
     let (code, _, err) = env.out(&["attach", "idle"]);
-    assert_eq!((code, err.trim()), (1, "Error: You cannot attach to a stopped container, start it first"));
+    assert_eq!((code, err.trim()), (1, "You cannot attach to a stopped container, start it first"));
     // Without a terminal: what came before attaching is in the log only;
     // the attached client's input reaches the container's stdin, its
     // output and errors come back apart, and its code is attach's.
@@ -1256,7 +1262,13 @@ fn health_checks_follow_the_probe_as_docker_reports_them() {
     assert_eq!(env.ok(&["inspect", "--format", "{{json .State.Health}}", "none"]).trim(), "null");
     assert_eq!(env.ok(&["ps", "--filter", "health=none", "--format", "{{.Names}}"]).trim(), "none");
     let (code, _, err) = env.out(&["run", "-d", "--no-healthcheck", "--health-retries", "1", "localhost/hc"]);
-    assert_eq!((code, err.trim()), (125, "Error: --no-healthcheck conflicts with --health-* options"));
+    assert_eq!(
+        (code, err.trim()),
+        (
+            125,
+            "wharf: --no-healthcheck conflicts with --health-* options\n\nRun 'wharf run --help' for more information"
+        )
+    );
     // The checker goes with its container.
     env.ok(&["rm", "-f", "hc", "slow"]);
     let checkers = || {
@@ -1350,7 +1362,7 @@ fn events_stream_what_happens_and_replay_the_past() {
     ]);
     assert_eq!(past, "3\n");
     let (code, _, err) = env.out(&["events", "--filter", "bogus=1", "--until", "0s"]);
-    assert_eq!((code, err.trim()), (1, "Error: invalid filter 'bogus'"));
+    assert_eq!((code, err.trim()), (1, "Error response from daemon: Invalid filter 'bogus'"));
 }
 
 #[test]
@@ -1407,5 +1419,14 @@ fn check_finds_and_repairs_a_container_whose_monitor_and_process_died() {
     assert!(!Path::new(&format!("/run/wharf/ports/{id}")).exists(), "its port rules are gone");
     assert!(!Path::new("/run/netns").join(format!("wharf-{}", &id[..12])).exists(), "its namespace is gone");
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "lost"]).trim(), "exited 255");
+    // A cgroup a stopped container should not have any more.
+    let base = if Path::new("/sys/fs/cgroup/pids").is_dir() { "/sys/fs/cgroup/pids" } else { "/sys/fs/cgroup" };
+    let cgroup = Path::new(base).join("wharf").join(&id);
+    std::fs::create_dir_all(&cgroup).expect("mkdir a cgroup");
+    let (code, out, _) = env.out(&["system", "check"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("stopped container lost still has its cgroups"), "{out}");
+    env.ok(&["system", "check", "--repair"]);
+    assert!(!cgroup.exists(), "the cgroup is removed");
     env.ok(&["rm", "lost"]);
 }

@@ -144,7 +144,7 @@ fn tag_and_rmi_follow_docker() {
     assert_eq!(env.ok(&["images", "-q", "--filter", "label=tier=db"]), "");
     assert_eq!(env.ok(&["images", "-q", "--no-trunc", "--filter", "since=one"]).trim(), labelled);
     assert!(env.ok(&["images", "-q", "--filter", "before=lab:1"]).contains(&id[7..19]));
-    assert!(env.err(&["images", "--filter", "colour=red"]).contains("invalid filter"));
+    assert!(env.err(&["images", "--filter", "colour=red"]).contains("Invalid filter 'colour'"));
     env.ok(&["rmi", "lab:1"]);
     // By ID with several names: refused without -f.
     assert!(env.err(&["rmi", &id[7..19]]).contains("referenced in multiple repositories"));

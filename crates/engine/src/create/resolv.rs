@@ -40,6 +40,11 @@ pub(super) fn etc_files(dir: &Path, hostname: &str, host_net: bool, dns: &Dns) -
         p
     };
     out.push(runtime::bind_mount(&resolv, "/etc/resolv.conf", false)?);
+    // docker marks its containers with an empty /.dockerenv, and tools
+    // look for it (to tell a container apart).
+    let marker = dir.join("dockerenv");
+    std::fs::write(&marker, "")?;
+    out.push(runtime::bind_mount(&marker, "/.dockerenv", true)?);
     if !host_net {
         let hosts = dir.join("hosts");
         std::fs::write(&hosts, crate::netglue::hosts_file(hostname, None))?;

@@ -49,7 +49,12 @@ pub fn check_tty(stdin: bool, tty: bool) -> anyhow::Result<()> {
 pub fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let keys = parse_detach_keys(args.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))?;
     let mut store = Store::open(root)?;
-    let attached = engine::attach::connect(&mut store, &args.container)?;
+    // docker's CLI itself refuses a stopped or paused container (its
+    // words, without the daemon's prefix).
+    let attached = engine::attach::connect(&mut store, &args.container).map_err(|e| match e.kind() {
+        engine::ErrorKind::Conflict => fail(e.to_string()),
+        _ => e.into(),
+    })?;
     check_tty(attached.open_stdin && !args.no_stdin, attached.tty)?;
     let session = Session {
         sock: attached.sock,

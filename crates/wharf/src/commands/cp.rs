@@ -31,18 +31,32 @@ fn split(s: &str) -> Option<(&str, &str)> {
     s.split_once(':')
 }
 
+/// A host path as docker's CLI passes it on: relative to the working
+/// directory of the command.
+fn host_path(p: &str) -> anyhow::Result<PathBuf> {
+    Ok(std::path::absolute(p)?)
+}
+
 pub fn cp(root: &Path, args: CpArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(root)?;
     let (key, direction) = match (split(&args.src), split(&args.dest)) {
+        // `-`: a tar stream on stdout or from stdin, as docker's.
+        (Some((c, path)), None) if args.dest == "-" => {
+            engine::cp::archive_out(&mut store, c, path, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        (None, Some((c, path))) if args.src == "-" => {
+            engine::cp::archive_in(&mut store, c, path, std::io::stdin().lock(), args.archive)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         (Some((c, path)), None) => {
-            let host = PathBuf::from(&args.dest);
+            let host = host_path(&args.dest)?;
             (c, Direction::Out { container_path: path.to_owned(), host, follow: args.follow_link })
         }
-        (None, Some((c, path))) => {
-            (c, Direction::In { host: PathBuf::from(&args.src), container_path: path.to_owned() })
-        }
+        (None, Some((c, path))) => (c, Direction::In { host: host_path(&args.src)?, container_path: path.to_owned() }),
         (Some(_), Some(_)) => return Err(fail("copying between containers is not supported")),
         (None, None) => return Err(fail("must specify at least one container source")),
     };
-    engine::cp::copy(&mut Store::open(root)?, key, &direction, args.archive)?;
+    engine::cp::copy(&mut store, key, &direction, args.archive)?;
     Ok(ExitCode::SUCCESS)
 }

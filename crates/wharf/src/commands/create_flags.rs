@@ -282,7 +282,12 @@ impl CreateArgs {
     }
 
     fn host_config(&self, binds: Vec<String>) -> anyhow::Result<HostConfig> {
-        let restart = RestartPolicy::parse(&self.restart).map_err(engine)?;
+        // The API's policy is an enum: an unknown name cannot reach the
+        // engine, so it is refused here in the daemon's words.
+        let restart = RestartPolicy::parse(&self.restart).map_err(engine::Error::invalid)?;
+        if self.rm && restart.name != "no" {
+            return Err(engine("conflicting options: cannot specify both --restart and --rm"));
+        }
         let mut hc = HostConfig {
             binds: nonempty(binds),
             mounts: nonempty(self.mount.iter().map(|m| parse_mount(m)).collect::<anyhow::Result<_>>()?),

@@ -63,9 +63,6 @@ pub struct InspectArgs {
     /// Format output using a Go-style template or 'json'
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Also look for containers of that name (top-level `inspect`)
-    #[arg(skip)]
-    pub containers: bool,
 }
 
 #[derive(Debug, Args)]
@@ -258,17 +255,10 @@ pub fn inspect_value(store: &Store, id: &Digest) -> anyhow::Result<Value> {
 }
 
 pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let mut store = Store::open(root)?;
+    let store = Store::open(root)?;
     let mut values = Vec::new();
     let mut missing = Vec::new();
     for name in &args.images {
-        // `docker inspect` looks for a container first, then an image.
-        if args.containers {
-            if let Ok(rec) = engine::lifecycle::lookup(&mut store, name) {
-                values.push(engine::inspect::container(&store, &rec));
-                continue;
-            }
-        }
         match store.resolve(name) {
             Ok(id) => values.push(inspect_value(&store, &id)?),
             Err(store::StoreError::NoSuchImage(_)) => missing.push(name.clone()),
@@ -289,11 +279,7 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
     }
     if !missing.is_empty() {
         for m in &missing {
-            if args.containers {
-                eprintln!("Error: No such object: {m}");
-            } else {
-                eprintln!("Error: No such image: {m}");
-            }
+            eprintln!("Error response from daemon: No such image: {m}");
         }
         return Ok(ExitCode::from(1));
     }

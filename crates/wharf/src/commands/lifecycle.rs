@@ -75,7 +75,8 @@ pub struct KillArgs {
 }
 
 pub fn kill(root: &Path, args: KillArgs) -> anyhow::Result<ExitCode> {
-    let sig = parse_signal(&args.signal).ok_or_else(|| anyhow::anyhow!("invalid signal: {}", args.signal))?;
+    let sig =
+        parse_signal(&args.signal).ok_or_else(|| engine::Error::invalid(format!("Invalid signal: {}", args.signal)))?;
     each(
         &args.containers,
         |store, key| {
@@ -143,7 +144,7 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    Err(crate::exit::fail(format!("failed to start containers: {}", failed.join(", "))))
+    Err(crate::exit::fail(format!("Error: failed to start containers: {}", failed.join(", "))))
 }
 
 #[derive(Debug, Args)]
@@ -216,7 +217,10 @@ pub struct RenameArgs {
 
 pub fn rename(root: &Path, args: RenameArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
-    engine::lifecycle::rename(&mut store, &args.container, &args.new_name)?;
+    if let Err(e) = engine::lifecycle::rename(&mut store, &args.container, &args.new_name) {
+        eprintln!("Error response from daemon: {e}");
+        return Err(crate::exit::fail(format!("Error: failed to rename container named {}", args.container)));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,6 +16,7 @@ pub mod info;
 pub mod lifecycle;
 pub mod logging;
 pub mod network;
+pub mod object;
 pub mod ps;
 pub mod registry;
 pub mod resources;
@@ -47,10 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dockerfile(cmd) => dockerfile::run(cmd),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(root, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(root, a),
-        Command::Inspect(mut a) => {
-            a.containers = true;
-            image::inspect(root, a)
-        }
+        Command::Inspect(a) => object::inspect(root, a),
         Command::Image(ImageCommand::Inspect(a)) => image::inspect(root, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(root, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(root, a),

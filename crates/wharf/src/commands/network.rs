@@ -77,6 +77,9 @@ pub struct LsArgs {
     /// Pretty-print networks using a Go template or 'json'
     #[arg(long)]
     pub format: Option<String>,
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short, long = "filter")]
+    pub filters: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -134,7 +137,7 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn ls(store: &Store, a: LsArgs) -> anyhow::Result<()> {
-    let rows = networks::list(store)?;
+    let rows = networks::matching(store, &a.filters)?;
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for r in rows {

@@ -130,6 +130,8 @@ fn row(c: &ContainerSummary, id: String, no_trunc: bool) -> BTreeMap<String, Val
     m.insert("Mounts".into(), json!(mount_names.join(",")));
     m.insert("Networks".into(), json!(networks.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(",")));
     m.insert("LocalVolumes".into(), json!(local_volumes.to_string()));
+    // docker's client adds the image's platform when the daemon names it.
+    m.insert("Platform".into(), serde_json::Value::Null);
     m.insert("Size".into(), json!("0B"));
     m
 }

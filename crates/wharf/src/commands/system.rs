@@ -33,6 +33,10 @@ pub struct DfArgs {
     /// Show detailed information on space usage
     #[arg(short, long)]
     pub verbose: bool,
+    /// Format output using a custom template ('table', 'json' or a Go
+    /// template: Type, TotalCount, Active, Size, Reclaimable)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +76,20 @@ pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
         usage_row("Local Volumes", &du.volumes),
         usage_row("Build Cache", &du.build_cache),
     ];
+    if let Some(f) = args.format.as_deref().filter(|f| *f != "table") {
+        let maps: Vec<std::collections::BTreeMap<String, serde_json::Value>> = rows
+            .iter()
+            .map(|r| {
+                ["Type", "TotalCount", "Active", "Size", "Reclaimable"]
+                    .iter()
+                    .zip(r)
+                    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                    .collect()
+            })
+            .collect();
+        print!("{}", crate::format::render(f, &maps)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
     if args.verbose {
         println!("\nImages space usage:\n");
