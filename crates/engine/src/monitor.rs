@@ -336,7 +336,7 @@ pub fn attach_path(id: &str) -> PathBuf {
 
 /// The console socket of a container: short, since unix socket paths are
 /// limited to 108 bytes.
-fn console_path(id: &str) -> PathBuf {
+pub(crate) fn console_path(id: &str) -> PathBuf {
     Layout::new("").container(id).console_socket()
 }
 

@@ -344,9 +344,21 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
             if Path::new("/run/wharf/ports").join(&rec.id).exists() {
                 left.push("port rules");
             }
+            if network::has_veth(&rec.id) {
+                left.push("veth");
+            }
             if crate::monitor::is_mounted(&layout.container(&rec.id).merged()) {
                 left.push("rootfs mount");
             }
+        }
+        // A dead monitor's sockets under /run/wharf.
+        let sockets: Vec<std::path::PathBuf> =
+            [crate::monitor::attach_path(&rec.id), crate::monitor::console_path(&rec.id)]
+                .into_iter()
+                .filter(|p| (!rec.state.is_live() || lost) && p.exists())
+                .collect();
+        if !sockets.is_empty() {
+            left.push("sockets under /run/wharf");
         }
         let cgroups = match rec.state.is_live() {
             true => Vec::new(),
@@ -373,6 +385,9 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
             // deepest first (a v1 controller may nest them).
             for dir in cgroups.iter().rev() {
                 let _ = std::fs::remove_dir(dir);
+            }
+            for sock in &sockets {
+                let _ = std::fs::remove_file(sock);
             }
         }
     }

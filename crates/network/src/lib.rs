@@ -190,6 +190,11 @@ fn veth_name(id: &str) -> String {
     format!("vw{}", &id[..10.min(id.len())])
 }
 
+/// Whether container `id`'s host-side veth is there.
+pub fn has_veth(id: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(veth_name(id)).exists()
+}
+
 /// Makes the container's (named) network namespace; `attach_bridge`
 /// brings its links up.
 pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
