@@ -172,7 +172,8 @@ async fn volume_remove(State(ctx): State<Ctx>, Path(name): Path<String>, Query(q
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-async fn volume_prune(State(ctx): State<Ctx>) -> ApiResult<Response> {
-    let report = blocking(&ctx, |store| engine::volumes::prune(store)).await?;
+async fn volume_prune(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
+    let filter = engine::time::PruneFilter::parse(&filters(q.get("filters").map(String::as_str))?)?;
+    let report = blocking(&ctx, move |store| engine::volumes::prune(store, &filter)).await?;
     Ok(json(StatusCode::OK, &report))
 }

@@ -114,10 +114,10 @@ async fn update(State(ctx): State<Ctx>, Path(key): Path<String>, body: Bytes) ->
 }
 
 async fn prune_containers(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
-    let until = engine::time::prune_cutoff(&filters(q.get("filters").map(String::as_str))?)?;
+    let filter = engine::time::PruneFilter::parse(&filters(q.get("filters").map(String::as_str))?)?;
     let (deleted, reclaimed) = blocking(&ctx, move |store| {
         let before = engine::system::disk_usage(store)?.containers.size;
-        let deleted = engine::system::prune_containers(store, until)?;
+        let deleted = engine::system::prune_containers(store, &filter)?;
         let after = engine::system::disk_usage(store)?.containers.size;
         Ok((deleted, before.saturating_sub(after)))
     })
@@ -130,10 +130,10 @@ async fn prune_images(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Res
     let mut given = filters(q.get("filters").map(String::as_str))?;
     let all = given.iter().any(|f| matches!(f.as_str(), "dangling=false" | "dangling=0"));
     given.retain(|f| !f.starts_with("dangling="));
-    let until = engine::time::prune_cutoff(&given)?;
+    let filter = engine::time::PruneFilter::parse(&given)?;
     let report = blocking(&ctx, move |store| {
         let (lock, _) = engine::system::exclusive_lock(store)?;
-        engine::images::prune(store, &lock, all, until)
+        engine::images::prune(store, &lock, all, &filter)
     })
     .await?;
     let deleted: Vec<Value> = report

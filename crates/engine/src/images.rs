@@ -3,7 +3,6 @@
 //! the Engine API's shapes; nothing printed.
 
 use std::io::Read;
-use std::time::SystemTime;
 
 use image::{Digest, Reference};
 use serde::Serialize;
@@ -208,13 +207,18 @@ pub struct PruneReport {
 /// Removes the images no container uses: dangling ones, or all with
 /// `all`; only those created before `until` when given. The caller holds
 /// the exclusive lock.
-pub fn prune(store: &mut Store, lock: &store::Lock, all: bool, until: Option<SystemTime>) -> Result<PruneReport> {
+pub fn prune(
+    store: &mut Store,
+    lock: &store::Lock,
+    all: bool,
+    filter: &crate::time::PruneFilter,
+) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     for img in store.images()? {
         if !all && !img.tags.is_empty() {
             continue;
         }
-        if until.is_some_and(|u| crate::time::parse(&img.created).is_none_or(|t| t >= u)) {
+        if !filter.lets_go(&image_labels(store, &img.id), &img.created) {
             continue;
         }
         if !store.containers_using(&img.id)?.is_empty() {
@@ -228,6 +232,12 @@ pub fn prune(store: &mut Store, lock: &store::Lock, all: bool, until: Option<Sys
     }
     report.space_reclaimed = store.gc(lock)?.bytes;
     Ok(report)
+}
+
+/// The labels in an image's config (`config.Labels`).
+fn image_labels(store: &Store, id: &Digest) -> std::collections::BTreeMap<String, String> {
+    let config: Value = store.config_bytes(id).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    serde_json::from_value(config["config"]["Labels"].clone()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -295,13 +305,17 @@ mod tests {
         let used = image(&mut s, 3, &[]);
         s.add_container("c1", "web", &used).expect("a container");
         let lock = s.lock(true).expect("locks");
-        let r = prune(&mut s, &lock, false, None).expect("prunes");
+        let none = crate::time::PruneFilter::default();
+        let r = prune(&mut s, &lock, false, &none).expect("prunes");
         assert_eq!(r.images_deleted, vec![DeleteItem::Deleted(dangling.to_string())]);
         assert!(s.image(&tagged).is_ok() && s.image(&used).is_ok());
-        let until = crate::time::parse("2024-01-01T12:00:00Z");
-        let r = prune(&mut s, &lock, true, until).expect("prunes");
+        let until = crate::time::PruneFilter::parse(&["until=2024-01-01T12:00:00Z".into()]).expect("a filter");
+        let r = prune(&mut s, &lock, true, &until).expect("prunes");
         assert!(r.images_deleted.is_empty(), "keep:1 is newer than until");
-        let r = prune(&mut s, &lock, true, None).expect("prunes");
+        let labelled = crate::time::PruneFilter::parse(&["label=team".into()]).expect("a filter");
+        let r = prune(&mut s, &lock, true, &labelled).expect("prunes");
+        assert!(r.images_deleted.is_empty(), "keep:1 has no label team");
+        let r = prune(&mut s, &lock, true, &none).expect("prunes");
         assert_eq!(
             r.images_deleted,
             vec![DeleteItem::Untagged("keep:1".into()), DeleteItem::Deleted(tagged.to_string())]

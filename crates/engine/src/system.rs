@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use store::{ContainerState, Store};
 
+use crate::container::load_config;
 use crate::{Layout, Result};
 
 /// One line of docker's `system df`.
@@ -90,16 +91,16 @@ fn volumes_usage(store: &Store) -> Result<Usage> {
     Ok(u)
 }
 
-/// Removes the containers that do not run (created before `until` when
-/// given); their IDs.
-pub fn prune_containers(store: &mut Store, until: Option<SystemTime>) -> Result<Vec<String>> {
+/// Removes the containers that do not run and that `filter` lets go;
+/// their IDs.
+pub fn prune_containers(store: &mut Store, filter: &crate::time::PruneFilter) -> Result<Vec<String>> {
     let mut deleted = Vec::new();
     for rec in store.containers()? {
         let rec = crate::lifecycle::refresh(store, rec)?;
         if rec.state.is_live() {
             continue;
         }
-        if until.is_some_and(|u| crate::time::parse(&rec.created).is_some_and(|c| c > u)) {
+        if !filter.lets_go(&load_config(&rec).labels, &rec.created) {
             continue;
         }
         crate::lifecycle::remove(store, &rec, false)?;
@@ -139,7 +140,7 @@ pub struct SystemPruneOptions {
     pub all_images: bool,
     /// Unused anonymous volumes too.
     pub volumes: bool,
-    pub until: Option<SystemTime>,
+    pub filter: crate::time::PruneFilter,
 }
 
 /// What `system prune` removed, kind by kind.
@@ -156,7 +157,7 @@ pub struct SystemPruneReport {
 /// (or all unused) images, build cache, and unused anonymous volumes when
 /// asked.
 pub fn prune(store: &mut Store, opts: &SystemPruneOptions) -> Result<SystemPruneReport> {
-    let mut report = SystemPruneReport { containers: prune_containers(store, opts.until)?, ..Default::default() };
+    let mut report = SystemPruneReport { containers: prune_containers(store, &opts.filter)?, ..Default::default() };
     report.networks = crate::networks::prune(store)?;
     if opts.volumes {
         let (_lock, _) = exclusive_lock(store)?;
@@ -172,9 +173,9 @@ pub fn prune(store: &mut Store, opts: &SystemPruneOptions) -> Result<SystemPrune
     }
     {
         let (lock, _) = exclusive_lock(store)?;
-        report.images = crate::images::prune(store, &lock, opts.all_images, opts.until)?;
+        report.images = crate::images::prune(store, &lock, opts.all_images, &opts.filter)?;
     }
-    report.build_cache = prune_build_cache(store, opts.until)?;
+    report.build_cache = prune_build_cache(store, opts.filter.until)?;
     Ok(report)
 }
 

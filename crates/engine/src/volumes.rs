@@ -266,13 +266,14 @@ pub struct PruneReport {
     pub space_reclaimed: u64,
 }
 
-/// Removes every volume no container uses.
-pub fn prune(store: &Store) -> Result<PruneReport> {
+/// Removes every volume no container uses that `filter` lets go.
+pub fn prune(store: &Store, filter: &crate::time::PruneFilter) -> Result<PruneReport> {
     let users = users(store)?;
     let layout = Layout::new(store.root());
     let mut report = PruneReport::default();
     for name in names(store.root()) {
-        if users.contains_key(&name) {
+        let meta = read_meta(store.root(), &name);
+        if users.contains_key(&name) || !filter.lets_go(&meta.labels, &meta.created) {
             continue;
         }
         report.space_reclaimed += crate::files::tree_size(&layout.volume_data(&name));
@@ -315,7 +316,7 @@ mod tests {
         assert_eq!(dangling.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["scratch"]);
         let by_label = list(&store, &[("label".into(), "tier=db".into())]).expect("lists");
         assert_eq!(by_label.len(), 1);
-        assert_eq!(prune(&store).expect("prunes").volumes_deleted, ["scratch"]);
+        assert_eq!(prune(&store, &Default::default()).expect("prunes").volumes_deleted, ["scratch"]);
         assert!(exists(&root, "db") && !exists(&root, "scratch"));
         assert_eq!(remove(&store, "scratch", false).expect_err("gone").kind(), crate::ErrorKind::NotFound);
         assert!(remove(&store, "scratch", true).is_ok(), "force: a missing volume is no error");

@@ -293,6 +293,12 @@ pub fn print_values(values: &[serde_json::Value], format: Option<&str>) -> anyho
     Ok(())
 }
 
+/// A prune's `--filter`s (see `engine::time::PruneFilter`); the engine
+/// refuses what it does not know.
+pub fn prune_filter(filters: &[String]) -> anyhow::Result<engine::time::PruneFilter> {
+    Ok(engine::time::PruneFilter::parse(filters)?)
+}
+
 /// `until=` of prune (see `engine::time::prune_cutoff`).
 pub fn prune_cutoff(filters: &[String]) -> anyhow::Result<Option<std::time::SystemTime>> {
     engine::time::prune_cutoff(filters).map_err(|e| crate::exit::fail(e.message().to_owned()))

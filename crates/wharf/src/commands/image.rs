@@ -385,10 +385,10 @@ pub fn prune(root: &std::path::Path, args: PruneArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let cutoff = crate::format::prune_cutoff(&args.filters)?;
+    let filter = crate::format::prune_filter(&args.filters)?;
     let mut store = Store::open(root)?;
     let (lock, _) = engine::system::exclusive_lock(&store)?;
-    let report = engine::images::prune(&mut store, &lock, args.all, cutoff)?;
+    let report = engine::images::prune(&mut store, &lock, args.all, &filter)?;
     print_pruned(&report);
     Ok(ExitCode::SUCCESS)
 }

@@ -225,8 +225,8 @@ pub struct ContainerPruneArgs {
 }
 
 pub fn prune(root: &Path, args: ContainerPruneArgs) -> anyhow::Result<ExitCode> {
-    let until = crate::format::prune_cutoff(&args.filter)?;
-    let deleted = engine::system::prune_containers(&mut Store::open(root)?, until)?;
+    let filter = crate::format::prune_filter(&args.filter)?;
+    let deleted = engine::system::prune_containers(&mut Store::open(root)?, &filter)?;
     super::system::print_pruned_containers(&deleted);
     Ok(ExitCode::SUCCESS)
 }

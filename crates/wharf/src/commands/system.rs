@@ -127,7 +127,7 @@ pub fn prune(root: &Path, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
     let opts = system::SystemPruneOptions {
         all_images: args.images.all,
         volumes: args.volumes,
-        until: crate::format::prune_cutoff(&args.images.filters)?,
+        filter: crate::format::prune_filter(&args.images.filters)?,
     };
     let r = system::prune(&mut Store::open(root)?, &opts)?;
     print_pruned_containers(&r.containers);

@@ -83,6 +83,9 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. "label=<label>")
+    #[arg(long = "filter")]
+    pub filters: Vec<String>,
 }
 
 pub fn run(root: &Path, cmd: VolumeCommand) -> anyhow::Result<ExitCode> {
@@ -184,7 +187,8 @@ fn prune(root: &Path, a: PruneArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let report = volumes::prune(&Store::open(root)?)?;
+    let filter = crate::format::prune_filter(&a.filters)?;
+    let report = volumes::prune(&Store::open(root)?, &filter)?;
     let mut out = std::io::stdout().lock();
     if !report.volumes_deleted.is_empty() {
         writeln!(out, "Deleted Volumes:")?;
