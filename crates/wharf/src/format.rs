@@ -286,7 +286,12 @@ pub fn print_values(values: &[serde_json::Value], format: Option<&str>) -> anyho
         }
         Some(f) => {
             for v in values {
-                writeln!(out, "{}", template_value(f, v)?)?;
+                // docker's inspect ends the line it was writing when the
+                // template fails.
+                let text = template_value(f, v).inspect_err(|_| {
+                    let _ = writeln!(out);
+                })?;
+                writeln!(out, "{text}")?;
             }
         }
     }

@@ -265,18 +265,7 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
             Err(e) => return Err(e.into()),
         }
     }
-    let mut out = std::io::stdout().lock();
-    match args.format.as_deref() {
-        None => {
-            serde_json::to_writer_pretty(&mut out, &values)?;
-            writeln!(out)?;
-        }
-        Some(f) => {
-            for v in &values {
-                writeln!(out, "{}", crate::format::template_value(f, v)?)?;
-            }
-        }
-    }
+    crate::format::print_values(&values, args.format.as_deref())?;
     if !missing.is_empty() {
         for m in &missing {
             eprintln!("Error response from daemon: No such image: {m}");

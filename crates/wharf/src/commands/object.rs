@@ -1,7 +1,6 @@
 //! `inspect`: any object by name or ID (a container, an image, a network,
 //! a volume, looked for in that order), or only one kind with `--type`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -62,23 +61,7 @@ pub fn inspect(root: &std::path::Path, args: InspectArgs) -> anyhow::Result<Exit
             },
         }
     }
-    let mut out = std::io::stdout().lock();
-    match args.format.as_deref() {
-        None => {
-            serde_json::to_writer_pretty(&mut out, &values)?;
-            writeln!(out)?;
-        }
-        Some(f) => {
-            for v in &values {
-                // docker's inspect ends the line it was writing when the
-                // template fails.
-                let text = crate::format::template_value(f, v).inspect_err(|_| {
-                    let _ = writeln!(out);
-                })?;
-                writeln!(out, "{text}")?;
-            }
-        }
-    }
+    crate::format::print_values(&values, args.format.as_deref())?;
     for e in &errors {
         eprintln!("{e}");
     }
