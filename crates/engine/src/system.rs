@@ -348,6 +348,9 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
             if network::has_veth(&rec.id) {
                 left.push("veth");
             }
+            if crate::monitor::runtime_for(store.root(), load_config(&rec).runtime.as_deref()).has_state(&rec.id) {
+                left.push("runtime state");
+            }
             if crate::monitor::is_mounted(&layout.container(&rec.id).merged()) {
                 left.push("rootfs mount");
             }
@@ -381,6 +384,11 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
                 crate::lifecycle::refresh(store, rec)?;
             } else {
                 crate::lifecycle::release_leftovers(&crate::host::System, store, &rec);
+                // A state the runtime cannot read (cut short by a kill) is
+                // not deleted by it: its directory goes.
+                for state in [layout.embedded_runtime_state(), layout.binary_runtime_state()] {
+                    let _ = std::fs::remove_dir_all(state.join(&rec.id));
+                }
             }
             // Empty once the runtime forgot the container: removed
             // deepest first (a v1 controller may nest them).

@@ -1423,10 +1423,13 @@ fn check_finds_and_repairs_a_container_whose_monitor_and_process_died() {
     let base = if Path::new("/sys/fs/cgroup/pids").is_dir() { "/sys/fs/cgroup/pids" } else { "/sys/fs/cgroup" };
     let cgroup = Path::new(base).join("wharf").join(&id);
     std::fs::create_dir_all(&cgroup).expect("mkdir a cgroup");
+    // And a runtime state cut short.
+    let state = env.root().join("libcontainer").join(&id);
+    std::fs::create_dir_all(&state).expect("mkdir a state");
     let (code, out, _) = env.out(&["system", "check"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("stopped container lost still has its cgroups"), "{out}");
+    assert!(out.contains("stopped container lost still has its runtime state, cgroups"), "{out}");
     env.ok(&["system", "check", "--repair"]);
-    assert!(!cgroup.exists(), "the cgroup is removed");
+    assert!(!cgroup.exists() && !state.exists(), "the cgroup and the state are removed");
     env.ok(&["rm", "lost"]);
 }
