@@ -27,7 +27,12 @@ pub fn list(store: &mut Store, opts: &ListOptions) -> Result<Vec<(ContainerRecor
     check_filters(&opts.filters)?;
     let mut recs = Vec::new();
     for rec in store.containers()? {
-        recs.push(crate::lifecycle::refresh(store, rec)?);
+        match crate::lifecycle::refresh(store, rec) {
+            Ok(rec) => recs.push(rec),
+            // Removed by another command since it was listed.
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     let all = opts.all || opts.limit.is_some();
     let by_status = opts.filters.iter().any(|f| f.starts_with("status="));

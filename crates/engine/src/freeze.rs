@@ -59,7 +59,7 @@ pub fn abandoned(root: &Path, id: &str) -> Result<Option<Lock>> {
 pub fn thaw_abandoned(host: &dyn Host, root: &Path, rec: &store::ContainerRecord) -> Result<bool> {
     let Some(_held) = abandoned(root, &rec.id)? else { return Ok(false) };
     if rec.state.is_live() {
-        host.runtime(root, &load_config(rec)).resume(&rec.id)?;
+        host.runtime(root, &load_config(rec)).thaw(&rec.id)?;
     }
     std::fs::remove_file(Layout::new(root).container(&rec.id).freeze_lock())?;
     Ok(true)
@@ -118,7 +118,7 @@ mod tests {
         let dir = container_dir(root.path(), "c2");
         std::fs::write(dir.freeze_lock(), "").expect("write");
         assert!(thaw_abandoned(&host, root.path(), &running("c2")).expect("thawed"));
-        assert_eq!(host.calls(), ["resume c2"]);
+        assert_eq!(host.calls(), ["thaw c2"]);
         assert!(!dir.freeze_lock().exists());
         assert!(!thaw_abandoned(&host, root.path(), &running("c2")).expect("checked"), "once");
     }

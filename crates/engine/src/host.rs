@@ -15,6 +15,8 @@ use crate::{Error, Result};
 pub trait ContainerRuntime {
     fn pause(&self, id: &str) -> Result<()>;
     fn resume(&self, id: &str) -> Result<()>;
+    /// Resumes it if it is paused.
+    fn thaw(&self, id: &str) -> Result<()>;
     /// Forgets the container (its state and cgroup), killing what is left.
     fn delete(&self, id: &str) -> Result<()>;
 }
@@ -59,6 +61,10 @@ impl ContainerRuntime for runtime::Runtime {
 
     fn resume(&self, id: &str) -> Result<()> {
         Ok(runtime::Runtime::resume(self, id)?)
+    }
+
+    fn thaw(&self, id: &str) -> Result<()> {
+        Ok(runtime::Runtime::thaw(self, id)?)
     }
 
     fn delete(&self, id: &str) -> Result<()> {
@@ -119,6 +125,10 @@ pub(crate) mod fake {
 
         fn resume(&self, id: &str) -> Result<()> {
             self.record("resume", id)
+        }
+
+        fn thaw(&self, id: &str) -> Result<()> {
+            self.record("thaw", id)
         }
 
         fn delete(&self, id: &str) -> Result<()> {

@@ -80,6 +80,15 @@ impl Embedded {
         self.load(id)?.resume().map_err(failed("resume"))
     }
 
+    /// Resumes the container if it is paused; one that is not is left.
+    pub fn thaw(&self, id: &str) -> Result<(), OciError> {
+        let mut container = self.load(id)?;
+        if container.status() != ContainerStatus::Paused {
+            return Ok(());
+        }
+        container.resume().map_err(failed("resume"))
+    }
+
     /// Removes the state and cgroup, killing what is left.
     pub fn delete(&self, id: &str) -> Result<(), OciError> {
         let root = self.state_root.join(id);

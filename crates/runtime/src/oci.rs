@@ -271,6 +271,19 @@ impl Runtime {
         }
     }
 
+    /// Resumes the container if it is paused (a freeze whose holder died
+    /// may have ended before or after the pause itself).
+    pub fn thaw(&self, id: &str) -> Result<(), OciError> {
+        match self {
+            Runtime::Embedded(e) => e.thaw(id),
+            // runc and crun refuse to resume what is not paused.
+            Runtime::Binary(b) => match b.resume(id) {
+                Err(e) if e.to_string().contains("not paused") => Ok(()),
+                other => other,
+            },
+        }
+    }
+
     pub fn delete(&self, id: &str) -> Result<(), OciError> {
         match self {
             Runtime::Embedded(e) => e.delete(id),

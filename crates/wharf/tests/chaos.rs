@@ -170,6 +170,15 @@ fn cases(env: &Env, reg: Option<&Registry>) -> Vec<Case> {
     all
 }
 
+/// Sets the flag when dropped, also when a panic unwinds.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What the test's containers could leave on the host, by container ID.
 fn host_leftovers(ids: &std::collections::BTreeSet<String>, root: &Path) -> Vec<String> {
     let mut left = Vec::new();
@@ -271,6 +280,9 @@ fn a_hundred_runs_and_removals_at_once_all_succeed_and_leave_nothing() {
             }
             failures
         });
+        // A failed assert below ends the watcher too (else the scope
+        // would wait for it for ever).
+        let _stop = StopOnDrop(&stop);
         let runs: Vec<_> = (0..n)
             .map(|i| {
                 let name = format!("many{i}");
@@ -290,14 +302,15 @@ fn a_hundred_runs_and_removals_at_once_all_succeed_and_leave_nothing() {
                 env.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run")
             })
             .collect();
-        let ids: Vec<String> = runs
-            .into_iter()
-            .map(|r| {
-                let o = r.wait_with_output().expect("wait");
-                assert!(o.status.success(), "run -d: {}", String::from_utf8_lossy(&o.stderr));
-                String::from_utf8_lossy(&o.stdout).trim().to_owned()
-            })
+        // Every run is waited for before any is judged.
+        let outputs: Vec<_> = runs.into_iter().map(|r| r.wait_with_output().expect("wait")).collect();
+        let failed: Vec<String> = outputs
+            .iter()
+            .filter(|o| !o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
             .collect();
+        assert!(failed.is_empty(), "{} of {n} run -d failed: {failed:?}", failed.len());
+        let ids: Vec<String> = outputs.iter().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).collect();
         for i in 0..n {
             let port = env.ok(&["port", &format!("many{i}"), "8080"]);
             let addr = port.lines().next().expect("a binding").trim().to_owned();

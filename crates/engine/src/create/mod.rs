@@ -75,6 +75,13 @@ impl ImageConfig {
 
 /// Creates a container from `req`. The image must be in the store (the
 /// CLI pulls first, as docker's does).
+/// Held while a container's host ports are picked and recorded.
+fn ports_lock() -> Result<store::Lock> {
+    let dir = std::path::Path::new("/run/wharf");
+    std::fs::create_dir_all(dir)?;
+    Ok(store::Lock::acquire(&dir.join("ports.lock"), true)?)
+}
+
 pub fn create(store: &mut Store, req: &CreateRequest) -> Result<Created> {
     let checked = check::check(req)?;
     let image_ref = checked.body.image.clone().unwrap_or_default();
@@ -92,6 +99,10 @@ pub fn create(store: &mut Store, req: &CreateRequest) -> Result<Created> {
         None => add_named_at_random(store, &id, &image)?,
     }
     let made = Container { id: &id, image: &image, config: &image_config, entrypoint, cmd };
+    // Host ports are picked, checked against the other containers' and
+    // recorded under one host-wide lock: two creates at once picked the
+    // same free port, and the second failed ("port is already allocated").
+    let _ports = ports_lock()?;
     match options::prepare(store, &checked, &made, &mut warnings) {
         Ok(record) => {
             store.set_container_config(&id, &serde_json::to_string(&record)?)?;

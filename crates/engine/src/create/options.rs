@@ -150,12 +150,24 @@ fn allocate(store: &Store, wanted: Vec<network::PortMap>) -> Result<Vec<network:
     }
     let mut out = Vec::new();
     for mut p in wanted {
+        let in_use = |p: &network::PortMap| {
+            let same = |t: &String| {
+                t.split(':').nth(1) == Some(&p.host_port.to_string()) && t.ends_with(&format!("/{}", p.proto))
+            };
+            taken.iter().any(same) || !network::port_free(p)
+        };
         if p.host_port == 0 {
-            p.host_port = network::free_port()?;
+            // A port the kernel just gave out may be taken again before it
+            // is checked (another command's pick, a connection's source
+            // port): another is picked then, as docker's allocator would.
+            for _ in 0..32 {
+                p.host_port = network::free_port()?;
+                if !in_use(&p) {
+                    break;
+                }
+            }
         }
-        let same_port =
-            |t: &String| t.split(':').nth(1) == Some(&p.host_port.to_string()) && t.ends_with(&format!("/{}", p.proto));
-        if taken.iter().any(same_port) || !network::port_free(&p) {
+        if in_use(&p) {
             let ip = p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
             return Err(Error::conflict(format!(
                 "driver failed programming external connectivity: Bind for {ip}:{} failed: port is already allocated",
