@@ -196,6 +196,11 @@ impl Context {
         Ok(d)
     }
 
+    /// The content digest of a context file this build has hashed.
+    pub fn known_digest(&self, path: &Path) -> Option<Digest> {
+        self.memo.get(path).cloned()
+    }
+
     /// Saves the digests computed in this build to the stat cache.
     pub fn save(&mut self, store: &mut Store) -> anyhow::Result<()> {
         if !self.fresh.is_empty() {

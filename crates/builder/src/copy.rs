@@ -11,6 +11,9 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
+use image::Digest;
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
 
 use super::context::{clean_rel, resolve_in};
@@ -70,13 +73,49 @@ impl<F: Fn(&Path) -> bool> Filter for F {
 
 pub type Excluded<'a> = &'a dyn Filter;
 
-/// One copy under way: its attributes and filter, and the files it met
+/// One copy under way: its attributes and filter, the files it met
 /// that had other links, by (device, inode): the first copy of each,
-/// which the later links link to (BuildKit keeps hardlinks within a COPY).
-struct Copying<'a> {
+/// which the later links link to (BuildKit keeps hardlinks within a COPY),
+/// and what it may keep of a previous copy's files.
+struct Copying<'a, 'm, 'r> {
     attrs: Attrs,
     excluded: Excluded<'a>,
-    links: std::collections::HashMap<(u64, u64), PathBuf>,
+    links: HashMap<(u64, u64), PathBuf>,
+    reuse: Option<&'m mut Reuse<'r>>,
+}
+
+/// What a copy may keep of the files a previous copy of the same step
+/// left in its upper directory (planted there by `seed`), and what it
+/// wrote: a planted file whose recorded content is the source's and
+/// whose owner, mode, size and time are those the copy would give it is
+/// kept as it is, not copied again.
+pub struct Reuse<'a> {
+    /// The rootfs the copy writes into: destinations are named below it.
+    pub root: &'a Path,
+    /// Planted files (below the root) → their content digest.
+    pub planted: &'a HashMap<PathBuf, Digest>,
+    /// A source file's content digest, when the caller knows it.
+    pub digest_of: &'a dyn Fn(&Path) -> Option<Digest>,
+    /// Every destination the copy wrote or kept, with the content digest
+    /// of regular files whose source digest was known.
+    pub written: HashMap<PathBuf, Option<Digest>>,
+}
+
+impl Reuse<'_> {
+    fn below_root(&self, dst: &Path) -> Option<PathBuf> {
+        dst.strip_prefix(self.root).ok().map(Path::to_owned)
+    }
+
+    /// Whether `dst` (seen as `existing`) is a planted copy of `src` that
+    /// the copy would make again byte for byte.
+    fn keeps(&self, rel: &Path, digest: &Digest, existing: &fs::Metadata, src: &fs::Metadata, attrs: Attrs) -> bool {
+        let (uid, gid) = attrs.owner.unwrap_or((src.uid(), src.gid()));
+        let mode = attrs.mode.unwrap_or(src.mode() & 0o7777);
+        self.planted.get(rel) == Some(digest)
+            && existing.is_file()
+            && (existing.uid(), existing.gid(), existing.mode() & 0o7777) == (uid, gid, mode)
+            && (existing.mtime(), existing.mtime_nsec(), existing.len()) == (src.mtime(), src.mtime_nsec(), src.len())
+    }
 }
 
 /// Copies the sources (`(path relative to the source root, host path)`)
@@ -88,8 +127,25 @@ pub fn copy_sources(
     attrs: Attrs,
     excluded: Excluded,
 ) -> io::Result<()> {
+    copy_sources_reusing(sources, dest, dest_is_dir_hint, attrs, excluded, None)
+}
+
+/// [`copy_sources`], keeping what it can of planted files.
+pub fn copy_sources_reusing(
+    sources: &[(PathBuf, PathBuf)],
+    dest: &Path,
+    dest_is_dir_hint: bool,
+    attrs: Attrs,
+    excluded: Excluded,
+    mut reuse: Option<&mut Reuse>,
+) -> io::Result<()> {
     let dir_dest = dest_is_dir_hint || sources.len() > 1 || dest.is_dir();
-    let mut copying = Copying { attrs, excluded, links: Default::default() };
+    if let Some(r) = reuse.as_deref_mut() {
+        if let Some(rel) = r.below_root(dest) {
+            r.written.insert(rel, None);
+        }
+    }
+    let mut copying = Copying { attrs, excluded, links: Default::default(), reuse };
     for (rel, src) in sources {
         let m = fs::metadata(src)?;
         if m.is_dir() {
@@ -125,7 +181,7 @@ fn make_dirs(dir: &Path, attrs: Attrs) -> io::Result<()> {
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
 }
 
-impl Copying<'_> {
+impl Copying<'_, '_, '_> {
     fn tree(&mut self, src: &Path, dst: &Path, rel: &Path) -> io::Result<()> {
         let mut entries: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
@@ -146,6 +202,21 @@ impl Copying<'_> {
         let m = fs::symlink_metadata(src)?;
         let existing = fs::symlink_metadata(dst).ok();
         let ft = m.file_type();
+        if let Some(r) = self.reuse.as_deref_mut() {
+            if let Some(below) = r.below_root(dst) {
+                // A file with other links is copied: its links are made
+                // within this copy.
+                let digest = (ft.is_file() && m.nlink() == 1).then(|| (r.digest_of)(src)).flatten();
+                let kept = match (&digest, &existing) {
+                    (Some(d), Some(e)) => r.keeps(&below, d, e, &m, attrs),
+                    _ => false,
+                };
+                r.written.insert(below, digest);
+                if kept {
+                    return Ok(());
+                }
+            }
+        }
         if let Some(e) = &existing {
             if !(e.is_dir() && ft.is_dir()) {
                 if e.is_dir() {

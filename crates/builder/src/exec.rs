@@ -22,6 +22,8 @@ pub struct StepRootfs {
     absent: Vec<String>,
     /// Files the runtime made as mount points whose directories stay.
     mount_files: Vec<String>,
+    /// Paths of the upper directory to remove once unmounted.
+    leftovers: Vec<PathBuf>,
 }
 
 impl StepRootfs {
@@ -29,7 +31,7 @@ impl StepRootfs {
         let overlay =
             runtime::Overlay { lowers, upper: dir.join("fs"), work: dir.join("work"), target: dir.join("merged") };
         overlay.mount().map_err(|e| anyhow::anyhow!("mounting the step's rootfs: {e}"))?;
-        let mut step = StepRootfs { dir, overlay, absent: Vec::new(), mount_files: Vec::new() };
+        let mut step = StepRootfs { dir, overlay, absent: Vec::new(), mount_files: Vec::new(), leftovers: Vec::new() };
         step.will_mount(MOUNT_POINTS.iter().map(|p| format!("/{p}")));
         Ok(step)
     }
@@ -63,6 +65,13 @@ impl StepRootfs {
         }
     }
 
+    /// Notes paths of the upper directory (below the rootfs) that `finish`
+    /// removes after unmounting: a planted seed's files the step did not
+    /// keep (the overlay must not see its upper directory change).
+    pub fn remove_after_unmount(&mut self, paths: Vec<PathBuf>) {
+        self.leftovers.extend(paths);
+    }
+
     pub fn merged(&self) -> &Path {
         &self.overlay.target
     }
@@ -72,6 +81,9 @@ impl StepRootfs {
     pub fn finish(self) -> anyhow::Result<bool> {
         self.overlay.unmount().map_err(|e| anyhow::anyhow!("unmounting the step's rootfs: {e}"))?;
         let upper = &self.overlay.upper;
+        for p in &self.leftovers {
+            image::layer::remove_tree(&upper.join(p))?;
+        }
         for p in self.absent.iter().rev() {
             let _ = remove_empty_tree(&upper.join(p));
         }

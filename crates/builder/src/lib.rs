@@ -17,6 +17,7 @@ mod history;
 pub mod output;
 mod parallel;
 mod progress;
+mod seed;
 mod steps;
 
 use std::collections::BTreeMap;

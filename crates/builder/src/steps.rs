@@ -1,6 +1,6 @@
 //! The stage graph and the steps of each stage.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use dockerfile::expand::{expand_command, Scope};
@@ -17,6 +17,7 @@ use super::cache_key;
 use super::context::{self, Context};
 use super::copy::{self, Attrs};
 use super::exec::{self, StepRootfs};
+use super::seed::{self, Planted};
 use super::{fail, invalid, BuildOptions, Reporter, Services};
 use crate::config::ImageConfig;
 
@@ -572,6 +573,29 @@ impl<'a, 'r> Builder<'a, 'r> {
         StepRootfs::mount(dir, lowers)
     }
 
+    /// A copy step's rootfs, its upper directory planted with the files
+    /// of the lineage's last layer when there is one (see seed.rs).
+    fn mount_copy_step(&mut self, b: &Built, lineage: Option<&str>) -> anyhow::Result<(StepRootfs, Option<Planted>)> {
+        let dir = self.store.staging_dir("step-")?;
+        let lowers: Vec<_> = b.layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
+        let prev = match lineage {
+            Some(l) => self.store.copy_seed(l)?,
+            None => None,
+        };
+        let planted = match prev {
+            Some(chain) => {
+                let upper = dir.join("fs");
+                std::fs::create_dir(&upper)?;
+                let snapshot = self.store.snapshot_dir(&chain);
+                // A seed that cannot be planted (gone meanwhile) only
+                // means a full copy.
+                seed::plant(snapshot.parent().unwrap_or(&snapshot), &upper, &lowers).ok().flatten()
+            }
+            None => None,
+        };
+        Ok((StepRootfs::mount(dir, lowers)?, planted))
+    }
+
     fn workdir(b: &Built) -> String {
         b.config
             .0
@@ -844,6 +868,20 @@ impl<'a, 'r> Builder<'a, 'r> {
         created_by: &str,
         n: usize,
     ) -> anyhow::Result<()> {
+        // The step apart from its sources' contents: its previous layer
+        // seeds this one (see seed.rs). Not for ADD (archives are
+        // extracted over what is there), heredocs (written in place),
+        // clamped times (changed in place), or --no-cache (which reuses
+        // nothing).
+        let seedable = !from_stage
+            && !self.opts.no_cache
+            && !is_add
+            && paths.contents.is_empty()
+            && self.epoch.is_none()
+            && paths.sources.iter().all(|s| !s.contains("://"));
+        let lineage = seedable.then(|| {
+            cache_key::KeyWriter::new("copy-lineage").strs("parts", &key_parts).strs("sources", &paths.sources).finish()
+        });
         let mut sources = Vec::new();
         // Per source, the leading path `--parents` drops (up to a `/./`).
         let mut pivots = Vec::new();
@@ -903,9 +941,19 @@ impl<'a, 'r> Builder<'a, 'r> {
         if self.try_cache(b, &key, created_by, n)? {
             return Ok(());
         }
-        let rootfs = self.mount_step(b)?;
+        let (mut rootfs, planted) = self.mount_copy_step(b, lineage.as_deref())?;
+        let merged_root = rootfs.merged().to_owned();
+        let no_files = HashMap::new();
+        let ctx = &self.ctx;
+        let digest_of = |p: &Path| ctx.known_digest(p);
+        let mut reuse = lineage.as_ref().map(|_| copy::Reuse {
+            root: &merged_root,
+            planted: planted.as_ref().map_or(&no_files, |p| &p.files),
+            digest_of: &digest_of,
+            written: HashMap::new(),
+        });
         let r = (|| -> anyhow::Result<()> {
-            let merged = rootfs.merged();
+            let merged = merged_root.as_path();
             // BuildKit keeps the owners of what comes from a stage or an
             // image, and makes what comes from the context root's.
             let mut attrs = if from_stage { Attrs::keep_owners() } else { Attrs::root() };
@@ -952,10 +1000,12 @@ impl<'a, 'r> Builder<'a, 'r> {
                     let below = if host.is_dir() { kept } else { kept.parent().unwrap_or(Path::new("")) };
                     let to = format!("{}/{}", paths.dest.trim_end_matches('/'), below.display());
                     let target = copy::dest_path(merged, &Self::workdir(b), &to)?;
-                    copy::copy_sources(&[(rel.clone(), host.clone())], &target, true, attrs, &filter)?;
+                    let one = [(rel.clone(), host.clone())];
+                    copy::copy_sources_reusing(&one, &target, true, attrs, &filter, reuse.as_mut())?;
                 }
             } else {
-                copy::copy_sources(&plain, &dest, dir_hint || sources.len() > 1, attrs, &filter)?;
+                let dir_dest = dir_hint || sources.len() > 1;
+                copy::copy_sources_reusing(&plain, &dest, dir_dest, attrs, &filter, reuse.as_mut())?;
             }
             for f in &paths.contents {
                 let target = if dir_hint || dest.is_dir() { dest.join(&f.name) } else { dest.clone() };
@@ -970,7 +1020,20 @@ impl<'a, 'r> Builder<'a, 'r> {
             }
             Ok(())
         })();
-        self.finish_step(b, &key, rootfs, created_by, n, r)
+        let written = reuse.map(|r| r.written);
+        if let (Ok(()), Some(written)) = (&r, &written) {
+            if let Some(p) = &planted {
+                rootfs.remove_after_unmount(p.leftovers(written));
+            }
+            seed::write_manifest(&rootfs.dir, written)?;
+        }
+        let layers_before = b.layers.len();
+        self.finish_step(b, &key, rootfs, created_by, n, r)?;
+        if let (Some(l), true) = (&lineage, b.layers.len() > layers_before) {
+            let chain = b.layers.last().map(|l| l.chain_id.clone()).expect("a layer was added");
+            self.store.put_copy_seed(l, &chain)?;
+        }
+        Ok(())
     }
 
     /// Build-args no ARG of a built stage consumed.

@@ -16,6 +16,10 @@ CREATE TABLE IF NOT EXISTS build_cache(
     created   TEXT NOT NULL,
     last_used TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS copy_seeds(
+    lineage  TEXT PRIMARY KEY,
+    chain_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stat_cache(
     path   TEXT PRIMARY KEY,
     stamp  TEXT NOT NULL,
@@ -72,10 +76,16 @@ pub fn put(conn: &Connection, key: &str, step: &CachedStep, now: &str) -> Result
 /// Removes cache entries last used before `before` (all when None);
 /// returns how many.
 pub fn prune(conn: &Connection, before: Option<&str>) -> Result<usize, StoreError> {
-    Ok(match before {
+    let n = match before {
         Some(t) => conn.execute("DELETE FROM build_cache WHERE last_used < ?1", [t])?,
         None => conn.execute("DELETE FROM build_cache", [])?,
-    })
+    };
+    // Seeds are hints; those of forgotten steps go with them.
+    conn.execute(
+        "DELETE FROM copy_seeds WHERE chain_id NOT IN (SELECT chain_id FROM build_cache WHERE chain_id IS NOT NULL)",
+        [],
+    )?;
+    Ok(n)
 }
 
 /// One build cache entry, as `system df -v` lists them.
@@ -108,6 +118,22 @@ pub fn entries(conn: &Connection) -> Result<Vec<CacheEntry>, StoreError> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The layer the last copy of this lineage made (see the builder's
+/// `seed` module), a hint the caller checks.
+pub fn seed_get(conn: &Connection, lineage: &str) -> Result<Option<Digest>, StoreError> {
+    let c: Option<String> =
+        conn.query_row("SELECT chain_id FROM copy_seeds WHERE lineage = ?1", [lineage], |r| r.get(0)).optional()?;
+    c.map(|c| parse(&c)).transpose()
+}
+
+pub fn seed_put(conn: &Connection, lineage: &str, chain: &Digest) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO copy_seeds(lineage, chain_id) VALUES (?1, ?2)",
+        params![lineage, chain.to_string()],
+    )?;
+    Ok(())
 }
 
 pub fn stat_get(conn: &Connection, path: &str, stamp: &str) -> Result<Option<Digest>, StoreError> {

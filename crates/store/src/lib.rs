@@ -542,6 +542,20 @@ impl Store {
         buildcache::prune(&self.conn, before)
     }
 
+    /// The snapshot the last copy step of this lineage made, if it is
+    /// still there: a COPY whose sources changed in part starts from its
+    /// files (the builder's `seed` module).
+    pub fn copy_seed(&self, lineage: &str) -> Result<Option<Digest>, StoreError> {
+        match buildcache::seed_get(&self.conn, lineage)? {
+            Some(chain) if self.has_snapshot(&chain)? => Ok(Some(chain)),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn put_copy_seed(&mut self, lineage: &str, chain: &Digest) -> Result<(), StoreError> {
+        buildcache::seed_put(&self.conn, lineage, chain)
+    }
+
     /// The build cache's entries, last used first.
     pub fn build_cache(&self) -> Result<Vec<buildcache::CacheEntry>, StoreError> {
         buildcache::entries(&self.conn)

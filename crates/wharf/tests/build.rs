@@ -719,3 +719,326 @@ fn concurrent_builds_and_loads_of_the_same_layers_all_succeed() {
     let out = env.ok(&["system", "check"]);
     assert!(out.contains("is consistent"), "{out}");
 }
+
+/// The entries of an image's last layer, from `save`: path → (type,
+/// mode, uid, gid, size, mtime (not for directories), content sha256,
+/// link target).
+fn last_layer_entries(env: &Env, image: &str) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let saved = env.cmd(&["save", image]).output().expect("save");
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let mut files = std::collections::HashMap::new();
+    for e in tar::Archive::new(&saved.stdout[..]).entries().expect("tar").flatten() {
+        let mut e = e;
+        let name = e.path().expect("path").display().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read");
+        files.insert(name, data);
+    }
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).expect("manifest");
+    let layers = manifest[0]["Layers"].as_array().expect("layers");
+    let last = &files[layers.last().and_then(Value::as_str).expect("a layer")];
+    let mut out = std::collections::BTreeMap::new();
+    for e in tar::Archive::new(&last[..]).entries().expect("layer tar") {
+        let mut e = e.expect("entry");
+        let h = e.header().clone();
+        let kind = h.entry_type();
+        let mtime = if kind.is_dir() { 0 } else { h.mtime().unwrap_or(0) };
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read");
+        let link = e.link_name().ok().flatten().map(|l| l.display().to_string()).unwrap_or_default();
+        let what = format!(
+            "{kind:?} {:o} {}:{} {} {mtime} {} {link}",
+            h.mode().unwrap_or(0),
+            h.uid().unwrap_or(0),
+            h.gid().unwrap_or(0),
+            data.len(),
+            hex::encode(sha2::Sha256::digest(&data)),
+        );
+        out.insert(e.path().expect("path").display().to_string(), what);
+    }
+    out
+}
+
+/// A COPY of a context that changed in part starts from its previous
+/// layer's files (seed.rs): the unchanged files are the same inodes as
+/// before, and the layer is the one a full copy (--no-cache) makes, for
+/// changed, removed, added, re-moded, touched and same-size-same-mtime
+/// rewritten files; the previous image keeps its own files.
+#[test]
+fn a_copy_whose_context_changed_in_part_gives_the_layer_a_full_copy_gives() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(env) = Env::new() else { return };
+    let ctx = context(
+        &env,
+        "seeded",
+        &[
+            ("Dockerfile", "FROM localhost/bb\nCOPY . /data/\n"),
+            ("keep.txt", "keep"),
+            ("change.txt", "before"),
+            ("gone.txt", "gone"),
+            ("sub/mode.sh", "echo"),
+            ("sub/plain.sh", "echo"),
+            ("sub/touch.txt", "touch"),
+            ("sub/deep/x", "x"),
+        ],
+    );
+    let dir = Path::new(&ctx);
+    std::os::unix::fs::symlink("keep.txt", dir.join("link")).expect("symlink");
+    std::fs::hard_link(dir.join("sub/mode.sh"), dir.join("hard.sh")).expect("link");
+    let (code, _, err) = build(&env, &["-t", "seed:1", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let v1 = last_layer_entries(&env, "seed:1");
+
+    // Same size and mtime, other bytes: only the stat cache's ctime tells.
+    let m = std::fs::metadata(dir.join("change.txt")).expect("stat");
+    std::fs::write(dir.join("change.txt"), "AFTER!").expect("write");
+    let f = std::fs::File::options().write(true).open(dir.join("change.txt")).expect("open");
+    f.set_modified(m.modified().expect("mtime")).expect("set mtime");
+    std::fs::remove_file(dir.join("gone.txt")).expect("rm");
+    std::fs::remove_dir_all(dir.join("sub/deep")).expect("rm -r");
+    std::fs::write(dir.join("new.txt"), "new").expect("write");
+    for f in ["sub/mode.sh", "sub/plain.sh"] {
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let t = std::fs::File::options().write(true).open(dir.join("sub/touch.txt")).expect("open");
+    t.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).expect("touch");
+    let (code, _, err) = build(&env, &["-t", "seed:2", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = build(&env, &["--no-cache", "-t", "seed:full", &ctx]);
+    assert_eq!(code, 0, "{err}");
+
+    let (seeded, full) = (last_layer_entries(&env, "seed:2"), last_layer_entries(&env, "seed:full"));
+    assert_eq!(seeded, full, "the seeded layer is the full copy's");
+    assert!(seeded["data/change.txt"].contains(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"AFTER!"))));
+    assert!(!seeded.contains_key("data/gone.txt") && !seeded.contains_key("data/sub/deep/"));
+    assert_eq!(last_layer_entries(&env, "seed:1"), v1, "the first image's layer is untouched");
+
+    // The unchanged file was linked, not copied: one inode in two layers.
+    let mut inodes = std::collections::HashMap::<u64, usize>::new();
+    for snap in std::fs::read_dir(env.root().join("snapshots")).expect("snapshots").flatten() {
+        if let Ok(m) = std::fs::metadata(snap.path().join("fs/data/keep.txt")) {
+            *inodes.entry(m.ino()).or_default() += 1;
+        }
+    }
+    assert!(inodes.values().any(|n| *n >= 2), "keep.txt shared by the first and the seeded layer: {inodes:?}");
+    assert!(env.ok(&["system", "check"]).contains("consistent"));
+}
+
+/// One cache-key case: a context, a change to it, and whether the change
+/// must rebuild a step.
+struct KeyCase {
+    name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    change: fn(&Path),
+    args: &'static [&'static str],
+    rebuilds: bool,
+}
+
+/// A step's cache key changes exactly when its result may change (as
+/// BuildKit's): content, mode, symlink target, a file added to a copied
+/// directory, `.dockerignore`, build args a step sees, ENV, WORKDIR, USER,
+/// a bind mount's source; and not for a touched file, a file no step
+/// reads, an ignored file, an undeclared build arg, a later instruction
+/// or a secret's content.
+#[test]
+fn a_step_is_rebuilt_exactly_when_its_result_may_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(env) = Env::new() else { return };
+    let df = |p: &Path, text: &str| std::fs::write(p.join("Dockerfile"), text).expect("Dockerfile");
+    let copy_d = "FROM localhost/bb\nCOPY d /d/\n";
+    let cases = [
+        KeyCase {
+            name: "content",
+            files: &[("d/f", "one")],
+            change: |p| write(p, &[("d/f", "two")]),
+            args: &[],
+            rebuilds: true,
+        },
+        KeyCase {
+            name: "mode",
+            files: &[("d/f", "x")],
+            change: |p| std::fs::set_permissions(p.join("d/f"), std::fs::Permissions::from_mode(0o755)).expect("chmod"),
+            args: &[],
+            rebuilds: true,
+        },
+        KeyCase {
+            name: "symlink target",
+            files: &[("d/f", "x")],
+            change: |p| {
+                let _ = std::fs::remove_file(p.join("d/l"));
+                std::os::unix::fs::symlink("g", p.join("d/l")).expect("symlink");
+            },
+            args: &[],
+            rebuilds: true,
+        },
+        KeyCase {
+            name: "file added",
+            files: &[("d/f", "x")],
+            change: |p| write(p, &[("d/new", "n")]),
+            args: &[],
+            rebuilds: true,
+        },
+        KeyCase {
+            name: "empty directory added",
+            files: &[("d/f", "x")],
+            change: |p| std::fs::create_dir(p.join("d/empty")).expect("mkdir"),
+            args: &[],
+            rebuilds: true,
+        },
+        KeyCase {
+            name: "dockerignore",
+            files: &[("d/f", "x"), ("d/g", "y")],
+            change: |p| write(p, &[(".dockerignore", "d/g\n")]),
+            args: &[],
+            rebuilds: true,
+        },
+        KeyCase {
+            name: "touched",
+            files: &[("d/f", "x")],
+            change: |p| {
+                let f = std::fs::File::options().write(true).open(p.join("d/f")).expect("open");
+                f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).expect("touch");
+            },
+            args: &[],
+            rebuilds: false,
+        },
+        KeyCase {
+            name: "file not copied",
+            files: &[("d/f", "x"), ("other", "o")],
+            change: |p| write(p, &[("other", "p")]),
+            args: &[],
+            rebuilds: false,
+        },
+        KeyCase {
+            name: "ignored file",
+            files: &[("d/f", "x"), ("d/g.log", "l"), (".dockerignore", "*/*.log\n")],
+            change: |p| write(p, &[("d/g.log", "changed")]),
+            args: &[],
+            rebuilds: false,
+        },
+        KeyCase {
+            name: "undeclared build arg",
+            files: &[("d/f", "x")],
+            change: |_| {},
+            args: &["--build-arg", "NOPE=1"],
+            rebuilds: false,
+        },
+        KeyCase {
+            name: "later instruction",
+            files: &[("d/f", "x")],
+            change: |p| {
+                std::fs::write(p.join("Dockerfile"), "FROM localhost/bb\nCOPY d /d/\nLABEL a=b\n").expect("write")
+            },
+            args: &[],
+            rebuilds: false,
+        },
+    ];
+    let run_cases = [
+        ("build arg", "FROM localhost/bb\nARG A=1\nRUN echo $A > /a\n", None, &["--build-arg", "A=2"][..], true),
+        (
+            "declared arg unused",
+            "FROM localhost/bb\nARG A=1\nRUN echo x > /a\n",
+            None,
+            &["--build-arg", "A=2"][..],
+            true,
+        ),
+        (
+            "env",
+            "FROM localhost/bb\nENV E=1\nRUN echo $E > /e\n",
+            Some("FROM localhost/bb\nENV E=2\nRUN echo $E > /e\n"),
+            &[][..],
+            true,
+        ),
+        (
+            "workdir",
+            "FROM localhost/bb\nWORKDIR /w\nRUN pwd > /p\n",
+            Some("FROM localhost/bb\nWORKDIR /v\nRUN pwd > /p\n"),
+            &[][..],
+            true,
+        ),
+        (
+            "user",
+            "FROM localhost/bb\nUSER root\nRUN id\n",
+            Some("FROM localhost/bb\nUSER app\nRUN id\n"),
+            &[][..],
+            true,
+        ),
+        (
+            "comment",
+            "FROM localhost/bb\nRUN echo x > /x\n",
+            Some("# a comment\nFROM localhost/bb\n\nRUN echo x > /x\n"),
+            &[][..],
+            false,
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut check = |name: &str, ctx: &Path, change: &dyn Fn(&Path), args: &[&str], rebuilds: bool| {
+        let c = ctx.to_str().expect("utf-8");
+        let run = |extra: &[&str]| {
+            let mut a = vec!["-t", "key"];
+            a.extend_from_slice(extra);
+            a.push(c);
+            let (code, _, err) = build(&env, &a);
+            assert_eq!(code, 0, "{name}: {err}");
+            err.matches("CACHED").count()
+        };
+        run(&[]);
+        let all = run(&[]);
+        change(ctx);
+        let after = run(args);
+        if (after < all) != rebuilds {
+            failures.push(format!("{name}: {all} steps cached before, {after} after; expected a rebuild: {rebuilds}"));
+        }
+    };
+    for (i, k) in cases.iter().enumerate() {
+        let ctx = env.path().join(format!("key{i}"));
+        std::fs::create_dir_all(ctx.join("d")).expect("mkdir");
+        write(&ctx, k.files);
+        // Each case its own content: an identical step of another case
+        // would be a (right) cache hit.
+        write(&ctx, &[("d/case", k.name)]);
+        df(&ctx, copy_d);
+        check(k.name, &ctx, &k.change, k.args, k.rebuilds);
+    }
+    for (i, (name, before, after, args, rebuilds)) in run_cases.into_iter().enumerate() {
+        let ctx = env.path().join(format!("run{i}"));
+        std::fs::create_dir_all(&ctx).expect("mkdir");
+        let unique = |d: &str| d.replace("FROM localhost/bb\n", &format!("FROM localhost/bb\nENV CASE=run{i}\n"));
+        df(&ctx, &unique(before));
+        let after = after.map(unique);
+        check(
+            name,
+            &ctx,
+            &move |p: &Path| {
+                if let Some(a) = &after {
+                    df(p, a)
+                }
+            },
+            args,
+            rebuilds,
+        );
+    }
+    // A secret's content is not part of the key (BuildKit's either); a bind
+    // mount's source is.
+    let secret = env.path().join("token");
+    std::fs::write(&secret, "one").expect("write");
+    let sec = format!("id=tok,src={}", secret.display());
+    let ctx = env.path().join("mounts");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    write(&ctx, &[("bound", "b1")]);
+    df(&ctx, "FROM localhost/bb\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /dev/null; echo s > /s\nRUN --mount=type=bind,source=bound,target=/b cat /b > /copied\n");
+    let c = ctx.to_str().expect("utf-8");
+    for _ in 0..2 {
+        let (code, _, err) = build(&env, &["--secret", &sec, "-t", "m", c]);
+        assert_eq!(code, 0, "{err}");
+    }
+    std::fs::write(&secret, "two").expect("write");
+    let (_, _, err) = build(&env, &["--secret", &sec, "-t", "m", c]);
+    assert_eq!(err.matches("CACHED").count(), 2, "a secret's content does not rebuild: {err}");
+    write(&ctx, &[("bound", "b2")]);
+    let (_, _, err) = build(&env, &["--secret", &sec, "-t", "m", c]);
+    assert_eq!(err.matches("CACHED").count(), 1, "a bind source's content rebuilds: {err}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
