@@ -71,7 +71,9 @@ impl KeyWriter {
             MountType::Bind => "bind",
             MountType::Cache => "cache",
             MountType::Tmpfs => "tmpfs",
-            MountType::Secret => "secret",
+            // v2: the file has the mount's mode and owner (v1 steps saw
+            // the source file's; their layers are not reused).
+            MountType::Secret => "secret-v2",
             MountType::Ssh => "ssh",
         };
         let sharing = match m.sharing {

@@ -714,7 +714,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                 }
             }
         }
-        let mut held = Held(Vec::new());
+        let mut held = Held(Vec::new(), Vec::new());
         // BuildKit leaves the targets of cache, tmpfs and bind mounts in
         // the image as (empty) directories; the others' mount points go.
         let mut kept = Vec::new();
@@ -771,7 +771,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                         .ok_or_else(|| fail("secret mount needs an id"))?;
                 let target = m.target.clone().map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}"));
                 match self.secrets.get(&id) {
-                    Some(src) => runtime::bind_mount(src, &target, true)?,
+                    Some(src) => runtime::bind_mount(&secret_copy(src, &id, m, held)?, &target, true)?,
                     None if m.required => return Err(fail(format!("secret {id} not found"))),
                     None => runtime::tmpfs_mount(&target, "size=0")?,
                 }
@@ -823,7 +823,7 @@ impl<'a, 'r> Builder<'a, 'r> {
         let created_by = format!("{word} {} {} # buildkit", paths.sources.join(" "), paths.dest);
         // The source tree: the context, an earlier stage, or an image.
         let mut source_root = self.ctx.root.clone();
-        let mut source_mount = Held(Vec::new());
+        let mut source_mount = Held(Vec::new(), Vec::new());
         let opt = |name: &str, v: &Option<String>| v.as_ref().map_or(format!("no {name}"), |v| format!("{name}={v}"));
         let mut key_parts =
             vec![b.key.clone(), paths.dest.clone(), Self::workdir(b), opt("chown", &chown), opt("chmod", &chmod)];
@@ -1075,7 +1075,9 @@ struct CopyFlags {
 
 /// Source trees mounted for a step (`COPY --from`, `RUN --mount=from=`),
 /// unmounted and removed on drop.
-struct Held(Vec<StepRootfs>);
+/// What a step holds while it runs: mounted rootfs views, and private
+/// directories (secret copies) removed after them.
+struct Held(Vec<StepRootfs>, Vec<TempDir>);
 
 impl Drop for Held {
     fn drop(&mut self) {
@@ -1085,6 +1087,24 @@ impl Drop for Held {
             let _ = image::layer::remove_tree(&dir);
         }
     }
+}
+
+/// A private copy of secret `id` with the mount's mode (default 0400)
+/// and owner (default root), as BuildKit gives it: in memory (/dev/shm)
+/// where there is one, in a 0700 directory removed when the step ends.
+fn secret_copy(src: &Path, id: &str, m: &dockerfile::mounts::Mount, held: &mut Held) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+    let dir = base.join(format!("wharf-secret-{}-{n}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| fail(format!("secret {id}: {e}")))?;
+    held.1.push(TempDir(dir.clone()));
+    let file = dir.join("secret");
+    std::fs::copy(src, &file).map_err(|e| fail(format!("secret {id}: {}: {e}", src.display())))?;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)))?;
+    std::os::unix::fs::chown(&file, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))?;
+    Ok(file)
 }
 
 /// A staging directory removed on drop.

@@ -230,6 +230,12 @@ fn copy_fields(
     let mut p = paths.clone();
     p.sources = all(lex, env, &p.sources)?;
     p.dest = lex.process_word(&p.dest, env)?;
+    // An unquoted heredoc's text is expanded as BuildKit's ExpandRaw does:
+    // variables only, quotes kept as written.
+    let raw = Lexer { skip_process_quotes: true, ..*lex };
+    for f in p.contents.iter_mut().filter(|f| f.expand) {
+        f.data = raw.process_word(&f.data, env)?;
+    }
     Ok((p, opt(lex, env, chown)?, opt(lex, env, chmod)?, all(lex, env, excludes)?))
 }
 
