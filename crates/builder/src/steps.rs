@@ -756,7 +756,14 @@ impl<'a, 'r> Builder<'a, 'r> {
                 let target = abs(m.target.as_deref().ok_or_else(|| fail("cache mount needs a target"))?);
                 let id = m.id.clone().unwrap_or_else(|| target.clone());
                 let dir = self.store.root().join("build-mounts").join(hash(&["cache", &id]));
-                std::fs::create_dir_all(&dir)?;
+                if !dir.is_dir() {
+                    // Made with the mount's mode and owner the first time, as
+                    // BuildKit's (a mkdir under the persistent cache).
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))?;
+                    std::os::unix::fs::chown(&dir, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))?;
+                }
                 runtime::bind_mount(&dir, &target, false)?
             }
             MountType::Tmpfs => {
