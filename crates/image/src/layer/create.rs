@@ -18,7 +18,7 @@ use std::path::Path;
 use rustix::fs as rfs;
 
 use super::{LayerError, OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, ThreadedHashingWriter};
 
 /// How to write a layer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,17 +31,17 @@ pub struct LayerOptions {
 /// Writes the layer tar of `dir` to `out`; returns its digest (the diffID)
 /// and size.
 pub fn write_layer(dir: &Path, out: impl Write, opts: &LayerOptions) -> Result<(Digest, u64), LayerError> {
-    let mut w = Walker { b: tar::Builder::new(HashingWriter::new(out)), opts: *opts, links: HashMap::new() };
+    let mut w = Walker { b: tar::Builder::new(ThreadedHashingWriter::new(out)), opts: *opts, links: HashMap::new() };
     w.b.follow_symlinks(false);
     w.dir(dir, "")?;
     let hw = w.b.into_inner().map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
-    let (digest, size, mut out) = hw.finish();
+    let (digest, size, mut out) = hw.finish().map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
     out.flush().map_err(|e| LayerError::Io(dir.display().to_string(), e))?;
     Ok((digest, size))
 }
 
 struct Walker<W: Write> {
-    b: tar::Builder<HashingWriter<W>>,
+    b: tar::Builder<ThreadedHashingWriter<W>>,
     opts: LayerOptions,
     /// (dev, inode) of files with several links → the first path written.
     links: HashMap<(u64, u64), String>,
