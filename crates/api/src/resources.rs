@@ -61,6 +61,8 @@ struct NetworkCreate {
     #[serde(rename = "IPAM")]
     ipam: Option<Ipam>,
     options: Option<BTreeMap<String, String>>,
+    labels: Option<BTreeMap<String, String>>,
+    internal: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,6 +84,8 @@ async fn network_create(State(ctx): State<Ctx>, body: Bytes) -> ApiResult<Respon
         driver: if req.driver.is_empty() { "bridge".into() } else { req.driver },
         subnet: req.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.subnet)),
         options: req.options.unwrap_or_default(),
+        labels: req.labels.unwrap_or_default(),
+        internal: req.internal,
     };
     let id = blocking(&ctx, move |store| engine::networks::create(store, &opts)).await?;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id, "Warning": ""})))

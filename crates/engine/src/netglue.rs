@@ -20,6 +20,7 @@ pub fn bridge_of(store: &Store, name: &str) -> Result<network::Bridge> {
     let n = store.network(name)?.ok_or_else(|| Error::not_found(format!("network {name} not found")))?;
     let mut br = network::Bridge::from_subnet(&n.bridge, &n.subnet)?;
     br.mtu = mtu_of(&n.options)?;
+    br.internal = n.internal;
     Ok(br)
 }
 

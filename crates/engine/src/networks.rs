@@ -28,6 +28,9 @@ pub struct CreateOptions {
     pub subnet: Option<String>,
     /// Driver options (`com.docker.network.driver.mtu`).
     pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// No way out of the network (`--internal`).
+    pub internal: bool,
 }
 
 /// Creates a user bridge network; its ID.
@@ -52,6 +55,8 @@ pub fn create(store: &mut Store, opts: &CreateOptions) -> Result<String> {
         bridge: bridge_name,
         created: store::now_rfc3339(),
         options: opts.options.clone(),
+        labels: opts.labels.clone(),
+        internal: opts.internal,
     };
     store.add_network(&rec)?;
     crate::events::emit(store.root(), "network", "create", &id, &[("name", &rec.name), ("type", "bridge")]);
@@ -64,6 +69,7 @@ pub struct NetworkSummary {
     pub id: String,
     pub name: String,
     pub driver: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The networks `filters` (docker's `KEY=VALUE`: `name` (part of the
@@ -88,8 +94,11 @@ pub fn matching(store: &Store, filters: &[String]) -> Result<Vec<NetworkSummary>
                 "name" => n.name.contains(v),
                 "id" => n.id.starts_with(v),
                 "driver" => n.driver == *v,
-                // wharf's networks carry no labels; all are local.
-                "label" => false,
+                // `label=K` or `label=K=V`; all networks are local.
+                "label" => match v.split_once('=') {
+                    Some((k, want)) => n.labels.get(k).is_some_and(|have| have == want),
+                    None => n.labels.contains_key(*v),
+                },
                 "scope" => *v == "local",
                 _ => (*v == "builtin") == BUILTIN.iter().any(|(b, _)| *b == n.name),
             })
@@ -102,10 +111,15 @@ pub fn matching(store: &Store, filters: &[String]) -> Result<Vec<NetworkSummary>
 pub fn list(store: &Store) -> Result<Vec<NetworkSummary>> {
     let mut out: Vec<NetworkSummary> = BUILTIN
         .iter()
-        .map(|(n, d)| NetworkSummary { id: builtin_id(n), name: n.to_string(), driver: d.to_string() })
+        .map(|(n, d)| NetworkSummary {
+            id: builtin_id(n),
+            name: n.to_string(),
+            driver: d.to_string(),
+            labels: BTreeMap::new(),
+        })
         .collect();
     for n in store.networks()? {
-        out.push(NetworkSummary { id: n.id, name: n.name, driver: "bridge".into() });
+        out.push(NetworkSummary { id: n.id, name: n.name, driver: "bridge".into(), labels: n.labels });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -183,6 +197,8 @@ fn builtin_record(name: &str) -> Option<NetworkRecord> {
         // client parses (an empty string breaks docker's `network ls`).
         created: "0001-01-01T00:00:00Z".into(),
         options: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        internal: false,
     })
 }
 
@@ -197,8 +213,8 @@ fn network_value(store: &Store, n: &NetworkRecord) -> Result<Value> {
     // The fields of docker's Network object wharf has no use for, as
     // docker shows them for a network without those features.
     let fixed = json!({
-        "EnableIPv4": true, "EnableIPv6": false, "Internal": false, "Attachable": false, "Ingress": false,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Labels": {},
+        "EnableIPv4": true, "EnableIPv6": false, "Internal": n.internal, "Attachable": false, "Ingress": false,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Labels": n.labels,
     });
     let mut v = if n.bridge.is_empty() {
         json!({

@@ -49,12 +49,16 @@ pub struct Bridge {
     /// The network's MTU (`-o com.docker.network.driver.mtu`), for its
     /// links and every route; None: [`LINK_MTU`] and [`OUTSIDE_MTU`].
     pub mtu: Option<u32>,
+    /// `network create --internal`: no way out of the bridge (no NAT, no
+    /// forwarding to or from other interfaces; its containers keep a
+    /// default route, as docker's); its containers reach one another.
+    pub internal: bool,
 }
 
 impl Bridge {
     /// The default `bridge` network.
     pub fn default_bridge() -> Bridge {
-        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None }
+        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None, internal: false }
     }
 
     /// The MTU of the bridge and its veths.
@@ -83,7 +87,13 @@ impl Bridge {
             return Err(bad());
         }
         let mask = u32::MAX << (32 - prefix);
-        Ok(Bridge { name: name.into(), gateway: Ipv4Addr::from((u32::from(ip) & mask) + 1), prefix, mtu: None })
+        Ok(Bridge {
+            name: name.into(),
+            gateway: Ipv4Addr::from((u32::from(ip) & mask) + 1),
+            prefix,
+            mtu: None,
+            internal: false,
+        })
     }
 
     fn lease_dir(&self) -> PathBuf {
@@ -241,25 +251,52 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
 /// Puts back the bridge's NAT and forwarding rules if another tool
 /// (dockerd restarting, a firewall reload) flushed the FORWARD chain.
 pub fn recheck_rules(br: &Bridge) -> Result<(), NetError> {
-    let forward =
-        ["-t", "filter", "-C", "FORWARD", "-i", &br.name, "-j", "ACCEPT", "-m", "comment", "--comment", "wharf"];
-    if ok("iptables", &forward) {
+    let rules = bridge_rules(br);
+    let last = rules.last().expect("every bridge has rules");
+    let mut check: Vec<&str> = vec!["-t", &last[0], "-C", &last[1]];
+    check.extend(last[2..].iter().map(String::as_str));
+    check.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
+    if ok("iptables", &check) {
         return Ok(());
     }
     ensure_rules(br)
 }
 
+/// A bridge's rules, as (table, chain, match and target...): NAT out of
+/// it and forwarding both ways; for an internal network, forwarding
+/// within the bridge only.
+fn bridge_rules(br: &Bridge) -> Vec<Vec<String>> {
+    let (b, subnet) = (br.name.as_str(), br.subnet());
+    let own = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    if br.internal {
+        vec![
+            own(&["filter", ISOLATION, "-i", b, "!", "-o", b, "-j", "DROP"]),
+            own(&["filter", ISOLATION, "-o", b, "!", "-i", b, "-j", "DROP"]),
+            own(&["filter", "FORWARD", "-i", b, "-o", b, "-j", "ACCEPT"]),
+        ]
+    } else {
+        vec![
+            own(&["nat", "POSTROUTING", "-s", &subnet, "!", "-o", b, "-j", "MASQUERADE"]),
+            own(&["nat", "POSTROUTING", "-s", "127.0.0.0/8", "-o", b, "-j", "MASQUERADE"]),
+            own(&["filter", "FORWARD", "-o", b, "-j", "ACCEPT"]),
+            own(&["filter", "FORWARD", "-i", b, "-j", "ACCEPT"]),
+        ]
+    }
+}
+
+/// The chain of internal networks' DROP rules. FORWARD jumps to it
+/// first: every time wharf inserts rules at the top of FORWARD, the jump
+/// is put back above them, so that no bridge's ACCEPT (inserted later,
+/// or again after a flush) lets traffic out of an internal network.
+const ISOLATION: &str = "WHARF-ISOLATION";
+
 /// Adds whichever of the bridge's NAT and forwarding rules is missing.
 fn ensure_rules(br: &Bridge) -> Result<(), NetError> {
-    let (bridge, subnet) = (br.name.as_str(), br.subnet());
-    let rules: [&[&str]; 4] = [
-        &["-t", "nat", "POSTROUTING", "-s", &subnet, "!", "-o", bridge, "-j", "MASQUERADE"],
-        &["-t", "nat", "POSTROUTING", "-s", "127.0.0.0/8", "-o", bridge, "-j", "MASQUERADE"],
-        &["-t", "filter", "FORWARD", "-o", bridge, "-j", "ACCEPT"],
-        &["-t", "filter", "FORWARD", "-i", bridge, "-j", "ACCEPT"],
-    ];
-    for r in rules {
-        let (table, chain, rest) = (r[1], r[2], &r[3..]);
+    // Made before a rule goes into it; "exists" is no error.
+    let _ = ok("iptables", &["-t", "filter", "-N", ISOLATION]);
+    for r in bridge_rules(br) {
+        let r: Vec<&str> = r.iter().map(String::as_str).collect();
+        let (table, chain, rest) = (r[0], r[1], &r[2..]);
         let mut check = vec!["-t", table, "-C", chain];
         check.extend_from_slice(rest);
         check.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
@@ -269,6 +306,12 @@ fn ensure_rules(br: &Bridge) -> Result<(), NetError> {
             add.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
             run("iptables", &add)?;
         }
+    }
+    let jump = ["FORWARD", "-j", ISOLATION, "-m", "comment", "--comment", "wharf"];
+    let first = run("iptables", &["-t", "filter", "-S", "FORWARD", "1"]).unwrap_or_default();
+    if !first.contains(ISOLATION) {
+        while ok("iptables", &[&["-t", "filter", "-D"][..], &jump[..]].concat()) {}
+        run("iptables", &[&["-t", "filter", "-I"][..], &jump[..]].concat())?;
     }
     Ok(())
 }
@@ -634,15 +677,9 @@ pub fn port_free(p: &PortMap) -> bool {
 /// Removes a user network's bridge and its rules (its containers must be
 /// gone).
 pub fn remove_bridge(br: &Bridge) {
-    let subnet = br.subnet();
-    let rules: [&[&str]; 4] = [
-        &["-t", "nat", "-D", "POSTROUTING", "-s", &subnet, "!", "-o", &br.name, "-j", "MASQUERADE"],
-        &["-t", "nat", "-D", "POSTROUTING", "-s", "127.0.0.0/8", "-o", &br.name, "-j", "MASQUERADE"],
-        &["-t", "filter", "-D", "FORWARD", "-o", &br.name, "-j", "ACCEPT"],
-        &["-t", "filter", "-D", "FORWARD", "-i", &br.name, "-j", "ACCEPT"],
-    ];
-    for r in rules {
-        let mut args = r.to_vec();
+    for r in bridge_rules(br) {
+        let mut args: Vec<&str> = vec!["-t", &r[0], "-D", &r[1]];
+        args.extend(r[2..].iter().map(String::as_str));
         args.extend_from_slice(&["-m", "comment", "--comment", "wharf"]);
         let _ = run("iptables", &args);
     }
@@ -654,7 +691,10 @@ pub fn remove_bridge(br: &Bridge) {
 /// Subnets of the host's IPv4 addresses (to keep new networks apart).
 pub fn host_subnets() -> Vec<Bridge> {
     let addrs = netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)).unwrap_or_default();
-    addrs.into_iter().map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None }).collect()
+    addrs
+        .into_iter()
+        .map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None, internal: false })
+        .collect()
 }
 
 /// Whether two networks overlap.

@@ -19,7 +19,15 @@ CREATE TABLE IF NOT EXISTS networks(
 
 /// Adds the columns newer than a store's networks table.
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    crate::containers::add_missing_columns(conn, "networks", &[("options", "TEXT NOT NULL DEFAULT '{}'")])
+    crate::containers::add_missing_columns(
+        conn,
+        "networks",
+        &[
+            ("options", "TEXT NOT NULL DEFAULT '{}'"),
+            ("labels", "TEXT NOT NULL DEFAULT '{}'"),
+            ("internal", "INTEGER NOT NULL DEFAULT 0"),
+        ],
+    )
 }
 
 /// One user network.
@@ -32,29 +40,39 @@ pub struct NetworkRecord {
     pub created: String,
     /// Driver options (`-o KEY=VALUE`), as `network inspect` shows them.
     pub options: BTreeMap<String, String>,
+    /// `--label KEY=VALUE`.
+    pub labels: BTreeMap<String, String>,
+    /// `--internal`: no way out of the network.
+    pub internal: bool,
 }
 
-const COLUMNS: &str = "name, id, subnet, bridge, created, options";
+const COLUMNS: &str = "name, id, subnet, bridge, created, options, labels, internal";
+
+fn json_map(r: &Row, i: usize) -> rusqlite::Result<BTreeMap<String, String>> {
+    let text: String = r.get(i)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
 
 fn record(r: &Row) -> rusqlite::Result<NetworkRecord> {
-    let options: String = r.get(5)?;
-    let options = serde_json::from_str(&options)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(NetworkRecord {
         name: r.get(0)?,
         id: r.get(1)?,
         subnet: r.get(2)?,
         bridge: r.get(3)?,
         created: r.get(4)?,
-        options,
+        options: json_map(r, 5)?,
+        labels: json_map(r, 6)?,
+        internal: r.get(7)?,
     })
 }
 
 pub fn add(conn: &Connection, n: &NetworkRecord) -> Result<(), StoreError> {
     let options = serde_json::to_string(&n.options).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let labels = serde_json::to_string(&n.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     match conn.execute(
-        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        params![n.name, n.id, n.subnet, n.bridge, n.created, options],
+        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        params![n.name, n.id, n.subnet, n.bridge, n.created, options, labels, n.internal],
     ) {
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             Err(StoreError::Conflict(format!("network with name {} already exists", n.name)))

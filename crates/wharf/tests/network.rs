@@ -471,3 +471,31 @@ fn a_flushed_forwarding_rule_comes_back_with_the_next_container() {
     env.ok(&["rm", "-f", "fw1", "fw2"]);
     env.ok(&["network", "rm", "fw-net"]);
 }
+
+/// `network create --internal --label`: inspect and `ls --filter label`
+/// show them; containers on the network reach each other by name but
+/// nothing beyond its bridge, nor does anything beyond reach them, even
+/// after a bridge made later inserts its own forwarding rules.
+#[test]
+fn an_internal_network_keeps_its_containers_in() {
+    let Some(env) = Env::new() else { return };
+    env.ok(&["network", "create", "--internal", "--label", "team=a", "inside"]);
+    let shown = env.ok(&["network", "inspect", "-f", "{{.Internal}} {{json .Labels}}", "inside"]);
+    assert_eq!(shown.trim(), r#"true {"team":"a"}"#);
+    assert!(env.ok(&["network", "ls", "-q", "--filter", "label=team=a"]).trim().len() == 12);
+    assert!(env.ok(&["network", "ls", "-q", "--filter", "label=team=b"]).trim().is_empty());
+    let peer = env.ok(&["run", "-d", "--name", "peer", "--network", "inside", "localhost/bb", "sleep", "60"]);
+    // A bridge set up after the internal one: its ACCEPT rules go on top.
+    env.ok(&["network", "create", "later"]);
+    let out = env.ok(&["run", "-d", "--name", "out", "--network", "later", "localhost/bb", "sleep", "60"]);
+    let ip =
+        |id: &str| env.ok(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id.trim()]);
+    let (peer_ip, out_ip) = (ip(&peer), ip(&out));
+    let ping = |net: &str, to: &str| {
+        env.out(&["run", "--rm", "--network", net, "localhost/bb", "ping", "-c1", "-W1", to.trim()]).0
+    };
+    assert_eq!(ping("inside", "peer"), 0, "by name within the network");
+    assert_ne!(ping("inside", &out_ip), 0, "nothing beyond the bridge");
+    assert_ne!(ping("later", &peer_ip), 0, "nor in from beyond");
+    assert_eq!(ping("later", "out"), 0, "the other network is as it was");
+}

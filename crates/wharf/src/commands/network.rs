@@ -61,6 +61,12 @@ pub struct CreateArgs {
     /// Set driver specific options (com.docker.network.driver.mtu)
     #[arg(short, long = "opt", value_name = "KEY=VALUE")]
     pub opt: Vec<String>,
+    /// Set metadata on a network
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
     pub name: String,
 }
 
@@ -115,6 +121,8 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
                 driver: a.driver,
                 subnet: a.subnet,
                 options: parse_options(&a.opt),
+                labels: parse_options(&a.label),
+                internal: a.internal,
             };
             println!("{}", networks::create(&mut store, &opts)?);
         }
