@@ -40,6 +40,7 @@ pub async fn logs(
             tail: q.get("tail").filter(|t| t.as_str() != "all").and_then(|t| t.parse().ok()),
             since: q.get("since").and_then(|s| unix_time(s)),
             until: q.get("until").and_then(|s| unix_time(s)),
+            details: flag("details"),
         },
     };
     if !wanted.stdout && !wanted.stderr {

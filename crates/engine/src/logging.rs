@@ -124,6 +124,9 @@ pub struct LogsOptions {
     pub tail: Option<usize>,
     pub since: Option<std::time::SystemTime>,
     pub until: Option<std::time::SystemTime>,
+    /// `--details`: each line after the attributes the container's
+    /// `--log-opt labels=`/`env=` name (`K=V,...`, sorted) and a space.
+    pub details: bool,
 }
 
 /// A container's json-file log, read and then followed.
@@ -132,22 +135,46 @@ pub struct LogReader {
     follower: runtime::logs::Follower,
     opts: LogsOptions,
     done: bool,
+    /// The `--details` prefix: attributes and a space.
+    details: String,
+}
+
+/// The attributes docker's json-file driver adds to each line of a
+/// container with `--log-opt labels=K,...` / `env=K,...`: those of its
+/// labels and environment variables that are set, by name.
+fn detail_attrs(cfg: &crate::container::ContainerConfig) -> String {
+    let mut attrs = BTreeMap::new();
+    let names = |k: &str| cfg.log.opts.get(k).map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>());
+    for k in names("labels").unwrap_or_default() {
+        if let Some(v) = cfg.labels.get(&k) {
+            attrs.insert(k, v.clone());
+        }
+    }
+    for k in names("env").unwrap_or_default() {
+        if let Some(v) = cfg.env.iter().rev().find_map(|e| e.strip_prefix(&format!("{k}="))) {
+            attrs.insert(k, v.to_owned());
+        }
+    }
+    attrs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 impl LogReader {
     /// The log of the container `key` names, and what it has so far.
     pub fn open(store: &mut store::Store, key: &str, opts: LogsOptions) -> crate::Result<(LogReader, Vec<Entry>)> {
         let rec = crate::lifecycle::lookup(store, key)?;
-        if crate::container::load_config(&rec).log.driver == "none" {
+        let cfg = crate::container::load_config(&rec);
+        if cfg.log.driver == "none" {
             return Err(crate::Error::invalid("configured logging driver does not support reading"));
         }
+        let details = if opts.details { format!("{} ", detail_attrs(&cfg)) } else { String::new() };
         let path = crate::Layout::new(store.root()).container(&rec.id).log();
         let (mut entries, offset) = runtime::logs::read_all(&path)?;
         if let Some(n) = opts.tail {
             let skip = entries.len().saturating_sub(n);
             entries.drain(..skip);
         }
-        let reader = LogReader { id: rec.id, follower: runtime::logs::Follower::new(&path, offset), opts, done: false };
+        let reader =
+            LogReader { id: rec.id, follower: runtime::logs::Follower::new(&path, offset), opts, done: false, details };
         let entries = reader.within(entries);
         Ok((reader, entries))
     }
@@ -159,6 +186,12 @@ impl LogReader {
             .filter(|e| {
                 let t = crate::time::parse(&e.time);
                 !(since.is_some_and(|s| t.is_some_and(|t| t < s)) || until.is_some_and(|u| t.is_some_and(|t| t > u)))
+            })
+            .map(|mut e| {
+                if self.opts.details {
+                    e.log.insert_str(0, &self.details);
+                }
+                e
             })
             .collect()
     }

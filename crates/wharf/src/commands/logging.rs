@@ -36,6 +36,9 @@ pub struct LogsArgs {
     /// Show timestamps
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
     /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)
     #[arg(long)]
     pub since: Option<String>,
@@ -66,7 +69,7 @@ pub fn logs(root: &Path, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let since = args.since.as_deref().map(parse_when).transpose()?;
     let until = args.until.as_deref().map(parse_when).transpose()?;
     let mut store = Store::open(root)?;
-    let opts = LogsOptions { tail, since, until };
+    let opts = LogsOptions { tail, since, until, details: args.details };
     let (mut reader, entries) = LogReader::open(&mut store, &args.container, opts)?;
     show(&entries, args.timestamps)?;
     while args.follow && !reader.finished() {
