@@ -303,7 +303,7 @@ pub enum ParseFormat {
 /// Parses the command line; on failure prints a docker-style message and
 /// returns the exit code (0 for --help/--version, 125 otherwise).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Cli, ExitCode> {
-    let args: Vec<OsString> = args.into_iter().collect();
+    let args = bool_flag_values(args.into_iter().collect());
     Cli::try_parse_from(&args).map_err(|e| {
         match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -330,6 +330,99 @@ fn context(e: &clap::Error, kind: ContextKind) -> Option<String> {
         ContextValue::Strings(v) => v.first().cloned(),
         _ => None,
     }
+}
+
+/// docker's boolean flags take `=true`/`=false` (`--rm=false`,
+/// `-d=true`, as Go's flag package); clap's take no value. Rewrites them
+/// the clap way: a true one as the bare flag, a false one dropped;
+/// anything else is left for clap to refuse. Stops at the container's
+/// command of `run`/`create`/`exec` and after `--`.
+fn bool_flag_values(args: Vec<OsString>) -> Vec<OsString> {
+    use clap::ArgAction;
+    let Some((cmd, start)) = subcommand_at(&args) else { return args };
+    let find = |name: &str| {
+        cmd.get_arguments().find(|a| {
+            if name.len() == 1 {
+                a.get_short() == name.chars().next()
+            } else {
+                a.get_long() == Some(name)
+            }
+        })
+    };
+    let stops = matches!(cmd.get_name(), "run" | "create" | "exec");
+    let mut out: Vec<OsString> = args[..start].to_vec();
+    let mut rest = args[start..].iter();
+    while let Some(a) = rest.next() {
+        let Some(word) = a.to_str() else {
+            out.push(a.clone());
+            continue;
+        };
+        let flag = word.strip_prefix("--").or_else(|| word.strip_prefix('-'));
+        let Some(flag) = flag.filter(|f| !f.is_empty()) else {
+            out.push(a.clone());
+            if word == "--" || (stops && !word.starts_with('-')) {
+                out.extend(rest.cloned());
+                break;
+            }
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        let arg = find(name);
+        let is_bool = arg.is_some_and(|a| matches!(a.get_action(), ArgAction::SetTrue));
+        match (is_bool, value.map(go_bool)) {
+            (true, Some(Some(true))) => {
+                out.push(format!("{}{name}", if word.starts_with("--") { "--" } else { "-" }).into())
+            }
+            (true, Some(Some(false))) => {}
+            _ => {
+                out.push(a.clone());
+                // A value in the next word.
+                let takes_value = arg.is_some_and(|a| a.get_action().takes_values());
+                if value.is_none() && takes_value && (word.starts_with("--") || name.len() == 1) {
+                    out.extend(rest.next().cloned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Go's `strconv.ParseBool`.
+fn go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// The innermost subcommand the arguments name, and the index of the
+/// first word after its name.
+fn subcommand_at(args: &[OsString]) -> Option<(clap::Command, usize)> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut at = None;
+    let mut value_of_global = false;
+    for (i, a) in args.iter().enumerate().skip(1) {
+        let a = a.to_str()?;
+        if std::mem::take(&mut value_of_global) {
+            continue;
+        }
+        if a.starts_with('-') {
+            value_of_global = matches!(a, "--root" | "-H" | "--host");
+            continue;
+        }
+        match cmd.find_subcommand(a) {
+            Some(sub) => {
+                cmd = sub.clone();
+                at = Some(i + 1);
+            }
+            None => break,
+        }
+    }
+    at.map(|i| (cmd, i))
 }
 
 /// The subcommand path the arguments name (`wharf dockerfile parse`).
