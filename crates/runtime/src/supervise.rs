@@ -20,18 +20,24 @@ use crate::logs::Stream;
 pub struct SignalPipes {
     chld: UnixStream,
     forwarded: Vec<(i32, UnixStream)>,
+    /// The handlers, unregistered on drop: one left behind writes to a
+    /// socket whose reader is gone, and signal-hook's write does not ask
+    /// for no SIGPIPE, which (default in the CLI) killed `run -it --rm`
+    /// when a child exited after its session ended (exit 141).
+    handlers: Vec<signal_hook::SigId>,
 }
 
 impl SignalPipes {
     /// Registers the handlers. Call before the container is created, so
     /// that an early exit is not missed.
     pub fn install(forward: &[i32]) -> io::Result<SignalPipes> {
-        let chld = pipe_for(libc::SIGCHLD)?;
+        let mut handlers = Vec::new();
+        let chld = pipe_for(libc::SIGCHLD, &mut handlers)?;
         let mut forwarded = Vec::new();
         for &s in forward {
-            forwarded.push((s, pipe_for(s)?));
+            forwarded.push((s, pipe_for(s, &mut handlers)?));
         }
-        Ok(SignalPipes { chld, forwarded })
+        Ok(SignalPipes { chld, forwarded, handlers })
     }
 
     /// Entries for poll(2) that become readable when a signal arrives.
@@ -49,11 +55,19 @@ impl SignalPipes {
     }
 }
 
-fn pipe_for(signal: i32) -> io::Result<UnixStream> {
+impl Drop for SignalPipes {
+    fn drop(&mut self) {
+        for id in self.handlers.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+fn pipe_for(signal: i32, handlers: &mut Vec<signal_hook::SigId>) -> io::Result<UnixStream> {
     let (read, write) = UnixStream::pair()?;
     read.set_nonblocking(true)?;
     write.set_nonblocking(true)?;
-    signal_hook::low_level::pipe::register(signal, write)?;
+    handlers.push(signal_hook::low_level::pipe::register(signal, write)?);
     Ok(read)
 }
 
