@@ -714,7 +714,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                 }
             }
         }
-        let mut held = Held(Vec::new(), Vec::new());
+        let mut held = Held::default();
         // BuildKit leaves the targets of cache, tmpfs and bind mounts in
         // the image as (empty) directories; the others' mount points go.
         let mut kept = Vec::new();
@@ -798,7 +798,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                         None => StepRootfs::mount(self.store.staging_dir("bind-")?, vec![self.ctx.root.clone()])?,
                     };
                     let root = rootfs.merged().to_owned();
-                    held.0.push(rootfs);
+                    held.views.push(rootfs);
                     root
                 } else {
                     self.ctx.root.clone()
@@ -830,7 +830,7 @@ impl<'a, 'r> Builder<'a, 'r> {
         let created_by = format!("{word} {} {} # buildkit", paths.sources.join(" "), paths.dest);
         // The source tree: the context, an earlier stage, or an image.
         let mut source_root = self.ctx.root.clone();
-        let mut source_mount = Held(Vec::new(), Vec::new());
+        let mut source_mount = Held::default();
         let opt = |name: &str, v: &Option<String>| v.as_ref().map_or(format!("no {name}"), |v| format!("{name}={v}"));
         let mut key_parts =
             vec![b.key.clone(), paths.dest.clone(), Self::workdir(b), opt("chown", &chown), opt("chmod", &chmod)];
@@ -853,7 +853,7 @@ impl<'a, 'r> Builder<'a, 'r> {
             key_parts.push(key);
             let m = self.mount_layers(&layers)?;
             source_root = m.merged().to_owned();
-            source_mount.0.push(m);
+            source_mount.views.push(m);
         }
         let result =
             self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
@@ -1084,11 +1084,15 @@ struct CopyFlags {
 /// unmounted and removed on drop.
 /// What a step holds while it runs: mounted rootfs views, and private
 /// directories (secret copies) removed after them.
-struct Held(Vec<StepRootfs>, Vec<TempDir>);
+#[derive(Default)]
+struct Held {
+    views: Vec<StepRootfs>,
+    dirs: Vec<TempDir>,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        for m in std::mem::take(&mut self.0) {
+        for m in std::mem::take(&mut self.views) {
             let dir = m.dir.clone();
             let _ = m.finish();
             let _ = image::layer::remove_tree(&dir);
@@ -1106,7 +1110,7 @@ fn secret_copy(src: &Path, id: &str, m: &dockerfile::mounts::Mount, held: &mut H
     let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
     let dir = base.join(format!("wharf-secret-{}-{n}", std::process::id()));
     std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| fail(format!("secret {id}: {e}")))?;
-    held.1.push(TempDir(dir.clone()));
+    held.dirs.push(TempDir(dir.clone()));
     let file = dir.join("secret");
     std::fs::copy(src, &file).map_err(|e| fail(format!("secret {id}: {}: {e}", src.display())))?;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)))?;

@@ -399,38 +399,16 @@ fn go_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// The innermost subcommand the arguments name, and the index of the
-/// first word after its name.
-fn subcommand_at(args: &[OsString]) -> Option<(clap::Command, usize)> {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
-    let mut at = None;
-    let mut value_of_global = false;
-    for (i, a) in args.iter().enumerate().skip(1) {
-        let a = a.to_str()?;
-        if std::mem::take(&mut value_of_global) {
-            continue;
-        }
-        if a.starts_with('-') {
-            value_of_global = matches!(a, "--root" | "-H" | "--host");
-            continue;
-        }
-        match cmd.find_subcommand(a) {
-            Some(sub) => {
-                cmd = sub.clone();
-                at = Some(i + 1);
-            }
-            None => break,
-        }
-    }
-    at.map(|i| (cmd, i))
-}
-
-/// The subcommand path the arguments name (`wharf dockerfile parse`).
-fn command_path(args: &[OsString]) -> String {
+/// The subcommands the arguments name, walked as clap will: their names
+/// (`["wharf", "network", "rm"]`), the innermost one, and the index of
+/// the first word after its name.
+fn walk_subcommands(args: &[OsString]) -> (Vec<String>, clap::Command, usize) {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     let mut path = vec!["wharf".to_owned()];
+    let mut next = 1;
     let mut value_of_global = false;
-    for a in args.iter().skip(1).filter_map(|a| a.to_str()) {
+    for (i, a) in args.iter().enumerate().skip(1) {
+        let Some(a) = a.to_str() else { break };
         if std::mem::take(&mut value_of_global) {
             continue;
         }
@@ -443,11 +421,24 @@ fn command_path(args: &[OsString]) -> String {
             Some(sub) => {
                 path.push(sub.get_name().to_owned());
                 cmd = sub.clone();
+                next = i + 1;
             }
             None => break,
         }
     }
-    path.join(" ")
+    (path, cmd, next)
+}
+
+/// The innermost subcommand the arguments name, and the index of the
+/// first word after its name.
+fn subcommand_at(args: &[OsString]) -> Option<(clap::Command, usize)> {
+    let (path, cmd, next) = walk_subcommands(args);
+    (path.len() > 1).then_some((cmd, next))
+}
+
+/// The subcommand path the arguments name (`wharf dockerfile parse`).
+fn command_path(args: &[OsString]) -> String {
+    walk_subcommands(args).0.join(" ")
 }
 
 /// Docker's wording for command-line errors, and its exit code: 1 for
