@@ -75,14 +75,24 @@ struct Ipam {
 #[serde(rename_all = "PascalCase", default)]
 struct IpamConfig {
     subnet: Option<String>,
+    gateway: Option<String>,
+    #[serde(rename = "IPRange")]
+    ip_range: Option<String>,
 }
 
 async fn network_create(State(ctx): State<Ctx>, body: Bytes) -> ApiResult<Response> {
     let req: NetworkCreate = parse(&body)?;
+    let mut configs = req.ipam.and_then(|i| i.config).unwrap_or_default();
+    if configs.len() > 1 {
+        return Err(engine::Error::invalid("bridge driver doesn't support multiple subnets").into());
+    }
+    let ipam = configs.pop().unwrap_or_default();
     let opts = engine::networks::CreateOptions {
         name: req.name,
         driver: if req.driver.is_empty() { "bridge".into() } else { req.driver },
-        subnet: req.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.subnet)),
+        subnet: ipam.subnet,
+        gateway: ipam.gateway,
+        ip_range: ipam.ip_range,
         options: req.options.unwrap_or_default(),
         labels: req.labels.unwrap_or_default(),
         internal: req.internal,

@@ -18,7 +18,7 @@ pub fn bridge_of(store: &Store, name: &str) -> Result<network::Bridge> {
         return Ok(network::Bridge::default_bridge());
     }
     let n = store.network(name)?.ok_or_else(|| Error::not_found(format!("network {name} not found")))?;
-    let mut br = network::Bridge::from_subnet(&n.bridge, &n.subnet)?;
+    let mut br = network::Bridge::with_ipam(&n.bridge, &n.subnet, &n.gateway, &n.ip_range)?;
     br.mtu = mtu_of(&n.options)?;
     br.internal = n.internal;
     Ok(br)

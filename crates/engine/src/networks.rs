@@ -26,6 +26,10 @@ pub struct CreateOptions {
     pub driver: String,
     /// CIDR; None: the first free 10.90.N.0/24.
     pub subnet: Option<String>,
+    /// `--gateway`: an address of the subnet; None: its first.
+    pub gateway: Option<String>,
+    /// `--ip-range`: where in the subnet containers' addresses come from.
+    pub ip_range: Option<String>,
     /// Driver options (`com.docker.network.driver.mtu`).
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -44,14 +48,30 @@ pub fn create(store: &mut Store, opts: &CreateOptions) -> Result<String> {
     mtu_of(&opts.options)?;
     let id = crate::files::random_hex(32)?;
     let bridge_name = format!("wh-{}", &id[..12]);
-    let subnet = match &opts.subnet {
-        Some(s) => network::Bridge::from_subnet(&bridge_name, s)?,
-        None => free_subnet(store)?,
+    let given = |o: &Option<String>| o.clone().unwrap_or_default();
+    let (subnet, gateway) = match &opts.subnet {
+        Some(s) => {
+            let br = network::Bridge::with_ipam(&bridge_name, s, &given(&opts.gateway), &given(&opts.ip_range))?;
+            if store_subnets(store)?.iter().any(|t| network::overlaps(t, &br)) {
+                return Err(Error::conflict("Pool overlaps with other one on this address space"));
+            }
+            // Shown as given, as docker's IPAM does.
+            (s.clone(), given(&opts.gateway))
+        }
+        None if opts.gateway.is_some() || opts.ip_range.is_some() => {
+            return Err(Error::invalid("every ip-range or gateway must have a corresponding subnet"));
+        }
+        None => {
+            let br = free_subnet(store)?;
+            (br.subnet(), br.gateway.to_string())
+        }
     };
     let rec = NetworkRecord {
         name: opts.name.clone(),
         id: id.clone(),
-        subnet: subnet.subnet(),
+        subnet,
+        gateway,
+        ip_range: given(&opts.ip_range),
         bridge: bridge_name,
         created: store::now_rfc3339(),
         options: opts.options.clone(),
@@ -166,13 +186,19 @@ pub fn prune(store: &mut Store) -> Result<Vec<String>> {
     Ok(removed)
 }
 
-/// The first 10.90.N.0/24 free on this host and in this store.
-fn free_subnet(store: &Store) -> Result<network::Bridge> {
-    let mut taken = network::host_subnets();
-    taken.push(network::Bridge::default_bridge());
+/// The subnets of the default bridge and of this store's networks.
+fn store_subnets(store: &Store) -> Result<Vec<network::Bridge>> {
+    let mut taken = vec![network::Bridge::default_bridge()];
     for n in store.networks()? {
         taken.extend(network::Bridge::from_subnet(&n.bridge, &n.subnet).ok());
     }
+    Ok(taken)
+}
+
+/// The first 10.90.N.0/24 free on this host and in this store.
+fn free_subnet(store: &Store) -> Result<network::Bridge> {
+    let mut taken = network::host_subnets();
+    taken.extend(store_subnets(store)?);
     for n in 0..=255u8 {
         let cand = network::Bridge::from_subnet("", &format!("10.90.{n}.0/24"))?;
         if !taken.iter().any(|t| network::overlaps(t, &cand)) {
@@ -199,6 +225,8 @@ fn builtin_record(name: &str) -> Option<NetworkRecord> {
         options: BTreeMap::new(),
         labels: BTreeMap::new(),
         internal: false,
+        gateway: if bridge.is_empty() { String::new() } else { network::GATEWAY.to_string() },
+        ip_range: String::new(),
     })
 }
 
@@ -240,10 +268,23 @@ fn bridge_network_value(store: &Store, n: &NetworkRecord, driver: &str) -> Resul
     }
     Ok(json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
-        "IPAM": {"Driver": "default", "Config": [{"Subnet": n.subnet, "Gateway": br.gateway.to_string()}]},
+        "IPAM": {"Driver": "default", "Config": [ipam_config(n)]},
         "Options": options_shown(n),
         "Containers": containers,
     }))
+}
+
+/// A network's `IPAM.Config` entry: what was given (or picked), as
+/// docker's.
+fn ipam_config(n: &NetworkRecord) -> Value {
+    let mut c = json!({"Subnet": n.subnet});
+    if !n.ip_range.is_empty() {
+        c["IPRange"] = json!(n.ip_range);
+    }
+    if !n.gateway.is_empty() {
+        c["Gateway"] = json!(n.gateway);
+    }
+    c
 }
 
 /// The options `network inspect` shows: those given, as docker's (whose

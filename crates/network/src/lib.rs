@@ -53,12 +53,15 @@ pub struct Bridge {
     /// forwarding to or from other interfaces; its containers keep a
     /// default route, as docker's); its containers reach one another.
     pub internal: bool,
+    /// `--ip-range`: the part of the subnet addresses are picked from
+    /// (base, prefix length); None: the whole subnet.
+    pub range: Option<(Ipv4Addr, u8)>,
 }
 
 impl Bridge {
     /// The default `bridge` network.
     pub fn default_bridge() -> Bridge {
-        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None, internal: false }
+        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None, internal: false, range: None }
     }
 
     /// The MTU of the bridge and its veths.
@@ -80,20 +83,55 @@ impl Bridge {
     /// Parses `--subnet a.b.c.d/n` (the gateway is the first address).
     pub fn from_subnet(name: &str, subnet: &str) -> Result<Bridge, NetError> {
         let bad = || NetError::BadSubnet(subnet.to_owned());
-        let (ip, len) = subnet.split_once('/').ok_or_else(bad)?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-        let prefix: u8 = len.parse().map_err(|_| bad())?;
+        let (ip, prefix) = parse_cidr(subnet).ok_or_else(bad)?;
         if !(8..=30).contains(&prefix) {
             return Err(bad());
         }
-        let mask = u32::MAX << (32 - prefix);
         Ok(Bridge {
             name: name.into(),
-            gateway: Ipv4Addr::from((u32::from(ip) & mask) + 1),
+            gateway: Ipv4Addr::from((u32::from(ip) & mask(prefix)) + 1),
             prefix,
             mtu: None,
             internal: false,
+            range: None,
         })
+    }
+
+    /// A network's addressing as `network create` gives it: `--subnet`,
+    /// and within it `--gateway` (else the first address) and
+    /// `--ip-range` (else the whole subnet), checked as docker's IPAM
+    /// checks them.
+    pub fn with_ipam(name: &str, subnet: &str, gateway: &str, range: &str) -> Result<Bridge, NetError> {
+        let mut br = Bridge::from_subnet(name, subnet)?;
+        let base = u32::from(br.gateway) & mask(br.prefix);
+        let inside = |ip: Ipv4Addr| u32::from(ip) & mask(br.prefix) == base;
+        if !gateway.is_empty() {
+            let gw: Ipv4Addr =
+                gateway.parse().map_err(|_| NetError::Ipam(format!("no matching subnet for gateway {gateway}")))?;
+            if !inside(gw) {
+                return Err(NetError::Ipam(format!("no matching subnet for gateway {gateway}")));
+            }
+            let host = u32::from(gw) - base;
+            if host == 0 || host == !mask(br.prefix) {
+                return Err(NetError::Ipam(format!("failed to allocate gateway ({gateway}): Address already in use")));
+            }
+            br.gateway = gw;
+        }
+        if !range.is_empty() {
+            let (ip, prefix) =
+                parse_cidr(range).ok_or_else(|| NetError::Ipam(format!("invalid CIDR address: {range}")))?;
+            if !inside(ip) {
+                return Err(NetError::Ipam(format!("no matching subnet for range {range}")));
+            }
+            let first = u32::from(ip) & mask(prefix);
+            br.range = Some((Ipv4Addr::from(first), prefix));
+            if gateway.is_empty() {
+                // docker's IPAM takes the gateway from the pool, which the
+                // range narrows: its first address.
+                br.gateway = Ipv4Addr::from(if first == base { first + 1 } else { first });
+            }
+        }
+        Ok(br)
     }
 
     fn lease_dir(&self) -> PathBuf {
@@ -101,8 +139,27 @@ impl Bridge {
     }
 }
 
+/// The mask of a prefix length (0..=32).
+fn mask(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32))
+    }
+}
+
+/// `a.b.c.d/n`.
+pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, len) = s.split_once('/')?;
+    let prefix: u8 = len.parse().ok()?;
+    (prefix <= 32).then_some((ip.parse().ok()?, prefix))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    /// An addressing option docker's IPAM refuses, in its words.
+    #[error("{0}")]
+    Ipam(String),
     #[error("invalid subnet {0:?} (expected a.b.c.d/8..30)")]
     BadSubnet(String),
     #[error("{cmd}: {msg}")]
@@ -645,15 +702,24 @@ pub fn allocate(used: &[Ipv4Addr]) -> Result<Ipv4Addr, NetError> {
     allocate_in(&Bridge::default_bridge(), used)
 }
 
-/// Picks the lowest free address in a network (after its gateway).
+/// Picks the lowest free address in a network, or in its `--ip-range`:
+/// not the gateway, nor the network's own or broadcast address, as
+/// docker's IPAM.
 pub fn allocate_in(br: &Bridge, used: &[Ipv4Addr]) -> Result<Ipv4Addr, NetError> {
     let size = 1u32 << (32 - br.prefix);
     let base = u32::from(br.gateway) & !(size - 1);
-    for host in 2..size - 1 {
-        let ip = Ipv4Addr::from(base + host);
-        if !used.contains(&ip) {
-            return Ok(ip);
+    let (first, count) = match br.range {
+        Some((ip, prefix)) => (u32::from(ip), 1u64 << (32 - prefix)),
+        None => (base, u64::from(size)),
+    };
+    for n in 0..count {
+        let addr = first.wrapping_add(n as u32);
+        let ip = Ipv4Addr::from(addr);
+        let host = addr.wrapping_sub(base);
+        if host == 0 || host >= size - 1 || ip == br.gateway || used.contains(&ip) {
+            continue;
         }
+        return Ok(ip);
     }
     Err(NetError::Exhausted)
 }
@@ -693,7 +759,7 @@ pub fn host_subnets() -> Vec<Bridge> {
     let addrs = netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)).unwrap_or_default();
     addrs
         .into_iter()
-        .map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None, internal: false })
+        .map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None, internal: false, range: None })
         .collect()
 }
 

@@ -26,6 +26,8 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             ("options", "TEXT NOT NULL DEFAULT '{}'"),
             ("labels", "TEXT NOT NULL DEFAULT '{}'"),
             ("internal", "INTEGER NOT NULL DEFAULT 0"),
+            ("gateway", "TEXT NOT NULL DEFAULT ''"),
+            ("ip_range", "TEXT NOT NULL DEFAULT ''"),
         ],
     )
 }
@@ -44,9 +46,14 @@ pub struct NetworkRecord {
     pub labels: BTreeMap<String, String>,
     /// `--internal`: no way out of the network.
     pub internal: bool,
+    /// `--gateway`, or the one picked with the subnet; empty: the
+    /// subnet's first address (not shown by `inspect`, as docker's).
+    pub gateway: String,
+    /// `--ip-range`; empty: the whole subnet.
+    pub ip_range: String,
 }
 
-const COLUMNS: &str = "name, id, subnet, bridge, created, options, labels, internal";
+const COLUMNS: &str = "name, id, subnet, bridge, created, options, labels, internal, gateway, ip_range";
 
 fn json_map(r: &Row, i: usize) -> rusqlite::Result<BTreeMap<String, String>> {
     let text: String = r.get(i)?;
@@ -64,6 +71,8 @@ fn record(r: &Row) -> rusqlite::Result<NetworkRecord> {
         options: json_map(r, 5)?,
         labels: json_map(r, 6)?,
         internal: r.get(7)?,
+        gateway: r.get(8)?,
+        ip_range: r.get(9)?,
     })
 }
 
@@ -71,8 +80,8 @@ pub fn add(conn: &Connection, n: &NetworkRecord) -> Result<(), StoreError> {
     let options = serde_json::to_string(&n.options).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let labels = serde_json::to_string(&n.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     match conn.execute(
-        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-        params![n.name, n.id, n.subnet, n.bridge, n.created, options, labels, n.internal],
+        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![n.name, n.id, n.subnet, n.bridge, n.created, options, labels, n.internal, n.gateway, n.ip_range],
     ) {
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             Err(StoreError::Conflict(format!("network with name {} already exists", n.name)))

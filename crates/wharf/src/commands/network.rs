@@ -57,7 +57,13 @@ pub struct CreateArgs {
     pub driver: String,
     /// Subnet in CIDR format that represents a network segment
     #[arg(long)]
-    pub subnet: Option<String>,
+    pub subnet: Vec<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long)]
+    pub gateway: Vec<String>,
+    /// Allocate container ip from a sub-range
+    #[arg(long)]
+    pub ip_range: Vec<String>,
     /// Set driver specific options (com.docker.network.driver.mtu)
     #[arg(short, long = "opt", value_name = "KEY=VALUE")]
     pub opt: Vec<String>,
@@ -116,10 +122,16 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(root)?;
     match cmd {
         NetworkCommand::Create(a) => {
+            check_ipam(&a)?;
+            if a.subnet.len() > 1 {
+                return Err(engine::Error::invalid("bridge driver doesn't support multiple subnets").into());
+            }
             let opts = networks::CreateOptions {
                 name: a.name,
                 driver: a.driver,
-                subnet: a.subnet,
+                subnet: a.subnet.first().cloned(),
+                gateway: a.gateway.first().cloned(),
+                ip_range: a.ip_range.first().cloned(),
                 options: parse_options(&a.opt),
                 labels: parse_options(&a.label),
                 internal: a.internal,
@@ -142,6 +154,33 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
         NetworkCommand::Disconnect(a) => networks::disconnect(&mut store, &a.container, &a.network, a.force)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What docker's CLI checks of `--subnet`, `--gateway` and `--ip-range`
+/// before asking the daemon: each gateway and range in a subnet given.
+fn check_ipam(a: &CreateArgs) -> anyhow::Result<()> {
+    if a.subnet.len() < a.ip_range.len() || a.subnet.len() < a.gateway.len() {
+        return Err(crate::exit::fail("every ip-range or gateway must have a corresponding subnet"));
+    }
+    let cidr = |s: &String| network::parse_cidr(s).ok_or_else(|| crate::exit::fail(format!("invalid CIDR address: {s}")));
+    let subnets = a.subnet.iter().map(cidr).collect::<anyhow::Result<Vec<_>>>()?;
+    let contains = |ip: std::net::Ipv4Addr| {
+        subnets.iter().any(|(net, len)| {
+            let mask = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(ip) & mask == u32::from(*net) & mask
+        })
+    };
+    for r in &a.ip_range {
+        if !contains(cidr(r)?.0) {
+            return Err(crate::exit::fail(format!("no matching subnet for range {r}")));
+        }
+    }
+    for g in &a.gateway {
+        if !g.parse().is_ok_and(contains) {
+            return Err(crate::exit::fail(format!("no matching subnet for gateway {g}")));
+        }
+    }
+    Ok(())
 }
 
 fn ls(store: &Store, a: LsArgs) -> anyhow::Result<()> {
