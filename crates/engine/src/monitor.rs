@@ -81,9 +81,9 @@ pub fn runtime_for(root: &Path, bin: Option<&Path>) -> Runtime {
 
 /// How a started container's stdio is wired.
 pub enum Attach {
-    /// Foreground: stdin passed through if `-i`; output to the log and the
-    /// terminal.
-    Terminal { stdin: bool },
+    /// Foreground: stdin passed through if `-i`; output to the log and,
+    /// for the streams attached (`run -a`), the terminal.
+    Terminal { stdin: bool, stdout: bool, stderr: bool },
     /// Detached: output to the log (and attach clients) only. The first
     /// line written to `ready` says whether the start worked. With
     /// `wait_attach` (a `run -it`, whose CLI is an attach client), the
@@ -109,9 +109,9 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
     let forward: &[i32] =
         &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
     let mut signals = SignalPipes::install(forward)?;
-    let (tee, stdin_passthrough, mut ready, wait_attach) = match attach {
-        Attach::Terminal { stdin } => (true, stdin, None, false),
-        Attach::Detached { ready, wait_attach } => (false, false, Some(ready), wait_attach),
+    let (tee, stdin_passthrough, mut ready, wait_attach, shown) = match attach {
+        Attach::Terminal { stdin, stdout, stderr } => (true, stdin, None, false, [stdout, stderr]),
+        Attach::Detached { ready, wait_attach } => (false, false, Some(ready), wait_attach, [false; 2]),
     };
     // One monitor a container: of two racing starts, one runs it.
     let Some(_lock) = await_monitor_lock(&store, id)? else {
@@ -171,12 +171,11 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
             if let Some(l) = log.as_mut() {
                 let _ = l.write(s, b);
             }
-            if tee {
-                let _ = match s {
-                    Stream::Stdout => std::io::stdout().write_all(b).and_then(|_| std::io::stdout().flush()),
-                    Stream::Stderr => std::io::stderr().write_all(b),
-                };
-            }
+            let _ = match s {
+                Stream::Stdout if shown[0] => std::io::stdout().write_all(b).and_then(|_| std::io::stdout().flush()),
+                Stream::Stderr if shown[1] => std::io::stderr().write_all(b),
+                _ => Ok(()),
+            };
         };
         // A foreground terminal: raw mode, its size, and stdin into the pty.
         let _raw = (tee && master.is_some()).then(runtime::console::RawMode::enter);

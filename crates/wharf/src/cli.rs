@@ -318,7 +318,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Cli, ExitC
             }
             _ => {}
         }
-        let (text, code) = docker_style(&e, &command_path(&args));
+        let (path, cmd, _) = walk_subcommands(&args);
+        let (text, code) = docker_style(&e, &path.join(" "), &cmd);
         eprintln!("{text}");
         ExitCode::from(code)
     })
@@ -436,14 +437,9 @@ fn subcommand_at(args: &[OsString]) -> Option<(clap::Command, usize)> {
     (path.len() > 1).then_some((cmd, next))
 }
 
-/// The subcommand path the arguments name (`wharf dockerfile parse`).
-fn command_path(args: &[OsString]) -> String {
-    walk_subcommands(args).0.join(" ")
-}
-
 /// Docker's wording for command-line errors, and its exit code: 1 for
 /// missing arguments and unknown commands, 125 for bad flags.
-fn docker_style(e: &clap::Error, cmd_path: &str) -> (String, u8) {
+fn docker_style(e: &clap::Error, cmd_path: &str, cmd: &clap::Command) -> (String, u8) {
     let rendered = e.render().to_string();
     // `network rm` of `wharf network rm`.
     let sub = cmd_path.strip_prefix("wharf").unwrap_or(cmd_path).trim();
@@ -479,10 +475,44 @@ fn docker_style(e: &clap::Error, cmd_path: &str) -> (String, u8) {
                 ),
             }
         }
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue if !usage.is_empty() => {
+            let flag = flag_names(e, cmd);
+            let value = context(e, ContextKind::InvalidValue).unwrap_or_default();
+            let why = std::error::Error::source(e).map(|s| go_reason(&value, &s.to_string())).unwrap_or_default();
+            (
+                format!(
+                    "invalid argument \"{value}\" for \"{flag}\" flag{why}{usage}\n\nRun '{cmd_path} --help' for more information"
+                ),
+                ENGINE_ERROR,
+            )
+        }
         _ => {
             let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
             (format!("wharf: {first}\nSee '{cmd_path} --help'."), ENGINE_ERROR)
         }
+    }
+}
+
+/// A value error's reason, as Go's flag package words a number's.
+fn go_reason(value: &str, why: &str) -> String {
+    match why {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            format!(": strconv.ParseInt: parsing \"{value}\": invalid syntax")
+        }
+        "number too large to fit in target type" | "number too small to fit in target type" => {
+            format!(": strconv.ParseInt: parsing \"{value}\": value out of range")
+        }
+        _ => format!(": {why}"),
+    }
+}
+
+/// The flag a value error is about, as docker names it: `-a, --attach`.
+fn flag_names(e: &clap::Error, cmd: &clap::Command) -> String {
+    let shown = context(e, ContextKind::InvalidArg).unwrap_or_default();
+    let long = shown.trim_start_matches('-').split([' ', '=']).next().unwrap_or_default().to_owned();
+    match cmd.get_arguments().find(|a| a.get_long() == Some(long.as_str())).and_then(|a| a.get_short()) {
+        Some(short) => format!("-{short}, --{long}"),
+        None => format!("--{long}"),
     }
 }
 

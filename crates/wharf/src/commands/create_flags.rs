@@ -152,7 +152,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub security_opt: Vec<String>,
     /// Size of /dev/shm
-    #[arg(long)]
+    #[arg(long, value_parser = super::resources::size_flag)]
     pub shm_size: Option<String>,
     /// Sysctl options
     #[arg(long)]
@@ -197,6 +197,9 @@ pub struct Stdio {
     pub tty: bool,
     pub interactive: bool,
     pub detach: bool,
+    /// Who attaches to the output (`-a`).
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 impl CreateArgs {
@@ -220,8 +223,8 @@ impl CreateArgs {
             exposed_ports: Some(self.exposed_ports()?),
             // As docker's CLI: who attaches, unless detached.
             attach_stdin: Some(stdio.interactive && !stdio.detach),
-            attach_stdout: Some(!stdio.detach),
-            attach_stderr: Some(!stdio.detach),
+            attach_stdout: Some(stdio.stdout),
+            attach_stderr: Some(stdio.stderr),
             stdin_once: Some(stdio.interactive && !stdio.detach),
             tty: Some(stdio.tty),
             open_stdin: Some(stdio.interactive),

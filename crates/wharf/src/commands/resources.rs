@@ -8,13 +8,13 @@ use engine::api::{HostConfig, ThrottleDevice};
 #[derive(Debug, Args)]
 pub struct ResourceArgs {
     /// Memory limit
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = size_flag)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
     #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Memory soft limit
-    #[arg(long)]
+    #[arg(long, value_parser = size_flag)]
     pub memory_reservation: Option<String>,
     /// Number of CPUs
     #[arg(long)]
@@ -132,6 +132,12 @@ fn throttles(flags: &[String], bytes: bool) -> Result<Vec<ThrottleDevice>, Strin
         out.push(ThrottleDevice { path: Some(path.to_owned()), rate: Some(rate) });
     }
     Ok(out)
+}
+
+/// A size flag's value, checked when the flags are parsed (docker's
+/// MemBytes flags), kept as given.
+pub fn size_flag(s: &str) -> Result<String, String> {
+    parse_bytes(s).map(|_| s.to_owned())
 }
 
 /// docker's `RAMInBytes`: a number with an optional b/k/m/g/t suffix

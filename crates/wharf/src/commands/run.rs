@@ -31,8 +31,44 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container
     #[arg(long, value_name = "string")]
     pub detach_keys: Option<String>,
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short, long, value_name = "list", value_parser = parse_stream)]
+    pub attach: Vec<Stream>,
     #[command(flatten)]
     pub create: CreateArgs,
+}
+
+/// A stream `-a` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+fn parse_stream(s: &str) -> Result<Stream, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "stdin" => Ok(Stream::Stdin),
+        "stdout" => Ok(Stream::Stdout),
+        "stderr" => Ok(Stream::Stderr),
+        _ => Err("valid streams are STDIN, STDOUT and STDERR".into()),
+    }
+}
+
+impl RunArgs {
+    /// The streams attached, as docker's CLI: those `-a` names (stdin too
+    /// with `-i`), else stdout and stderr; none when detached.
+    fn stdio(&self) -> super::create_flags::Stdio {
+        let named = |s| self.attach.contains(&s) || (self.attach.is_empty() && s != Stream::Stdin);
+        let attached = !self.detach;
+        super::create_flags::Stdio {
+            tty: self.tty,
+            interactive: self.interactive,
+            detach: self.detach,
+            stdout: attached && named(Stream::Stdout),
+            stderr: attached && named(Stream::Stderr),
+        }
+    }
 }
 
 /// Creates a container as `run` and `create` do: the image pulled per
@@ -76,7 +112,10 @@ fn run_container(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         super::attach::parse_detach_keys(args.detach_keys.as_deref().unwrap_or(super::attach::DEFAULT_DETACH_KEYS))?;
     // Refused before anything is made, as docker's.
     super::attach::check_tty(args.interactive && !args.detach, args.tty)?;
-    let mode = super::create_flags::Stdio { tty: args.tty, interactive: args.interactive, detach: args.detach };
+    if args.detach && !args.attach.is_empty() {
+        return Err(crate::exit::fail("conflicting options: cannot specify both --attach and --detach"));
+    }
+    let mode = args.stdio();
     let (id, store) = create(root, &args.create, mode)?;
     if args.tty && args.interactive && !args.detach {
         // As docker: this CLI is an attach client of the container's
@@ -93,7 +132,7 @@ fn run_container(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
-    let code = container::monitor_in(store, &id, Attach::Terminal { stdin: args.interactive })?;
+    let code = container::monitor_in(store, &id, Attach::Terminal { stdin: args.interactive, stdout: mode.stdout, stderr: mode.stderr })?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -115,7 +154,8 @@ pub struct CreateCmdArgs {
 
 /// `wharf create`: prints the new container's ID.
 pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> {
-    let mode = super::create_flags::Stdio { tty: args.tty, interactive: args.interactive, detach: false };
+    let mode =
+        super::create_flags::Stdio { tty: args.tty, interactive: args.interactive, detach: false, stdout: true, stderr: true };
     let (id, store) = create(root, &args.create, mode).map_err(crate::exit::as_command_error)?;
     let rec = store.container(&id)?;
     let ov = container::overlay(&store, &id, &rec.image_id)?;
