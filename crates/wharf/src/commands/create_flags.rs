@@ -169,6 +169,10 @@ pub struct CreateArgs {
     /// UTS namespace to use (host)
     #[arg(long, value_name = "string")]
     pub uts: Option<String>,
+    /// User namespace to use (host: the host's, as without the flag; wharf
+    /// has no daemon-wide remapping)
+    #[arg(long, value_name = "string")]
+    pub userns: Option<String>,
     /// Write the container ID to the file
     #[arg(long, value_name = "string")]
     pub cidfile: Option<PathBuf>,
@@ -322,6 +326,7 @@ impl CreateArgs {
             pid_mode: self.pid.clone(),
             ipc_mode: self.ipc.clone(),
             uts_mode: self.uts.clone(),
+            userns_mode: self.userns_mode()?,
             cgroupns_mode: self.cgroupns_mode()?,
             cgroup_parent: self.cgroup_parent.clone(),
             annotations: Some(pairs(&self.annotation, |a| {
@@ -378,6 +383,14 @@ impl CreateArgs {
             }
         }
         Ok(out)
+    }
+
+    /// `--userns`: docker's CLI takes `host` or nothing.
+    fn userns_mode(&self) -> anyhow::Result<Option<String>> {
+        match self.userns.as_deref() {
+            None | Some("") | Some("host") => Ok(self.userns.clone()),
+            Some(_) => Err(engine("--userns: invalid USER mode")),
+        }
     }
 
     fn cgroupns_mode(&self) -> anyhow::Result<Option<HostConfigCgroupnsModeEnum>> {
