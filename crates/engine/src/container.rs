@@ -71,6 +71,11 @@ pub struct ContainerConfig {
     pub cgroup_parent: String,
     /// `--mac-address` of eth0 (checked at create).
     pub mac_address: Option<String>,
+    /// `--link`: the containers linked, by name, and their aliases.
+    pub links: Vec<crate::links::Link>,
+    /// The process environment of the bundle as made, which a start with
+    /// links puts their variables before (empty without links).
+    pub spec_env: Vec<String>,
     /// The create request as given (the API's body): what `inspect`
     /// shows of the container's HostConfig and Config beyond the fields
     /// above. None for a record an older wharf wrote.

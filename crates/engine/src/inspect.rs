@@ -107,7 +107,7 @@ pub fn container(store: &Store, rec: &ContainerRecord) -> Value {
         "RestartCount": rec.restarts,
         "Driver": "overlay",
         "Platform": "linux",
-        "HostConfig": host_config(&cfg, &spec),
+        "HostConfig": host_config(&rec.name, &cfg, &spec),
         "GraphDriver": {"Name": "overlay", "Data": {
             "UpperDir": dir.join("upper").display().to_string(),
             "WorkDir": dir.join("work").display().to_string(),
@@ -226,12 +226,13 @@ fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -
 /// defaults), the create request's over them, then what the container
 /// has now (limits from the spec, which `update` changes; its restart
 /// policy; its binds).
-fn host_config(cfg: &ContainerConfig, spec: &Value) -> Value {
+fn host_config(name: &str, cfg: &ContainerConfig, spec: &Value) -> Value {
     let mut hc = host_config_defaults(spec);
     if let Some(given) = cfg.request.as_ref().and_then(|r| r.host_config.as_ref()) {
         merge(&mut hc, serde_json::to_value(given).unwrap_or_default());
     }
     merge(&mut hc, host_config_now(cfg, spec));
+    hc["Links"] = crate::links::shown(name, &cfg.links);
     if cfg.request.is_none() {
         // An older record: the mode and bindings as made, in the API's map.
         hc["NetworkMode"] = json!(cfg.network);

@@ -25,6 +25,7 @@ pub mod inspect;
 pub mod internal;
 pub mod layout;
 pub mod lifecycle;
+pub mod links;
 pub mod logging;
 pub mod monitor;
 pub mod names;

@@ -350,6 +350,7 @@ fn start_once(store: &mut Store, rt: &Runtime, id: &str, image_id: &str, stdin: 
         let _ = rt.delete(id);
     }
     crate::networks::settle(store, id)?;
+    crate::links::prepare_start(store, id, &dir)?;
     let cfg = load_config(&store.container(id)?);
     // As docker: a command that is not there fails the start, not the
     // create, with the shell's 127 (or 126).

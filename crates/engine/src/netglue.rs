@@ -82,6 +82,7 @@ pub fn write_hosts(store: &Store, id: &str) -> Result<()> {
             text.push_str(&format!("{ip}\t{name}\n"));
         }
     }
+    text.push_str(&crate::links::hosts_lines(store, &me.name, &cfg));
     let all = store.containers()?;
     for net in cfg.networks().iter().filter(|n| is_user_network(n)) {
         for o in all.iter().filter(|o| o.id != me.id) {

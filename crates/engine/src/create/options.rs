@@ -68,7 +68,11 @@ pub(super) fn prepare(
         init(&mut opts)?;
     }
     opts.extra_mounts.extend(resolv::etc_files(&dir, &opts.hostname, c.network == "host", &Dns::of(hc))?);
+    record.links = crate::links::resolve(store, hc.links.as_deref().unwrap_or_default(), &c.network)?;
     let mut spec = runtime::container_spec(&opts)?;
+    if !record.links.is_empty() {
+        record.spec_env = spec.process().as_ref().and_then(|p| p.env().clone()).unwrap_or_default();
+    }
     runtime::seccomp::attach_compiled(&mut spec);
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
     let stop_signal = given(&body.stop_signal).or_else(|| made.config.string("StopSignal")).unwrap_or("SIGTERM".into());

@@ -169,6 +169,9 @@ pub struct CreateArgs {
     /// UTS namespace to use (host)
     #[arg(long, value_name = "string")]
     pub uts: Option<String>,
+    /// Add link to another container
+    #[arg(long, value_name = "list", value_parser = link_flag)]
+    pub link: Vec<String>,
     /// User namespace to use (host: the host's, as without the flag; wharf
     /// has no daemon-wide remapping)
     #[arg(long, value_name = "string")]
@@ -334,6 +337,7 @@ impl CreateArgs {
             })?)
             .filter(|m| !m.is_empty()),
             extra_hosts: nonempty(self.add_host.clone()),
+            links: nonempty(self.link.clone()),
             dns: Some(self.dns.clone()),
             dns_search: Some(self.dns_search.clone()),
             dns_options: Some(self.dns_option.clone()),
@@ -634,5 +638,13 @@ mod tests {
         let u = ulimit("nofile=1024:2048").expect("parses");
         assert_eq!((u.name.as_deref(), u.soft, u.hard), (Some("nofile"), Some(1024), Some(2048)));
         assert_eq!(ulimit("core=-1").expect("parses").soft, Some(-1));
+    }
+}
+
+/// `--link NAME[:ALIAS]`, checked as docker's CLI does.
+fn link_flag(s: &str) -> Result<String, String> {
+    match s.split(':').count() {
+        1 | 2 => Ok(s.to_owned()),
+        _ => Err(format!("bad format for links: {s}")),
     }
 }
