@@ -570,6 +570,14 @@ fn device(spec: &str) -> anyhow::Result<DeviceMapping> {
     })
 }
 
+/// `--link NAME[:ALIAS]`, checked as docker's CLI does.
+fn link_flag(s: &str) -> Result<String, String> {
+    match s.split(':').count() {
+        1 | 2 => Ok(s.to_owned()),
+        _ => Err(format!("bad format for links: {s}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,13 +646,5 @@ mod tests {
         let u = ulimit("nofile=1024:2048").expect("parses");
         assert_eq!((u.name.as_deref(), u.soft, u.hard), (Some("nofile"), Some(1024), Some(2048)));
         assert_eq!(ulimit("core=-1").expect("parses").soft, Some(-1));
-    }
-}
-
-/// `--link NAME[:ALIAS]`, checked as docker's CLI does.
-fn link_flag(s: &str) -> Result<String, String> {
-    match s.split(':').count() {
-        1 | 2 => Ok(s.to_owned()),
-        _ => Err(format!("bad format for links: {s}")),
     }
 }
