@@ -152,40 +152,11 @@ async fn prune_images(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Res
 /// volumes (with their size and users), the build cache's records.
 async fn disk_usage(State(ctx): State<Ctx>) -> ApiResult<Response> {
     let v = blocking(&ctx, |store| {
-        let usage = engine::system::disk_usage(store)?;
-        let mut images = engine::image_list::list(store, &Default::default())?;
-        for i in &mut images {
-            let id = i.id.parse().map_err(|_| Error::internal(format!("an image ID: {}", i.id)))?;
-            i.containers = store.containers_using(&id)?.len() as i64;
-            // Not computed (docker's list leaves it at -1, which its CLI
-            // skips when it sums what is in use).
-            i.shared_size = 0;
-        }
-        let all = engine::containers::ListOptions { all: true, ..Default::default() };
-        let containers = engine::containers::summaries(store, &all)?;
-        let layout = engine::Layout::new(store.root());
-        let containers: Vec<Value> = containers
-            .into_iter()
-            .map(|c| {
-                let size = c.id.as_deref().map_or(0, |id| engine::files::tree_size(&layout.container(id).upper()));
-                let mut v = serde_json::to_value(c).unwrap_or_default();
-                v["SizeRw"] = json!(size);
-                v["SizeRootFs"] = json!(0);
-                v
-            })
-            .collect();
-        let users = engine::volumes::users(store)?;
-        let mut volumes = Vec::new();
-        for name in engine::volumes::names(store.root()) {
-            let mut v = serde_json::to_value(engine::volumes::inspect(store.root(), &name)?).unwrap_or_default();
-            let size = engine::files::tree_size(&layout.volume_data(&name));
-            v["UsageData"] = json!({"Size": size, "RefCount": users.get(&name).map_or(0, Vec::len)});
-            volumes.push(v);
-        }
-        let cache: Vec<Value> = store.build_cache()?.iter().map(cache_record).collect();
+        let r = engine::system::usage_report(store)?;
+        let cache: Vec<Value> = r.build_cache.iter().map(cache_record).collect();
         Ok(json!({
-            "LayersSize": usage.images.size, "Images": images, "Containers": containers,
-            "Volumes": volumes, "BuildCache": cache,
+            "LayersSize": r.layers_size, "Images": r.images, "Containers": r.containers,
+            "Volumes": r.volumes, "BuildCache": cache,
         }))
     })
     .await?;

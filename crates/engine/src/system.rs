@@ -30,6 +30,48 @@ pub struct DiskUsage {
     pub build_cache: Usage,
 }
 
+/// Everything `system df -v` lists (the API's `/system/df`): images with
+/// the containers using each, containers with their writable layer's
+/// size, volumes with their size and users, and the build cache.
+#[derive(Debug, Clone, Default)]
+pub struct UsageReport {
+    pub layers_size: u64,
+    pub images: Vec<crate::api::ImageSummary>,
+    pub containers: Vec<crate::api::ContainerSummary>,
+    pub volumes: Vec<crate::volumes::Volume>,
+    pub build_cache: Vec<store::CacheEntry>,
+}
+
+pub fn usage_report(store: &mut Store) -> Result<UsageReport> {
+    let layers_size = disk_usage(store)?.images.size;
+    let mut images = crate::image_list::list(store, &Default::default())?;
+    for i in &mut images {
+        let id = i.id.parse().map_err(|_| crate::Error::internal(format!("an image ID: {}", i.id)))?;
+        i.containers = store.containers_using(&id)?.len() as i64;
+        // Not computed (docker's list leaves it at -1, which its CLI
+        // skips when it sums what is in use).
+        i.shared_size = 0;
+    }
+    let all = crate::containers::ListOptions { all: true, ..Default::default() };
+    let layout = Layout::new(store.root());
+    let mut containers = crate::containers::summaries(store, &all)?;
+    for c in &mut containers {
+        c.size_rw = Some(c.id.as_deref().map_or(0, |id| crate::files::tree_size(&layout.container(id).upper())) as i64);
+        c.size_root_fs = Some(0);
+    }
+    let users = crate::volumes::users(store)?;
+    let mut volumes = Vec::new();
+    for name in crate::volumes::names(store.root()) {
+        let mut v = crate::volumes::inspect(store.root(), &name)?;
+        v.usage_data = Some(crate::volumes::VolumeUsage {
+            size: crate::files::tree_size(&layout.volume_data(&name)) as i64,
+            ref_count: users.get(&name).map_or(0, Vec::len) as i64,
+        });
+        volumes.push(v);
+    }
+    Ok(UsageReport { layers_size, images, containers, volumes, build_cache: store.build_cache()? })
+}
+
 pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
     let images = store.images()?;
     let mut in_use = Vec::new();

@@ -31,6 +31,17 @@ pub struct Volume {
     pub name: String,
     pub options: Option<BTreeMap<String, String>>,
     pub scope: String,
+    /// Set by `system df` alone, as docker's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_data: Option<VolumeUsage>,
+}
+
+/// docker's `VolumeUsageData`: bytes used and how many containers mount it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeUsage {
+    pub size: i64,
+    pub ref_count: i64,
 }
 
 /// Whether volume `name` exists.
@@ -187,6 +198,7 @@ pub fn inspect(root: &Path, name: &str) -> Result<Volume> {
         name: name.to_owned(),
         options: None,
         scope: "local".into(),
+        usage_data: None,
     })
 }
 

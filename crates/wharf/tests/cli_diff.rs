@@ -109,7 +109,7 @@ fn normalise(s: &str, prefix: &str) -> String {
         (r"\b[0-9a-f]{12}\b", "<id>"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "<ts>"),
         (
-            r"(Less than a second|About a minute|About an hour|an? (second|minute|hour|day)|\d+ (seconds|minutes|hours|days|weeks|months))( ago)?",
+            r"(Less than a second|About a minute|About an hour|an? (second|minute|hour|day)|\d+ (seconds?|minutes|hours|days|weeks|months))( ago)?",
             "<time>",
         ),
         (r"\b\d+(\.\d+)?\s?(B|kB|KB|MB|GB|KiB|MiB|GiB)\b", "<size>"),

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod container;
 pub mod cp;
 mod create_flags;
+mod df_verbose;
 mod dockerfile;
 pub mod events;
 pub mod health;

@@ -98,7 +98,7 @@ pub fn ps(root: &Path, args: PsArgs) -> anyhow::Result<ExitCode> {
 
 /// docker's ps fields of a container summary (the docker CLI's
 /// `ContainerContext`).
-fn row(c: &ContainerSummary, id: String, no_trunc: bool) -> BTreeMap<String, Value> {
+pub(crate) fn row(c: &ContainerSummary, id: String, no_trunc: bool) -> BTreeMap<String, Value> {
     let cmd = c.command.clone().unwrap_or_default();
     let command = if no_trunc { go_quote(&cmd) } else { go_quote(&ellipsis(&cmd, 20)) };
     let created = c.created.map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.max(0) as u64));

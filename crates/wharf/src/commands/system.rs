@@ -63,7 +63,11 @@ fn usage_row(kind: &str, u: &Usage) -> Vec<String> {
 }
 
 pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(root)?;
+    let mut store = Store::open(root)?;
+    if args.verbose {
+        super::df_verbose::print(&system::usage_report(&mut store)?, args.format.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let du = system::disk_usage(&store)?;
     // docker prints the images' reclaimable space with its percentage
     // even when there is none.
@@ -91,18 +95,6 @@ pub fn df(root: &Path, args: DfArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows));
-    if args.verbose {
-        println!("\nImages space usage:\n");
-        let body: Vec<Vec<String>> = store
-            .images()?
-            .iter()
-            .map(|i| {
-                let name = i.tags.first().map(|t| t.familiar()).unwrap_or_else(|| "<none>:<none>".into());
-                vec![name, engine::images::short_id(&i.id), human_size(i.size)]
-            })
-            .collect();
-        print!("{}", table(&["REPOSITORY:TAG", "IMAGE ID", "SIZE"], &body));
-    }
     Ok(ExitCode::SUCCESS)
 }
 
