@@ -51,6 +51,17 @@ impl LogConfig {
         if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(format!("unknown log opt '{k}' for {driver} log driver"));
         }
+        for k in ["labels-regex", "env-regex"] {
+            if let Some(re) = map.get(k) {
+                regex::Regex::new(re).map_err(|e| {
+                    // regex's message ends with the reason, after the
+                    // pattern drawn with a caret.
+                    let text = e.to_string();
+                    let why = text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned();
+                    format!("failed to initialize logging driver: error parsing regexp: {why}: `{re}`")
+                })?;
+            }
+        }
         let cfg = LogConfig { driver, opts: map };
         cfg.rotation()?;
         Ok(cfg)
@@ -140,19 +151,23 @@ pub struct LogReader {
 }
 
 /// The attributes docker's json-file driver adds to each line of a
-/// container with `--log-opt labels=K,...` / `env=K,...`: those of its
-/// labels and environment variables that are set, by name.
+/// container with `--log-opt labels=K,...` / `env=K,...` (those of its
+/// labels and environment variables that are set, by name) and
+/// `labels-regex=RE` / `env-regex=RE` (those whose name the expression
+/// matches anywhere, as Go's `MatchString`).
 fn detail_attrs(cfg: &crate::container::ContainerConfig) -> String {
+    let env: BTreeMap<&str, &str> = cfg.env.iter().filter_map(|e| e.split_once('=')).collect();
+    let labels: BTreeMap<&str, &str> = cfg.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut attrs = BTreeMap::new();
-    let names = |k: &str| cfg.log.opts.get(k).map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>());
-    for k in names("labels").unwrap_or_default() {
-        if let Some(v) = cfg.labels.get(&k) {
-            attrs.insert(k, v.clone());
+    for (opt, from) in [("labels", &labels), ("env", &env)] {
+        for k in cfg.log.opts.get(opt).into_iter().flat_map(|v| v.split(',')) {
+            if let Some(v) = from.get(k) {
+                attrs.insert(k.to_owned(), v.to_string());
+            }
         }
-    }
-    for k in names("env").unwrap_or_default() {
-        if let Some(v) = cfg.env.iter().rev().find_map(|e| e.strip_prefix(&format!("{k}="))) {
-            attrs.insert(k, v.to_owned());
+        let re = cfg.log.opts.get(&format!("{opt}-regex")).and_then(|r| regex::Regex::new(r).ok());
+        for (k, v) in from.iter().filter(|(k, _)| re.as_ref().is_some_and(|re| re.is_match(k))) {
+            attrs.insert(k.to_string(), v.to_string());
         }
     }
     attrs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
