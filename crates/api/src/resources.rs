@@ -63,6 +63,8 @@ struct NetworkCreate {
     options: Option<BTreeMap<String, String>>,
     labels: Option<BTreeMap<String, String>>,
     internal: bool,
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,17 +84,26 @@ struct IpamConfig {
 
 async fn network_create(State(ctx): State<Ctx>, body: Bytes) -> ApiResult<Response> {
     let req: NetworkCreate = parse(&body)?;
-    let mut configs = req.ipam.and_then(|i| i.config).unwrap_or_default();
-    if configs.len() > 1 {
+    // One IPv4 and one IPv6 subnet at most, as docker's bridge driver.
+    let (mut v6, mut v4): (Vec<IpamConfig>, Vec<IpamConfig>) = req
+        .ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')));
+    if v4.len() > 1 || v6.len() > 1 {
         return Err(engine::Error::invalid("bridge driver doesn't support multiple subnets").into());
     }
-    let ipam = configs.pop().unwrap_or_default();
+    let (ipam, ipam6) = (v4.pop().unwrap_or_default(), v6.pop().unwrap_or_default());
     let opts = engine::networks::CreateOptions {
         name: req.name,
         driver: if req.driver.is_empty() { "bridge".into() } else { req.driver },
         subnet: ipam.subnet,
         gateway: ipam.gateway,
         ip_range: ipam.ip_range,
+        ipv6: req.enable_ipv6,
+        subnet6: ipam6.subnet,
+        gateway6: ipam6.gateway,
         options: req.options.unwrap_or_default(),
         labels: req.labels.unwrap_or_default(),
         internal: req.internal,

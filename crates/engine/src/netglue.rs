@@ -21,6 +21,9 @@ pub fn bridge_of(store: &Store, name: &str) -> Result<network::Bridge> {
     let mut br = network::Bridge::with_ipam(&n.bridge, &n.subnet, &n.gateway, &n.ip_range)?;
     br.mtu = mtu_of(&n.options)?;
     br.internal = n.internal;
+    if n.ipv6 {
+        br.v6 = Some(network::V6::parse(&n.subnet6, &n.gateway6)?);
+    }
     Ok(br)
 }
 
@@ -77,6 +80,11 @@ pub fn write_hosts(store: &Store, id: &str) -> Result<()> {
     let me = store.container(id)?;
     let cfg = load_config(&me);
     let mut text = hosts_file(&cfg.hostname, (!me.ip.is_empty()).then_some(me.ip.as_str()));
+    // Its IPv6 address too, on a network made with --ipv6 (docker's).
+    let own6 = bridge_of(store, &cfg.network).ok().and_then(|br| network::lease6_of(&br, &me.id));
+    if let Some(ip6) = own6.filter(|_| !me.ip.is_empty()) {
+        text.push_str(&format!("{ip6}\t{}\n", cfg.hostname));
+    }
     for h in &cfg.extra_hosts {
         if let Some((name, ip)) = h.split_once(':') {
             text.push_str(&format!("{ip}\t{name}\n"));
@@ -140,7 +148,8 @@ pub fn network_up(store: &mut Store, id: &str, cfg: &ContainerConfig) -> Result<
     }
     let rules = network::publish_start(id, ip, &ports)?;
     let mac = cfg.mac_address.as_deref().and_then(network::parse_mac);
-    network::attach_bridge(&br, id, ip, mac)?;
+    let ip6 = network::lease6(&br, id)?;
+    network::attach_bridge(&br, id, ip, ip6, mac)?;
     for e in &cfg.connected {
         attach_endpoint(store, id, e)?;
     }

@@ -30,6 +30,11 @@ pub struct CreateOptions {
     pub gateway: Option<String>,
     /// `--ip-range`: where in the subnet containers' addresses come from.
     pub ip_range: Option<String>,
+    /// `--ipv6`, with an IPv6 subnet (else a unique local /64 is picked,
+    /// as current docker does) and gateway.
+    pub ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
     /// Driver options (`com.docker.network.driver.mtu`).
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -66,12 +71,16 @@ pub fn create(store: &mut Store, opts: &CreateOptions) -> Result<String> {
             (br.subnet(), br.gateway.to_string())
         }
     };
+    let (subnet6, gateway6) = ipv6_addressing(store, opts, &id)?;
     let rec = NetworkRecord {
         name: opts.name.clone(),
         id: id.clone(),
         subnet,
         gateway,
         ip_range: given(&opts.ip_range),
+        ipv6: opts.ipv6,
+        subnet6,
+        gateway6,
         bridge: bridge_name,
         created: store::now_rfc3339(),
         options: opts.options.clone(),
@@ -81,6 +90,33 @@ pub fn create(store: &mut Store, opts: &CreateOptions) -> Result<String> {
     store.add_network(&rec)?;
     crate::events::emit(store.root(), "network", "create", &id, &[("name", &rec.name), ("type", "bridge")]);
     Ok(id)
+}
+
+/// The IPv6 subnet and gateway (as given) of a new network, picked when
+/// `--ipv6` comes alone.
+fn ipv6_addressing(store: &Store, opts: &CreateOptions, id: &str) -> Result<(String, String)> {
+    let gateway6 = opts.gateway6.clone().unwrap_or_default();
+    // Without --ipv6 an IPv6 subnet is kept and shown but gives no
+    // addresses, as docker's.
+    match &opts.subnet6 {
+        None if !gateway6.is_empty() => Err(Error::invalid("every ip-range or gateway must have a corresponding subnet")),
+        Some(s) => {
+            let v6 = network::V6::parse(s, &gateway6)?;
+            for n in store.networks()?.iter().filter(|n| !n.subnet6.is_empty()) {
+                let theirs = network::V6::parse(&n.subnet6, "")?;
+                let shorter = v6.prefix.min(theirs.prefix);
+                let shift = |a: std::net::Ipv6Addr| u128::from(a) >> (128 - u32::from(shorter));
+                if shift(v6.base) == shift(theirs.base) {
+                    return Err(Error::conflict("Pool overlaps with other one on this address space"));
+                }
+            }
+            Ok((s.clone(), gateway6))
+        }
+        // A unique local /64 from the network's random ID (RFC 4193's
+        // fd00::/8 with a 40-bit global ID).
+        None if opts.ipv6 => Ok((format!("fd{}:{}:{}::/64", &id[..2], &id[2..6], &id[6..10]), String::new())),
+        None => Ok((String::new(), String::new())),
+    }
 }
 
 /// docker's network summary, as `network ls` lists it.
@@ -227,6 +263,9 @@ fn builtin_record(name: &str) -> Option<NetworkRecord> {
         internal: false,
         gateway: if bridge.is_empty() { String::new() } else { network::GATEWAY.to_string() },
         ip_range: String::new(),
+        ipv6: false,
+        subnet6: String::new(),
+        gateway6: String::new(),
     })
 }
 
@@ -241,7 +280,7 @@ fn network_value(store: &Store, n: &NetworkRecord) -> Result<Value> {
     // The fields of docker's Network object wharf has no use for, as
     // docker shows them for a network without those features.
     let fixed = json!({
-        "EnableIPv4": true, "EnableIPv6": false, "Internal": n.internal, "Attachable": false, "Ingress": false,
+        "EnableIPv4": true, "EnableIPv6": n.ipv6, "Internal": n.internal, "Attachable": false, "Ingress": false,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": false, "Labels": n.labels,
     });
     let mut v = if n.bridge.is_empty() {
@@ -263,20 +302,24 @@ fn bridge_network_value(store: &Store, n: &NetworkRecord, driver: &str) -> Resul
     let mut containers = serde_json::Map::new();
     for c in store.containers()? {
         if let Some(ip) = ip_on(store, &c, &n.name) {
-            containers.insert(c.id.clone(), json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", br.prefix)}));
+            let ip6 = br.v6.zip(network::lease6_of(&br, &c.id)).map(|(v6, a)| format!("{a}/{}", v6.prefix));
+            containers.insert(
+                c.id.clone(),
+                json!({"Name": c.name, "IPv4Address": format!("{ip}/{}", br.prefix), "IPv6Address": ip6.unwrap_or_default()}),
+            );
         }
     }
     Ok(json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": driver,
-        "IPAM": {"Driver": "default", "Config": [ipam_config(n)]},
+        "IPAM": {"Driver": "default", "Config": ipam_configs(n)},
         "Options": options_shown(n),
         "Containers": containers,
     }))
 }
 
-/// A network's `IPAM.Config` entry: what was given (or picked), as
-/// docker's.
-fn ipam_config(n: &NetworkRecord) -> Value {
+/// A network's `IPAM.Config` entries (IPv4, then IPv6): what was given
+/// (or picked), as docker's.
+fn ipam_configs(n: &NetworkRecord) -> Value {
     let mut c = json!({"Subnet": n.subnet});
     if !n.ip_range.is_empty() {
         c["IPRange"] = json!(n.ip_range);
@@ -284,7 +327,15 @@ fn ipam_config(n: &NetworkRecord) -> Value {
     if !n.gateway.is_empty() {
         c["Gateway"] = json!(n.gateway);
     }
-    c
+    let mut all = vec![c];
+    if !n.subnet6.is_empty() {
+        let mut c6 = json!({"Subnet": n.subnet6});
+        if !n.gateway6.is_empty() {
+            c6["Gateway"] = json!(n.gateway6);
+        }
+        all.push(c6);
+    }
+    json!(all)
 }
 
 /// The options `network inspect` shows: those given, as docker's (whose

@@ -16,7 +16,7 @@
 
 pub mod netlink;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -56,12 +56,61 @@ pub struct Bridge {
     /// `--ip-range`: the part of the subnet addresses are picked from
     /// (base, prefix length); None: the whole subnet.
     pub range: Option<(Ipv4Addr, u8)>,
+    /// `--ipv6`: the network's IPv6 subnet and gateway.
+    pub v6: Option<V6>,
+}
+
+/// A network's IPv6 addressing (`network create --ipv6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6 {
+    /// The subnet's first address.
+    pub base: Ipv6Addr,
+    pub prefix: u8,
+    pub gateway: Ipv6Addr,
+}
+
+impl V6 {
+    /// `--subnet` (an IPv6 CIDR) and `--gateway` (else the first address).
+    pub fn parse(subnet: &str, gateway: &str) -> Result<V6, NetError> {
+        let bad = || NetError::BadSubnet(subnet.to_owned());
+        let (ip, prefix) = subnet.split_once('/').ok_or_else(bad)?;
+        let (ip, prefix): (Ipv6Addr, u8) = (ip.parse().map_err(|_| bad())?, prefix.parse().map_err(|_| bad())?);
+        if !(8..=126).contains(&prefix) {
+            return Err(bad());
+        }
+        let base = Ipv6Addr::from(u128::from(ip) & mask6(prefix));
+        let gateway = match gateway {
+            "" => Ipv6Addr::from(u128::from(base) + 1),
+            g => {
+                let gw: Ipv6Addr =
+                    g.parse().map_err(|_| NetError::Ipam(format!("no matching subnet for gateway {g}")))?;
+                if u128::from(gw) & mask6(prefix) != u128::from(base) {
+                    return Err(NetError::Ipam(format!("no matching subnet for gateway {g}")));
+                }
+                gw
+            }
+        };
+        Ok(V6 { base, prefix, gateway })
+    }
+
+    /// `base/prefix`.
+    pub fn subnet(&self) -> String {
+        format!("{}/{}", self.base, self.prefix)
+    }
+}
+
+fn mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix.min(128))
+    }
 }
 
 impl Bridge {
     /// The default `bridge` network.
     pub fn default_bridge() -> Bridge {
-        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None, internal: false, range: None }
+        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None, internal: false, range: None, v6: None }
     }
 
     /// The MTU of the bridge and its veths.
@@ -94,6 +143,7 @@ impl Bridge {
             mtu: None,
             internal: false,
             range: None,
+            v6: None,
         })
     }
 
@@ -293,6 +343,14 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     // Set again: the bridge may be older than this MTU.
     nl.set_mtu(bridge, br.link_mtu())?;
     nl.add_addr(bridge, gateway, prefix)?;
+    if let Some(v6) = &br.v6 {
+        // As docker for an IPv6 network: the bridge takes IPv6 (a host
+        // may have it off by default) and the host forwards it.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6"), "0");
+        nl.add_addr6(bridge, v6.gateway, v6.prefix)?;
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+            .map_err(|e| NetError::Command { cmd: "enable IPv6 forwarding".into(), msg: e.to_string() })?;
+    }
     nl.set_up(bridge)?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(|e| NetError::Command { cmd: "enable ip_forward".into(), msg: e.to_string() })?;
@@ -407,7 +465,13 @@ pub fn format_mac(mac: [u8; 6]) -> String {
 
 /// Connects a container's namespace to the bridge with address `ip`, and
 /// `mac` (`--mac-address`) or the one [`mac_for`] gives.
-pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr, mac: Option<[u8; 6]>) -> Result<(), NetError> {
+pub fn attach_bridge(
+    br: &Bridge,
+    id: &str,
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+    mac: Option<[u8; 6]>,
+) -> Result<(), NetError> {
     ensure_bridge(br)?;
     let host = veth_name(id);
     let nl = netlink::Netlink::host()?;
@@ -417,7 +481,13 @@ pub fn attach_bridge(br: &Bridge, id: &str, ip: Ipv4Addr, mac: Option<[u8; 6]>) 
     let inside = netlink::Netlink::in_netns(&netns_path(id))?;
     inside.set_up("lo")?;
     inside.add_addr("eth0", ip, br.prefix)?;
+    if let (Some(v6), Some(ip6)) = (&br.v6, ip6) {
+        inside.add_addr6("eth0", ip6, v6.prefix)?;
+    }
     inside.set_up("eth0")?;
+    if let (Some(v6), Some(_)) = (&br.v6, ip6) {
+        inside.add_default_route6(v6.gateway)?;
+    }
     inside.add_default_route(br.gateway, br.outside_mtu())
 }
 
@@ -669,17 +739,65 @@ pub fn lease_exact(br: &Bridge, id: &str, ip: Ipv4Addr) -> Result<(), NetError> 
 
 /// The address leased to `id` on `br`, if any.
 pub fn lease_of(br: &Bridge, id: &str) -> Option<Ipv4Addr> {
+    leases_of(br, id).find_map(|name| name.parse().ok())
+}
+
+/// The IPv6 address leased to `id` on `br`, if any.
+pub fn lease6_of(br: &Bridge, id: &str) -> Option<Ipv6Addr> {
+    leases_of(br, id).find_map(|name| name.parse().ok())
+}
+
+/// The names of the lease files (addresses) `id` holds on `br`.
+fn leases_of<'a>(br: &Bridge, id: &'a str) -> impl Iterator<Item = String> + 'a {
     std::fs::read_dir(br.lease_dir())
-        .ok()?
+        .into_iter()
         .flatten()
-        .find(|e| std::fs::read_to_string(e.path()).is_ok_and(|o| o == id))
-        .and_then(|e| e.file_name().to_str()?.parse().ok())
+        .flatten()
+        .filter(move |e| std::fs::read_to_string(e.path()).is_ok_and(|o| o == id))
+        .filter_map(|e| e.file_name().into_string().ok())
+}
+
+/// Leases the lowest free IPv6 address of `br`'s IPv6 subnet (not its
+/// gateway) for container `id`, as [`lease`] does IPv4 ones.
+pub fn lease6(br: &Bridge, id: &str) -> Result<Option<Ipv6Addr>, NetError> {
+    let Some(v6) = br.v6 else { return Ok(None) };
+    if let Some(held) = lease6_of(br, id) {
+        return Ok(Some(held));
+    }
+    let dir = br.lease_dir();
+    let io = |e: std::io::Error| NetError::Command { cmd: format!("lease in {}", dir.display()), msg: e.to_string() };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let hosts = if v6.prefix >= 64 { (1u128 << (128 - v6.prefix)) - 1 } else { u128::from(u32::MAX) };
+    for n in 1..hosts {
+        let ip = Ipv6Addr::from(u128::from(v6.base) + n);
+        if ip == v6.gateway {
+            continue;
+        }
+        let path = dir.join(ip.to_string());
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(id.as_bytes()).map_err(io)?;
+                return Ok(Some(ip));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Left by a crash (its namespace is gone): taken over.
+                let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                if owner.len() >= 12 && !netns_path(&owner).exists() {
+                    std::fs::write(&path, id).map_err(io)?;
+                    return Ok(Some(ip));
+                }
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Err(NetError::Exhausted)
 }
 
 /// Releases the address leased to `id` on `br`.
 pub fn release_on(br: &Bridge, id: &str) {
-    if let Some(ip) = lease_of(br, id) {
-        let _ = std::fs::remove_file(br.lease_dir().join(ip.to_string()));
+    for name in leases_of(br, id).collect::<Vec<_>>() {
+        let _ = std::fs::remove_file(br.lease_dir().join(name));
     }
 }
 
@@ -759,7 +877,7 @@ pub fn host_subnets() -> Vec<Bridge> {
     let addrs = netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)).unwrap_or_default();
     addrs
         .into_iter()
-        .map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None, internal: false, range: None })
+        .map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None, internal: false, range: None, v6: None })
         .collect()
 }
 
@@ -772,6 +890,26 @@ pub fn overlaps(a: &Bridge, b: &Bridge) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_ipv6_subnet_takes_its_gateway_from_the_flag_or_its_first_address() {
+        let v6 = V6::parse("fd00:1::5/64", "").expect("parses");
+        assert_eq!((v6.subnet(), v6.gateway.to_string()), ("fd00:1::/64".to_owned(), "fd00:1::1".to_owned()));
+        assert_eq!(V6::parse("fd00:1::/64", "fd00:1::9").expect("parses").gateway.to_string(), "fd00:1::9");
+        assert!(matches!(V6::parse("fd00:1::/64", "fd00:2::1"), Err(NetError::Ipam(_))));
+        assert!(matches!(V6::parse("fd00:1::/200", ""), Err(NetError::BadSubnet(_))));
+    }
+
+    #[test]
+    fn an_ip_range_narrows_the_addresses_and_gives_the_gateway() {
+        let br = Bridge::with_ipam("x", "10.6.0.0/24", "", "10.6.0.128/25").expect("parses");
+        assert_eq!(br.gateway, Ipv4Addr::new(10, 6, 0, 128));
+        assert_eq!(allocate_in(&br, &[]).expect("free"), Ipv4Addr::new(10, 6, 0, 129));
+        let br = Bridge::with_ipam("x", "10.5.0.0/24", "10.5.0.254", "").expect("parses");
+        assert_eq!(allocate_in(&br, &[]).expect("free"), Ipv4Addr::new(10, 5, 0, 1));
+        assert!(matches!(Bridge::with_ipam("x", "10.5.0.0/24", "10.5.0.0", ""), Err(NetError::Ipam(_))));
+    }
+
     use super::*;
 
     #[test]

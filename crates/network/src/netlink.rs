@@ -7,12 +7,12 @@
 //! forked from a multi-threaded process (youki#3011).
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::packet_route::route::{RouteAttribute, RouteMetric};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -192,6 +192,24 @@ impl Netlink {
         let i = self.must_index(name)?;
         let req = self.handle.address().add(i, IpAddr::V4(ip), prefix).execute();
         self.run_or(Errno::EXIST, || format!("addr add {ip}/{prefix} dev {name}"), req)
+    }
+
+    /// `ip -6 addr add IP/PREFIX dev NAME nodad` (usable at once, as
+    /// docker's: no duplicate address detection on a bridge it owns);
+    /// fine if it is there.
+    pub fn add_addr6(&self, name: &str, ip: Ipv6Addr, prefix: u8) -> Result<(), NetError> {
+        let i = self.must_index(name)?;
+        let mut req = self.handle.address().add(i, IpAddr::V6(ip), prefix);
+        let msg = req.message_mut();
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+        msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.run_or(Errno::EXIST, || format!("addr add {ip}/{prefix} dev {name}"), req.execute())
+    }
+
+    /// `ip -6 route add default via GATEWAY`.
+    pub fn add_default_route6(&self, gateway: Ipv6Addr) -> Result<(), NetError> {
+        let msg = RouteMessageBuilder::<Ipv6Addr>::new().gateway(gateway).build();
+        self.run_or(Errno::EXIST, || format!("route add default via {gateway}"), self.handle.route().add(msg).execute())
     }
 
     /// `ip route add default via GATEWAY [mtu MTU]`.

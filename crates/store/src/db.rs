@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS containers(
 
 /// Bumped whenever the schema changes; a database at this version needs
 /// no setup on open.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Opens (creating) the database with WAL and a busy timeout, so several
 /// wharf processes can share it.

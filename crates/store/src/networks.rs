@@ -28,6 +28,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             ("internal", "INTEGER NOT NULL DEFAULT 0"),
             ("gateway", "TEXT NOT NULL DEFAULT ''"),
             ("ip_range", "TEXT NOT NULL DEFAULT ''"),
+            ("ipv6", "INTEGER NOT NULL DEFAULT 0"),
+            ("subnet6", "TEXT NOT NULL DEFAULT ''"),
+            ("gateway6", "TEXT NOT NULL DEFAULT ''"),
         ],
     )
 }
@@ -51,9 +54,15 @@ pub struct NetworkRecord {
     pub gateway: String,
     /// `--ip-range`; empty: the whole subnet.
     pub ip_range: String,
+    /// `--ipv6`: containers also get an address of `subnet6`.
+    pub ipv6: bool,
+    pub subnet6: String,
+    /// The IPv6 `--gateway`; empty: the subnet's first address.
+    pub gateway6: String,
 }
 
-const COLUMNS: &str = "name, id, subnet, bridge, created, options, labels, internal, gateway, ip_range";
+const COLUMNS: &str =
+    "name, id, subnet, bridge, created, options, labels, internal, gateway, ip_range, ipv6, subnet6, gateway6";
 
 fn json_map(r: &Row, i: usize) -> rusqlite::Result<BTreeMap<String, String>> {
     let text: String = r.get(i)?;
@@ -73,6 +82,9 @@ fn record(r: &Row) -> rusqlite::Result<NetworkRecord> {
         internal: r.get(7)?,
         gateway: r.get(8)?,
         ip_range: r.get(9)?,
+        ipv6: r.get(10)?,
+        subnet6: r.get(11)?,
+        gateway6: r.get(12)?,
     })
 }
 
@@ -80,8 +92,11 @@ pub fn add(conn: &Connection, n: &NetworkRecord) -> Result<(), StoreError> {
     let options = serde_json::to_string(&n.options).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let labels = serde_json::to_string(&n.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     match conn.execute(
-        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-        params![n.name, n.id, n.subnet, n.bridge, n.created, options, labels, n.internal, n.gateway, n.ip_range],
+        &format!("INSERT INTO networks({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        params![
+            n.name, n.id, n.subnet, n.bridge, n.created, options, labels, n.internal, n.gateway, n.ip_range, n.ipv6,
+            n.subnet6, n.gateway6
+        ],
     ) {
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             Err(StoreError::Conflict(format!("network with name {} already exists", n.name)))

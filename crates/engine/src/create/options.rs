@@ -210,14 +210,18 @@ fn network(store: &mut Store, c: &Checked, opts: &mut runtime::RunOptions, publi
     if !opts.host_network && !c.network.starts_with("container:") {
         // As docker (20.10+) in a container's own network namespace: any
         // user may bind ports below 1024 and ping (ICMP echo sockets)
-        // without a capability; and IPv6 is off, since wharf's networks
-        // are IPv4 only (so `localhost` is 127.0.0.1 alone, and a client
-        // never tries a ::1 no server listens on). Sysctls given override
-        // them (limits()).
+        // without a capability; and IPv6 is off but on networks made with
+        // --ipv6 (so `localhost` is 127.0.0.1 alone, and a client never
+        // tries a ::1 no server listens on). Sysctls given override them
+        // (limits()).
         opts.sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
         opts.sysctls.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
-        opts.sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "1".into());
-        opts.sysctls.insert("net.ipv6.conf.default.disable_ipv6".into(), "1".into());
+        // A network made with --ipv6 keeps it on.
+        let ipv6 = store.network(&c.network)?.is_some_and(|n| n.ipv6);
+        if !ipv6 {
+            opts.sysctls.insert("net.ipv6.conf.all.disable_ipv6".into(), "1".into());
+            opts.sysctls.insert("net.ipv6.conf.default.disable_ipv6".into(), "1".into());
+        }
     }
     for h in c.hc.extra_hosts.iter().flatten() {
         if h.split_once(':').is_none_or(|(_, ip)| ip.parse::<std::net::IpAddr>().is_err() && ip != "host-gateway") {

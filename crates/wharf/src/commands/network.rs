@@ -73,6 +73,9 @@ pub struct CreateArgs {
     /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
+    /// Enable or disable IPv6 networking
+    #[arg(long)]
+    pub ipv6: bool,
     pub name: String,
 }
 
@@ -123,15 +126,20 @@ pub fn run(root: &Path, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         NetworkCommand::Create(a) => {
             check_ipam(&a)?;
-            if a.subnet.len() > 1 {
+            let is_v6 = |s: &&String| s.contains(':');
+            let (v6, v4): (Vec<&String>, Vec<&String>) = a.subnet.iter().partition(is_v6);
+            if v4.len() > 1 || v6.len() > 1 {
                 return Err(engine::Error::invalid("bridge driver doesn't support multiple subnets").into());
             }
             let opts = networks::CreateOptions {
                 name: a.name,
                 driver: a.driver,
-                subnet: a.subnet.first().cloned(),
-                gateway: a.gateway.first().cloned(),
+                subnet: v4.first().map(|s| s.to_string()),
+                gateway: a.gateway.iter().find(|g| !is_v6(g)).cloned(),
                 ip_range: a.ip_range.first().cloned(),
+                ipv6: a.ipv6,
+                subnet6: v6.first().map(|s| s.to_string()),
+                gateway6: a.gateway.iter().find(is_v6).cloned(),
                 options: parse_options(&a.opt),
                 labels: parse_options(&a.label),
                 internal: a.internal,
@@ -162,12 +170,20 @@ fn check_ipam(a: &CreateArgs) -> anyhow::Result<()> {
     if a.subnet.len() < a.ip_range.len() || a.subnet.len() < a.gateway.len() {
         return Err(crate::exit::fail("every ip-range or gateway must have a corresponding subnet"));
     }
-    let cidr = |s: &String| network::parse_cidr(s).ok_or_else(|| crate::exit::fail(format!("invalid CIDR address: {s}")));
+    // Addresses as 128-bit numbers (IPv4 ones mapped), so that one check
+    // serves both families.
+    let cidr = |s: &String| {
+        let bad = || crate::exit::fail(format!("invalid CIDR address: {s}"));
+        let (ip, len) = s.split_once('/').ok_or_else(bad)?;
+        let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+        let len: u32 = len.parse().map_err(|_| bad())?;
+        wide(ip, len).ok_or_else(bad)
+    };
     let subnets = a.subnet.iter().map(cidr).collect::<anyhow::Result<Vec<_>>>()?;
-    let contains = |ip: std::net::Ipv4Addr| {
+    let contains = |ip: u128| {
         subnets.iter().any(|(net, len)| {
-            let mask = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(ip) & mask == u32::from(*net) & mask
+            let mask = if *len == 0 { 0 } else { u128::MAX << (128 - len) };
+            ip & mask == net & mask
         })
     };
     for r in &a.ip_range {
@@ -176,11 +192,20 @@ fn check_ipam(a: &CreateArgs) -> anyhow::Result<()> {
         }
     }
     for g in &a.gateway {
-        if !g.parse().is_ok_and(contains) {
+        if !g.parse().ok().and_then(|ip| wide(ip, 0)).is_some_and(|(ip, _)| contains(ip)) {
             return Err(crate::exit::fail(format!("no matching subnet for gateway {g}")));
         }
     }
     Ok(())
+}
+
+/// An address and prefix length in IPv6's width (IPv4 ones mapped).
+fn wide(ip: std::net::IpAddr, len: u32) -> Option<(u128, u32)> {
+    match ip {
+        std::net::IpAddr::V4(v4) if len <= 32 => Some((u128::from(v4.to_ipv6_mapped()), len + 96)),
+        std::net::IpAddr::V6(v6) if len <= 128 => Some((u128::from(v6), len)),
+        _ => None,
+    }
 }
 
 fn ls(store: &Store, a: LsArgs) -> anyhow::Result<()> {
@@ -228,8 +253,24 @@ fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if a.format.is_some() {
+        values.iter_mut().for_each(ipam_struct_fields);
+    }
     crate::format::print_values(&values, a.format.as_deref())?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// docker's `IPAMConfig` is a Go struct whose empty fields its JSON
+/// leaves out but its templates still see (as ""): `{{.Gateway}}` of a
+/// subnet given without one prints nothing rather than failing.
+fn ipam_struct_fields(network: &mut serde_json::Value) {
+    for c in network["IPAM"]["Config"].as_array_mut().into_iter().flatten() {
+        for key in ["Subnet", "IPRange", "Gateway"] {
+            if c.get(key).is_none() {
+                c[key] = json!("");
+            }
+        }
+    }
 }
 
 fn rm(store: &mut Store, a: NamesArgs) -> anyhow::Result<ExitCode> {
