@@ -57,7 +57,7 @@ fn request(q: &[(String, String)], dockerfile: Vec<u8>, input_dir: std::path::Pa
     let tags = q.iter().filter(|(k, v)| k == "t" && !v.is_empty()).map(|(_, v)| v.clone()).collect();
     let dockerfile_name = std::path::Path::new(name).file_name().map_or(name.into(), |n| n.to_string_lossy().into());
     let input = BuildInput { dockerfile, dockerfile_name, context: input_dir };
-    Ok(BuildRequest { input, options, tags, registry_logins: Vec::new() })
+    Ok(BuildRequest { input, options, tags, registry_logins: Vec::new(), cache_to: Vec::new(), cache_from: Vec::new() })
 }
 
 async fn build(

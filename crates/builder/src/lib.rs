@@ -8,6 +8,7 @@
 //! be built at once are built by child processes, each started by the
 //! caller's [`StageSpawner`] with a serialized job (see `parallel`).
 
+pub mod cache;
 mod cache_key;
 pub mod config;
 pub mod context;
@@ -29,6 +30,7 @@ use dockerfile::shell::Lexer;
 use serde::{Deserialize, Serialize};
 use store::Store;
 
+pub use cache::{CacheExport, CacheFetcher, CacheImport, CacheRecord};
 pub use output::Output;
 pub use progress::{BuildEvent, Reporter};
 
@@ -93,6 +95,8 @@ pub struct BuildOptions {
     pub runtime: Option<PathBuf>,
     /// SOURCE_DATE_EPOCH: clamps times for a reproducible image.
     pub source_date_epoch: Option<i64>,
+    /// `--cache-from`: records and blobs of caches made elsewhere.
+    pub cache_import: Option<CacheImport>,
 }
 
 /// The Dockerfile and the context directory it is built in.
@@ -118,6 +122,16 @@ pub type BasePuller<'a> = &'a dyn Fn(&str) -> Result<image::Digest, String>;
 pub struct Services<'a> {
     pub pull: BasePuller<'a>,
     pub spawn_stage: StageSpawner<'a>,
+    /// Brings layers of imported cache records into the store.
+    pub fetch: CacheFetcher<'a>,
+}
+
+/// What a build made: the image, and the cache records `--cache-to`
+/// exports.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub id: image::Digest,
+    pub cache: CacheExport,
 }
 
 /// The platform wharf builds for: the host's.
@@ -171,7 +185,7 @@ pub fn build(
     opts: &BuildOptions,
     services: Services,
     progress: &mut Reporter,
-) -> Result<image::Digest, BuildError> {
+) -> Result<Built, BuildError> {
     build_planned(store, input, opts, services, progress).map_err(typed)
 }
 
@@ -181,7 +195,7 @@ fn build_planned(
     opts: &BuildOptions,
     services: Services,
     progress: &mut Reporter,
-) -> anyhow::Result<image::Digest> {
+) -> anyhow::Result<Built> {
     match opts.network_mode.as_str() {
         "" | "default" | "host" | "none" => {}
         other => return Err(invalid(format!("network mode {other:?} not supported by buildkit"))),
@@ -195,17 +209,17 @@ fn build_planned(
     let needed = builder.needed(p.target)?;
     parallel::build_all(&mut builder, &needed, input)?;
     let unused = builder.unused_args(&opts.build_args);
-    let id = builder.finish(p.target, &opts.labels)?;
+    let built = builder.finish(p.target, &opts.labels)?;
     if !unused.is_empty() {
         progress.warn(&format!("One or more build-args [{}] were not consumed", unused.join(" ")));
     }
-    Ok(id)
+    Ok(built)
 }
 
 /// The body of a child process that builds one stage for a parent build
 /// (`parallel`): reads the job in `dir`, builds, leaves the outcome there.
 /// Its progress goes to stdout as JSON lines, for the parent to show.
-pub fn build_stage_job(store: &mut Store, dir: &Path, pull: BasePuller) -> Result<(), BuildError> {
+pub fn build_stage_job(store: &mut Store, dir: &Path, pull: BasePuller, fetch: CacheFetcher) -> Result<(), BuildError> {
     let job = parallel::read_job(dir).map_err(typed)?;
     let mut progress = Reporter::new(|ev| parallel::send_event(&ev));
     let result = (|| {
@@ -213,7 +227,7 @@ pub fn build_stage_job(store: &mut Store, dir: &Path, pull: BasePuller) -> Resul
         let ctx = context::Context::open(job.input.context.clone(), &job.input.dockerfile_name)?;
         // A child builds its one stage in this process: it never spawns.
         let spawn_stage: StageSpawner = &|_| Command::new("false");
-        let services = Services { pull, spawn_stage };
+        let services = Services { pull, spawn_stage, fetch };
         let mut builder =
             steps::Builder::new(store, &p.stages, &p.lex, p.meta.clone(), ctx, &job.options, services, &mut progress)?;
         for (i, b) in job.built {

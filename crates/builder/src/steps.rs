@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use store::{CachedStep, LayerInfo, Store};
 
+use super::cache::{self, CacheRecord};
 use super::cache_key;
 use super::context::{self, Context};
 use super::copy::{self, Attrs};
@@ -32,6 +33,9 @@ pub struct Built {
     /// The newest step time: the image's `created`.
     created: String,
     scope: Scope,
+    /// Each step's cache record, for `--cache-to`.
+    #[serde(default)]
+    records: Vec<CacheRecord>,
 }
 
 pub struct Builder<'a, 'r> {
@@ -235,6 +239,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                 key: cache_key::KeyWriter::new("scratch").finish(),
                 created: String::new(),
                 scope,
+                records: vec![],
             });
         }
         if let Some(j) = self.stage_index(&name, idx) {
@@ -261,7 +266,7 @@ impl<'a, 'r> Builder<'a, 'r> {
         let layers = self.store.image_layers(&id)?;
         let scope = self.meta.stage(config.env());
         let key = cache_key::KeyWriter::new("image").str("id", &id.to_string()).finish();
-        Ok(Built { config, layers, history, key, created, scope })
+        Ok(Built { config, layers, history, key, created, scope, records: vec![] })
     }
 
     /// Pulls a base image that is missing (or every base with `--pull`).
@@ -482,17 +487,40 @@ impl<'a, 'r> Builder<'a, 'r> {
         if self.opts.no_cache {
             return Ok(false);
         }
-        let Some(hit) = self.store.cached_step(key)? else { return Ok(false) };
+        let hit = match self.store.cached_step(key)? {
+            Some(hit) => hit,
+            // Made elsewhere: a hit whose layers come when needed.
+            None => match self.opts.cache_import.as_ref().and_then(|c| c.find(key)) {
+                Some(r) => r.step(),
+                None => return Ok(false),
+            },
+        };
         self.add_layer(b, key, hit, created_by);
         self.progress.cached(n);
         Ok(true)
     }
 
+    /// Makes sure the snapshots of `layers` are in the store, fetching
+    /// those an imported cache record named but nothing has needed yet.
+    fn materialize(&self, layers: &[LayerInfo]) -> anyhow::Result<()> {
+        let Some(import) = &self.opts.cache_import else { return Ok(()) };
+        // A snapshot is only ever made over its parent's: the top one
+        // being here means all are.
+        match layers.last() {
+            None => return Ok(()),
+            Some(top) if self.store.has_snapshot(&top.chain_id)? => return Ok(()),
+            Some(_) => {}
+        }
+        let diffs: Vec<image::Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        (self.services.fetch)(import, &diffs).map_err(|e| fail(format!("fetching cached layers: {e}")))
+    }
+
     fn add_layer(&mut self, b: &mut Built, key: &str, step: CachedStep, created_by: &str) {
         let empty = step.layer.is_none();
-        if let Some((chain_id, diff_id, size)) = step.layer {
+        if let Some((chain_id, diff_id, size)) = step.layer.clone() {
             b.layers.push(LayerInfo { diff_id, chain_id, size });
         }
+        b.records.push(cache::record(key, &step, &b.layers));
         b.key = key.to_owned();
         b.created = step.created.clone();
         let mut h = json!({"created": step.created, "created_by": created_by, "comment": "buildkit.dockerfile.v0"});
@@ -562,12 +590,14 @@ impl<'a, 'r> Builder<'a, 'r> {
 
     /// Mounts `layers` (with a throwaway upper directory) for reading.
     fn mount_layers(&self, layers: &[LayerInfo]) -> anyhow::Result<StepRootfs> {
+        self.materialize(layers)?;
         let dir = self.store.staging_dir("from-")?;
         let lowers = layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
         StepRootfs::mount(dir, lowers)
     }
 
     fn mount_step(&mut self, b: &Built) -> anyhow::Result<StepRootfs> {
+        self.materialize(&b.layers)?;
         let dir = self.store.staging_dir("step-")?;
         let lowers = b.layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
         StepRootfs::mount(dir, lowers)
@@ -576,6 +606,7 @@ impl<'a, 'r> Builder<'a, 'r> {
     /// A copy step's rootfs, its upper directory planted with the files
     /// of the lineage's last layer when there is one (see seed.rs).
     fn mount_copy_step(&mut self, b: &Built, lineage: Option<&str>) -> anyhow::Result<(StepRootfs, Option<Planted>)> {
+        self.materialize(&b.layers)?;
         let dir = self.store.staging_dir("step-")?;
         let lowers: Vec<_> = b.layers.iter().map(|l| self.store.snapshot_dir(&l.chain_id)).collect();
         let prev = match lineage {
@@ -848,9 +879,22 @@ impl<'a, 'r> Builder<'a, 'r> {
             named.save(self.store)?;
             return result;
         }
+        let mut definition_key = None;
         if let Some(f) = from {
             let (layers, key) = self.source_layers(f, idx).map_err(|e| fail(format!("COPY --from={e}")))?;
             key_parts.push(key);
+            // First by its definition (the source stage's key, which its
+            // own inputs make), as BuildKit: a hit needs no file of the
+            // source, so a source built elsewhere is not even fetched.
+            let def = cache_key::KeyWriter::new("copy-from-definition")
+                .str("word", word)
+                .strs("parts", &key_parts)
+                .strs("sources", &paths.sources)
+                .finish();
+            if self.try_cache(b, &def, &created_by, n)? {
+                return Ok(());
+            }
+            definition_key = Some(def);
             let m = self.mount_layers(&layers)?;
             source_root = m.merged().to_owned();
             source_mount.views.push(m);
@@ -858,7 +902,17 @@ impl<'a, 'r> Builder<'a, 'r> {
         let result =
             self.copy_with(b, paths, &source_root, from.is_some(), chown, chmod, is_add, key_parts, &created_by, n);
         drop(source_mount);
-        result
+        result?;
+        // Then by the content copied (computed above): the step is also
+        // known by its definition from now on.
+        // The next steps' keys build on the definition key, which a build
+        // that hit by definition has as well.
+        if let (Some(def), Some(last)) = (definition_key, b.records.last().cloned()) {
+            self.store.put_cached_step(&def, &last.step())?;
+            b.key = def.clone();
+            b.records.push(CacheRecord { key: def, ..last });
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1049,9 +1103,15 @@ impl<'a, 'r> Builder<'a, 'r> {
         dockerfile::expand::unconsumed(build_args, &scopes)
     }
 
-    /// Writes the target stage's image.
-    pub fn finish(self, target: usize, labels: &BTreeMap<String, String>) -> anyhow::Result<image::Digest> {
+    /// Writes the target stage's image; with the cache records to export.
+    pub fn finish(mut self, target: usize, labels: &BTreeMap<String, String>) -> anyhow::Result<crate::Built> {
         let b = self.built.get(&target).cloned().ok_or_else(|| fail("target stage not built"))?;
+        self.materialize(&b.layers)?;
+        let export = cache::CacheExport {
+            min: cache::dedup(b.records.clone()),
+            max: cache::dedup(self.built.values().flat_map(|s| s.records.clone())),
+        };
+        self.remember_imported(&export.max)?;
         let mut config = b.config;
         for (k, v) in labels {
             config.0["config"]["Labels"][k] = json!(v);
@@ -1062,7 +1122,26 @@ impl<'a, 'r> Builder<'a, 'r> {
         let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
         config.0["created"] = json!(created);
         let id = self.store.add_image(&config.to_bytes(), &b.layers)?;
-        Ok(id)
+        Ok(crate::Built { id, cache: export })
+    }
+
+    /// Keeps in the local cache the imported records whose layers are now
+    /// here, so the next build hits them without `--cache-from`.
+    fn remember_imported(&mut self, records: &[CacheRecord]) -> anyhow::Result<()> {
+        if self.opts.cache_import.is_none() {
+            return Ok(());
+        }
+        for r in records {
+            let step = r.step();
+            let here = match &step.layer {
+                Some((chain, _, _)) => self.store.has_snapshot(chain)?,
+                None => true,
+            };
+            if here && self.store.cached_step(&r.key)?.is_none() {
+                self.store.put_cached_step(&r.key, &step)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -28,6 +28,12 @@ pub struct BuildRequest {
     /// `X-Registry-Config`); the stored ones are used for the others.
     #[serde(default)]
     pub registry_logins: Vec<RegistryLogin>,
+    /// `--cache-to` (BuildKit's `type=local|registry,...`), as given.
+    #[serde(default)]
+    pub cache_to: Vec<String>,
+    /// `--cache-from`, as given.
+    #[serde(default)]
+    pub cache_from: Vec<String>,
 }
 
 /// A registry's credentials given with a build request.
@@ -67,8 +73,28 @@ pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result
         .collect();
     let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
     let spawn = |dir: &Path| Job::BuildStage { dir: dir.to_owned() }.command(root);
-    let services = Services { pull: &pull, spawn_stage: &spawn };
-    let id = builder::build(&mut store, &req.input, &req.options, services, progress)?;
+    let fetch = |import: &builder::CacheImport, diffs: &[Digest]| crate::buildcache::fetch(root, import, diffs);
+    let services = Services { pull: &pull, spawn_stage: &spawn, fetch: &fetch };
+    let invalid = |e: Error| BuildError::Invalid(e.message().to_owned());
+    let exports = req
+        .cache_to
+        .iter()
+        .map(|s| crate::buildcache::parse_spec(s, true))
+        .collect::<Result<Vec<_>>>()
+        .map_err(invalid)?;
+    let mut options = req.options.clone();
+    let mut warnings = Vec::new();
+    options.cache_import =
+        crate::buildcache::import(&req.cache_from, &mut |w| warnings.push(w)).map_err(invalid)?;
+    for w in warnings {
+        progress.warn(&w);
+    }
+    let built = builder::build(&mut store, &req.input, &options, services, progress)?;
+    for (spec, mode) in &exports {
+        crate::buildcache::export(root, spec, *mode, &built.cache)
+            .map_err(|e| BuildError::Failed(format!("exporting the build cache: {e}")))?;
+    }
+    let id = built.id;
     for t in &tags {
         store.tag(&id, t).map_err(failed)?;
         crate::events::image(root, "tag", &id.to_string(), &t.familiar());
@@ -83,7 +109,8 @@ pub fn stage_job(root: &Path, dir: &Path) -> Result<(), BuildError> {
     let _lock = store.lock(false).map_err(failed)?;
     let opts = crate::registry::options(None);
     let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
-    builder::build_stage_job(&mut store, dir, &pull)
+    let fetch = |import: &builder::CacheImport, diffs: &[Digest]| crate::buildcache::fetch(root, import, diffs);
+    builder::build_stage_job(&mut store, dir, &pull, &fetch)
 }
 
 /// A build context read from a tar stream (plain or compressed), in a

@@ -8,6 +8,7 @@ pub mod api;
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod buildcache;
 pub mod container;
 pub mod containers;
 pub mod cp;

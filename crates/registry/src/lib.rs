@@ -6,6 +6,7 @@
 //! store under a digest its bytes do not have.
 
 pub mod auth;
+pub mod cache;
 mod login;
 mod pool;
 mod pull;

@@ -92,12 +92,12 @@ pub struct Pulled {
 }
 
 /// A layer of the manifest being pulled.
-struct LayerJob {
-    blob: Digest,
-    media_type: String,
-    size: u64,
-    diff_id: Digest,
-    parent: Option<Digest>,
+pub(crate) struct LayerJob {
+    pub(crate) blob: Digest,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+    pub(crate) diff_id: Digest,
+    pub(crate) parent: Option<Digest>,
 }
 
 /// Pulls `r` into the store at `root`, tags it (when `r` has a tag) and
@@ -170,7 +170,7 @@ fn discard_unreferenced(store: &mut Store) {
 
 /// Fetches a manifest or index and checks its bytes against the digest
 /// the reference names (if any).
-fn fetch_manifest(sess: &Session, oref: &oci_client::Reference, name: &str) -> Result<Manifest, RegistryError> {
+pub(crate) fn fetch_manifest(sess: &Session, oref: &oci_client::Reference, name: &str) -> Result<Manifest, RegistryError> {
     let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
     let (bytes, _) =
         sess.retry(name, || sess.client.pull_manifest_raw(oref, &sess.auth, &accept)).map_err(|e| match e {
@@ -192,10 +192,10 @@ fn fetch_manifest(sess: &Session, oref: &oci_client::Reference, name: &str) -> R
 
 /// A manifest or index as fetched: the registry's bytes (the digest names
 /// exactly them) and their parse.
-struct Manifest {
-    bytes: Vec<u8>,
-    json: Value,
-    digest: Digest,
+pub(crate) struct Manifest {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) json: Value,
+    pub(crate) digest: Digest,
 }
 
 fn choose(list: &Value, platform: &Platform) -> Option<Digest> {
@@ -205,7 +205,7 @@ fn choose(list: &Value, platform: &Platform) -> Option<Digest> {
         .and_then(|m| m.get("digest")?.as_str()?.parse().ok())
 }
 
-fn descriptor_digest(desc: &Value, name: &str) -> Result<Digest, RegistryError> {
+pub(crate) fn descriptor_digest(desc: &Value, name: &str) -> Result<Digest, RegistryError> {
     desc.get("digest")
         .and_then(Value::as_str)
         .and_then(|d| d.parse().ok())
@@ -267,7 +267,7 @@ fn layer_jobs(manifest: &Value, config: &[u8], name: &str) -> Result<Vec<LayerJo
 
 /// Fetches the layers the store lacks, `max_concurrent` at once. Returns
 /// every layer's info, base first, and whether it was fetched.
-fn fetch_layers(
+pub(crate) fn fetch_layers(
     root: &Path,
     sess: &Session,
     oref: &oci_client::Reference,

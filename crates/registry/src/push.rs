@@ -36,10 +36,10 @@ pub struct Pushed {
 
 /// A layer as pushed: its blob, size and media type.
 #[derive(Debug, Clone)]
-struct Blob {
-    digest: Digest,
-    size: u64,
-    media_type: &'static str,
+pub(crate) struct Blob {
+    pub(crate) digest: Digest,
+    pub(crate) size: u64,
+    pub(crate) media_type: &'static str,
 }
 
 /// Pushes the stored image `r` names to its registry.
@@ -96,7 +96,7 @@ pub fn push(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn push_layers(
+pub(crate) fn push_layers(
     root: &Path,
     sess: &Session,
     oref: &oci_client::Reference,

@@ -33,6 +33,13 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     pub no_cache: bool,
+    /// Cache export destinations (e.g., "type=registry,ref=REG/REPO:TAG[,mode=max]",
+    /// "type=local,dest=DIR")
+    #[arg(long, value_name = "stringArray")]
+    pub cache_to: Vec<String>,
+    /// External cache sources (e.g., "type=registry,ref=REG/REPO:TAG", "type=local,src=DIR")
+    #[arg(long, value_name = "stringArray")]
+    pub cache_from: Vec<String>,
     /// Always attempt to pull all referenced images
     #[arg(long)]
     pub pull: bool,
@@ -143,6 +150,7 @@ fn options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         build_contexts: args.build_context.clone(),
         runtime: args.runtime.clone(),
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
+        cache_import: None,
     })
 }
 
@@ -168,7 +176,14 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let quiet = args.quiet || args.progress == "quiet";
     let mut render = Progress::new(Mode::pick(quiet, &args.progress));
     let mut progress = Reporter::new(|ev| render.show(ev));
-    let req = engine::build::BuildRequest { input, options, tags: args.tag.clone(), registry_logins: Vec::new() };
+    let req = engine::build::BuildRequest {
+        input,
+        options,
+        tags: args.tag.clone(),
+        registry_logins: Vec::new(),
+        cache_to: args.cache_to.clone(),
+        cache_from: args.cache_from.clone(),
+    };
     let result = engine::build::build(root, &req, &mut progress);
     if let Some(t) = temp {
         let _ = image::layer::remove_tree(&t);

@@ -1,0 +1,106 @@
+//! A build cache through a registry: its layers pushed and fetched as an
+//! image's are (kept blobs reused, mounted, compressed while uploaded;
+//! fetched in parallel), its records as an OCI artifact whose manifest
+//! the caller makes (engine::buildcache).
+
+use std::path::Path;
+
+use image::{Digest, Reference};
+use oci_client::RegistryOperation;
+use store::{Codec, LayerInfo, Store};
+
+use crate::pull::{descriptor_digest, fetch_layers, fetch_manifest, LayerJob};
+use crate::session::Session;
+use crate::{oci_reference, Options, RegistryError};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A layer as pushed.
+#[derive(Debug, Clone)]
+pub struct PushedBlob {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// Pushes `layers` (from the store at `root`) to `r`'s repository.
+pub fn push_layers(
+    root: &Path,
+    r: &Reference,
+    layers: &[LayerInfo],
+    opts: &Options,
+) -> Result<Vec<PushedBlob>, RegistryError> {
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Push)?;
+    let quiet = |_| {};
+    let blobs = crate::push::push_layers(root, &sess, &oref, layers, Codec::Gzip, &[], opts, &quiet)?;
+    Ok(blobs
+        .into_iter()
+        .map(|b| PushedBlob { digest: b.digest, media_type: b.media_type.to_owned(), size: b.size })
+        .collect())
+}
+
+/// Pushes an artifact's config blob and its manifest (an OCI image
+/// manifest) under `r`'s tag.
+pub fn push_artifact(r: &Reference, config: &[u8], manifest: &[u8], opts: &Options) -> Result<Digest, RegistryError> {
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Push)?;
+    let config_digest = Digest::of(config).to_string();
+    if !sess.retry("config", || sess.client.blob_exists(&oref, &config_digest))? {
+        let bytes = bytes::Bytes::from(config.to_vec());
+        sess.retry(&format!("config blob {config_digest}"), || {
+            sess.client.push_blob(&oref, bytes.clone(), &config_digest)
+        })?;
+    }
+    let content_type = reqwest::header::HeaderValue::from_static(OCI_MANIFEST);
+    let bytes = bytes::Bytes::from(manifest.to_vec());
+    sess.retry(&format!("manifest for {}", r.familiar()), || {
+        sess.client.push_manifest_raw(&oref, bytes.clone(), content_type.clone())
+    })?;
+    Ok(Digest::of(manifest))
+}
+
+/// The config blob of the artifact `r` names, checked against its
+/// manifest's digest.
+pub fn fetch_artifact_config(r: &Reference, opts: &Options) -> Result<Vec<u8>, RegistryError> {
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
+    let name = r.familiar();
+    let manifest = fetch_manifest(&sess, &oref, &name)?;
+    let digest = descriptor_digest(&manifest.json["config"], &name)?;
+    let d = digest.to_string();
+    let bytes = sess.retry(&format!("config blob {d}"), || async {
+        let mut v = Vec::new();
+        sess.client.pull_blob(&oref, d.as_str(), &mut v).await.map(|_| v)
+    })?;
+    if Digest::of(&bytes) != digest {
+        return Err(RegistryError::Transient(format!("config blob {d}: wrong bytes")));
+    }
+    Ok(bytes)
+}
+
+/// One layer to fetch into the store: its blob and where it goes.
+#[derive(Debug, Clone)]
+pub struct LayerFetch {
+    pub blob: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub diff_id: Digest,
+    /// The chain below it (None: the bottom layer).
+    pub parent: Option<Digest>,
+}
+
+/// Fetches `layers` from `r`'s repository into the store at `root`, in
+/// parallel as a pull does (those the store has are skipped).
+pub fn fetch_layers_into(root: &Path, r: &Reference, layers: Vec<LayerFetch>, opts: &Options) -> Result<(), RegistryError> {
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
+    let jobs: Vec<LayerJob> = layers
+        .into_iter()
+        .map(|l| LayerJob { blob: l.blob, media_type: l.media_type, size: l.size, diff_id: l.diff_id, parent: l.parent })
+        .collect();
+    let mut store = Store::open(root)?;
+    let quiet = |_| {};
+    fetch_layers(root, &sess, &oref, &jobs, opts, &quiet, &mut store)?;
+    Ok(())
+}
