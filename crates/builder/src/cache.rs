@@ -18,6 +18,10 @@ use image::Digest;
 use serde::{Deserialize, Serialize};
 use store::{CachedStep, LayerInfo};
 
+/// Where in an image's config `--cache-to type=inline` puts the target
+/// stage's records.
+pub const INLINE_KEY: &str = "wharf.buildcache.v1";
+
 /// One step's result as exported: its cache key, when it first ran, and
 /// the layer chain of the stage after it (its own layer last, unless it
 /// made none).

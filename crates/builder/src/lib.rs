@@ -97,6 +97,9 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// `--cache-from`: records and blobs of caches made elsewhere.
     pub cache_import: Option<CacheImport>,
+    /// `--cache-to type=inline` (or BuildKit's `BUILDKIT_INLINE_CACHE=1`
+    /// build arg): the target stage's records in the image's config.
+    pub inline_cache: bool,
 }
 
 /// The Dockerfile and the context directory it is built in.

@@ -1119,6 +1119,9 @@ impl<'a, 'r> Builder<'a, 'r> {
         let diffs: Vec<image::Digest> = b.layers.iter().map(|l| l.diff_id.clone()).collect();
         config.set_layers(&diffs);
         config.0["history"] = json!(b.history);
+        if self.opts.inline_cache {
+            config.0[cache::INLINE_KEY] = json!(export.min);
+        }
         let created = if b.created.is_empty() { self.now() } else { b.created.clone() };
         config.0["created"] = json!(created);
         let id = self.store.add_image(&config.to_bytes(), &b.layers)?;

@@ -83,6 +83,9 @@ pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result
         .collect::<Result<Vec<_>>>()
         .map_err(invalid)?;
     let mut options = req.options.clone();
+    // BuildKit's build arg for an inline cache, as `type=inline`.
+    let inline_arg = options.build_args.remove("BUILDKIT_INLINE_CACHE").is_some_and(|v| v == "1" || v == "true");
+    options.inline_cache |= inline_arg || exports.iter().any(|(s, _)| *s == crate::buildcache::CacheSpec::Inline);
     let mut warnings = Vec::new();
     options.cache_import =
         crate::buildcache::import(&req.cache_from, &mut |w| warnings.push(w)).map_err(invalid)?;

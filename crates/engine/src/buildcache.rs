@@ -17,6 +17,10 @@ use store::{Codec, LayerInfo, Store};
 use crate::error::ResultExt;
 use crate::{Error, Result};
 
+/// The key of an image config under which `--cache-to type=inline` puts
+/// the records (BuildKit's is `moby.buildkit.cache.v0`).
+pub const INLINE_KEY: &str = builder::cache::INLINE_KEY;
+
 /// The manifest's `artifactType`.
 pub const ARTIFACT_TYPE: &str = "application/vnd.wharf.buildcache.v1";
 /// The media type of the records (the manifest's config).
@@ -31,6 +35,10 @@ pub enum CacheSpec {
     Local(PathBuf),
     /// `type=registry,ref=REF` (or a bare `REF` in `--cache-from`).
     Registry(Reference),
+    /// `type=inline` (`--cache-to` only): the records go into the image's
+    /// own config; pushing the image shares them, and `--cache-from` of it
+    /// reads them back.
+    Inline,
 }
 
 /// `mode=min` (the target stage's steps) or `mode=max` (every stage's).
@@ -67,7 +75,8 @@ pub fn parse_spec(spec: &str, exporting: bool) -> Result<(CacheSpec, CacheMode)>
             let r = fields.get("ref").ok_or_else(|| bad("type=registry needs ref=REF"))?;
             CacheSpec::Registry(Reference::parse(r).map_err(|e| bad(&e.to_string()))?)
         }
-        Some(t) => return Err(bad(&format!("unsupported cache type {t:?} (local or registry)"))),
+        Some("inline") if exporting => CacheSpec::Inline,
+        Some(t) => return Err(bad(&format!("unsupported cache type {t:?} (local, registry or inline)"))),
         None => return Err(bad("no type= given")),
     };
     Ok((spec, mode))
@@ -125,6 +134,8 @@ pub fn export(root: &Path, spec: &CacheSpec, mode: CacheMode, cache: &CacheExpor
     match spec {
         CacheSpec::Local(dir) => export_local(root, dir, records),
         CacheSpec::Registry(r) => export_registry(root, r, records),
+        // Written into the image by the builder (BuildOptions::inline_cache).
+        CacheSpec::Inline => Ok(()),
     }
 }
 
@@ -234,10 +245,39 @@ pub fn import(specs: &[String], warn: &mut dyn FnMut(String)) -> Result<Option<C
 
 fn read_config(spec: &CacheSpec) -> Result<CacheConfig> {
     let bytes = match spec {
+        CacheSpec::Inline => return Err(Error::invalid("type=inline is for --cache-to")),
         CacheSpec::Local(dir) => read_local_config(dir)?,
-        CacheSpec::Registry(r) => registry::cache::fetch_artifact_config(r, &crate::registry::options(None))?,
+        CacheSpec::Registry(r) => {
+            let (manifest, config) = registry::cache::fetch_manifest_and_config(r, &crate::registry::options(None))?;
+            if manifest["config"]["mediaType"] != CONFIG_TYPE {
+                return inline_config(&manifest, &config);
+            }
+            config
+        }
     };
     serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("not a wharf build cache: {e}")))
+}
+
+/// The records an image built with `--cache-to type=inline` carries in
+/// its config ([`INLINE_KEY`]), its own layers their blobs.
+fn inline_config(manifest: &Value, config: &[u8]) -> Result<CacheConfig> {
+    let image: Value = serde_json::from_slice(config).map_err(|e| Error::invalid(format!("image config: {e}")))?;
+    let records: Vec<CacheRecord> = match image.get(INLINE_KEY) {
+        Some(r) => serde_json::from_value(r.clone()).map_err(|e| Error::invalid(format!("inline cache: {e}")))?,
+        None => return Err(Error::not_found("the image has no inline build cache (build it with --cache-to type=inline)")),
+    };
+    let diffs = image.pointer("/rootfs/diff_ids").and_then(Value::as_array).cloned().unwrap_or_default();
+    let blobs = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let mut layers = BTreeMap::new();
+    for (diff, blob) in diffs.iter().zip(&blobs) {
+        let (Some(diff), Some(digest)) = (diff.as_str().and_then(|d| d.parse().ok()), blob["digest"].as_str()) else {
+            continue;
+        };
+        let digest = digest.parse().map_err(|_| Error::invalid(format!("bad layer digest {digest}")))?;
+        let media_type = blob["mediaType"].as_str().unwrap_or_default().to_owned();
+        layers.insert(diff, BlobRef { digest, media_type, size: blob["size"].as_u64().unwrap_or(0) });
+    }
+    Ok(CacheConfig { records, layers })
 }
 
 fn read_local_config(dir: &Path) -> Result<Vec<u8>> {
@@ -281,6 +321,7 @@ fn fetch_chain(root: &Path, import: &CacheImport, diffs: &[Digest]) -> Result<()
             let b = import.blobs.get(diff).ok_or_else(|| Error::not_found(format!("no cached blob of layer {diff}")))?;
             let source = import.sources.get(b.source).ok_or_else(|| Error::internal("a cache blob of no source"))?;
             match parse_spec(source, false)?.0 {
+                CacheSpec::Inline => return Err(Error::invalid("type=inline is for --cache-to")),
                 CacheSpec::Local(dir) => {
                     fetch_batch(root, std::mem::take(&mut batch))?;
                     let f = std::fs::File::open(dir.join("blobs/sha256").join(b.digest.hex()))

@@ -60,9 +60,9 @@ pub fn push_artifact(r: &Reference, config: &[u8], manifest: &[u8], opts: &Optio
     Ok(Digest::of(manifest))
 }
 
-/// The config blob of the artifact `r` names, checked against its
-/// manifest's digest.
-pub fn fetch_artifact_config(r: &Reference, opts: &Options) -> Result<Vec<u8>, RegistryError> {
+/// The manifest `r` names (an image's, or an artifact's) and its config
+/// blob, checked against its digest.
+pub fn fetch_manifest_and_config(r: &Reference, opts: &Options) -> Result<(serde_json::Value, Vec<u8>), RegistryError> {
     let oref = oci_reference(r);
     let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
     let name = r.familiar();
@@ -76,7 +76,7 @@ pub fn fetch_artifact_config(r: &Reference, opts: &Options) -> Result<Vec<u8>, R
     if Digest::of(&bytes) != digest {
         return Err(RegistryError::Transient(format!("config blob {d}: wrong bytes")));
     }
-    Ok(bytes)
+    Ok((manifest.json, bytes))
 }
 
 /// One layer to fetch into the store: its blob and where it goes.

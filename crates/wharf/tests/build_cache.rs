@@ -178,3 +178,27 @@ fn bad_cache_options_are_refused_in_words_and_a_missing_source_is_a_warning() {
     let progress = build(&a, "app", &ctx, &["--cache-from", &format!("type=local,src={}", missing.display())]);
     assert!(progress.contains("no-such-cache"), "{progress}");
 }
+
+#[test]
+fn an_inline_cache_travels_in_the_pushed_image() {
+    if Env::new().is_none() || !have_registry() {
+        return;
+    }
+    let reg = Registry::start(None);
+    let a = Env::new().expect("runc");
+    let files = files("one\n");
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let image = format!("{}/app:inline", reg.addr());
+    build(&a, &image, &context(&a, &files), &["--cache-to", "type=inline"]);
+    a.ok(&["push", &image]);
+    // docker's way to ask for it works too, and is no unused build arg.
+    let progress = build(&a, "app2", &context(&a, &files), &["--build-arg", "BUILDKIT_INLINE_CACHE=1"]);
+    assert!(!progress.contains("not consumed"), "{progress}");
+
+    let b = machine_like(&a);
+    let progress = build(&b, "app", &context(&b, &files), &["--cache-from", &image]);
+    // Inline caches are mode=min: the tools stage runs again, the target's
+    // steps do not (COPY --from hits by its definition).
+    assert_eq!(steps(&progress), (1, 4), "{progress}");
+    assert_eq!(cat(&a, &image, "/after-id"), cat(&b, "app", "/after-id"));
+}

@@ -151,6 +151,7 @@ fn options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         runtime: args.runtime.clone(),
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
         cache_import: None,
+        inline_cache: false,
     })
 }
 
