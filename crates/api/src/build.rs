@@ -52,6 +52,7 @@ fn request(q: &[(String, String)], dockerfile: Vec<u8>, input_dir: std::path::Pa
         pull: truthy(get("pull")),
         labels: map("labels")?,
         network_mode: get("networkmode").filter(|n| !n.is_empty()).unwrap_or("default").to_owned(),
+        platform: get("platform").filter(|p| !p.is_empty()).map(str::to_owned),
         ..BuildOptions::default()
     };
     let tags = q.iter().filter(|(k, v)| k == "t" && !v.is_empty()).map(|(_, v)| v.clone()).collect();

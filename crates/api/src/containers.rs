@@ -52,7 +52,11 @@ async fn list(State(ctx): State<Ctx>, Query(q): Params) -> ApiResult<Response> {
 async fn create(State(ctx): State<Ctx>, Query(q): Params, body: Bytes) -> ApiResult<Response> {
     let body: ContainerCreateBody =
         serde_json::from_slice(&body).map_err(|e| ApiError(Error::invalid(format!("invalid JSON: {e}"))))?;
-    let request = engine::create::CreateRequest { name: q.get("name").filter(|n| !n.is_empty()).cloned(), body };
+    let request = engine::create::CreateRequest {
+        name: q.get("name").filter(|n| !n.is_empty()).cloned(),
+        body,
+        platform: q.get("platform").filter(|p| !p.is_empty()).cloned(),
+    };
     let created = blocking(&ctx, move |store| engine::create::create(store, &request)).await?;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": created.id, "Warnings": created.warnings})))
 }

@@ -19,15 +19,46 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-/// Accepts `linux`, `linux/ARCH` for the host's architecture.
-pub fn check_platform(p: &str) -> Result<(), String> {
-    let mut parts = p.split('/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or(host_arch());
-    if os != "linux" || arch != host_arch() {
-        return Err(format!("platform {p} is not supported: wharf builds and runs linux/{} images only", host_arch()));
+/// Parses a platform as docker does (`linux`, `linux/arm64`,
+/// `linux/arm/v7`, `arm64`; `aarch64` and `x86_64` as their docker names):
+/// linux only, an architecture docker knows, and the variant arm64 and
+/// arm images default to.
+pub fn parse_platform(p: &str) -> Result<dockerfile::expand::Platform, String> {
+    let parts: Vec<&str> = p.split('/').map(str::trim).collect();
+    let (os, arch, variant) = match parts.as_slice() {
+        [os] if *os == "linux" => ("linux", host_arch(), ""),
+        [arch] => ("linux", *arch, ""),
+        [os, arch] => (*os, *arch, ""),
+        [os, arch, variant] => (*os, *arch, *variant),
+        _ => return Err(format!("invalid platform {p:?} (expected os/arch[/variant])")),
+    };
+    if os != "linux" {
+        return Err(format!("platform {p} is not supported: wharf builds and runs linux images only"));
     }
-    Ok(())
+    let arch = match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" | "i686" => "386",
+        "armhf" | "armel" => "arm",
+        a => a,
+    };
+    if !KNOWN_ARCHES.contains(&arch) {
+        return Err(format!("platform {p} is not supported: unknown architecture {arch:?}"));
+    }
+    let variant = match (arch, variant) {
+        ("arm64", "v8") => "",
+        ("arm", "") => "v7",
+        (_, v) => v,
+    };
+    Ok(dockerfile::expand::Platform { os: "linux".into(), arch: arch.into(), variant: variant.into() })
+}
+
+/// The architectures docker's platforms name (GOARCH values).
+pub const KNOWN_ARCHES: &[&str] = &["amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le"];
+
+/// Accepts a platform [`parse_platform`] does.
+pub fn check_platform(p: &str) -> Result<(), String> {
+    parse_platform(p).map(drop)
 }
 
 /// An image config being made or changed.
@@ -35,6 +66,18 @@ pub fn check_platform(p: &str) -> Result<(), String> {
 pub struct ImageConfig(pub Value);
 
 impl ImageConfig {
+    /// Sets the image's platform (`architecture`, `variant`, `os`).
+    pub fn set_platform(&mut self, p: &dockerfile::expand::Platform) {
+        self.0["os"] = json!(p.os);
+        self.0["architecture"] = json!(p.arch);
+        match self.0.as_object_mut() {
+            Some(o) if p.variant.is_empty() => {
+                o.remove("variant");
+            }
+            _ => self.0["variant"] = json!(p.variant),
+        }
+    }
+
     /// The config `docker import` makes.
     pub fn new_imported(message: Option<&str>, source: &str) -> Self {
         let now = store::now_rfc3339();

@@ -100,6 +100,10 @@ pub struct BuildOptions {
     /// `--cache-to type=inline` (or BuildKit's `BUILDKIT_INLINE_CACHE=1`
     /// build arg): the target stage's records in the image's config.
     pub inline_cache: bool,
+    /// `platform`: the one platform to build for (None: the host's).
+    /// Stages without `FROM --platform` are of it; their RUN steps run
+    /// under emulation when it is not the host's.
+    pub platform: Option<String>,
 }
 
 /// The Dockerfile and the context directory it is built in.
@@ -115,9 +119,9 @@ pub struct BuildInput {
 /// run [`build_stage_job`] on the job directory it is given.
 pub type StageSpawner<'a> = &'a dyn Fn(&Path) -> Command;
 
-/// Pulls a base image the store lacks (or every base, with `pull`);
-/// the error is a message.
-pub type BasePuller<'a> = &'a dyn Fn(&str) -> Result<image::Digest, String>;
+/// Pulls a base image the store lacks (or every base, with `pull`) for a
+/// platform (`os/arch[/variant]`); the error is a message.
+pub type BasePuller<'a> = &'a dyn Fn(&str, &str) -> Result<image::Digest, String>;
 
 /// How a build gets what is outside the builder: base images, and child
 /// processes for stages built at once.
@@ -140,6 +144,14 @@ pub struct Built {
 /// The platform wharf builds for: the host's.
 pub fn host_platform() -> dockerfile::expand::Platform {
     dockerfile::expand::Platform { os: "linux".into(), arch: config::host_arch().into(), variant: String::new() }
+}
+
+/// The platform a build is for: `platform`, or the host's.
+pub fn target_platform(opts: &BuildOptions) -> anyhow::Result<dockerfile::expand::Platform> {
+    match &opts.platform {
+        Some(p) => config::parse_platform(p).map_err(invalid),
+        None => Ok(host_platform()),
+    }
 }
 
 /// A parsed Dockerfile, ready to build: its stages, lexer, meta args and
@@ -167,7 +179,8 @@ fn plan(opts: &BuildOptions, input: &BuildInput) -> anyhow::Result<Plan> {
         .map_err(|e| invalid(format!("{name}:{}: {}", e.location.start_line, image::layer::printable(&e.message))))?;
     let lex = Lexer::new(stages.escape);
     let host = host_platform();
-    let meta = Scope::meta(&lex, &stages.meta_args, &opts.build_args, platform_args(&host, &host))
+    let target = target_platform(opts)?;
+    let meta = Scope::meta(&lex, &stages.meta_args, &opts.build_args, platform_args(&host, &target))
         .map_err(|e| invalid(e.to_string()))?;
     let target = match &opts.target {
         Some(t) => stages

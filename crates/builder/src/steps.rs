@@ -146,6 +146,18 @@ impl<'a, 'r> Builder<'a, 'r> {
         self.lex.process_word(&stage.base, &self.meta).map_err(|e| fail(e.to_string()))
     }
 
+    /// A stage's platform: its `FROM --platform` (expanded, so that
+    /// `$BUILDPLATFORM` works), or the build's.
+    fn stage_platform(&self, stage: &Stage) -> anyhow::Result<dockerfile::expand::Platform> {
+        match &stage.platform {
+            Some(p) => {
+                let p = self.lex.process_word(p, &self.meta).map_err(|e| fail(e.to_string()))?;
+                crate::config::parse_platform(&p).map_err(invalid)
+            }
+            None => crate::target_platform(self.opts),
+        }
+    }
+
     /// The stages `target` needs, in build order.
     pub fn needed(&self, target: usize) -> anyhow::Result<Vec<usize>> {
         let mut need = BTreeSet::new();
@@ -224,8 +236,10 @@ impl<'a, 'r> Builder<'a, 'r> {
     fn base(&mut self, idx: usize) -> anyhow::Result<Built> {
         let stage = &self.stages.stages[idx];
         let name = self.base_name(stage)?;
+        let platform = self.stage_platform(stage)?;
         if name == "scratch" {
             let mut config = ImageConfig::new_imported(None, "");
+            config.set_platform(&platform);
             config.0["history"] = json!([]);
             config.0["created"] = json!("");
             // BuildKit's empty image: the default PATH, WorkingDir "/".
@@ -236,7 +250,7 @@ impl<'a, 'r> Builder<'a, 'r> {
                 config,
                 layers: vec![],
                 history: vec![],
-                key: cache_key::KeyWriter::new("scratch").finish(),
+                key: cache_key::KeyWriter::new("scratch").str("platform", &platform.spec()).finish(),
                 created: String::new(),
                 scope,
                 records: vec![],
@@ -249,10 +263,27 @@ impl<'a, 'r> Builder<'a, 'r> {
         }
         let id = match self.store.resolve(&name) {
             Ok(id) if !self.opts.pull => id,
-            _ => self.pull_base(&name)?,
+            _ => self.pull_base(&name, &platform)?,
         };
-        let bytes = self.store.config_bytes(&id)?;
-        let v: Value = serde_json::from_slice(&bytes)?;
+        let mut bytes = self.store.config_bytes(&id)?;
+        let mut v: Value = serde_json::from_slice(&bytes)?;
+        // A local image of another platform: the registry may have this
+        // one (BuildKit resolves the platform's image from the index).
+        let id = if !is_of(&v, &platform) {
+            let pulled = self.pull_base(&name, &platform).map_err(|e| {
+                fail(format!(
+                    "{e} (the local {name} is {}/{}, the stage is for {})",
+                    v["os"].as_str().unwrap_or_default(),
+                    v["architecture"].as_str().unwrap_or_default(),
+                    platform.spec()
+                ))
+            })?;
+            bytes = self.store.config_bytes(&pulled)?;
+            v = serde_json::from_slice(&bytes)?;
+            pulled
+        } else {
+            id
+        };
         let mut config = ImageConfig(v.clone());
         // BuildKit makes sure PATH is always set.
         if !config.env().iter().any(|(k, _)| k == "PATH") {
@@ -270,10 +301,10 @@ impl<'a, 'r> Builder<'a, 'r> {
     }
 
     /// Pulls a base image that is missing (or every base with `--pull`).
-    fn pull_base(&mut self, name: &str) -> anyhow::Result<image::Digest> {
+    fn pull_base(&mut self, name: &str, platform: &dockerfile::expand::Platform) -> anyhow::Result<image::Digest> {
         let shown = image::Reference::parse(name).map_or_else(|_| name.to_owned(), |r| r.to_string());
         let n = self.progress.begin(&format!("[internal] load metadata for {shown}"));
-        match (self.services.pull)(name) {
+        match (self.services.pull)(name, &platform.spec()) {
             Ok(id) => {
                 self.progress.done(n);
                 Ok(id)
@@ -665,6 +696,9 @@ impl<'a, 'r> Builder<'a, 'r> {
         if self.try_cache(b, &key, &created_by, n)? {
             return Ok(());
         }
+        // Another platform's stage runs under emulation.
+        let arch = b.config.0["architecture"].as_str().unwrap_or_default().to_owned();
+        runtime::emulation::ensure(&arch, crate::config::host_arch()).map_err(|e| fail(e.to_string()))?;
         let mut rootfs = self.mount_step(b)?;
         let result = match self.run_in(idx, r, &mut rootfs, argv.clone(), env, &user, &cwd, network, n) {
             Ok(0) => Ok(()),
@@ -1146,6 +1180,15 @@ impl<'a, 'r> Builder<'a, 'r> {
         }
         Ok(())
     }
+}
+
+/// Whether an image config is of `platform` (os and architecture; a
+/// variant only when both name one).
+fn is_of(config: &Value, platform: &dockerfile::expand::Platform) -> bool {
+    let field = |k: &str| config[k].as_str().unwrap_or_default();
+    field("os") == platform.os
+        && field("architecture") == platform.arch
+        && (field("variant").is_empty() || platform.variant.is_empty() || field("variant") == platform.variant)
 }
 
 /// The flags of a COPY or ADD that its source handling reads; set whole

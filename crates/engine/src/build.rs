@@ -71,7 +71,9 @@ pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result
             (l.registry.clone(), registry::auth::Credentials { username: l.username.clone(), secret: l.secret.clone() })
         })
         .collect();
-    let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
+    let pull = |name: &str, platform: &str| {
+        crate::registry::pull_quietly(root, name, platform, &opts).map_err(|e| e.message().to_owned())
+    };
     let spawn = |dir: &Path| Job::BuildStage { dir: dir.to_owned() }.command(root);
     let fetch = |import: &builder::CacheImport, diffs: &[Digest]| crate::buildcache::fetch(root, import, diffs);
     let services = Services { pull: &pull, spawn_stage: &spawn, fetch: &fetch };
@@ -111,7 +113,9 @@ pub fn stage_job(root: &Path, dir: &Path) -> Result<(), BuildError> {
     let mut store = Store::open(root).map_err(failed)?;
     let _lock = store.lock(false).map_err(failed)?;
     let opts = crate::registry::options(None);
-    let pull = |name: &str| crate::registry::pull_quietly(root, name, &opts).map_err(|e| e.message().to_owned());
+    let pull = |name: &str, platform: &str| {
+        crate::registry::pull_quietly(root, name, platform, &opts).map_err(|e| e.message().to_owned())
+    };
     let fetch = |import: &builder::CacheImport, diffs: &[Digest]| crate::buildcache::fetch(root, import, diffs);
     builder::build_stage_job(&mut store, dir, &pull, &fetch)
 }

@@ -70,6 +70,10 @@ impl Error {
         Error::new(ErrorKind::NotRunning, message)
     }
 
+    pub fn unsupported(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Unsupported, message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Internal, message)
     }

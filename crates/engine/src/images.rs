@@ -113,11 +113,12 @@ pub struct ImportOptions {
 
 /// An image of one layer from a rootfs tarball (plain, gzip or zstd).
 pub fn import(store: &mut Store, tarball: impl Read, opts: &ImportOptions) -> Result<Digest> {
-    if let Some(p) = &opts.platform {
-        builder::config::check_platform(p).map_err(Error::invalid)?;
-    }
+    let platform = opts.platform.as_deref().map(builder::config::parse_platform).transpose().map_err(Error::invalid)?;
     let target = opts.reference.as_deref().map(parse_ref).transpose()?;
     let mut cfg = builder::config::ImageConfig::new_imported(opts.message.as_deref(), &opts.source);
+    if let Some(p) = platform {
+        cfg.set_platform(&p);
+    }
     for c in &opts.changes {
         cfg.apply_change(c).map_err(|e| Error::invalid(format!("--change {c:?}: {e}")))?;
     }

@@ -128,7 +128,8 @@ pub fn push(
 
 /// Pulls `name` quietly for the host's platform: a build's FROM of an
 /// image the store lacks (or of every base, with `--pull`).
-pub fn pull_quietly(root: &Path, name: &str, opts: &Options) -> Result<image::Digest> {
+pub fn pull_quietly(root: &Path, name: &str, platform: &str, opts: &Options) -> Result<image::Digest> {
     let r = Reference::parse(name).map_err(|e| Error::invalid(format!("{name}: {e}")))?;
-    Ok(pull(root, &r, &Platform::host(), opts, &|_: registry::Event| {})?.id)
+    let platform = Platform::parse(platform).map_err(|e| Error::invalid(e.to_string()))?;
+    Ok(pull(root, &r, &platform, opts, &|_: registry::Event| {})?.id)
 }

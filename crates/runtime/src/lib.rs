@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod console;
 pub mod embedded;
+pub mod emulation;
 pub mod logs;
 pub mod oci;
 pub mod resources;

@@ -155,6 +155,7 @@ mod tests {
         CreateRequest {
             name: None,
             body: ContainerCreateBody { image: Some("img".into()), host_config: Some(hc), ..Default::default() },
+            platform: None,
         }
     }
 

@@ -26,6 +26,9 @@ pub use check::check_name;
 pub struct CreateRequest {
     pub name: Option<String>,
     pub body: ContainerCreateBody,
+    /// `?platform=` (`--platform`): the image was asked for this platform,
+    /// so one of another architecture is no surprise to warn about.
+    pub platform: Option<String>,
 }
 
 /// What `create` answers (the API's `ContainerCreateResponse`).
@@ -87,7 +90,10 @@ pub fn create(store: &mut Store, req: &CreateRequest) -> Result<Created> {
     let image_ref = checked.body.image.clone().unwrap_or_default();
     let image = store.resolve(&image_ref).map_err(|_| Error::not_found(format!("No such image: {image_ref}")))?;
     let blob: Value = serde_json::from_slice(&store.config_bytes(&image)?).ctx("image config")?;
-    let mut warnings = foreign_platform(&blob).into_iter().collect::<Vec<_>>();
+    let mut warnings = foreign_platform(&blob).filter(|_| req.platform.is_none()).into_iter().collect::<Vec<_>>();
+    // Another architecture's image runs under emulation, set up now.
+    let arch = blob["architecture"].as_str().unwrap_or_default();
+    runtime::emulation::ensure(arch, builder::config::host_arch()).map_err(|e| Error::unsupported(e.to_string()))?;
     let image_config = ImageConfig(blob.get("config").cloned().unwrap_or(Value::Null));
     let (entrypoint, cmd) = entry_and_cmd(&image_config, &checked.body);
     if entrypoint.is_empty() && cmd.is_empty() {

@@ -49,7 +49,7 @@ pub struct BuildArgs {
     /// Networking mode for the RUN instructions during build
     #[arg(long, default_value = "default")]
     pub network: String,
-    /// Set target platform for build (only the host's)
+    /// Set target platform for build
     #[arg(long)]
     pub platform: Option<String>,
     /// Write the image ID to the file
@@ -152,6 +152,7 @@ fn options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
         cache_import: None,
         inline_cache: false,
+        platform: args.platform.clone(),
     })
 }
 

@@ -250,7 +250,7 @@ impl CreateArgs {
             networking_config: self.networking_config(),
             ..ContainerCreateBody::default()
         };
-        Ok(CreateRequest { name: self.name.clone(), body })
+        Ok(CreateRequest { name: self.name.clone(), body, platform: self.platform.clone() })
     }
 
     /// `-v` flags: those with a source are binds (a relative source made
