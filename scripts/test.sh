@@ -41,10 +41,23 @@ dpkg -s libisal-dev >/dev/null 2>&1 || need+=(libisal-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 # The cgroup v2 test boots Debian's kernel in qemu (this host is v1 hybrid).
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+# Foreign platforms run under qemu's user-mode emulators; the arm64 tests'
+# base is Debian's busybox-static for arm64 (downloaded, not installed).
+[ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
+arm64_busybox=/var/cache/wharf-tests/busybox-arm64
+if [ ! -x "$arm64_busybox" ]; then
+    dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt-get update -qq; }
+    dl=$(mktemp -d)
+    (cd "$dl" && apt-get download -qq busybox-static:arm64)
+    dpkg-deb -x "$dl"/busybox-static_*_arm64.deb "$dl/x"
+    mkdir -p "$(dirname "$arm64_busybox")" && cp "$dl/x/bin/busybox" "$arm64_busybox"
+    rm -rf "$dl"
+fi
+export WHARF_ARM64_BUSYBOX=$arm64_busybox
 export WHARF_REQUIRE_PEERS=1
 scripts/cgroup2-vm.sh fetch
 

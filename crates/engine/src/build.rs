@@ -107,6 +107,66 @@ pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result
     Ok(id)
 }
 
+/// Builds `req` for each of `platforms` (`--platform a,b`): one image per
+/// platform, their RUN steps under emulation where foreign. The tags name
+/// the host's platform's image (else the first platform's); with `push`
+/// every tag is pushed as an OCI index of all of them. Returns the images
+/// by platform.
+pub fn build_platforms(
+    root: &Path,
+    req: &BuildRequest,
+    platforms: &[String],
+    push: bool,
+    progress: &mut Reporter,
+) -> Result<Vec<(String, Digest)>, BuildError> {
+    let tags = parse_tags(&req.tags).map_err(|e| BuildError::Invalid(e.message().to_owned()))?;
+    let mut built = Vec::new();
+    for p in platforms {
+        let spec = builder::config::parse_platform(p).map_err(BuildError::Invalid)?.spec();
+        let mut one = req.clone();
+        one.options.platform = Some(spec.clone());
+        one.tags.clear();
+        built.push((spec, build(root, &one, progress)?));
+    }
+    let host = builder::host_platform().spec();
+    let named = built.iter().find(|(p, _)| *p == host).or(built.first()).map(|(_, id)| id.clone());
+    let failed = |e: String| BuildError::Failed(e);
+    if let Some(id) = named {
+        let mut store = Store::open(root).map_err(|e| failed(e.to_string()))?;
+        for t in &tags {
+            store.tag(&id, t).map_err(|e| failed(e.to_string()))?;
+            crate::events::image(root, "tag", &id.to_string(), &t.familiar());
+        }
+    }
+    if push {
+        for t in &tags {
+            push_index(root, t, &built).map_err(|e| failed(format!("pushing {}: {e}", t.familiar())))?;
+        }
+    }
+    Ok(built)
+}
+
+/// Pushes each image by digest, then an index of them under `r`'s tag.
+fn push_index(root: &Path, r: &Reference, images: &[(String, Digest)]) -> Result<()> {
+    let opts = crate::registry::options(None);
+    let quiet = |_: registry::Event| {};
+    let mut entries = Vec::new();
+    for (platform, id) in images {
+        let pushed = registry::push_image(root, id, r, true, store::Codec::Gzip, &opts, &quiet)?;
+        let p = builder::config::parse_platform(platform).map_err(Error::invalid)?;
+        entries.push(registry::IndexEntry {
+            digest: pushed.digest,
+            size: pushed.size,
+            os: p.os,
+            architecture: p.arch,
+            variant: p.variant,
+        });
+    }
+    registry::push_index(r, &entries, &opts)?;
+    crate::events::image(root, "push", &r.familiar(), &r.familiar());
+    Ok(())
+}
+
 /// A child building one stage of a parent's build (`Job::BuildStage`).
 pub fn stage_job(root: &Path, dir: &Path) -> Result<(), BuildError> {
     let failed = |e: store::StoreError| BuildError::Failed(e.to_string());

@@ -25,6 +25,7 @@ use crate::{oci_reference, short_id, Event, Options, Progress, RegistryError};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -50,9 +51,24 @@ pub fn push(
     opts: &Options,
     progress: &dyn Progress,
 ) -> Result<Pushed, RegistryError> {
+    let id = Store::open(root)?.resolve(&r.to_string())?;
+    push_image(root, &id, r, false, codec, opts, progress)
+}
+
+/// Pushes the stored image `id` to `r`'s repository: under `r`'s tag, or
+/// with `by_digest` under its manifest's digest alone (an index's entry).
+pub fn push_image(
+    root: &Path,
+    id: &Digest,
+    r: &Reference,
+    by_digest: bool,
+    codec: Codec,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Pushed, RegistryError> {
     let mut store = Store::open(root)?;
     let _lock = store.lock(false)?;
-    let id = store.resolve(&r.to_string())?;
+    let id = id.clone();
     let config = store.config_bytes(&id)?;
     let layers = store.image_layers(&id)?;
     let record = store.image(&id)?;
@@ -85,14 +101,51 @@ pub fn push(
     let digest = Digest::of(&body);
     let content_type = reqwest::header::HeaderValue::from_static(OCI_MANIFEST);
     let bytes = bytes::Bytes::from(body.clone());
+    let target = if by_digest { oref.clone_with_digest(digest.to_string()) } else { oref.clone() };
     sess.retry(&format!("manifest for {}", r.familiar()), || {
-        sess.client.push_manifest_raw(&oref, bytes.clone(), content_type.clone())
+        sess.client.push_manifest_raw(&target, bytes.clone(), content_type.clone())
     })?;
     drop(sess);
     store.content().put(&body)?;
     store.add_image_blob(&id, &digest)?;
     store.add_repo_digest(&r.with_digest(digest.clone()), &id)?;
     Ok(Pushed { digest, size: body.len() })
+}
+
+/// One image of a multi-platform index: its manifest as pushed and its
+/// platform (`os`, `architecture`, `variant`).
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    pub digest: Digest,
+    pub size: usize,
+    pub os: String,
+    pub architecture: String,
+    pub variant: String,
+}
+
+/// Pushes an OCI image index of `entries` (already pushed to `r`'s
+/// repository) under `r`'s tag.
+pub fn push_index(r: &Reference, entries: &[IndexEntry], opts: &Options) -> Result<Pushed, RegistryError> {
+    let manifests: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            let mut platform = json!({"architecture": e.architecture, "os": e.os});
+            if !e.variant.is_empty() {
+                platform["variant"] = json!(e.variant);
+            }
+            json!({"mediaType": OCI_MANIFEST, "digest": e.digest.to_string(), "size": e.size, "platform": platform})
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    let body = serde_json::to_vec(&index).map_err(|e| RegistryError::Protocol(e.to_string()))?;
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Push)?;
+    let content_type = reqwest::header::HeaderValue::from_static(OCI_INDEX);
+    let bytes = bytes::Bytes::from(body.clone());
+    sess.retry(&format!("index for {}", r.familiar()), || {
+        sess.client.push_manifest_raw(&oref, bytes.clone(), content_type.clone())
+    })?;
+    Ok(Pushed { digest: Digest::of(&body), size: body.len() })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -33,6 +33,9 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     pub no_cache: bool,
+    /// Push the image (every platform's, as one index) to the registry of its -t name
+    #[arg(long)]
+    pub push: bool,
     /// Cache export destinations (e.g., "type=registry,ref=REG/REPO:TAG[,mode=max]",
     /// "type=local,dest=DIR")
     #[arg(long, value_name = "stringArray")]
@@ -152,8 +155,18 @@ fn options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()),
         cache_import: None,
         inline_cache: false,
-        platform: args.platform.clone(),
+        // One platform here; several are built one by one (build_platforms).
+        platform: args.platform.clone().filter(|p| !p.contains(',')),
     })
+}
+
+/// The platforms to build: those given, or the host's.
+fn platforms_or_host(given: &[String]) -> Vec<String> {
+    if given.is_empty() {
+        vec![builder::host_platform().spec()]
+    } else {
+        given.to_vec()
+    }
 }
 
 /// A builder failure as the CLI reports it (docker build exits 1).
@@ -162,8 +175,13 @@ fn build_failure(e: BuildError) -> anyhow::Error {
 }
 
 pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    if let Some(p) = &args.platform {
+    let platforms: Vec<String> =
+        args.platform.iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+    for p in &platforms {
         builder::config::check_platform(p).map_err(fail)?;
+    }
+    if args.push && args.tag.is_empty() {
+        return Err(fail("--push needs a name to push to (-t REGISTRY/REPOSITORY[:TAG])"));
     }
     let mut tags = Vec::new();
     for t in &args.tag {
@@ -186,7 +204,12 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
         cache_to: args.cache_to.clone(),
         cache_from: args.cache_from.clone(),
     };
-    let result = engine::build::build(root, &req, &mut progress);
+    let result = if platforms.len() > 1 || args.push {
+        engine::build::build_platforms(root, &req, &platforms_or_host(&platforms), args.push, &mut progress)
+            .map(|built| built.iter().find(|(p, _)| *p == builder::host_platform().spec()).unwrap_or(&built[0]).1.clone())
+    } else {
+        engine::build::build(root, &req, &mut progress)
+    };
     if let Some(t) = temp {
         let _ = image::layer::remove_tree(&t);
     }

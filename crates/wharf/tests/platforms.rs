@@ -1,0 +1,125 @@
+//! Other platforms: an arm64 image (Debian's busybox-static for arm64)
+//! run on this amd64 host under qemu-user-static, which wharf registers
+//! with binfmt_misc itself; single- and two-platform builds (RUN under
+//! emulation, TARGET* args); the two-platform index pushed to a local
+//! registry and read back by skopeo, podman and a fresh wharf store.
+
+mod common;
+use std::path::Path;
+use std::process::Command;
+
+use common::registry::{have_registry, Registry};
+use common::Env;
+
+/// The arm64 busybox scripts/test.sh downloads; None (the test skipped)
+/// when it is not there and not required.
+fn arm64_busybox() -> Option<String> {
+    let path = std::env::var("WHARF_ARM64_BUSYBOX").unwrap_or("/var/cache/wharf-tests/busybox-arm64".into());
+    let ok = Path::new(&path).exists() && Path::new("/usr/bin/qemu-aarch64-static").exists();
+    assert!(ok || std::env::var_os("WHARF_REQUIRE_PEERS").is_none(), "arm64 busybox and qemu-user-static are required");
+    ok.then_some(path)
+}
+
+/// `localhost/bb-arm64` (imported for linux/arm64) and
+/// `localhost/bb-amd64` (the host's busybox) in `env`.
+fn with_both_bases(env: &Env, busybox: &str) {
+    let rootfs = env.path().join("arm64-rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "uname", "cat", "echo", "true"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("symlink");
+    }
+    let tar = env.path().join("arm64.tar");
+    assert!(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().expect("tar").success());
+    let tar = tar.to_str().expect("utf8");
+    env.ok(&["import", "--platform", "linux/arm64", "-c", "ENV PATH=/bin", tar, "localhost/bb-arm64"]);
+    env.ok(&["tag", "localhost/bb", "localhost/bb-amd64"]);
+}
+
+fn context(env: &Env, dockerfile: &str) -> String {
+    let dir = env.path().join("ctx");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");
+    dir.display().to_string()
+}
+
+const TWO_PLATFORMS: &str = "ARG TARGETARCH\n\
+FROM localhost/bb-$TARGETARCH\n\
+ARG TARGETPLATFORM\n\
+RUN uname -m > /arch && echo $TARGETPLATFORM > /platform\n";
+
+#[test]
+fn an_arm64_image_runs_and_builds_under_emulation() {
+    let (Some(env), Some(busybox)) = (Env::new(), arm64_busybox()) else { return };
+    with_both_bases(&env, &busybox);
+    let (code, out, err) = env.out(&["run", "--rm", "localhost/bb-arm64", "uname", "-m"]);
+    assert_eq!((code, out.as_str()), (0, "aarch64\n"), "{err}");
+    assert!(err.contains("does not match the detected host platform"), "{err}");
+    // Asked for, the platform is no surprise: no warning.
+    let (_, _, err) = env.out(&["run", "--rm", "--platform", "linux/arm64", "localhost/bb-arm64", "true"]);
+    assert!(!err.contains("WARNING"), "{err}");
+
+    let ctx = context(&env, TWO_PLATFORMS);
+    let (code, _, err) = env.out(&["build", "-q", "--platform", "linux/arm64", "-t", "one", &ctx]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.ok(&["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "one"]), "linux/arm64\n");
+    assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", "one", "cat", "/arch", "/platform"]), "aarch64\nlinux/arm64\n");
+
+    // A base of another platform than the stage's is refused in words.
+    let ctx = context(&env, "FROM localhost/bb-amd64\nRUN true\n");
+    let (code, _, err) = env.out(&["build", "-q", "--platform", "linux/arm64", &ctx]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is linux/amd64, the stage is for linux/arm64"), "{err}");
+    let (code, _, err) = env.out(&["build", "-q", "--platform", "linux/sparc", &ctx]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown architecture"), "{err}");
+}
+
+#[test]
+fn a_two_platform_build_pushes_an_index_every_tool_reads() {
+    let (Some(env), Some(busybox)) = (Env::new(), arm64_busybox()) else { return };
+    if !have_registry() {
+        return;
+    }
+    with_both_bases(&env, &busybox);
+    let reg = Registry::start(None);
+    let name = format!("{}/app/multi:1", reg.addr());
+    let ctx = context(&env, TWO_PLATFORMS);
+    let (code, _, err) =
+        env.out(&["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--push", "-t", &name, &ctx]);
+    assert_eq!(code, 0, "{err}");
+    // The local tag is the host's platform's image.
+    assert_eq!(env.ok(&["run", "--rm", &name, "cat", "/arch"]), "x86_64\n");
+
+    let skopeo = |args: &[&str]| {
+        let o = Command::new("skopeo").args(args).output().expect("skopeo");
+        assert!(o.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("json")
+    };
+    let index = skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{name}")]);
+    let arches: Vec<&str> =
+        index["manifests"].as_array().expect("an index").iter().filter_map(|m| m["platform"]["architecture"].as_str()).collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    let arm = skopeo(&["inspect", "--tls-verify=false", "--override-arch", "arm64", &format!("docker://{name}")]);
+    assert_eq!(arm["Architecture"], "arm64");
+
+    let podman = Command::new("podman")
+        .args(["pull", "-q", "--tls-verify=false", "--arch", "arm64", &name])
+        .output()
+        .expect("podman");
+    assert!(podman.status.success(), "{}", String::from_utf8_lossy(&podman.stderr));
+    let id = String::from_utf8_lossy(&podman.stdout).trim().to_owned();
+    let arch = Command::new("podman").args(["image", "inspect", "-f", "{{.Architecture}}", &id]).output().expect("podman");
+    let _ = Command::new("podman").args(["rmi", "-f", &id]).output();
+    assert_eq!(String::from_utf8_lossy(&arch.stdout).trim(), "arm64");
+
+    // Another store pulls either platform from the index.
+    let fresh = Env::new().expect("runc");
+    fresh.ok(&["pull", "-q", "--platform", "linux/arm64", &name]);
+    assert_eq!(
+        fresh.ok(&["run", "--rm", "--platform", "linux/arm64", &name, "cat", "/arch", "/platform"]),
+        "aarch64\nlinux/arm64\n"
+    );
+    fresh.ok(&["pull", "-q", &name]);
+    assert_eq!(fresh.ok(&["run", "--rm", &name, "cat", "/arch", "/platform"]), "x86_64\nlinux/amd64\n");
+}
