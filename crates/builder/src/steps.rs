@@ -261,8 +261,8 @@ impl<'a, 'r> Builder<'a, 'r> {
             b.scope = self.meta.stage(b.config.env());
             return Ok(b);
         }
-        let id = match self.store.resolve(&name) {
-            Ok(id) if !self.opts.pull => id,
+        let id = match self.local_base(&name, &platform)? {
+            Some(id) if !self.opts.pull => id,
             _ => self.pull_base(&name, &platform)?,
         };
         let mut bytes = self.store.config_bytes(&id)?;
@@ -298,6 +298,17 @@ impl<'a, 'r> Builder<'a, 'r> {
         let scope = self.meta.stage(config.env());
         let key = cache_key::KeyWriter::new("image").str("id", &id.to_string()).finish();
         Ok(Built { config, layers, history, key, created, scope, records: vec![] })
+    }
+
+    /// The local image a FROM names: a tag's, or a manifest list's entry
+    /// for the stage's platform (as podman's build takes it).
+    fn local_base(&self, name: &str, platform: &dockerfile::expand::Platform) -> anyhow::Result<Option<image::Digest>> {
+        if let Ok(id) = self.store.resolve(name) {
+            return Ok(Some(id));
+        }
+        let Ok(full) = image::Reference::parse(name) else { return Ok(None) };
+        let Some(list) = self.store.manifest_list(&full.to_string())? else { return Ok(None) };
+        Ok(list.image_for(&platform.os, &platform.arch, &platform.variant).and_then(|id| id.parse().ok()))
     }
 
     /// Pulls a base image that is missing (or every base with `--pull`).

@@ -160,6 +160,10 @@ fn push_index(root: &Path, r: &Reference, images: &[(String, Digest)]) -> Result
             os: p.os,
             architecture: p.arch,
             variant: p.variant,
+            media_type: String::new(),
+            os_version: String::new(),
+            os_features: Vec::new(),
+            annotations: Default::default(),
         });
     }
     registry::push_index(r, &entries, &opts)?;

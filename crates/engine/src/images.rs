@@ -69,7 +69,10 @@ pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<DeleteIt
         items.push(DeleteItem::Untagged(r.familiar()));
         crate::events::image(store.root(), "untag", &id.to_string(), &r.familiar());
     }
-    if users.is_empty() {
+    // An image a manifest list names stays (untagged) while it does: the
+    // list is pushed from it.
+    let listed = store.manifest_lists()?.iter().any(|l| l.entries.iter().any(|e| e.image == Some(id.to_string())));
+    if users.is_empty() && !listed {
         store.delete_image(&id)?;
         crate::events::image(store.root(), "delete", &id.to_string(), &id.to_string());
         items.push(DeleteItem::Deleted(id.to_string()));
@@ -215,8 +218,11 @@ pub fn prune(
     filter: &crate::time::PruneFilter,
 ) -> Result<PruneReport> {
     let mut report = PruneReport::default();
+    // A manifest list's images stay while the list names them.
+    let listed: std::collections::BTreeSet<String> =
+        store.manifest_lists()?.into_iter().flat_map(|l| l.entries).filter_map(|e| e.image).collect();
     for img in store.images()? {
-        if !all && !img.tags.is_empty() {
+        if !all && !img.tags.is_empty() || listed.contains(&img.id.to_string()) {
             continue;
         }
         if !filter.lets_go(&image_labels(store, &img.id), &img.created) {

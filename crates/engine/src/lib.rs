@@ -28,6 +28,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod links;
 pub mod logging;
+pub mod manifests;
 pub mod monitor;
 pub mod names;
 pub mod netglue;

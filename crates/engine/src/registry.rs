@@ -43,7 +43,9 @@ pub fn local_image(
     platform: Option<&Platform>,
 ) -> Result<Option<image::Digest>> {
     // With --platform, a local image of another platform does not count.
-    let found = store.resolve(name).ok();
+    // A local manifest list stands for its entry of the platform.
+    let spec = platform.map_or_else(|| builder::host_platform().spec(), |p| p.to_string());
+    let found = crate::manifests::resolve(store, name, &spec)?;
     let local = found.clone().filter(|id| platform.is_none_or(|p| is_of(store, id, p)));
     match (policy, local) {
         ("never", Some(id)) | ("missing", Some(id)) => Ok(Some(id)),

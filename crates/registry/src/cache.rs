@@ -79,6 +79,41 @@ pub fn fetch_manifest_and_config(r: &Reference, opts: &Options) -> Result<(serde
     Ok((manifest.json, bytes))
 }
 
+/// A manifest in a registry, as `manifest create/inspect` read it.
+#[derive(Debug, Clone)]
+pub struct RemoteManifest {
+    pub bytes: Vec<u8>,
+    pub json: serde_json::Value,
+    pub digest: Digest,
+    pub media_type: String,
+    /// The image's config (None for an index).
+    pub config: Option<serde_json::Value>,
+}
+
+/// The manifest `r` names, and its config when it is an image's.
+pub fn remote_manifest(r: &Reference, opts: &Options) -> Result<RemoteManifest, RegistryError> {
+    let oref = oci_reference(r);
+    let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
+    let name = r.familiar();
+    let m = fetch_manifest(&sess, &oref, &name)?;
+    let media_type = m.json["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_owned();
+    let config = if m.json.get("manifests").is_some() {
+        None
+    } else {
+        let digest = descriptor_digest(&m.json["config"], &name)?;
+        let d = digest.to_string();
+        let bytes = sess.retry(&format!("config blob {d}"), || async {
+            let mut v = Vec::new();
+            sess.client.pull_blob(&oref, d.as_str(), &mut v).await.map(|_| v)
+        })?;
+        if Digest::of(&bytes) != digest {
+            return Err(RegistryError::Transient(format!("config blob {d}: wrong bytes")));
+        }
+        Some(serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol(format!("{name}: image config: {e}")))?)
+    };
+    Ok(RemoteManifest { bytes: m.bytes, json: m.json, digest: m.digest, media_type, config })
+}
+
 /// One layer to fetch into the store: its blob and where it goes.
 #[derive(Debug, Clone)]
 pub struct LayerFetch {

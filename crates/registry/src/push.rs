@@ -118,6 +118,11 @@ pub fn push_image(
 pub struct IndexEntry {
     pub digest: Digest,
     pub size: usize,
+    /// The manifest's media type (OCI's when empty).
+    pub media_type: String,
+    pub os_version: String,
+    pub os_features: Vec<String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
     pub os: String,
     pub architecture: String,
     pub variant: String,
@@ -133,7 +138,18 @@ pub fn push_index(r: &Reference, entries: &[IndexEntry], opts: &Options) -> Resu
             if !e.variant.is_empty() {
                 platform["variant"] = json!(e.variant);
             }
-            json!({"mediaType": OCI_MANIFEST, "digest": e.digest.to_string(), "size": e.size, "platform": platform})
+            if !e.os_version.is_empty() {
+                platform["os.version"] = json!(e.os_version);
+            }
+            if !e.os_features.is_empty() {
+                platform["os.features"] = json!(e.os_features);
+            }
+            let media_type = if e.media_type.is_empty() { OCI_MANIFEST } else { e.media_type.as_str() };
+            let mut m = json!({"mediaType": media_type, "digest": e.digest.to_string(), "size": e.size, "platform": platform});
+            if !e.annotations.is_empty() {
+                m["annotations"] = json!(e.annotations);
+            }
+            m
         })
         .collect();
     let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});

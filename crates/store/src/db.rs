@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS containers(
 
 /// Bumped whenever the schema changes; a database at this version needs
 /// no setup on open.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Opens (creating) the database with WAL and a busy timeout, so several
 /// wharf processes can share it.
@@ -99,6 +99,7 @@ fn setup(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.execute_batch(crate::buildcache::SCHEMA)?;
     conn.execute_batch(crate::networks::SCHEMA)?;
     crate::networks::migrate(conn)?;
+    conn.execute_batch(crate::manifests::SCHEMA)?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }

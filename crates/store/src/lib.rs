@@ -21,6 +21,7 @@ mod buildcache;
 mod containers;
 mod db;
 mod lock;
+mod manifests;
 mod networks;
 mod state;
 
@@ -34,6 +35,7 @@ pub use db::ImageRecord;
 use image::layer::{self, LayerOptions, Whiteouts};
 use image::{ContentError, ContentStore, Digest, Reference};
 pub use lock::Lock;
+pub use manifests::{ListEntry, ManifestList};
 pub use networks::NetworkRecord;
 use rusqlite::Connection;
 pub use state::ContainerState;
@@ -585,6 +587,25 @@ impl Store {
 
     pub fn put_stat_cache(&mut self, entries: &[(String, String, Digest)]) -> Result<(), StoreError> {
         buildcache::stat_put(&self.conn, entries)
+    }
+
+    /// The manifest list named `name` (a reference's full text).
+    pub fn manifest_list(&self, name: &str) -> Result<Option<ManifestList>, StoreError> {
+        manifests::get(&self.conn, name)
+    }
+
+    /// Creates or replaces a manifest list.
+    pub fn put_manifest_list(&mut self, list: &ManifestList) -> Result<(), StoreError> {
+        manifests::put(&self.conn, list)
+    }
+
+    /// Removes a manifest list; whether there was one.
+    pub fn remove_manifest_list(&mut self, name: &str) -> Result<bool, StoreError> {
+        manifests::remove(&self.conn, name)
+    }
+
+    pub fn manifest_lists(&self) -> Result<Vec<ManifestList>, StoreError> {
+        manifests::all(&self.conn)
     }
 
     pub fn add_network(&mut self, n: &NetworkRecord) -> Result<(), StoreError> {

@@ -123,3 +123,61 @@ fn a_two_platform_build_pushes_an_index_every_tool_reads() {
     fresh.ok(&["pull", "-q", &name]);
     assert_eq!(fresh.ok(&["run", "--rm", &name, "cat", "/arch", "/platform"]), "x86_64\nlinux/amd64\n");
 }
+
+#[test]
+fn manifest_lists_are_made_from_local_images_built_from_and_pushed() {
+    let (Some(env), Some(busybox)) = (Env::new(), arm64_busybox()) else { return };
+    if !have_registry() {
+        return;
+    }
+    with_both_bases(&env, &busybox);
+    let list = "localhost/base:multi";
+    assert_eq!(
+        env.ok(&["manifest", "create", list, "localhost/bb-amd64", "localhost/bb-arm64"]),
+        format!("Created manifest list {list}\n")
+    );
+    let (code, _, err) = env.out(&["manifest", "create", list, "localhost/bb-amd64"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, format!("refusing to amend an existing manifest list with no --amend flag: {list}\n"));
+    env.ok(&["manifest", "annotate", "--variant", "v8", list, "localhost/bb-arm64"]);
+    let index: serde_json::Value = serde_json::from_str(&env.ok(&["manifest", "inspect", list])).expect("json");
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|m| format!("{}/{}", m["platform"]["architecture"].as_str().unwrap_or(""), m["platform"]["variant"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(platforms, ["amd64/", "arm64/v8"]);
+
+    // FROM a list, and run of a list: its entry for the platform.
+    let ctx = context(&env, &format!("FROM {list}\nRUN uname -m > /arch\n"));
+    env.ok(&["build", "-q", "--platform", "linux/arm64", "-t", "from-list", &ctx]);
+    assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", "from-list", "cat", "/arch"]), "aarch64\n");
+    assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", list, "uname", "-m"]), "aarch64\n");
+    assert_eq!(env.ok(&["run", "--rm", list, "uname", "-m"]), "x86_64\n");
+
+    // An image only a list names is no dangling image to prune.
+    let arm = env.ok(&["image", "inspect", "-f", "{{.Id}}", "localhost/bb-arm64"]).trim().to_owned();
+    env.ok(&["manifest", "create", "localhost/only:arm", &arm]);
+    env.ok(&["rmi", "localhost/bb-arm64"]);
+    env.ok(&["image", "prune", "-f"]);
+    assert_eq!(env.ok(&["image", "inspect", "-f", "{{.Architecture}}", &arm]), "arm64\n");
+
+    let reg = Registry::start(None);
+    let dest = format!("{}/base/multi:1", reg.addr());
+    let digest = env.ok(&["manifest", "push", "--insecure", list, &dest]);
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--override-arch", "arm64", "--override-variant", "v8", &format!("docker://{dest}")])
+        .output()
+        .expect("skopeo");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let arm: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(arm["Architecture"], "arm64");
+    let remote: serde_json::Value =
+        serde_json::from_str(&env.ok(&["manifest", "inspect", "--insecure", &dest])).expect("json");
+    assert_eq!(remote["manifests"].as_array().map(Vec::len), Some(2));
+    env.ok(&["manifest", "rm", list]);
+    let (code, _, err) = env.out(&["manifest", "rm", list]);
+    assert_eq!((code, err.trim()), (1, format!("No such manifest: {list}").as_str()));
+}

@@ -88,7 +88,9 @@ fn ports_lock() -> Result<store::Lock> {
 pub fn create(store: &mut Store, req: &CreateRequest) -> Result<Created> {
     let checked = check::check(req)?;
     let image_ref = checked.body.image.clone().unwrap_or_default();
-    let image = store.resolve(&image_ref).map_err(|_| Error::not_found(format!("No such image: {image_ref}")))?;
+    let platform = req.platform.clone().unwrap_or_else(|| builder::host_platform().spec());
+    let image = crate::manifests::resolve(store, &image_ref, &platform)?
+        .ok_or_else(|| Error::not_found(format!("No such image: {image_ref}")))?;
     let blob: Value = serde_json::from_slice(&store.config_bytes(&image)?).ctx("image config")?;
     let mut warnings = foreign_platform(&blob).filter(|_| req.platform.is_none()).into_iter().collect::<Vec<_>>();
     // Another architecture's image runs under emulation, set up now.

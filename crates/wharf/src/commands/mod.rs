@@ -16,6 +16,7 @@ pub mod image;
 pub mod info;
 pub mod lifecycle;
 pub mod logging;
+pub mod manifest;
 pub mod network;
 pub mod object;
 pub mod ps;
@@ -89,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attach(a) | Command::Container(C::Attach(a)) => attach::attach(root, a),
         Command::Events(a) | Command::System(SystemCommand::Events(a)) => events::events(root, a),
         Command::Container(C::Prune(a)) => ps::prune(root, a),
+        Command::Manifest(c) => manifest::run(root, c),
         Command::Network(c) => network::run(root, c),
         Command::Volume(c) => volume::run(root, c),
         Command::Update(a) | Command::Container(C::Update(a)) => update::update(root, a),
