@@ -161,7 +161,7 @@ pub fn push(root: &Path, list: &str, dest: Option<&str>, purge: bool, opts: &reg
             Some(id) => {
                 let id: Digest = id.parse().map_err(|_| Error::internal(format!("bad image ID {id}")))?;
                 let pushed = registry::push_image(root, &id, &dest, true, store::Codec::Gzip, opts, &quiet)
-                    .map_err(|err| Error::from(err).context(&format!("pushing {}", e.source)))?;
+                    .map_err(|err| Error::from(err).context(format!("pushing {}", e.source)))?;
                 (pushed.digest, pushed.size, String::new())
             }
             None => {
@@ -237,7 +237,8 @@ fn entry(store: &Store, image: &str, opts: &registry::Options) -> Result<ListEnt
 fn replace_entry(entries: &mut Vec<ListEntry>, e: ListEntry) {
     entries.retain(|o| {
         let same_image = o.image.is_some() && o.image == e.image || o.digest.is_some() && o.digest == e.digest;
-        !same_image && !(o.os == e.os && o.architecture == e.architecture && o.variant == e.variant)
+        let same_platform = o.os == e.os && o.architecture == e.architecture && o.variant == e.variant;
+        !(same_image || same_platform)
     });
     entries.push(e);
 }
