@@ -18,6 +18,7 @@ use crate::{Error, Result};
 
 use store::LAYER_TAR;
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// The archive `save` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,12 @@ pub fn save(
 ) -> Result<()> {
     let _lock = store.lock(false)?;
     let mut saved: Vec<Saved> = Vec::new();
+    let mut lists: Vec<SavedList> = Vec::new();
     for name in names {
+        if let Some(list) = saved_list(store, name, &mut saved)? {
+            lists.push(list);
+            continue;
+        }
         let id = store.resolve(name)?;
         let rec = store.image(&id)?;
         let names: Vec<Reference> = match Reference::parse(name) {
@@ -61,26 +67,32 @@ pub fn save(
         };
         match saved.iter_mut().find(|s| s.id == id) {
             Some(s) => s.names.extend(names),
-            None => saved.push(Saved { diff_ids: store.diff_ids(&id)?, chain: rec.chain.clone(), id, names }),
+            None => saved.push(Saved {
+                diff_ids: store.diff_ids(&id)?,
+                chain: rec.chain.clone(),
+                id,
+                names,
+                platform: None,
+            }),
         }
     }
     match (format, target) {
         (SaveFormat::OciDir, SaveTarget::Dir(dir)) => {
             std::fs::create_dir_all(dir.join("blobs/sha256")).with_ctx(|| format!("create {}", dir.display()))?;
-            write_oci(store, &saved, codec, &mut DirSink(dir.clone()))
+            write_oci(store, &saved, &lists, codec, &mut DirSink(dir.clone()))
         }
         (SaveFormat::OciDir, _) => Err(Error::invalid("oci-dir needs -o DIRECTORY")),
         (SaveFormat::OciArchive, SaveTarget::File(path)) => into_file(&path, |file| {
             let mut sink = TarSink(tar::Builder::new(io::BufWriter::with_capacity(1 << 20, file)));
-            write_oci(store, &saved, codec, &mut sink)?;
+            write_oci(store, &saved, &lists, codec, &mut sink)?;
             Ok(sink.0.into_inner()?.flush()?)
         }),
         (SaveFormat::OciArchive, _) => Err(Error::invalid("oci-archive needs -o FILE")),
         (SaveFormat::DockerArchive, SaveTarget::File(path)) => {
-            into_file(&path, |file| write_archive(store, &saved, io::BufWriter::with_capacity(1 << 20, file)))
+            into_file(&path, |file| write_archive(store, &saved, &lists, io::BufWriter::with_capacity(1 << 20, file)))
         }
         (SaveFormat::DockerArchive, SaveTarget::Stream(out)) => {
-            write_archive(store, &saved, io::BufWriter::with_capacity(1 << 20, out))
+            write_archive(store, &saved, &lists, io::BufWriter::with_capacity(1 << 20, out))
         }
         (SaveFormat::DockerArchive, SaveTarget::Dir(_)) => Err(Error::invalid("docker-archive is written to a file")),
     }
@@ -126,7 +138,48 @@ pub fn load(store: &mut Store, input: impl Read) -> Result<Vec<Loaded>> {
         }
         loaded.push(Loaded { id, names: f.names });
     }
+    if sp.0.contains_key("index.json") {
+        load_lists(store, &sp)?;
+    }
     Ok(loaded)
+}
+
+/// Keeps the multi-platform images of an archive whole: each named
+/// nested index becomes a local manifest list of the same name, every
+/// platform's image loaded.
+fn load_lists(store: &mut Store, sp: &Spool) -> Result<()> {
+    let index: Value = serde_json::from_slice(&sp.bytes(store, "index.json")?).ctx("index.json")?;
+    for entry in index["manifests"].as_array().into_iter().flatten() {
+        let is_index = entry["mediaType"] == INDEX || entry["mediaType"].as_str().is_some_and(|m| m.contains("manifest.list"));
+        let name = entry["annotations"]["io.containerd.image.name"].as_str().and_then(|n| Reference::parse(n).ok());
+        let (true, Some(name)) = (is_index, name) else { continue };
+        let d: Digest = entry["digest"].as_str().unwrap_or_default().parse()?;
+        let nested: Value = serde_json::from_slice(&sp.bytes(store, &blob_path(&d))?).ctx("a nested index")?;
+        let mut entries = Vec::new();
+        for m in nested["manifests"].as_array().into_iter().flatten() {
+            let md: Digest = m["digest"].as_str().unwrap_or_default().parse()?;
+            let manifest = ImageManifest::from_reader(&sp.bytes(store, &blob_path(&md))?[..])?;
+            let cd: Digest = manifest.config().digest().to_string().parse()?;
+            let config = sp.bytes(store, &blob_path(&cd))?;
+            let mut layers = Vec::new();
+            for l in manifest.layers() {
+                let p = blob_path(&l.digest().to_string().parse::<Digest>()?);
+                layers.push((sp.blob(store, &p)?, p));
+            }
+            let id = load_one(store, &Found { config, layers, names: Vec::new() })?;
+            let field = |k: &str| m["platform"][k].as_str().unwrap_or_default().to_owned();
+            entries.push(store::ListEntry {
+                source: name.to_string(),
+                image: Some(id.to_string()),
+                os: field("os"),
+                architecture: field("architecture"),
+                variant: field("variant"),
+                ..store::ListEntry::default()
+            });
+        }
+        store.put_manifest_list(&store::ManifestList { name: name.to_string(), created: store::now_rfc3339(), entries })?;
+    }
+    Ok(())
 }
 
 /// One image to save and the names it is saved under.
@@ -135,6 +188,70 @@ struct Saved {
     names: Vec<Reference>,
     diff_ids: Vec<Digest>,
     chain: Vec<Digest>,
+    /// Its platform, when it is saved as an entry of a manifest list (the
+    /// index names it; the top level does not).
+    platform: Option<Value>,
+}
+
+/// A manifest list saved as a nested index: its name and its images (by
+/// index in the saved list).
+struct SavedList {
+    name: Reference,
+    images: Vec<usize>,
+}
+
+/// The images of the local manifest list `name`, when there is one: each
+/// saved (the host's platform's under the list's name, so that loaders of
+/// `manifest.json` get the image this host runs), the list returned.
+fn saved_list(store: &Store, name: &str, saved: &mut Vec<Saved>) -> Result<Option<SavedList>> {
+    let Ok(r) = Reference::parse(name) else { return Ok(None) };
+    let Some(list) = store.manifest_list(&r.to_string())? else { return Ok(None) };
+    let host = builder::host_platform();
+    let mut images = Vec::new();
+    for e in list.entries.iter().filter(|e| e.image.is_some()) {
+        let id: Digest = e.image.as_deref().unwrap_or_default().parse()?;
+        let rec = store.image(&id)?;
+        let is_host = e.os == host.os && e.architecture == host.arch;
+        let mut platform = json!({"architecture": e.architecture, "os": e.os});
+        if !e.variant.is_empty() {
+            platform["variant"] = json!(e.variant);
+        }
+        images.push(saved.len());
+        saved.push(Saved {
+            diff_ids: store.diff_ids(&id)?,
+            chain: rec.chain.clone(),
+            id,
+            names: if is_host { vec![r.clone()] } else { Vec::new() },
+            platform: Some(platform),
+        });
+    }
+    if images.is_empty() {
+        return Err(Error::invalid(format!("{name}: a manifest list with no local image")));
+    }
+    Ok(Some(SavedList { name: r, images }))
+}
+
+/// The nested indexes of `lists` (their bytes and top-level entries),
+/// given each saved image's manifest (digest, size).
+fn list_indexes(lists: &[SavedList], saved: &[Saved], manifests: &[(Digest, usize)]) -> Result<Vec<(Vec<u8>, Value)>> {
+    let mut out = Vec::new();
+    for l in lists {
+        let entries: Vec<Value> = l
+            .images
+            .iter()
+            .map(|&i| {
+                json!({"mediaType": MANIFEST, "digest": manifests[i].0.to_string(), "size": manifests[i].1,
+                       "platform": saved[i].platform})
+            })
+            .collect();
+        let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries});
+        let bytes = serde_json::to_vec(&index)?;
+        let tag = l.name.tag().unwrap_or("latest").to_owned();
+        let entry = json!({"mediaType": INDEX, "digest": Digest::of(&bytes).to_string(), "size": bytes.len(),
+            "annotations": {"io.containerd.image.name": l.name.to_string(), "org.opencontainers.image.ref.name": tag}});
+        out.push((bytes, entry));
+    }
+    Ok(out)
 }
 
 /// Where OCI layout files go: a tar or a directory.
@@ -168,9 +285,16 @@ impl Sink for DirSink {
 
 /// An OCI image layout: config, compressed layers (made once and kept in
 /// the store), manifests and `index.json`.
-fn write_oci(store: &mut Store, saved: &[Saved], codec: store::Codec, sink: &mut dyn Sink) -> Result<()> {
+fn write_oci(
+    store: &mut Store,
+    saved: &[Saved],
+    lists: &[SavedList],
+    codec: store::Codec,
+    sink: &mut dyn Sink,
+) -> Result<()> {
     let mut written = std::collections::HashSet::new();
     let mut index_entries = Vec::new();
+    let mut manifests = Vec::new();
     for s in saved {
         let config = store.config_bytes(&s.id)?;
         if written.insert(s.id.clone()) {
@@ -195,6 +319,11 @@ fn write_oci(store: &mut Store, saved: &[Saved], codec: store::Codec, sink: &mut
         if written.insert(mdigest.clone()) {
             sink.file(&blob_path(&mdigest), mbytes.len() as u64, &mut &mbytes[..])?;
         }
+        manifests.push((mdigest.clone(), mbytes.len()));
+        if s.platform.is_some() {
+            // A list's image: named by the list's index.
+            continue;
+        }
         let names: Vec<Option<&Reference>> =
             if s.names.is_empty() { vec![None] } else { s.names.iter().map(Some).collect() };
         for n in names {
@@ -205,8 +334,12 @@ fn write_oci(store: &mut Store, saved: &[Saved], codec: store::Codec, sink: &mut
             index_entries.push(d);
         }
     }
-    let index =
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
+    for (bytes, entry) in list_indexes(lists, saved, &manifests)? {
+        let d: Digest = entry["digest"].as_str().unwrap_or_default().parse()?;
+        sink.file(&blob_path(&d), bytes.len() as u64, &mut &bytes[..])?;
+        index_entries.push(entry);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": index_entries});
     let ib = serde_json::to_vec(&index)?;
     sink.file("index.json", ib.len() as u64, &mut &ib[..])?;
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -227,10 +360,11 @@ fn append_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> i
     b.append_data(&mut h, path, data)
 }
 
-fn write_archive<W: Write>(store: &Store, saved: &[Saved], out: W) -> Result<()> {
+fn write_archive<W: Write>(store: &Store, saved: &[Saved], lists: &[SavedList], out: W) -> Result<()> {
     let mut b = tar::Builder::new(out);
     let mut written = std::collections::HashSet::new();
     let mut index_entries = Vec::new();
+    let mut manifests = Vec::new();
     let mut manifest_json = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for s in saved {
@@ -266,6 +400,19 @@ fn write_archive<W: Write>(store: &Store, saved: &[Saved], out: W) -> Result<()>
         if written.insert(mdigest.clone()) {
             append_bytes(&mut b, &blob_path(&mdigest), &mbytes)?;
         }
+        manifests.push((mdigest.clone(), mbytes.len()));
+        if s.platform.is_some() {
+            // A list's image: named by the list's index; manifest.json
+            // (what older loaders read) has the host's platform's alone.
+            if !s.names.is_empty() {
+                manifest_json.push(json!({
+                    "Config": blob_path(&s.id),
+                    "RepoTags": s.names.iter().map(Reference::familiar).collect::<Vec<_>>(),
+                    "Layers": s.diff_ids.iter().map(blob_path).collect::<Vec<_>>(),
+                }));
+            }
+            continue;
+        }
         // The index is written as plain JSON: oci-spec keeps annotations in
         // a HashMap, whose order would make two saves differ.
         let names: Vec<Option<&Reference>> =
@@ -287,8 +434,12 @@ fn write_archive<W: Write>(store: &Store, saved: &[Saved], out: W) -> Result<()>
             "Layers": s.diff_ids.iter().map(blob_path).collect::<Vec<_>>(),
         }));
     }
-    let index =
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index_entries});
+    for (bytes, entry) in list_indexes(lists, saved, &manifests)? {
+        let d: Digest = entry["digest"].as_str().unwrap_or_default().parse()?;
+        append_bytes(&mut b, &blob_path(&d), &bytes)?;
+        index_entries.push(entry);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": index_entries});
     append_bytes(&mut b, "index.json", serde_json::to_string(&index)?.as_bytes())?;
     append_bytes(&mut b, "manifest.json", serde_json::to_string(&manifest_json)?.as_bytes())?;
     append_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;

@@ -136,6 +136,12 @@ pub fn build_platforms(
         for t in &tags {
             store.tag(&id, t).map_err(|e| failed(e.to_string()))?;
             crate::events::image(root, "tag", &id.to_string(), &t.familiar());
+            // The name also stands for every platform: a local manifest
+            // list of the same name, which push and save keep whole.
+            if built.len() > 1 {
+                let list = platform_list(t, &built).map_err(|e| failed(e.to_string()))?;
+                store.put_manifest_list(&list).map_err(|e| failed(e.to_string()))?;
+            }
         }
     }
     if push {
@@ -144,6 +150,23 @@ pub fn build_platforms(
         }
     }
     Ok(built)
+}
+
+/// The manifest list `r` names after a multi-platform build.
+fn platform_list(r: &Reference, images: &[(String, Digest)]) -> Result<store::ManifestList> {
+    let mut entries = Vec::new();
+    for (platform, id) in images {
+        let p = builder::config::parse_platform(platform).map_err(Error::invalid)?;
+        entries.push(store::ListEntry {
+            source: r.to_string(),
+            image: Some(id.to_string()),
+            os: p.os,
+            architecture: p.arch,
+            variant: p.variant,
+            ..store::ListEntry::default()
+        });
+    }
+    Ok(store::ManifestList { name: r.to_string(), created: store::now_rfc3339(), entries })
 }
 
 /// Pushes each image by digest, then an index of them under `r`'s tag.

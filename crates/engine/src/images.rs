@@ -41,6 +41,8 @@ pub fn remove(store: &mut Store, name: &str, force: bool) -> Result<Vec<DeleteIt
     let rec = store.image(&id)?;
     let by_name = Reference::parse(name).ok().filter(|r| rec.tags.contains(r) || rec.digests.contains(r));
     if let Some(r) = &by_name {
+        // The name's manifest list (a multi-platform image) goes with it.
+        store.remove_manifest_list(&r.to_string())?;
         if rec.tags.len() + rec.digests.len() > 1 && r.digest().is_none() {
             store.untag(r)?;
             crate::events::image(store.root(), "untag", &id.to_string(), &r.familiar());

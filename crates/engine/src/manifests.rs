@@ -157,7 +157,14 @@ pub fn push(root: &Path, list: &str, dest: Option<&str>, purge: bool, opts: &reg
     let quiet = |_: registry::Event| {};
     let mut entries = Vec::new();
     for e in &l.entries {
+        // An entry the destination repository already holds is not pushed
+        // again (a pulled index pushed back).
+        let in_dest = Reference::parse(&e.source).is_ok_and(|s| s.repository() == dest.repository());
         let (digest, size, media_type) = match &e.image {
+            Some(_) if in_dest && e.digest.is_some() => {
+                let d = e.digest.as_deref().unwrap_or_default();
+                (d.parse().map_err(|_| Error::internal(format!("bad digest {d}")))?, e.size as usize, e.media_type.clone())
+            }
             Some(id) => {
                 let id: Digest = id.parse().map_err(|_| Error::internal(format!("bad image ID {id}")))?;
                 let pushed = registry::push_image(root, &id, &dest, true, store::Codec::Gzip, opts, &quiet)
@@ -290,14 +297,17 @@ fn local_manifest(store: &mut Store, id: &str) -> Result<(Vec<u8>, Digest)> {
 /// tag's image, or a local manifest list's entry for the platform (its
 /// local image). None when neither is here.
 pub fn resolve(store: &Store, name: &str, platform: &str) -> Result<Option<Digest>> {
-    if let Ok(id) = store.resolve(name) {
-        return Ok(Some(id));
-    }
-    let Ok(full) = list_name(name) else { return Ok(None) };
-    let Some(l) = store.manifest_list(&full)? else { return Ok(None) };
+    let tagged = store.resolve(name).ok();
+    let list = match list_name(name) {
+        Ok(full) => store.manifest_list(&full)?,
+        Err(_) => None,
+    };
+    let Some(l) = list else { return Ok(tagged) };
+    // A multi-platform name: the tag has the host's image, the list the
+    // platform's.
     let p = builder::config::parse_platform(platform).map_err(Error::invalid)?;
     match l.image_for(&p.os, &p.arch, &p.variant) {
         Some(id) => Ok(Some(id.parse().map_err(|_| Error::internal(format!("bad image ID {id}")))?)),
-        None => Ok(None),
+        None => Ok(tagged),
     }
 }

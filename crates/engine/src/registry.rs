@@ -110,8 +110,39 @@ pub fn pull(
     progress: &dyn registry::Progress,
 ) -> Result<Pulled> {
     let pulled = registry::pull(root, r, platform, opts, progress)?;
+    if let (Some((index, chosen)), Some(_)) = (&pulled.index, r.tag()) {
+        Store::open(root)?.put_manifest_list(&pulled_list(r, index, chosen, &pulled.id))?;
+    }
     crate::events::image(root, "pull", &r.familiar(), &r.familiar());
     Ok(pulled)
+}
+
+/// The index a tag named, kept as a local manifest list of the same name:
+/// the platform pulled is its local image, the others stay in the
+/// registry (so that pushing the name back pushes the index whole).
+fn pulled_list(r: &Reference, index: &Value, chosen: &image::Digest, id: &image::Digest) -> store::ManifestList {
+    let entries = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["platform"]["os"].as_str().is_some_and(|os| os != "unknown"))
+        .map(|m| {
+            let field = |k: &str| m["platform"][k].as_str().unwrap_or_default().to_owned();
+            let digest = m["digest"].as_str().unwrap_or_default().to_owned();
+            store::ListEntry {
+                source: r.to_string(),
+                image: (digest == chosen.to_string()).then(|| id.to_string()),
+                digest: Some(digest),
+                size: m["size"].as_u64().unwrap_or(0),
+                media_type: m["mediaType"].as_str().unwrap_or_default().to_owned(),
+                os: field("os"),
+                architecture: field("architecture"),
+                variant: field("variant"),
+                ..store::ListEntry::default()
+            }
+        })
+        .collect();
+    store::ManifestList { name: r.to_string(), created: store::now_rfc3339(), entries }
 }
 
 /// Pushes the local image `r` names, layers compressed with `codec` where

@@ -89,6 +89,9 @@ pub struct Pulled {
     pub digest: Digest,
     /// Layers fetched; 0 means the image was up to date.
     pub fetched: usize,
+    /// The index the reference named (a multi-platform image), and the
+    /// digest of the entry pulled.
+    pub index: Option<(Value, Digest)>,
 }
 
 /// A layer of the manifest being pulled.
@@ -156,7 +159,8 @@ pub fn pull(
         store.tag(&id, &r.with_tag(tag))?;
     }
     store.add_repo_digest(&r.with_digest(top.digest.clone()), &id)?;
-    Ok(Pulled { id, digest: top.digest, fetched })
+    let index = top.json.get("manifests").is_some().then(|| (top.json.clone(), manifest.digest.clone()));
+    Ok(Pulled { id, digest: top.digest, fetched, index })
 }
 
 /// After a failed pull, removes the layers it fetched (no image refers to

@@ -113,6 +113,20 @@ fn a_two_platform_build_pushes_an_index_every_tool_reads() {
     let _ = Command::new("podman").args(["rmi", "-f", &id]).output();
     assert_eq!(String::from_utf8_lossy(&arch.stdout).trim(), "arm64");
 
+    // The name stands for both platforms locally too: save keeps them
+    // (a nested index), load gives them back.
+    let tar = env.path().join("multi.tar");
+    env.ok(&["save", "-o", tar.to_str().expect("utf8"), &name]);
+    let loaded = Env::new().expect("runc");
+    loaded.ok(&["load", "-q", "-i", tar.to_str().expect("utf8")]);
+    assert_eq!(loaded.ok(&["run", "--rm", "--platform", "linux/arm64", &name, "cat", "/arch"]), "aarch64\n");
+    assert_eq!(loaded.ok(&["run", "--rm", &name, "cat", "/arch"]), "x86_64\n");
+    let o = Command::new("skopeo")
+        .args(["inspect", "--override-arch", "arm64", &format!("docker-archive:{}", tar.display())])
+        .output()
+        .expect("skopeo");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
     // Another store pulls either platform from the index.
     let fresh = Env::new().expect("runc");
     fresh.ok(&["pull", "-q", "--platform", "linux/arm64", &name]);
@@ -122,6 +136,14 @@ fn a_two_platform_build_pushes_an_index_every_tool_reads() {
     );
     fresh.ok(&["pull", "-q", &name]);
     assert_eq!(fresh.ok(&["run", "--rm", &name, "cat", "/arch", "/platform"]), "x86_64\nlinux/amd64\n");
+    // The pulled index is kept: pushed back under another tag of the
+    // repository, it is whole.
+    let inspected: serde_json::Value = serde_json::from_str(&fresh.ok(&["manifest", "inspect", &name])).expect("json");
+    assert_eq!(inspected["manifests"].as_array().map(Vec::len), Some(2));
+    let again = format!("{}/app/multi:2", reg.addr());
+    fresh.ok(&["manifest", "push", "--insecure", &name, &again]);
+    let index = skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{again}")]);
+    assert_eq!(index["manifests"].as_array().map(Vec::len), Some(2));
 }
 
 #[test]

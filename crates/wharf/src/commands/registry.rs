@@ -207,6 +207,16 @@ pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<ExitCode> {
         println!("The push refers to repository [{}]", named.repository());
     }
     for t in &targets {
+        // A multi-platform name (a local manifest list of it): every
+        // platform's image, then the index.
+        if store::Store::open(root)?.manifest_list(&t.to_string())?.is_some() {
+            let digest = engine::manifests::push(root, &t.to_string(), None, false, &opts)?;
+            match args.quiet {
+                true => println!("{t}"),
+                false => println!("{}: digest: {digest}", t.tag().unwrap_or("latest")),
+            }
+            continue;
+        }
         let progress = Lines::new(args.quiet, false, "Preparing", "Pushed", "Layer already exists");
         let pushed = engine::registry::push(root, t, codec, &opts, &progress)?;
         progress.finish();
