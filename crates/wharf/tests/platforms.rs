@@ -65,6 +65,20 @@ fn an_arm64_image_runs_and_builds_under_emulation() {
     assert_eq!(env.ok(&["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "one"]), "linux/arm64\n");
     assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", "one", "cat", "/arch", "/platform"]), "aarch64\nlinux/arm64\n");
 
+    // Cross-building: a stage FROM --platform=$BUILDPLATFORM runs natively
+    // for the target's.
+    let ctx = context(
+        &env,
+        "ARG TARGETARCH\n\
+         FROM --platform=$BUILDPLATFORM localhost/bb-amd64 AS build\n\
+         ARG TARGETARCH\n\
+         RUN uname -m > /build-arch && echo $TARGETARCH > /target\n\
+         FROM localhost/bb-$TARGETARCH\n\
+         COPY --from=build /build-arch /target /\n",
+    );
+    env.ok(&["build", "-q", "--platform", "linux/arm64", "-t", "cross", &ctx]);
+    assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", "cross", "cat", "/build-arch", "/target"]), "x86_64\narm64\n");
+
     // A base of another platform than the stage's is refused in words.
     let ctx = context(&env, "FROM localhost/bb-amd64\nRUN true\n");
     let (code, _, err) = env.out(&["build", "-q", "--platform", "linux/arm64", &ctx]);
