@@ -104,6 +104,8 @@ pub struct BuildOptions {
     /// Stages without `FROM --platform` are of it; their RUN steps run
     /// under emulation when it is not the host's.
     pub platform: Option<String>,
+    /// Progress titles name the stage's platform (a build of several).
+    pub label_platform: bool,
 }
 
 /// The Dockerfile and the context directory it is built in.

@@ -334,11 +334,15 @@ impl<'a, 'r> Builder<'a, 'r> {
         let is_step =
             |c: &Command| matches!(c, Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir(_));
         let total = stage.commands.iter().filter(|c| is_step(&c.command)).count() + 1;
-        let label = match (&stage.name, self.stages.stages.len()) {
+        let mut label = match (&stage.name, self.stages.stages.len()) {
             (Some(n), _) => format!("{n} "),
             (None, 1) => String::new(),
             (None, _) => format!("stage-{idx} "),
         };
+        // One of several platforms: each step says which, as BuildKit's.
+        if self.opts.label_platform {
+            label = format!("{} {label}", self.stage_platform(stage)?.spec());
+        }
         let n = self.progress.begin(&format!("[{label}1/{total}] FROM {}", self.base_name(stage)?));
         let mut b = self.base(idx)?;
         self.progress.done(n);

@@ -125,6 +125,7 @@ pub fn build_platforms(
         let spec = builder::config::parse_platform(p).map_err(BuildError::Invalid)?.spec();
         let mut one = req.clone();
         one.options.platform = Some(spec.clone());
+        one.options.label_platform = platforms.len() > 1;
         one.tags.clear();
         built.push((spec, build(root, &one, progress)?));
     }

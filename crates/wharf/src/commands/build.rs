@@ -157,6 +157,7 @@ fn options(args: &BuildArgs) -> anyhow::Result<BuildOptions> {
         inline_cache: false,
         // One platform here; several are built one by one (build_platforms).
         platform: args.platform.clone().filter(|p| !p.contains(',')),
+        label_platform: false,
     })
 }
 
