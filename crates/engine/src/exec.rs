@@ -89,8 +89,8 @@ impl Exec {
         let dir = self.spec.parent().map(PathBuf::from).unwrap_or_default();
         let process_file = dir.join(format!("exec-{tag}.json"));
         std::fs::write(&process_file, serde_json::to_vec(&self.process()?)?)?;
-        let sock = PathBuf::from(format!("/run/wharf/exec-{tag}.sock"));
-        std::fs::create_dir_all("/run/wharf")?;
+        let sock = crate::layout::run_dir().join(format!("exec-{tag}.sock"));
+        paths::ensure_run_dir()?;
         runtime::supervise::become_subreaper()?;
         let mut signals =
             runtime::supervise::SignalPipes::install(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGWINCH])?;

@@ -1,12 +1,16 @@
 //! Every path wharf uses, named once: under the store's root (`--root`,
-//! default /var/lib/wharf) and under the run directory (/run/wharf, for
+//! default /var/lib/wharf) and under the run directory (/run/wharf or the
+//! user's, see the paths crate; for
 //! sockets that must be short: a unix socket path has at most 108 bytes).
 //! Nothing else in the engine joins path names onto the root.
 
 use std::path::{Path, PathBuf};
 
-/// The run directory: sockets of attach servers and consoles.
-pub const RUN_DIR: &str = "/run/wharf";
+/// The runtime directory (`/run/wharf`, or the user's when rootless):
+/// sockets of attach servers and consoles.
+pub fn run_dir() -> PathBuf {
+    paths::run_dir()
+}
 
 /// The layout of one store root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,12 +180,12 @@ impl ContainerPaths {
 
     /// Where the monitor listens for `attach` clients.
     pub fn attach_socket(&self) -> PathBuf {
-        PathBuf::from(format!("{RUN_DIR}/attach-{}.sock", short(&self.id)))
+        run_dir().join(format!("attach-{}.sock", short(&self.id)))
     }
 
     /// Where the runtime hands over a `-t` container's terminal.
     pub fn console_socket(&self) -> PathBuf {
-        PathBuf::from(format!("{RUN_DIR}/console-{}.sock", short(&self.id)))
+        run_dir().join(format!("console-{}.sock", short(&self.id)))
     }
 }
 

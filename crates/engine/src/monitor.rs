@@ -126,7 +126,8 @@ pub fn monitor_in(mut store: Store, id: &str, attach: Attach) -> Result<i32> {
     // is detected (lifecycle::refresh) and its leftovers removed.
     store.set_container_monitor(id, std::process::id() as i32, rec.restarts)?;
     // Without it the container still runs; only `attach` is refused.
-    let mut attach = std::fs::create_dir_all(crate::layout::RUN_DIR)
+    let mut attach = paths::ensure_run_dir()
+        .map(drop)
         .and_then(|_| AttachServer::listen(&attach_path(id)))
         .map_err(|e| warn(root, id, &format!("no attach socket: {e}")))
         .ok();

@@ -12,7 +12,8 @@ use store::Store;
 use crate::{Error, Result};
 
 /// Registry options: TLS verification as asked (`--tls-verify`), and the
-/// insecure registries from `/etc/wharf/daemon.json` (docker's
+/// insecure registries from `/etc/wharf/daemon.json` (the user's
+/// `~/.config/wharf/daemon.json` when rootless; docker's
 /// `insecure-registries` key; `WHARF_DAEMON_JSON` names another file) and
 /// `WHARF_INSECURE_REGISTRIES`.
 pub fn options(tls_verify: Option<bool>) -> Options {
@@ -23,7 +24,8 @@ pub fn options(tls_verify: Option<bool>) -> Options {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let daemon = std::env::var_os("WHARF_DAEMON_JSON").unwrap_or_else(|| "/etc/wharf/daemon.json".into());
+    let daemon =
+        std::env::var_os("WHARF_DAEMON_JSON").unwrap_or_else(|| paths::config_dir().join("daemon.json").into_os_string());
     if let Ok(bytes) = std::fs::read(daemon) {
         if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
             let listed = v.get("insecure-registries").and_then(Value::as_array).cloned().unwrap_or_default();

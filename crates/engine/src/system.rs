@@ -384,7 +384,7 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
             if network::netns_path(&rec.id).exists() {
                 left.push("network namespace");
             }
-            if Path::new("/run/wharf/ports").join(&rec.id).exists() {
+            if network::ports_path(&rec.id).exists() {
                 left.push("port rules");
             }
             if network::has_veth(&rec.id) {
@@ -397,14 +397,14 @@ fn container_leftovers(store: &mut Store, repair: bool) -> Result<Vec<String>> {
                 left.push("rootfs mount");
             }
         }
-        // A dead monitor's sockets under /run/wharf.
+        // A dead monitor's sockets in the runtime directory.
         let sockets: Vec<std::path::PathBuf> =
             [crate::monitor::attach_path(&rec.id), crate::monitor::console_path(&rec.id)]
                 .into_iter()
                 .filter(|p| (!rec.state.is_live() || lost) && p.exists())
                 .collect();
         if !sockets.is_empty() {
-            left.push("sockets under /run/wharf");
+            left.push("sockets in the runtime directory");
         }
         let cgroups = match rec.state.is_live() {
             true => Vec::new(),
@@ -515,7 +515,7 @@ pub fn info(store: &Store) -> Result<Value> {
         "Name": hostname.trim(),
         "ServerVersion": VERSION,
         "DefaultRuntime": "libcontainer",
-        "SecurityOptions": ["name=seccomp,profile=default", "name=cgroupns"],
+        "SecurityOptions": security_options(),
     }))
 }
 
@@ -526,6 +526,16 @@ pub fn version(git_commit: &str) -> Value {
     json!({"Version": VERSION, "Os": "linux", "Arch": builder::config::host_arch(), "Components": [
         {"Name": "Engine", "Version": VERSION, "Details": details},
     ]})
+}
+
+/// docker's `SecurityOptions`: a rootless engine says so, as rootless
+/// docker's does.
+fn security_options() -> Vec<&'static str> {
+    let mut o = vec!["name=seccomp,profile=default", "name=cgroupns"];
+    if paths::rootless() {
+        o.push("name=rootless");
+    }
+    o
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl Bridge {
     }
 
     fn lease_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/run/wharf/ipam/{}", self.name))
+        leases_dir().join(&self.name)
     }
 }
 
@@ -328,7 +328,7 @@ pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
 /// tool may have flushed them) costs an `iptables` run, a few ms of every
 /// start: [`recheck_rules`] does it once the container runs.
 pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
-    let ready = format!("/run/wharf/bridge-ready-{}", br.name);
+    let ready = paths::run_dir().join(format!("bridge-ready-{}", br.name));
     let mtu = br.link_mtu().to_string();
     if std::fs::read_to_string(&ready).is_ok_and(|m| m == mtu)
         && std::path::Path::new("/sys/class/net").join(&br.name).exists()
@@ -358,7 +358,7 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
     // packets out of the bridge.
     let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"), "1");
     ensure_rules(br)?;
-    let _ = std::fs::create_dir_all("/run/wharf");
+    let _ = paths::ensure_run_dir();
     let _ = std::fs::write(&ready, mtu);
     Ok(())
 }
@@ -621,7 +621,13 @@ impl Drop for Restore {
 }
 
 fn ports_marker(id: &str) -> PathBuf {
-    PathBuf::from(format!("/run/wharf/ports/{id}"))
+    paths::run_dir().join("ports").join(id)
+}
+
+/// The marker of container `id`'s published port rules (there while
+/// they are).
+pub fn ports_path(id: &str) -> PathBuf {
+    ports_marker(id)
 }
 
 /// Removes the DNAT rules of container `id`'s published ports, if it has
@@ -662,8 +668,10 @@ pub fn teardown(id: &str) -> Vec<NetError> {
 
 /// Host-wide address leases: one file per address naming the container.
 /// The bridge is shared by every wharf store on the host, so the leases
-/// live in /run, not in a store.
-const LEASES: &str = "/run/wharf/ipam";
+/// live in the runtime directory, not in a store.
+fn leases_dir() -> PathBuf {
+    paths::run_dir().join("ipam")
+}
 
 /// Leases the lowest free address for container `id` (whose namespace
 /// must already exist). A lease whose container's namespace is gone was
@@ -803,7 +811,7 @@ pub fn release_on(br: &Bridge, id: &str) {
 
 /// Releases the addresses leased to `id` on every network.
 pub fn release(id: &str) {
-    let Ok(nets) = std::fs::read_dir(LEASES) else { return };
+    let Ok(nets) = std::fs::read_dir(leases_dir()) else { return };
     for net in nets.flatten() {
         if let Ok(rd) = std::fs::read_dir(net.path()) {
             for e in rd.flatten() {
@@ -868,7 +876,7 @@ pub fn remove_bridge(br: &Bridge) {
         let _ = run("iptables", &args);
     }
     let _ = netlink::Netlink::host().and_then(|nl| nl.del_link(&br.name));
-    let _ = std::fs::remove_file(format!("/run/wharf/bridge-ready-{}", br.name));
+    let _ = std::fs::remove_file(paths::run_dir().join(format!("bridge-ready-{}", br.name)));
     let _ = std::fs::remove_dir_all(br.lease_dir());
 }
 

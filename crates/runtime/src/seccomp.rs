@@ -137,16 +137,18 @@ fn host_architectures() -> Vec<Arch> {
     }
 }
 
-/// Where compiled profiles are kept: host-wide and per boot, since
-/// libseccomp's output depends on the kernel it probes.
-const COMPILED_DIR: &str = "/run/wharf/seccomp";
+/// Where compiled profiles are kept: per boot (in the runtime directory),
+/// since libseccomp's output depends on the kernel it probes.
+fn compiled_dir() -> std::path::PathBuf {
+    paths::run_dir().join("seccomp")
+}
 
 /// Adds crun's `run.oci.seccomp_bpf_data` annotation to `spec`: its
 /// seccomp profile compiled to BPF. The embedded runtime (libcontainer,
 /// patched: third_party/README.md) and crun then load that program instead
 /// of compiling the profile at every start, which took libseccomp about
 /// 1 ms here; runc ignores the annotation. Each profile is compiled once and
-/// kept in COMPILED_DIR. If it cannot be compiled here nothing is added, and
+/// kept in the runtime directory. If it cannot be compiled here nothing is added, and
 /// the runtime compiles it and reports the error itself.
 pub fn attach_compiled(spec: &mut Spec) {
     let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
@@ -164,15 +166,15 @@ pub fn attach_compiled(spec: &mut Spec) {
     spec.set_annotations(Some(annotations));
 }
 
-/// The BPF program for `profile`, from COMPILED_DIR or compiled into it.
+/// The BPF program for `profile`, from [`compiled_dir`] or compiled into it.
 fn compiled(profile: &LinuxSeccomp) -> std::io::Result<Vec<u8>> {
-    let path = Path::new(COMPILED_DIR).join(format!("{}.bpf", cache_key(profile)?));
+    let path = compiled_dir().join(format!("{}.bpf", cache_key(profile)?));
     if let Ok(program) = std::fs::read(&path) {
         if is_program(&program) {
             return Ok(program);
         }
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(COMPILED_DIR)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(compiled_dir())?;
     // Written aside and renamed, so a reader never sees half a program.
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let result = compile_into(profile, &tmp).and_then(|program| std::fs::rename(&tmp, &path).map(|()| program));
@@ -240,7 +242,7 @@ mod tests {
     #[test]
     fn the_compiled_profile_is_attached_and_kept_and_a_damaged_copy_is_replaced() {
         if !rustix::process::geteuid().is_root() {
-            eprintln!("skipping: writes {COMPILED_DIR} (needs root)");
+            eprintln!("skipping: writes {} (needs root)", compiled_dir().display());
             return;
         }
         let profile = default_profile(&["CAP_SYSLOG".into()]).expect("profile");
@@ -248,7 +250,7 @@ mod tests {
         attach_compiled(&mut spec);
         let program = attached(&spec).expect("an annotation");
         assert!(is_program(&program) && program.len() > 100 * 8, "{} bytes", program.len());
-        let kept = Path::new(COMPILED_DIR).join(format!("{}.bpf", cache_key(&profile).expect("key")));
+        let kept = compiled_dir().join(format!("{}.bpf", cache_key(&profile).expect("key")));
         assert_eq!(std::fs::read(&kept).expect("kept"), program);
         std::fs::write(&kept, b"not bpf").expect("damage");
         let mut again = spec_with(profile);

@@ -31,8 +31,9 @@ pub struct Cli {
 /// Options every command accepts.
 #[derive(Debug, Args)]
 pub struct GlobalOptions {
-    /// Root of the wharf store
-    #[arg(long, global = true, env = "WHARF_ROOT", default_value = "/var/lib/wharf", value_name = "DIR")]
+    /// Root of the wharf store (/var/lib/wharf; ~/.local/share/wharf for an
+    /// ordinary user)
+    #[arg(long, global = true, env = "WHARF_ROOT", default_value_os_t = paths::default_root(), value_name = "DIR")]
     pub root: PathBuf,
     /// Enable debug output
     #[arg(short = 'D', long, global = true)]
@@ -262,7 +263,7 @@ pub enum SystemCommand {
     Info(info::FormatArgs),
     /// Get real time events from the server
     Events(events::EventsArgs),
-    /// Serve the Docker Engine API (on unix:///run/wharf/wharf.sock unless told)
+    /// Serve the Docker Engine API (on wharf.sock in the runtime directory unless told)
     Service(system::ServiceArgs),
 }
 

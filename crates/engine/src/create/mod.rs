@@ -80,8 +80,7 @@ impl ImageConfig {
 /// CLI pulls first, as docker's does).
 /// Held while a container's host ports are picked and recorded.
 fn ports_lock() -> Result<store::Lock> {
-    let dir = std::path::Path::new("/run/wharf");
-    std::fs::create_dir_all(dir)?;
+    let dir = paths::ensure_run_dir()?;
     Ok(store::Lock::acquire(&dir.join("ports.lock"), true)?)
 }
 

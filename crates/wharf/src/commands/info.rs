@@ -63,7 +63,7 @@ pub fn info(root: &Path, args: FormatArgs) -> anyhow::Result<ExitCode> {
         other => other.to_string(),
     };
     let text = format!(
-        "Server:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Default Runtime: {}\n Security Options:\n  seccomp\n   Profile: default\n  cgroupns\n Kernel Version: {}\n Operating System: {}\n OSType: linux\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n Docker Root Dir: {}\n",
+        "Server:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Default Runtime: {}\n Security Options:\n{} Kernel Version: {}\n Operating System: {}\n OSType: linux\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n Docker Root Dir: {}\n",
         f("Containers"),
         f("ContainersRunning"),
         f("ContainersPaused"),
@@ -75,6 +75,7 @@ pub fn info(root: &Path, args: FormatArgs) -> anyhow::Result<ExitCode> {
         f("CgroupDriver"),
         f("CgroupVersion"),
         f("DefaultRuntime"),
+        security_options(&v["SecurityOptions"]),
         f("KernelVersion"),
         f("OperatingSystem"),
         f("Architecture"),
@@ -84,5 +85,31 @@ pub fn info(root: &Path, args: FormatArgs) -> anyhow::Result<ExitCode> {
         f("DockerRootDir"),
     );
     print!("{text}");
+    if paths::rootless() {
+        // Where an ordinary user's wharf keeps its runtime state (podman's
+        // `info` shows its paths too).
+        println!(" Runtime Dir: {}", paths::run_dir().display());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's CLI rendering of `SecurityOptions`: each option's name, then
+/// its settings (`profile=default` as `Profile: default`).
+fn security_options(v: &Value) -> String {
+    let mut out = String::new();
+    for opt in v.as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for (i, kv) in opt.split(',').enumerate() {
+            let (k, val) = kv.split_once('=').unwrap_or((kv, ""));
+            if i == 0 {
+                out.push_str(&format!("  {val}\n"));
+            } else {
+                let mut key: Vec<char> = k.chars().collect();
+                if let Some(c) = key.first_mut() {
+                    *c = c.to_ascii_uppercase();
+                }
+                out.push_str(&format!("   {}: {val}\n", key.into_iter().collect::<String>()));
+            }
+        }
+    }
+    out
 }

@@ -46,6 +46,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let root = cli.global.root.as_path();
+    // An ordinary user's store is made private to them before any command
+    // writes in it (rootless: no other user reads it).
+    if paths::rootless() && !root.exists() {
+        paths::make_private_dir(root)?;
+    }
     match command {
         Command::Dockerfile(cmd) => dockerfile::run(cmd),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(root, a),

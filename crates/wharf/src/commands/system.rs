@@ -168,15 +168,16 @@ pub struct ServiceArgs {
     /// Seconds without a request before the service exits (0: never)
     #[arg(short, long, default_value_t = 5)]
     pub time: u64,
-    /// Where to listen: unix:///PATH, or tcp://127.0.0.1:PORT
-    #[arg(default_value = "unix:///run/wharf/wharf.sock")]
-    pub uri: String,
+    /// Where to listen: unix:///PATH, or tcp://127.0.0.1:PORT (default:
+    /// wharf.sock in the runtime directory, /run/wharf for root)
+    pub uri: Option<String>,
 }
 
 /// `wharf system service`: the Docker Engine API over this store, until
 /// it has been idle `--time` seconds (podman's syntax).
 pub fn service(root: &Path, args: ServiceArgs) -> anyhow::Result<ExitCode> {
-    let listen = api::Listen::parse(&args.uri).map_err(|e| crate::exit::fail(e.to_string()))?;
+    let uri = args.uri.unwrap_or_else(|| format!("unix://{}", paths::run_dir().join("wharf.sock").display()));
+    let listen = api::Listen::parse(&uri).map_err(|e| crate::exit::fail(e.to_string()))?;
     let idle = (args.time > 0).then(|| std::time::Duration::from_secs(args.time));
     api::serve(api::ServeOptions { root: root.to_owned(), listen, idle })
         .map_err(|e| crate::exit::fail(e.to_string()))?;

@@ -1,0 +1,117 @@
+//! Where wharf keeps things on the host. As root: the store in
+//! `/var/lib/wharf`, runtime state (sockets, leases, markers) in
+//! `/run/wharf`, configuration in `/etc/wharf`. As an ordinary user
+//! (rootless, as podman's): the XDG base directories, so that two users
+//! share nothing: `$XDG_DATA_HOME/wharf` (default `~/.local/share/wharf`),
+//! `$XDG_RUNTIME_DIR/wharf` (a private `/tmp/wharf-UID` when unset) and
+//! `$XDG_CONFIG_HOME/wharf` (default `~/.config/wharf`).
+//!
+//! Written by hand rather than with the `dirs`/`xdg` crates: three
+//! variables with their spec defaults, and the runtime fallback must be
+//! private to the user, which those crates leave to the caller.
+
+use std::path::PathBuf;
+
+/// Whether wharf runs as an ordinary user (its effective UID is not 0).
+pub fn rootless() -> bool {
+    !rustix::process::geteuid().is_root()
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+/// An XDG base directory: the variable when set to an absolute path, else
+/// HOME's default.
+fn xdg(var: &str, default_in_home: &str) -> PathBuf {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.is_absolute() => p,
+        _ => home().join(default_in_home),
+    }
+}
+
+/// The default store root.
+pub fn default_root() -> PathBuf {
+    if rootless() {
+        xdg("XDG_DATA_HOME", ".local/share").join("wharf")
+    } else {
+        PathBuf::from("/var/lib/wharf")
+    }
+}
+
+/// Runtime state: sockets, address leases, port rules, markers. Gone at
+/// reboot (`/run` and `$XDG_RUNTIME_DIR` are tmpfs).
+pub fn run_dir() -> PathBuf {
+    if !rootless() {
+        return PathBuf::from("/run/wharf");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(p) if p.is_absolute() => p.join("wharf"),
+        _ => PathBuf::from(format!("/tmp/wharf-{}", rustix::process::geteuid().as_raw())),
+    }
+}
+
+/// Configuration (`daemon.json`).
+pub fn config_dir() -> PathBuf {
+    if rootless() {
+        xdg("XDG_CONFIG_HOME", ".config").join("wharf")
+    } else {
+        PathBuf::from("/etc/wharf")
+    }
+}
+
+/// Makes `dir` (and its missing parents) readable by its owner alone.
+pub fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Makes the runtime directory; a user's is private to the user: in
+/// `/tmp` another user could otherwise have made it first, so one that is
+/// not ours or that others can write to is refused.
+pub fn ensure_run_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let dir = run_dir();
+    // Root's /run/wharf stays readable (a docker group's clients reach the
+    // API socket in it); a user's is the user's alone.
+    let mode = if rootless() { 0o700 } else { 0o755 };
+    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    if rootless() {
+        let m = std::fs::metadata(&dir)?;
+        if m.uid() != rustix::process::geteuid().as_raw() || m.mode() & 0o022 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{} is not private to this user", dir.display()),
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_keeps_the_system_locations() {
+        if rootless() {
+            return;
+        }
+        assert_eq!(default_root(), PathBuf::from("/var/lib/wharf"));
+        assert_eq!(run_dir(), PathBuf::from("/run/wharf"));
+        assert_eq!(config_dir(), PathBuf::from("/etc/wharf"));
+    }
+
+    #[test]
+    fn xdg_takes_absolute_paths_only() {
+        std::env::set_var("WHARF_TEST_XDG", "relative/dir");
+        std::env::set_var("HOME", "/home/u");
+        assert_eq!(xdg("WHARF_TEST_XDG", ".local/share"), PathBuf::from("/home/u/.local/share"));
+        std::env::set_var("WHARF_TEST_XDG", "/data");
+        assert_eq!(xdg("WHARF_TEST_XDG", ".local/share"), PathBuf::from("/data"));
+    }
+}
