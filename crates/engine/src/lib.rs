@@ -35,6 +35,7 @@ pub mod netglue;
 pub mod networks;
 pub mod registry;
 pub mod resources;
+pub mod rootless;
 pub mod rootfs;
 pub mod stats;
 pub mod system;

@@ -84,3 +84,29 @@ fn two_users_share_nothing() {
     let o = as_user(65533, &b, &[], &["--root", a.join(".local/share/wharf").to_str().expect("utf8"), "volume", "ls"]);
     assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+#[test]
+fn what_needs_a_user_namespace_is_refused_in_words() {
+    if !runnable() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let home = home_of(dir.path(), 65534);
+    // A rootfs of root's files, readable by the user.
+    let tar = dir.path().join("rootfs.tar");
+    let ok_tar = Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg("/bin").arg("busybox").status().expect("tar");
+    assert!(ok_tar.success());
+    std::fs::set_permissions(&tar, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    for (args, what) in [
+        (vec!["import", tar.to_str().expect("utf8"), "x"], "importing an image"),
+        (vec!["load", "-i", tar.to_str().expect("utf8")], "loading images"),
+    ] {
+        let o = as_user(65534, &home, &[], &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(&format!("{what} as an ordinary user needs a user namespace")), "{err}");
+    }
+    // Nothing half-made was left.
+    assert_eq!(ok(as_user(65534, &home, &[], &["images", "-q"])), "");
+}
