@@ -37,22 +37,7 @@ fi
 # Contexts, one copy per tool so that edits and stat caches do not mix.
 for t in wharf buildkit podman; do
   for c in seed tenstep bigctx; do
-    d=$WORK/ctx-$t/$c
-    [[ -d $d ]] && continue
-    mkdir -p "$(dirname "$d")" && cp -a "$SHARED/bench/dockerfiles/$c" "$d"
-    if [[ $c == bigctx ]]; then
-      python3 - "$d" <<'PY'
-import os, random, sys
-d = sys.argv[1]
-rnd = random.Random(42)
-for i in range(5000):
-    sub = os.path.join(d, "files", "d%02d" % (i % 50))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%04d.txt" % i), "wb") as f:
-        f.write(rnd.randbytes(rnd.randint(100, 4000)))
-PY
-      head -c $((200 * 1024 * 1024)) /dev/urandom >"$d/big.bin"
-    fi
+    bench_context "$SHARED" "$c" "$WORK/ctx-$t/$c"
   done
 done
 declare -A EDIT=([seed]=app.py [tenstep]=b.txt [bigctx]=files/d07/f0007.txt)

@@ -48,22 +48,7 @@ $A save -o "$WORK/base.tar" localhost/busybox
 $DOCKER image inspect localhost/busybox >/dev/null 2>&1 || $DOCKER import "$WORK/bb.tar" localhost/busybox >/dev/null
 
 for c in tenstep bigctx; do
-  d=$WORK/ctx/$c
-  [[ -d $d ]] && continue
-  mkdir -p "$(dirname "$d")" && cp -a "$SHARED/bench/dockerfiles/$c" "$d"
-  if [[ $c == bigctx ]]; then
-    python3 - "$d" <<'PY'
-import os, random, sys
-d = sys.argv[1]
-rnd = random.Random(42)
-for i in range(5000):
-    sub = os.path.join(d, "files", "d%02d" % (i % 50))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%04d.txt" % i), "wb") as f:
-        f.write(rnd.randbytes(rnd.randint(100, 4000)))
-PY
-    head -c $((200 * 1024 * 1024)) /dev/urandom >"$d/big.bin"
-  fi
+  bench_context "$SHARED" "$c" "$WORK/ctx/$c"
 done
 
 declare -A T

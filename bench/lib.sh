@@ -113,3 +113,24 @@ import_everywhere() {
     docker image inspect "$name" >/dev/null 2>&1 || docker import "$tar" "$name" >/dev/null
   fi
 }
+
+# bench_context SHARED CASE DIR: a copy of ../shared/bench/dockerfiles/CASE
+# in DIR (kept once made); bigctx gets its generated files (5,000 small
+# files from a fixed seed and a 200 MB random file), as peers.sh makes them.
+bench_context() {
+  local shared=$1 c=$2 d=$3
+  [[ -d $d ]] && return 0
+  mkdir -p "$(dirname "$d")" && cp -a "$shared/bench/dockerfiles/$c" "$d"
+  [[ $c == bigctx ]] || return 0
+  python3 - "$d" <<'PY'
+import os, random, sys
+d = sys.argv[1]
+rnd = random.Random(42)
+for i in range(5000):
+    sub = os.path.join(d, "files", "d%02d" % (i % 50))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%04d.txt" % i), "wb") as f:
+        f.write(rnd.randbytes(rnd.randint(100, 4000)))
+PY
+  head -c $((200 * 1024 * 1024)) /dev/urandom >"$d/big.bin"
+}

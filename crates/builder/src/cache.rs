@@ -112,11 +112,7 @@ mod tests {
         let d = |s: &str| Digest::of(s.as_bytes());
         let layers = vec![
             LayerInfo { diff_id: d("a"), chain_id: d("a"), size: 1 },
-            LayerInfo {
-                diff_id: d("b"),
-                chain_id: Digest::chain_id(&[d("a"), d("b")]).expect("a chain"),
-                size: 2,
-            },
+            LayerInfo { diff_id: d("b"), chain_id: Digest::chain_id(&[d("a"), d("b")]).expect("a chain"), size: 2 },
         ];
         let step = CachedStep { layer: Some((layers[1].chain_id.clone(), d("b"), 2)), created: "t".into() };
         assert_eq!(record("k", &step, &layers).step(), step);

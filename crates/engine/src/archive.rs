@@ -151,7 +151,8 @@ pub fn load(store: &mut Store, input: impl Read) -> Result<Vec<Loaded>> {
 fn load_lists(store: &mut Store, sp: &Spool) -> Result<()> {
     let index: Value = serde_json::from_slice(&sp.bytes(store, "index.json")?).ctx("index.json")?;
     for entry in index["manifests"].as_array().into_iter().flatten() {
-        let is_index = entry["mediaType"] == INDEX || entry["mediaType"].as_str().is_some_and(|m| m.contains("manifest.list"));
+        let is_index =
+            entry["mediaType"] == INDEX || entry["mediaType"].as_str().is_some_and(|m| m.contains("manifest.list"));
         let name = entry["annotations"]["io.containerd.image.name"].as_str().and_then(|n| Reference::parse(n).ok());
         let (true, Some(name)) = (is_index, name) else { continue };
         let d: Digest = entry["digest"].as_str().unwrap_or_default().parse()?;
@@ -178,7 +179,11 @@ fn load_lists(store: &mut Store, sp: &Spool) -> Result<()> {
                 ..store::ListEntry::default()
             });
         }
-        store.put_manifest_list(&store::ManifestList { name: name.to_string(), created: store::now_rfc3339(), entries })?;
+        store.put_manifest_list(&store::ManifestList {
+            name: name.to_string(),
+            created: store::now_rfc3339(),
+            entries,
+        })?;
     }
     Ok(())
 }

@@ -90,8 +90,7 @@ pub fn build(root: &Path, req: &BuildRequest, progress: &mut Reporter) -> Result
     let inline_arg = options.build_args.remove("BUILDKIT_INLINE_CACHE").is_some_and(|v| v == "1" || v == "true");
     options.inline_cache |= inline_arg || exports.iter().any(|(s, _)| *s == crate::buildcache::CacheSpec::Inline);
     let mut warnings = Vec::new();
-    options.cache_import =
-        crate::buildcache::import(&req.cache_from, &mut |w| warnings.push(w)).map_err(invalid)?;
+    options.cache_import = crate::buildcache::import(&req.cache_from, &mut |w| warnings.push(w)).map_err(invalid)?;
     for w in warnings {
         progress.warn(&w);
     }

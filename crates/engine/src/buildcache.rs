@@ -248,9 +248,10 @@ fn read_config(spec: &CacheSpec) -> Result<CacheConfig> {
         CacheSpec::Inline => return Err(Error::invalid("type=inline is for --cache-to")),
         CacheSpec::Local(dir) => read_local_config(dir)?,
         CacheSpec::Registry(r) => {
-            let (manifest, config) = registry::cache::fetch_manifest_and_config(r, &crate::registry::options(None))?;
-            if manifest["config"]["mediaType"] != CONFIG_TYPE {
-                return inline_config(&manifest, &config);
+            let m = registry::cache::remote_manifest(r, &crate::registry::options(None))?;
+            let config = m.config.ok_or_else(|| Error::invalid("an index, not a build cache or an image"))?;
+            if m.json["config"]["mediaType"] != CONFIG_TYPE {
+                return inline_config(&m.json, &config);
             }
             config
         }
@@ -264,7 +265,9 @@ fn inline_config(manifest: &Value, config: &[u8]) -> Result<CacheConfig> {
     let image: Value = serde_json::from_slice(config).map_err(|e| Error::invalid(format!("image config: {e}")))?;
     let records: Vec<CacheRecord> = match image.get(INLINE_KEY) {
         Some(r) => serde_json::from_value(r.clone()).map_err(|e| Error::invalid(format!("inline cache: {e}")))?,
-        None => return Err(Error::not_found("the image has no inline build cache (build it with --cache-to type=inline)")),
+        None => {
+            return Err(Error::not_found("the image has no inline build cache (build it with --cache-to type=inline)"))
+        }
     };
     let diffs = image.pointer("/rootfs/diff_ids").and_then(Value::as_array).cloned().unwrap_or_default();
     let blobs = manifest["layers"].as_array().cloned().unwrap_or_default();
@@ -289,8 +292,9 @@ fn read_local_config(dir: &Path) -> Result<Vec<u8>> {
         }
         Ok(bytes)
     };
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).with_ctx(|| format!("reading {}", dir.display()))?)?;
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("index.json")).with_ctx(|| format!("reading {}", dir.display()))?,
+    )?;
     let entry = index["manifests"]
         .as_array()
         .into_iter()
@@ -318,7 +322,8 @@ fn fetch_chain(root: &Path, import: &CacheImport, diffs: &[Digest]) -> Result<()
     for (i, diff) in diffs.iter().enumerate() {
         let chain = Digest::chain_id(&diffs[..=i]).unwrap_or_else(|| diff.clone());
         if !store.has_snapshot(&chain)? {
-            let b = import.blobs.get(diff).ok_or_else(|| Error::not_found(format!("no cached blob of layer {diff}")))?;
+            let b =
+                import.blobs.get(diff).ok_or_else(|| Error::not_found(format!("no cached blob of layer {diff}")))?;
             let source = import.sources.get(b.source).ok_or_else(|| Error::internal("a cache blob of no source"))?;
             match parse_spec(source, false)?.0 {
                 CacheSpec::Inline => return Err(Error::invalid("type=inline is for --cache-to")),

@@ -215,9 +215,8 @@ fn networks_value(store: &Store, rec: &ContainerRecord, cfg: &ContainerConfig) -
         // What was asked for (`--ip`), as docker keeps it apart.
         let ipam = cfg.ip.filter(|_| n == cfg.network).map(|a| json!({"IPv4Address": a.to_string()}));
         let v6 = br.as_ref().and_then(|b| Some((b.v6?, network::lease6_of(b, &rec.id)?))).filter(|_| !ip.is_empty());
-        let (ip6, prefix6, gw6) = v6.map_or((String::new(), 0, String::new()), |(v6, a)| {
-            (a.to_string(), v6.prefix, v6.gateway.to_string())
-        });
+        let (ip6, prefix6, gw6) =
+            v6.map_or((String::new(), 0, String::new()), |(v6, a)| (a.to_string(), v6.prefix, v6.gateway.to_string()));
         nets.insert(
             n,
             json!({"IPAMConfig": ipam, "IPAddress": ip, "Gateway": gw, "IPPrefixLen": prefix, "MacAddress": mac,

@@ -31,7 +31,9 @@ pub fn resolve(store: &Store, given: &[String], network: &str) -> Result<Vec<Lin
         let (name, alias) = l.split_once(':').unwrap_or((l, l));
         let name = name.trim_start_matches('/');
         if name.is_empty() {
-            return Err(Error::not_found(format!("could not get container for {name}: invalid name or ID supplied: \"\"")));
+            return Err(Error::not_found(format!(
+                "could not get container for {name}: invalid name or ID supplied: \"\""
+            )));
         }
         let (_, found, _) = store
             .find_container(name)

@@ -43,9 +43,12 @@ pub fn create(root: &Path, list: &str, images: &[String], amend: bool, opts: &re
     let mut store = Store::open(root)?;
     let existing = store.manifest_list(&name)?;
     if existing.is_some() && !amend {
-        return Err(Error::conflict(format!("refusing to amend an existing manifest list with no --amend flag: {name}")));
+        return Err(Error::conflict(format!(
+            "refusing to amend an existing manifest list with no --amend flag: {name}"
+        )));
     }
-    let mut l = existing.unwrap_or_else(|| ManifestList { name: name.clone(), created: store::now_rfc3339(), entries: vec![] });
+    let mut l =
+        existing.unwrap_or_else(|| ManifestList { name: name.clone(), created: store::now_rfc3339(), entries: vec![] });
     for i in images {
         let e = entry(&store, i, opts)?;
         replace_entry(&mut l.entries, e);
@@ -118,7 +121,8 @@ pub fn inspect(root: &Path, name: &str, opts: &registry::Options) -> Result<Valu
                 }
                 (None, None) => continue,
             };
-            manifests.push(json!({"mediaType": media_type, "size": size, "digest": digest, "platform": platform_json(e)}));
+            manifests
+                .push(json!({"mediaType": media_type, "size": size, "digest": digest, "platform": platform_json(e)}));
         }
         return Ok(json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": manifests}));
     }
@@ -163,7 +167,11 @@ pub fn push(root: &Path, list: &str, dest: Option<&str>, purge: bool, opts: &reg
         let (digest, size, media_type) = match &e.image {
             Some(_) if in_dest && e.digest.is_some() => {
                 let d = e.digest.as_deref().unwrap_or_default();
-                (d.parse().map_err(|_| Error::internal(format!("bad digest {d}")))?, e.size as usize, e.media_type.clone())
+                (
+                    d.parse().map_err(|_| Error::internal(format!("bad digest {d}")))?,
+                    e.size as usize,
+                    e.media_type.clone(),
+                )
             }
             Some(id) => {
                 let id: Digest = id.parse().map_err(|_| Error::internal(format!("bad image ID {id}")))?;
@@ -181,7 +189,11 @@ pub fn push(root: &Path, list: &str, dest: Option<&str>, purge: bool, opts: &reg
                         dest.repository()
                     )));
                 }
-                (d.parse().map_err(|_| Error::internal(format!("bad digest {d}")))?, e.size as usize, e.media_type.clone())
+                (
+                    d.parse().map_err(|_| Error::internal(format!("bad digest {d}")))?,
+                    e.size as usize,
+                    e.media_type.clone(),
+                )
             }
         };
         entries.push(registry::IndexEntry {
@@ -226,6 +238,7 @@ fn entry(store: &Store, image: &str, opts: &registry::Options) -> Result<ListEnt
     let Some(cfg) = m.config else {
         return Err(Error::invalid(format!("{} is a manifest list", r)));
     };
+    let cfg: Value = serde_json::from_slice(&cfg).map_err(|e| Error::invalid(format!("{r}: image config: {e}")))?;
     let field = |k: &str| cfg[k].as_str().unwrap_or_default().to_owned();
     Ok(ListEntry {
         source: r.to_string(),
@@ -281,14 +294,9 @@ fn local_manifest(store: &mut Store, id: &str) -> Result<(Vec<u8>, Digest)> {
     let mut layers = Vec::new();
     for l in store.image_layers(&id)? {
         let (blob, size) = store.compressed_layer(&l.chain_id, &l.diff_id, store::Codec::Gzip)?;
-        layers.push(json!({"mediaType": store::Codec::Gzip.media_type(), "digest": blob.to_string(), "size": size}));
+        layers.push((blob, size, store::Codec::Gzip.media_type()));
     }
-    let m = json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": id.to_string(), "size": config.len()},
-        "layers": layers,
-    });
-    let bytes = serde_json::to_vec(&m)?;
+    let bytes = registry::image_manifest(&id, config.len(), &layers);
     let digest = Digest::of(&bytes);
     Ok((bytes, digest))
 }
@@ -298,6 +306,11 @@ fn local_manifest(store: &mut Store, id: &str) -> Result<(Vec<u8>, Digest)> {
 /// local image). None when neither is here.
 pub fn resolve(store: &Store, name: &str, platform: &str) -> Result<Option<Digest>> {
     let tagged = store.resolve(name).ok();
+    // The common case (a container start): a tag, for the host, which is
+    // what a multi-platform name's tag names too; no list to look up.
+    if tagged.is_some() && platform == builder::host_platform().spec() {
+        return Ok(tagged);
+    }
     let list = match list_name(name) {
         Ok(full) => store.manifest_list(&full)?,
         Err(_) => None,

@@ -99,7 +99,9 @@ fn ipv6_addressing(store: &Store, opts: &CreateOptions, id: &str) -> Result<(Str
     // Without --ipv6 an IPv6 subnet is kept and shown but gives no
     // addresses, as docker's.
     match &opts.subnet6 {
-        None if !gateway6.is_empty() => Err(Error::invalid("every ip-range or gateway must have a corresponding subnet")),
+        None if !gateway6.is_empty() => {
+            Err(Error::invalid("every ip-range or gateway must have a corresponding subnet"))
+        }
         Some(s) => {
             let v6 = network::V6::parse(s, &gateway6)?;
             for n in store.networks()?.iter().filter(|n| !n.subnet6.is_empty()) {

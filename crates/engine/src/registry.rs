@@ -24,8 +24,8 @@ pub fn options(tls_verify: Option<bool>) -> Options {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let daemon =
-        std::env::var_os("WHARF_DAEMON_JSON").unwrap_or_else(|| paths::config_dir().join("daemon.json").into_os_string());
+    let daemon = std::env::var_os("WHARF_DAEMON_JSON")
+        .unwrap_or_else(|| paths::config_dir().join("daemon.json").into_os_string());
     if let Ok(bytes) = std::fs::read(daemon) {
         if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
             let listed = v.get("insecure-registries").and_then(Value::as_array).cloned().unwrap_or_default();

@@ -110,7 +110,15 @@ fn mask6(prefix: u8) -> u128 {
 impl Bridge {
     /// The default `bridge` network.
     pub fn default_bridge() -> Bridge {
-        Bridge { name: BRIDGE.into(), gateway: GATEWAY, prefix: PREFIX, mtu: None, internal: false, range: None, v6: None }
+        Bridge {
+            name: BRIDGE.into(),
+            gateway: GATEWAY,
+            prefix: PREFIX,
+            mtu: None,
+            internal: false,
+            range: None,
+            v6: None,
+        }
     }
 
     /// The MTU of the bridge and its veths.
@@ -885,7 +893,15 @@ pub fn host_subnets() -> Vec<Bridge> {
     let addrs = netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)).unwrap_or_default();
     addrs
         .into_iter()
-        .map(|(ip, prefix)| Bridge { name: String::new(), gateway: ip, prefix, mtu: None, internal: false, range: None, v6: None })
+        .map(|(ip, prefix)| Bridge {
+            name: String::new(),
+            gateway: ip,
+            prefix,
+            mtu: None,
+            internal: false,
+            range: None,
+            v6: None,
+        })
         .collect()
 }
 

@@ -9,7 +9,7 @@ use image::{Digest, Reference};
 use oci_client::RegistryOperation;
 use store::{Codec, LayerInfo, Store};
 
-use crate::pull::{descriptor_digest, fetch_layers, fetch_manifest, LayerJob};
+use crate::pull::{descriptor_digest, fetch_layers, fetch_manifest, fetch_small_blob, LayerJob};
 use crate::session::Session;
 use crate::{oci_reference, Options, RegistryError};
 
@@ -60,25 +60,6 @@ pub fn push_artifact(r: &Reference, config: &[u8], manifest: &[u8], opts: &Optio
     Ok(Digest::of(manifest))
 }
 
-/// The manifest `r` names (an image's, or an artifact's) and its config
-/// blob, checked against its digest.
-pub fn fetch_manifest_and_config(r: &Reference, opts: &Options) -> Result<(serde_json::Value, Vec<u8>), RegistryError> {
-    let oref = oci_reference(r);
-    let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
-    let name = r.familiar();
-    let manifest = fetch_manifest(&sess, &oref, &name)?;
-    let digest = descriptor_digest(&manifest.json["config"], &name)?;
-    let d = digest.to_string();
-    let bytes = sess.retry(&format!("config blob {d}"), || async {
-        let mut v = Vec::new();
-        sess.client.pull_blob(&oref, d.as_str(), &mut v).await.map(|_| v)
-    })?;
-    if Digest::of(&bytes) != digest {
-        return Err(RegistryError::Transient(format!("config blob {d}: wrong bytes")));
-    }
-    Ok((manifest.json, bytes))
-}
-
 /// A manifest in a registry, as `manifest create/inspect` read it.
 #[derive(Debug, Clone)]
 pub struct RemoteManifest {
@@ -86,30 +67,21 @@ pub struct RemoteManifest {
     pub json: serde_json::Value,
     pub digest: Digest,
     pub media_type: String,
-    /// The image's config (None for an index).
-    pub config: Option<serde_json::Value>,
+    /// The config blob of an image's (or an artifact's) manifest; None
+    /// for an index.
+    pub config: Option<Vec<u8>>,
 }
 
-/// The manifest `r` names, and its config when it is an image's.
+/// The manifest `r` names, and its config blob unless it is an index.
 pub fn remote_manifest(r: &Reference, opts: &Options) -> Result<RemoteManifest, RegistryError> {
     let oref = oci_reference(r);
     let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
     let name = r.familiar();
     let m = fetch_manifest(&sess, &oref, &name)?;
     let media_type = m.json["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_owned();
-    let config = if m.json.get("manifests").is_some() {
-        None
-    } else {
-        let digest = descriptor_digest(&m.json["config"], &name)?;
-        let d = digest.to_string();
-        let bytes = sess.retry(&format!("config blob {d}"), || async {
-            let mut v = Vec::new();
-            sess.client.pull_blob(&oref, d.as_str(), &mut v).await.map(|_| v)
-        })?;
-        if Digest::of(&bytes) != digest {
-            return Err(RegistryError::Transient(format!("config blob {d}: wrong bytes")));
-        }
-        Some(serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol(format!("{name}: image config: {e}")))?)
+    let config = match m.json.get("manifests") {
+        Some(_) => None,
+        None => Some(fetch_small_blob(&sess, &oref, &descriptor_digest(&m.json["config"], &name)?)?),
     };
     Ok(RemoteManifest { bytes: m.bytes, json: m.json, digest: m.digest, media_type, config })
 }
@@ -127,12 +99,23 @@ pub struct LayerFetch {
 
 /// Fetches `layers` from `r`'s repository into the store at `root`, in
 /// parallel as a pull does (those the store has are skipped).
-pub fn fetch_layers_into(root: &Path, r: &Reference, layers: Vec<LayerFetch>, opts: &Options) -> Result<(), RegistryError> {
+pub fn fetch_layers_into(
+    root: &Path,
+    r: &Reference,
+    layers: Vec<LayerFetch>,
+    opts: &Options,
+) -> Result<(), RegistryError> {
     let oref = oci_reference(r);
     let sess = Session::open(&oref, opts, RegistryOperation::Pull)?;
     let jobs: Vec<LayerJob> = layers
         .into_iter()
-        .map(|l| LayerJob { blob: l.blob, media_type: l.media_type, size: l.size, diff_id: l.diff_id, parent: l.parent })
+        .map(|l| LayerJob {
+            blob: l.blob,
+            media_type: l.media_type,
+            size: l.size,
+            diff_id: l.diff_id,
+            parent: l.parent,
+        })
         .collect();
     let mut store = Store::open(root)?;
     let quiet = |_| {};

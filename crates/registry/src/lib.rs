@@ -17,7 +17,7 @@ mod upload;
 use oci_client::errors::OciDistributionError;
 
 pub use pull::{pull, Platform, Pulled};
-pub use push::{push, push_image, push_index, IndexEntry, Pushed};
+pub use push::{image_manifest, push, push_image, push_index, IndexEntry, Pushed};
 pub use session::is_insecure;
 
 /// How to reach registries.

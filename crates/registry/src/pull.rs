@@ -174,7 +174,11 @@ fn discard_unreferenced(store: &mut Store) {
 
 /// Fetches a manifest or index and checks its bytes against the digest
 /// the reference names (if any).
-pub(crate) fn fetch_manifest(sess: &Session, oref: &oci_client::Reference, name: &str) -> Result<Manifest, RegistryError> {
+pub(crate) fn fetch_manifest(
+    sess: &Session,
+    oref: &oci_client::Reference,
+    name: &str,
+) -> Result<Manifest, RegistryError> {
     let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
     let (bytes, _) =
         sess.retry(name, || sess.client.pull_manifest_raw(oref, &sess.auth, &accept)).map_err(|e| match e {
@@ -227,6 +231,16 @@ fn fetch_config(
             return Ok(bytes);
         }
     }
+    fetch_small_blob(sess, oref, digest)
+}
+
+/// A small blob (a config) read whole from the registry, checked against
+/// its digest.
+pub(crate) fn fetch_small_blob(
+    sess: &Session,
+    oref: &oci_client::Reference,
+    digest: &Digest,
+) -> Result<Vec<u8>, RegistryError> {
     let d = digest.to_string();
     let bytes = sess.retry(&format!("config blob {d}"), || async {
         let mut v = Vec::new();

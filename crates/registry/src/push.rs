@@ -91,13 +91,8 @@ pub fn push_image(
             sess.client.push_blob(&oref, bytes.clone(), &config_digest)
         })?;
     }
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": blobs.iter().map(|b| json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size})).collect::<Vec<_>>(),
-    });
-    let body = serde_json::to_vec(&manifest).map_err(|e| RegistryError::Protocol(e.to_string()))?;
+    let layers: Vec<(Digest, u64, &str)> = blobs.iter().map(|b| (b.digest.clone(), b.size, b.media_type)).collect();
+    let body = image_manifest(&id, config.len(), &layers);
     let digest = Digest::of(&body);
     let content_type = reqwest::header::HeaderValue::from_static(OCI_MANIFEST);
     let bytes = bytes::Bytes::from(body.clone());
@@ -110,6 +105,20 @@ pub fn push_image(
     store.add_image_blob(&id, &digest)?;
     store.add_repo_digest(&r.with_digest(digest.clone()), &id)?;
     Ok(Pushed { digest, size: body.len() })
+}
+
+/// The OCI manifest a push writes for an image: its config (`id`, of
+/// `config_size` bytes) and its layer blobs (digest, size, media type).
+/// `manifest inspect` of a local list computes the same bytes, so its
+/// digests are those a push gives.
+pub fn image_manifest(id: &Digest, config_size: usize, layers: &[(Digest, u64, &str)]) -> Vec<u8> {
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": id.to_string(), "size": config_size},
+        "layers": layers.iter().map(|(d, size, m)| json!({"mediaType": m, "digest": d.to_string(), "size": size})).collect::<Vec<_>>(),
+    });
+    serde_json::to_vec(&manifest).unwrap_or_default()
 }
 
 /// One image of a multi-platform index: its manifest as pushed and its
@@ -145,7 +154,8 @@ pub fn push_index(r: &Reference, entries: &[IndexEntry], opts: &Options) -> Resu
                 platform["os.features"] = json!(e.os_features);
             }
             let media_type = if e.media_type.is_empty() { OCI_MANIFEST } else { e.media_type.as_str() };
-            let mut m = json!({"mediaType": media_type, "digest": e.digest.to_string(), "size": e.size, "platform": platform});
+            let mut m =
+                json!({"mediaType": media_type, "digest": e.digest.to_string(), "size": e.size, "platform": platform});
             if !e.annotations.is_empty() {
                 m["annotations"] = json!(e.annotations);
             }

@@ -39,7 +39,8 @@ pub fn ensure(arch: &str, host_arch: &str) -> Result<(), EmulationError> {
     if arch == host_arch || arch.is_empty() {
         return Ok(());
     }
-    let qemu = qemu_name(arch).ok_or_else(|| EmulationError(format!("no emulator is known for architecture {arch}")))?;
+    let qemu =
+        qemu_name(arch).ok_or_else(|| EmulationError(format!("no emulator is known for architecture {arch}")))?;
     if !Path::new(BINFMT).join("register").exists() {
         mount_binfmt()?;
     }

@@ -68,7 +68,9 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 
 pub fn get(conn: &Connection, name: &str) -> Result<Option<ManifestList>, StoreError> {
     let row: Option<(String, String)> = conn
-        .query_row("SELECT created, entries FROM manifest_lists WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT created, entries FROM manifest_lists WHERE name = ?1", [name], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let Some((created, entries)) = row else { return Ok(None) };
     Ok(Some(ManifestList { name: name.to_owned(), created, entries: serde_json::from_str(&entries).map_err(corrupt)? }))

@@ -8,8 +8,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    archive, attach, build, commit, cp, events, image, info, lifecycle, logging, manifest, network, object, ps, registry,
-    rootfs, run, stats, system, update, volume,
+    archive, attach, build, commit, cp, events, image, info, lifecycle, logging, manifest, network, object, ps,
+    registry, rootfs, run, stats, system, update, volume,
 };
 use crate::exit::{COMMAND_ERROR, ENGINE_ERROR};
 

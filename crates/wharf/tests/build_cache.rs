@@ -124,7 +124,10 @@ fn a_local_cache_spares_a_fresh_machine_every_step() {
     let Some(dir_env) = Env::new() else { return };
     let dir = dir_env.path().join("cache");
     let d = dir.display();
-    a_second_machine_runs_nothing_the_first_exported(&format!("type=local,dest={d},mode=max"), &format!("type=local,src={d}"));
+    a_second_machine_runs_nothing_the_first_exported(
+        &format!("type=local,dest={d},mode=max"),
+        &format!("type=local,src={d}"),
+    );
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(Path::new(&dir).join("index.json")).expect("index.json")).expect("json");
     assert_eq!(index["manifests"][0]["artifactType"], "application/vnd.wharf.buildcache.v1");

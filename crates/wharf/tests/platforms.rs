@@ -63,7 +63,10 @@ fn an_arm64_image_runs_and_builds_under_emulation() {
     let (code, _, err) = env.out(&["build", "-q", "--platform", "linux/arm64", "-t", "one", &ctx]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(env.ok(&["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "one"]), "linux/arm64\n");
-    assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", "one", "cat", "/arch", "/platform"]), "aarch64\nlinux/arm64\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", "--platform", "linux/arm64", "one", "cat", "/arch", "/platform"]),
+        "aarch64\nlinux/arm64\n"
+    );
 
     // Cross-building: a stage FROM --platform=$BUILDPLATFORM runs natively
     // for the target's.
@@ -77,7 +80,10 @@ fn an_arm64_image_runs_and_builds_under_emulation() {
          COPY --from=build /build-arch /target /\n",
     );
     env.ok(&["build", "-q", "--platform", "linux/arm64", "-t", "cross", &ctx]);
-    assert_eq!(env.ok(&["run", "--rm", "--platform", "linux/arm64", "cross", "cat", "/build-arch", "/target"]), "x86_64\narm64\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", "--platform", "linux/arm64", "cross", "cat", "/build-arch", "/target"]),
+        "x86_64\narm64\n"
+    );
 
     // A base of another platform than the stage's is refused in words.
     let ctx = context(&env, "FROM localhost/bb-amd64\nRUN true\n");
@@ -99,8 +105,17 @@ fn a_two_platform_build_pushes_an_index_every_tool_reads() {
     let reg = Registry::start(None);
     let name = format!("{}/app/multi:1", reg.addr());
     let ctx = context(&env, TWO_PLATFORMS);
-    let (code, _, err) =
-        env.out(&["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--push", "-t", &name, &ctx]);
+    let (code, _, err) = env.out(&[
+        "build",
+        "--progress",
+        "plain",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        "-t",
+        &name,
+        &ctx,
+    ]);
     assert_eq!(code, 0, "{err}");
     // The local tag is the host's platform's image.
     assert_eq!(env.ok(&["run", "--rm", &name, "cat", "/arch"]), "x86_64\n");
@@ -111,8 +126,12 @@ fn a_two_platform_build_pushes_an_index_every_tool_reads() {
         serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("json")
     };
     let index = skopeo(&["inspect", "--tls-verify=false", "--raw", &format!("docker://{name}")]);
-    let arches: Vec<&str> =
-        index["manifests"].as_array().expect("an index").iter().filter_map(|m| m["platform"]["architecture"].as_str()).collect();
+    let arches: Vec<&str> = index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .filter_map(|m| m["platform"]["architecture"].as_str())
+        .collect();
     assert_eq!(arches, ["amd64", "arm64"]);
     let arm = skopeo(&["inspect", "--tls-verify=false", "--override-arch", "arm64", &format!("docker://{name}")]);
     assert_eq!(arm["Architecture"], "arm64");
@@ -123,7 +142,8 @@ fn a_two_platform_build_pushes_an_index_every_tool_reads() {
         .expect("podman");
     assert!(podman.status.success(), "{}", String::from_utf8_lossy(&podman.stderr));
     let id = String::from_utf8_lossy(&podman.stdout).trim().to_owned();
-    let arch = Command::new("podman").args(["image", "inspect", "-f", "{{.Architecture}}", &id]).output().expect("podman");
+    let arch =
+        Command::new("podman").args(["image", "inspect", "-f", "{{.Architecture}}", &id]).output().expect("podman");
     let _ = Command::new("podman").args(["rmi", "-f", &id]).output();
     assert_eq!(String::from_utf8_lossy(&arch.stdout).trim(), "arm64");
 
@@ -181,7 +201,13 @@ fn manifest_lists_are_made_from_local_images_built_from_and_pushed() {
         .as_array()
         .expect("entries")
         .iter()
-        .map(|m| format!("{}/{}", m["platform"]["architecture"].as_str().unwrap_or(""), m["platform"]["variant"].as_str().unwrap_or("")))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["architecture"].as_str().unwrap_or(""),
+                m["platform"]["variant"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(platforms, ["amd64/", "arm64/v8"]);
 
@@ -204,7 +230,15 @@ fn manifest_lists_are_made_from_local_images_built_from_and_pushed() {
     let digest = env.ok(&["manifest", "push", "--insecure", list, &dest]);
     assert!(digest.starts_with("sha256:"), "{digest}");
     let o = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--override-arch", "arm64", "--override-variant", "v8", &format!("docker://{dest}")])
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--override-arch",
+            "arm64",
+            "--override-variant",
+            "v8",
+            &format!("docker://{dest}"),
+        ])
         .output()
         .expect("skopeo");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

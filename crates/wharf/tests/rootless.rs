@@ -30,8 +30,16 @@ fn ok(o: Output) -> String {
 fn home_of(dir: &Path, uid: u32) -> std::path::PathBuf {
     let home = dir.join(format!("home-{uid}"));
     std::fs::create_dir_all(&home).expect("mkdir");
-    rustix::fs::chown(&home, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(uid))).expect("chown");
+    rustix::fs::chown(&home, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(uid)))
+        .expect("chown");
     home
+}
+
+/// A temporary directory the other users can enter.
+fn shared_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    dir
 }
 
 fn runnable() -> bool {
@@ -44,8 +52,7 @@ fn an_ordinary_user_gets_their_own_locations_and_info_says_rootless() {
     if !runnable() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let dir = shared_tempdir();
     let home = home_of(dir.path(), 65534);
     let info = ok(as_user(65534, &home, &[], &["info"]));
     assert!(info.contains("\n  rootless\n"), "{info}");
@@ -74,8 +81,7 @@ fn two_users_share_nothing() {
     if !runnable() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let dir = shared_tempdir();
     let (a, b) = (home_of(dir.path(), 65534), home_of(dir.path(), 65533));
     ok(as_user(65534, &a, &[], &["volume", "create", "only-a"]));
     assert_eq!(ok(as_user(65534, &a, &[], &["volume", "ls", "-q"])), "only-a\n");
@@ -90,8 +96,7 @@ fn what_needs_a_user_namespace_is_refused_in_words() {
     if !runnable() {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let dir = shared_tempdir();
     let home = home_of(dir.path(), 65534);
     // A rootfs of root's files, readable by the user.
     let tar = dir.path().join("rootfs.tar");

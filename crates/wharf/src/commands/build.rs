@@ -176,8 +176,13 @@ fn build_failure(e: BuildError) -> anyhow::Error {
 }
 
 pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let platforms: Vec<String> =
-        args.platform.iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+    let platforms: Vec<String> = args
+        .platform
+        .iter()
+        .flat_map(|p| p.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
     for p in &platforms {
         builder::config::check_platform(p).map_err(fail)?;
     }
@@ -206,8 +211,9 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<ExitCode> {
         cache_from: args.cache_from.clone(),
     };
     let result = if platforms.len() > 1 || args.push {
-        engine::build::build_platforms(root, &req, &platforms_or_host(&platforms), args.push, &mut progress)
-            .map(|built| built.iter().find(|(p, _)| *p == builder::host_platform().spec()).unwrap_or(&built[0]).1.clone())
+        engine::build::build_platforms(root, &req, &platforms_or_host(&platforms), args.push, &mut progress).map(
+            |built| built.iter().find(|(p, _)| *p == builder::host_platform().spec()).unwrap_or(&built[0]).1.clone(),
+        )
     } else {
         engine::build::build(root, &req, &mut progress)
     };

@@ -129,7 +129,11 @@ pub fn start(root: &Path, args: StartArgs) -> anyhow::Result<ExitCode> {
             let sock = container::spawn_monitor_attached(root, &rec.id)?;
             return super::attach::run_attached(root, &rec.id, sock, keys);
         }
-        let code = container::monitor(root, &rec.id, Attach::Terminal { stdin: args.interactive, stdout: true, stderr: true })?;
+        let code = container::monitor(
+            root,
+            &rec.id,
+            Attach::Terminal { stdin: args.interactive, stdout: true, stderr: true },
+        )?;
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
     let failed = each_failed(

@@ -132,7 +132,11 @@ fn run_container(root: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
-    let code = container::monitor_in(store, &id, Attach::Terminal { stdin: args.interactive, stdout: mode.stdout, stderr: mode.stderr })?;
+    let code = container::monitor_in(
+        store,
+        &id,
+        Attach::Terminal { stdin: args.interactive, stdout: mode.stdout, stderr: mode.stderr },
+    )?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -154,8 +158,13 @@ pub struct CreateCmdArgs {
 
 /// `wharf create`: prints the new container's ID.
 pub fn create_cmd(root: &Path, args: CreateCmdArgs) -> anyhow::Result<ExitCode> {
-    let mode =
-        super::create_flags::Stdio { tty: args.tty, interactive: args.interactive, detach: false, stdout: true, stderr: true };
+    let mode = super::create_flags::Stdio {
+        tty: args.tty,
+        interactive: args.interactive,
+        detach: false,
+        stdout: true,
+        stderr: true,
+    };
     let (id, store) = create(root, &args.create, mode).map_err(crate::exit::as_command_error)?;
     let rec = store.container(&id)?;
     let ov = container::overlay(&store, &id, &rec.image_id)?;
