@@ -32,6 +32,8 @@ use crate::stats::{PidStatsError, Stats, StatsProvider};
 
 pub struct Manager {
     subsystems: HashMap<CtrlType, PathBuf>,
+    /// Patched in for wharf: see `with_rootless`.
+    rootless: bool,
 }
 
 #[derive(thiserror::Error, Debug)]
@@ -106,7 +108,32 @@ impl Manager {
             }
         }
 
-        Ok(Manager { subsystems })
+        Ok(Manager {
+            subsystems,
+            rootless: false,
+        })
+    }
+
+    /// Marks the manager as operating in a rootless environment (patched
+    /// in for wharf, as runc's rootless v1 manager): v1 hierarchies are
+    /// not delegated, so only the controllers whose cgroup this user can
+    /// make are kept; the process stays in its parent cgroup for the
+    /// others, and a resource limit on one of them is `CGroupRequired`.
+    pub fn with_rootless(mut self, rootless: bool) -> Self {
+        if rootless {
+            self.subsystems.retain(|_, path| Self::can_make(path));
+        }
+        self.rootless = rootless;
+        self
+    }
+
+    /// Whether the nearest existing directory at or above `path` is
+    /// writable by this process.
+    fn can_make(path: &Path) -> bool {
+        let existing = path.ancestors().find(|p| p.exists());
+        existing.is_some_and(|p| {
+            nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
+        })
     }
 
     fn process_cgroups() -> Result<Vec<ProcessCGroup>, V1ManagerError> {
@@ -175,6 +202,10 @@ impl Manager {
             if required {
                 if let Some(subsystem_path) = self.subsystems.get(controller) {
                     required_controllers.insert(controller, subsystem_path);
+                } else if self.rootless && *controller == CtrlType::Devices {
+                    // Rootless (patched in for wharf): the user namespace,
+                    // not a device cgroup, keeps devices out of reach.
+                    continue;
                 } else {
                     return Err(V1ManagerError::CGroupRequired(*controller));
                 }
