@@ -12,9 +12,44 @@
 
 use std::path::PathBuf;
 
-/// Whether wharf runs as an ordinary user (its effective UID is not 0).
+/// Whether wharf runs for an ordinary user: its effective UID is not 0,
+/// or it is root only inside the user's namespace (crates/userns), where
+/// it stays the user as far as the host is concerned.
 pub fn rootless() -> bool {
-    !rustix::process::geteuid().is_root()
+    host_uid() != 0
+}
+
+/// The UID this process has on the host: the effective UID, or, for root
+/// inside a user namespace, the host UID that namespace's root maps to.
+pub fn host_uid() -> u32 {
+    let euid = rustix::process::geteuid().as_raw();
+    if euid != 0 {
+        return euid;
+    }
+    std::fs::read_to_string("/proc/self/uid_map").ok().and_then(|m| outside_of_root(&m)).unwrap_or(0)
+}
+
+/// Whether this process runs in a user namespace other than the host's
+/// (its UID map is not the whole identity range).
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !is_identity_map(&m))
+}
+
+fn is_identity_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
+/// The host UID that UID 0 maps to, per a `/proc/PID/uid_map`; 0 for the
+/// host's own (identity) map.
+fn outside_of_root(map: &str) -> Option<u32> {
+    if is_identity_map(map) {
+        return Some(0);
+    }
+    map.lines().find_map(|line| {
+        let f: Vec<u32> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        (f.len() == 3 && f[0] == 0 && f[2] > 0).then(|| f[1])
+    })
 }
 
 fn home() -> PathBuf {
@@ -47,7 +82,7 @@ pub fn run_dir() -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
         Some(p) if p.is_absolute() => p.join("wharf"),
-        _ => PathBuf::from(format!("/tmp/wharf-{}", rustix::process::geteuid().as_raw())),
+        _ => PathBuf::from(format!("/tmp/wharf-{}", host_uid())),
     }
 }
 
@@ -104,6 +139,15 @@ mod tests {
         assert_eq!(default_root(), PathBuf::from("/var/lib/wharf"));
         assert_eq!(run_dir(), PathBuf::from("/run/wharf"));
         assert_eq!(config_dir(), PathBuf::from("/etc/wharf"));
+    }
+
+    #[test]
+    fn root_of_a_user_namespace_is_its_owner_on_the_host() {
+        assert_eq!(outside_of_root("         0          0 4294967295\n"), Some(0));
+        assert_eq!(outside_of_root("         0       1000          1\n         1     100000      65536\n"), Some(1000));
+        assert_eq!(outside_of_root("         1     100000      65536\n"), None);
+        assert!(is_identity_map("0 0 4294967295"));
+        assert!(!is_identity_map("0 1000 1"));
     }
 
     #[test]

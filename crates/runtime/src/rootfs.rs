@@ -26,7 +26,13 @@ impl Overlay {
         if lowers.is_empty() {
             lowers.push(escape(&self.empty_lower()));
         }
-        Ok(format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), escape(&self.upper), escape(&self.work)))
+        let mut opts = format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), escape(&self.upper), escape(&self.work));
+        // In an ordinary user's namespace the kernel (5.11+) keeps overlay's
+        // metadata in `user.overlay.*` xattrs, as layers there are written.
+        if paths::in_user_namespace() {
+            opts.push_str(",userxattr");
+        }
+        Ok(opts)
     }
 
     fn empty_lower(&self) -> PathBuf {

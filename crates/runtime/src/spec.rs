@@ -479,6 +479,14 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         );
     }
     rules.extend(opts.device_rules.iter().cloned());
+    // An ordinary user's containers have no device cgroup (v1 is not
+    // delegated; v2's device filter is a BPF program, which needs host
+    // privileges): the user namespace already keeps them from making or
+    // opening devices they could not open outside. runc's rootless mode
+    // drops the rules the same way.
+    if paths::in_user_namespace() {
+        rules.clear();
+    }
     let mut linux = LinuxBuilder::default()
         .devices(opts.devices.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .namespaces(namespaces)

@@ -10,6 +10,19 @@ mod usage;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == userns::PAUSE_ARG) {
+        userns::pause_main();
+    }
+    // An ordinary user's wharf works in the user's own user namespace;
+    // joined first, while this process has one thread.
+    match userns::join() {
+        Ok(Some(warning)) => eprintln!("{warning}"),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(125);
+        }
+    }
     let cli = match cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(code) => return code,

@@ -85,7 +85,6 @@ fn ports_lock() -> Result<store::Lock> {
 }
 
 pub fn create(store: &mut Store, req: &CreateRequest) -> Result<Created> {
-    crate::rootless::needs_root("running a container")?;
     let checked = check::check(req)?;
     let image_ref = checked.body.image.clone().unwrap_or_default();
     let platform = req.platform.clone().unwrap_or_else(|| builder::host_platform().spec());

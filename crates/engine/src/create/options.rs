@@ -215,7 +215,11 @@ fn network(store: &mut Store, c: &Checked, opts: &mut runtime::RunOptions, publi
         // tries a ::1 no server listens on). Sysctls given override them
         // (limits()).
         opts.sysctls.insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
-        opts.sysctls.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+        // Not in a user namespace (rootless), as moby: GIDs beyond the
+        // namespace's map are not valid there.
+        if !paths::in_user_namespace() {
+            opts.sysctls.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+        }
         // A network made with --ipv6 keeps it on.
         let ipv6 = store.network(&c.network)?.is_some_and(|n| n.ipv6);
         if !ipv6 {

@@ -19,7 +19,7 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use super::pool::{FileJob, Pool, POOLED_MAX};
-use super::{LayerError, OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use super::{idmap, LayerError, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 
 /// What to do with OCI whiteouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,7 +408,7 @@ impl Extractor {
         let dir = rfs::openat(&dir, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| LayerError::io(show(parent), e))?;
         match self.whiteouts {
-            Whiteouts::Overlay => rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", XattrFlags::empty())
+            Whiteouts::Overlay => rfs::fsetxattr(&dir, idmap::opaque_xattr(), b"y", XattrFlags::empty())
                 .map_err(|e| LayerError::io(show(parent), e)),
             Whiteouts::Delete => {
                 for name in list_dir(&dir).map_err(|e| LayerError::io(show(parent), e))? {
@@ -526,11 +526,11 @@ fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> Result<u64, LayerError> {
 }
 
 fn uid_of(u: u32) -> Uid {
-    Uid::from_raw(u)
+    Uid::from_raw(idmap::owner_uid(u))
 }
 
 fn gid_of(g: u32) -> Gid {
-    Gid::from_raw(g)
+    Gid::from_raw(idmap::owner_gid(g))
 }
 
 pub(super) fn times(mtime: i64) -> Timestamps {
@@ -581,7 +581,7 @@ fn xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(String, Vec<u8>)>, 
         let Some(name) = key.strip_prefix("SCHILY.xattr.") else {
             continue;
         };
-        if name.starts_with("trusted.overlay.") || name == "security.selinux" {
+        if super::is_overlay_xattr(name) || name == "security.selinux" {
             continue;
         }
         out.push((name.to_owned(), ext.value_bytes().to_vec()));

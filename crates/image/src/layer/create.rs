@@ -17,7 +17,7 @@ use std::path::Path;
 
 use rustix::fs as rfs;
 
-use super::{LayerError, OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use super::{LayerError, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use crate::digest::{Digest, ThreadedHashingWriter};
 
 /// How to write a layer.
@@ -163,7 +163,7 @@ impl<W: Write> Walker<W> {
         let names = list_xattrs(path);
         let mut recs: Vec<(String, Vec<u8>)> = Vec::new();
         for n in names {
-            if n.starts_with("trusted.overlay.") || n == "security.selinux" {
+            if super::is_overlay_xattr(&n) || n == "security.selinux" {
                 continue;
             }
             if let Some(v) = get_xattr(path, &n) {
@@ -210,5 +210,5 @@ fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 }
 
 fn is_opaque(path: &Path) -> bool {
-    get_xattr(path, OPAQUE_XATTR).is_some_and(|v| v == b"y")
+    get_xattr(path, super::opaque_xattr()).is_some_and(|v| v == b"y")
 }

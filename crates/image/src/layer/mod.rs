@@ -4,20 +4,20 @@
 mod apply;
 mod create;
 mod gunzip;
+mod idmap;
 mod pool;
 mod tree;
 
 pub use apply::{apply, decompress, decompress_buffered, remove_tree, ApplyStats, Compression, Whiteouts};
 pub use create::{write_layer, LayerOptions};
 pub use gunzip::GzipReader;
+pub use idmap::{is_overlay_xattr, opaque_xattr};
 pub use tree::write_tree;
 
 /// OCI whiteout prefix: `.wh.NAME` deletes NAME from lower layers.
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
 /// OCI opaque-directory marker.
 pub const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
-/// overlayfs marks an opaque directory with this xattr.
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 /// A layer that cannot be applied or produced.
 #[derive(Debug, thiserror::Error)]
