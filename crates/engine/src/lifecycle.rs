@@ -57,12 +57,22 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 /// of another test store stopping on a SIGTERM it never should have got).
 fn send(rec: &ContainerRecord, sig: i32) -> std::io::Result<()> {
     let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", rec.pid)).unwrap_or_default();
-    let ours =
+    let in_its_cgroup =
         cgroups.lines().any(|l| l.rsplit(':').next().is_some_and(|path| path.ends_with(&format!("/{}", rec.id))));
+    // An ordinary user's container has no cgroup of its own: its init is
+    // known by its parent, the container's monitor (the subreaper).
+    let ours = in_its_cgroup || (paths::rootless() && parent_of(rec.pid) == Some(rec.monitor_pid));
     if !ours {
         return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
     }
     runtime::supervise::send_signal(rec.pid, sig)
+}
+
+/// The parent PID of process `pid` (`/proc/PID/stat`'s fourth field,
+/// after the parenthesised command name, which may hold spaces).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Makes a record true: a container recorded running whose monitor is

@@ -15,6 +15,9 @@
 //! crash.
 
 pub mod netlink;
+pub mod rootless;
+
+use rootless::host_side;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -227,6 +230,9 @@ pub enum NetError {
     BadPort(String),
     #[error("Bind for {0} failed: port is already allocated")]
     PortTaken(String),
+    /// What an ordinary user's network cannot do, in words.
+    #[error("{0}")]
+    Rootless(String),
     #[error("no free address left on the network")]
     Exhausted,
     #[error("Address already in use")]
@@ -304,7 +310,27 @@ pub fn parse_ports(spec: &str) -> Result<Vec<PortMap>, NetError> {
 
 /// The network namespace file of a container.
 pub fn netns_path(id: &str) -> PathBuf {
-    PathBuf::from(format!("/run/netns/{}", netns_name(id)))
+    netns_dir().join(netns_name(id))
+}
+
+/// Where named network namespaces are bound: root's `/run/netns` (as `ip
+/// netns`), an ordinary user's runtime directory (in the user's mount
+/// namespace).
+pub fn netns_dir() -> PathBuf {
+    if paths::rootless() {
+        paths::run_dir().join("netns")
+    } else {
+        PathBuf::from("/run/netns")
+    }
+}
+
+/// Whether link `name` is in this thread's network namespace (sysfs shows
+/// the namespace of whoever mounted it, so it is not asked).
+fn link_exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else { return false };
+    // SAFETY: if_nametoindex reads a NUL-terminated name and returns 0
+    // when there is no such link.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }
 
 fn netns_name(id: &str) -> String {
@@ -317,12 +343,16 @@ fn veth_name(id: &str) -> String {
 
 /// Whether container `id`'s host-side veth is there.
 pub fn has_veth(id: &str) -> bool {
-    std::path::Path::new("/sys/class/net").join(veth_name(id)).exists()
+    host_side(|| link_exists(&veth_name(id))).unwrap_or(false)
 }
 
 /// Makes the container's (named) network namespace; `attach_bridge`
 /// brings its links up.
 pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
+    host_side(|| create_netns_here(id))?
+}
+
+fn create_netns_here(id: &str) -> Result<PathBuf, NetError> {
     let path = netns_path(id);
     if !path.exists() {
         netlink::add_netns(&path)?;
@@ -336,11 +366,13 @@ pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
 /// tool may have flushed them) costs an `iptables` run, a few ms of every
 /// start: [`recheck_rules`] does it once the container runs.
 pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
+    host_side(|| ensure_bridge_here(br))?
+}
+
+fn ensure_bridge_here(br: &Bridge) -> Result<(), NetError> {
     let ready = paths::run_dir().join(format!("bridge-ready-{}", br.name));
     let mtu = br.link_mtu().to_string();
-    if std::fs::read_to_string(&ready).is_ok_and(|m| m == mtu)
-        && std::path::Path::new("/sys/class/net").join(&br.name).exists()
-    {
+    if std::fs::read_to_string(&ready).is_ok_and(|m| m == mtu) && link_exists(&br.name) {
         return Ok(());
     }
     // Two wharf processes may get here at once: adding what exists is no
@@ -374,6 +406,10 @@ pub fn ensure_bridge(br: &Bridge) -> Result<(), NetError> {
 /// Puts back the bridge's NAT and forwarding rules if another tool
 /// (dockerd restarting, a firewall reload) flushed the FORWARD chain.
 pub fn recheck_rules(br: &Bridge) -> Result<(), NetError> {
+    host_side(|| recheck_rules_here(br))?
+}
+
+fn recheck_rules_here(br: &Bridge) -> Result<(), NetError> {
     let rules = bridge_rules(br);
     let last = rules.last().expect("every bridge has rules");
     let mut check: Vec<&str> = vec!["-t", &last[0], "-C", &last[1]];
@@ -480,7 +516,17 @@ pub fn attach_bridge(
     ip6: Option<Ipv6Addr>,
     mac: Option<[u8; 6]>,
 ) -> Result<(), NetError> {
-    ensure_bridge(br)?;
+    host_side(|| attach_bridge_here(br, id, ip, ip6, mac))?
+}
+
+fn attach_bridge_here(
+    br: &Bridge,
+    id: &str,
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+    mac: Option<[u8; 6]>,
+) -> Result<(), NetError> {
+    ensure_bridge_here(br)?;
     let host = veth_name(id);
     let nl = netlink::Netlink::host()?;
     nl.del_link(&host)?;
@@ -503,7 +549,11 @@ pub fn attach_bridge(
 /// ...): a second veth pair, an address, no default route (the first
 /// network keeps it, as with docker).
 pub fn attach_extra(br: &Bridge, id: &str, ip: Ipv4Addr, ifname: &str) -> Result<(), NetError> {
-    ensure_bridge(br)?;
+    host_side(|| attach_extra_here(br, id, ip, ifname))?
+}
+
+fn attach_extra_here(br: &Bridge, id: &str, ip: Ipv4Addr, ifname: &str) -> Result<(), NetError> {
+    ensure_bridge_here(br)?;
     // vw + 8 hex + ifname: at most 15 bytes for eth0..eth99999.
     let host = format!("vw{}{}", &id[..8.min(id.len())], ifname);
     let nl = netlink::Netlink::host()?;
@@ -517,6 +567,10 @@ pub fn attach_extra(br: &Bridge, id: &str, ip: Ipv4Addr, ifname: &str) -> Result
 
 /// Removes a container's extra interface (its host peer goes with it).
 pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
+    host_side(|| detach_extra_here(id, ifname))?
+}
+
+fn detach_extra_here(id: &str, ifname: &str) -> Result<(), NetError> {
     if !netns_path(id).exists() {
         return Ok(());
     }
@@ -528,6 +582,10 @@ pub fn detach_extra(id: &str, ifname: &str) -> Result<(), NetError> {
 /// `next` (the bridge of a network it stays on), as docker moves the
 /// gateway to another endpoint.
 pub fn detach_primary(id: &str, next: Option<&Bridge>) -> Result<(), NetError> {
+    host_side(|| detach_primary_here(id, next))?
+}
+
+fn detach_primary_here(id: &str, next: Option<&Bridge>) -> Result<(), NetError> {
     unpublish(id)?;
     detach_extra(id, "eth0")?;
     next.map_or(Ok(()), |br| route_through(id, br))
@@ -536,6 +594,10 @@ pub fn detach_primary(id: &str, next: Option<&Bridge>) -> Result<(), NetError> {
 /// Makes `br`'s gateway the default route of container `id` (connected
 /// to `br`), when the network that held it was taken away.
 pub fn route_through(id: &str, br: &Bridge) -> Result<(), NetError> {
+    host_side(|| route_through_here(id, br))?
+}
+
+fn route_through_here(id: &str, br: &Bridge) -> Result<(), NetError> {
     netlink::Netlink::in_netns(&netns_path(id))?.add_default_route(br.gateway, br.outside_mtu())
 }
 
@@ -555,11 +617,17 @@ pub fn publish_start(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<Option
     let io = |e: std::io::Error| NetError::Command { cmd: format!("write {}", marker.display()), msg: e.to_string() };
     std::fs::create_dir_all(marker.parent().unwrap_or(std::path::Path::new("/run"))).map_err(io)?;
     std::fs::write(&marker, id).map_err(io)?;
+    // An ordinary user's ports: slirp4netns listens on the host and sends
+    // them to the same port of the user's namespace, to a local address.
+    let rootless = paths::rootless();
+    if rootless {
+        rootless::publish(ports, &slirp_record(id))?;
+    }
     // One iptables-restore for every rule: a process per rule cost more
     // than the rules (a port range makes hundreds).
     let mut batch = String::from("*nat\n");
     for p in ports {
-        let dst = match p.host_ip.filter(|h| !h.is_unspecified()) {
+        let dst = match p.host_ip.filter(|h| !h.is_unspecified() && !rootless) {
             Some(h) => format!("-d {h}"),
             None => "-m addrtype --dst-type LOCAL".to_owned(),
         };
@@ -571,7 +639,7 @@ pub fn publish_start(id: &str, ip: Ipv4Addr, ports: &[PortMap]) -> Result<Option
         }
     }
     batch.push_str("COMMIT\n");
-    Restore::start(batch).map(Some)
+    host_side(|| Restore::start(batch).map(Some))?
 }
 
 /// Applies `rules` (iptables-save format) without flushing what is there.
@@ -632,6 +700,11 @@ fn ports_marker(id: &str) -> PathBuf {
     paths::run_dir().join("ports").join(id)
 }
 
+/// The slirp4netns forward IDs of a rootless container's ports.
+fn slirp_record(id: &str) -> PathBuf {
+    paths::run_dir().join("ports").join(format!("{id}.slirp"))
+}
+
 /// The marker of container `id`'s published port rules (there while
 /// they are).
 pub fn ports_path(id: &str) -> PathBuf {
@@ -646,15 +719,23 @@ fn unpublish(id: &str) -> Result<(), NetError> {
     if !marker.exists() {
         return Ok(());
     }
+    if paths::rootless() {
+        rootless::unpublish(&slirp_record(id))?;
+    }
+    host_side(|| unpublish_rules(&tag))??;
+    let _ = std::fs::remove_file(&marker);
+    Ok(())
+}
+
+fn unpublish_rules(tag: &str) -> Result<(), NetError> {
     // `-S` prints rules in iptables-save syntax: each one deleted as
     // printed, all in one iptables-restore.
     let rules = run("iptables", &["-t", "nat", "-S"])?;
     let dels: Vec<String> =
-        rules.lines().filter(|l| l.contains(&tag) && l.starts_with("-A ")).map(|l| format!("-D {}", &l[3..])).collect();
+        rules.lines().filter(|l| l.contains(tag) && l.starts_with("-A ")).map(|l| format!("-D {}", &l[3..])).collect();
     if !dels.is_empty() {
         restore(&format!("*nat\n{}\nCOMMIT\n", dels.join("\n")))?;
     }
-    let _ = std::fs::remove_file(&marker);
     Ok(())
 }
 
@@ -663,14 +744,23 @@ fn unpublish(id: &str) -> Result<(), NetError> {
 /// step is tried; the failures are returned, each on its own.
 pub fn teardown(id: &str) -> Vec<NetError> {
     let mut errors: Vec<NetError> = unpublish(id).err().into_iter().collect();
+    match host_side(|| teardown_here(id)) {
+        Ok(e) => errors.extend(e),
+        Err(e) => errors.push(e),
+    }
+    release(id);
+    errors
+}
+
+fn teardown_here(id: &str) -> Vec<NetError> {
+    let mut errors = Vec::new();
     // Deleting the namespace destroys eth0 and with it its host peer.
     if netns_path(id).exists() {
         errors.extend(netlink::del_netns(&netns_path(id)).err());
     }
-    if std::path::Path::new("/sys/class/net").join(veth_name(id)).exists() {
+    if link_exists(&veth_name(id)) {
         errors.extend(netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id))).err());
     }
-    release(id);
     errors
 }
 
@@ -877,6 +967,10 @@ pub fn port_free(p: &PortMap) -> bool {
 /// Removes a user network's bridge and its rules (its containers must be
 /// gone).
 pub fn remove_bridge(br: &Bridge) {
+    let _ = host_side(|| remove_bridge_here(br));
+}
+
+fn remove_bridge_here(br: &Bridge) {
     for r in bridge_rules(br) {
         let mut args: Vec<&str> = vec!["-t", &r[0], "-D", &r[1]];
         args.extend(r[2..].iter().map(String::as_str));
@@ -890,7 +984,9 @@ pub fn remove_bridge(br: &Bridge) {
 
 /// Subnets of the host's IPv4 addresses (to keep new networks apart).
 pub fn host_subnets() -> Vec<Bridge> {
-    let addrs = netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)).unwrap_or_default();
+    let addrs = host_side(|| netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)))
+        .and_then(|a| a)
+        .unwrap_or_default();
     addrs
         .into_iter()
         .map(|(ip, prefix)| Bridge {

@@ -226,6 +226,18 @@ impl Netlink {
 /// Makes a named network namespace at `path` (as `ip netns add`): a new
 /// namespace, kept alive by a bind mount of it on the file.
 pub fn add_netns(path: &Path) -> Result<(), NetError> {
+    let here = File::open("/proc/thread-self/ns/net").map_err(|e| err("open /proc/thread-self/ns/net", e))?;
+    let made = add_netns_here(path);
+    // This thread goes back to the host namespace whatever happened.
+    move_into_link_name_space(here.as_fd(), Some(LinkNameSpaceType::Network))
+        .map_err(|e| err("setns back to the host namespace", e))?;
+    made
+}
+
+/// As [`add_netns`], leaving this thread in the new namespace (for a
+/// thread that is thrown away after: in a user namespace, one that left
+/// the host's namespace cannot go back).
+pub fn add_netns_here(path: &Path) -> Result<(), NetError> {
     let dir = path.parent().unwrap_or(Path::new("/run/netns"));
     std::fs::create_dir_all(dir).map_err(|e| err(&format!("mkdir {}", dir.display()), e))?;
     share_netns_dir(dir)?;
@@ -234,16 +246,12 @@ pub fn add_netns(path: &Path) -> Result<(), NetError> {
         .create_new(true)
         .open(path)
         .map_err(|e| err(&format!("create {}", path.display()), e))?;
-    let here = File::open("/proc/thread-self/ns/net").map_err(|e| err("open /proc/thread-self/ns/net", e))?;
     let made = (|| {
         // SAFETY: only the network namespace is unshared, which changes
         // no memory, file descriptor or credential this process relies on.
         unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET)? };
         rustix::mount::mount_bind("/proc/thread-self/ns/net", path)
     })();
-    // This thread goes back to the host namespace whatever happened.
-    move_into_link_name_space(here.as_fd(), Some(LinkNameSpaceType::Network))
-        .map_err(|e| err("setns back to the host namespace", e))?;
     made.map_err(|e| {
         let _ = std::fs::remove_file(path);
         err(&format!("netns add {}", path.display()), e)

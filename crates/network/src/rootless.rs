@@ -1,0 +1,208 @@
+//! An ordinary user's networks (rootless, as podman's "rootless netns").
+//! The user cannot make bridges or NAT rules in the host's network
+//! namespace, so the "host side" of every wharf network is a network
+//! namespace of the user's own, at `RUN/netns/rootless` (bound in the
+//! user's mount namespace, crates/userns): bridges, veths, iptables rules
+//! and sysctls all live there, made by the same code as root's, run on a
+//! thread that entered it ([`HostSide`]). `slirp4netns` connects it to
+//! the host: outbound traffic through its user-mode NAT (tap0,
+//! 10.0.2.100), and published ports as its host forwards (added through
+//! its API socket), which listen in the host's namespace and arrive at
+//! 10.0.2.100, where the DNAT rules send them on to the container.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+
+use crate::{netlink, NetError, PortMap};
+
+fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> NetError {
+    NetError::Command { cmd: what.to_string(), msg: e.to_string() }
+}
+
+/// The user's network namespace (rootless), where bridges live.
+pub fn netns() -> PathBuf {
+    crate::netns_dir().join("rootless")
+}
+
+fn api_socket() -> PathBuf {
+    paths::run_dir().join("slirp4netns.sock")
+}
+
+fn pid_file() -> PathBuf {
+    paths::run_dir().join("slirp4netns.pid")
+}
+
+/// Runs `f` where wharf's bridges are: for root, right here; for an
+/// ordinary user, on a thread of its own that entered the user's network
+/// namespace. A thread that left the host's namespace can never go back
+/// (that takes a capability on the host), so it is thrown away after.
+pub fn host_side<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
+    if !paths::rootless() {
+        return Ok(f());
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let path = ensure()?;
+                let there = File::open(&path).map_err(|e| err(format!("open {}", path.display()), e))?;
+                move_into_link_name_space(there.as_fd(), Some(LinkNameSpaceType::Network))
+                    .map_err(|e| err(format!("setns {}", path.display()), e))?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(err("rootless network thread", "panicked")))
+    })
+}
+
+/// Whether `path` is a bound network namespace (an nsfs file).
+fn is_netns(path: &Path) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    File::open(path)
+        .ok()
+        .and_then(|f| rustix::fs::fstatfs(&f).ok())
+        .is_some_and(|s| s.f_type as i64 == NSFS_MAGIC)
+}
+
+fn slirp_alive() -> bool {
+    let pid = std::fs::read_to_string(pid_file()).ok().and_then(|p| p.trim().parse::<u32>().ok());
+    pid.is_some_and(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"slirp4netns\0"))
+    })
+}
+
+/// Makes the user's network namespace and its slirp4netns, once; under a
+/// lock, as two commands may start the first containers at once.
+fn ensure() -> Result<PathBuf, NetError> {
+    let path = netns();
+    if is_netns(&path) && slirp_alive() {
+        return Ok(path);
+    }
+    let run = paths::ensure_run_dir().map_err(|e| err("runtime directory", e))?;
+    let lock_path = run.join("rootless-netns.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| err(lock_path.display(), e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| err(lock_path.display(), e))?;
+    if !is_netns(&path) {
+        let _ = std::fs::remove_file(&path);
+        // On a thread of its own: it stays in the new namespace.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    netlink::add_netns_here(&path)?;
+                    netlink::Netlink::host()?.set_up("lo")
+                })
+                .join()
+                .unwrap_or_else(|_| Err(err("rootless network thread", "panicked")))
+        })?;
+    }
+    if !slirp_alive() {
+        start_slirp(&path)?;
+    }
+    Ok(path)
+}
+
+/// Starts slirp4netns for the namespace at `path`, detached, and waits
+/// until its API socket answers.
+fn start_slirp(path: &Path) -> Result<(), NetError> {
+    use std::os::unix::process::CommandExt;
+    let sock = api_socket();
+    let _ = std::fs::remove_file(&sock);
+    let log = File::create(paths::run_dir().join("slirp4netns.log")).map_err(|e| err("slirp4netns.log", e))?;
+    let child = std::process::Command::new("slirp4netns")
+        .args(["--configure", "--mtu=65520", "--disable-host-loopback", "--netns-type=path"])
+        .arg(format!("--api-socket={}", sock.display()))
+        .arg(path)
+        .arg("tap0")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| err("slirp4netns.log", e))?)
+        .stderr(log)
+        .current_dir("/")
+        .process_group(0)
+        .spawn()
+        .map_err(|e| err("slirp4netns (Debian's slirp4netns package) for rootless networking", e))?;
+    std::fs::write(pid_file(), format!("{}\n", child.id())).map_err(|e| err(pid_file().display(), e))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if sock.exists() && api(&serde_json::json!({"execute": "list_hostfwd"})).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let log = std::fs::read_to_string(paths::run_dir().join("slirp4netns.log")).unwrap_or_default();
+    Err(err("slirp4netns did not come up", log.trim()))
+}
+
+/// One request to slirp4netns's API socket; its `return` value.
+fn api(request: &serde_json::Value) -> Result<serde_json::Value, NetError> {
+    let mut s = std::os::unix::net::UnixStream::connect(api_socket()).map_err(|e| err("slirp4netns API", e))?;
+    s.write_all(request.to_string().as_bytes()).map_err(|e| err("slirp4netns API", e))?;
+    s.shutdown(std::net::Shutdown::Write).map_err(|e| err("slirp4netns API", e))?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).map_err(|e| err("slirp4netns API", e))?;
+    let v: serde_json::Value = serde_json::from_str(&answer).map_err(|e| err("slirp4netns API", e))?;
+    if let Some(desc) = v.pointer("/error/desc").and_then(|d| d.as_str()) {
+        return Err(err("slirp4netns", desc));
+    }
+    Ok(v["return"].clone())
+}
+
+/// Publishes `ports` on the host through slirp4netns (each to the same
+/// port of the namespace, where the DNAT rules take over); their forward
+/// IDs go into `record`, for [`unpublish`]. A port below the host's
+/// `ip_unprivileged_port_start` is refused in rootlesskit's words.
+pub fn publish(ports: &[PortMap], record: &Path) -> Result<(), NetError> {
+    let start = unprivileged_port_start();
+    let mut ids = Vec::new();
+    for p in ports {
+        if p.host_port < start {
+            let _ = unpublish(record);
+            return Err(NetError::Rootless(format!(
+                "cannot expose privileged port {0}, you can add 'net.ipv4.ip_unprivileged_port_start={0}' to /etc/sysctl.conf (currently {start}), or choose a larger port number (>= {start})",
+                p.host_port
+            )));
+        }
+        let host = p.host_ip.map_or_else(|| "0.0.0.0".to_owned(), |h| h.to_string());
+        let req = serde_json::json!({"execute": "add_hostfwd", "arguments": {
+            "proto": p.proto, "host_addr": host, "host_port": p.host_port, "guest_port": p.host_port}});
+        match api(&req) {
+            Ok(v) => ids.push(v["id"].as_u64().unwrap_or(0).to_string()),
+            Err(_) => {
+                let _ = std::fs::write(record, ids.join("\n"));
+                let _ = unpublish(record);
+                return Err(NetError::PortTaken(format!("{host}:{}", p.host_port)));
+            }
+        }
+        std::fs::write(record, ids.join("\n")).map_err(|e| err(record.display(), e))?;
+    }
+    Ok(())
+}
+
+/// Removes the host forwards named in `record`.
+pub fn unpublish(record: &Path) -> Result<(), NetError> {
+    let Ok(text) = std::fs::read_to_string(record) else { return Ok(()) };
+    if slirp_alive() {
+        for id in text.lines().filter_map(|l| l.trim().parse::<u64>().ok()) {
+            let _ = api(&serde_json::json!({"execute": "remove_hostfwd", "arguments": {"id": id}}));
+        }
+    }
+    let _ = std::fs::remove_file(record);
+    Ok(())
+}
+
+/// The host's lowest port an ordinary user may bind (read in this
+/// process's own network namespace, which is the host's).
+fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
+}
