@@ -795,8 +795,18 @@ fn set_supplementary_gids(
     user_ns_config: &Option<UserNamespaceConfig>,
     syscall: &dyn Syscall,
 ) -> Result<()> {
-    if let Some(additional_gids) = user.additional_gids() {
+    // Patched in for wharf: no additional gids means none, as runc does
+    // (setgroups with the empty list), not the runtime's own groups: in
+    // an ordinary user's namespace those are the user's, root's group
+    // there. Left alone where setgroups is denied (a single mapping).
+    let none = Vec::new();
+    let additional_gids = user.additional_gids().as_ref().or(Some(&none));
+    if let Some(additional_gids) = additional_gids {
         if additional_gids.is_empty() {
+            let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+            if !denied {
+                syscall.set_groups(&[]).map_err(InitProcessError::SyscallOther)?;
+            }
             return Ok(());
         }
 
