@@ -325,10 +325,23 @@ fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
             "devpts",
             &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         )?,
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?,
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys])?,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
     ];
+    // In an ordinary user's namespace, sysfs can be mounted only in a
+    // network namespace of that user, and mqueue only in an IPC namespace
+    // of theirs: with the host's, they are bound from the host, as
+    // podman's rootless containers do.
+    let userns = paths::in_user_namespace();
+    if userns && opts.host_network {
+        mounts.push(mount("/sys", "bind", "/sys", &["rbind", "rprivate", "nosuid", "noexec", "nodev", sys])?);
+    } else {
+        mounts.push(mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys])?);
+        mounts.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys])?);
+    }
+    if userns && opts.ipc_ns == Share::Host {
+        mounts.push(mount("/dev/mqueue", "bind", "/dev/mqueue", &["rbind", "nosuid", "noexec", "nodev"])?);
+    } else {
+        mounts.push(mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?);
+    }
     match &opts.shm {
         Shm::Tmpfs => {
             mounts.push(mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", &shm])?)
