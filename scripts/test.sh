@@ -44,6 +44,10 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 # Foreign platforms run under qemu's user-mode emulators; the arm64 tests'
 # base is Debian's busybox-static for arm64 (downloaded, not installed).
 [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+# Rootless: subordinate IDs (newuidmap/newgidmap), user-mode networking.
+command -v newuidmap >/dev/null || need+=(uidmap)
+command -v slirp4netns >/dev/null || need+=(slirp4netns)
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
@@ -58,6 +62,19 @@ if [ ! -x "$arm64_busybox" ]; then
     rm -rf "$dl"
 fi
 export WHARF_ARM64_BUSYBOX=$arm64_busybox
+# The rootless tests' users, each with its own subordinate ranges (as
+# `useradd` gives a new user on Debian; made explicit here).
+start=400000
+for u in wharf-rl1 wharf-rl2; do
+    id "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u"
+    if ! grep -q "^$u:" /etc/subuid || ! grep -q "^$u:" /etc/subgid; then
+        usermod --add-subuids "$start-$((start + 65535))" --add-subgids "$start-$((start + 65535))" "$u"
+    fi
+    start=$((start + 100000))
+done
+# slirp4netns opens /dev/net/tun as the user: Debian's udev rules make it
+# 0666; a machine without udev (this one) leaves it 0600.
+[ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
 export WHARF_REQUIRE_PEERS=1
 scripts/cgroup2-vm.sh fetch
 

@@ -243,6 +243,13 @@ pub fn update(store: &mut Store, key: &str, limits: &Limits, restart: Option<&Re
             )));
         }
     }
+    if !limits.is_empty() && paths::rootless() {
+        return Err(Error::invalid(format!(
+            "Cannot update container {}: {}",
+            rec.id,
+            crate::create::options::rootless_limits()
+        )));
+    }
     if !limits.is_empty() {
         let path = crate::Layout::new(store.root()).container(&rec.id).spec();
         let mut spec: Value = serde_json::from_slice(&std::fs::read(&path)?)?;

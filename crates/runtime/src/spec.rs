@@ -312,6 +312,23 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .build()?)
 }
 
+fn devpts_options() -> Vec<&'static str> {
+    let mut o = vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"];
+    if gid_mapped(5) {
+        o.push("gid=5");
+    }
+    o
+}
+
+/// Whether group `gid` exists in this process's user namespace.
+fn gid_mapped(gid: u32) -> bool {
+    let map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_else(|_| "0 0 4294967295".into());
+    map.lines().any(|l| {
+        let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        f.len() == 3 && u64::from(gid) >= f[0] && u64::from(gid) < f[0] + f[2]
+    })
+}
+
 /// docker's default mounts.
 fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
     let sys = if opts.privileged { "rw" } else { "ro" };
@@ -319,12 +336,10 @@ fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-        )?,
+        // gid=5 (tty) only where that group exists: a single-ID user
+        // namespace (rootless without subordinate IDs) maps no group 5,
+        // and devpts refuses it, as podman finds.
+        mount("/dev/pts", "devpts", "devpts", &devpts_options())?,
     ];
     // In an ordinary user's namespace, sysfs can be mounted only in a
     // network namespace of that user, and mqueue only in an IPC namespace
@@ -437,10 +452,14 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .inheritable(std::collections::HashSet::new())
         .ambient(std::collections::HashSet::new())
         .build()?;
+    // Where setgroups is denied (a single-ID user namespace: rootless
+    // without subordinate IDs) no group list can be set, as podman finds.
+    let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    let additional_gids = if setgroups_denied { Vec::new() } else { opts.user.additional_gids.clone() };
     let user = UserBuilder::default()
         .uid(opts.user.uid)
         .gid(opts.user.gid)
-        .additional_gids(opts.user.additional_gids.clone())
+        .additional_gids(additional_gids)
         .build()?;
     let mut process = ProcessBuilder::default()
         .terminal(opts.tty)

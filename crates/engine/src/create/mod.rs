@@ -6,7 +6,7 @@
 
 mod check;
 mod mounts;
-mod options;
+pub(crate) mod options;
 mod resolv;
 
 use std::collections::BTreeMap;

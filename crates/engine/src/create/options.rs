@@ -310,6 +310,16 @@ fn security(opts: &mut runtime::RunOptions, hc: &HostConfig) -> Result<()> {
 }
 
 /// Resource limits, `OomScoreAdj`, `ShmSize` and `Sysctls`.
+/// podman's words for limits an ordinary user's container cannot have
+/// (on cgroup v2 wharf does not use delegation yet, so the same holds).
+pub(crate) fn rootless_limits() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "Resource limits are not supported and ignored for rootless containers: wharf does not use cgroup v2 delegation yet"
+    } else {
+        "Resource limits are not supported and ignored on cgroups V1 rootless systems"
+    }
+}
+
 fn limits(opts: &mut runtime::RunOptions, hc: &HostConfig, warnings: &mut Vec<String>) -> Result<()> {
     let mut r = crate::resources::limits(hc, warnings)?;
     opts.oom_score_adj = crate::resources::oom_score_adj(hc)?;
@@ -323,6 +333,12 @@ fn limits(opts: &mut runtime::RunOptions, hc: &HostConfig, warnings: &mut Vec<St
         if crate::resources::swap_accounting() {
             r.memory_swap = Some(m.saturating_mul(2));
         }
+    }
+    // An ordinary user's containers have no cgroup of their own (v1 is
+    // never delegated): limits are dropped with podman's warning.
+    if paths::rootless() && r != runtime::resources::Resources::default() {
+        warnings.push(rootless_limits().to_owned());
+        r = runtime::resources::Resources::default();
     }
     opts.resources = r;
     if let Some(s) = hc.shm_size.filter(|s| *s > 0) {
