@@ -71,3 +71,9 @@ for c in seed tenstep bigctx; do
   done
 done
 echo "(seconds, medians; targets: every case <= 0.5 of BuildKit; cached and touched <= 0.25)"
+
+# Rootless rows: wharf and podman as the same ordinary user (ROOTLESS=0
+# leaves them out).
+if [[ ${ROOTLESS:-1} == 1 ]]; then
+  BENCH_WORK=$WORK/rootless "$HERE/bench/rootless.sh" build
+fi

@@ -78,3 +78,9 @@ printf '%-34s %9s %9s %9s %9s\n' "20 x run -d + rm -f (none)" "${T[wharf_20]}" "
 printf '%-34s %9s   wharf --network none / crun: %s\n' "crun run on a bundle" "${T[crun]}" "$(ratio "${T[wharf_none]}" "${T[crun]}")"
 printf '%-34s %9s   wharf --network none (%s) / crun: %s\n' "  the same, 100 ms apart" "${T[crun_idle]}" "${T[wharf_none_idle]}" "$(ratio "${T[wharf_none_idle]}" "${T[crun_idle]}")"
 echo "(seconds, medians; targets: wharf/best <= 0.2 in both modes, wharf none / crun <= 3)"
+
+# Rootless rows: wharf and podman as the same ordinary user (ROOTLESS=0
+# leaves them out).
+if [[ ${ROOTLESS:-1} == 1 ]]; then
+  BENCH_WORK=$WORK/rootless "$HERE/bench/rootless.sh" run
+fi

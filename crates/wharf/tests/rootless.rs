@@ -59,6 +59,7 @@ fn an_ordinary_user_gets_their_own_locations_and_info_says_rootless() {
     if !runnable() {
         return;
     }
+    let _stops = StopsUserProcesses(vec!["/tmp/wharf-65534".into(), "/tmp/xdg-run-65534/wharf".into()]);
     let dir = shared_tempdir();
     let home = home_of(dir.path(), 65534);
     let info = ok(as_user(65534, &home, &[], &["info"]));
@@ -88,6 +89,7 @@ fn two_users_share_nothing() {
     if !runnable() {
         return;
     }
+    let _stops = StopsUserProcesses(vec!["/tmp/wharf-65534".into(), "/tmp/wharf-65533".into()]);
     let dir = shared_tempdir();
     let (a, b) = (home_of(dir.path(), 65534), home_of(dir.path(), 65533));
     ok(as_user(65534, &a, &[], &["volume", "create", "only-a"]));
@@ -146,9 +148,6 @@ impl User {
         self.home.join(".local/share/wharf")
     }
 
-    fn pid_in_run_dir(&self, file: &str) -> Option<i32> {
-        std::fs::read_to_string(self.run.join("wharf").join(file)).ok()?.trim().parse().ok()
-    }
 }
 
 impl Drop for User {
@@ -157,12 +156,22 @@ impl Drop for User {
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = self.wharf(&["rm", "-f", id]);
         }
-        for file in ["slirp4netns.pid", "pause.pid"] {
-            if let Some(pid) = self.pid_in_run_dir(file) {
-                let _ = rustix::process::kill_process(
-                    rustix::process::Pid::from_raw(pid).expect("pid"),
-                    rustix::process::Signal::KILL,
-                );
+        StopsUserProcesses(vec![self.run.join("wharf")]);
+    }
+}
+
+/// Dropped, stops the pause process and slirp4netns of each runtime
+/// directory (what a user's wharf leaves running by design).
+struct StopsUserProcesses(Vec<PathBuf>);
+
+impl Drop for StopsUserProcesses {
+    fn drop(&mut self) {
+        for run in &self.0 {
+            for file in ["slirp4netns.pid", "pause.pid"] {
+                let pid = std::fs::read_to_string(run.join(file)).ok().and_then(|p| p.trim().parse().ok());
+                if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
             }
         }
     }
