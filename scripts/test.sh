@@ -48,6 +48,8 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v slirp4netns >/dev/null || need+=(slirp4netns)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v fuse-overlayfs >/dev/null || need+=(fuse-overlayfs)
+command -v crun >/dev/null || need+=(crun)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
@@ -75,6 +77,7 @@ done
 # slirp4netns opens /dev/net/tun as the user: Debian's udev rules make it
 # 0666; a machine without udev (this one) leaves it 0600.
 [ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+[ -c /dev/fuse ] && chmod 0666 /dev/fuse
 export WHARF_REQUIRE_PEERS=1
 scripts/cgroup2-vm.sh fetch
 

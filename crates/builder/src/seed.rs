@@ -163,7 +163,9 @@ fn has_own_xattrs(path: &Path) -> bool {
     let mut buf = vec![0u8; 1024];
     match rustix::fs::llistxattr(path, &mut buf[..]) {
         Ok(0) => false,
-        Ok(n) => buf[..n].split(|b| *b == 0).any(|name| !name.is_empty() && !image::layer::is_overlay_xattr(&String::from_utf8_lossy(name))),
+        Ok(n) => buf[..n]
+            .split(|b| *b == 0)
+            .any(|name| !name.is_empty() && !image::layer::is_overlay_xattr(&String::from_utf8_lossy(name))),
         // Too many to list here: treat as having some.
         Err(_) => true,
     }

@@ -46,6 +46,10 @@ fn changes(upper: &Path, rel: &Path, lowers: &[PathBuf], out: &mut Vec<(char, Pa
     names.sort();
     let mut any = false;
     for name in names {
+        // fuse-overlayfs's opaque-directory markers are not changes.
+        if image::layer::is_fuse_marker(name.as_encoded_bytes()) {
+            continue;
+        }
         let path = rel.join(&name);
         let meta = std::fs::symlink_metadata(upper.join(&path))?;
         if is_whiteout(&meta) {
@@ -147,7 +151,9 @@ pub fn commit(store: &mut Store, key: &str, opts: &CommitOptions) -> Result<imag
     let _lock = store.lock(false)?;
     // Frozen while its files are copied, so that the layer is one state.
     let rt = crate::monitor::oci_runtime(store.root(), &cfg)?;
-    let frozen = match opts.pause && rec.state == ContainerState::Running {
+    // An ordinary user's containers have no freezer: committed running,
+    // as podman commits by default.
+    let frozen = match opts.pause && rec.state == ContainerState::Running && !paths::rootless() {
         true => Some(crate::freeze::freeze(store.root(), &rt, &rec.id)?),
         false => None,
     };

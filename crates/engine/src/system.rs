@@ -501,7 +501,11 @@ pub fn info(store: &Store) -> Result<Value> {
         "ContainersPaused": paused,
         "ContainersStopped": containers.len() - running - paused,
         "Images": store.images()?.len(),
-        "Driver": "overlay",
+        // As rootless docker names it when fuse-overlayfs serves.
+        "Driver": match runtime::rootfs::overlay_program() {
+            runtime::rootfs::Program::Kernel => "overlay",
+            runtime::rootfs::Program::FuseOverlayfs => "fuse-overlayfs",
+        },
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version(),

@@ -995,9 +995,8 @@ fn remove_bridge_here(br: &Bridge) {
 
 /// Subnets of the host's IPv4 addresses (to keep new networks apart).
 pub fn host_subnets() -> Vec<Bridge> {
-    let addrs = host_side(|| netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None)))
-        .and_then(|a| a)
-        .unwrap_or_default();
+    let addrs =
+        host_side(|| netlink::Netlink::host().and_then(|nl| nl.ipv4_addrs(None))).and_then(|a| a).unwrap_or_default();
     addrs
         .into_iter()
         .map(|(ip, prefix)| Bridge {

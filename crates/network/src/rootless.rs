@@ -62,17 +62,12 @@ pub fn host_side<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
 /// Whether `path` is a bound network namespace (an nsfs file).
 fn is_netns(path: &Path) -> bool {
     const NSFS_MAGIC: i64 = 0x6e73_6673;
-    File::open(path)
-        .ok()
-        .and_then(|f| rustix::fs::fstatfs(&f).ok())
-        .is_some_and(|s| s.f_type as i64 == NSFS_MAGIC)
+    File::open(path).ok().and_then(|f| rustix::fs::fstatfs(&f).ok()).is_some_and(|s| s.f_type == NSFS_MAGIC)
 }
 
 fn slirp_alive() -> bool {
     let pid = std::fs::read_to_string(pid_file()).ok().and_then(|p| p.trim().parse::<u32>().ok());
-    pid.is_some_and(|p| {
-        std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"slirp4netns\0"))
-    })
+    pid.is_some_and(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"slirp4netns\0")))
 }
 
 /// Makes the user's network namespace and its slirp4netns, once; under a

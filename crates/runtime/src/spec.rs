@@ -456,11 +456,7 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
     // without subordinate IDs) no group list can be set, as podman finds.
     let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     let additional_gids = if setgroups_denied { Vec::new() } else { opts.user.additional_gids.clone() };
-    let user = UserBuilder::default()
-        .uid(opts.user.uid)
-        .gid(opts.user.gid)
-        .additional_gids(additional_gids)
-        .build()?;
+    let user = UserBuilder::default().uid(opts.user.uid).gid(opts.user.gid).additional_gids(additional_gids).build()?;
     let mut process = ProcessBuilder::default()
         .terminal(opts.tty)
         .user(user)
@@ -523,8 +519,13 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .devices(opts.devices.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
         .namespaces(namespaces)
         .resources(opts.resources.to_oci(rules)?)
-        .cgroups_path(opts.cgroups_path.clone())
         .sysctl(opts.sysctls.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+    // An ordinary user's container has no cgroup of its own: with no path,
+    // runtime binaries (runc, crun) in their rootless mode leave it in its
+    // parent's instead of failing to make one.
+    if !paths::in_user_namespace() {
+        linux = linux.cgroups_path(opts.cgroups_path.clone());
+    }
     if !opts.privileged {
         let profile = match &opts.seccomp {
             Seccomp::Default => {

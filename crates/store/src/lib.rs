@@ -228,6 +228,7 @@ impl Store {
     /// upperdir moved into staging) as the layer above `parent`.
     pub fn adopt_snapshot(&mut self, staging: &Path, parent: Option<&Digest>) -> Result<LayerInfo, StoreError> {
         let fs_dir = staging.join("fs");
+        layer::normalize_fuse_markers(&fs_dir).map_err(io_at(&fs_dir))?;
         // Flush the extracted files to disk while hashing them: one thread
         // waits on the disk, the other reads the page cache.
         let to_sync = staging.to_owned();

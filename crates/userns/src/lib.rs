@@ -59,7 +59,12 @@ pub fn join() -> Result<Option<String>, Error> {
     }
     let run = paths::ensure_run_dir().map_err(io(paths::run_dir().display().to_string()))?;
     let lock_path = run.join("userns.lock");
-    let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(lock_path.display().to_string()))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(lock_path.display().to_string()))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| Error::Io(lock_path.display().to_string(), e.into()))?;
     let (pid, warning) = match live_pause(&run) {

@@ -105,7 +105,8 @@ fn two_users_share_nothing() {
 fn ranged_user(name: &str) -> Option<u32> {
     let o = Command::new("id").args(["-u", name]).output().ok()?;
     let uid = String::from_utf8_lossy(&o.stdout).trim().parse().ok();
-    let ranged = std::fs::read_to_string("/etc/subuid").is_ok_and(|f| f.lines().any(|l| l.starts_with(&format!("{name}:"))));
+    let ranged =
+        std::fs::read_to_string("/etc/subuid").is_ok_and(|f| f.lines().any(|l| l.starts_with(&format!("{name}:"))));
     if uid.is_none() || !ranged {
         assert!(
             std::env::var_os("WHARF_REQUIRE_PEERS").is_none(),
@@ -137,7 +138,13 @@ impl User {
     }
 
     fn wharf(&self, args: &[&str]) -> Output {
-        as_user(self.uid, &self.home, &[("XDG_RUNTIME_DIR", self.run.to_str().expect("utf8"))], args)
+        self.wharf_with(&[], args)
+    }
+
+    fn wharf_with(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut all = vec![("XDG_RUNTIME_DIR", self.run.to_str().expect("utf8"))];
+        all.extend_from_slice(env);
+        as_user(self.uid, &self.home, &all, args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -147,7 +154,6 @@ impl User {
     fn store(&self) -> PathBuf {
         self.home.join(".local/share/wharf")
     }
-
 }
 
 impl Drop for User {
@@ -208,8 +214,12 @@ fn rootfs_tar(dir: &Path) -> PathBuf {
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
         .expect("passwd");
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\n").expect("group");
-    rustix::fs::chown(rootfs.join("home/app"), Some(rustix::fs::Uid::from_raw(1000)), Some(rustix::fs::Gid::from_raw(1000)))
-        .expect("chown");
+    rustix::fs::chown(
+        rootfs.join("home/app"),
+        Some(rustix::fs::Uid::from_raw(1000)),
+        Some(rustix::fs::Gid::from_raw(1000)),
+    )
+    .expect("chown");
     let tar = dir.join("bb.tar");
     let made = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().expect("tar");
     assert!(made.success());
@@ -245,7 +255,16 @@ fn without_subordinate_ranges_a_single_mapping_and_a_warning() {
     let o = user.wharf(&["images", "-q"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("WARNING"), "{}", String::from_utf8_lossy(&o.stderr));
     // Files of other owners became root's (the user's).
-    let out = user.ok(&["run", "--rm", "--network", "none", "bb", "sh", "-c", "stat -c %u /home/app; cat /proc/self/uid_map"]);
+    let out = user.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "stat -c %u /home/app; cat /proc/self/uid_map",
+    ]);
     let fields: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(fields, ["0", "0", "65534", "1"], "{out}");
 }
@@ -305,14 +324,25 @@ fn the_whole_story_as_an_ordinary_user() {
     user.ok(&["build", "-q", "-t", "built", ctx.to_str().expect("utf8")]);
     // As root's wharf builds it: the user's IDs, not the runtime's groups.
     assert_eq!(user.ok(&["run", "--rm", "built"]), "uid=1000(app) gid=1000(app)\n");
-    let owners = user.ok(&["run", "--rm", "built", "stat", "-c", "%u:%g %n", "/built", "/home/app/hello.txt", "/data/mine"]);
+    let owners =
+        user.ok(&["run", "--rm", "built", "stat", "-c", "%u:%g %n", "/built", "/home/app/hello.txt", "/data/mine"]);
     assert_eq!(owners, "1000:1000 /built\n1000:1000 /home/app/hello.txt\n1000:1000 /data/mine\n");
 
     // run -d with -p: answers on 127.0.0.1; logs, exec, cp.
     let port = common::registry::free_port();
     std::fs::write(dir.path().join("index.html"), "rootless web\n").expect("write");
-    user.ok(&["run", "-d", "--name", "web", "-p", &format!("{port}:80"), "bb", "sh", "-c",
-        "echo serving; echo rootless web > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]);
+    user.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("{port}:80"),
+        "bb",
+        "sh",
+        "-c",
+        "echo serving; echo rootless web > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
     let body = common::eventually(|| common::http_get(&format!("127.0.0.1:{port}")));
     assert_eq!(body.as_deref(), Some("rootless web\n"));
     assert_eq!(user.ok(&["logs", "web"]), "serving\n");
@@ -328,19 +358,42 @@ fn the_whole_story_as_an_ordinary_user() {
     // A user network: names answer.
     user.ok(&["network", "create", "rlnet"]);
     user.ok(&["network", "connect", "rlnet", "web"]);
-    let got = user.ok(&["run", "--rm", "--network", "rlnet", "bb", "sh", "-c",
-        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 web 80"]);
+    let got = user.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "rlnet",
+        "bb",
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 web 80",
+    ]);
     assert!(got.ends_with("rootless web\n"), "{got}");
 
     // Volumes keep what a container wrote, with its owner.
     user.ok(&["volume", "create", "rlvol"]);
     user.ok(&["run", "--rm", "-v", "rlvol:/data", "bb", "sh", "-c", "echo kept > /data/f && chown 1000 /data/f"]);
-    assert_eq!(user.ok(&["run", "--rm", "-v", "rlvol:/data", "bb", "stat", "-c", "%u %n", "/data/f"]), "1000 /data/f\n");
+    assert_eq!(
+        user.ok(&["run", "--rm", "-v", "rlvol:/data", "bb", "stat", "-c", "%u %n", "/data/f"]),
+        "1000 /data/f\n"
+    );
 
     // Limits: podman's warning, and the container runs.
     let o = user.wharf(&["run", "--rm", "-m", "64m", "bb", "true"]);
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Resource limits are not supported"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Resource limits are not supported"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The runtime binaries run rootless too (their own rootless modes).
+    for rt in ["runc", "crun"] {
+        if Command::new(rt).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            let out = user.ok(&["run", "--rm", "--runtime", rt, "bb", "sh", "-c", "id -u; ip route | head -1"]);
+            assert!(out.starts_with("0\ndefault via "), "{rt}: {out}");
+        }
+    }
 
     // Stop, remove, and nothing is left.
     user.ok(&["stop", "-t", "1", "web"]);
@@ -415,4 +468,39 @@ fn two_ranged_users_side_by_side_see_only_their_own() {
     assert!(!o.status.success(), "b signalled a's container");
     // Their namespaces map different ranges.
     assert_ne!(subuid_start("wharf-rl1"), subuid_start("wharf-rl2"));
+}
+
+#[test]
+fn fuse_overlayfs_serves_when_asked() {
+    if !runnable() || runtime::rootfs::fuse_overlayfs().is_none() {
+        return;
+    }
+    let Some(uid) = ranged_user("wharf-rl2") else { return };
+    let dir = shared_tempdir();
+    let tar = rootfs_tar(dir.path());
+    let user = User::new(dir.path(), uid);
+    let fuse = [("WHARF_OVERLAY", "fuse-overlayfs")];
+    let ok = |args: &[&str]| ok(user.wharf_with(&fuse, args));
+    ok(&["import", "-c", "ENV PATH=/bin", tar.to_str().expect("utf8"), "bb"]);
+    assert!(ok(&["info"]).contains("Storage Driver: fuse-overlayfs\n"));
+    ok(&["run", "-d", "--name", "fo", "bb", "sleep", "60"]);
+    let root = ok(&["exec", "fo", "sh", "-c", "grep ' / ' /proc/self/mounts | cut -d' ' -f3"]);
+    assert_eq!(root, "fuse.fuse-overlayfs\n");
+    // /home made again: opaque, its image files gone.
+    let script = "rm /bin/uname && mkdir /d1 && touch /d1/x && rm -r /home && mkdir /home && echo x > /home/only";
+    ok(&["exec", "fo", "/bin/sh", "-c", script]);
+    let diff = ok(&["diff", "fo"]);
+    for line in ["C /bin", "D /bin/uname", "A /d1", "A /d1/x", "C /home", "A /home/only"] {
+        assert!(diff.lines().any(|l| l == line), "{line} in:\n{diff}");
+    }
+    assert!(!diff.contains(".wh."), "{diff}");
+    ok(&["commit", "fo", "fo-img"]);
+    ok(&["rm", "-f", "fo"]);
+    let look = ["run", "--rm", "--network", "none", "fo-img", "sh", "-c", "ls /d1; ls -A /home; ls /bin/uname"];
+    let seen = user.wharf_with(&fuse, &look);
+    assert_eq!(String::from_utf8_lossy(&seen.stdout), "x\nonly\n");
+    assert!(String::from_utf8_lossy(&seen.stderr).contains("/bin/uname: No such file"));
+    // The same image with the kernel's overlay.
+    let seen = user.wharf(&look);
+    assert_eq!(String::from_utf8_lossy(&seen.stdout), "x\nonly\n");
 }

@@ -81,6 +81,9 @@ impl<W: Write> Walker<W> {
             .map_err(io_err(path))?;
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         for name in names {
+            if super::is_fuse_marker(name.as_bytes()) {
+                continue;
+            }
             let child = path.join(&name);
             let rel = format!("{prefix}{}", String::from_utf8_lossy(name.as_bytes()));
             self.entry(&child, &rel, name.as_bytes())?;
@@ -210,5 +213,5 @@ fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 }
 
 fn is_opaque(path: &Path) -> bool {
-    get_xattr(path, super::opaque_xattr()).is_some_and(|v| v == b"y")
+    get_xattr(path, super::opaque_xattr()).is_some_and(|v| v == b"y") || super::is_fuse_opaque(path)
 }

@@ -19,6 +19,41 @@ pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
 /// OCI opaque-directory marker.
 pub const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
 
+/// fuse-overlayfs (unprivileged) marks an opaque directory of its upper
+/// directory with these two entries rather than an xattr: an empty file
+/// `.wh..wh..opq` and a 0/0 device `.wh..opq`. Neither is content.
+pub fn is_fuse_marker(name: &[u8]) -> bool {
+    name == WHITEOUT_OPAQUE || name == b".wh..opq"
+}
+
+/// Whether `dir` (in a fuse-overlayfs upper directory) is opaque.
+pub fn is_fuse_opaque(dir: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(dir.join(".wh..wh..opq")).is_ok_and(|m| m.is_file())
+}
+
+/// Rewrites fuse-overlayfs's opaque-directory markers under `dir` (an
+/// upper directory becoming a snapshot) the kernel's way: the markers go
+/// and the directory gets the opaque xattr, so the snapshot reads the
+/// same under either overlay.
+pub fn normalize_fuse_markers(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    if is_fuse_opaque(dir) {
+        std::fs::remove_file(dir.join(".wh..wh..opq"))?;
+        let dev = dir.join(".wh..opq");
+        if std::fs::symlink_metadata(&dev).is_ok_and(|m| m.file_type().is_char_device()) {
+            std::fs::remove_file(&dev)?;
+        }
+        rustix::fs::setxattr(dir, opaque_xattr(), b"y", rustix::fs::XattrFlags::empty())?;
+    }
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            normalize_fuse_markers(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// A layer that cannot be applied or produced.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
