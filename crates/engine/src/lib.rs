@@ -36,7 +36,6 @@ pub mod networks;
 pub mod registry;
 pub mod resources;
 pub mod rootfs;
-pub mod rootless;
 pub mod stats;
 pub mod system;
 pub mod time;
