@@ -365,6 +365,11 @@ pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
 
 fn create_netns_here(id: &str) -> Result<PathBuf, NetError> {
     let path = netns_path(id);
+    // A file that is no namespace (its mount went with the mount
+    // namespace it was made in: a rootless user's, made again) is stale.
+    if path.exists() && !rootless::is_netns(&path) {
+        let _ = std::fs::remove_file(&path);
+    }
     if !path.exists() {
         netlink::add_netns(&path)?;
     }

@@ -60,14 +60,24 @@ pub fn host_side<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
 }
 
 /// Whether `path` is a bound network namespace (an nsfs file).
-fn is_netns(path: &Path) -> bool {
+pub(crate) fn is_netns(path: &Path) -> bool {
     const NSFS_MAGIC: i64 = 0x6e73_6673;
     File::open(path).ok().and_then(|f| rustix::fs::fstatfs(&f).ok()).is_some_and(|s| s.f_type == NSFS_MAGIC)
 }
 
+fn slirp_pid() -> Option<u32> {
+    let pid = std::fs::read_to_string(pid_file()).ok().and_then(|p| p.trim().parse::<u32>().ok())?;
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"slirp4netns\0")).then_some(pid)
+}
+
 fn slirp_alive() -> bool {
-    let pid = std::fs::read_to_string(pid_file()).ok().and_then(|p| p.trim().parse::<u32>().ok());
-    pid.is_some_and(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"slirp4netns\0")))
+    slirp_pid().is_some()
+}
+
+fn stop_slirp() {
+    if let Some(pid) = slirp_pid().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
 }
 
 /// Makes the user's network namespace and its slirp4netns, once; under a
@@ -87,6 +97,10 @@ fn ensure() -> Result<PathBuf, NetError> {
         .map_err(|e| err(lock_path.display(), e))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| err(lock_path.display(), e))?;
     if !is_netns(&path) {
+        // A new namespace (the user's namespaces were made again, after
+        // their pause process was killed): the old slirp4netns serves the
+        // old one, so it goes too.
+        stop_slirp();
         let _ = std::fs::remove_file(&path);
         // On a thread of its own: it stays in the new namespace.
         std::thread::scope(|scope| {
@@ -129,6 +143,7 @@ fn start_slirp(path: &Path) -> Result<(), NetError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if sock.exists() && api(&serde_json::json!({"execute": "list_hostfwd"})).is_ok() {
+            republish();
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -167,10 +182,8 @@ pub fn publish(ports: &[PortMap], record: &Path) -> Result<(), NetError> {
             )));
         }
         let host = p.host_ip.map_or_else(|| "0.0.0.0".to_owned(), |h| h.to_string());
-        let req = serde_json::json!({"execute": "add_hostfwd", "arguments": {
-            "proto": p.proto, "host_addr": host, "host_port": p.host_port, "guest_port": p.host_port}});
-        match api(&req) {
-            Ok(v) => ids.push(v["id"].as_u64().unwrap_or(0).to_string()),
+        match add_forward(&p.proto, &host, p.host_port) {
+            Ok(id) => ids.push(format!("{id} {} {host} {}", p.proto, p.host_port)),
             Err(_) => {
                 let _ = std::fs::write(record, ids.join("\n"));
                 let _ = unpublish(record);
@@ -182,11 +195,42 @@ pub fn publish(ports: &[PortMap], record: &Path) -> Result<(), NetError> {
     Ok(())
 }
 
+/// One host forward; its ID.
+fn add_forward(proto: &str, host: &str, port: u16) -> Result<u64, NetError> {
+    let req = serde_json::json!({"execute": "add_hostfwd", "arguments": {
+        "proto": proto, "host_addr": host, "host_port": port, "guest_port": port}});
+    Ok(api(&req)?["id"].as_u64().unwrap_or(0))
+}
+
+/// A slirp4netns started again (the last one was killed) is given the
+/// forwards of the containers still publishing ports; each record takes
+/// the new IDs.
+fn republish() {
+    let dir = paths::run_dir().join("ports");
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "slirp") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let (proto, host, port) = (f.get(1)?, f.get(2)?, f.get(3)?.parse().ok()?);
+                let id = add_forward(proto, host, port).ok()?;
+                Some(format!("{id} {proto} {host} {port}"))
+            })
+            .collect();
+        let _ = std::fs::write(&path, lines.join("\n"));
+    }
+}
+
 /// Removes the host forwards named in `record`.
 pub fn unpublish(record: &Path) -> Result<(), NetError> {
     let Ok(text) = std::fs::read_to_string(record) else { return Ok(()) };
     if slirp_alive() {
-        for id in text.lines().filter_map(|l| l.trim().parse::<u64>().ok()) {
+        for id in text.lines().filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok()) {
             let _ = api(&serde_json::json!({"execute": "remove_hostfwd", "arguments": {"id": id}}));
         }
     }
