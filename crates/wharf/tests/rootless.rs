@@ -504,3 +504,35 @@ fn fuse_overlayfs_serves_when_asked() {
     let seen = user.wharf(&look);
     assert_eq!(String::from_utf8_lossy(&seen.stdout), "x\nonly\n");
 }
+
+#[test]
+fn the_engine_api_serves_an_ordinary_user() {
+    if !runnable() || Command::new("docker").arg("--version").output().is_err() {
+        return;
+    }
+    let Some(uid) = ranged_user("wharf-rl2") else { return };
+    let dir = shared_tempdir();
+    let tar = rootfs_tar(dir.path());
+    let user = User::new(dir.path(), uid);
+    user.ok(&["import", "-c", "ENV PATH=/bin", tar.to_str().expect("utf8"), "bb"]);
+    let sock = user.run.join("wharf/wharf.sock");
+    let mut service = Command::new("setpriv")
+        .args(["--reuid", &uid.to_string(), "--regid", &uid.to_string(), "--clear-groups", env!("CARGO_BIN_EXE_wharf")])
+        .args(["system", "service", "--time", "0"])
+        .env_clear()
+        .env("HOME", &user.home)
+        .env("XDG_RUNTIME_DIR", &user.run)
+        .env("PATH", "/usr/bin:/bin")
+        .spawn()
+        .expect("system service");
+    assert!(common::eventually(|| sock.exists().then_some(())).is_some(), "no socket at {}", sock.display());
+    let host = format!("unix://{}", sock.display());
+    let docker = |args: &[&str]| Command::new("docker").arg("-H").arg(&host).args(args).output().expect("docker");
+    let o = docker(&["run", "--rm", "bb", "sh", "-c", "echo via the API; cat /proc/self/uid_map | head -1"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let _ = service.kill();
+    let _ = service.wait();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(fields, ["via", "the", "API", "0", &uid.to_string(), "1"], "{out}");
+}
