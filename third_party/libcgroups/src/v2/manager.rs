@@ -225,8 +225,13 @@ impl CgroupManager for Manager {
             }
         }
 
+        // Rootless (patched in for wharf): the device filter is a BPF
+        // program, which takes privileges on the host; the user namespace
+        // keeps devices out of reach instead, as crun and runc skip it.
         #[cfg(feature = "cgroupsv2_devices")]
-        Devices::apply(controller_opt, &self.full_path)?;
+        if !self.rootless {
+            Devices::apply(controller_opt, &self.full_path)?;
+        }
 
         for pseudoctlr in PSEUDO_CONTROLLER_TYPES {
             if let PseudoControllerType::Unified = pseudoctlr {
