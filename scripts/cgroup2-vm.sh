@@ -62,9 +62,10 @@ mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 echo "+cpu +cpuset +io +memory +pids" >/host/sys/fs/cgroup/cgroup.subtree_control
-chroot /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run/tmp /bin/sh /mnt/script.sh
-echo "wharf-vm-exit=\$?"
-poweroff -f
+# switch_root, not chroot: a chrooted process may not make user namespaces
+# (the rootless part of the script makes them).
+exec switch_root /host /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run/tmp \
+	/bin/sh -c '/bin/sh /mnt/script.sh; echo "wharf-vm-exit=\$?"; /bin/busybox poweroff -f'
 EOF
 	chmod 755 "$dir/init"
 	(cd "$dir" && find . | busybox cpio -o -H newc 2>/dev/null) >"$dir.cpio"

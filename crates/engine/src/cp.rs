@@ -46,9 +46,9 @@ fn with_rootfs<T>(store: &mut Store, key: &str, f: impl FnOnce(&Path) -> Result<
     // A frozen container cannot race the copy (see the module comment);
     // a cp killed meanwhile leaves it for the next command to thaw.
     let rt = crate::monitor::oci_runtime(store.root(), &crate::container::load_config(&rec))?;
-    // An ordinary user's containers have no freezer (no cgroup of their
-    // own): the copy runs beside them, confined to the rootfs all the same.
-    let frozen = match rec.state == ContainerState::Running && !paths::rootless() {
+    // An ordinary user's containers without cgroup delegation have no
+    // freezer: the copy runs beside them, confined to the rootfs all the same.
+    let frozen = match rec.state == ContainerState::Running && runtime::delegation::own_cgroups() {
         true => Some(
             crate::freeze::freeze(store.root(), &rt, &rec.id)
                 .map_err(|e| Error::internal(format!("pausing the container for the copy: {e}")))?,

@@ -289,7 +289,7 @@ pub fn warn_all(root: &Path, id: &str, errors: Vec<Error>) {
 /// cgroupsPath): `wharf/ID`, or `PARENT/ID` with `--cgroup-parent`.
 pub fn cgroup_path(cfg: &ContainerConfig, id: &str) -> String {
     match cfg.cgroup_parent.trim_matches('/') {
-        "" => format!("wharf/{id}"),
+        "" => format!("{}/{id}", runtime::delegation::default_parent()),
         parent => format!("{parent}/{id}"),
     }
 }

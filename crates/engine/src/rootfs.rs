@@ -151,9 +151,9 @@ pub fn commit(store: &mut Store, key: &str, opts: &CommitOptions) -> Result<imag
     let _lock = store.lock(false)?;
     // Frozen while its files are copied, so that the layer is one state.
     let rt = crate::monitor::oci_runtime(store.root(), &cfg)?;
-    // An ordinary user's containers have no freezer: committed running,
-    // as podman commits by default.
-    let frozen = match opts.pause && rec.state == ContainerState::Running && !paths::rootless() {
+    // An ordinary user's containers without cgroup delegation have no
+    // freezer: committed running, as podman commits by default.
+    let frozen = match opts.pause && rec.state == ContainerState::Running && runtime::delegation::own_cgroups() {
         true => Some(crate::freeze::freeze(store.root(), &rt, &rec.id)?),
         false => None,
     };

@@ -243,7 +243,7 @@ pub fn update(store: &mut Store, key: &str, limits: &Limits, restart: Option<&Re
             )));
         }
     }
-    if !limits.is_empty() && paths::rootless() {
+    if !limits.is_empty() && !runtime::delegation::own_cgroups() {
         return Err(Error::invalid(format!(
             "Cannot update container {}: {}",
             rec.id,

@@ -354,16 +354,15 @@ fn veth_name(id: &str) -> String {
 
 /// Whether container `id`'s host-side veth is there.
 pub fn has_veth(id: &str) -> bool {
+    if paths::rootless() && !rootless::is_netns(&rootless::netns()) {
+        return false;
+    }
     host_side(|| link_exists(&veth_name(id))).unwrap_or(false)
 }
 
 /// Makes the container's (named) network namespace; `attach_bridge`
 /// brings its links up.
 pub fn create_netns(id: &str) -> Result<PathBuf, NetError> {
-    host_side(|| create_netns_here(id))?
-}
-
-fn create_netns_here(id: &str) -> Result<PathBuf, NetError> {
     let path = netns_path(id);
     // A file that is no namespace (its mount went with the mount
     // namespace it was made in: a rootless user's, made again) is stale.
@@ -371,7 +370,7 @@ fn create_netns_here(id: &str) -> Result<PathBuf, NetError> {
         let _ = std::fs::remove_file(&path);
     }
     if !path.exists() {
-        netlink::add_netns(&path)?;
+        rootless::on_own_thread(|| netlink::add_netns_here(&path))??;
     }
     Ok(path)
 }
@@ -760,23 +759,23 @@ fn unpublish_rules(tag: &str) -> Result<(), NetError> {
 /// step is tried; the failures are returned, each on its own.
 pub fn teardown(id: &str) -> Vec<NetError> {
     let mut errors: Vec<NetError> = unpublish(id).err().into_iter().collect();
-    match host_side(|| teardown_here(id)) {
-        Ok(e) => errors.extend(e),
-        Err(e) => errors.push(e),
-    }
-    release(id);
-    errors
-}
-
-fn teardown_here(id: &str) -> Vec<NetError> {
-    let mut errors = Vec::new();
     // Deleting the namespace destroys eth0 and with it its host peer.
     if netns_path(id).exists() {
         errors.extend(netlink::del_netns(&netns_path(id)).err());
     }
-    if link_exists(&veth_name(id)) {
-        errors.extend(netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id))).err());
+    // A peer left (a namespace removed before its link): only where
+    // bridges are, which for an ordinary user is not made just for this.
+    if !paths::rootless() || rootless::is_netns(&rootless::netns()) {
+        match host_side(|| link_exists(&veth_name(id))) {
+            Ok(true) => {
+                let gone = host_side(|| netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id))));
+                errors.extend(gone.and_then(|r| r).err());
+            }
+            Ok(false) => {}
+            Err(e) => errors.push(e),
+        }
     }
+    release(id);
     errors
 }
 

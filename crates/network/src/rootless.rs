@@ -59,6 +59,20 @@ pub fn host_side<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
     })
 }
 
+/// Runs `f`, which may leave its thread in another network namespace, on
+/// a thread of its own for an ordinary user (that thread could not come
+/// back); for root, here, and back to this thread's namespace after.
+pub fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
+    if !paths::rootless() {
+        let here = File::open("/proc/thread-self/ns/net").map_err(|e| err("open /proc/thread-self/ns/net", e))?;
+        let out = f();
+        move_into_link_name_space(here.as_fd(), Some(LinkNameSpaceType::Network))
+            .map_err(|e| err("setns back to the host namespace", e))?;
+        return Ok(out);
+    }
+    std::thread::scope(|scope| scope.spawn(f).join().map_err(|_| err("rootless network thread", "panicked")))
+}
+
 /// Whether `path` is a bound network namespace (an nsfs file).
 pub(crate) fn is_netns(path: &Path) -> bool {
     const NSFS_MAGIC: i64 = 0x6e73_6673;

@@ -70,18 +70,18 @@ impl Embedded {
     pub fn kill(&self, id: &str, signal: i32) -> Result<(), OciError> {
         let sig = Signal::try_from(signal).map_err(|e| OciError::Failed { op: "kill", msg: e.to_string() })?;
         // Every process of the container is found through its cgroup; an
-        // ordinary user's container has none (cgroups are not delegated),
-        // so its init is signalled, and SIGKILL to the init of a PID
-        // namespace ends all of it.
-        let all = !paths::in_user_namespace();
+        // ordinary user's container without delegation has none, so its
+        // init is signalled, and SIGKILL to the init of a PID namespace
+        // ends all of it.
+        let all = crate::delegation::own_cgroups();
         self.load(id)?.kill(sig, all).map_err(failed("kill"))
     }
 
     pub fn pause(&self, id: &str) -> Result<(), OciError> {
-        if paths::in_user_namespace() {
+        if !crate::delegation::own_cgroups() {
             return Err(OciError::Failed {
                 op: "pause",
-                msg: "pausing needs the freezer cgroup, which an ordinary user's containers do not have (cgroups are not delegated)".into(),
+                msg: "pausing needs the freezer cgroup, which an ordinary user's containers do not have (no cgroup v2 delegation)".into(),
             });
         }
         self.load(id)?.pause().map_err(failed("pause"))

@@ -5,6 +5,7 @@
 
 pub mod attach;
 pub mod console;
+pub mod delegation;
 pub mod embedded;
 pub mod emulation;
 pub mod logs;

@@ -520,10 +520,10 @@ pub fn container_spec(opts: &RunOptions) -> Result<Spec, SpecError> {
         .namespaces(namespaces)
         .resources(opts.resources.to_oci(rules)?)
         .sysctl(opts.sysctls.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
-    // An ordinary user's container has no cgroup of its own: with no path,
-    // runtime binaries (runc, crun) in their rootless mode leave it in its
-    // parent's instead of failing to make one.
-    if !paths::in_user_namespace() {
+    // An ordinary user's container without cgroup delegation has no cgroup
+    // of its own: with no path, runtime binaries (runc, crun) in their
+    // rootless mode leave it in its parent's instead of failing to make one.
+    if crate::delegation::own_cgroups() {
         linux = linux.cgroups_path(opts.cgroups_path.clone());
     }
     if !opts.privileged {

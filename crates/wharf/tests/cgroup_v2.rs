@@ -42,6 +42,36 @@ echo "run_v2=$($W run --rm --network none --cpu-period 40000 --cpu-quota 10000 -
   localhost/bb sh -c 'cd /sys/fs/cgroup; echo "$(cat cpu.max)|$(cat cpuset.cpus)|$(cat memory.low)"')"
 $W rm -f $id >/dev/null; echo "after_rm=$(test -e /sys/fs/cgroup/wharf/$id && echo left || echo gone)"
 echo "runc=$($W run --rm --network none --runtime /usr/sbin/runc --memory 48m localhost/bb cat /sys/fs/cgroup/memory.max)"
+{rootless}"#,
+        rootless = rootless_script(wharf),
+    )
+}
+
+/// The rootless part, when the test user with subordinate ranges exists
+/// (scripts/test.sh makes it): root delegates a cgroup to the user (as
+/// systemd's Delegate=yes does for user@UID.service), the user's wharf
+/// makes its containers' cgroups there and limits, pause and rm work.
+fn rootless_script(wharf: &str) -> String {
+    let uid = Command::new("id").args(["-u", "wharf-rl1"]).output().ok().filter(|o| o.status.success());
+    let Some(uid) = uid.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()) else {
+        return String::new();
+    };
+    format!(
+        r#"chmod 755 /mnt
+D=/sys/fs/cgroup/rl; mkdir $D $D/shell && chown {uid} $D $D/cgroup.procs $D/cgroup.subtree_control $D/shell $D/shell/cgroup.procs
+echo "+cpu +memory +pids" >$D/cgroup.subtree_control
+mkdir -p -m 700 /run/rlhome /run/rlrun && chown {uid} /run/rlhome /run/rlrun
+echo $$ >$D/shell/cgroup.procs
+R="setpriv --reuid {uid} --regid {uid} --clear-groups env -i HOME=/run/rlhome XDG_RUNTIME_DIR=/run/rlrun PATH=/usr/bin:/bin {wharf}"
+$R import -c 'ENV PATH=/bin' /mnt/bb.tar localhost/bb >/dev/null && echo rl_import=ok
+echo "rl_uidmap=$($R run --rm --network none localhost/bb head -1 /proc/self/uid_map | tr -s ' ')"
+echo "rl_limits=$($R run --rm --network none --memory 32m --pids-limit 10 localhost/bb sh -c 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max' | tr '\n' ' ')"
+id=$($R run -d --network none --memory 48m localhost/bb sleep 300)
+echo "rl_cgroup=$(cat $D/wharf/$id/memory.max)"
+$R pause $id >/dev/null; echo "rl_paused=$($R inspect -f '{{{{.State.Status}}}}' $id) $(cat $D/wharf/$id/cgroup.freeze)"
+$R unpause $id >/dev/null
+$R rm -f $id >/dev/null; echo "rl_after_rm=$(test -e $D/wharf/$id && echo left || echo gone)"
+kill -9 $(cat /run/rlrun/wharf/pause.pid) 2>/dev/null
 "#
     )
 }
@@ -136,4 +166,14 @@ fn containers_run_limited_and_isolated_on_a_pure_cgroup_v2_host() {
     assert_eq!(field("update_v2"), "20000 50000|0|20971520", "{console}");
     assert_eq!(field("after_rm"), "gone", "rm -f left the cgroup behind");
     assert_eq!(field("runc"), "50331648", "--runtime runc on the same bundle");
+    // Rootless with a delegated cgroup: the user's own namespace, limits.
+    if got.contains_key("rl_import") {
+        let uid = Command::new("id").args(["-u", "wharf-rl1"]).output().expect("id").stdout;
+        let uid = String::from_utf8_lossy(&uid).trim().to_owned();
+        assert_eq!(field("rl_uidmap").split_whitespace().collect::<Vec<_>>(), ["0", &uid, "1"], "{console}");
+        assert_eq!(field("rl_limits").trim(), "33554432 10", "{console}");
+        assert_eq!(field("rl_cgroup"), "50331648", "the container's cgroup under the delegated one: {console}");
+        assert_eq!(field("rl_paused"), "paused 1", "{console}");
+        assert_eq!(field("rl_after_rm"), "gone", "{console}");
+    }
 }

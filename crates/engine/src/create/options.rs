@@ -310,11 +310,10 @@ fn security(opts: &mut runtime::RunOptions, hc: &HostConfig) -> Result<()> {
 }
 
 /// Resource limits, `OomScoreAdj`, `ShmSize` and `Sysctls`.
-/// podman's words for limits an ordinary user's container cannot have
-/// (on cgroup v2 wharf does not use delegation yet, so the same holds).
+/// podman's words for limits an ordinary user's container cannot have.
 pub(crate) fn rootless_limits() -> &'static str {
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "Resource limits are not supported and ignored for rootless containers: wharf does not use cgroup v2 delegation yet"
+        "Resource limits are not supported and ignored for rootless containers without cgroup v2 delegation (no cgroup of this user's to make them in)"
     } else {
         "Resource limits are not supported and ignored on cgroups V1 rootless systems"
     }
@@ -334,9 +333,9 @@ fn limits(opts: &mut runtime::RunOptions, hc: &HostConfig, warnings: &mut Vec<St
             r.memory_swap = Some(m.saturating_mul(2));
         }
     }
-    // An ordinary user's containers have no cgroup of their own (v1 is
-    // never delegated): limits are dropped with podman's warning.
-    if paths::rootless() && r != runtime::resources::Resources::default() {
+    // An ordinary user's containers have no cgroup of their own without
+    // cgroup v2 delegation: limits are dropped with podman's warning.
+    if !runtime::delegation::own_cgroups() && r != runtime::resources::Resources::default() {
         warnings.push(rootless_limits().to_owned());
         r = runtime::resources::Resources::default();
     }
