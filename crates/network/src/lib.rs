@@ -973,10 +973,13 @@ pub fn free_port() -> Result<u16, NetError> {
 /// Whether a host port is free to publish (nothing listens on it).
 pub fn port_free(p: &PortMap) -> bool {
     let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    match p.proto.as_str() {
-        "udp" => std::net::UdpSocket::bind((ip, p.host_port)).is_ok(),
-        _ => std::net::TcpListener::bind((ip, p.host_port)).is_ok(),
-    }
+    let bound = match p.proto.as_str() {
+        "udp" => std::net::UdpSocket::bind((ip, p.host_port)).map(drop),
+        _ => std::net::TcpListener::bind((ip, p.host_port)).map(drop),
+    };
+    // Not this user's to bind (an ordinary user, below the host's
+    // ip_unprivileged_port_start) is not "taken": publishing says why.
+    bound.is_ok() || bound.is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 /// Removes a user network's bridge and its rules (its containers must be

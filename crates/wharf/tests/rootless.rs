@@ -355,6 +355,22 @@ fn the_whole_story_as_an_ordinary_user() {
     let out = user.wharf(&["cp", "web:/tmp/in.txt", "-"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("from the host"));
 
+    // A port below the host's ip_unprivileged_port_start: refused in
+    // words (rootlesskit's), the container left created, as docker's.
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .map_or(1024, |s| s.trim().parse().unwrap_or(1024));
+    if start > 80 {
+        let o = user.wharf(&["run", "-d", "--name", "low", "-p", "80:80", "bb", "httpd", "-f", "-p", "80"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{err}");
+        assert!(
+            err.contains("cannot expose privileged port 80, you can add 'net.ipv4.ip_unprivileged_port_start=80'"),
+            "{err}"
+        );
+        assert_eq!(user.ok(&["ps", "-a", "--filter", "name=low", "--format", "{{.Status}}"]), "Created\n");
+        user.ok(&["rm", "low"]);
+    }
+
     // A user network: names answer.
     user.ok(&["network", "create", "rlnet"]);
     user.ok(&["network", "connect", "rlnet", "web"]);
