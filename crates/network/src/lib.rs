@@ -241,19 +241,8 @@ pub enum NetError {
     OutsideSubnet(Ipv4Addr),
 }
 
-/// A system tool (iptables...): from PATH, else the sbin directories an
-/// ordinary user's PATH leaves out.
-pub(crate) fn tool(prog: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(prog))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(prog))
-}
-
 fn run(prog: &str, args: &[&str]) -> Result<String, NetError> {
-    let out = Command::new(tool(prog))
+    let out = Command::new(paths::host_program(prog))
         .args(args)
         .output()
         .map_err(|e| NetError::Command { cmd: format!("{prog} {}", args.join(" ")), msg: e.to_string() })?;
@@ -267,7 +256,7 @@ fn run(prog: &str, args: &[&str]) -> Result<String, NetError> {
 }
 
 fn ok(prog: &str, args: &[&str]) -> bool {
-    Command::new(tool(prog)).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(paths::host_program(prog)).args(args).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// One published port.
@@ -672,7 +661,7 @@ pub struct Restore {
 impl Restore {
     fn start(rules: String) -> Result<Restore, NetError> {
         use std::io::Write;
-        let mut child = Command::new(tool("iptables-restore"))
+        let mut child = Command::new(paths::host_program("iptables-restore"))
             .arg("--noflush")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())

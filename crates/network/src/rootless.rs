@@ -140,7 +140,7 @@ fn start_slirp(path: &Path) -> Result<(), NetError> {
     let sock = api_socket();
     let _ = std::fs::remove_file(&sock);
     let log = File::create(paths::run_dir().join("slirp4netns.log")).map_err(|e| err("slirp4netns.log", e))?;
-    let child = std::process::Command::new(crate::tool("slirp4netns"))
+    let child = std::process::Command::new(paths::host_program("slirp4netns"))
         .arg0("slirp4netns")
         .args(["--configure", "--mtu=65520", "--disable-host-loopback", "--netns-type=path"])
         .arg(format!("--api-socket={}", sock.display()))

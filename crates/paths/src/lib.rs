@@ -32,7 +32,33 @@ pub fn host_uid() -> u32 {
 /// Whether this process runs in a user namespace other than the host's
 /// (its UID map is not the whole identity range).
 pub fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !is_identity_map(&m))
+    !is_identity_map(&read_map("uid_map"))
+}
+
+/// Whether UID `uid` exists in this process's user namespace (the host's
+/// has them all; an ordinary user's only root and the user's ranges).
+pub fn uid_mapped(uid: u32) -> bool {
+    static MAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    map_has(MAP.get_or_init(|| read_map("uid_map")), uid)
+}
+
+/// Whether GID `gid` exists in this process's user namespace.
+pub fn gid_mapped(gid: u32) -> bool {
+    static MAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    map_has(MAP.get_or_init(|| read_map("gid_map")), gid)
+}
+
+/// `/proc/self/{uid,gid}_map`; the identity map when unreadable.
+fn read_map(file: &str) -> String {
+    std::fs::read_to_string(format!("/proc/self/{file}")).unwrap_or_else(|_| "0 0 4294967295".into())
+}
+
+/// Whether an ID map (`inside outside count` lines) has `id` inside.
+fn map_has(map: &str, id: u32) -> bool {
+    map.lines().any(|l| {
+        let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        f.len() == 3 && u64::from(id) >= f[0] && u64::from(id) < f[0] + f[2]
+    })
 }
 
 fn is_identity_map(map: &str) -> bool {
@@ -95,6 +121,19 @@ pub fn config_dir() -> PathBuf {
     }
 }
 
+/// A program of the host's (iptables, slirp4netns, newuidmap...): from
+/// PATH, else the sbin and bin directories, which an ordinary user's PATH
+/// may leave out; the bare name when found nowhere (running it then says
+/// so).
+pub fn host_program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// Makes `dir` (and its missing parents) readable by its owner alone.
 pub fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -147,6 +186,9 @@ mod tests {
         assert_eq!(outside_of_root("         0       1000          1\n         1     100000      65536\n"), Some(1000));
         assert_eq!(outside_of_root("         1     100000      65536\n"), None);
         assert!(is_identity_map("0 0 4294967295"));
+        let ranged = "         0       1000          1\n         1     100000      65536\n";
+        assert!(map_has(ranged, 0) && map_has(ranged, 65536) && !map_has(ranged, 65537));
+        assert!(map_has("0 0 4294967295", 4_000_000_000));
         assert!(!is_identity_map("0 1000 1"));
     }
 

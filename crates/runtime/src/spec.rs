@@ -314,19 +314,10 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
 
 fn devpts_options() -> Vec<&'static str> {
     let mut o = vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"];
-    if gid_mapped(5) {
+    if paths::gid_mapped(5) {
         o.push("gid=5");
     }
     o
-}
-
-/// Whether group `gid` exists in this process's user namespace.
-fn gid_mapped(gid: u32) -> bool {
-    let map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_else(|_| "0 0 4294967295".into());
-    map.lines().any(|l| {
-        let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        f.len() == 3 && u64::from(gid) >= f[0] && u64::from(gid) < f[0] + f[2]
-    })
 }
 
 /// docker's default mounts.

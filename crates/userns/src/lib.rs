@@ -19,7 +19,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The hidden first argument that makes wharf the pause process.
@@ -190,7 +190,8 @@ fn write_maps(pid: u32) -> Result<Option<String>, Error> {
     let name = user_name(uid, &std::fs::read_to_string("/etc/passwd").unwrap_or_default());
     let subuids = subordinate_ranges(&std::fs::read_to_string("/etc/subuid").unwrap_or_default(), uid, name.as_deref());
     let subgids = subordinate_ranges(&std::fs::read_to_string("/etc/subgid").unwrap_or_default(), uid, name.as_deref());
-    let tools = which("newuidmap").zip(which("newgidmap"));
+    let found = |name: &str| Some(paths::host_program(name)).filter(|p| p.is_absolute());
+    let tools = found("newuidmap").zip(found("newgidmap"));
     match tools {
         Some((newuidmap, newgidmap)) if !subuids.is_empty() && !subgids.is_empty() => {
             run_map_tool(&newuidmap, "newuidmap", pid, &maps(uid, &subuids))?;
@@ -270,11 +271,6 @@ fn user_name(uid: u32, passwd: &str) -> Option<String> {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_owned())
     })
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]).map(|d| d.join(tool)).find(|p| p.is_file())
 }
 
 /// The pause process's PID, if the user has one running (tests and
