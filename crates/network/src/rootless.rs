@@ -101,15 +101,7 @@ fn ensure() -> Result<PathBuf, NetError> {
     if is_netns(&path) && slirp_alive() {
         return Ok(path);
     }
-    let run = paths::ensure_run_dir().map_err(|e| err("runtime directory", e))?;
-    let lock_path = run.join("rootless-netns.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| err(lock_path.display(), e))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| err(lock_path.display(), e))?;
+    let _lock = paths::lock_in_run_dir("rootless-netns.lock").map_err(|e| err("rootless-netns.lock", e))?;
     if !is_netns(&path) {
         // A new namespace (the user's namespaces were made again, after
         // their pause process was killed): the old slirp4netns serves the

@@ -134,6 +134,16 @@ pub fn host_program(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// An exclusive lock on the file `name` in the runtime directory (both
+/// made when missing), held until the returned file is dropped (or its
+/// process dies).
+pub fn lock_in_run_dir(name: &str) -> std::io::Result<std::fs::File> {
+    let path = ensure_run_dir()?.join(name);
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(file)
+}
+
 /// Makes `dir` (and its missing parents) readable by its owner alone.
 pub fn make_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

@@ -57,16 +57,9 @@ pub fn join() -> Result<Option<String>, Error> {
     if rustix::process::geteuid().is_root() {
         return Ok(None);
     }
-    let run = paths::ensure_run_dir().map_err(io(paths::run_dir().display().to_string()))?;
-    let lock_path = run.join("userns.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io(lock_path.display().to_string()))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| Error::Io(lock_path.display().to_string(), e.into()))?;
+    let lock = paths::lock_in_run_dir("userns.lock")
+        .map_err(io(paths::run_dir().join("userns.lock").display().to_string()))?;
+    let run = paths::run_dir();
     let (pid, warning) = match live_pause(&run) {
         Some(pid) => (pid, None),
         None => start_pause(&run)?,
