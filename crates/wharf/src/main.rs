@@ -13,8 +13,13 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == userns::PAUSE_ARG) {
         userns::pause_main();
     }
+    let cli = match cli::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // An ordinary user's wharf works in the user's own user namespace;
-    // joined first, while this process has one thread.
+    // joined before anything else, while this process has one thread
+    // (help, version and usage errors need none).
     match userns::join() {
         Ok(Some(warning)) => eprintln!("{warning}"),
         Ok(None) => {}
@@ -23,10 +28,6 @@ fn main() -> ExitCode {
             return ExitCode::from(125);
         }
     }
-    let cli = match cli::parse_args(std::env::args_os()) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
     if !serves(&cli) {
         restore_sigpipe();
     }
