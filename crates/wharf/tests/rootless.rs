@@ -519,6 +519,38 @@ fn fuse_overlayfs_serves_when_asked() {
     // The same image with the kernel's overlay.
     let seen = user.wharf(&look);
     assert_eq!(String::from_utf8_lossy(&seen.stdout), "x\nonly\n");
+
+    // A container whose monitor and process were killed: system check
+    // finds it, --repair ends it and its fuse mount.
+    ok(&["run", "-d", "--name", "killed", "bb", "sleep", "60"]);
+    let pid: i32 = ok(&["inspect", "-f", "{{.State.Pid}}", "killed"]).trim().parse().expect("pid");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let monitor: i32 =
+        stat.rsplit_once(')').expect("stat").1.split_whitespace().nth(1).expect("ppid").parse().expect("ppid");
+    for p in [monitor, pid] {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(p).expect("pid"),
+            rustix::process::Signal::KILL,
+        );
+    }
+    let o = user.wharf_with(&fuse, &["system", "check"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("recorded running but its processes are gone"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    ok(&["system", "check", "--repair"]);
+    assert!(ok(&["system", "check"]).contains("is consistent"));
+    let pause = std::fs::read_to_string(user.run.join("wharf/pause.pid")).expect("pause.pid");
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mounts", pause.trim())).expect("mounts");
+    assert!(
+        common::eventually(|| {
+            let mounts = std::fs::read_to_string(format!("/proc/{}/mounts", pause.trim())).ok()?;
+            (!mounts.contains("fuse-overlayfs")).then_some(())
+        })
+        .is_some(),
+        "{mounts}"
+    );
 }
 
 #[test]
