@@ -324,8 +324,15 @@ fn devpts_options() -> Vec<&'static str> {
 fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
     let sys = if opts.privileged { "rw" } else { "ro" };
     let shm = format!("size={}k", opts.shm_size / 1024);
+    // procfs, too, mounts only for a PID namespace the user owns: the
+    // host's is bound from the host (as podman's rootless --pid host).
+    let proc = if paths::in_user_namespace() && opts.pid_ns == Share::Host {
+        mount("/proc", "bind", "/proc", &["rbind", "nosuid", "noexec", "nodev"])?
+    } else {
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?
+    };
     let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        proc,
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])?,
         // gid=5 (tty) only where that group exists: a single-ID user
         // namespace (rootless without subordinate IDs) maps no group 5,
@@ -344,7 +351,9 @@ fn default_mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
         mounts.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", sys])?);
     }
     if userns && opts.ipc_ns == Share::Host {
-        mounts.push(mount("/dev/mqueue", "bind", "/dev/mqueue", &["rbind", "nosuid", "noexec", "nodev"])?);
+        if std::path::Path::new("/dev/mqueue").is_dir() {
+            mounts.push(mount("/dev/mqueue", "bind", "/dev/mqueue", &["rbind", "nosuid", "noexec", "nodev"])?);
+        }
     } else {
         mounts.push(mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?);
     }

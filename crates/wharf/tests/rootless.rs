@@ -480,8 +480,21 @@ fn two_ranged_users_side_by_side_see_only_their_own() {
     let o = ub.wharf(&["--root", ua.store().to_str().expect("utf8"), "ps"]);
     assert!(!o.status.success());
     let a_pid = ua.ok(&["inspect", "-f", "{{.State.Pid}}", "only-a"]);
+    // (b's container sees every process with --pid host, and may signal
+    // none of a's.)
     let o = ub.wharf(&["run", "--rm", "--pid", "host", "bb", "kill", "-0", a_pid.trim()]);
     assert!(!o.status.success(), "b signalled a's container");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Operation not permitted"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = ub.wharf(&["run", "--rm", "--pid", "host", "bb", "kill", "-0", "1"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Operation not permitted"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // Their namespaces map different ranges.
     assert_ne!(subuid_start("wharf-rl1"), subuid_start("wharf-rl2"));
 }
