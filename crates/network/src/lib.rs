@@ -410,6 +410,11 @@ fn ensure_bridge_here(br: &Bridge) -> Result<(), NetError> {
 /// Puts back the bridge's NAT and forwarding rules if another tool
 /// (dockerd restarting, a firewall reload) flushed the FORWARD chain.
 pub fn recheck_rules(br: &Bridge) -> Result<(), NetError> {
+    // An ordinary user's rules are in the user's own network namespace,
+    // where no other tool flushes them: no iptables run to look.
+    if paths::rootless() {
+        return Ok(());
+    }
     host_side(|| recheck_rules_here(br))?
 }
 

@@ -26,13 +26,22 @@ pub fn host_uid() -> u32 {
     if euid != 0 {
         return euid;
     }
-    std::fs::read_to_string("/proc/self/uid_map").ok().and_then(|m| outside_of_root(&m)).unwrap_or(0)
+    // Root's map is read once: a process is root (on the host or in the
+    // user's namespace) from the time it joins to its end.
+    static ROOT_IS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *ROOT_IS.get_or_init(|| outside_of_root(&read_map("uid_map")).unwrap_or(0))
 }
 
 /// Whether this process runs in a user namespace other than the host's
 /// (its UID map is not the whole identity range).
 pub fn in_user_namespace() -> bool {
-    !is_identity_map(&read_map("uid_map"))
+    // Read once per process when it is root there; an ordinary user's
+    // process not yet joined is in none (and asks again after joining).
+    if !rustix::process::geteuid().is_root() {
+        return !is_identity_map(&read_map("uid_map"));
+    }
+    static IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN.get_or_init(|| !is_identity_map(&read_map("uid_map")))
 }
 
 /// Whether UID `uid` exists in this process's user namespace (the host's
