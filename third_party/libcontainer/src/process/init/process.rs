@@ -619,6 +619,33 @@ fn masked_paths(
 // namespace. We also have to enter into mount namespace last since
 // namespace may be bind to /proc path. The /proc path will need to be
 // accessed before pivot_root.
+/// Sets IFF_UP on `lo` in this process's network namespace.
+fn bring_up_loopback() -> std::io::Result<()> {
+    // SAFETY: a plain datagram socket used only for the two interface
+    // ioctls below, closed before returning; `ifreq` is zeroed (a valid
+    // value) and named "lo" with a terminating NUL.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        let mut result = Ok(());
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            result = Err(std::io::Error::last_os_error());
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+                result = Err(std::io::Error::last_os_error());
+            }
+        }
+        libc::close(fd);
+        result
+    }
+}
+
 fn apply_rest_namespaces(
     namespaces: &Namespaces,
     spec: &Spec,
@@ -637,6 +664,17 @@ fn apply_rest_namespaces(
             );
             InitProcessError::Namespaces(err)
         })?;
+
+    // Patched in for wharf: a new network namespace gets its loopback
+    // up, as docker's containers (libnetwork sets it up) and crun's have
+    // it; without it `--network none` had `lo` down.
+    if let Some(net) = namespaces.get(LinuxNamespaceType::Network)? {
+        if net.path().is_none() {
+            if let Err(err) = bring_up_loopback() {
+                tracing::warn!(?err, "could not bring up lo");
+            }
+        }
+    }
 
     // Only set the host name if entering into a new uts namespace
     if let Some(uts_namespace) = namespaces.get(LinuxNamespaceType::Uts)? {
