@@ -343,10 +343,14 @@ fn veth_name(id: &str) -> String {
 
 /// Whether container `id`'s host-side veth is there.
 pub fn has_veth(id: &str) -> bool {
-    if paths::rootless() && !rootless::is_netns(&rootless::netns()) {
-        return false;
-    }
-    host_side(|| link_exists(&veth_name(id))).unwrap_or(false)
+    bridges_may_exist() && host_side(|| link_exists(&veth_name(id))).unwrap_or(false)
+}
+
+/// Whether wharf's bridges (and veths) may exist: always for root; for an
+/// ordinary user once the user's network namespace is there (it is not
+/// made just to look in it or tear something down).
+fn bridges_may_exist() -> bool {
+    !paths::rootless() || rootless::is_netns(&rootless::netns())
 }
 
 /// Makes the container's (named) network namespace; `attach_bridge`
@@ -525,33 +529,25 @@ pub fn attach_bridge(
     ip6: Option<Ipv6Addr>,
     mac: Option<[u8; 6]>,
 ) -> Result<(), NetError> {
-    host_side(|| attach_bridge_here(br, id, ip, ip6, mac))?
-}
-
-fn attach_bridge_here(
-    br: &Bridge,
-    id: &str,
-    ip: Ipv4Addr,
-    ip6: Option<Ipv6Addr>,
-    mac: Option<[u8; 6]>,
-) -> Result<(), NetError> {
-    ensure_bridge_here(br)?;
-    let host = veth_name(id);
-    let nl = netlink::Netlink::host()?;
-    nl.del_link(&host)?;
-    let peer = netlink::Peer { name: "eth0", mac: mac.unwrap_or_else(|| mac_for(ip)), mtu: br.link_mtu() };
-    nl.add_veth(&host, &br.name, peer, &netns_path(id))?;
-    let inside = netlink::Netlink::in_netns(&netns_path(id))?;
-    inside.set_up("lo")?;
-    inside.add_addr("eth0", ip, br.prefix)?;
-    if let (Some(v6), Some(ip6)) = (&br.v6, ip6) {
-        inside.add_addr6("eth0", ip6, v6.prefix)?;
-    }
-    inside.set_up("eth0")?;
-    if let (Some(v6), Some(_)) = (&br.v6, ip6) {
-        inside.add_default_route6(v6.gateway)?;
-    }
-    inside.add_default_route(br.gateway, br.outside_mtu())
+    host_side(|| {
+        ensure_bridge_here(br)?;
+        let host = veth_name(id);
+        let nl = netlink::Netlink::host()?;
+        nl.del_link(&host)?;
+        let peer = netlink::Peer { name: "eth0", mac: mac.unwrap_or_else(|| mac_for(ip)), mtu: br.link_mtu() };
+        nl.add_veth(&host, &br.name, peer, &netns_path(id))?;
+        let inside = netlink::Netlink::in_netns(&netns_path(id))?;
+        inside.set_up("lo")?;
+        inside.add_addr("eth0", ip, br.prefix)?;
+        if let (Some(v6), Some(ip6)) = (&br.v6, ip6) {
+            inside.add_addr6("eth0", ip6, v6.prefix)?;
+        }
+        inside.set_up("eth0")?;
+        if let (Some(v6), Some(_)) = (&br.v6, ip6) {
+            inside.add_default_route6(v6.gateway)?;
+        }
+        inside.add_default_route(br.gateway, br.outside_mtu())
+    })?
 }
 
 /// Connects a running container to another bridge as `ifname` (`eth1`,
@@ -757,17 +753,15 @@ pub fn teardown(id: &str) -> Vec<NetError> {
     if netns_path(id).exists() {
         errors.extend(netlink::del_netns(&netns_path(id)).err());
     }
-    // A peer left (a namespace removed before its link): only where
-    // bridges are, which for an ordinary user is not made just for this.
-    if !paths::rootless() || rootless::is_netns(&rootless::netns()) {
-        match host_side(|| link_exists(&veth_name(id))) {
-            Ok(true) => {
-                let gone = host_side(|| netlink::Netlink::host().and_then(|nl| nl.del_link(&veth_name(id))));
-                errors.extend(gone.and_then(|r| r).err());
-            }
-            Ok(false) => {}
-            Err(e) => errors.push(e),
-        }
+    // A peer left (a namespace removed before its link), where the
+    // bridges are.
+    if bridges_may_exist() {
+        let veth = veth_name(id);
+        let gone = host_side(|| match link_exists(&veth) {
+            true => netlink::Netlink::host().and_then(|nl| nl.del_link(&veth)),
+            false => Ok(()),
+        });
+        errors.extend(gone.and_then(|r| r).err());
     }
     release(id);
     errors
